@@ -1,0 +1,61 @@
+/**
+ * Every error chunkswarm raises on purpose carries a stable `code`, so callers (the CLI, the
+ * tracker, a peer connection) can decide what to do without matching on message text.
+ */
+export type ErrorCode =
+  // bencode
+  | 'EBENCODE_SYNTAX'
+  | 'EBENCODE_TRUNCATED'
+  | 'EBENCODE_DEPTH'
+  | 'EBENCODE_LENGTH'
+  | 'EBENCODE_TOKENS'
+  | 'EBENCODE_INT'
+  | 'EBENCODE_KEY_ORDER'
+  | 'EBENCODE_TRAILING'
+  // metainfo
+  | 'EMETAINFO'
+  | 'EMETAINFO_SIZE'
+  | 'EUNSAFE_PATH'
+  | 'EMAGNET'
+  // wire
+  | 'EWIRE_HANDSHAKE'
+  | 'EWIRE_LENGTH'
+  | 'EWIRE_MESSAGE'
+  | 'EWIRE_PROTOCOL'
+  // tracker
+  | 'ETRACKER_REQUEST'
+  | 'ETRACKER_FAILURE'
+  | 'ETRACKER_RESPONSE'
+  | 'ETRACKER_UNREACHABLE'
+  // storage
+  | 'ESTORAGE'
+  | 'EPIECE_HASH'
+  | 'EDATA_MISMATCH'
+  // usage
+  | 'EUSAGE'
+  | 'ETIMEOUT'
+  | 'EPEER';
+
+export class ChunkswarmError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ChunkswarmError';
+    this.code = code;
+  }
+}
+
+export function isChunkswarmError(err: unknown, code?: ErrorCode): err is ChunkswarmError {
+  return err instanceof ChunkswarmError && (code === undefined || err.code === code);
+}
+
+/** A message for a user: our own errors as they are, anything else with its Node code if it has one. */
+export function describeError(err: unknown): string {
+  if (err instanceof ChunkswarmError) return err.message;
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${err.message} (${code})` : err.message;
+  }
+  return String(err);
+}

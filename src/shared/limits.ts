@@ -1,0 +1,50 @@
+/**
+ * Hard limits, in one place, each with a safe default. Decoders take them as parameters so tests
+ * (and a cautious user) can tighten them; nothing allocates what a length field claims before the
+ * relevant cap is checked.
+ */
+export const LIMITS = {
+  /** Deepest nesting of lists/dicts a bencode decoder accepts. */
+  bencodeDepth: 64,
+  /** Most tokens (integers, strings, list/dict openers) in one bencoded document. */
+  bencodeTokens: 1_000_000,
+  /** Largest .torrent file (and BEP 9 metadata) we read. */
+  metainfoBytes: 16 * 1024 * 1024,
+  /** BitTorrent block size: every REQUEST asks for at most this many bytes. */
+  blockSize: 16 * 1024,
+  /** A PIECE message: 1 (id) + 4 (index) + 4 (begin) + one block. */
+  pieceMessageBytes: 9 + 16 * 1024,
+  /** An extension message (BEP 10) payload. */
+  extensionMessageBytes: 1024 * 1024,
+  /** Smallest and largest piece length accepted in a torrent or by `create`. */
+  minPieceLength: 16 * 1024,
+  maxPieceLength: 16 * 1024 * 1024,
+  /** Default piece length: the seed assignment's 512 KiB chunk. */
+  defaultPieceLength: 512 * 1024,
+  /** Most pieces in one torrent (keeps bitfields and hash tables bounded). */
+  maxPieces: 1 << 22,
+  /** Most files in one torrent. */
+  maxFiles: 100_000,
+  /** Requests a remote peer may have outstanding with us (advertised as `reqq`, BEP 10). */
+  maxIncomingRequests: 500,
+  /** Requests we keep in flight to one peer at most. */
+  maxOutgoingRequests: 256,
+  /** Peer connections per torrent and per process. */
+  maxPeersPerTorrent: 80,
+  maxPeersTotal: 400,
+  /** Time a new connection has to finish the handshake, and an idle connection to show life. */
+  handshakeTimeoutMs: 10_000,
+  idleTimeoutMs: 180_000,
+  /** Tracker HTTP request (line + headers) size, and how long a request may take to arrive. */
+  trackerRequestBytes: 8 * 1024,
+  trackerRequestTimeoutMs: 10_000,
+  /** numwant when absent, and its cap. */
+  trackerDefaultNumwant: 50,
+  trackerMaxNumwant: 200,
+  /** Infohashes in one scrape request, and peers kept per swarm. */
+  trackerMaxScrapeHashes: 64,
+  trackerMaxPeersPerSwarm: 5_000,
+  trackerMaxSwarms: 100_000,
+  /** Largest .torrent uploaded through a web page. */
+  webUploadBytes: 4 * 1024 * 1024,
+} as const;
