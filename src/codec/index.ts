@@ -1,0 +1,18 @@
+export {
+  type BDict,
+  type BencodeLimits,
+  type BValue,
+  DEFAULT_BENCODE_LIMITS,
+  decode,
+  decodeDictSpans,
+  decodePrefix,
+  dictGet,
+  type Encodable,
+  encode,
+  getBytes,
+  getDict,
+  getInt,
+  getList,
+  getString,
+  isDict,
+} from './bencode.js';
