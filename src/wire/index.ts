@@ -1,0 +1,17 @@
+export { allowedFastSet } from './allowed-fast.js';
+export { type DecoderEvent, type DecoderLimits, WireDecoder } from './decoder.js';
+export {
+  decodeExtensionHandshake,
+  type ExtensionHandshake,
+  encodeExtensionHandshake,
+} from './extension.js';
+export {
+  encodeHandshake,
+  encodeMessage,
+  encodePieceHeader,
+  HANDSHAKE_LENGTH,
+  type Handshake,
+  MessageId,
+  PROTOCOL,
+  type WireMessage,
+} from './messages.js';
