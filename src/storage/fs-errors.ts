@@ -1,0 +1,55 @@
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { ChunkswarmError } from '../shared/errors.js';
+
+/**
+ * Turns an OS error into "cannot <verb> <path>: no space left on device (ENOSPC)". Node's own
+ * message ("ENOSPC: no space left on device, write") repeats the code and leaves out the path
+ * for handle operations, so rebuild it.
+ */
+export function storageError(verb: string, path: string, err: unknown): ChunkswarmError {
+  if (err instanceof ChunkswarmError) return err;
+  return new ChunkswarmError('ESTORAGE', `cannot ${verb} ${path}: ${osReason(err)}`, { cause: err });
+}
+
+export function osReason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (!code) return err.message;
+  let text = err.message;
+  if (text.startsWith(`${code}: `)) text = text.slice(code.length + 2);
+  const comma = text.indexOf(', ');
+  if (comma >= 0) text = text.slice(0, comma);
+  return `${text} (${code})`;
+}
+
+export function errnoCode(err: unknown): string | undefined {
+  return err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+}
+
+/**
+ * Joins path components from a torrent below `root` and proves the result stays inside it. The
+ * metainfo parser already refuses unsafe names; this is the second lock on the same door, because
+ * a storage can be built from a layout that never went through the parser.
+ */
+export function safeJoin(root: string, components: readonly string[]): string {
+  const base = resolve(root);
+  for (const c of components) {
+    if (c === '' || c === '.' || c === '..' || c.includes('/') || c.includes('\\') || c.includes('\0')) {
+      throw unsafe(components);
+    }
+    // A drive letter ("C:") or a UNC-like start would make Windows resolve elsewhere.
+    if (/^[a-zA-Z]:/.test(c)) throw unsafe(components);
+  }
+  if (components.length === 0) throw unsafe(components);
+  const full = resolve(base, ...components);
+  const rel = relative(base, full);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw unsafe(components);
+  return full;
+}
+
+function unsafe(components: readonly string[]): ChunkswarmError {
+  return new ChunkswarmError(
+    'EUNSAFE_PATH',
+    `unsafe path in torrent: ${JSON.stringify(components.join('/'))} would leave the download folder; refusing to use it`,
+  );
+}

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import type { TorrentLayout } from '../metainfo/types.js';
+import { Bitfield } from '../shared/bitfield.js';
+import { ChunkswarmError } from '../shared/errors.js';
+import { pieceHash } from './hasher.js';
+import { checkRange, pieceLengthOf } from './spans.js';
+import type { Storage, VerifyOptions } from './storage.js';
+
+/** Pieces in a Map: the Storage for tests and for sessions that need no disk. */
+export class MemoryStorage implements Storage {
+  readonly layout: TorrentLayout;
+  readonly #pieces = new Map<number, Buffer>();
+  #closed = false;
+
+  constructor(layout: TorrentLayout) {
+    this.layout = layout;
+  }
+
+  /** Indexes of the pieces stored, ascending. */
+  held(): number[] {
+    return [...this.#pieces.keys()].sort((a, b) => a - b);
+  }
+
+  async read(index: number, begin: number, length: number): Promise<Buffer> {
+    this.#checkOpen();
+    checkRange(this.layout, index, begin, length);
+    const piece = this.#pieces.get(index);
+    if (!piece) throw new ChunkswarmError('ESTORAGE', `cannot read piece ${index}: it is not held`);
+    return Buffer.from(piece.subarray(begin, begin + length));
+  }
+
+  async writePiece(index: number, data: Buffer): Promise<void> {
+    this.#checkOpen();
+    const size = pieceLengthOf(this.layout, index);
+    if (data.length !== size) {
+      throw new ChunkswarmError(
+        'ESTORAGE',
+        `piece ${index} is ${size} bytes, but ${data.length} were given to write`,
+      );
+    }
+    // A copy, so a caller reusing its buffer cannot change what we hold.
+    this.#pieces.set(index, Buffer.from(data));
+  }
+
+  async verifyExisting(opts: VerifyOptions = {}): Promise<Bitfield> {
+    this.#checkOpen();
+    const bits = new Bitfield(this.layout.pieceCount);
+    for (let i = 0; i < this.layout.pieceCount; i++) {
+      const piece = this.#pieces.get(i);
+      if (piece) {
+        const digest = opts.hasher
+          ? await opts.hasher.sha1(piece)
+          : createHash('sha1').update(piece).digest();
+        if (digest.equals(pieceHash(this.layout, i))) bits.set(i);
+      }
+      opts.onProgress?.(i + 1, this.layout.pieceCount);
+    }
+    return bits;
+  }
+
+  async flush(): Promise<void> {
+    this.#checkOpen();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ChunkswarmError('ESTORAGE', 'memory storage is closed');
+  }
+}
