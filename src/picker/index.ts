@@ -1,0 +1,2 @@
+export type { BlockReceipt, BlockRef, PickerLayout, PickerOptions } from './picker.js';
+export { PiecePicker } from './picker.js';

@@ -1,0 +1,482 @@
+import { Bitfield } from '../shared/bitfield.js';
+import { ChunkswarmError } from '../shared/errors.js';
+import { LIMITS } from '../shared/limits.js';
+import { RarityOrder } from './rarity.js';
+
+/** One REQUEST's worth of a piece (BEP 3: index, begin, length). */
+export interface BlockRef {
+  readonly index: number;
+  readonly begin: number;
+  readonly length: number;
+}
+
+/** The part of a torrent's layout the picker needs (a TorrentLayout fits). */
+export interface PickerLayout {
+  readonly pieceCount: number;
+  readonly pieceLength: number;
+  readonly totalLength: number;
+}
+
+export interface PickerOptions {
+  /** Bytes per request; 16 KiB is what every client sends and accepts. */
+  blockSize?: number;
+  /** Source of randomness in [0, 1): tie breaks among equally rare pieces and random-first picks. */
+  random?: () => number;
+  /** While we hold fewer verified pieces than this, new pieces are chosen at random, not rarest. */
+  randomFirst?: number;
+  /** Pieces already verified (resume). Copied: read `picker.have` for the live set. */
+  have?: Bitfield;
+}
+
+export interface BlockReceipt {
+  /** We had asked this peer for this block and still lacked it: store it. Otherwise drop it. */
+  readonly wanted: boolean;
+  /** Every block of the piece is now here: hash it, then call pieceVerified or pieceFailed. */
+  readonly pieceDone: boolean;
+  /** Other peers that had the same block in flight (endgame): send them CANCEL. Their requests are already released. */
+  readonly cancel: string[];
+}
+
+/** Blocks of one piece that are being fetched. Exists only while a piece is started and not yet verified. */
+interface PieceProgress {
+  readonly blockCount: number;
+  readonly received: Uint8Array;
+  receivedCount: number;
+  /** Peers that have the block in flight; undefined when none. A received block has none. */
+  readonly owners: (string[] | undefined)[];
+  /** Blocks not received that at least one peer has in flight. */
+  requestedCount: number;
+}
+
+interface PeerState {
+  /**
+   * The pieces counted into availability for this peer: a private copy of the caller's bitfield,
+   * kept current by peerHave, so a repeated HAVE is counted once and removePeer takes back exactly
+   * what was added.
+   */
+  readonly bits: Bitfield;
+  /** Block keys (see #key) in flight to this peer. */
+  readonly requests: Set<number>;
+}
+
+function notWanted(): BlockReceipt {
+  return { wanted: false, pieceDone: false, cancel: [] };
+}
+
+/**
+ * Decides which blocks to request from which peer. Holds state only, never data, and does no I/O.
+ *
+ * Policy, in order (the rules BitTorrent clients converged on; BEP 3 leaves the choice open):
+ * 1. Finish started pieces: pieces with blocks received or requested, that the peer has, fewest
+ *    unrequested blocks first, so few pieces are open at a time and each reaches hashing soon.
+ * 2. Otherwise start the rarest piece the peer has (lowest availability, random among equals), so
+ *    rare pieces spread before their holders leave.
+ * 3. While we hold fewer than `randomFirst` pieces, start a random piece instead: a fresh swarm does
+ *    not all chase the same rare piece, and we get something to trade quickly.
+ * 4. A block goes to one peer at a time, except in endgame (every missing block received or in
+ *    flight), when a block in flight elsewhere may also be asked of another peer, fewest copies first,
+ *    never twice of the same peer; the first copy to arrive cancels the others.
+ *
+ * Costs (P pieces, N peers, B blocks in started pieces):
+ * - addPeer / removePeer: O(P/8 + pieces the peer has), plus its in-flight blocks.
+ * - peerHave: O(1). availability, inFlight, missingCount: O(1). interesting: O(P/8).
+ * - pick: O(S log S) over the S started pieces the peer has, plus, when it must start new pieces,
+ *   one pass over the availability order that stops once enough blocks are found: near O(1) when
+ *   the peer has the rarest pieces, O(P) at worst, once per call however many pieces it starts.
+ *   In endgame O(B log B).
+ * - blockReceived / requestEnded: O(copies of the block). pieceVerified: O(N + blocks per piece).
+ */
+export class PiecePicker {
+  readonly have: Bitfield;
+  readonly #pieceCount: number;
+  readonly #pieceLength: number;
+  readonly #totalLength: number;
+  readonly #blockSize: number;
+  readonly #blocksPerPiece: number;
+  readonly #random: () => number;
+  readonly #randomFirst: number;
+  readonly #rarity: RarityOrder;
+  readonly #peers = new Map<string, PeerState>();
+  readonly #progress = new Map<number, PieceProgress>();
+  /** Blocks of missing pieces that are neither received nor in flight: endgame when this reaches 0. */
+  #freeBlocks = 0;
+
+  constructor(layout: PickerLayout, opts: PickerOptions = {}) {
+    const { pieceCount, pieceLength, totalLength } = layout;
+    if (!Number.isSafeInteger(pieceLength) || pieceLength <= 0) {
+      throw new ChunkswarmError('EMETAINFO', `piece length must be a positive integer, got ${pieceLength}`);
+    }
+    if (!Number.isSafeInteger(totalLength) || totalLength < 0) {
+      throw new ChunkswarmError(
+        'EMETAINFO',
+        `total length must be a non-negative integer, got ${totalLength}`,
+      );
+    }
+    if (!Number.isSafeInteger(pieceCount) || pieceCount > LIMITS.maxPieces) {
+      throw new ChunkswarmError(
+        'EMETAINFO',
+        `piece count must be an integer up to ${LIMITS.maxPieces}, got ${pieceCount}`,
+      );
+    }
+    if (pieceCount !== Math.ceil(totalLength / pieceLength)) {
+      throw new ChunkswarmError(
+        'EMETAINFO',
+        `${pieceCount} pieces of ${pieceLength} bytes do not match a total of ${totalLength} bytes`,
+      );
+    }
+    const blockSize = opts.blockSize ?? LIMITS.blockSize;
+    if (!Number.isSafeInteger(blockSize) || blockSize <= 0 || blockSize > LIMITS.blockSize) {
+      throw new ChunkswarmError(
+        'EUSAGE',
+        `block size must be between 1 and ${LIMITS.blockSize}, got ${blockSize}`,
+      );
+    }
+    const randomFirst = opts.randomFirst ?? 4;
+    if (!Number.isSafeInteger(randomFirst) || randomFirst < 0) {
+      throw new ChunkswarmError('EUSAGE', `randomFirst must be a non-negative integer, got ${randomFirst}`);
+    }
+    if (opts.have && opts.have.size !== pieceCount) {
+      throw new ChunkswarmError(
+        'EUSAGE',
+        `the have bitfield has ${opts.have.size} bits but the torrent has ${pieceCount} pieces`,
+      );
+    }
+    this.#pieceCount = pieceCount;
+    this.#pieceLength = pieceLength;
+    this.#totalLength = totalLength;
+    this.#blockSize = blockSize;
+    this.#blocksPerPiece = Math.ceil(pieceLength / blockSize);
+    this.#random = opts.random ?? Math.random;
+    this.#randomFirst = randomFirst;
+    this.have = opts.have ? opts.have.clone() : new Bitfield(pieceCount);
+    this.#rarity = new RarityOrder(pieceCount, this.have, this.#random);
+    for (let i = 0; i < pieceCount; i++) if (!this.have.has(i)) this.#freeBlocks += this.#blockCount(i);
+  }
+
+  /** Endgame: pieces are missing, and every block of them is either received or in flight. */
+  get inEndgame(): boolean {
+    return this.#freeBlocks === 0 && this.have.count < this.#pieceCount;
+  }
+
+  /**
+   * A peer joined with the pieces in `bits`; the caller then reports each HAVE with peerHave.
+   * Adding a key that is already present replaces that peer (its requests are released).
+   */
+  addPeer(peer: string, bits: Bitfield): void {
+    if (bits.size !== this.#pieceCount) {
+      throw new ChunkswarmError(
+        'EPEER',
+        `peer ${peer} sent a bitfield of ${bits.size} pieces but the torrent has ${this.#pieceCount}`,
+      );
+    }
+    if (this.#peers.has(peer)) this.removePeer(peer);
+    const own = bits.clone();
+    this.#peers.set(peer, { bits: own, requests: new Set() });
+    forEachSetBit(own, (i) => this.#rarity.increment(i));
+  }
+
+  /** The peer announced a piece (HAVE). Unknown peers, out-of-range and repeated indexes are ignored. */
+  peerHave(peer: string, index: number): void {
+    const st = this.#peers.get(peer);
+    if (st?.bits.set(index)) this.#rarity.increment(index);
+  }
+
+  /** The peer left: its pieces no longer count and every block it had in flight is free again. */
+  removePeer(peer: string): void {
+    const st = this.#peers.get(peer);
+    if (!st) return;
+    for (const key of [...st.requests]) this.#release(peer, st, key);
+    forEachSetBit(st.bits, (i) => this.#rarity.decrement(i));
+    this.#peers.delete(peer);
+  }
+
+  /** How many connected peers have the piece (0 for an index out of range). */
+  availability(index: number): number {
+    return Number.isInteger(index) ? this.#rarity.availability(index) : 0;
+  }
+
+  /**
+   * Up to `max` blocks to request from `peer` now; they count as in flight to it from this moment,
+   * until blockReceived or requestEnded. Empty for an unknown peer.
+   */
+  pick(peer: string, max: number): BlockRef[] {
+    const st = this.#peers.get(peer);
+    let room = Math.floor(max);
+    if (!st || !(room > 0)) return [];
+    if (this.inEndgame) return this.#pickEndgame(peer, st, room);
+    const out: BlockRef[] = [];
+
+    const started: [number, PieceProgress][] = [];
+    for (const entry of this.#progress) {
+      const prog = entry[1];
+      if (freeIn(prog) > 0 && st.bits.has(entry[0])) started.push(entry);
+    }
+    started.sort(([ia, a], [ib, b]) => freeIn(a) - freeIn(b) || b.receivedCount - a.receivedCount || ia - ib);
+    for (const [index, prog] of started) {
+      for (let b = 0; b < prog.blockCount && room > 0; b++) {
+        if (prog.received[b] || prog.owners[b]) continue;
+        this.#request(peer, st, index, prog, b, out);
+        room--;
+      }
+      if (room === 0) return out;
+    }
+
+    // Pieces the peer has are counted in their availability, so groups below 1 hold none of them.
+    const visit = (index: number): boolean => {
+      if (this.#progress.has(index) || !st.bits.has(index)) return false;
+      const prog = this.#start(index);
+      for (let b = 0; b < prog.blockCount && room > 0; b++) {
+        this.#request(peer, st, index, prog, b, out);
+        room--;
+      }
+      return room === 0;
+    };
+    if (this.have.count < this.#randomFirst) this.#rarity.scanRandom(1, this.#random, visit);
+    else this.#rarity.scanRarest(1, this.#random, visit);
+    return out;
+  }
+
+  /**
+   * Up to `max` blocks of piece `index` for `peer`, for an explicit request of that piece: every
+   * block not yet received and not already in flight to this peer, unrequested ones first. Whether
+   * the peer has the piece is the caller's call. Empty when we have the piece or the peer is unknown.
+   */
+  pickPiece(peer: string, index: number, max: number): BlockRef[] {
+    this.#checkIndex(index);
+    const st = this.#peers.get(peer);
+    let room = Math.floor(max);
+    if (!st || !(room > 0) || this.have.has(index)) return [];
+    const prog = this.#progress.get(index) ?? this.#start(index);
+    const out: BlockRef[] = [];
+    const elsewhere: number[] = [];
+    for (let b = 0; b < prog.blockCount && room > 0; b++) {
+      if (prog.received[b]) continue;
+      const owners = prog.owners[b];
+      if (!owners) {
+        this.#request(peer, st, index, prog, b, out);
+        room--;
+      } else if (!owners.includes(peer)) elsewhere.push(b);
+    }
+    for (const b of elsewhere) {
+      if (room === 0) break;
+      this.#request(peer, st, index, prog, b, out);
+      room--;
+    }
+    this.#dropIfIdle(index, prog);
+    return out;
+  }
+
+  /** A block arrived from `peer`. See BlockReceipt; when `wanted` is false the picker changed nothing. */
+  blockReceived(peer: string, block: BlockRef): BlockReceipt {
+    const b = this.#blockOf(block);
+    if (b < 0) return notWanted();
+    const prog = this.#progress.get(block.index);
+    const owners = prog?.owners[b];
+    if (!prog || !owners?.includes(peer)) return notWanted();
+    const key = this.#key(block.index, b);
+    const cancel: string[] = [];
+    for (const owner of owners) {
+      this.#peers.get(owner)!.requests.delete(key);
+      if (owner !== peer) cancel.push(owner);
+    }
+    prog.owners[b] = undefined;
+    prog.requestedCount--;
+    prog.received[b] = 1;
+    prog.receivedCount++;
+    return { wanted: true, pieceDone: prog.receivedCount === prog.blockCount, cancel };
+  }
+
+  /** A request ended without data (rejected, timed out, choked): the block is free for others. */
+  requestEnded(peer: string, block: BlockRef): void {
+    const b = this.#blockOf(block);
+    const st = this.#peers.get(peer);
+    if (b < 0 || !st) return;
+    const key = this.#key(block.index, b);
+    if (st.requests.has(key)) this.#release(peer, st, key);
+  }
+
+  /** The piece passed its hash check (or was found on disk): we have it; its block state is forgotten. */
+  pieceVerified(index: number): void {
+    this.#checkIndex(index);
+    if (this.have.has(index)) return;
+    const prog = this.#progress.get(index);
+    if (prog) {
+      for (let b = 0; b < prog.blockCount; b++) {
+        const owners = prog.owners[b];
+        if (!owners) continue;
+        const key = this.#key(index, b);
+        for (const owner of owners) this.#peers.get(owner)!.requests.delete(key);
+      }
+      this.#freeBlocks -= freeIn(prog);
+      this.#progress.delete(index);
+    } else {
+      this.#freeBlocks -= this.#blockCount(index);
+    }
+    this.have.set(index);
+    this.#rarity.retire(index);
+  }
+
+  /** The piece failed its hash check: every received block of it is fetched again. */
+  pieceFailed(index: number): void {
+    this.#checkIndex(index);
+    const prog = this.#progress.get(index);
+    if (!prog) return;
+    for (let b = 0; b < prog.blockCount; b++) {
+      if (!prog.received[b]) continue;
+      prog.received[b] = 0;
+      this.#freeBlocks++;
+    }
+    prog.receivedCount = 0;
+    this.#dropIfIdle(index, prog);
+  }
+
+  /** The peer has at least one piece we lack (BEP 3: we should then be interested). */
+  interesting(peerBits: Bitfield): boolean {
+    const theirs = peerBits.bytes;
+    const ours = this.have.bytes;
+    const n = Math.min(theirs.length, ours.length);
+    for (let i = 0; i < n; i++) if ((theirs[i]! & ~ours[i]!) !== 0) return true;
+    return false;
+  }
+
+  /** Blocks in flight to the peer. */
+  inFlight(peer: string): number {
+    return this.#peers.get(peer)?.requests.size ?? 0;
+  }
+
+  /** Pieces not yet verified. */
+  missingCount(): number {
+    return this.#pieceCount - this.have.count;
+  }
+
+  /** Pieces in progress (some blocks received or requested, not yet verified), ascending. */
+  partialPieces(): number[] {
+    return [...this.#progress.keys()].sort((a, b) => a - b);
+  }
+
+  #pickEndgame(peer: string, st: PeerState, max: number): BlockRef[] {
+    const candidates: { index: number; block: number; copies: number }[] = [];
+    for (const [index, prog] of this.#progress) {
+      if (!st.bits.has(index)) continue;
+      for (let b = 0; b < prog.blockCount; b++) {
+        if (prog.received[b]) continue;
+        const owners = prog.owners[b];
+        if (owners?.includes(peer)) continue;
+        candidates.push({ index, block: b, copies: owners?.length ?? 0 });
+      }
+    }
+    candidates.sort((x, y) => x.copies - y.copies || x.index - y.index || x.block - y.block);
+    const out: BlockRef[] = [];
+    for (const c of candidates.slice(0, max)) {
+      this.#request(peer, st, c.index, this.#progress.get(c.index)!, c.block, out);
+    }
+    return out;
+  }
+
+  #start(index: number): PieceProgress {
+    const blockCount = this.#blockCount(index);
+    const prog: PieceProgress = {
+      blockCount,
+      received: new Uint8Array(blockCount),
+      receivedCount: 0,
+      owners: new Array<string[] | undefined>(blockCount).fill(undefined),
+      requestedCount: 0,
+    };
+    this.#progress.set(index, prog);
+    return prog;
+  }
+
+  #request(
+    peer: string,
+    st: PeerState,
+    index: number,
+    prog: PieceProgress,
+    b: number,
+    out: BlockRef[],
+  ): void {
+    const owners = prog.owners[b];
+    if (owners) owners.push(peer);
+    else {
+      prog.owners[b] = [peer];
+      prog.requestedCount++;
+      this.#freeBlocks--;
+    }
+    st.requests.add(this.#key(index, b));
+    out.push(this.#blockRef(index, b));
+  }
+
+  #release(peer: string, st: PeerState, key: number): void {
+    st.requests.delete(key);
+    const index = Math.floor(key / this.#blocksPerPiece);
+    const b = key % this.#blocksPerPiece;
+    const prog = this.#progress.get(index);
+    const owners = prog?.owners[b];
+    if (!prog || !owners) return;
+    const at = owners.indexOf(peer);
+    if (at >= 0) owners.splice(at, 1);
+    if (owners.length > 0) return;
+    prog.owners[b] = undefined;
+    prog.requestedCount--;
+    this.#freeBlocks++;
+    this.#dropIfIdle(index, prog);
+  }
+
+  /** A piece with nothing received and nothing in flight is no longer started: rarest-first may choose it again. */
+  #dropIfIdle(index: number, prog: PieceProgress): void {
+    if (prog.receivedCount === 0 && prog.requestedCount === 0) this.#progress.delete(index);
+  }
+
+  /** The block number of a well-formed block of a piece we lack, else -1 (such blocks are never wanted). */
+  #blockOf(block: BlockRef): number {
+    const { index, begin, length } = block;
+    if (!Number.isInteger(index) || index < 0 || index >= this.#pieceCount) return -1;
+    if (!Number.isInteger(begin) || begin < 0 || begin % this.#blockSize !== 0) return -1;
+    const b = begin / this.#blockSize;
+    if (b >= this.#blockCount(index)) return -1;
+    return length === this.#blockLength(index, b) ? b : -1;
+  }
+
+  #checkIndex(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.#pieceCount) {
+      const range = this.#pieceCount === 0 ? 'it has none' : `they are numbered 0 to ${this.#pieceCount - 1}`;
+      throw new ChunkswarmError('EUSAGE', `there is no chunk ${index} in this torrent: ${range}`);
+    }
+  }
+
+  #pieceSize(index: number): number {
+    return index === this.#pieceCount - 1
+      ? this.#totalLength - this.#pieceLength * (this.#pieceCount - 1)
+      : this.#pieceLength;
+  }
+
+  #blockCount(index: number): number {
+    return Math.ceil(this.#pieceSize(index) / this.#blockSize);
+  }
+
+  #blockLength(index: number, b: number): number {
+    return Math.min(this.#blockSize, this.#pieceSize(index) - b * this.#blockSize);
+  }
+
+  #blockRef(index: number, b: number): BlockRef {
+    return { index, begin: b * this.#blockSize, length: this.#blockLength(index, b) };
+  }
+
+  /** One number per block of the torrent, for the per-peer request sets (< 2^46 within LIMITS). */
+  #key(index: number, b: number): number {
+    return index * this.#blocksPerPiece + b;
+  }
+}
+
+function freeIn(prog: PieceProgress): number {
+  return prog.blockCount - prog.receivedCount - prog.requestedCount;
+}
+
+/** Calls `fn` for every set bit, skipping whole zero bytes (peers that hold little cost little). */
+function forEachSetBit(bits: Bitfield, fn: (index: number) => void): void {
+  const bytes = bits.bytes;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    if (byte === 0) continue;
+    for (let j = 0; j < 8; j++) if (byte & (0x80 >> j)) fn(i * 8 + j);
+  }
+}
