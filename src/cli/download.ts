@@ -1,0 +1,104 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Metainfo } from '../metainfo/types.js';
+import { Client } from '../session/client.js';
+import type { TorrentSession } from '../session/session.js';
+import { describeError } from '../shared/errors.js';
+import { FileStorage } from '../storage/index.js';
+import { formatBytes, formatDuration, formatRate } from './format.js';
+import { ProgressBoard } from './progress.js';
+import { onShutdown } from './signals.js';
+import { loadTorrent } from './torrent-file.js';
+import { refuseWeb } from './web-flag.js';
+
+export interface DownloadOptions {
+  out: string;
+  seed?: boolean;
+  host: string;
+  port?: number;
+  uploadLimit?: number;
+  downloadLimit?: number;
+  maxPeers?: number;
+  announceIp?: string;
+  web?: string;
+}
+
+export async function downloadCommand(paths: string[], opts: DownloadOptions): Promise<void> {
+  refuseWeb(opts.web);
+  const torrents: Metainfo[] = [];
+  for (const p of paths) torrents.push(await loadTorrent(p));
+  const outDir = resolve(opts.out);
+  await mkdir(outDir, { recursive: true });
+  const client = new Client({
+    host: opts.host,
+    port: opts.port,
+    uploadLimit: opts.uploadLimit,
+    downloadLimit: opts.downloadLimit,
+    maxPeers: opts.maxPeers,
+    announceIp: opts.announceIp,
+  });
+  await client.listen();
+  const board = new ProgressBoard();
+  const sessions: TorrentSession[] = [];
+  for (const metainfo of torrents) {
+    const storage = new FileStorage(metainfo, join(outDir, metainfo.name));
+    const have = await storage.verifyExisting({ hasher: client.hasher });
+    if (have.count > 0) board.log(`resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name})`);
+    sessions.push(client.addSession({ metainfo, storage, have, mode: 'auto' }));
+  }
+  onShutdown(async () => {
+    board.stop();
+    await client.close();
+  });
+  board.log(`listening on ${client.host}:${client.port}`);
+
+  let remaining = sessions.length;
+  const allDone = new Promise<void>((resolveAll) => {
+    for (const s of sessions) {
+      const finish = (): void => {
+        const seconds = ((s.completedAt ?? Date.now()) - s.startedAt) / 1000;
+        const size = s.metainfo.totalLength;
+        board.log(`complete ${s.metainfo.name} ${formatBytes(size)} in ${formatDuration(seconds)} (${formatRate(size / Math.max(seconds, 0.001))})`);
+        if (--remaining === 0) resolveAll();
+      };
+      if (s.complete) finish();
+      else s.events.once('complete', finish);
+      s.events.on('warning', (m) => board.log(`warning: ${m}`));
+    }
+  });
+
+  for (const s of sessions) {
+    s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
+  }
+  const timer = setInterval(() => {
+    for (const s of sessions) {
+      board.update(s.metainfo.infoHashHex, {
+        name: s.metainfo.name,
+        done: s.metainfo.totalLength - s.left,
+        total: s.metainfo.totalLength,
+        rate: s.down.rate,
+        upRate: s.up.rate,
+        peers: s.peers.size,
+      });
+    }
+    board.plain(() =>
+      sessions.map(
+        (s) =>
+          `${s.metainfo.name}: ${s.have.count}/${s.pieceCount} chunks, ${formatRate(s.down.rate)} down, ${formatRate(s.up.rate)} up, ${s.peers.size} peers`,
+      ),
+    );
+  }, 500);
+  timer.unref();
+
+  await allDone;
+  if (opts.seed) {
+    board.log(`seeding ${sessions.map((s) => s.metainfo.name).join(', ')} on ${client.host}:${client.port}`);
+    for (const s of sessions) s.setMode('seed');
+    setInterval(() => {}, 1 << 30); // stay up until a signal
+    return;
+  }
+  clearInterval(timer);
+  board.stop();
+  await client.close();
+  process.exit(0);
+}

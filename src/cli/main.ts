@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { createCommand, infoCommand } from './create.js';
+import { downloadCommand } from './download.js';
+import { parsePort, parsePositiveInt, parseRate } from './format.js';
+import { peerCommand } from './peer.js';
+import { seedCommand } from './seed.js';
+import { trackerCommand } from './tracker.js';
+
+/** Codes that mean the user gave us something wrong (exit 2) rather than a failure on the way (exit 1). */
+const USAGE_CODES = new Set(['EUSAGE', 'EMETAINFO', 'EMETAINFO_SIZE', 'EUNSAFE_PATH', 'EMAGNET']);
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof ChunkswarmError) return USAGE_CODES.has(err.code) || err.code.startsWith('EBENCODE') ? 2 : 1;
+  return 1;
+}
+
+const debug = process.argv.includes('--debug');
+
+export function fail(err: unknown): never {
+  if (debug && err instanceof Error) console.error(err.stack);
+  else console.error(`chunkswarm: ${describeError(err)}`);
+  process.exit(exitCodeFor(err));
+}
+
+const program = new Command();
+program
+  .name('chunkswarm')
+  .description('A BitTorrent tracker and peer, with the slash commands of the like-torrent assignment')
+  .version('0.1.0')
+  .option('--debug', 'print stack traces')
+  .showHelpAfterError()
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+const host = (): Option => new Option('--host <host>', 'address to bind').default('127.0.0.1');
+const port = (what: string): Option => new Option('--port <port>', `${what} (0: any free port)`).argParser(parsePort);
+const rate = (flag: string, what: string): Option => new Option(`${flag} <rate>`, `${what}, bytes/s (KiB/MiB suffixes)`).argParser(parseRate);
+const web = (): Option => new Option('--web <host:port>', 'serve the peer page (not available yet)');
+const announceIp = (): Option => new Option('--announce-ip <addr>', 'address to announce when behind NAT');
+
+program
+  .command('tracker')
+  .description('run an HTTP tracker (announce, scrape)')
+  .addOption(host())
+  .addOption(port('port').default(6969))
+  .addOption(new Option('--interval <seconds>', 'announce interval').default(1800).argParser((v) => parsePositiveInt(v, '--interval')))
+  .option('--db <file>', 'keep swarms in SQLite (not available yet)')
+  .option('--torrents <dir>', 'folder of .torrent files to name swarms by')
+  .option('--trust-ip-param', 'honour the ip= announce parameter (behind a proxy)')
+  .option('--web-token <token>', 'token for the web page')
+  .action((opts) => trackerCommand(opts).catch(fail));
+
+program
+  .command('create <path>')
+  .description('make a .torrent of a file or folder')
+  .requiredOption('--tracker <url...>', 'announce URL (repeat for more)')
+  .addOption(new Option('--piece-length <bytes>', 'piece (chunk) length, power of two').argParser((v) => parsePositiveInt(v, '--piece-length')))
+  .option('-o, --output <file>', 'where to write the .torrent (default <name>.torrent)')
+  .option('--comment <text>', 'comment stored in the torrent')
+  .action((path, opts) => createCommand(path, opts).catch(fail));
+
+program
+  .command('info <torrent>')
+  .description('show what a .torrent holds')
+  .option('--json', 'machine-readable output')
+  .action((path, opts) => infoCommand(path, opts).catch(fail));
+
+program
+  .command('seed <torrent>')
+  .description('check the data, then serve it to every peer until interrupted')
+  .requiredOption('--data <path>', 'the content: the file, or the root folder of a multi-file torrent')
+  .addOption(host())
+  .addOption(port('peer port'))
+  .addOption(rate('--upload-limit', 'total upload rate'))
+  .addOption(announceIp())
+  .addOption(web())
+  .option('--web-token <token>', 'token for a non-loopback --web')
+  .action((path, opts) => seedCommand(path, opts).catch(fail));
+
+program
+  .command('peer <torrent>')
+  .description("the interactive shell of the seed's slash commands")
+  .requiredOption('--dir <folder>', 'memory folder: one file per chunk')
+  .option('--data <path>', 'serve this content instead of a memory folder')
+  .addOption(host())
+  .addOption(port('peer port'))
+  .addOption(announceIp())
+  .addOption(web())
+  .option('--web-token <token>', 'token for a non-loopback --web')
+  .action((path, opts) => peerCommand(path, opts).catch(fail));
+
+program
+  .command('download <torrents...>')
+  .description('fetch torrents from every peer at once, verified')
+  .requiredOption('--out <dir>', 'folder to save into (creates <out>/<name>)')
+  .option('--seed', 'keep seeding after completion')
+  .addOption(host())
+  .addOption(port('peer port'))
+  .addOption(rate('--upload-limit', 'total upload rate'))
+  .addOption(rate('--download-limit', 'total download rate'))
+  .addOption(new Option('--max-peers <n>', 'peers per torrent').argParser((v) => parsePositiveInt(v, '--max-peers')))
+  .addOption(announceIp())
+  .addOption(web())
+  .option('--web-token <token>', 'token for a non-loopback --web')
+  .action((paths, opts) => downloadCommand(paths, opts).catch(fail));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version end here with code 0; every usage error exits 2 (commander would say 1).
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  fail(err);
+}

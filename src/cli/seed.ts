@@ -1,0 +1,37 @@
+import { resolve } from 'node:path';
+import { Client } from '../session/client.js';
+import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { FileStorage } from '../storage/index.js';
+import { formatBytes } from './format.js';
+import { ProgressLine } from './progress.js';
+import { onShutdown } from './signals.js';
+import { loadTorrent } from './torrent-file.js';
+import { refuseWeb } from './web-flag.js';
+
+export async function seedCommand(
+  path: string,
+  opts: { data: string; host: string; port?: number; uploadLimit?: number; announceIp?: string; web?: string },
+): Promise<void> {
+  refuseWeb(opts.web);
+  const metainfo = await loadTorrent(path);
+  const storage = new FileStorage(metainfo, resolve(opts.data), { readOnly: true });
+  const client = new Client({ host: opts.host, port: opts.port, uploadLimit: opts.uploadLimit, announceIp: opts.announceIp });
+  const progress = new ProgressLine(process.stderr, 'checking');
+  const have = await storage.verifyExisting({ hasher: client.hasher, onProgress: (d, t) => progress.update(d, t) });
+  progress.done();
+  if (have.count === 0) {
+    await client.close({ announce: false });
+    throw new ChunkswarmError('EUSAGE', `${opts.data} does not match ${path}: no chunk verified`);
+  }
+  if (!have.complete) console.error(`warning: only ${have.count} of ${have.size} chunks of ${opts.data} verified; seeding those`);
+  const { host, port } = await client.listen();
+  const session = client.addSession({ metainfo, storage, have, mode: 'seed' });
+  onShutdown(() => client.close());
+  try {
+    await session.connectTracker();
+  } catch (err) {
+    console.error(`tracker: ${describeError(err)} (serving peers that connect anyway; will retry)`);
+  }
+  console.log(`seeding ${metainfo.name} on ${host}:${port} (${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks)`);
+  session.events.on('peer-connected', (p) => console.log(`peer connected: ${p.peerAddress} (${p.clientName})`));
+}

@@ -1,0 +1,353 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { Bitfield } from '../shared/bitfield.js';
+import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { LIMITS } from '../shared/limits.js';
+import { formatAddress } from '../shared/types.js';
+import {
+  type DecoderEvent,
+  decodeExtensionHandshake,
+  encodeExtensionHandshake,
+  encodeHandshake,
+  encodeMessage,
+  encodePieceHeader,
+  type ExtensionHandshake,
+  type Handshake,
+  WireDecoder,
+  type WireMessage,
+} from '../wire/index.js';
+import { RateMeter } from './rate.js';
+
+export const CLIENT_NAME = 'chunkswarm 0.1.0';
+
+/** Azureus-style peer id: `-CS0100-` and 12 random bytes. */
+export function makePeerId(): Buffer {
+  return Buffer.concat([Buffer.from('-CS0100-'), randomBytes(12)]);
+}
+
+/** What a connection needs from the torrent it serves; the session implements it. */
+export interface PeerHost {
+  readonly infoHash: Buffer;
+  readonly peerId: Buffer;
+  readonly pieceCount: number;
+  readonly listenPort: number;
+  /** Our bitfield at handshake time. */
+  haveBits(): Bitfield;
+  onReady(peer: PeerConnection): void;
+  onMessage(peer: PeerConnection, message: WireMessage): void;
+  onClose(peer: PeerConnection, reason: string): void;
+}
+
+export interface BlockKey {
+  index: number;
+  begin: number;
+  length: number;
+}
+
+const blockId = (b: BlockKey): string => `${b.index}:${b.begin}:${b.length}`;
+
+/**
+ * One BitTorrent connection: the handshake, the four choke/interest flags, the peer's bitfield and the
+ * requests in flight each way. It decides nothing about what to download — the session does — but it
+ * enforces what the protocol requires of the other side and closes the connection when that is broken.
+ */
+export class PeerConnection {
+  readonly socket: Socket;
+  readonly outgoing: boolean;
+  readonly address: string;
+  readonly ip: string;
+  /** Port the peer listens on: the dialled port, or the one from its extension handshake. */
+  listenPort: number | undefined;
+
+  host: PeerHost | undefined;
+  remote: Handshake | undefined;
+  extension: ExtensionHandshake | undefined;
+  bits: Bitfield | undefined;
+  fast = false;
+
+  amChoking = true;
+  amInterested = false;
+  peerChoking = true;
+  peerInterested = false;
+
+  readonly down = new RateMeter();
+  readonly up = new RateMeter();
+  /** Requests we sent and that have not been answered: id -> time sent. */
+  readonly inFlight = new Map<string, { block: BlockKey; sentAt: number }>();
+  /** Requests the peer sent that we have not served yet. */
+  readonly pendingRequests = new Map<string, BlockKey>();
+  lastReceived = Date.now();
+  lastPiece = 0;
+  connectedAt = Date.now();
+  closed = false;
+
+  readonly #decoder: WireDecoder;
+  readonly #resolveHost: ((infoHash: Buffer) => PeerHost | undefined) | undefined;
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  #keepAliveTimer: NodeJS.Timeout | undefined;
+  #sentHandshake = false;
+
+  /**
+   * Outgoing: pass the host; the handshake is sent at once. Incoming: pass `resolveHost`, called with the
+   * infohash the peer asks for; the connection is refused when it returns undefined.
+   */
+  constructor(
+    socket: Socket,
+    opts: { host?: PeerHost; resolveHost?: (infoHash: Buffer) => PeerHost | undefined; listenPort?: number },
+  ) {
+    this.socket = socket;
+    this.outgoing = opts.host !== undefined;
+    this.host = opts.host;
+    this.#resolveHost = opts.resolveHost;
+    this.ip = normaliseIp(socket.remoteAddress ?? '?');
+    this.listenPort = opts.listenPort ?? (this.outgoing ? socket.remotePort : undefined);
+    this.address = formatAddress(this.ip, socket.remotePort ?? 0);
+    this.#decoder = new WireDecoder({ limits: { pieceCount: opts.host?.pieceCount ?? 0 } });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err) => this.close(describeError(err)));
+    socket.on('close', () => this.close('connection closed'));
+    socket.on('end', () => this.close('peer closed the connection'));
+    this.#handshakeTimer = setTimeout(() => this.close('handshake timed out'), LIMITS.handshakeTimeoutMs);
+    if (this.host) this.#sendHandshake();
+  }
+
+  /** `ip:port` where the peer accepts connections, the form the shell and the tracker use. */
+  get peerAddress(): string {
+    return formatAddress(this.ip, this.listenPort ?? this.socket.remotePort ?? 0);
+  }
+
+  get clientName(): string {
+    return this.extension?.client ?? clientFromPeerId(this.remote?.peerId);
+  }
+
+  get isSeeder(): boolean {
+    return this.bits?.complete ?? false;
+  }
+
+  send(message: WireMessage): void {
+    if (this.closed) return;
+    this.socket.write(encodeMessage(message));
+  }
+
+  /** Sends a block; resolves when the socket has taken it (so callers can apply backpressure). */
+  sendBlock(index: number, begin: number, block: Buffer): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.socket.write(encodePieceHeader(index, begin, block.length));
+    const flushed = this.socket.write(block);
+    this.up.add(block.length);
+    if (flushed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+    });
+  }
+
+  setChoking(choke: boolean): void {
+    if (this.amChoking === choke) return;
+    this.amChoking = choke;
+    this.send({ type: choke ? 'choke' : 'unchoke' });
+    // BEP 6: with the fast extension a choke drops pending requests only with an explicit REJECT.
+    if (choke) {
+      for (const r of this.pendingRequests.values()) if (this.fast) this.send({ type: 'reject', ...r });
+      this.pendingRequests.clear();
+    }
+  }
+
+  setInterested(interested: boolean): void {
+    if (this.amInterested === interested) return;
+    this.amInterested = interested;
+    this.send({ type: interested ? 'interested' : 'not-interested' });
+  }
+
+  request(block: BlockKey): void {
+    this.inFlight.set(blockId(block), { block, sentAt: Date.now() });
+    this.send({ type: 'request', ...block });
+  }
+
+  cancel(block: BlockKey): void {
+    if (this.inFlight.delete(blockId(block))) this.send({ type: 'cancel', ...block });
+  }
+
+  /** Forget a request of ours; true when it was in flight. */
+  settle(block: BlockKey): boolean {
+    return this.inFlight.delete(blockId(block));
+  }
+
+  takeRequest(block: BlockKey): boolean {
+    return this.pendingRequests.delete(blockId(block));
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.#handshakeTimer);
+    clearInterval(this.#keepAliveTimer);
+    this.socket.destroy();
+    this.host?.onClose(this, reason);
+  }
+
+  #sendHandshake(): void {
+    const host = this.host!;
+    this.#sentHandshake = true;
+    this.socket.write(encodeHandshake({ infoHash: host.infoHash, peerId: host.peerId, fast: true, extended: true }));
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastReceived = Date.now();
+    let events: DecoderEvent[];
+    try {
+      events = this.#decoder.push(chunk);
+    } catch (err) {
+      this.close(`protocol error: ${describeError(err)}`);
+      return;
+    }
+    for (const event of events) {
+      if (this.closed) return;
+      try {
+        if (event.kind === 'handshake') this.#onHandshake(event.handshake);
+        else this.#onMessage(event.message);
+      } catch (err) {
+        this.close(`protocol error: ${describeError(err)}`);
+        return;
+      }
+    }
+  }
+
+  #onHandshake(h: Handshake): void {
+    if (!this.host) {
+      this.host = this.#resolveHost?.(h.infoHash);
+      if (!this.host) throw new ChunkswarmError('EWIRE_HANDSHAKE', 'peer asked for a torrent we do not serve');
+    }
+    const host = this.host;
+    if (!h.infoHash.equals(host.infoHash)) throw new ChunkswarmError('EWIRE_HANDSHAKE', 'wrong infohash');
+    if (h.peerId.equals(host.peerId)) throw new ChunkswarmError('EWIRE_HANDSHAKE', 'connected to ourselves');
+    this.remote = h;
+    this.fast = h.fast;
+    this.#decoder.setPieceCount(host.pieceCount);
+    if (!this.#sentHandshake) this.#sendHandshake();
+    clearTimeout(this.#handshakeTimer);
+    if (h.extended) {
+      this.send({
+        type: 'extended',
+        id: 0,
+        payload: encodeExtensionHandshake({
+          m: {},
+          client: CLIENT_NAME,
+          port: host.listenPort,
+          reqq: LIMITS.maxIncomingRequests,
+          yourIp: ipBytes(this.ip),
+        }),
+      });
+    }
+    const have = host.haveBits();
+    if (this.fast && have.complete) this.send({ type: 'have-all' });
+    else if (this.fast && have.count === 0) this.send({ type: 'have-none' });
+    else if (have.count > 0) this.send({ type: 'bitfield', bits: Buffer.from(have.bytes) });
+    this.#keepAliveTimer = setInterval(() => {
+      if (Date.now() - this.lastReceived > LIMITS.idleTimeoutMs) this.close('idle for too long');
+      else this.send({ type: 'keep-alive' });
+    }, 60_000);
+    this.#keepAliveTimer.unref();
+    host.onReady(this);
+  }
+
+  #onMessage(m: WireMessage): void {
+    const host = this.host!;
+    const n = host.pieceCount;
+    switch (m.type) {
+      case 'keep-alive':
+      case 'port':
+        return;
+      case 'choke':
+        this.peerChoking = true;
+        break;
+      case 'unchoke':
+        this.peerChoking = false;
+        break;
+      case 'interested':
+        this.peerInterested = true;
+        break;
+      case 'not-interested':
+        this.peerInterested = false;
+        break;
+      case 'bitfield':
+        if (this.bits && this.bits.count > 0) throw new ChunkswarmError('EWIRE_PROTOCOL', 'second bitfield');
+        this.bits = new Bitfield(n, m.bits);
+        break;
+      case 'have-all':
+      case 'have-none':
+        if (!this.fast) throw new ChunkswarmError('EWIRE_PROTOCOL', `${m.type} without the fast extension`);
+        this.bits = m.type === 'have-all' ? Bitfield.full(n) : new Bitfield(n);
+        break;
+      case 'have':
+        if (m.index >= n) throw new ChunkswarmError('EWIRE_PROTOCOL', `have for piece ${m.index} of ${n}`);
+        this.bits ??= new Bitfield(n);
+        if (!this.bits.set(m.index)) return; // a repeated HAVE changes nothing
+        break;
+      case 'request':
+        if (m.index >= n) throw new ChunkswarmError('EWIRE_PROTOCOL', `request for piece ${m.index} of ${n}`);
+        break;
+      case 'piece':
+        this.down.add(m.block.length);
+        this.lastPiece = Date.now();
+        break;
+      case 'extended':
+        if (m.id === 0) {
+          this.extension = decodeExtensionHandshake(m.payload);
+          if (this.extension.port && !this.outgoing) this.listenPort = this.extension.port;
+        }
+        break;
+      case 'suggest':
+      case 'allowed-fast':
+      case 'reject':
+        if (!this.fast) throw new ChunkswarmError('EWIRE_PROTOCOL', `${m.type} without the fast extension`);
+        break;
+      default:
+        break;
+    }
+    if (m.type === 'request') {
+      if (this.pendingRequests.size >= LIMITS.maxIncomingRequests) {
+        // BEP 6: too many requests get a REJECT rather than a disconnect.
+        if (this.fast) this.send({ type: 'reject', index: m.index, begin: m.begin, length: m.length });
+        return;
+      }
+      this.pendingRequests.set(blockId(m), { index: m.index, begin: m.begin, length: m.length });
+    }
+    if (m.type === 'cancel') {
+      if (this.pendingRequests.delete(blockId(m)) && this.fast) this.send({ type: 'reject', ...pick(m) });
+      return;
+    }
+    host.onMessage(this, m);
+  }
+}
+
+function pick(m: BlockKey): BlockKey {
+  return { index: m.index, begin: m.begin, length: m.length };
+}
+
+export function normaliseIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+function ipBytes(ip: string): Buffer | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4) return undefined;
+  return Buffer.from(parts.map(Number));
+}
+
+/** A readable name from an Azureus-style peer id (`-lt2080-` → "lt 2080"). */
+export function clientFromPeerId(id: Buffer | undefined): string {
+  if (!id) return '?';
+  const s = id.subarray(0, 8).toString('latin1');
+  const m = /^-([A-Za-z~]{2})([0-9A-Za-z]{4})-$/.exec(s);
+  if (!m) return 'unknown';
+  const names: Record<string, string> = { CS: 'chunkswarm', lt: 'libtorrent', LT: 'libtorrent', A2: 'aria2', TR: 'Transmission', qB: 'qBittorrent', WW: 'WebTorrent', UT: 'µTorrent', DE: 'Deluge' };
+  return `${names[m[1]!] ?? m[1]} ${m[2]}`;
+}

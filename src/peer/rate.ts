@@ -1,0 +1,103 @@
+import type { Clock } from '../shared/clock.js';
+import { systemClock } from '../shared/clock.js';
+
+/** Bytes per second over a sliding window of one-second buckets. */
+export class RateMeter {
+  readonly #clock: Clock;
+  readonly #buckets: number[];
+  #second = 0;
+  total = 0;
+
+  constructor(clock: Clock = systemClock, windowSeconds = 5) {
+    this.#clock = clock;
+    this.#buckets = new Array<number>(windowSeconds).fill(0);
+    this.#second = Math.floor(clock.now() / 1000);
+  }
+
+  add(bytes: number): void {
+    this.#roll();
+    this.#buckets[this.#second % this.#buckets.length]! += bytes;
+    this.total += bytes;
+  }
+
+  /** Average over the window (the current, partial second counts as a whole one). */
+  get rate(): number {
+    this.#roll();
+    let sum = 0;
+    for (const b of this.#buckets) sum += b;
+    return sum / this.#buckets.length;
+  }
+
+  #roll(): void {
+    const now = Math.floor(this.#clock.now() / 1000);
+    const steps = Math.min(now - this.#second, this.#buckets.length);
+    for (let i = 1; i <= steps; i++) this.#buckets[(this.#second + i) % this.#buckets.length] = 0;
+    if (now > this.#second) this.#second = now;
+  }
+}
+
+/**
+ * A token bucket shared by every connection of the process, so `--upload-limit` is a total. A
+ * limit of 0 means unlimited. Waiters are served in order, so one busy peer cannot starve others.
+ */
+export class TokenBucket {
+  #rate: number;
+  #tokens: number;
+  #last: number;
+  readonly #clock: Clock;
+  readonly #queue: { bytes: number; resolve: () => void }[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(bytesPerSecond: number, clock: Clock = systemClock) {
+    this.#rate = bytesPerSecond;
+    this.#clock = clock;
+    this.#tokens = bytesPerSecond;
+    this.#last = clock.now();
+  }
+
+  get rate(): number {
+    return this.#rate;
+  }
+
+  setRate(bytesPerSecond: number): void {
+    this.#rate = bytesPerSecond;
+    this.#tokens = Math.min(this.#tokens, this.#burst());
+    this.#drain();
+  }
+
+  /** Resolves once `bytes` may be sent. */
+  take(bytes: number): Promise<void> {
+    if (this.#rate <= 0 && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#queue.push({ bytes, resolve });
+      this.#drain();
+    });
+  }
+
+  // A burst of a quarter second keeps the rate smooth on loopback, where a whole second's worth at once
+  // would make every capped peer look like it sends in bursts.
+  #burst(): number {
+    return Math.max(this.#rate / 4, 64 * 1024);
+  }
+
+  #drain(): void {
+    const now = this.#clock.now();
+    this.#tokens = Math.min(this.#burst(), this.#tokens + ((now - this.#last) / 1000) * this.#rate);
+    this.#last = now;
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0]!;
+      if (this.#rate > 0 && this.#tokens < Math.min(head.bytes, this.#burst())) break;
+      this.#tokens -= head.bytes;
+      this.#queue.shift();
+      head.resolve();
+    }
+    if (this.#queue.length > 0 && !this.#timer) {
+      const need = Math.min(this.#queue[0]!.bytes, this.#burst()) - this.#tokens;
+      const wait = Math.max(5, Math.ceil((need / this.#rate) * 1000));
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#drain();
+      }, wait);
+    }
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Tit-for-tat choking (BEP 3's "choking algorithm", as libtorrent and the reference client do it),
+ * written as a pure function of the peers' state so it can be tested with a fake clock.
+ *
+ * Every 10 s the `regularSlots` interested peers that send to us fastest (when seeding: that we send to
+ * fastest) are unchoked; one more, the optimistic unchoke, is rotated every 30 s so newcomers get a
+ * chance to show what they can do. Between rechokes a newly interested peer is unchoked at once while a
+ * slot is free (see `admit`).
+ */
+export interface ChokerPeer {
+  readonly key: string;
+  readonly interested: boolean;
+  /** Bytes/s it sends us (leeching) — the tit-for-tat score. */
+  readonly downloadRate: number;
+  /** Bytes/s we send it (seeding). */
+  readonly uploadRate: number;
+  readonly unchoked: boolean;
+  /** When it connected, for the optimistic unchoke's preference for newcomers. */
+  readonly connectedAt: number;
+  /** Snubbed peers (nothing received for a minute while we want data) lose their regular slot. */
+  readonly snubbed?: boolean;
+}
+
+export interface ChokerOptions {
+  readonly regularSlots: number;
+  readonly seeding: boolean;
+  readonly now: number;
+  /** Whether this round also rotates the optimistic unchoke. */
+  readonly rotateOptimistic: boolean;
+  /** The current optimistic peer, kept unless rotated. */
+  readonly optimistic: string | undefined;
+  readonly random: () => number;
+}
+
+export interface ChokeDecision {
+  readonly unchoke: ReadonlySet<string>;
+  readonly optimistic: string | undefined;
+}
+
+export function rechoke(peers: readonly ChokerPeer[], o: ChokerOptions): ChokeDecision {
+  const interested = peers.filter((p) => p.interested);
+  const score = (p: ChokerPeer): number => (o.seeding ? p.uploadRate : p.downloadRate);
+  const ranked = interested
+    .filter((p) => !p.snubbed)
+    .sort((a, b) => score(b) - score(a) || Number(b.unchoked) - Number(a.unchoked));
+  const unchoke = new Set(ranked.slice(0, o.regularSlots).map((p) => p.key));
+
+  let optimistic = o.optimistic;
+  const stillThere = interested.some((p) => p.key === optimistic && !unchoke.has(p.key));
+  if (o.rotateOptimistic || !stillThere) {
+    const candidates = interested.filter((p) => !unchoke.has(p.key) && p.key !== o.optimistic);
+    // Newcomers (under a minute) are three times as likely to be picked: they have nothing to offer yet.
+    const weights = candidates.map((p) => (o.now - p.connectedAt < 60_000 ? 3 : 1));
+    const total = weights.reduce((a, b) => a + b, 0);
+    optimistic = undefined;
+    let r = o.random() * total;
+    for (let i = 0; i < candidates.length; i++) {
+      r -= weights[i]!;
+      if (r < 0) {
+        optimistic = candidates[i]!.key;
+        break;
+      }
+    }
+    if (!optimistic && stillThere) optimistic = o.optimistic;
+  }
+  if (optimistic) unchoke.add(optimistic);
+  return { unchoke, optimistic };
+}
+
+/** Between rechokes: may a newly interested peer be unchoked right away? */
+export function admit(peers: readonly ChokerPeer[], regularSlots: number): boolean {
+  return peers.filter((p) => p.unchoked && p.interested).length < regularSlots + 1;
+}

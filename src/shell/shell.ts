@@ -1,0 +1,274 @@
+import { join } from 'node:path';
+import type { PeerConnection } from '../peer/connection.js';
+import type { TorrentSession } from '../session/session.js';
+import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { formatAddress } from '../shared/types.js';
+import type { TrackerPeer } from '../tracker/index.js';
+import { COMMANDS, type ParsedCommand, parseCommand, resolveChunks, resolveTarget } from './parse.js';
+
+/** Where replies go: plain lines, or lines with a kind the terminal colours. */
+export interface ShellOutput {
+  line(text: string, kind?: 'ok' | 'error' | 'info'): void;
+}
+
+export interface ShellContext {
+  readonly session: TorrentSession;
+  /** `ip:port` this peer listens on. */
+  readonly me: string;
+  /** Merge chunks into `<out>/<name>`; undefined when this shell seeds from --data (nothing to merge). */
+  readonly merge: ((outDir: string) => Promise<string>) | undefined;
+  /** Chunk file names, when the shell keeps a memory folder. */
+  readonly chunkFileName: (index: number) => string;
+  readonly out: ShellOutput;
+  /** Ran by /quit_torrent once the tracker has been told. */
+  readonly quit: () => Promise<void>;
+}
+
+/**
+ * The seed's slash commands over a live session. Each command finishes (or fails with one line)
+ * before `run` resolves, so piped input runs in order.
+ */
+export class Shell {
+  readonly #c: ShellContext;
+  quitting = false;
+
+  constructor(ctx: ShellContext) {
+    this.#c = ctx;
+  }
+
+  async run(line: string): Promise<void> {
+    if (line.trim() === '') return;
+    const { out } = this.#c;
+    let cmd: ParsedCommand;
+    try {
+      cmd = parseCommand(line);
+    } catch (err) {
+      out.line(describeError(err), 'error');
+      return;
+    }
+    try {
+      await this.#dispatch(cmd);
+    } catch (err) {
+      out.line(describeError(err), 'error');
+    }
+  }
+
+  /** Words for tab completion: commands, then peer addresses and chunk names. */
+  completions(): string[] {
+    const s = this.#c.session;
+    const peers = [...this.#known().map((p) => formatAddress(p.ip, p.port)), ...[...s.peers.values()].map((p) => p.peerAddress)];
+    const chunks = Array.from({ length: s.pieceCount }, (_, i) => this.#c.chunkFileName(i));
+    return [...Object.keys(COMMANDS), ...new Set(peers), ...chunks, 'all', 'missing'];
+  }
+
+  async #dispatch({ name, args }: ParsedCommand): Promise<void> {
+    const { session: s, out, me } = this.#c;
+    switch (name) {
+      case '/help':
+        for (const [cmd, spec] of Object.entries(COMMANDS)) out.line(`${`${cmd} ${spec.args}`.padEnd(34)} ${spec.help}`);
+        out.line('T: ip:port, a bare ip, or an index from /see_peer_set. C: a chunk index, a chunk file name, all or missing.');
+        return;
+      case '/check_tracker_connected':
+        out.line(s.trackerConnected ? 'Peer is connected to tracker' : 'Peer is not connected to tracker', s.trackerConnected ? 'ok' : 'info');
+        return;
+      case '/connect_tracker': {
+        const r = await s.connectTracker({ status: true });
+        out.line(`Tracker established connection to Peer[${me}]`, 'ok');
+        if (r.warning) out.line(`tracker warning: ${r.warning}`, 'info');
+        this.#printPeerSet();
+        return;
+      }
+      case '/get_peer_set': {
+        this.#requireTracker();
+        await s.announce(undefined, { status: true });
+        out.line(`Peer set updated: ${this.#known().length} other peer(s)`, 'ok');
+        return;
+      }
+      case '/see_peer_set':
+        this.#printPeerSet();
+        return;
+      case '/update_status_to_tracker':
+        this.#requireTracker();
+        await s.announce(undefined, { status: true });
+        out.line(`Tracker updated Peer[${me}] status`, 'ok');
+        this.#printPeerSet();
+        return;
+      case '/disconnect_tracker':
+        this.#requireTracker();
+        s.disconnectTracker();
+        out.line(`Peer[${me}] disconnected from tracker`, 'ok');
+        return;
+      case '/quit_torrent':
+        this.quitting = true;
+        await s.announce('stopped').catch((err) => out.line(`tracker: ${describeError(err)}`, 'error'));
+        s.disconnectTracker();
+        out.line(`Peer[${me}] quited torrent`, 'ok');
+        await this.#c.quit();
+        return;
+      case '/connect_peer': {
+        const t = this.#target(args[0]!);
+        const peer = await s.connect(t.ip, t.port);
+        out.line(`Peer[${formatAddress(t.ip, t.port)}] established connection to Peer[${me}] (${peer.clientName}, holds ${peer.bits?.count ?? 0}/${s.pieceCount} chunks)`, 'ok');
+        return;
+      }
+      case '/check_target_peer_connected': {
+        const t = this.#target(args[0]!);
+        const peer = s.isConnectedTo(t.ip, t.port);
+        out.line(`This peer is ${peer ? '' : 'not '}connected to Peer[${formatAddress(t.ip, t.port)}]`, peer ? 'ok' : 'info');
+        return;
+      }
+      case '/disconnect_peer': {
+        const peer = this.#connected(args[0]!);
+        peer.close('disconnected by the shell');
+        out.line(`Peer[${me}] disconnected from Peer[${peer.peerAddress}]`, 'ok');
+        return;
+      }
+      case '/request_download':
+        await this.#requestDownload(args[0]!, args[1]!);
+        return;
+      case '/upload_chunk': {
+        const peer = this.#connected(args[0]!);
+        const chunks = resolveChunks(args[1]!, s.metainfo.name, s.pieceCount, () => s.have.missing());
+        for (const c of chunks) {
+          if (!s.have.has(c)) throw new ChunkswarmError('EUSAGE', `This peer does not hold chunk ${c}: nothing to upload`);
+        }
+        for (const c of chunks) {
+          out.line(`Peer[${me}] offers chunk ${c} to Peer[${peer.peerAddress}]`);
+          const taken = await s.offerPiece(peer, c);
+          out.line(
+            taken ? `Peer[${peer.peerAddress}] received chunk ${c}` : `Peer[${peer.peerAddress}] did not take chunk ${c} within 30 s`,
+            taken ? 'ok' : 'error',
+          );
+        }
+        return;
+      }
+      case '/see_connected_seeders':
+      case '/see_connected_leechers': {
+        const seeders = name === '/see_connected_seeders';
+        const list = [...s.peers.values()].filter((p) => p.isSeeder === seeders);
+        out.line(`${list.length} connected ${seeders ? 'seeder' : 'leecher'}(s)`);
+        for (const p of list) out.line(`  ${p.peerAddress}  ${p.clientName}  ${p.bits?.count ?? 0}/${s.pieceCount} chunks`);
+        return;
+      }
+      case '/see_current_chunks': {
+        out.line(`Holding ${s.have.count} of ${s.pieceCount} chunks; ${s.pieceCount - s.have.count} missing`);
+        for (const i of s.have.indexes()) out.line(`  ${String(i).padStart(5)}  ${this.#c.chunkFileName(i)}`);
+        return;
+      }
+      case '/merge_chunks': {
+        const missing = s.have.missing();
+        if (missing.length > 0) {
+          out.line(`Not enough chunks to merge: missing ${formatList(missing)}`, 'error');
+          return;
+        }
+        if (!this.#c.merge) throw new ChunkswarmError('EUSAGE', 'this shell serves --data directly: the file is already whole');
+        const path = await this.#c.merge(args[0] ?? '.');
+        out.line(`Merge complete! ${path} (every chunk SHA-1 verified)`, 'ok');
+        return;
+      }
+      case '/auto_download': {
+        if (s.complete) {
+          out.line('Every chunk is already held');
+          return;
+        }
+        s.setMode('auto');
+        if (s.trackerConnected) s.dialKnownPeers();
+        out.line(`Automatic download started: ${s.pieceCount - s.have.count} chunks to fetch from ${s.peers.size} peer(s)`);
+        await new Promise<void>((resolve) => {
+          if (s.complete) resolve();
+          else s.events.once('complete', () => resolve());
+        });
+        out.line(`complete ${s.metainfo.name}: all ${s.pieceCount} chunks verified`, 'ok');
+        return;
+      }
+      case '/status': {
+        const seeders = [...s.peers.values()].filter((p) => p.isSeeder).length;
+        out.line(`${s.metainfo.name}  ${s.metainfo.infoHashHex}`);
+        out.line(`chunks ${s.have.count}/${s.pieceCount}  peers ${s.peers.size} (${seeders} seeders)  tracker ${s.trackerConnected ? 'connected' : 'not connected'}`);
+        out.line(`down ${rate(s.down.rate)} (${s.downloaded} B)  up ${rate(s.up.rate)} (${s.uploaded} B)  listening on ${me}`);
+        return;
+      }
+    }
+  }
+
+  async #requestDownload(targetWord: string, chunkWord: string): Promise<void> {
+    const { session: s, out, me } = this.#c;
+    const peer = this.#connected(targetWord);
+    const theirs = peer.bits;
+    const chunks = resolveChunks(chunkWord, s.metainfo.name, s.pieceCount, () =>
+      s.have.missing().filter((i) => theirs?.has(i)),
+    );
+    if (chunks.length === 0) {
+      out.line(`Peer[${peer.peerAddress}] has no chunk this peer is missing`);
+      return;
+    }
+    for (const c of chunks) {
+      if (s.have.has(c)) {
+        out.line(`Chunk ${c} is already held`);
+        continue;
+      }
+      if (!theirs?.has(c)) throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] does not have chunk ${c}`);
+      out.line(`Peer[${peer.peerAddress}] starts uploading chunk ${c} to Peer[${me}]`);
+      await s.fetchPiece(peer, c);
+      out.line(`Chunk ${c} received and verified (${this.#c.chunkFileName(c)})`, 'ok');
+    }
+  }
+
+  #requireTracker(): void {
+    if (!this.#c.session.trackerConnected) throw new ChunkswarmError('EUSAGE', 'Peer is not connected to tracker');
+  }
+
+  #known(): TrackerPeer[] {
+    const me = this.#c.me;
+    return this.#c.session.knownPeers.filter((p) => formatAddress(p.ip, p.port) !== me);
+  }
+
+  #target(word: string): { ip: string; port: number } {
+    const connected = [...this.#c.session.peers.values()].map((p) => ({ ip: p.ip, port: p.listenPort ?? 0 }));
+    const known = this.#known();
+    return resolveTarget(word, /^\d+$/.test(word) ? known : [...known, ...connected.filter((c) => !known.some((k) => k.ip === c.ip && k.port === c.port))]);
+  }
+
+  #connected(word: string): PeerConnection {
+    const t = this.#target(word);
+    const peer = this.#c.session.isConnectedTo(t.ip, t.port);
+    if (!peer) throw new ChunkswarmError('EUSAGE', `This peer is not connected to Peer[${formatAddress(t.ip, t.port)}]`);
+    return peer;
+  }
+
+  #printPeerSet(): void {
+    const { session: s, out } = this.#c;
+    const peers = this.#known();
+    out.line(`Peer set (${peers.length} other peer(s)):`);
+    peers.forEach((p, i) => {
+      const st = p.status;
+      const have = st?.have ?? (st?.seeder ? s.pieceCount : undefined);
+      const bits = st?.bitfield ? ` ${bitString(st.bitfield, s.pieceCount)}` : '';
+      const role = st?.seeder ?? (st?.left === 0) ? 'seeder' : 'leecher';
+      const id = p.peerId ? p.peerId.toString('latin1').replace(/[^\x20-\x7e]/g, '.') : '-';
+      out.line(
+        `  [${i}] ${formatAddress(p.ip, p.port).padEnd(21)} ${id.padEnd(20)} chunks ${have ?? '?'}/${s.pieceCount}${bits}  up ${st?.uploaded ?? '?'} down ${st?.downloaded ?? '?'}  ${role}`,
+      );
+    });
+  }
+}
+
+export function defaultMergeTarget(outDir: string, name: string): string {
+  return join(outDir, name);
+}
+
+function bitString(bits: Buffer, n: number): string {
+  let s = '';
+  for (let i = 0; i < n && i < 64; i++) s += (bits[i >> 3]! & (0x80 >> (i & 7))) !== 0 ? '1' : '0';
+  return n > 64 ? `${s}…` : s;
+}
+
+function formatList(xs: number[]): string {
+  return xs.length > 20 ? `${xs.slice(0, 20).join(', ')} … (${xs.length} in all)` : xs.join(', ');
+}
+
+function rate(bps: number): string {
+  if (bps >= 1 << 20) return `${(bps / (1 << 20)).toFixed(1)} MiB/s`;
+  if (bps >= 1024) return `${(bps / 1024).toFixed(1)} KiB/s`;
+  return `${Math.round(bps)} B/s`;
+}
