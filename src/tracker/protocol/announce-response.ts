@@ -1,0 +1,301 @@
+import { type BDict, type BValue, decode, type Encodable, encode, isDict } from '../../codec/index.js';
+import { Bitfield } from '../../shared/bitfield.js';
+import { ChunkswarmError, isChunkswarmError } from '../../shared/errors.js';
+import { formatIp, normalizeIp, parseIp } from './ip.js';
+
+/** What the tracker knows of one peer, as the announce response needs it. */
+export interface ResponsePeer {
+  readonly ip: string;
+  readonly port: number;
+  readonly peerId: Buffer;
+  /** The compact entry (address bytes + port), when the caller has it already; else built from ip/port. */
+  readonly compact?: Buffer | undefined;
+  readonly uploaded: number;
+  readonly downloaded: number;
+  readonly left: number | undefined;
+  readonly have?: number | undefined;
+  readonly pieces?: number | undefined;
+  readonly bitfield?: Buffer | undefined;
+  /** Milliseconds since the epoch. */
+  readonly lastSeen: number;
+}
+
+export interface AnnounceResponse {
+  /** Seconds between regular announces. */
+  readonly interval: number;
+  readonly minInterval?: number | undefined;
+  readonly complete: number;
+  readonly incomplete: number;
+  readonly trackerId?: string | undefined;
+  readonly warning?: string | undefined;
+  readonly peers: readonly ResponsePeer[];
+  readonly compact: boolean;
+  /** Send the non-compact list with each peer's chunk status (the client sent `cs_status=1`). */
+  readonly includeStatus: boolean;
+  readonly noPeerId: boolean;
+  /** The swarm's chunk count, for peers that did not send their own (`cs_pieces`). */
+  readonly pieces?: number | undefined;
+}
+
+/** Whether a peer has everything: `left=0`, or, when `left` is unknown, every chunk in its bitfield. */
+export function isSeeder(peer: {
+  readonly left: number | undefined;
+  readonly have?: number | undefined;
+  readonly pieces?: number | undefined;
+}): boolean {
+  if (peer.left !== undefined) return peer.left === 0;
+  return peer.pieces !== undefined && peer.have === peer.pieces;
+}
+
+/**
+ * Bencodes an announce response. Compact form (BEP 23) packs IPv4 peers 6 bytes each into `peers`
+ * and IPv6 peers 18 bytes each into `peers6` (BEP 7); otherwise `peers` is a list of dictionaries
+ * (BEP 3), which is also where the chunkswarm status of each peer goes when asked for.
+ */
+export function encodeAnnounceResponse(r: AnnounceResponse): Buffer {
+  const out: Record<string, Encodable | undefined> = {
+    complete: r.complete,
+    incomplete: r.incomplete,
+    interval: r.interval,
+    'min interval': r.minInterval,
+    'tracker id': r.trackerId,
+    'warning message': r.warning,
+  };
+  if (r.compact && !r.includeStatus) {
+    const [v4, v6] = compactPeers(r.peers);
+    out.peers = v4;
+    if (v6.length > 0) out.peers6 = v6;
+  } else {
+    out.peers = r.peers.map((p) => peerDict(p, r));
+  }
+  return encode(out);
+}
+
+/** `d14:failure reason<n>:<reason>e` (BEP 3): the one key a client must look at first. */
+export function encodeFailure(reason: string): Buffer {
+  return encode({ 'failure reason': reason });
+}
+
+function compactPeers(peers: readonly ResponsePeer[]): [Buffer, Buffer] {
+  const entries = peers.map((p) => p.compact ?? compactEntry(p.ip, p.port));
+  let n4 = 0;
+  let n6 = 0;
+  for (const e of entries) {
+    if (e.length === 6) n4++;
+    else n6++;
+  }
+  const v4 = Buffer.allocUnsafe(n4 * 6);
+  const v6 = Buffer.allocUnsafe(n6 * 18);
+  let o4 = 0;
+  let o6 = 0;
+  for (const e of entries) {
+    if (e.length === 6) o4 += e.copy(v4, o4);
+    else o6 += e.copy(v6, o6);
+  }
+  return [v4, v6];
+}
+
+/** The compact form of one address: 4 (IPv4) or 16 (IPv6) address bytes, then the port big-endian. */
+export function compactEntry(ip: string, port: number): Buffer {
+  const addr = parseIp(ip);
+  if (!addr) throw new ChunkswarmError('ETRACKER_REQUEST', `not an IP address: ${ip}`);
+  const entry = Buffer.allocUnsafe(addr.length + 2);
+  addr.copy(entry, 0);
+  entry.writeUInt16BE(port, addr.length);
+  return entry;
+}
+
+function peerDict(p: ResponsePeer, r: AnnounceResponse): Record<string, Encodable | undefined> {
+  const d: Record<string, Encodable | undefined> = {
+    ip: p.ip,
+    port: p.port,
+    'peer id': r.noPeerId ? undefined : p.peerId,
+  };
+  if (!r.includeStatus) return d;
+  const pieces = p.pieces ?? r.pieces;
+  const seeder = isSeeder({ left: p.left, have: p.have, pieces });
+  // A standard client tells only `left`; a seeder among them holds every chunk.
+  const have = p.have ?? (seeder && pieces !== undefined ? pieces : undefined);
+  d.cs_have = have;
+  d.cs_pieces = pieces;
+  d.cs_bitfield = p.bitfield;
+  d.uploaded = p.uploaded;
+  d.downloaded = p.downloaded;
+  d.left = p.left;
+  d.seeder = seeder ? 1 : 0;
+  d.last_seen = Math.floor(p.lastSeen / 1000);
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client side
+
+/** A peer from a tracker response. */
+export interface TrackerPeer {
+  readonly ip: string;
+  readonly port: number;
+  readonly peerId?: Buffer;
+  readonly status?: PeerStatus;
+}
+
+/** A peer's chunk status as a chunkswarm tracker reports it (`cs_status=1`). */
+export interface PeerStatus {
+  /** Chunks held; 0 when the tracker did not know. */
+  readonly have: number;
+  readonly pieces?: number;
+  readonly bitfield?: Buffer;
+  readonly uploaded?: number;
+  readonly downloaded?: number;
+  readonly left?: number;
+  readonly seeder?: boolean;
+  /** Unix seconds. */
+  readonly lastSeen?: number;
+}
+
+export interface AnnounceResult {
+  readonly interval: number;
+  readonly minInterval?: number;
+  readonly complete?: number;
+  readonly incomplete?: number;
+  readonly trackerId?: string;
+  readonly warning?: string;
+  readonly peers: TrackerPeer[];
+}
+
+/** What a response may hold; the body comes from a stranger, so every limit is tight. */
+export const RESPONSE_DECODE_LIMITS = {
+  maxDepth: 8,
+  maxTokens: 200_000,
+  maxBytes: 1024 * 1024,
+  // Several trackers in the wild write keys in insertion order.
+  strictKeyOrder: false,
+} as const;
+
+/** BEP 3 gives no default; 30 minutes is what most trackers send and what clients assume. */
+const DEFAULT_INTERVAL = 1800;
+
+/**
+ * Reads an announce response. A `failure reason` throws ChunkswarmError `ETRACKER_FAILURE`;
+ * anything that is not a response throws `ETRACKER_RESPONSE`. Peers with an unusable address or
+ * port are left out rather than failing the whole answer. A missing `interval` means 1800 s.
+ */
+export function parseAnnounceResponse(body: Uint8Array): AnnounceResult {
+  const d = decodeResponse(body);
+  const interval = optionalInt(d, 'interval') ?? DEFAULT_INTERVAL;
+  const minInterval = optionalInt(d, 'min interval');
+  const complete = optionalInt(d, 'complete');
+  const incomplete = optionalInt(d, 'incomplete');
+  // Latin1 keeps any bytes of the id intact, so it goes back to the tracker exactly as it came.
+  const trackerId = optionalText(d, 'tracker id', 'latin1');
+  const warning = optionalText(d, 'warning message');
+
+  const peers: TrackerPeer[] = [];
+  const list = d.get('peers');
+  if (Buffer.isBuffer(list)) readCompact(list, 6, peers);
+  else if (Array.isArray(list)) for (const item of list) readPeerDict(item, peers);
+  else if (list !== undefined) bad("'peers' is neither a string nor a list");
+  const list6 = d.get('peers6');
+  if (Buffer.isBuffer(list6)) readCompact(list6, 18, peers);
+  else if (list6 !== undefined) bad("'peers6' is not a string");
+
+  const result: {
+    -readonly [K in keyof AnnounceResult]: AnnounceResult[K];
+  } = { interval, peers };
+  if (minInterval !== undefined) result.minInterval = minInterval;
+  if (complete !== undefined) result.complete = complete;
+  if (incomplete !== undefined) result.incomplete = incomplete;
+  if (trackerId !== undefined) result.trackerId = trackerId;
+  if (warning !== undefined) result.warning = warning;
+  return result;
+}
+
+/** Decodes a tracker's bencoded answer to its top dictionary, throwing on `failure reason`. */
+export function decodeResponse(body: Uint8Array): BDict {
+  let value: BValue;
+  try {
+    value = decode(body, RESPONSE_DECODE_LIMITS);
+  } catch (err) {
+    if (isChunkswarmError(err)) bad(`not bencoded: ${err.message}`, err);
+    throw err;
+  }
+  if (!isDict(value)) bad('not a dictionary');
+  const failure = value.get('failure reason');
+  if (failure !== undefined) {
+    const reason = Buffer.isBuffer(failure) ? failure.toString('utf8') : 'unreadable failure reason';
+    throw new ChunkswarmError('ETRACKER_FAILURE', `tracker said: ${reason}`);
+  }
+  return value;
+}
+
+function readCompact(bytes: Buffer, size: 6 | 18, out: TrackerPeer[]): void {
+  if (bytes.length % size !== 0) {
+    bad(`'${size === 6 ? 'peers' : 'peers6'}' is ${bytes.length} bytes, not a multiple of ${size}`);
+  }
+  for (let o = 0; o < bytes.length; o += size) {
+    const port = bytes.readUInt16BE(o + size - 2);
+    if (port === 0) continue;
+    out.push({ ip: formatIp(bytes.subarray(o, o + size - 2)), port });
+  }
+}
+
+function readPeerDict(item: BValue, out: TrackerPeer[]): void {
+  if (!isDict(item)) return;
+  const ipBytes = item.get('ip');
+  const port = item.get('port');
+  if (!Buffer.isBuffer(ipBytes) || typeof port !== 'number' || port < 1 || port > 65535) return;
+  const ip = normalizeIp(ipBytes.toString('latin1'));
+  if (ip === undefined) return;
+  const peer: { ip: string; port: number; peerId?: Buffer; status?: PeerStatus } = { ip, port };
+  const id = item.get('peer id');
+  if (Buffer.isBuffer(id) && id.length === 20) peer.peerId = Buffer.from(id);
+  const status = readStatus(item);
+  if (status) peer.status = status;
+  out.push(peer);
+}
+
+const STATUS_KEYS = ['cs_have', 'cs_pieces', 'cs_bitfield', 'seeder', 'last_seen', 'left'] as const;
+
+function readStatus(d: BDict): PeerStatus | undefined {
+  if (!STATUS_KEYS.some((k) => d.has(k))) return undefined;
+  const s: { -readonly [K in keyof PeerStatus]: PeerStatus[K] } = { have: 0 };
+  const pieces = nonNegative(d.get('cs_pieces'));
+  if (pieces !== undefined) s.pieces = pieces;
+  const bits = d.get('cs_bitfield');
+  if (Buffer.isBuffer(bits) && pieces !== undefined && Bitfield.isValidPayload(pieces, bits)) {
+    s.bitfield = Buffer.from(bits);
+    s.have = new Bitfield(pieces, bits).count;
+  }
+  const have = nonNegative(d.get('cs_have'));
+  if (have !== undefined && s.bitfield === undefined) s.have = have;
+  for (const key of ['uploaded', 'downloaded', 'left'] as const) {
+    const v = nonNegative(d.get(key));
+    if (v !== undefined) s[key] = v;
+  }
+  const seeder = d.get('seeder');
+  if (seeder === 0 || seeder === 1) s.seeder = seeder === 1;
+  const lastSeen = nonNegative(d.get('last_seen'));
+  if (lastSeen !== undefined) s.lastSeen = lastSeen;
+  return s;
+}
+
+function nonNegative(v: BValue | undefined): number | undefined {
+  return typeof v === 'number' && v >= 0 ? v : undefined;
+}
+
+function optionalInt(d: BDict, key: string): number | undefined {
+  const v = d.get(key);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || v < 0) bad(`'${key}' is not a non-negative integer`);
+  return v;
+}
+
+function optionalText(d: BDict, key: string, encoding: 'utf8' | 'latin1' = 'utf8'): string | undefined {
+  const v = d.get(key);
+  if (v === undefined) return undefined;
+  if (!Buffer.isBuffer(v)) bad(`'${key}' is not a string`);
+  return v.toString(encoding);
+}
+
+function bad(what: string, cause?: unknown): never {
+  throw new ChunkswarmError('ETRACKER_RESPONSE', `tracker response is invalid: ${what}`, { cause });
+}
