@@ -1,0 +1,14 @@
+export {
+  buildInfoDict,
+  buildTorrentFile,
+  CREATED_BY,
+  type CreateTorrentOptions,
+  createTorrent,
+  type InfoDictInput,
+  type TorrentFileOptions,
+} from './create.js';
+export { pieceSize, pieceSpans } from './layout.js';
+export { magnetUri, parseMagnet } from './magnet.js';
+export { isValidPieceLength, layoutFromInfo, metainfoFromInfoBytes, parseMetainfo } from './parse.js';
+export { checkSafePath } from './paths.js';
+export type { FileEntry, FileSpan, MagnetLink, Metainfo, TorrentLayout } from './types.js';

@@ -1,0 +1,259 @@
+import { createHash } from 'node:crypto';
+import {
+  type BDict,
+  type BValue,
+  decode,
+  decodeDictSpans,
+  dictGet,
+  getBytes,
+  getInt,
+  getList,
+  isDict,
+} from '../codec/index.js';
+import { ChunkswarmError } from '../shared/errors.js';
+import { LIMITS } from '../shared/limits.js';
+import { infoHashHex } from '../shared/types.js';
+import { checkSafePath, displayPath } from './paths.js';
+import type { FileEntry, Metainfo, TorrentLayout } from './types.js';
+
+function bad(message: string): never {
+  throw new ChunkswarmError('EMETAINFO', message);
+}
+
+function tooBig(message: string): never {
+  throw new ChunkswarmError('EMETAINFO_SIZE', message);
+}
+
+/** True for the piece lengths we take: powers of two from 16 KiB to 16 MiB. */
+export function isValidPieceLength(n: number): boolean {
+  return (
+    Number.isSafeInteger(n) && n >= LIMITS.minPieceLength && n <= LIMITS.maxPieceLength && (n & (n - 1)) === 0
+  );
+}
+
+/** Text from a bencoded string; invalid UTF-8 becomes U+FFFD, as other clients show it. */
+function text(v: Buffer): string {
+  return v.toString('utf8');
+}
+
+/** Prefers the `<key>.utf-8` variant that some clients add next to a legacy-encoded key. */
+function preferUtf8(d: BDict, key: string): Buffer | undefined {
+  const utf8 = dictGet(d, `${key}.utf-8`);
+  if (Buffer.isBuffer(utf8)) return utf8;
+  return getBytes(d, key, 'EMETAINFO');
+}
+
+function pathComponents(list: BValue[], where: string): string[] {
+  return list.map((c) => {
+    if (!Buffer.isBuffer(c)) bad(`${where}: every path component must be a string`);
+    return text(c);
+  });
+}
+
+function readFiles(files: BValue[]): FileEntry[] {
+  if (files.length === 0) bad("'files' is empty: a torrent must hold at least one file");
+  if (files.length > LIMITS.maxFiles) {
+    tooBig(`torrent lists ${files.length} files, more than the limit of ${LIMITS.maxFiles}`);
+  }
+  const out: FileEntry[] = [];
+  // Two entries writing the same file, or a file where another needs a folder, cannot both be
+  // stored; refuse rather than let one overwrite the other.
+  const taken = new Set<string>();
+  const folders = new Set<string>();
+  let offset = 0;
+  for (let i = 0; i < files.length; i++) {
+    const entry = files[i]!;
+    const where = `file ${i + 1} of ${files.length}`;
+    if (!isDict(entry)) bad(`${where} in 'files' is not a dictionary`);
+    const length = getInt(entry, 'length', 'EMETAINFO');
+    if (length === undefined) bad(`${where} has no 'length'`);
+    if (length < 0) bad(`${where} has a negative 'length' (${length})`);
+    let raw = dictGet(entry, 'path.utf-8');
+    if (!Array.isArray(raw)) raw = getList(entry, 'path', 'EMETAINFO');
+    if (raw === undefined) bad(`${where} has no 'path'`);
+    const path = pathComponents(raw, where);
+    checkSafePath(path);
+    const key = path.join('/');
+    if (taken.has(key) || folders.has(key)) bad(`two files in the torrent use the path ${displayPath(path)}`);
+    for (let n = 1; n < path.length; n++) {
+      const folder = path.slice(0, n).join('/');
+      if (taken.has(folder))
+        bad(`${displayPath(path.slice(0, n))} is both a file and a folder in the torrent`);
+      folders.add(folder);
+    }
+    taken.add(key);
+    out.push({ path, length, offset });
+    offset += length;
+    if (offset > Number.MAX_SAFE_INTEGER) tooBig('torrent is larger than 2^53 bytes');
+  }
+  return out;
+}
+
+/**
+ * Checks an `info` dictionary (BEP 3) and returns the layout of the torrent's bytes. Multi-file
+ * paths lie under `name`; BEP 47 padding files (attr 'p') stay in the layout as ordinary files,
+ * so storage writes their zeros and every piece hashes as it does for other clients.
+ */
+export function layoutFromInfo(info: BDict): TorrentLayout {
+  const nameBytes = preferUtf8(info, 'name');
+  if (nameBytes === undefined) bad("'info' has no 'name'");
+  const name = text(nameBytes);
+  checkSafePath([name]);
+
+  const pieceLength = getInt(info, 'piece length', 'EMETAINFO');
+  if (pieceLength === undefined) bad("'info' has no 'piece length'");
+  if (!isValidPieceLength(pieceLength)) {
+    bad(`'piece length' ${pieceLength} is not a power of two between 16 KiB and 16 MiB`);
+  }
+
+  const pieces = getBytes(info, 'pieces', 'EMETAINFO');
+  if (pieces === undefined) bad("'info' has no 'pieces'");
+  if (pieces.length % 20 !== 0) bad(`'pieces' length ${pieces.length} is not a multiple of 20`);
+  const pieceCount = pieces.length / 20;
+  if (pieceCount > LIMITS.maxPieces) {
+    tooBig(`torrent has ${pieceCount} pieces, more than the limit of ${LIMITS.maxPieces}`);
+  }
+
+  const length = getInt(info, 'length', 'EMETAINFO');
+  const fileList = getList(info, 'files', 'EMETAINFO');
+  let files: FileEntry[];
+  let multiFile: boolean;
+  if (length !== undefined && fileList !== undefined) {
+    bad("'info' has both 'length' and 'files': it must be one or the other");
+  } else if (length !== undefined) {
+    if (length < 0) bad(`'length' is negative (${length})`);
+    files = [{ path: [name], length, offset: 0 }];
+    multiFile = false;
+  } else if (fileList !== undefined) {
+    files = readFiles(fileList);
+    multiFile = true;
+  } else {
+    bad("'info' has neither 'length' nor 'files'");
+  }
+
+  const last = files[files.length - 1]!;
+  const totalLength = last.offset + last.length;
+  if (totalLength === 0) bad('torrent holds no data: its total length is 0');
+  const expected = Math.ceil(totalLength / pieceLength);
+  if (expected !== pieceCount) {
+    bad(
+      `'pieces' holds ${pieceCount} hashes but ${totalLength} bytes in pieces of ${pieceLength} need ${expected}`,
+    );
+  }
+
+  return { name, pieceLength, pieceCount, totalLength, files, multiFile, pieceHashes: pieces };
+}
+
+/** BEP 12 tiers, keeping only string URLs; without a usable `announce-list`, one tier of `announce`. */
+function readTrackers(root: BDict, announce: string | undefined): string[][] {
+  const tiers: string[][] = [];
+  const list = dictGet(root, 'announce-list');
+  if (Array.isArray(list)) {
+    for (const tier of list) {
+      if (!Array.isArray(tier)) continue;
+      const urls = tier.filter((u): u is Buffer => Buffer.isBuffer(u) && u.length > 0).map(text);
+      if (urls.length > 0) tiers.push(urls);
+    }
+  }
+  if (tiers.length === 0 && announce !== undefined) tiers.push([announce]);
+  return tiers;
+}
+
+function optionalText(d: BDict, key: string): string | undefined {
+  // Optional descriptive keys: a wrong type is ignored rather than refusing a usable torrent.
+  const utf8 = dictGet(d, `${key}.utf-8`);
+  if (Buffer.isBuffer(utf8)) return text(utf8);
+  const v = dictGet(d, key);
+  return Buffer.isBuffer(v) ? text(v) : undefined;
+}
+
+function sha1(bytes: Uint8Array): Buffer {
+  return createHash('sha1').update(bytes).digest();
+}
+
+function assemble(root: BDict, info: BDict, infoBytes: Buffer): Metainfo {
+  const layout = layoutFromInfo(info);
+  const infoHash = sha1(infoBytes);
+  const announceValue = dictGet(root, 'announce');
+  const announce =
+    Buffer.isBuffer(announceValue) && announceValue.length > 0 ? text(announceValue) : undefined;
+  const creationDate = dictGet(root, 'creation date');
+  return {
+    ...layout,
+    infoHash,
+    infoHashHex: infoHashHex(infoHash),
+    infoBytes,
+    announce,
+    announceList: readTrackers(root, announce),
+    // BEP 27: only the integer 1 makes a torrent private.
+    private: dictGet(info, 'private') === 1,
+    comment: optionalText(root, 'comment'),
+    createdBy: optionalText(root, 'created by'),
+    creationDate: typeof creationDate === 'number' ? creationDate : undefined,
+  };
+}
+
+/** Re-throws a bencode error with a message that says which document was bad. */
+function withContext<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ChunkswarmError && err.code.startsWith('EBENCODE_')) {
+      throw new ChunkswarmError(err.code, `${what}: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Parses a .torrent file. The infohash is the SHA-1 of the exact `info` bytes as they appear in
+ * the file (BEP 3), never of a re-encoding, so it matches what every other client computes.
+ * Key order is not enforced (real torrents are not always sorted); duplicate keys are refused.
+ */
+export function parseMetainfo(input: Uint8Array, opts?: { maxBytes?: number }): Metainfo {
+  const maxBytes = opts?.maxBytes ?? LIMITS.metainfoBytes;
+  if (input.length > maxBytes) {
+    tooBig(`torrent file is ${input.length} bytes, more than the ${maxBytes}-byte limit`);
+  }
+  // A private copy: the Metainfo's buffers are views into it, so a caller reusing its input
+  // buffer cannot change a parsed torrent.
+  const bytes = Buffer.from(input);
+  const { value: root, spans } = withContext('not a valid torrent file', () =>
+    decodeDictSpans(bytes, { strictKeyOrder: false, maxBytes }),
+  );
+  const infoValue = dictGet(root, 'info');
+  if (infoValue === undefined) bad("not a torrent: 'info' dictionary missing");
+  if (!isDict(infoValue)) bad("not a torrent: 'info' is not a dictionary");
+  const span = spans.get('info')!;
+  return assemble(root, infoValue, bytes.subarray(span.start, span.end));
+}
+
+/**
+ * Builds a Metainfo from bare `info` bytes, as BEP 9 metadata exchange delivers them, with the
+ * trackers known from elsewhere (a magnet link). Refuses bytes whose SHA-1 is not `expectedHash`.
+ */
+export function metainfoFromInfoBytes(
+  infoBytes: Uint8Array,
+  opts?: { expectedHash?: Uint8Array; trackers?: readonly string[]; maxBytes?: number },
+): Metainfo {
+  const maxBytes = opts?.maxBytes ?? LIMITS.metainfoBytes;
+  if (infoBytes.length > maxBytes) {
+    tooBig(`metadata is ${infoBytes.length} bytes, more than the ${maxBytes}-byte limit`);
+  }
+  const bytes = Buffer.from(infoBytes);
+  if (opts?.expectedHash !== undefined && !sha1(bytes).equals(Buffer.from(opts.expectedHash))) {
+    bad('metadata does not match the infohash');
+  }
+  const info = withContext('not valid metadata', () => decode(bytes, { strictKeyOrder: false, maxBytes }));
+  if (!isDict(info)) bad("not valid metadata: 'info' is not a dictionary");
+  const trackers = [...new Set(opts?.trackers ?? [])];
+  const root = new Map<string, BValue>();
+  if (trackers.length > 0) {
+    root.set('announce', Buffer.from(trackers[0]!, 'utf8'));
+    root.set(
+      'announce-list',
+      trackers.map((t) => [Buffer.from(t, 'utf8')]),
+    );
+  }
+  return assemble(root, info, bytes);
+}
