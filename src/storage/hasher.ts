@@ -6,22 +6,23 @@ import { ChunkswarmError } from '../shared/errors.js';
 import { checkIndex, pieceLengthOf } from './spans.js';
 
 /**
- * The worker is a plain CommonJS string run with `eval: true`: the project runs as TypeScript
+ * The worker is a plain JavaScript string run with `eval: true`: the project runs as TypeScript
  * through tsx in tests and as compiled JavaScript from dist/, and a string is the one worker
- * source that needs no path that differs between the two.
+ * source that needs no path that differs between the two. It loads its modules with `import()`,
+ * which works whether Node evaluates the string as CommonJS or as an ES module (`--input-type`).
  */
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-parentPort.on('message', (m) => {
-  try {
-    const digest = createHash('sha1').update(new Uint8Array(m.buf, m.offset, m.length)).digest();
-    const out = new Uint8Array(20);
-    out.set(digest);
-    parentPort.postMessage({ id: m.id, hash: out }, [out.buffer]);
-  } catch (err) {
-    parentPort.postMessage({ id: m.id, error: String(err && err.message ? err.message : err) });
-  }
+Promise.all([import('node:worker_threads'), import('node:crypto')]).then(([{ parentPort }, { createHash }]) => {
+  parentPort.on('message', (m) => {
+    try {
+      const digest = createHash('sha1').update(new Uint8Array(m.buf, m.offset, m.length)).digest();
+      const out = new Uint8Array(20);
+      out.set(digest);
+      parentPort.postMessage({ id: m.id, hash: out }, [out.buffer]);
+    } catch (err) {
+      parentPort.postMessage({ id: m.id, error: String(err && err.message ? err.message : err) });
+    }
+  });
 });
 `;
 
@@ -140,7 +141,8 @@ export class PieceHasher {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    // The source is plain JavaScript using only built-ins: it needs none of the parent's loaders or flags.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     const slot: Slot = { worker, task: undefined };
     this.#slots.push(slot);
     worker.on('message', (reply: Reply) => {

@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { TorrentLayout } from '../../src/metainfo/types.js';
+import { isChunkswarmError } from '../../src/shared/errors.js';
+import { FileStorage, PieceHasher } from '../../src/storage/index.js';
+import { buildLayout, multiLayout, piece, tempDir } from './helpers.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => ({ dir, cleanup } = await tempDir()));
+afterEach(() => cleanup());
+
+const filePaths = (root: string, layout: TorrentLayout) => layout.files.map((f) => join(root, ...f.path));
+
+async function writeAll(storage: FileStorage, built: ReturnType<typeof multiLayout>, order?: number[]) {
+  for (const i of order ?? [...Array(built.layout.pieceCount).keys()]) await storage.writePiece(i, piece(built, i));
+}
+
+describe('FileStorage, multi-file', () => {
+  it('writes pieces spanning three files in any order and reads back every block', async () => {
+    const built = multiLayout();
+    const root = join(dir, 'album');
+    const s = new FileStorage(built.layout, root);
+    await s.prepare();
+    await writeAll(s, built, [2, 0, 1]);
+    await s.flush();
+    for (let i = 0; i < built.layout.pieceCount; i++) {
+      const p = piece(built, i);
+      assert.deepEqual(await s.read(i, 0, p.length), p);
+      const begin = Math.min(9_990, p.length - 30);
+      assert.deepEqual(await s.read(i, begin, 30), p.subarray(begin, begin + 30));
+    }
+    await s.close();
+    const paths = filePaths(root, built.layout);
+    for (let f = 0; f < paths.length; f++) assert.deepEqual(await readFile(paths[f]!), built.fileData[f]);
+  });
+
+  it('prepare makes the folders and the zero-length file, leaving existing files alone', async () => {
+    const built = multiLayout();
+    const root = join(dir, 'album');
+    await mkdir(root);
+    await writeFile(join(root, 'a.bin'), 'keep me');
+    const s = new FileStorage(built.layout, root);
+    await s.prepare();
+    assert.equal((await stat(join(root, 'empty.txt'))).size, 0);
+    assert.ok((await stat(join(root, 'sub', 'deeper'))).isDirectory());
+    assert.equal(await readFile(join(root, 'a.bin'), 'utf8'), 'keep me');
+    await s.close();
+  });
+
+  it('creates files lazily on first write, with their folders', async () => {
+    const built = multiLayout();
+    const root = join(dir, 'lazy');
+    const s = new FileStorage(built.layout, root);
+    await s.writePiece(2, piece(built, 2));
+    await s.close();
+    assert.deepEqual((await readdir(root)).sort(), ['e.bin', 'sub']);
+    const d = await readFile(join(root, 'sub', 'deeper', 'd.bin'));
+    // Only the tail of d.bin belongs to piece 2; the file is sparse before it.
+    assert.deepEqual(d.subarray(32_768 - 13_000), built.fileData[3]!.subarray(32_768 - 13_000));
+  });
+
+  it('verifyExisting finds nothing in an empty folder, and everything after a full write', async () => {
+    const built = multiLayout();
+    const root = join(dir, 'album');
+    const s = new FileStorage(built.layout, root);
+    const seen: [number, number][] = [];
+    assert.equal((await s.verifyExisting({ onProgress: (d, t) => seen.push([d, t]) })).toString(), '000');
+    assert.deepEqual(seen, [
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ]);
+    await s.prepare();
+    await writeAll(s, built);
+    assert.equal((await s.verifyExisting()).toString(), '111');
+    await s.close();
+  });
+
+  it('verifyExisting treats missing, short and corrupt files as missing pieces', async () => {
+    const built = multiLayout();
+    const root = join(dir, 'album');
+    const w = new FileStorage(built.layout, root);
+    await w.prepare();
+    await writeAll(w, built);
+    await w.close();
+    const [a, , , d, e] = filePaths(root, built.layout);
+    const hasher = new PieceHasher({ threads: 2, inlineBelow: 0 });
+    try {
+      const check = async () => {
+        const s = new FileStorage(built.layout, root, { readOnly: true });
+        try {
+          return (await s.verifyExisting({ hasher })).toString();
+        } finally {
+          await s.close();
+        }
+      };
+      assert.equal(await check(), '111');
+      // The last file short by one byte: only the last piece.
+      await truncate(e!, 999);
+      assert.equal(await check(), '110');
+      // One flipped byte in a.bin: piece 0 only.
+      const bytesA = await readFile(a!);
+      bytesA[1234]! ^= 0xff;
+      await writeFile(a!, bytesA);
+      assert.equal(await check(), '010');
+      // d.bin gone: every piece touching it (all three).
+      await truncate(d!, 0);
+      assert.equal(await check(), '000');
+    } finally {
+      await hasher.close();
+    }
+  });
+
+  it('keeps working with a cap of one open file while writes and reads run concurrently', async () => {
+    const built = multiLayout();
+    const root = join(dir, 'album');
+    const s = new FileStorage(built.layout, root, { maxOpenFiles: 1 });
+    await s.prepare();
+    await Promise.all([0, 1, 2].map((i) => s.writePiece(i, piece(built, i))));
+    const reads = await Promise.all(
+      [0, 1, 2, 0, 2].map((i) => s.read(i, 0, piece(built, i).length).then((b) => [i, b] as const)),
+    );
+    for (const [i, b] of reads) assert.deepEqual(b, piece(built, i));
+    await s.flush();
+    assert.equal((await s.verifyExisting()).toString(), '111');
+    await s.close();
+  });
+
+  it('refuses reads outside the piece and writes of the wrong size', async () => {
+    const built = multiLayout();
+    const s = new FileStorage(built.layout, join(dir, 'x'));
+    const estorage = (e: unknown) => isChunkswarmError(e, 'ESTORAGE');
+    await assert.rejects(s.read(0, 16_000, 385), estorage);
+    await assert.rejects(s.read(2, 0, 1_233), estorage);
+    await assert.rejects(s.read(3, 0, 1), estorage);
+    await assert.rejects(s.writePiece(0, Buffer.alloc(100)), estorage);
+    await assert.rejects(s.writePiece(2, piece(built, 1)), estorage);
+    await s.close();
+  });
+
+  it('a read of a file that is not there names the path and the OS reason', async () => {
+    const built = multiLayout();
+    const root = join(dir, 'nothing');
+    const s = new FileStorage(built.layout, root);
+    await assert.rejects(
+      s.read(1, 0, 10),
+      (e: unknown) =>
+        isChunkswarmError(e, 'ESTORAGE') &&
+        e.message.includes(join(root, 'sub', 'deeper', 'd.bin')) &&
+        e.message.includes('no such file or directory (ENOENT)'),
+    );
+    await s.close();
+  });
+
+  it('a write that the OS refuses names the path and the reason', async () => {
+    const built = multiLayout();
+    const root = join(dir, 'album');
+    // A folder where a file should be.
+    await mkdir(join(root, 'a.bin'), { recursive: true });
+    const s = new FileStorage(built.layout, root);
+    await assert.rejects(
+      s.writePiece(0, piece(built, 0)),
+      (e: unknown) =>
+        isChunkswarmError(e, 'ESTORAGE') &&
+        e.message.startsWith(`cannot write ${join(root, 'a.bin')}: `) &&
+        /\(EISDIR\)$/.test(e.message),
+    );
+    await s.close();
+  });
+
+  it('read-only storage never writes, and prepare does nothing', async () => {
+    const built = multiLayout();
+    const root = join(dir, 'ro');
+    const s = new FileStorage(built.layout, root, { readOnly: true });
+    await s.prepare();
+    await assert.rejects(s.writePiece(0, piece(built, 0)), (e: unknown) => isChunkswarmError(e, 'ESTORAGE'));
+    await assert.rejects(stat(root), { code: 'ENOENT' });
+    await s.close();
+  });
+
+  it('rejects use after close', async () => {
+    const built = multiLayout();
+    const s = new FileStorage(built.layout, join(dir, 'c'));
+    await s.close();
+    await assert.rejects(s.read(0, 0, 1), (e: unknown) => isChunkswarmError(e, 'ESTORAGE'));
+    await assert.rejects(s.writePiece(0, piece(built, 0)), (e: unknown) => isChunkswarmError(e, 'ESTORAGE'));
+  });
+});
+
+describe('FileStorage, single file', () => {
+  it('contentPath is the file itself; a short last piece is written and verified', async () => {
+    const built = buildLayout('movie.bin', [{ path: ['movie.bin'], length: 50_000 }], 16_384, false);
+    const file = join(dir, 'out', 'movie.bin');
+    const s = new FileStorage(built.layout, file);
+    await s.prepare();
+    await writeAll(s, built, [3, 1, 0, 2]);
+    await s.close();
+    assert.deepEqual(await readFile(file), built.content);
+    const r = new FileStorage(built.layout, file, { readOnly: true });
+    assert.equal((await r.verifyExisting()).toString(), '1111');
+    assert.deepEqual(await r.read(3, 100, 50), built.content.subarray(3 * 16_384 + 100, 3 * 16_384 + 150));
+    await r.close();
+  });
+});
+
+describe('FileStorage paths', () => {
+  const evil = (path: string[]): TorrentLayout => {
+    const { layout } = buildLayout('t', [{ path: ['ok'], length: 10 }, { path, length: 10 }], 16_384);
+    return layout;
+  };
+
+  for (const path of [['..', 'escape'], ['a', '..', '..', 'b'], ['/etc/passwd'], ['a/b'], [''], ['.'], ['C:evil'], ['x\0y']]) {
+    it(`refuses ${JSON.stringify(path)} before touching the disk`, async () => {
+      assert.throws(
+        () => new FileStorage(evil(path), join(dir, 'root')),
+        (e: unknown) => isChunkswarmError(e, 'EUNSAFE_PATH') && e.message.startsWith('unsafe path in torrent'),
+      );
+      assert.deepEqual(await readdir(dir), []);
+    });
+  }
+
+  it('keeps harmless oddities: spaces, non-ASCII, names starting with dots', async () => {
+    const built = buildLayout(
+      't',
+      [
+        { path: ['a b', 'ñandú ✓.txt'], length: 100 },
+        { path: ['..hidden'], length: 50 },
+      ],
+      16_384,
+    );
+    const root = join(dir, 'root');
+    const s = new FileStorage(built.layout, root);
+    await s.writePiece(0, piece(built, 0));
+    await s.close();
+    assert.deepEqual(await readFile(join(root, 'a b', 'ñandú ✓.txt')), built.fileData[0]);
+    assert.deepEqual(await readFile(join(root, '..hidden')), built.fileData[1]);
+  });
+});
