@@ -334,8 +334,9 @@ export class WireDecoder {
         return;
       case MessageId.extended:
         if (size < 1) throw lengthError('an extension message without its extension id (BEP 10)');
-        if (size - 1 > maxExtension) {
-          throw lengthError(`a ${size - 1}-byte extension message is over the ${maxExtension}-byte limit`);
+        // The cap covers the extension id byte too, matching the 1 + maxExtension of the design.
+        if (size > maxExtension) {
+          throw lengthError(`a ${size}-byte extension message is over the ${maxExtension}-byte limit`);
         }
         return;
       default:
