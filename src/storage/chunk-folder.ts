@@ -26,8 +26,8 @@ export class ChunkFolderStorage implements Storage {
   constructor(layout: TorrentLayout, dir: string) {
     this.layout = layout;
     this.dir = resolve(dir);
-    // The torrent's name becomes part of every chunk file name, so it must be one safe component.
-    safeJoin(this.dir, [`${layout.name}.part0`]);
+    // The torrent's name starts every chunk file name, so it must be one safe path component.
+    safeJoin(this.dir, [layout.name]);
   }
 
   chunkFileName(index: number): string {

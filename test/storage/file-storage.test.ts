@@ -15,7 +15,8 @@ afterEach(() => cleanup());
 const filePaths = (root: string, layout: TorrentLayout) => layout.files.map((f) => join(root, ...f.path));
 
 async function writeAll(storage: FileStorage, built: ReturnType<typeof multiLayout>, order?: number[]) {
-  for (const i of order ?? [...Array(built.layout.pieceCount).keys()]) await storage.writePiece(i, piece(built, i));
+  for (const i of order ?? [...Array(built.layout.pieceCount).keys()])
+    await storage.writePiece(i, piece(built, i));
 }
 
 describe('FileStorage, multi-file', () => {
@@ -208,15 +209,32 @@ describe('FileStorage, single file', () => {
 
 describe('FileStorage paths', () => {
   const evil = (path: string[]): TorrentLayout => {
-    const { layout } = buildLayout('t', [{ path: ['ok'], length: 10 }, { path, length: 10 }], 16_384);
+    const { layout } = buildLayout(
+      't',
+      [
+        { path: ['ok'], length: 10 },
+        { path, length: 10 },
+      ],
+      16_384,
+    );
     return layout;
   };
 
-  for (const path of [['..', 'escape'], ['a', '..', '..', 'b'], ['/etc/passwd'], ['a/b'], [''], ['.'], ['C:evil'], ['x\0y']]) {
+  for (const path of [
+    ['..', 'escape'],
+    ['a', '..', '..', 'b'],
+    ['/etc/passwd'],
+    ['a/b'],
+    [''],
+    ['.'],
+    ['C:evil'],
+    ['x\0y'],
+  ]) {
     it(`refuses ${JSON.stringify(path)} before touching the disk`, async () => {
       assert.throws(
         () => new FileStorage(evil(path), join(dir, 'root')),
-        (e: unknown) => isChunkswarmError(e, 'EUNSAFE_PATH') && e.message.startsWith('unsafe path in torrent'),
+        (e: unknown) =>
+          isChunkswarmError(e, 'EUNSAFE_PATH') && e.message.startsWith('unsafe path in torrent'),
       );
       assert.deepEqual(await readdir(dir), []);
     });

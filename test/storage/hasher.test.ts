@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { isChunkswarmError } from '../../src/shared/errors.js';
 import { PieceHasher, pieceHash, verifyPiece } from '../../src/storage/index.js';
 import { buildLayout, bytes, piece } from './helpers.js';
@@ -17,7 +17,7 @@ describe('PieceHasher', () => {
   it('gives the same digests as crypto.createHash, for many inputs at once', async () => {
     const inputs = [0, 1, 19, 20, 64, 4095, 4096, 16_384, 100_000, 1 << 20].map((n, i) => bytes(n, i));
     const digests = await Promise.all(inputs.map((b) => hasher.sha1(b)));
-    digests.forEach((d, i) => assert.deepEqual(d, sha1(inputs[i]!)));
+    for (const [i, d] of digests.entries()) assert.deepEqual(d, sha1(inputs[i]!));
   });
 
   it('hashes only the view of a Buffer that shares a larger ArrayBuffer, and leaves it usable', async () => {
@@ -70,7 +70,10 @@ describe('PieceHasher', () => {
   });
 
   it('refuses a thread count below one', () => {
-    assert.throws(() => new PieceHasher({ threads: 0 }), (e: unknown) => isChunkswarmError(e, 'EUSAGE'));
+    assert.throws(
+      () => new PieceHasher({ threads: 0 }),
+      (e: unknown) => isChunkswarmError(e, 'EUSAGE'),
+    );
   });
 
   it('never keeps a process alive once idle, even when not closed', () => {
@@ -100,7 +103,10 @@ describe('verifyPiece and pieceHash', () => {
 
   it('returns the expected 20 bytes for each piece', () => {
     for (let i = 0; i < layout.pieceCount; i++) assert.deepEqual(pieceHash(layout, i), sha1(piece(built, i)));
-    assert.throws(() => pieceHash(layout, 3), (e: unknown) => isChunkswarmError(e, 'ESTORAGE'));
+    assert.throws(
+      () => pieceHash(layout, 3),
+      (e: unknown) => isChunkswarmError(e, 'ESTORAGE'),
+    );
   });
 
   it('accepts the right bytes, with or without a hasher, including the short last piece', async () => {
