@@ -1,4 +1,5 @@
 import { connect as netConnect } from 'node:net';
+import { pieceSize } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
 import { type PeerConnection, type PeerHost, normaliseIp } from '../peer/connection.js';
 import { PeerConnection as Connection } from '../peer/connection.js';
@@ -140,7 +141,7 @@ export class TorrentSession implements PeerHost {
 
   get left(): number {
     let left = 0;
-    for (let i = 0; i < this.metainfo.pieceCount; i++) if (!this.have.has(i)) left += pieceLen(this.metainfo, i);
+    for (let i = 0; i < this.metainfo.pieceCount; i++) if (!this.have.has(i)) left += pieceSize(this.metainfo, i);
     return left;
   }
 
@@ -395,7 +396,7 @@ export class TorrentSession implements PeerHost {
     const ok =
       !peer.amChoking &&
       this.have.has(r.index) &&
-      r.begin + r.length <= pieceLen(this.metainfo, r.index) &&
+      r.begin + r.length <= pieceSize(this.metainfo, r.index) &&
       r.length <= LIMITS.blockSize;
     if (!ok) {
       peer.takeRequest(r);
@@ -441,7 +442,7 @@ export class TorrentSession implements PeerHost {
     for (const other of cancel) this.peers.get(other)?.cancel(ref);
     let pending = this.#pending.get(index);
     if (!pending) {
-      pending = { data: Buffer.allocUnsafe(pieceLen(this.metainfo, index)), contributors: new Set() };
+      pending = { data: Buffer.allocUnsafe(pieceSize(this.metainfo, index)), contributors: new Set() };
       this.#pending.set(index, pending);
     }
     block.copy(pending.data, begin);
@@ -669,10 +670,6 @@ export class TorrentSession implements PeerHost {
     }
     await this.storage.flush().catch(() => {});
   }
-}
-
-export function pieceLen(m: { pieceLength: number; totalLength: number; pieceCount: number }, index: number): number {
-  return index === m.pieceCount - 1 ? m.totalLength - m.pieceLength * (m.pieceCount - 1) : m.pieceLength;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
