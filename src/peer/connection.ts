@@ -86,6 +86,7 @@ export class PeerConnection {
   #handshakeTimer: NodeJS.Timeout | undefined;
   #keepAliveTimer: NodeJS.Timeout | undefined;
   #sentHandshake = false;
+  readonly #ended = new Set<string>();
 
   /**
    * Outgoing: pass the host; the handshake is sent at once. Incoming: pass `resolveHost`, called with the
@@ -171,12 +172,27 @@ export class PeerConnection {
   }
 
   cancel(block: BlockKey): void {
-    if (this.inFlight.delete(blockId(block))) this.send({ type: 'cancel', ...block });
+    if (this.forget(block)) this.send({ type: 'cancel', ...block });
   }
 
-  /** Forget a request of ours; true when it was in flight. */
-  settle(block: BlockKey): boolean {
-    return this.inFlight.delete(blockId(block));
+  /**
+   * A request of ours ended without data (cancelled, timed out, choked). Its block may still arrive —
+   * that is normal — so it is remembered for a while and not held against the peer.
+   */
+  forget(block: BlockKey): boolean {
+    const id = blockId(block);
+    if (!this.inFlight.delete(id)) return false;
+    this.#ended.add(id);
+    if (this.#ended.size > 4096) this.#ended.delete(this.#ended.values().next().value!);
+    return true;
+  }
+
+  /** A block arrived: was it asked for (in flight), asked for earlier (ended), or never (unrequested)? */
+  settle(block: BlockKey): 'in-flight' | 'ended' | 'unrequested' {
+    const id = blockId(block);
+    if (this.inFlight.delete(id)) return 'in-flight';
+    if (this.#ended.delete(id)) return 'ended';
+    return 'unrequested';
   }
 
   takeRequest(block: BlockKey): boolean {

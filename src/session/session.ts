@@ -346,7 +346,7 @@ export class TorrentSession implements PeerHost {
         this.#onBlock(peer, m.index, m.begin, m.block);
         break;
       case 'reject':
-        if (peer.settle(m)) this.picker.requestEnded(peer.address, m);
+        if (peer.forget(m)) this.picker.requestEnded(peer.address, m);
         this.#fill(peer);
         break;
       case 'suggest':
@@ -378,8 +378,10 @@ export class TorrentSession implements PeerHost {
   }
 
   #dropRequests(peer: PeerConnection): void {
-    for (const { block } of peer.inFlight.values()) this.picker.requestEnded(peer.address, block);
-    peer.inFlight.clear();
+    for (const { block } of [...peer.inFlight.values()]) {
+      peer.forget(block);
+      this.picker.requestEnded(peer.address, block);
+    }
   }
 
   /** Keep enough requests in flight to fill this peer's link: about 2 s of its measured rate. */
@@ -430,15 +432,17 @@ export class TorrentSession implements PeerHost {
 
   #onBlock(peer: PeerConnection, index: number, begin: number, block: Buffer): void {
     const ref = { index, begin, length: block.length };
-    peer.settle(ref);
+    const asked = peer.settle(ref);
     this.down.add(block.length);
     this.downloaded += block.length;
-    if (this.have.has(index) || this.#verifying.has(index)) return; // late duplicate (endgame): harmless
-    const { wanted, pieceDone, cancel } = this.picker.blockReceived(peer.address, ref);
-    if (!wanted) {
+    // Only a block never requested counts against a peer; late ones (endgame, timeouts) are normal.
+    if (asked === 'unrequested') {
       this.#strike(peer, 'sent a block we did not ask for', 1);
       return;
     }
+    if (this.have.has(index) || this.#verifying.has(index)) return;
+    const { wanted, pieceDone, cancel } = this.picker.blockReceived(peer.address, ref);
+    if (!wanted) return;
     for (const other of cancel) this.peers.get(other)?.cancel(ref);
     let pending = this.#pending.get(index);
     if (!pending) {
@@ -571,8 +575,10 @@ export class TorrentSession implements PeerHost {
     this.paused = paused;
     for (const p of this.peers.values()) {
       if (paused) {
-        for (const { block } of p.inFlight.values()) p.cancel(block);
-        this.#dropRequests(p);
+        for (const { block } of [...p.inFlight.values()]) {
+          p.cancel(block);
+          this.picker.requestEnded(p.address, block);
+        }
         p.setInterested(false);
         p.setChoking(true);
       } else this.#updateInterest(p);
@@ -620,7 +626,7 @@ export class TorrentSession implements PeerHost {
     for (const p of this.peers.values()) {
       for (const { block, sentAt } of [...p.inFlight.values()]) {
         if (now - sentAt > REQUEST_TIMEOUT_MS) {
-          p.settle(block);
+          p.forget(block);
           this.picker.requestEnded(p.address, block);
         }
       }
