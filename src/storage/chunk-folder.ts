@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import type { TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError } from '../shared/errors.js';
@@ -19,6 +19,8 @@ export class ChunkFolderStorage implements Storage {
   readonly layout: TorrentLayout;
   readonly dir: string;
   readonly #held = new Set<number>();
+  /** Chunks written while a verification runs: it may have looked before they landed. */
+  readonly #writtenSinceVerify = new Set<number>();
   #dirMade = false;
   #dirDirty = false;
   #closed = false;
@@ -74,7 +76,7 @@ export class ChunkFolderStorage implements Storage {
       );
     }
     const path = this.chunkPath(index);
-    const tmp = join(this.dir, `.${this.chunkFileName(index)}.${randomBytes(6).toString('hex')}.tmp`);
+    const tmp = join(this.dir, `.chunkswarm-${index}-${randomBytes(6).toString('hex')}.tmp`);
     let h: FileHandle | undefined;
     try {
       await this.#makeDir();
@@ -93,6 +95,7 @@ export class ChunkFolderStorage implements Storage {
     }
     this.#dirDirty = true;
     this.#held.add(index);
+    this.#writtenSinceVerify.add(index);
   }
 
   /**
@@ -103,6 +106,7 @@ export class ChunkFolderStorage implements Storage {
     this.#checkOpen();
     const { layout } = this;
     const present = new Set<number>();
+    this.#writtenSinceVerify.clear();
     let names: string[] = [];
     try {
       names = await readdir(this.dir);
@@ -137,6 +141,7 @@ export class ChunkFolderStorage implements Storage {
       },
     );
     this.#held.clear();
+    for (const i of this.#writtenSinceVerify) bits.set(i);
     for (const i of bits.indexes()) this.#held.add(i);
     return bits;
   }
@@ -168,7 +173,8 @@ export class ChunkFolderStorage implements Storage {
       );
     }
     const suffix = randomBytes(6).toString('hex');
-    const temps = finals.map((p) => join(dirname(p), `.${basename(p)}.${suffix}.merge.tmp`));
+    // Short temporary names: a long file name plus a suffix could pass the system's name limit.
+    const temps = finals.map((p, f) => join(dirname(p), `.chunkswarm-merge-${suffix}-${f}.tmp`));
     const madeDirs: string[] = [];
     const touchedDirs = new Set<string>();
     const created = new Set<number>();

@@ -42,7 +42,7 @@ export class FileStorage implements Storage {
   readonly #maxOpen: number;
   /** Open handles, least recently used first (a Map iterates in insertion order). */
   readonly #open = new Map<number, OpenFile>();
-  readonly #opening = new Map<number, Promise<void>>();
+  readonly #opening = new Map<number, Promise<OpenFile>>();
   readonly #closing = new Set<Promise<void>>();
   /** Folders that gained an entry since the last flush: their own fsync makes the new names durable. */
   readonly #newEntriesIn = new Set<string>();
@@ -232,6 +232,8 @@ export class FileStorage implements Storage {
         }
       }),
     );
+    // Evicted handles sync their writes as they close; this flush covers those writes too.
+    while (this.#closing.size > 0) await Promise.all(this.#closing);
     const dirs = [...this.#newEntriesIn];
     this.#newEntriesIn.clear();
     await Promise.all(dirs.map((d) => syncDir(d)));
@@ -281,14 +283,15 @@ export class FileStorage implements Storage {
       const opening = this.#openFile(index, write);
       this.#opening.set(index, opening);
       try {
-        await opening;
+        return await opening;
       } finally {
         this.#opening.delete(index);
       }
     }
   }
 
-  async #openFile(index: number, write: boolean): Promise<void> {
+  /** Opens file `index` into the cache, already in use by the caller (so eviction cannot take it). */
+  async #openFile(index: number, write: boolean): Promise<OpenFile> {
     const path = this.#paths[index]!;
     let handle: FileHandle;
     if (!write) {
@@ -321,8 +324,10 @@ export class FileStorage implements Storage {
       this.#open.delete(index);
       this.#retire(old);
     }
-    this.#open.set(index, { index, handle, writable: write, users: 0, dirty: false, retired: false });
+    const entry: OpenFile = { index, handle, writable: write, users: 1, dirty: false, retired: false };
+    this.#open.set(index, entry);
     this.#evict();
+    return entry;
   }
 
   async #mkdirs(dir: string): Promise<void> {

@@ -81,6 +81,30 @@ describe('ChunkFolderStorage', () => {
     await s.close();
   });
 
+  it('a chunk written while verification runs stays held', async () => {
+    const built = multiLayout();
+    const s = await fill(built, join(dir, 'm'), [2]);
+    // A hasher that waits for a gate holds the verification open while the write lands.
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    class GatedHasher extends PieceHasher {
+      override async sha1(data: Buffer): Promise<Buffer> {
+        await gate;
+        return super.sha1(data);
+      }
+    }
+    const hasher = new GatedHasher({ threads: 1 });
+    const verifying = s.verifyExisting({ hasher });
+    await s.writePiece(2, piece(built, 2));
+    open();
+    assert.equal((await verifying).toString(), '111');
+    assert.deepEqual(s.held(), [0, 1, 2]);
+    await hasher.close();
+    await s.close();
+  });
+
   it('verifyExisting on a folder that does not exist holds nothing', async () => {
     const built = multiLayout();
     const s = new ChunkFolderStorage(built.layout, join(dir, 'none'));

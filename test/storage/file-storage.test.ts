@@ -130,6 +130,23 @@ describe('FileStorage, multi-file', () => {
     await s.close();
   });
 
+  it('many files under a tiny handle cap: concurrent writes and reads all land', async () => {
+    const files = [...Array(30).keys()].map((i) => ({
+      path: [`f${i % 3}`, `n${i}`],
+      length: 2_000 + i * 37,
+    }));
+    const built = buildLayout('many', files, 16_384);
+    const root = join(dir, 'many');
+    const s = new FileStorage(built.layout, root, { maxOpenFiles: 2 });
+    const all = [...Array(built.layout.pieceCount).keys()];
+    await Promise.all(all.map((i) => s.writePiece(i, piece(built, i))));
+    const blocks = await Promise.all(all.map((i) => s.read(i, 1_000, 5_000)));
+    for (const i of all) assert.deepEqual(blocks[i], piece(built, i).subarray(1_000, 6_000));
+    await s.close();
+    const paths = filePaths(root, built.layout);
+    for (let f = 0; f < paths.length; f++) assert.deepEqual(await readFile(paths[f]!), built.fileData[f]);
+  });
+
   it('refuses reads outside the piece and writes of the wrong size', async () => {
     const built = multiLayout();
     const s = new FileStorage(built.layout, join(dir, 'x'));
