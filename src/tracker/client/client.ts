@@ -1,0 +1,232 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { ChunkswarmError, describeError, isChunkswarmError } from '../../shared/errors.js';
+import type { AnnounceEvent } from '../protocol/announce-request.js';
+import { type AnnounceResult, parseAnnounceResponse } from '../protocol/announce-response.js';
+import { buildScrapeUrl, parseScrapeResponse, type ScrapeStats } from '../protocol/scrape.js';
+import { buildAnnounceUrl, type ChunkStatus } from '../protocol/url.js';
+import { DEFAULT_HTTP_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES, httpGet } from './http.js';
+
+export interface TrackerClientOptions {
+  /** BEP 12 tiers, first tier first; a torrent with only `announce` has one tier of one URL. */
+  readonly tiers: readonly (readonly string[])[];
+  readonly infoHash: Buffer;
+  readonly peerId: Buffer;
+  /** The port we accept peer connections on. */
+  readonly port: number;
+  /** Per tracker request (default 15 s). */
+  readonly timeoutMs?: number;
+  readonly maxResponseBytes?: number;
+  /** Shuffle each tier once, as BEP 12 asks (default true); false keeps the given order. */
+  readonly shuffle?: boolean;
+  /** The address to announce (behind NAT); only trackers that trust `ip` use it. */
+  readonly announceIp?: string;
+}
+
+export interface ClientAnnounceParams {
+  readonly event?: AnnounceEvent | undefined;
+  readonly uploaded: number;
+  readonly downloaded: number;
+  readonly left: number;
+  readonly numwant?: number | undefined;
+  readonly compact?: boolean | undefined;
+  /** This peer's chunk status, for a chunkswarm tracker (other trackers ignore it). */
+  readonly chunks?: ChunkStatus | undefined;
+  readonly extras?: Readonly<Record<string, string>> | undefined;
+}
+
+export type TrackerAnswer = AnnounceResult & { readonly url: string };
+export type TrackerScrape = ScrapeStats & { readonly url: string };
+
+/** One tier's outcome in announceAll. */
+export type TierOutcome =
+  | { readonly status: 'fulfilled'; readonly tier: number; readonly value: TrackerAnswer }
+  | { readonly status: 'rejected'; readonly tier: number; readonly reason: ChunkswarmError }
+  /** The tier has no tracker we can talk to (only udp:// for now). */
+  | { readonly status: 'skipped'; readonly tier: number; readonly warning: string };
+
+/**
+ * Announces to a torrent's trackers following BEP 12: tiers in order, each tier's URLs in an
+ * order shuffled once, and a tracker that answers moves to the front of its tier so it is asked
+ * first next time. Keeps the `tracker id` each tracker gave and sends it back (BEP 3).
+ * Only http and https trackers are spoken to; udp:// URLs (BEP 15) are skipped.
+ */
+export class TrackerClient {
+  readonly #tiers: string[][];
+  readonly #infoHash: Buffer;
+  readonly #peerId: Buffer;
+  readonly #port: number;
+  readonly #timeoutMs: number;
+  readonly #maxBytes: number;
+  readonly #announceIp: string | undefined;
+  /** Sent as `key` so a tracker can recognise us if our address changes (BEP 7 / common practice). */
+  readonly #key = randomBytes(4).toString('hex').toUpperCase();
+  readonly #trackerIds = new Map<string, string>();
+
+  constructor(opts: TrackerClientOptions) {
+    if (opts.infoHash.length !== 20) throw new ChunkswarmError('EUSAGE', 'infohash must be 20 bytes');
+    if (opts.peerId.length !== 20) throw new ChunkswarmError('EUSAGE', 'peer id must be 20 bytes');
+    if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) {
+      throw new ChunkswarmError('EUSAGE', `port must be 1..65535, not ${opts.port}`);
+    }
+    this.#tiers = opts.tiers.map((tier) => [...new Set(tier)]).filter((tier) => tier.length > 0);
+    if (opts.shuffle !== false) for (const tier of this.#tiers) shuffle(tier);
+    this.#infoHash = Buffer.from(opts.infoHash);
+    this.#peerId = Buffer.from(opts.peerId);
+    this.#port = opts.port;
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS;
+    this.#maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.#announceIp = opts.announceIp;
+  }
+
+  /** The tiers in their current order (after shuffling and promotions). */
+  get tiers(): readonly (readonly string[])[] {
+    return this.#tiers.map((t) => [...t]);
+  }
+
+  /**
+   * Announces to the first tracker that answers, tier by tier. A tracker that answers with a
+   * `failure reason` counts as not answering for the search; when no tracker gives peers, the
+   * last failure reason is thrown (ETRACKER_FAILURE) if there was one, else ETRACKER_UNREACHABLE.
+   */
+  async announce(params: ClientAnnounceParams): Promise<TrackerAnswer> {
+    const errors: ChunkswarmError[] = [];
+    for (const tier of this.#tiers) {
+      try {
+        return await this.#announceTier(tier, params, errors);
+      } catch {
+        // Recorded in errors; on to the next tier.
+      }
+    }
+    throw summarise(errors, this.#tiers);
+  }
+
+  /** Announces to every tier at once (each tier tried as in announce); one outcome per tier. */
+  async announceAll(params: ClientAnnounceParams): Promise<TierOutcome[]> {
+    return Promise.all(
+      this.#tiers.map(async (tier, index): Promise<TierOutcome> => {
+        if (!tier.some(isHttp)) return { status: 'skipped', tier: index, warning: unsupported(tier) };
+        const errors: ChunkswarmError[] = [];
+        try {
+          return { status: 'fulfilled', tier: index, value: await this.#announceTier(tier, params, errors) };
+        } catch {
+          return { status: 'rejected', tier: index, reason: summarise(errors, [tier]) };
+        }
+      }),
+    );
+  }
+
+  /** Scrapes our swarm (BEP 48) on the first tracker, in tier order, that supports it and answers. */
+  async scrape(): Promise<TrackerScrape> {
+    const errors: ChunkswarmError[] = [];
+    const hex = this.#infoHash.toString('hex');
+    for (const tier of this.#tiers) {
+      for (const url of tier) {
+        if (!isHttp(url)) continue;
+        const scrapeUrl = buildScrapeUrl(url, [this.#infoHash]);
+        if (scrapeUrl === undefined) continue;
+        try {
+          const files = parseScrapeResponse(await this.#get(scrapeUrl));
+          // A tracker that has never seen the swarm may leave it out: nobody is in it.
+          const stats = files.get(hex) ?? { complete: 0, incomplete: 0, downloaded: 0 };
+          return { ...stats, url };
+        } catch (err) {
+          errors.push(asError(err, url));
+        }
+      }
+    }
+    if (errors.length === 0) {
+      throw new ChunkswarmError('ETRACKER_UNREACHABLE', 'none of the trackers supports scrape');
+    }
+    throw summarise(errors, this.#tiers);
+  }
+
+  async #announceTier(
+    tier: string[],
+    params: ClientAnnounceParams,
+    errors: ChunkswarmError[],
+  ): Promise<TrackerAnswer> {
+    for (const url of [...tier]) {
+      if (!isHttp(url)) continue;
+      try {
+        const result = parseAnnounceResponse(await this.#get(this.#announceUrl(url, params)));
+        if (result.trackerId !== undefined) this.#trackerIds.set(url, result.trackerId);
+        // BEP 12: the tracker that answered goes to the front of its tier.
+        const at = tier.indexOf(url);
+        if (at > 0) {
+          tier.splice(at, 1);
+          tier.unshift(url);
+        }
+        return { ...result, url };
+      } catch (err) {
+        errors.push(asError(err, url));
+      }
+    }
+    throw errors.at(-1) ?? new ChunkswarmError('ETRACKER_UNREACHABLE', unsupported(tier));
+  }
+
+  #announceUrl(url: string, p: ClientAnnounceParams): string {
+    return buildAnnounceUrl(url, {
+      infoHash: this.#infoHash,
+      peerId: this.#peerId,
+      port: this.#port,
+      uploaded: p.uploaded,
+      downloaded: p.downloaded,
+      left: p.left,
+      event: p.event,
+      numwant: p.numwant,
+      compact: p.compact,
+      key: this.#key,
+      trackerId: this.#trackerIds.get(url),
+      ip: this.#announceIp,
+      chunks: p.chunks,
+      extras: p.extras,
+    });
+  }
+
+  #get(url: string): Promise<Buffer> {
+    return httpGet(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxBytes });
+  }
+}
+
+function isHttp(url: string): boolean {
+  return /^https?:\/\//i.test(url);
+}
+
+function unsupported(tier: readonly string[]): string {
+  const udp = tier.some((u) => /^udp:\/\//i.test(u));
+  return udp
+    ? `UDP trackers are not supported yet: ${tier.join(', ')}`
+    : `no http or https tracker in: ${tier.join(', ')}`;
+}
+
+function asError(err: unknown, url: string): ChunkswarmError {
+  if (isChunkswarmError(err)) return err;
+  return new ChunkswarmError('ETRACKER_UNREACHABLE', `${url}: ${describeError(err)}`, { cause: err });
+}
+
+/** The error to report when no tracker answered: a tracker's own refusal beats a network error. */
+function summarise(
+  errors: readonly ChunkswarmError[],
+  tiers: readonly (readonly string[])[],
+): ChunkswarmError {
+  for (let i = errors.length - 1; i >= 0; i--) if (errors[i]!.code === 'ETRACKER_FAILURE') return errors[i]!;
+  const last = errors.at(-1);
+  if (!last) {
+    const all = tiers.flat();
+    return new ChunkswarmError(
+      'ETRACKER_UNREACHABLE',
+      all.length ? unsupported(all) : 'the torrent has no tracker',
+    );
+  }
+  return new ChunkswarmError('ETRACKER_UNREACHABLE', `no tracker answered (last: ${last.message})`, {
+    cause: last,
+  });
+}
+
+/** Fisher-Yates; crypto's randomInt keeps it unbiased without caring about Math.random's quality. */
+function shuffle(list: string[]): void {
+  for (let i = list.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [list[i], list[j]] = [list[j]!, list[i]!];
+  }
+}

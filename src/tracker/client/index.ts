@@ -1,0 +1,9 @@
+export {
+  type ClientAnnounceParams,
+  type TierOutcome,
+  type TrackerAnswer,
+  TrackerClient,
+  type TrackerClientOptions,
+  type TrackerScrape,
+} from './client.js';
+export { DEFAULT_HTTP_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES, type HttpGetOptions, httpGet } from './http.js';

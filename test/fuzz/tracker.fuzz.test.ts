@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { isChunkswarmError } from '../../src/shared/errors.js';
+import {
+  type AnnounceEvent,
+  buildAnnounceUrl,
+  encodeAnnounceResponse,
+  parseAnnounceQuery,
+  parseAnnounceResponse,
+  parseScrapeQuery,
+  parseScrapeResponse,
+} from '../../src/tracker/protocol/index.js';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
+
+/** Runs `fn`; anything thrown must be a ChunkswarmError with one of `codes`. */
+function onlyThrows(codes: readonly string[], fn: () => unknown): void {
+  try {
+    fn();
+  } catch (err) {
+    if (!isChunkswarmError(err) || !codes.includes(err.code)) {
+      assert.fail(`unexpected error: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+    }
+  }
+}
+
+const bytes20 = fc.uint8Array({ minLength: 20, maxLength: 20 });
+const events = fc.constantFrom<AnnounceEvent | undefined>(
+  undefined,
+  'started',
+  'completed',
+  'stopped',
+  'paused',
+);
+const params = fc.record({
+  infoHash: bytes20,
+  peerId: bytes20,
+  port: fc.integer({ min: 1, max: 65535 }),
+  uploaded: fc.maxSafeNat(),
+  downloaded: fc.maxSafeNat(),
+  left: fc.maxSafeNat(),
+  event: events,
+  numwant: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }),
+  compact: fc.boolean(),
+  key: fc.option(fc.stringMatching(/^[A-Za-z0-9]{1,16}$/), { nil: undefined }),
+  name: fc.option(fc.string({ maxLength: 40 }), { nil: undefined }),
+  pieces: fc.integer({ min: 1, max: 200 }),
+  bits: fc.uint8Array({ maxLength: 25 }),
+});
+type Params = typeof params extends fc.Arbitrary<infer T> ? T : never;
+
+function queryOf(p: Params): string {
+  const bitfield = Buffer.alloc(Math.ceil(p.pieces / 8));
+  Buffer.from(p.bits).copy(bitfield);
+  const spare = bitfield.length * 8 - p.pieces;
+  bitfield[bitfield.length - 1]! &= 0xff << spare;
+  const url = buildAnnounceUrl('http://t/announce', {
+    ...p,
+    chunks: { pieces: p.pieces, bitfield, name: p.name, wantStatus: true },
+  });
+  return url.slice(url.indexOf('?') + 1);
+}
+
+/** Edits a string the way a broken client or an attacker might: cut, insert, overwrite, repeat. */
+const mutation = fc.oneof(
+  fc.record({ kind: fc.constant('cut' as const), at: fc.nat(), len: fc.nat(20) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    text: fc.string({ unit: 'binary', maxLength: 8 }),
+  }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    text: fc.constantFrom('%', '%0', '%zz', '&', '=', '+', '&&', '==', '%FF', '-1', '99999999999999999999'),
+  }),
+  fc.record({ kind: fc.constant('repeat' as const), at: fc.nat(), len: fc.nat(40) }),
+);
+type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
+
+function mutate(s: string, ms: readonly Mutation[]): string {
+  let out = s;
+  for (const m of ms) {
+    const at = out.length === 0 ? 0 : m.at % (out.length + 1);
+    if (m.kind === 'cut') out = out.slice(0, at) + out.slice(at + m.len);
+    else if (m.kind === 'insert') out = out.slice(0, at) + m.text + out.slice(at);
+    else out = out.slice(0, at) + out.slice(at, at + m.len) + out.slice(at);
+  }
+  return out;
+}
+
+const queryAlphabet = fc.constantFrom(
+  ...'abcdefghijklmnopqrstuvwxyz_0123456789%&=+-.~ABCDEF'.split(''),
+  'info_hash=',
+  'peer_id=',
+  'port=',
+  'cs_bitfield=',
+  'cs_pieces=',
+  'left=',
+);
+
+describe('tracker fuzz', () => {
+  it('parseAnnounceQuery throws nothing but ETRACKER_REQUEST on random queries', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'binary', maxLength: 300 }),
+          fc.array(queryAlphabet, { maxLength: 80 }).map((a) => a.join('')),
+        ),
+        fc.boolean(),
+        (q, trust) =>
+          onlyThrows(['ETRACKER_REQUEST'], () => parseAnnounceQuery(q, '127.0.0.1', { trustIpParam: trust })),
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('parseAnnounceQuery throws nothing but ETRACKER_REQUEST on mutated valid queries', () => {
+    fc.assert(
+      fc.property(params, fc.array(mutation, { minLength: 1, maxLength: 4 }), (p, ms) => {
+        onlyThrows(['ETRACKER_REQUEST'], () => parseAnnounceQuery(mutate(queryOf(p), ms), '::1'));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('buildAnnounceUrl and parseAnnounceQuery agree on every field', () => {
+    fc.assert(
+      fc.property(params, (p) => {
+        const r = parseAnnounceQuery(queryOf(p), '10.0.0.1');
+        assert.deepEqual(r.infoHash, Buffer.from(p.infoHash));
+        assert.deepEqual(r.peerId, Buffer.from(p.peerId));
+        assert.equal(r.port, p.port);
+        assert.equal(r.uploaded, p.uploaded);
+        assert.equal(r.downloaded, p.downloaded);
+        assert.equal(r.left, p.left);
+        assert.equal(r.event, p.event);
+        assert.equal(r.numwant, Math.min(p.numwant ?? 50, 200));
+        assert.equal(r.compact, p.compact);
+        assert.equal(r.key, p.key);
+        assert.equal(r.pieces, p.pieces);
+        assert.equal(r.wantStatus, true);
+        if (
+          p.name !== undefined &&
+          Buffer.byteLength(p.name) <= 255 &&
+          !/[\u0000-\u001f\u007f]/.test(p.name)
+        ) {
+          // Lone surrogates do not survive UTF-8; everything else does.
+          assert.equal(r.name, Buffer.from(p.name, 'utf8').toString('utf8'));
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('parseScrapeQuery throws nothing but ETRACKER_REQUEST', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 200 }),
+        fc.array(mutation, { maxLength: 3 }),
+        (q, ms) => {
+          onlyThrows(['ETRACKER_REQUEST'], () => parseScrapeQuery(mutate(`info_hash=${q}`, ms)));
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('response parsers throw nothing but ETRACKER_RESPONSE / ETRACKER_FAILURE on mutated answers', () => {
+    const peer = fc.record({
+      ip: fc.oneof(fc.ipV4(), fc.constantFrom('::1', '2001:db8::5')),
+      port: fc.integer({ min: 1, max: 65535 }),
+      peerId: bytes20.map((b) => Buffer.from(b)),
+      uploaded: fc.nat(),
+      downloaded: fc.nat(),
+      left: fc.option(fc.nat(), { nil: undefined }),
+      have: fc.option(fc.nat(8), { nil: undefined }),
+      pieces: fc.constant(8),
+      lastSeen: fc.nat(),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(peer, { maxLength: 5 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.array(mutation, { minLength: 1, maxLength: 4 }),
+        (peers, compact, includeStatus, ms) => {
+          const body = encodeAnnounceResponse({
+            interval: 60,
+            complete: 1,
+            incomplete: 2,
+            peers,
+            compact,
+            includeStatus,
+            noPeerId: false,
+          });
+          const mutated = Buffer.from(mutate(body.toString('latin1'), ms), 'latin1');
+          onlyThrows(['ETRACKER_RESPONSE', 'ETRACKER_FAILURE'], () => parseAnnounceResponse(mutated));
+          onlyThrows(['ETRACKER_RESPONSE', 'ETRACKER_FAILURE'], () => parseScrapeResponse(mutated));
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+});

@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { encode } from '../../src/codec/index.js';
+import { isChunkswarmError } from '../../src/shared/errors.js';
+import { httpGet, TrackerClient } from '../../src/tracker/client/index.js';
+import { parseAnnounceQuery } from '../../src/tracker/protocol/index.js';
+import { MemorySwarmStore, startTracker, type TrackerHandle } from '../../src/tracker/server/index.js';
+import { hash, peerId } from './helpers.js';
+
+/** A port nothing listens on: bound once, then released. */
+async function deadPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+  );
+}
+
+function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((r) => server.close(() => r()));
+}
+
+const isCode = (code: Parameters<typeof isChunkswarmError>[1], msg?: RegExp) => (err: unknown) =>
+  isChunkswarmError(err, code) && (msg === undefined || msg.test(err.message));
+
+describe('httpGet', () => {
+  let server: Server;
+  let base: string;
+  before(async () => {
+    server = createServer((req, res) => {
+      switch (req.url) {
+        case '/ok':
+          res.end('hello');
+          break;
+        case '/missing':
+          res.writeHead(404).end('no');
+          break;
+        case '/declared-big':
+          res.writeHead(200, { 'Content-Length': 2000 }).end(Buffer.alloc(2000));
+          break;
+        case '/streamed-big':
+          res.writeHead(200);
+          res.write(Buffer.alloc(600));
+          res.end(Buffer.alloc(600));
+          break;
+        case '/moved':
+          res.writeHead(302, { Location: '/ok' }).end();
+          break;
+        case '/loop':
+          res.writeHead(301, { Location: '/loop' }).end();
+          break;
+        case '/silent':
+          break; // never answers
+        default:
+          res.writeHead(500).end();
+      }
+    });
+    base = `http://127.0.0.1:${await listen(server)}`;
+  });
+  after(() => close(server));
+
+  it('fetches a body, follows redirects', async () => {
+    assert.equal((await httpGet(`${base}/ok`)).toString(), 'hello');
+    assert.equal((await httpGet(`${base}/moved`)).toString(), 'hello');
+  });
+
+  it('fails with a code for every way it can go wrong', async () => {
+    await assert.rejects(httpGet(`${base}/missing`), isCode('ETRACKER_RESPONSE', /answered HTTP 404/));
+    await assert.rejects(
+      httpGet(`${base}/declared-big`, { maxBytes: 1000 }),
+      isCode('ETRACKER_RESPONSE', /2000 bytes/),
+    );
+    await assert.rejects(
+      httpGet(`${base}/streamed-big`, { maxBytes: 1000 }),
+      isCode('ETRACKER_RESPONSE', /more than 1000/),
+    );
+    await assert.rejects(httpGet(`${base}/loop`), isCode('ETRACKER_RESPONSE', /redirected too many times/));
+    await assert.rejects(httpGet(`${base}/silent`, { timeoutMs: 100 }), isCode('ETIMEOUT'));
+    await assert.rejects(
+      httpGet(`http://127.0.0.1:${await deadPort()}/x`),
+      isCode('ETRACKER_UNREACHABLE', /ECONNREFUSED/),
+    );
+    await assert.rejects(
+      httpGet('udp://127.0.0.1:1/announce'),
+      isCode('ETRACKER_UNREACHABLE', /only http and https/),
+    );
+    await assert.rejects(httpGet('nonsense'), isCode('ETRACKER_UNREACHABLE', /not a valid URL/));
+  });
+});
+
+describe('TrackerClient', () => {
+  let t: TrackerHandle;
+  let dead: string;
+  const client = (tiers: string[][], n: number, extra: { shuffle?: boolean } = {}) =>
+    new TrackerClient({
+      tiers,
+      infoHash: hash(7),
+      peerId: peerId(n),
+      port: 7000 + n,
+      timeoutMs: 5000,
+      ...extra,
+    });
+
+  before(async () => {
+    t = await startTracker({ port: 0 });
+    dead = `http://127.0.0.1:${await deadPort()}/announce`;
+  });
+  after(() => t.close());
+
+  it('announces and finds the other peers', async () => {
+    const a = client([[t.announceUrl]], 1);
+    const first = await a.announce({ event: 'started', uploaded: 0, downloaded: 0, left: 0 });
+    assert.equal(first.url, t.announceUrl);
+    assert.equal(first.trackerId, t.trackerId);
+    assert.deepEqual(first.peers, []);
+    const b = client([[t.announceUrl]], 2);
+    const second = await b.announce({ event: 'started', uploaded: 0, downloaded: 0, left: 10 });
+    assert.deepEqual(second.peers, [{ ip: '127.0.0.1', port: 7001 }]);
+    assert.equal(second.complete, 1);
+    assert.equal(second.incomplete, 1);
+    const scraped = await b.scrape();
+    assert.deepEqual(scraped, { complete: 1, incomplete: 1, downloaded: 0, url: t.announceUrl });
+  });
+
+  it('falls back to the next tier when the first refuses connections', async () => {
+    const c = client([[dead], [t.announceUrl]], 3);
+    const r = await c.announce({ uploaded: 0, downloaded: 0, left: 5 });
+    assert.equal(r.url, t.announceUrl);
+  });
+
+  it('falls back within a tier and moves the tracker that answered to the front (BEP 12)', async () => {
+    const c = client([[dead, t.announceUrl]], 4, { shuffle: false });
+    const r = await c.announce({ uploaded: 0, downloaded: 0, left: 5 });
+    assert.equal(r.url, t.announceUrl);
+    assert.deepEqual(c.tiers, [[t.announceUrl, dead]]);
+  });
+
+  it('throws ETRACKER_UNREACHABLE with the last reason when nothing answers', async () => {
+    const c = client([[dead], [dead.replace('/announce', '/other/announce')]], 5);
+    await assert.rejects(
+      c.announce({ uploaded: 0, downloaded: 0, left: 5 }),
+      isCode('ETRACKER_UNREACHABLE', /no tracker answered \(last: cannot reach .*ECONNREFUSED/),
+    );
+    await assert.rejects(c.scrape(), isCode('ETRACKER_UNREACHABLE'));
+  });
+
+  it("reports a tracker's refusal as ETRACKER_FAILURE", async () => {
+    const full = await startTracker({ port: 0, store: new MemorySwarmStore({ maxSwarms: 0 }) });
+    try {
+      const c = client([[dead], [full.announceUrl]], 6);
+      await assert.rejects(
+        c.announce({ uploaded: 0, downloaded: 0, left: 5 }),
+        isCode('ETRACKER_FAILURE', /^tracker said: tracker is full/),
+      );
+    } finally {
+      await full.close();
+    }
+  });
+
+  it('skips udp:// trackers with a warning', async () => {
+    const udpOnly = client([['udp://127.0.0.1:1/announce']], 7);
+    await assert.rejects(
+      udpOnly.announce({ uploaded: 0, downloaded: 0, left: 5 }),
+      isCode('ETRACKER_UNREACHABLE', /UDP trackers are not supported yet/),
+    );
+    const mixed = client([['udp://127.0.0.1:1/announce'], [t.announceUrl], [dead]], 8);
+    const outcomes = await mixed.announceAll({ uploaded: 0, downloaded: 0, left: 5 });
+    assert.equal(outcomes.length, 3);
+    assert.deepEqual(outcomes[0], {
+      status: 'skipped',
+      tier: 0,
+      warning: 'UDP trackers are not supported yet: udp://127.0.0.1:1/announce',
+    });
+    assert.equal(outcomes[1]!.status, 'fulfilled');
+    assert.equal(outcomes[1]!.status === 'fulfilled' && outcomes[1]!.value.url, t.announceUrl);
+    assert.equal(outcomes[2]!.status, 'rejected');
+    assert.ok(
+      outcomes[2]!.status === 'rejected' && isChunkswarmError(outcomes[2]!.reason, 'ETRACKER_UNREACHABLE'),
+    );
+    // announce() passes over the udp tier to the http one.
+    assert.equal((await mixed.announce({ uploaded: 0, downloaded: 0, left: 5 })).url, t.announceUrl);
+  });
+
+  it("sends chunk status and reads the other peers' status", async () => {
+    const tiers = [[t.announceUrl]];
+    const a = new TrackerClient({ tiers, infoHash: hash(8), peerId: peerId(1), port: 7101 });
+    await a.announce({
+      uploaded: 3,
+      downloaded: 4,
+      left: 100,
+      chunks: { pieces: 10, bitfield: Buffer.from([0b1110_0000, 0]), name: 'lecture.mp4' },
+    });
+    const b = new TrackerClient({ tiers, infoHash: hash(8), peerId: peerId(2), port: 7102 });
+    const r = await b.announce({
+      uploaded: 0,
+      downloaded: 0,
+      left: 200,
+      chunks: { pieces: 10, have: 0, wantStatus: true },
+    });
+    assert.equal(r.peers.length, 1);
+    const p = r.peers[0]!;
+    assert.deepEqual(p.peerId, peerId(1));
+    assert.equal(p.status?.have, 3);
+    assert.deepEqual(p.status?.bitfield, Buffer.from([0b1110_0000, 0]));
+    assert.equal(p.status?.uploaded, 3);
+    assert.equal(p.status?.left, 100);
+    assert.equal(p.status?.seeder, false);
+    assert.equal((await b.scrape()).name, 'lecture.mp4');
+  });
+
+  it('sends back the tracker id it was given, and a stable key', async () => {
+    const seen: string[] = [];
+    const fake = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      res.end(encode({ interval: 60, peers: Buffer.alloc(0), 'tracker id': 'abc123' }));
+    });
+    const port = await listen(fake);
+    try {
+      const c = client([[`http://127.0.0.1:${port}/announce?passkey=p1`]], 9);
+      await c.announce({ event: 'started', uploaded: 0, downloaded: 0, left: 1 });
+      await c.announce({ uploaded: 0, downloaded: 0, left: 1 });
+      const [first, second] = seen.map((u) => parseAnnounceQuery(u.slice(u.indexOf('?') + 1), '127.0.0.1'));
+      assert.ok(seen.every((u) => u.startsWith('/announce?passkey=p1&info_hash=')));
+      assert.equal(first!.trackerId, undefined);
+      assert.equal(first!.event, 'started');
+      assert.equal(second!.trackerId, 'abc123');
+      assert.ok(first!.key && first!.key === second!.key);
+      assert.deepEqual(second!.infoHash, hash(7));
+      assert.equal(second!.port, 7009);
+    } finally {
+      await close(fake);
+    }
+  });
+
+  it('checks its options', () => {
+    assert.throws(
+      () => new TrackerClient({ tiers: [], infoHash: Buffer.alloc(3), peerId: peerId(1), port: 1 }),
+      /infohash/,
+    );
+    assert.throws(
+      () => new TrackerClient({ tiers: [], infoHash: hash(1), peerId: peerId(1), port: 0 }),
+      /port/,
+    );
+  });
+
+  it('says so when a torrent has no tracker', async () => {
+    const c = client([], 10);
+    await assert.rejects(
+      c.announce({ uploaded: 0, downloaded: 0, left: 1 }),
+      isCode('ETRACKER_UNREACHABLE', /no tracker/),
+    );
+  });
+});
