@@ -107,7 +107,11 @@ export function layoutFromInfo(info: BDict): TorrentLayout {
   }
 
   const pieces = getBytes(info, 'pieces', 'EMETAINFO');
-  if (pieces === undefined) bad("'info' has no 'pieces'");
+  if (pieces === undefined) {
+    // BEP 52: a v2-only torrent hashes a per-file tree instead; hybrid ones also carry 'pieces'.
+    if (dictGet(info, 'meta version') === 2) bad('BitTorrent v2-only torrents (BEP 52) are not supported');
+    bad("'info' has no 'pieces'");
+  }
   if (pieces.length % 20 !== 0) bad(`'pieces' length ${pieces.length} is not a multiple of 20`);
   const pieceCount = pieces.length / 20;
   if (pieceCount > LIMITS.maxPieces) {

@@ -231,7 +231,7 @@ describe('decodeDictSpans', () => {
         }
         assert.equal(spans.size, value.size);
       }),
-      { numRuns: 200 },
+      { numRuns: 100 },
     );
   });
 

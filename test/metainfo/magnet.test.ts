@@ -62,7 +62,7 @@ describe('magnetUri', () => {
           assert.deepEqual(back.peers, []);
         },
       ),
-      { numRuns: 200 },
+      { numRuns: 100 },
     );
   });
 });

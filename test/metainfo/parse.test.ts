@@ -248,6 +248,11 @@ describe('parseMetainfo: refusals', () => {
     refused(torrentBytes(singleInfo({ pieces: undefined })), 'EMETAINFO', "'info' has no 'pieces'");
     refused(torrentBytes(singleInfo({ pieces: 5 })), 'EMETAINFO', "'pieces' must be a string");
     refused(
+      torrentBytes(singleInfo({ pieces: undefined, 'meta version': 2, 'file tree': {} })),
+      'EMETAINFO',
+      'BitTorrent v2-only torrents (BEP 52) are not supported',
+    );
+    refused(
       torrentBytes(singleInfo({ pieces: Buffer.alloc(41) })),
       'EMETAINFO',
       "'pieces' length 41 is not a multiple of 20",
