@@ -63,6 +63,8 @@ export class PeerConnection {
   remote: Handshake | undefined;
   extension: ExtensionHandshake | undefined;
   bits: Bitfield | undefined;
+  /** Whether the peer has told us what it holds (BITFIELD, HAVE ALL/NONE or a HAVE). */
+  bitsReceived = false;
   fast = false;
 
   amChoking = true;
@@ -294,17 +296,21 @@ export class PeerConnection {
         this.peerInterested = false;
         break;
       case 'bitfield':
-        if (this.bits && this.bits.count > 0) throw new ChunkswarmError('EWIRE_PROTOCOL', 'second bitfield');
+        if (this.bitsReceived) throw new ChunkswarmError('EWIRE_PROTOCOL', 'second bitfield');
         this.bits = new Bitfield(n, m.bits);
+        this.bitsReceived = true;
         break;
       case 'have-all':
       case 'have-none':
         if (!this.fast) throw new ChunkswarmError('EWIRE_PROTOCOL', `${m.type} without the fast extension`);
+        if (this.bitsReceived) throw new ChunkswarmError('EWIRE_PROTOCOL', `${m.type} after the peer's bitfield`);
         this.bits = m.type === 'have-all' ? Bitfield.full(n) : new Bitfield(n);
+        this.bitsReceived = true;
         break;
       case 'have':
         if (m.index >= n) throw new ChunkswarmError('EWIRE_PROTOCOL', `have for piece ${m.index} of ${n}`);
         this.bits ??= new Bitfield(n);
+        this.bitsReceived = true;
         if (!this.bits.set(m.index)) return; // a repeated HAVE changes nothing
         break;
       case 'request':

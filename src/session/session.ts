@@ -257,7 +257,11 @@ export class TorrentSession implements PeerHost {
           if (peer !== conn) return;
           off();
           this.#dialing.delete(key);
-          resolve(conn);
+          // Its bitfield (or HAVE ALL) follows the handshake at once; wait a moment so callers see it.
+          // A peer with nothing may send nothing, hence the short cap.
+          this.#until(() => conn.bitsReceived || conn.closed, Date.now() + 1000, '')
+            .catch(() => {})
+            .finally(() => resolve(conn));
         };
         const onGone = (peer: PeerConnection, reason: string): void => {
           if (peer !== conn) return;
@@ -484,8 +488,8 @@ export class TorrentSession implements PeerHost {
         if (this.trackerConnected) this.announce('completed').catch(() => {});
         for (const p of this.peers.values()) {
           p.setInterested(false);
-          // Two seeders have nothing to trade.
-          if (p.isSeeder) p.close('both seeding');
+          // Two seeders have nothing to trade; the shell keeps its connections for the user to see.
+          if (p.isSeeder && this.mode !== 'manual') p.close('both seeding');
         }
       }
     } catch (err) {
