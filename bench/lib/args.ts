@@ -1,0 +1,117 @@
+/** Command-line options of `npm run bench -- ...`. */
+import { parseArgs } from 'node:util';
+
+export const FIGURES = ['pair', 'swarm', 'tracker', 'sha1'] as const;
+export type Figure = (typeof FIGURES)[number];
+
+export interface BenchOptions {
+  only: Figure[];
+  /** pair rounds per client (alternating) */
+  rounds: number;
+  /** pair file size in MiB */
+  sizeMiB: number;
+  /** swarm file size in MiB */
+  swarmMiB: number;
+  /** leechers in the swarm */
+  leechers: number;
+  /** per-process upload cap in the swarm, MiB/s */
+  uplinkMiB: number;
+  /** seconds of measured wrk load per tracker */
+  trackerSeconds: number;
+  /** MiB hashed for the SHA-1 ceiling */
+  sha1MiB: number;
+  /** run chunkswarm processes with --cpu-prof and summarise the profiles */
+  profile: boolean;
+  /** skip `npm run build` */
+  build: boolean;
+  /** keep temp files (for a post-mortem) */
+  keep: boolean;
+  /** where the results JSON goes (default bench/results/<date>.json) */
+  out: string | null;
+  help: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [options]
+  --only LIST         figures to run, comma-separated: ${FIGURES.join(',')} (default: all)
+  --rounds N          pair rounds per client, alternating (default 3)
+  --size-mib N        pair file size in MiB (default 256)
+  --swarm-mib N       swarm file size in MiB (default 128)
+  --leechers N        swarm leechers (default 8)
+  --uplink-mib N      swarm upload cap per process in MiB/s (default 8)
+  --tracker-seconds N measured wrk seconds per tracker (default 10)
+  --sha1-mib N        MiB hashed for the SHA-1 ceiling (default 512)
+  --profile           run chunkswarm with --cpu-prof and print its top functions
+  --no-build          do not run \`npm run build\` first
+  --keep              keep the temp folder
+  --out FILE          results file (default bench/results/<YYYY-MM-DD>.json)
+  -h, --help          this text`;
+
+export class UsageError extends Error {}
+
+function positiveInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${name} needs a whole number >= 1, got "${raw}"`);
+  return n;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  let only: Figure[] = [...FIGURES];
+  if (v.only !== undefined) {
+    const names = v.only
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const bad = names.filter((n) => !(FIGURES as readonly string[]).includes(n));
+    if (bad.length > 0 || names.length === 0) {
+      throw new UsageError(`--only takes ${FIGURES.join(', ')}; got "${v.only}"`);
+    }
+    only = FIGURES.filter((f) => names.includes(f));
+  }
+  return {
+    only,
+    rounds: positiveInt('rounds', v.rounds, 3),
+    sizeMiB: positiveInt('size-mib', v['size-mib'], 256),
+    swarmMiB: positiveInt('swarm-mib', v['swarm-mib'], 128),
+    leechers: positiveInt('leechers', v.leechers, 8),
+    uplinkMiB: positiveInt('uplink-mib', v['uplink-mib'], 8),
+    trackerSeconds: positiveInt('tracker-seconds', v['tracker-seconds'], 10),
+    sha1MiB: positiveInt('sha1-mib', v['sha1-mib'], 512),
+    profile: v.profile === true,
+    build: v['no-build'] !== true,
+    keep: v.keep === true,
+    out: v.out ?? null,
+    help: v.help === true,
+  };
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      only: { type: 'string' },
+      rounds: { type: 'string' },
+      'size-mib': { type: 'string' },
+      'swarm-mib': { type: 'string' },
+      leechers: { type: 'string' },
+      'uplink-mib': { type: 'string' },
+      'tracker-seconds': { type: 'string' },
+      'sha1-mib': { type: 'string' },
+      profile: { type: 'boolean' },
+      'no-build': { type: 'boolean' },
+      keep: { type: 'boolean' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}

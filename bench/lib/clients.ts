@@ -1,0 +1,153 @@
+/**
+ * How the bench drives the two clients: the built `chunkswarm` command and bench/lt_peer.py
+ * (libtorrent). Each function starts a real process in the scenario's ProcessGroup and waits for
+ * the line the command-line contract promises (shared picture: docs/ARCHITECTURE.md).
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Proc, ProcessGroup } from './procs.js';
+
+export const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const ROOT = resolve(BENCH_DIR, '..');
+export const LT_PEER = join(BENCH_DIR, 'lt_peer.py');
+/** Debian's interpreter: the one that can import python3-libtorrent. */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+/** The `chunkswarm` bin as package.json names it. */
+export function chunkswarmBin(): string {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    bin?: string | Record<string, string>;
+  };
+  const rel = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.chunkswarm;
+  if (!rel) throw new Error('package.json has no "chunkswarm" bin');
+  return join(ROOT, rel);
+}
+
+export interface Chunkswarm {
+  group: ProcessGroup;
+  bin: string;
+  /** extra node flags, e.g. --cpu-prof for a profiling round */
+  nodeArgs?: string[];
+}
+
+function csArgv(cs: Chunkswarm, args: string[]): string[] {
+  return [...(cs.nodeArgs ?? []), cs.bin, ...args];
+}
+
+/** Node flags that write a CPU profile of the process into dir when it exits. */
+export function cpuProfileFlags(dir: string, name: string): string[] {
+  return ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${name}.cpuprofile`];
+}
+
+export async function startChunkswarm(
+  cs: Chunkswarm,
+  name: string,
+  args: string[],
+  timed = false,
+): Promise<Proc> {
+  return cs.group.start(name, process.execPath, csArgv(cs, args), { timed });
+}
+
+export interface RunningTracker {
+  proc: Proc;
+  announceUrl: string;
+  port: number;
+}
+
+/** `chunkswarm tracker --port 0`, resolved when it prints where it listens. */
+export async function startChunkswarmTracker(cs: Chunkswarm, extra: string[] = []): Promise<RunningTracker> {
+  const proc = await startChunkswarm(cs, 'cs-tracker', [
+    'tracker',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    ...extra,
+  ]);
+  const { line } = await proc.waitForLine(/tracker listening on http:\/\/\S+/, 20_000);
+  const m = /(http:\/\/(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)\/announce)/.exec(line);
+  if (!m) throw new Error(`chunkswarm tracker printed an address that is not loopback: ${line}`);
+  return { proc, announceUrl: m[1] as string, port: Number(m[2]) };
+}
+
+/** `chunkswarm create`; returns the infohash from its first line. */
+export function chunkswarmCreate(
+  bin: string,
+  file: string,
+  tracker: string,
+  out: string,
+  pieceLength: number,
+): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      process.execPath,
+      [bin, 'create', file, '--tracker', tracker, '--piece-length', String(pieceLength), '-o', out],
+      { timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`chunkswarm create failed: ${stderr.trim().split('\n').pop() ?? err.message}`));
+          return;
+        }
+        const first = stdout.split('\n')[0]?.trim() ?? '';
+        if (!/^[0-9a-f]{40}$/.test(first)) {
+          reject(new Error(`chunkswarm create did not print an infohash first: "${first}"`));
+          return;
+        }
+        resolvePromise(first);
+      },
+    );
+  });
+}
+
+export interface LtPeerOptions {
+  torrent: string;
+  save: string;
+  listenPort: number;
+  seed?: boolean;
+  connect?: string[];
+  peersFile?: string;
+  uploadLimit?: number;
+  exitOnFinish?: boolean;
+  maxSeconds: number;
+  timed?: boolean;
+}
+
+export async function startLtPeer(group: ProcessGroup, name: string, o: LtPeerOptions): Promise<Proc> {
+  const args = [LT_PEER, '--torrent', o.torrent, '--save', o.save, '--listen', `127.0.0.1:${o.listenPort}`];
+  if (o.seed) args.push('--seed');
+  for (const c of o.connect ?? []) args.push('--connect', c);
+  if (o.peersFile) args.push('--peers-file', o.peersFile);
+  if (o.uploadLimit) args.push('--upload-limit', String(o.uploadLimit));
+  if (o.exitOnFinish) args.push('--exit-on-finish');
+  args.push('--max-seconds', String(o.maxSeconds));
+  return group.start(name, SYSTEM_PYTHON, args, { timed: o.timed });
+}
+
+/** The JSON object lt_peer.py printed for `event`, or null. */
+export function ltEvent(proc: Proc, event: string): Record<string, unknown> | null {
+  for (let i = proc.lines.length - 1; i >= 0; i--) {
+    const line = proc.lines[i]?.line ?? '';
+    if (!line.startsWith('{')) continue;
+    try {
+      const obj = JSON.parse(line) as Record<string, unknown>;
+      if (obj.event === event) return obj;
+    } catch {
+      // a stray non-JSON line (a warning from the interpreter)
+    }
+  }
+  return null;
+}
+
+/** Version strings of the reference tools, for the results file. */
+export function libtorrentVersion(): Promise<string | null> {
+  return new Promise((res) => {
+    execFile(
+      SYSTEM_PYTHON,
+      ['-c', 'import libtorrent as lt; print(lt.__version__)'],
+      { timeout: 20_000 },
+      (err, out) => res(err ? null : out.trim()),
+    );
+  });
+}

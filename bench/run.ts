@@ -1,0 +1,228 @@
+/**
+ * `npm run bench`: chunkswarm's figures, each measured next to a reference client in the same run,
+ * printed as a table and written to bench/results/<YYYY-MM-DD>.json. See bench/README.md.
+ *
+ * The bench reports; it never fails because a target was missed. It exits 1 only when a figure
+ * could not be measured at all, 2 on bad options.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { type BenchOptions, type Figure, parseBenchArgs, USAGE, UsageError } from './lib/args.js';
+import { BENCH_DIR, chunkswarmBin, libtorrentVersion, ROOT, SYSTEM_PYTHON } from './lib/clients.js';
+import type { FigureResult, Row, ScenarioContext } from './lib/context.js';
+import { Janitor, ProcessGroup } from './lib/procs.js';
+import { formatProfile, summariseProfileDir } from './lib/profile.js';
+import { formatTable, localDate, writeResults } from './lib/report.js';
+import { runPair } from './scenarios/pair.js';
+import { runSha1 } from './scenarios/sha1.js';
+import { runSwarm } from './scenarios/swarm.js';
+import { runTracker } from './scenarios/tracker.js';
+
+const t0 = performance.now();
+function log(msg: string): void {
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
+}
+
+const SCENARIOS: Record<Figure, (ctx: ScenarioContext) => Promise<FigureResult>> = {
+  pair: runPair,
+  swarm: runSwarm,
+  tracker: runTracker,
+  sha1: runSha1,
+};
+
+/** Hard cap per figure, generous: a run past it is stuck, not slow. */
+function capSeconds(f: Figure, o: BenchOptions): number {
+  const extra = o.profile ? 1 : 0;
+  switch (f) {
+    case 'pair':
+      return (o.rounds * 2 + extra) * (30 + (o.sizeMiB * 1.048576) / 20) + 120;
+    case 'swarm':
+      return (2 + extra) * ((o.swarmMiB / o.uplinkMiB) * 10 + 90) + 60;
+    case 'tracker':
+      return (3 + extra) * (o.trackerSeconds + 35) + 60;
+    case 'sha1':
+      return 120 + o.sha1MiB / 50;
+  }
+}
+
+/** What each figure needs installed, and the Debian package that brings it. */
+function missingTools(f: Figure): string[] {
+  const missing: string[] = [];
+  const has = (path: string) => existsSync(path);
+  const onPath = (cmd: string) =>
+    spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  if (f === 'pair' || f === 'swarm') {
+    const lt = spawnSync(SYSTEM_PYTHON, ['-c', 'import libtorrent'], { stdio: 'ignore' }).status === 0;
+    if (!lt) missing.push('python3-libtorrent');
+  }
+  if (f === 'pair' && !has('/usr/bin/time')) missing.push('time');
+  if (f === 'tracker') {
+    if (!onPath('wrk')) missing.push('wrk');
+    if (!has('/usr/bin/opentracker')) missing.push('opentracker');
+  }
+  return missing;
+}
+
+function build(): void {
+  log('building (npm run build)');
+  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status === 0) return;
+  const tail = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-3).join(' | ');
+  if (!existsSync(chunkswarmBin()))
+    throw new Error(`npm run build failed and there is no ${chunkswarmBin()}: ${tail}`);
+  log(`warning: npm run build reported errors; measuring the JavaScript it emitted anyway: ${tail}`);
+}
+
+function git(args: string[]): string | null {
+  try {
+    return execFileSync('git', args, {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return null;
+  }
+}
+
+async function machineInfo(): Promise<Record<string, unknown>> {
+  const c = cpus();
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    memoryGB: Math.round(totalmem() / 1e9),
+    kernel: release(),
+    node: process.version,
+    libtorrent: await libtorrentVersion(),
+  };
+}
+
+function withCap<T>(work: Promise<T>, seconds: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const cap = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} hit its ${Math.round(seconds)} s cap`)),
+      seconds * 1000,
+    );
+  });
+  return Promise.race([work, cap]).finally(() => clearTimeout(timer));
+}
+
+async function main(): Promise<number> {
+  let opts: BenchOptions;
+  try {
+    opts = parseBenchArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+
+  const janitor = new Janitor();
+  janitor.keepFiles = opts.keep;
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${sig}: stopping every process this bench started`);
+    janitor.cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', () => janitor.cleanupNow());
+
+  const needsCli = opts.only.some((f) => f !== 'sha1');
+  if (needsCli && opts.build) build();
+  const bin = chunkswarmBin();
+  if (needsCli && !existsSync(bin)) throw new Error(`${bin} is missing: run npm run build`);
+
+  const root = mkdtempSync(join(tmpdir(), 'chunkswarm-bench-'));
+  janitor.dirs.add(root);
+  if (opts.keep) log(`temp files kept in ${root}`);
+  const profileRoot = opts.profile ? join(BENCH_DIR, 'results', 'profiles', localDate()) : null;
+  const commit = git(['rev-parse', 'HEAD']);
+  const dirty = (git(['status', '--porcelain', '--', 'src']) ?? '') !== '';
+
+  const rows: Row[] = [];
+  const table: Record<string, Row[]> = {};
+  const figures: Record<string, unknown> = {};
+  let failures = 0;
+  for (const f of opts.only) {
+    const missing = missingTools(f);
+    if (missing.length > 0) {
+      const msg = `not run: apt-get install ${missing.join(' ')}`;
+      log(`${f}: ${msg}`);
+      const row = { figure: f, chunkswarm: msg, reference: '', ratio: '', target: '', verdict: 'n/a' };
+      rows.push(row);
+      table[f] = [row];
+      failures++;
+      continue;
+    }
+    const dir = join(root, f);
+    mkdirSync(dir, { recursive: true });
+    const group = new ProcessGroup(dir);
+    janitor.groups.add(group);
+    const ctx: ScenarioContext = { opts, dir, group, bin, log, profileDir: profileRoot };
+    const started = new Date().toISOString();
+    // other work on the machine skews every figure: record how busy it was
+    const load1m = Math.round(loadavg()[0] * 100) / 100;
+    try {
+      const res = await withCap(SCENARIOS[f](ctx), capSeconds(f, opts), f);
+      rows.push(...res.rows);
+      table[f] = res.rows;
+      figures[f] = { measuredAt: started, commit, srcDirty: dirty, loadAverage1mAtStart: load1m, ...res.data };
+    } catch (err) {
+      if (interrupted) return 130;
+      const msg = (err as Error).message;
+      log(`${f} failed: ${msg}`);
+      const row = {
+        figure: f,
+        chunkswarm: `failed: ${msg.slice(0, 160)}`,
+        reference: '',
+        ratio: '',
+        target: '',
+        verdict: 'n/a',
+      };
+      rows.push(row);
+      table[f] = [row];
+      figures[f] = { measuredAt: started, commit, srcDirty: dirty, error: msg };
+      failures++;
+    } finally {
+      await group.stopAll();
+      janitor.groups.delete(group);
+    }
+  }
+
+  process.stdout.write(`\n${formatTable(rows)}\n`);
+  const out = opts.out ?? join(BENCH_DIR, 'results', `${localDate()}.json`);
+  writeResults(out, await machineInfo(), figures, table);
+  process.stdout.write(
+    `\nresults: ${out}${commit ? ` (commit ${commit.slice(0, 10)}${dirty ? ', src modified' : ''})` : ''}\n`,
+  );
+
+  if (profileRoot) {
+    for (const f of opts.only) {
+      for (const s of summariseProfileDir(join(profileRoot, f), ROOT))
+        process.stdout.write(`\n[${f}] ${formatProfile(s)}\n`);
+    }
+  }
+  await janitor.cleanup();
+  return failures > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);
