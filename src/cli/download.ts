@@ -48,6 +48,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   }
   onShutdown(async () => {
     board.stop();
+    printTotals(sessions);
     await client.close();
   });
   board.log(`listening on ${client.host}:${client.port}`);
@@ -99,6 +100,14 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   }
   clearInterval(timer);
   board.stop();
+  printTotals(sessions);
   await client.close();
   process.exit(0);
+}
+
+/** What this process moved, per torrent: shows who fed whom in a swarm. */
+function printTotals(sessions: TorrentSession[]): void {
+  for (const s of sessions) {
+    console.log(`totals ${s.metainfo.name}: downloaded ${s.downloaded} B, uploaded ${s.uploaded} B, ${s.hashFailures} hash failures`);
+  }
 }
