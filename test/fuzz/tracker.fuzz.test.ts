@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { encode } from '../../src/codec/index.js';
 import { isChunkswarmError } from '../../src/shared/errors.js';
 import {
   type AnnounceEvent,
   buildAnnounceUrl,
   encodeAnnounceResponse,
+  formatIp,
   parseAnnounceQuery,
   parseAnnounceResponse,
   parseScrapeQuery,
@@ -161,6 +163,68 @@ describe('tracker fuzz', () => {
         fc.array(mutation, { maxLength: 3 }),
         (q, ms) => {
           onlyThrows(['ETRACKER_REQUEST'], () => parseScrapeQuery(mutate(`info_hash=${q}`, ms)));
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('the compact answer matches the general encoder and parses back', () => {
+    const peer = fc
+      .record({
+        v6: fc.boolean(),
+        a: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        port: fc.integer({ min: 1, max: 65535 }),
+      })
+      .map(({ v6, a, port }) => {
+        const addr = Buffer.from(v6 ? a : a.subarray(0, 4));
+        const compact = Buffer.concat([addr, Buffer.from([port >> 8, port & 0xff])]);
+        return {
+          ip: formatIp(addr),
+          port,
+          compact,
+          peerId: Buffer.alloc(20),
+          uploaded: 0,
+          downloaded: 0,
+          left: 1,
+          lastSeen: 0,
+        };
+      });
+    const text = fc.option(fc.string({ maxLength: 20 }), { nil: undefined });
+    fc.assert(
+      fc.property(
+        fc.array(peer, { maxLength: 30 }),
+        fc.nat(),
+        fc.nat(),
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.option(fc.nat(), { nil: undefined }),
+        text,
+        text,
+        (peers, complete, incomplete, interval, minInterval, trackerId, warning) => {
+          const r = { complete, incomplete, interval, minInterval, trackerId, warning, peers };
+          const body = encodeAnnounceResponse({ ...r, compact: true, includeStatus: false, noPeerId: false });
+          const v4 = peers.filter((p) => p.compact.length === 6).map((p) => p.compact);
+          const v6 = peers.filter((p) => p.compact.length === 18).map((p) => p.compact);
+          const expected = encode({
+            complete,
+            incomplete,
+            interval,
+            'min interval': minInterval,
+            peers: Buffer.concat(v4),
+            peers6: v6.length > 0 ? Buffer.concat(v6) : undefined,
+            'tracker id': trackerId,
+            'warning message': warning,
+          });
+          assert.deepEqual(body, expected);
+          const parsed = parseAnnounceResponse(body);
+          // IPv4-mapped IPv6 entries read back as IPv4, which is the same peer.
+          assert.deepEqual(
+            parsed.peers.map((p) => p.port),
+            [
+              ...peers.filter((p) => p.compact.length === 6),
+              ...peers.filter((p) => p.compact.length === 18),
+            ].map((p) => p.port),
+          );
         },
       ),
       { numRuns: RUNS },

@@ -5,7 +5,11 @@ import { after, before, describe, it } from 'node:test';
 import { encode } from '../../src/codec/index.js';
 import { isChunkswarmError } from '../../src/shared/errors.js';
 import { httpGet, TrackerClient } from '../../src/tracker/client/index.js';
-import { parseAnnounceQuery } from '../../src/tracker/protocol/index.js';
+import {
+  buildAnnounceUrl,
+  MAX_ANNOUNCE_URL_LENGTH,
+  parseAnnounceQuery,
+} from '../../src/tracker/protocol/index.js';
 import { MemorySwarmStore, startTracker, type TrackerHandle } from '../../src/tracker/server/index.js';
 import { hash, peerId } from './helpers.js';
 
@@ -215,6 +219,43 @@ describe('TrackerClient', () => {
     assert.equal(p.status?.left, 100);
     assert.equal(p.status?.seeder, false);
     assert.equal((await b.scrape()).name, 'lecture.mp4');
+  });
+
+  it('gets a bitfield near the URL budget through the server, and sends a count past it', async () => {
+    const tiers = [[t.announceUrl]];
+    const big = (pieces: number) => {
+      const bits = Buffer.alloc(Math.ceil(pieces / 8), 0x55);
+      return { pieces, bitfield: bits };
+    };
+    const nearLimit = big(43_000);
+    const url = buildAnnounceUrl(t.announceUrl, {
+      infoHash: hash(9),
+      peerId: peerId(1),
+      port: 1,
+      uploaded: 0,
+      downloaded: 0,
+      left: 1,
+      key: 'ABCDEF12',
+      chunks: nearLimit,
+    });
+    assert.ok(url.includes('cs_bitfield=') && url.length > 7300 && url.length <= MAX_ANNOUNCE_URL_LENGTH);
+    const a = new TrackerClient({ tiers, infoHash: hash(9), peerId: peerId(1), port: 7201 });
+    await a.announce({ uploaded: 0, downloaded: 0, left: 1, chunks: nearLimit });
+    const b = new TrackerClient({ tiers, infoHash: hash(10), peerId: peerId(2), port: 7202 });
+    await b.announce({ uploaded: 0, downloaded: 0, left: 1, chunks: big(80_000) });
+    const reader = (h: number) =>
+      new TrackerClient({ tiers, infoHash: hash(h), peerId: peerId(3), port: 7203 }).announce({
+        uploaded: 0,
+        downloaded: 0,
+        left: 1,
+        chunks: { pieces: 1, have: 0, wantStatus: true },
+      });
+    const near = (await reader(9)).peers[0]!.status!;
+    assert.deepEqual(near.bitfield, nearLimit.bitfield);
+    assert.equal(near.have, 43_000 / 2);
+    const past = (await reader(10)).peers[0]!.status!;
+    assert.equal(past.bitfield, undefined);
+    assert.equal(past.have, 40_000);
   });
 
   it('sends back the tracker id it was given, and a stable key', async () => {

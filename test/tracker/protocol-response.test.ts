@@ -71,6 +71,31 @@ describe('encodeAnnounceResponse / parseAnnounceResponse', () => {
     );
   });
 
+  it('writes the compact answer exactly as the general encoder would', () => {
+    const peers = [peer('10.0.0.1', 6881), peer('2001:db8::7', 51413), peer('127.0.0.1', 1)];
+    for (const extra of [
+      {},
+      { trackerId: 'T', warning: 'numwant capped — sorry' },
+      { minInterval: undefined },
+    ]) {
+      const r = { ...base, peers, compact: true, includeStatus: false, ...extra };
+      const expected = encode({
+        complete: r.complete,
+        incomplete: r.incomplete,
+        interval: r.interval,
+        'min interval': r.minInterval,
+        peers: Buffer.from([10, 0, 0, 1, 0x1a, 0xe1, 127, 0, 0, 1, 0, 1]),
+        peers6: Buffer.concat([
+          Buffer.from('20010db8000000000000000000000007', 'hex'),
+          Buffer.from([0xc8, 0xd5]),
+        ]),
+        'tracker id': 'trackerId' in r ? r.trackerId : undefined,
+        'warning message': 'warning' in r ? r.warning : undefined,
+      });
+      assert.deepEqual(encodeAnnounceResponse(r), expected);
+    }
+  });
+
   it('dictionary list round trip, with and without peer ids', () => {
     const peers = [peer('10.0.0.1', 6881), peer('::1', 7000)];
     const r = parseAnnounceResponse(

@@ -235,7 +235,7 @@ function bytesField(raw: string, at: Int32Array, field: Field, name: string): Bu
   const bytes = decodeComponent(raw, at[field * 2]!, at[field * 2 + 1]!, false);
   if (bytes === undefined) fail(`invalid percent-encoding in ${name}`);
   if (bytes.length !== 20) fail(`${name} must be 20 bytes`);
-  return Buffer.from(bytes);
+  return bytes;
 }
 
 function numberField(raw: string, at: Int32Array, field: Field, name: string): number {

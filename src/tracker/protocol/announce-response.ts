@@ -53,46 +53,62 @@ export function isSeeder(peer: {
  * (BEP 3), which is also where the chunkswarm status of each peer goes when asked for.
  */
 export function encodeAnnounceResponse(r: AnnounceResponse): Buffer {
-  const out: Record<string, Encodable | undefined> = {
+  if (r.compact && !r.includeStatus) return encodeCompactResponse(r);
+  return encode({
     complete: r.complete,
     incomplete: r.incomplete,
     interval: r.interval,
     'min interval': r.minInterval,
+    peers: r.peers.map((p) => peerDict(p, r)),
     'tracker id': r.trackerId,
     'warning message': r.warning,
-  };
-  if (r.compact && !r.includeStatus) {
-    const [v4, v6] = compactPeers(r.peers);
-    out.peers = v4;
-    if (v6.length > 0) out.peers6 = v6;
-  } else {
-    out.peers = r.peers.map((p) => peerDict(p, r));
+  });
+}
+
+/**
+ * The compact answer, written straight into one buffer. This is the tracker's hot path (most
+ * announces ask for it), and the general encoder's per-key buffers and sort cost more than the
+ * rest of an announce; the output is byte for byte what `encode` makes of the same dictionary.
+ */
+function encodeCompactResponse(r: AnnounceResponse): Buffer {
+  let n4 = 0;
+  let n6 = 0;
+  const entries: Buffer[] = new Array(r.peers.length);
+  for (let i = 0; i < r.peers.length; i++) {
+    const p = r.peers[i]!;
+    const e = p.compact ?? compactEntry(p.ip, p.port);
+    entries[i] = e;
+    if (e.length === 6) n4++;
+    else n6++;
   }
-  return encode(out);
+  // Keys in BEP 3 order (sorted bytes): complete, incomplete, interval, min interval, peers,
+  // peers6, tracker id, warning message.
+  let head = `d8:completei${int(r.complete)}e10:incompletei${int(r.incomplete)}e8:intervali${int(r.interval)}e`;
+  if (r.minInterval !== undefined) head += `12:min intervali${int(r.minInterval)}e`;
+  head += `5:peers${n4 * 6}:`;
+  const mid = n6 > 0 ? `6:peers6${n6 * 18}:` : '';
+  let tail = '';
+  if (r.trackerId !== undefined) tail += `10:tracker id${Buffer.byteLength(r.trackerId)}:${r.trackerId}`;
+  if (r.warning !== undefined) tail += `15:warning message${Buffer.byteLength(r.warning)}:${r.warning}`;
+  tail += 'e';
+  const tailBytes = Buffer.byteLength(tail);
+  const out = Buffer.allocUnsafe(head.length + n4 * 6 + mid.length + n6 * 18 + tailBytes);
+  let o = out.write(head, 0, 'latin1');
+  for (const e of entries) if (e.length === 6) o += e.copy(out, o);
+  o += out.write(mid, o, 'latin1');
+  for (const e of entries) if (e.length !== 6) o += e.copy(out, o);
+  out.write(tail, o, 'utf8');
+  return out;
+}
+
+function int(n: number): number {
+  if (!Number.isSafeInteger(n)) throw new RangeError(`not an integer for a tracker response: ${n}`);
+  return n;
 }
 
 /** `d14:failure reason<n>:<reason>e` (BEP 3): the one key a client must look at first. */
 export function encodeFailure(reason: string): Buffer {
   return encode({ 'failure reason': reason });
-}
-
-function compactPeers(peers: readonly ResponsePeer[]): [Buffer, Buffer] {
-  const entries = peers.map((p) => p.compact ?? compactEntry(p.ip, p.port));
-  let n4 = 0;
-  let n6 = 0;
-  for (const e of entries) {
-    if (e.length === 6) n4++;
-    else n6++;
-  }
-  const v4 = Buffer.allocUnsafe(n4 * 6);
-  const v6 = Buffer.allocUnsafe(n6 * 18);
-  let o4 = 0;
-  let o6 = 0;
-  for (const e of entries) {
-    if (e.length === 6) o4 += e.copy(v4, o4);
-    else o6 += e.copy(v6, o6);
-  }
-  return [v4, v6];
 }
 
 /** The compact form of one address: 4 (IPv4) or 16 (IPv6) address bytes, then the port big-endian. */
