@@ -136,8 +136,10 @@ export class PeerConnection {
   /** Sends a block; resolves when the socket has taken it (so callers can apply backpressure). */
   sendBlock(index: number, begin: number, block: Buffer): Promise<void> {
     if (this.closed) return Promise.resolve();
+    this.socket.cork();
     this.socket.write(encodePieceHeader(index, begin, block.length));
     const flushed = this.socket.write(block);
+    process.nextTick(() => this.socket.uncork());
     this.up.add(block.length);
     if (flushed) return Promise.resolve();
     return new Promise((resolve) => {
@@ -168,9 +170,16 @@ export class PeerConnection {
     this.send({ type: interested ? 'interested' : 'not-interested' });
   }
 
-  request(block: BlockKey): void {
-    this.inFlight.set(blockId(block), { block, sentAt: Date.now() });
-    this.send({ type: 'request', ...block });
+  /** Sends several REQUESTs in one write: one system call instead of one per block. */
+  request(blocks: readonly BlockKey[]): void {
+    if (this.closed || blocks.length === 0) return;
+    const now = Date.now();
+    const frames: Buffer[] = [];
+    for (const b of blocks) {
+      this.inFlight.set(blockId(b), { block: b, sentAt: now });
+      frames.push(encodeMessage({ type: 'request', index: b.index, begin: b.begin, length: b.length }));
+    }
+    this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
   }
 
   cancel(block: BlockKey): void {

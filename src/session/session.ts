@@ -10,11 +10,12 @@ import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
 import { formatAddress } from '../shared/types.js';
-import type { PieceHasher, Storage } from '../storage/index.js';
+import { type PieceHasher, PieceReadCache, type Storage } from '../storage/index.js';
 import type { AnnounceResult, TrackerPeer } from '../tracker/index.js';
 import { TrackerClient } from '../tracker/index.js';
 import type { WireMessage } from '../wire/index.js';
 import { admit, rechoke } from './choker.js';
+import { PieceBufferPool } from './buffer-pool.js';
 
 /**
  * How a session moves data. `auto`: the engine fetches everything (download); `manual`: only what the
@@ -93,6 +94,8 @@ export class TorrentSession implements PeerHost {
   hashFailures = 0;
 
   readonly #opts: SessionOptions;
+  readonly #cache: PieceReadCache;
+  readonly #buffers = new PieceBufferPool();
   readonly #pending = new Map<number, PendingPiece>();
   readonly #verifying = new Set<number>();
   readonly #serving = new Set<PeerConnection>();
@@ -114,6 +117,7 @@ export class TorrentSession implements PeerHost {
     this.mode = opts.mode;
     this.listenPort = opts.listenPort;
     this.picker = new PiecePicker(opts.metainfo, { have: opts.have });
+    this.#cache = new PieceReadCache(opts.storage);
     this.tracker = new TrackerClient({
       tiers: opts.metainfo.announceList,
       infoHash: opts.metainfo.infoHash,
@@ -394,8 +398,7 @@ export class TorrentSession implements PeerHost {
     const depth = Math.max(16, Math.min(LIMITS.maxOutgoingRequests, Math.ceil((peer.down.rate * 2) / LIMITS.blockSize)));
     const room = depth - peer.inFlight.size;
     if (room <= 0) return;
-    const blocks = this.picker.pick(peer.address, room);
-    for (const b of blocks) peer.request(b);
+    peer.request(this.picker.pick(peer.address, room));
   }
 
   #onRequest(peer: PeerConnection, r: BlockRef): void {
@@ -423,7 +426,7 @@ export class TorrentSession implements PeerHost {
         const r = next.value;
         await this.#opts.uploadBucket.take(r.length);
         if (!peer.takeRequest(r)) continue; // cancelled or choked meanwhile
-        const block = await this.storage.read(r.index, r.begin, r.length);
+        const block = await this.#cache.read(r.index, r.begin, r.length);
         await peer.sendBlock(r.index, r.begin, block);
         this.up.add(block.length);
         this.uploaded += block.length;
@@ -450,7 +453,7 @@ export class TorrentSession implements PeerHost {
     for (const other of cancel) this.peers.get(other)?.cancel(ref);
     let pending = this.#pending.get(index);
     if (!pending) {
-      pending = { data: Buffer.allocUnsafe(pieceSize(this.metainfo, index)), contributors: new Set() };
+      pending = { data: this.#buffers.take(pieceSize(this.metainfo, index)), contributors: new Set() };
       this.#pending.set(index, pending);
     }
     block.copy(pending.data, begin);
@@ -496,6 +499,7 @@ export class TorrentSession implements PeerHost {
       this.picker.pieceFailed(index);
       this.events.emit('warning', `piece ${index}: ${describeError(err)}`);
     } finally {
+      this.#buffers.give(piece.data);
       this.#verifying.delete(index);
       this.#wake();
       for (const p of this.peers.values()) this.#fill(p);
@@ -531,10 +535,9 @@ export class TorrentSession implements PeerHost {
         if (peer.peerChoking) await this.#until(() => !peer.peerChoking || peer.closed, deadline, 'the peer choked us');
         let asked = 0;
         if (!this.#verifying.has(index)) {
-          for (const b of this.picker.pickPiece(peer.address, index, 64)) {
-            peer.request(b);
-            asked++;
-          }
+          const blocks = this.picker.pickPiece(peer.address, index, 64);
+          peer.request(blocks);
+          asked = blocks.length;
         }
         // Nothing left to ask this peer (blocks in flight elsewhere): give them a moment.
         if (asked === 0 && peer.inFlight.size === 0 && !this.#verifying.has(index)) await sleep(100);

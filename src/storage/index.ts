@@ -3,3 +3,4 @@ export { FileStorage, type FileStorageOptions } from './file-storage.js';
 export { PieceHasher, type PieceHasherOptions, pieceHash, type Sha1Options, verifyPiece } from './hasher.js';
 export { MemoryStorage } from './memory.js';
 export type { Storage, VerifyOptions } from './storage.js';
+export { PieceReadCache } from './read-cache.js';

@@ -1,0 +1,25 @@
+/**
+ * Piece assembly buffers, reused. They live in shared memory so the hashing worker reads them without a
+ * copy, and reusing them keeps a fast download from churning the garbage collector (and the RSS up).
+ */
+export class PieceBufferPool {
+  readonly #free = new Map<number, Buffer[]>();
+  readonly #keep: number;
+
+  constructor(keepPerSize = 32) {
+    this.#keep = keepPerSize;
+  }
+
+  take(size: number): Buffer {
+    return this.#free.get(size)?.pop() ?? Buffer.from(new SharedArrayBuffer(size));
+  }
+
+  give(buf: Buffer): void {
+    let list = this.#free.get(buf.length);
+    if (!list) {
+      list = [];
+      this.#free.set(buf.length, list);
+    }
+    if (list.length < this.#keep) list.push(buf);
+  }
+}
