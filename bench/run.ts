@@ -174,12 +174,18 @@ async function main(): Promise<number> {
     const ctx: ScenarioContext = { opts, dir, group, bin, log, profileDir: profileRoot };
     const started = new Date().toISOString();
     // other work on the machine skews every figure: record how busy it was
-    const load1m = Math.round(loadavg()[0] * 100) / 100;
+    const load1m = Math.round((loadavg()[0] ?? 0) * 100) / 100;
     try {
       const res = await withCap(SCENARIOS[f](ctx), capSeconds(f, opts), f);
       rows.push(...res.rows);
       table[f] = res.rows;
-      figures[f] = { measuredAt: started, commit, srcDirty: dirty, loadAverage1mAtStart: load1m, ...res.data };
+      figures[f] = {
+        measuredAt: started,
+        commit,
+        srcDirty: dirty,
+        loadAverage1mAtStart: load1m,
+        ...res.data,
+      };
     } catch (err) {
       if (interrupted) return 130;
       const msg = (err as Error).message;

@@ -1,0 +1,201 @@
+/** The pure parts of the bench: parsers of /proc, GNU time and wrk output, statistics, options, report. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { deflateRawSync } from 'node:zlib';
+import { FIGURES, parseBenchArgs, UsageError } from '../lib/args.js';
+import { keystream, sha1File, writeSeededFile } from '../lib/datafile.js';
+import { parseListeningPorts, parseProcStatCpu, parseTimeReport } from '../lib/procs.js';
+import { type CpuProfile, summariseProfile } from '../lib/profile.js';
+import { formatTable, localDate, writeResults } from '../lib/report.js';
+import { max, mbPerSecond, median, ratio, round } from '../lib/stats.js';
+import { parseWrkResult, servedAnnounces, swarmHashes } from '../lib/wrk.js';
+
+test('CPU seconds from /proc/PID/stat, also when the command name holds spaces and parentheses', () => {
+  // fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+  const stat = '4242 (node (worker) x) S 1 4242 4242 0 -1 4194560 9000 0 3 0 250 75 0 0 20 0 11 0 1000 0 0';
+  assert.equal(parseProcStatCpu(stat, 100), 3.25);
+  assert.equal(parseProcStatCpu(stat, 250), 1.3);
+  assert.throws(() => parseProcStatCpu('no parenthesis here', 100));
+  assert.throws(() => parseProcStatCpu('1 (x) S 1 2', 100), /truncated/);
+});
+
+test('GNU time report, with or without the "Command exited" line before it', () => {
+  const r = parseTimeReport(
+    'Command exited with non-zero status 1\nbench-time user=1.25 sys=0.50 maxrss_kb=123456 wall=3.10\n',
+  );
+  assert.deepEqual(r, {
+    userSeconds: 1.25,
+    systemSeconds: 0.5,
+    cpuSeconds: 1.75,
+    maxRssKiB: 123456,
+    wallSeconds: 3.1,
+  });
+  assert.equal(parseTimeReport(''), null);
+  assert.equal(parseTimeReport('Command terminated by signal 9\n'), null);
+});
+
+test('listening ports from /proc/net/tcp: only LISTEN (0A) rows count', () => {
+  const text = [
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+    '   0: 0100007F:1AE1 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1',
+    '   1: 0100007F:C350 0100007F:1AE1 01 00000000:00000000 00:00000000 00000000     0        0 2 1',
+    '   2: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0 0 0 0 0 3 1',
+    '',
+  ].join('\n');
+  assert.deepEqual([...parseListeningPorts(text)].sort(), [0x1ae1, 0x1f90].sort());
+});
+
+test('median, max, ratio and rates ignore missing values', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([null, 5, undefined, Number.NaN]), 5);
+  assert.equal(median([]), null);
+  assert.equal(max([1, null, 7, 3]), 7);
+  assert.equal(max([null]), null);
+  assert.equal(ratio(3, 2), 1.5);
+  assert.equal(ratio(3, 0), null);
+  assert.equal(ratio(null, 2), null);
+  assert.equal(mbPerSecond(2e6, 2), 1);
+  assert.equal(mbPerSecond(2e6, 0), null);
+  assert.equal(round(1.23456, 2), 1.23);
+  assert.equal(round(null), null);
+});
+
+test('options: defaults, --only in canonical order, bad values are usage errors', () => {
+  const d = parseBenchArgs([]);
+  assert.deepEqual(d.only, [...FIGURES]);
+  assert.equal(d.rounds, 3);
+  assert.equal(d.sizeMiB, 256);
+  assert.equal(d.swarmMiB, 128);
+  assert.equal(d.leechers, 8);
+  assert.equal(d.uplinkMiB, 8);
+  assert.equal(d.build, true);
+  const o = parseBenchArgs(['--only', 'sha1,pair', '--rounds', '5', '--size-mib', '64', '--no-build']);
+  assert.deepEqual(o.only, ['pair', 'sha1']);
+  assert.equal(o.rounds, 5);
+  assert.equal(o.sizeMiB, 64);
+  assert.equal(o.build, false);
+  assert.throws(() => parseBenchArgs(['--only', 'pair,fast']), UsageError);
+  assert.throws(() => parseBenchArgs(['--only', '']), UsageError);
+  assert.throws(() => parseBenchArgs(['--rounds', '0']), UsageError);
+  assert.throws(() => parseBenchArgs(['--rounds', '2.5']), UsageError);
+  assert.throws(() => parseBenchArgs(['--frobnicate']), UsageError);
+});
+
+test('test data: same seed same bytes, other seed other bytes, and it does not compress', () => {
+  const a = Buffer.alloc(1 << 20);
+  const b = Buffer.alloc(1 << 20);
+  const c = Buffer.alloc(1 << 20);
+  keystream(7)(a);
+  keystream(7)(b);
+  keystream(8)(c);
+  assert.ok(a.equals(b));
+  assert.ok(!a.equals(c));
+  assert.ok(deflateRawSync(a).length > a.length * 0.99, 'keystream output compressed: not random enough');
+
+  const dir = mkdtempSync(join(tmpdir(), 'bench-test-'));
+  try {
+    // an odd size checks the last partial block
+    const size = (3 << 20) + 12345;
+    writeSeededFile(join(dir, 'x'), size, 7);
+    writeSeededFile(join(dir, 'y'), size, 7);
+    const x = readFileSync(join(dir, 'x'));
+    assert.equal(x.length, size);
+    assert.ok(x.subarray(0, 1 << 20).equals(a), 'the file starts with the same keystream');
+    assert.equal(sha1File(join(dir, 'x')), sha1File(join(dir, 'y')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('wrk result line: parsed, and served announces exclude non-200 replies and refusals', () => {
+  const out =
+    'Running 10s test @ http://127.0.0.1:1/announce\n' +
+    'BENCH_WRK requests=1000 ok=990 not_ok=4 refused=6 duration_s=10.010 err_connect=0 err_read=1000 err_write=0 ' +
+    'err_timeout=0 err_status=4 p50_ms=1.500 p99_ms=9.250\n';
+  const r = parseWrkResult(out);
+  assert.ok(r);
+  assert.equal(r.requests, 1000);
+  assert.equal(r.errRead, 1000);
+  assert.equal(r.p99Ms, 9.25);
+  assert.equal(servedAnnounces(r), 990);
+  assert.equal(parseWrkResult('no result here'), null);
+  assert.throws(() => parseWrkResult('BENCH_WRK requests=1'), /lacks ok/);
+});
+
+test('swarm infohashes are reproducible, distinct and 40 hex digits', () => {
+  const a = swarmHashes(50);
+  assert.deepEqual(a, swarmHashes(50));
+  assert.equal(new Set(a).size, 50);
+  for (const h of a) assert.match(h, /^[0-9a-f]{40}$/);
+});
+
+test('table: columns line up and numbers are right-aligned', () => {
+  const text = formatTable([
+    {
+      figure: 'pair MB/s',
+      chunkswarm: '95',
+      reference: '230',
+      ratio: '0.41x',
+      target: '>= 1.0x',
+      verdict: 'MISSED',
+    },
+    { figure: 'sha1 MB/s', chunkswarm: '1900', reference: '', ratio: '', target: '', verdict: '' },
+  ]);
+  const lines = text.split('\n');
+  assert.equal(lines.length, 4);
+  const col = lines[0]?.indexOf('chunkswarm') ?? -1;
+  // right-aligned under a 10-wide header: the last digit sits at the header's last column
+  assert.equal(lines[2]?.slice(col, col + 10), '        95');
+  assert.equal(lines[3]?.slice(col, col + 10), '      1900');
+  assert.match(lines[2] ?? '', /MISSED$/);
+});
+
+test('results file: a partial run keeps the figures it did not measure', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-test-'));
+  try {
+    const path = join(dir, 'results', `${localDate()}.json`);
+    const row = { figure: 'f', chunkswarm: '1', reference: '2', ratio: '', target: '', verdict: '' };
+    writeResults(path, { cores: 2 }, { pair: { mbps: 1 }, sha1: { mbps: 2 } }, { pair: [row], sha1: [row] });
+    const out = writeResults(path, { cores: 2 }, { sha1: { mbps: 3 } }, { sha1: [row] });
+    assert.deepEqual(out.figures, { pair: { mbps: 1 }, sha1: { mbps: 3 } });
+    assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')).figures, out.figures);
+    writeFileSync(path, '{broken');
+    const fresh = writeResults(path, { cores: 2 }, { tracker: { x: 1 } }, {});
+    assert.deepEqual(fresh.figures, { tracker: { x: 1 } });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('CPU profile summary: self time per function, idle kept apart', () => {
+  const frame = (functionName: string, line: number) => ({
+    functionName,
+    url: 'file:///p/src/x.js',
+    lineNumber: line,
+  });
+  const profile: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: frame('(root)', 0) },
+      { id: 2, callFrame: frame('hashPiece', 9) },
+      { id: 3, callFrame: frame('parse', 19) },
+      { id: 4, callFrame: { functionName: '(idle)', url: '', lineNumber: -1 } },
+    ],
+    // the delta after a sample is the time of that sample
+    samples: [2, 2, 3, 4, 2],
+    timeDeltas: [0, 1000, 3000, 1000, 5000],
+    startTime: 0,
+    endTime: 10000,
+  };
+  const s = summariseProfile(profile, 'x.cpuprofile', '/p');
+  assert.equal(s.idleMs, 5);
+  assert.equal(s.busyMs, 5);
+  assert.equal(s.top[0]?.name, 'hashPiece');
+  assert.equal(s.top[0]?.selfMs, 4);
+  assert.equal(s.top[0]?.where, 'src/x.js:10');
+  assert.equal(s.top[0]?.percent, 80);
+  assert.equal(s.top[1]?.name, 'parse');
+});

@@ -1,0 +1,225 @@
+/**
+ * The reference-client parts against the real tools: bench/lt_peer.py moves a file between two
+ * libtorrent sessions, and bench/announce.lua makes wrk send valid, varied, one-shot announces.
+ * Each test is skipped when its tool is not installed (apt-get install python3-libtorrent wrk).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ltEvent, SYSTEM_PYTHON, startLtPeer } from '../lib/clients.js';
+import { sha1File, writeSeededFile } from '../lib/datafile.js';
+import { freePort, ProcessGroup } from '../lib/procs.js';
+import { runWrk, swarmHashes } from '../lib/wrk.js';
+
+const hasLibtorrent = spawnSync(SYSTEM_PYTHON, ['-c', 'import libtorrent'], { stdio: 'ignore' }).status === 0;
+const hasWrk = spawnSync('sh', ['-c', 'command -v wrk'], { stdio: 'ignore' }).status === 0;
+
+const dir = mkdtempSync(join(tmpdir(), 'bench-refs-'));
+const group = new ProcessGroup(dir);
+after(async () => {
+  await group.stopAll(1000);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A v1 torrent made by libtorrent itself, so this test does not depend on chunkswarm's create. */
+function makeTorrent(file: string, torrent: string): void {
+  const script = `
+import sys, os, libtorrent as lt
+fs = lt.file_storage()
+lt.add_files(fs, sys.argv[1])
+ct = lt.create_torrent(fs, 262144, flags=lt.create_torrent.v1_only)
+ct.add_tracker('http://127.0.0.1:9/announce')
+lt.set_piece_hashes(ct, os.path.dirname(sys.argv[1]))
+open(sys.argv[2], 'wb').write(lt.bencode(ct.generate()))
+`;
+  const r = spawnSync(SYSTEM_PYTHON, ['-c', script, file, torrent], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+test('lt_peer.py: a seed_mode seeder serves a leecher that dials it; JSON events and totals', {
+  skip: !hasLibtorrent && 'python3-libtorrent is not installed',
+  timeout: 60_000,
+}, async () => {
+  const src = join(dir, 'src');
+  const out = join(dir, 'out');
+  mkdirSync(src);
+  mkdirSync(out);
+  const size = (3 << 20) + 4321;
+  writeSeededFile(join(src, 'f.bin'), size, 3);
+  const torrent = join(dir, 'f.torrent');
+  makeTorrent(join(src, 'f.bin'), torrent);
+
+  const seedPort = await freePort();
+  const seeder = await startLtPeer(group, 'seed', {
+    torrent,
+    save: src,
+    listenPort: seedPort,
+    seed: true,
+    maxSeconds: 50,
+  });
+  const listening = await seeder.waitForLine(/"event": "listening"/, 20_000);
+  assert.equal(JSON.parse(listening.line).port, seedPort);
+
+  const leecher = await startLtPeer(group, 'leech', {
+    torrent,
+    save: out,
+    listenPort: await freePort(),
+    connect: [`127.0.0.1:${seedPort}`],
+    exitOnFinish: true,
+    maxSeconds: 40,
+    timed: true,
+  });
+  const exit = await leecher.waitExit(45_000);
+  assert.equal(exit.code, 0, leecher.tail(3));
+  assert.ok(ltEvent(leecher, 'finished'), 'a "finished" event came before the exit');
+  const totals = ltEvent(leecher, 'exit');
+  assert.ok(totals);
+  assert.equal(totals.finished, true);
+  assert.equal(totals.total_bytes, size);
+  assert.equal(totals.payload_down, size);
+  assert.equal(totals.error, null);
+  assert.equal(sha1File(join(out, 'f.bin')), sha1File(join(src, 'f.bin')));
+  assert.ok((leecher.timeReport()?.maxRssKiB ?? 0) > 0, 'the leecher ran under /usr/bin/time');
+
+  await seeder.stop(5000);
+  const seedTotals = ltEvent(seeder, 'exit');
+  assert.ok(seedTotals, 'SIGTERM ends the seeder with its "exit" line');
+  assert.equal(seedTotals.payload_up, size, 'the seeder sent the file once, and nobody else did');
+});
+
+test('lt_peer.py: a leecher that finds no peer gives up at --max-seconds and exits 1', {
+  skip: !hasLibtorrent && 'python3-libtorrent is not installed',
+  timeout: 30_000,
+}, async () => {
+  const src = join(dir, 'lonely');
+  mkdirSync(src);
+  writeSeededFile(join(src, 'g.bin'), 1 << 20, 4);
+  const torrent = join(dir, 'g.torrent');
+  makeTorrent(join(src, 'g.bin'), torrent);
+  const p = await startLtPeer(group, 'lonely', {
+    torrent,
+    save: join(dir, 'nowhere'),
+    listenPort: 0,
+    exitOnFinish: true,
+    maxSeconds: 1,
+  });
+  const exit = await p.waitExit(20_000);
+  assert.equal(exit.code, 1);
+  const totals = ltEvent(p, 'exit');
+  assert.equal(totals?.finished, false);
+  assert.equal(totals?.timed_out, true);
+});
+
+/** Decodes a query string byte by byte, as a tracker must: info_hash and peer_id are raw bytes. */
+function rawParam(url: string, name: string): Buffer | null {
+  const q = url.slice(url.indexOf('?') + 1);
+  for (const part of q.split('&')) {
+    const eq = part.indexOf('=');
+    if (part.slice(0, eq) !== name) continue;
+    const v = part.slice(eq + 1);
+    const bytes: number[] = [];
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] === '%') {
+        bytes.push(Number.parseInt(v.slice(i + 1, i + 3), 16));
+        i += 2;
+      } else bytes.push(v.charCodeAt(i));
+    }
+    return Buffer.from(bytes);
+  }
+  return null;
+}
+
+test('announce.lua: valid varied announces, one connection each, and a count wrk agrees with', {
+  skip: !hasWrk && 'wrk is not installed',
+  timeout: 30_000,
+}, async () => {
+  const swarms = swarmHashes(7);
+  const swarmsFile = join(dir, 'swarms.txt');
+  writeFileSync(swarmsFile, `${swarms.join('\n')}\n`);
+  const seen = {
+    requests: 0,
+    closeHeader: 0,
+    hashes: new Set<string>(),
+    peers: new Set<string>(),
+    ports: new Set<string>(),
+    events: new Set<string>(),
+  };
+  const bad: string[] = [];
+  let connections = 0;
+  const srv = createServer((req: IncomingMessage, res) => {
+    const url = req.url ?? '';
+    seen.requests++;
+    if (req.headers.connection === 'close') seen.closeHeader++;
+    const ih = rawParam(url, 'info_hash');
+    const pid = rawParam(url, 'peer_id');
+    const port = /[?&]port=(\d+)/.exec(url)?.[1];
+    if (!url.startsWith('/announce?') || !ih || ih.length !== 20 || !pid || pid.length !== 20 || !port)
+      bad.push(url);
+    else {
+      seen.hashes.add(ih.toString('hex'));
+      seen.peers.add(pid.toString('latin1'));
+      seen.ports.add(port);
+    }
+    const ev = /[?&]event=(\w+)/.exec(url)?.[1];
+    if (ev) seen.events.add(ev);
+    if (!/[?&]compact=1(&|$)/.test(url) || !/[?&]left=\d+/.test(url)) bad.push(url);
+    // every 50th reply is a refusal, to check the script tells them apart
+    const body = seen.requests % 50 === 0 ? 'd14:failure reason4:nopee' : 'd8:intervali1800e5:peers0:e';
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.end(body);
+  });
+  srv.on('connection', () => connections++);
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    const { port } = srv.address() as AddressInfo;
+    const r = await runWrk({
+      url: `http://127.0.0.1:${port}/announce`,
+      swarmsFile,
+      seconds: 1,
+      threads: 2,
+      connections: 4,
+      peers: 500,
+    });
+    assert.deepEqual(bad.slice(0, 3), [], 'every request is a well-formed announce');
+    assert.ok(r.requests > 50, `enough requests to judge: ${r.requests}`);
+    assert.equal(seen.closeHeader, seen.requests, 'every request asks for Connection: close');
+    // wrk may leave a request or two unanswered at the end of its run
+    assert.ok(connections >= seen.requests, 'one TCP connection per announce');
+    assert.ok(
+      Math.abs(r.requests - seen.requests) <= 8,
+      `wrk counted ${r.requests}, server saw ${seen.requests}`,
+    );
+    assert.equal(r.notOk, 0);
+    const refusalsSent = Math.floor(seen.requests / 50);
+    assert.ok(
+      refusalsSent > 0 && Math.abs(r.refused - refusalsSent) <= 1,
+      `refusals: sent ${refusalsSent}, counted ${r.refused}`,
+    );
+    assert.equal(r.ok + r.refused, r.requests);
+    for (const h of seen.hashes) assert.ok(swarms.includes(h), `info_hash ${h} comes from the swarms file`);
+    assert.equal(seen.hashes.size, swarms.length, 'every swarm is hit');
+    assert.ok(seen.peers.size > 20, 'peer ids vary');
+    assert.ok(seen.ports.size > 5, 'ports vary');
+    for (const p of seen.peers) assert.match(p, /^-BN0001-\d{12}$/);
+    assert.ok(seen.events.has('started'), 'some announces are event=started');
+  } finally {
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+});
+
+test('announce.lua: without a swarms file wrk reports no result, and the bench says so', {
+  skip: !hasWrk && 'wrk is not installed',
+  timeout: 30_000,
+}, async () => {
+  const empty = join(dir, 'empty.txt');
+  writeFileSync(empty, 'not a hash\n');
+  await assert.rejects(
+    runWrk({ url: 'http://127.0.0.1:9/announce', swarmsFile: empty, seconds: 1 }),
+    /wrk gave no result/,
+  );
+});
