@@ -1,0 +1,420 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
+import type { Metainfo } from '../metainfo/types.js';
+import type { PeerConnection } from '../peer/connection.js';
+import type { Client } from '../session/client.js';
+import type { TorrentSession } from '../session/session.js';
+import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { LIMITS } from '../shared/limits.js';
+import { formatAddress } from '../shared/types.js';
+import { WebApp } from './app.js';
+import type { StaticAssets } from './assets.js';
+import { type ConsoleRunner, MAX_CONSOLE_LINE, readOnlyConsole } from './console.js';
+import { isLoopbackHost, newToken, WebGuard } from './guard.js';
+import { readBody, readJson, sendError, sendJson } from './http.js';
+import { coalesce, SseHub } from './sse.js';
+import type { ChunkMapView, PeerPageState, PeerView, TorrentView } from './types.js';
+
+/** Cells in a chunk map; past this a cell stands for a run of chunks. */
+export const MAX_MAP_CELLS = 4096;
+/** Seconds of rate history a chart shows. */
+export const RATE_HISTORY = 120;
+/** Largest rate limit accepted, bytes/s (1 TiB/s: anything above is a typo). */
+const MAX_RATE = 2 ** 40;
+const PUSH_MS = 250;
+const SAMPLE_MS = 1000;
+
+export interface PeerWebOptions {
+  readonly client: Client;
+  readonly command: 'download' | 'seed' | 'peer';
+  /** Where to listen; default 127.0.0.1 and any free port. */
+  readonly host?: string;
+  readonly port?: number;
+  /** Required of every request when set. A non-loopback bind without one gets a generated token. */
+  readonly accessToken?: string;
+  readonly allowedHosts?: readonly string[];
+  /** Opens a torrent added through the page; without it the page says adding is not offered. */
+  readonly addTorrent?: (meta: Metainfo) => Promise<TorrentSession>;
+  /** Why adding is not offered (shown when `addTorrent` is absent). */
+  readonly addDisabled?: string;
+  /** The full shell of one session (`chunkswarm peer`); every other session gets a read-only console. */
+  readonly shell?: { readonly session: TorrentSession; readonly run: ConsoleRunner };
+  readonly assets?: StaticAssets;
+}
+
+export interface PeerWebHandle {
+  /** `http://HOST:PORT/` */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** The access token in force: given, generated for a non-loopback bind, or undefined on loopback. */
+  readonly accessToken: string | undefined;
+  /** Whether the token was generated here (the caller prints it once). */
+  readonly generatedToken: boolean;
+  readonly web: PeerWeb;
+  close(): Promise<void>;
+}
+
+interface Tracked {
+  readonly session: TorrentSession;
+  readonly off: (() => void)[];
+  readonly t: number[];
+  readonly down: number[];
+  readonly up: number[];
+  console: ConsoleRunner | undefined;
+}
+
+/**
+ * The peer page: every torrent of the process with progress, chunk map, rate chart and peers, and
+ * the controls (pause/resume, rate limits, add a torrent, console). It watches each session's events
+ * and samples rates once a second for the chart.
+ */
+export class PeerWeb {
+  readonly app: WebApp;
+  readonly hub = new SseHub();
+  readonly #o: PeerWebOptions;
+  readonly #tracked = new Map<string, Tracked>();
+  readonly #push = coalesce(() => this.hub.broadcast('state', this.state()), PUSH_MS);
+  #sampler: NodeJS.Timeout | undefined;
+  #me = '';
+
+  constructor(opts: PeerWebOptions, guard: WebGuard) {
+    this.#o = opts;
+    this.app = new WebApp({
+      kind: 'peer',
+      guard,
+      assets: opts.assets,
+      hub: this.hub,
+      title: () => {
+        const names = [...opts.client.sessions.values()].map((s) => s.metainfo.name);
+        return `chunkswarm ${opts.command}${names.length > 0 ? ` — ${names.join(', ')}` : ''}`;
+      },
+      state: () => this.state(),
+      routes: [
+        { method: 'GET', path: '/api/state', handle: (_q, res) => sendJson(res, 200, this.state()) },
+        {
+          method: 'POST',
+          path: /^\/api\/torrents\/([0-9a-f]{40})\/(pause|resume)$/,
+          handle: (_q, res, p) => this.#pause(res, p[0]!, p[1] === 'pause'),
+        },
+        { method: 'POST', path: '/api/limits', handle: (req, res) => this.#limits(req, res) },
+        { method: 'POST', path: '/api/torrents', handle: (req, res) => this.#add(req, res) },
+        { method: 'POST', path: '/api/magnet', handle: (req, res) => this.#magnet(req, res) },
+        { method: 'POST', path: '/api/console', handle: (req, res) => this.#console(req, res) },
+      ],
+    });
+  }
+
+  get guard(): WebGuard {
+    return this.app.guard;
+  }
+
+  /** Starts watching the client's sessions (call once the client listens). */
+  start(): void {
+    this.#me = formatAddress(this.#o.client.host, this.#o.client.port);
+    this.#sync();
+    this.#sampler = setInterval(() => this.#sample(), SAMPLE_MS);
+    this.#sampler.unref();
+  }
+
+  close(): void {
+    clearInterval(this.#sampler);
+    this.#push.cancel();
+    for (const t of this.#tracked.values()) for (const off of t.off) off();
+    this.#tracked.clear();
+    this.hub.close();
+  }
+
+  state(): PeerPageState {
+    this.#sync();
+    const c = this.#o.client;
+    return {
+      now: Date.now(),
+      listen: this.#me,
+      command: this.#o.command,
+      limits: { upload: c.uploadBucket.rate, download: c.downloadBucket.rate },
+      addDisabled: this.#o.addTorrent
+        ? null
+        : (this.#o.addDisabled ?? `chunkswarm ${this.#o.command} does not take more torrents`),
+      torrents: [...this.#tracked.values()].map((t) => this.#torrentView(t)),
+    };
+  }
+
+  /** Follows sessions the client gained (a torrent added from the page or the command line). */
+  #sync(): void {
+    for (const [hash, session] of this.#o.client.sessions) {
+      if (this.#tracked.has(hash)) continue;
+      const push = (): void => this.#push();
+      const ev = session.events;
+      const off = [
+        ev.on('piece-verified', push),
+        ev.on('piece-failed', push),
+        ev.on('peer-connected', push),
+        ev.on('peer-disconnected', push),
+        ev.on('peer-have', push),
+        ev.on('paused', push),
+        ev.on('complete', push),
+        ev.on('announce', push),
+      ];
+      this.#tracked.set(hash, { session, off, t: [], down: [], up: [], console: undefined });
+    }
+  }
+
+  #sample(): void {
+    this.#sync();
+    const now = Math.floor(Date.now() / 1000);
+    for (const t of this.#tracked.values()) {
+      t.t.push(now);
+      t.down.push(t.session.down.rate);
+      t.up.push(t.session.up.rate);
+      if (t.t.length > RATE_HISTORY) {
+        t.t.shift();
+        t.down.shift();
+        t.up.shift();
+      }
+    }
+    // Rates move every second even when no event fires.
+    if (this.hub.size > 0) this.hub.broadcast('state', this.state());
+  }
+
+  #torrentView(t: Tracked): TorrentView {
+    const s = t.session;
+    const m = s.metainfo;
+    const full = this.#o.shell?.session === s;
+    return {
+      infoHash: m.infoHashHex,
+      name: m.name,
+      size: m.totalLength,
+      pieceCount: m.pieceCount,
+      pieceLength: m.pieceLength,
+      have: s.have.count,
+      done: m.totalLength - s.left,
+      complete: s.complete,
+      paused: s.paused,
+      mode: s.mode,
+      trackerConnected: s.trackerConnected,
+      downRate: s.down.rate,
+      upRate: s.up.rate,
+      downloaded: s.downloaded,
+      uploaded: s.uploaded,
+      map: chunkMap(s.pieceCount, (i) => s.have.has(i), new Set(s.picker.partialPieces())),
+      rates: { t: t.t, down: t.down, up: t.up },
+      peers: [...s.peers.values()]
+        .map((p) => peerView(p, s.pieceCount))
+        .sort((a, b) => a.address.localeCompare(b.address)),
+      console: full ? 'full' : 'read-only',
+    };
+  }
+
+  #session(infoHash: string): Tracked {
+    this.#sync();
+    const t = this.#tracked.get(infoHash);
+    if (!t) throw new ChunkswarmError('EUSAGE', `no torrent ${infoHash} in this process`);
+    return t;
+  }
+
+  #pause(res: ServerResponse, infoHash: string, paused: boolean): void {
+    try {
+      const { session } = this.#session(infoHash);
+      session.setPaused(paused);
+      this.#push();
+      sendJson(res, 200, { paused: session.paused });
+    } catch (err) {
+      sendError(res, err);
+    }
+  }
+
+  async #limits(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const body = await readJson(req);
+      const c = this.#o.client;
+      const upload = rateField(body.upload, 'upload');
+      const download = rateField(body.download, 'download');
+      if (upload !== undefined) c.uploadBucket.setRate(upload);
+      if (download !== undefined) c.downloadBucket.setRate(download);
+      this.#push();
+      sendJson(res, 200, { upload: c.uploadBucket.rate, download: c.downloadBucket.rate });
+    } catch (err) {
+      sendError(res, err, { Connection: 'close' });
+    }
+  }
+
+  async #add(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const add = this.#o.addTorrent;
+      // Refuse before reading: no reason to take 4 MiB we will not use.
+      if (!add)
+        throw new ChunkswarmError(
+          'EUSAGE',
+          this.state().addDisabled ?? 'adding torrents is not offered here',
+        );
+      const bytes = await readBody(req, LIMITS.webUploadBytes);
+      if (bytes.subarray(0, 7).toString('latin1') === 'magnet:') refuseMagnet(bytes.toString('utf8'));
+      let meta: Metainfo;
+      try {
+        meta = parseMetainfo(bytes);
+      } catch (err) {
+        throw new ChunkswarmError(
+          err instanceof ChunkswarmError ? err.code : 'EMETAINFO',
+          `not a usable .torrent: ${describeError(err)}`,
+        );
+      }
+      if (this.#o.client.sessions.has(meta.infoHashHex)) {
+        throw new ChunkswarmError('EUSAGE', `${meta.name} is already open in this process`);
+      }
+      const session = await add(meta);
+      this.#sync();
+      this.#push();
+      sendJson(res, 200, { infoHash: session.metainfo.infoHashHex, name: session.metainfo.name });
+    } catch (err) {
+      sendError(res, err, { Connection: 'close' });
+    }
+  }
+
+  async #magnet(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const body = await readJson(req);
+      if (typeof body.uri !== 'string')
+        throw new ChunkswarmError('EUSAGE', 'send the magnet link as {"uri": "magnet:?..."}');
+      refuseMagnet(body.uri);
+    } catch (err) {
+      sendError(res, err, { Connection: 'close' });
+    }
+  }
+
+  async #console(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const body = await readJson(req);
+      const line = body.line;
+      if (typeof line !== 'string' || line.length > MAX_CONSOLE_LINE || /[\r\n]/.test(line)) {
+        throw new ChunkswarmError(
+          'EUSAGE',
+          `send one command line of at most ${MAX_CONSOLE_LINE} characters`,
+        );
+      }
+      const hash = typeof body.infoHash === 'string' ? body.infoHash : undefined;
+      const t = hash !== undefined ? this.#session(hash) : this.#defaultConsoleSession();
+      let run = t.console;
+      if (!run) {
+        const shell = this.#o.shell;
+        run = shell?.session === t.session ? shell.run : readOnlyConsole(t.session, this.#me);
+        t.console = run;
+      }
+      sendJson(res, 200, { lines: await run(line) });
+    } catch (err) {
+      sendError(res, err, { Connection: 'close' });
+    }
+  }
+
+  #defaultConsoleSession(): Tracked {
+    this.#sync();
+    const shell = this.#o.shell?.session.metainfo.infoHashHex;
+    const t =
+      (shell !== undefined ? this.#tracked.get(shell) : undefined) ?? this.#tracked.values().next().value;
+    if (!t) throw new ChunkswarmError('EUSAGE', 'no torrent is open');
+    return t;
+  }
+}
+
+/** Starts the peer page on its own HTTP server; resolves once it listens. */
+export async function startPeerWeb(opts: PeerWebOptions): Promise<PeerWebHandle> {
+  const host = opts.host ?? '127.0.0.1';
+  const generated = opts.accessToken === undefined && !isLoopbackHost(host);
+  const accessToken = opts.accessToken ?? (generated ? newToken() : undefined);
+  const server = createServer({
+    maxHeaderSize: 16 * 1024,
+    // Long enough for a 4 MiB upload over a slow link, short enough that a stalled request is let go.
+    requestTimeout: 60_000,
+    headersTimeout: 10_000,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? 0);
+  const guard = new WebGuard(
+    { accessToken, allowedHosts: [...(opts.allowedHosts ?? []), host] },
+    String(port),
+  );
+  const web = new PeerWeb(opts, guard);
+  server.on('request', web.app.handle);
+  server.on('clientError', (_err, socket) => socket.destroy());
+  web.start();
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${formatAddress(host, port)}/`,
+    host,
+    port,
+    accessToken,
+    generatedToken: generated,
+    web,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        web.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+function refuseMagnet(uri: string): never {
+  const link = parseMagnet(uri.trim());
+  throw new ChunkswarmError(
+    'EMAGNET',
+    `magnet links need metadata from peers (BEP 9), which chunkswarm does not fetch yet: add the .torrent file of ${link.name ?? link.infoHashHex} instead`,
+  );
+}
+
+function rateField(v: unknown, what: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_RATE) {
+    throw new ChunkswarmError(
+      'EUSAGE',
+      `${what} limit must be a whole number of bytes per second (0: unlimited)`,
+    );
+  }
+  return v;
+}
+
+function peerView(p: PeerConnection, pieceCount: number): PeerView {
+  return {
+    address: p.peerAddress,
+    client: p.clientName,
+    outgoing: p.outgoing,
+    seeder: p.isSeeder,
+    amChoking: p.amChoking,
+    amInterested: p.amInterested,
+    peerChoking: p.peerChoking,
+    peerInterested: p.peerInterested,
+    downRate: p.down.rate,
+    upRate: p.up.rate,
+    have: Math.min(p.bits?.count ?? 0, pieceCount),
+  };
+}
+
+/** The chunk map: one cell per chunk, or per run of chunks past MAX_MAP_CELLS (see ChunkMapView). */
+export function chunkMap(
+  pieceCount: number,
+  held: (i: number) => boolean,
+  inFlight: ReadonlySet<number>,
+): ChunkMapView {
+  const per = Math.max(1, Math.ceil(pieceCount / MAX_MAP_CELLS));
+  let cells = '';
+  for (let start = 0; start < pieceCount; start += per) {
+    const end = Math.min(pieceCount, start + per);
+    let h = 0;
+    let f = false;
+    for (let i = start; i < end; i++) {
+      if (held(i)) h++;
+      else if (inFlight.has(i)) f = true;
+    }
+    cells += f ? 'f' : h === end - start ? 'h' : h > 0 ? 'p' : 'm';
+  }
+  return { cells, chunksPerCell: per };
+}

@@ -1,0 +1,141 @@
+/**
+ * What the dashboards' servers send their pages, as JSON. The pages (web/*.tsx, bundled by esbuild)
+ * import these types, so both sides agree on every field. Plain data only: no classes, no Buffers.
+ */
+
+// ---- tracker page ----
+
+export interface TrackerState {
+  readonly announceUrl: string;
+  /** Server time (ms) of this state; "last seen" is shown relative to it, not to the browser's clock. */
+  readonly now: number;
+  readonly swarms: readonly SwarmView[];
+  /** Swarms not listed (the page shows at most MAX_SWARMS). */
+  readonly swarmsOmitted: number;
+  /** How many .torrent files the tracker knows (uploaded or from --torrents). */
+  readonly registered: number;
+}
+
+export interface SwarmView {
+  readonly infoHash: string;
+  /** From a registered .torrent first, else the first name a chunkswarm peer announced. */
+  readonly name: string | null;
+  readonly nameFrom: 'torrent' | 'announce' | null;
+  readonly seeders: number;
+  readonly leechers: number;
+  /** `completed` events counted by the tracker. */
+  readonly completed: number;
+  readonly pieces: number | null;
+  /** Bytes, when a .torrent is registered. */
+  readonly size: number | null;
+  /** A .torrent is registered: `/torrents/<infoHash>.torrent` serves it. */
+  readonly hasTorrent: boolean;
+  readonly magnet: string;
+  readonly peers: readonly SwarmPeerView[];
+  readonly peersOmitted: number;
+  readonly availability: AvailabilityMap | null;
+}
+
+export interface SwarmPeerView {
+  readonly address: string;
+  readonly client: string;
+  /** 0..1, or null when the peer sent neither chunk status nor `left` we can relate to a size. */
+  readonly progress: number | null;
+  readonly have: number | null;
+  readonly seeder: boolean;
+  readonly uploaded: number;
+  readonly downloaded: number;
+  readonly lastSeen: number;
+}
+
+/** How many peers hold each chunk; one cell per chunk, or the rarest chunk of a run when there are many. */
+export interface AvailabilityMap {
+  readonly cells: readonly number[];
+  readonly chunksPerCell: number;
+  /** Peers whose chunks are known (a bitfield, or a seeder); others are not counted. */
+  readonly peersCounted: number;
+  readonly peersUnknown: number;
+}
+
+// ---- peer page ----
+
+export interface PeerPageState {
+  readonly now: number;
+  /** `ip:port` the peer listens on. */
+  readonly listen: string;
+  readonly command: 'download' | 'seed' | 'peer';
+  /** Bytes per second, 0 for unlimited: totals for the process. */
+  readonly limits: { readonly upload: number; readonly download: number };
+  /** Why adding a torrent is not offered here, or null when it is. */
+  readonly addDisabled: string | null;
+  readonly torrents: readonly TorrentView[];
+}
+
+export interface TorrentView {
+  readonly infoHash: string;
+  readonly name: string;
+  readonly size: number;
+  readonly pieceCount: number;
+  readonly pieceLength: number;
+  readonly have: number;
+  /** Bytes verified. */
+  readonly done: number;
+  readonly complete: boolean;
+  readonly paused: boolean;
+  readonly mode: 'auto' | 'manual' | 'seed';
+  readonly trackerConnected: boolean;
+  readonly downRate: number;
+  readonly upRate: number;
+  readonly downloaded: number;
+  readonly uploaded: number;
+  readonly map: ChunkMapView;
+  /** One sample a second, oldest first. */
+  readonly rates: {
+    readonly t: readonly number[];
+    readonly down: readonly number[];
+    readonly up: readonly number[];
+  };
+  readonly peers: readonly PeerView[];
+  /** `full`: every slash command; `read-only`: the commands that only look. */
+  readonly console: 'full' | 'read-only';
+}
+
+/**
+ * Chunk states, one character per cell: `h` held, `f` in flight, `p` partly held (a cell of many
+ * chunks), `m` missing. One cell per chunk up to MAX_CELLS chunks.
+ */
+export interface ChunkMapView {
+  readonly cells: string;
+  readonly chunksPerCell: number;
+}
+
+export interface PeerView {
+  readonly address: string;
+  readonly client: string;
+  readonly outgoing: boolean;
+  readonly seeder: boolean;
+  readonly amChoking: boolean;
+  readonly amInterested: boolean;
+  readonly peerChoking: boolean;
+  readonly peerInterested: boolean;
+  readonly downRate: number;
+  readonly upRate: number;
+  readonly have: number;
+}
+
+export interface ConsoleLine {
+  readonly text: string;
+  readonly kind?: 'ok' | 'error' | 'info' | undefined;
+}
+
+export interface ConsoleReply {
+  readonly lines: readonly ConsoleLine[];
+}
+
+/** Every error answer: what went wrong in words, and the stable code. */
+export interface ErrorReply {
+  readonly error: string;
+  readonly code?: string;
+  /** On a 403 for a missing or wrong request token: the token to use. */
+  readonly token?: string;
+}

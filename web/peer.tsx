@@ -1,0 +1,438 @@
+import { render } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { ConsoleLine, ConsoleReply, PeerPageState, TorrentView } from '../src/web/types.js';
+import {
+  ChunkGrid,
+  errorText,
+  fmtBytes,
+  fmtPercent,
+  fmtRate,
+  LiveBadge,
+  Note,
+  post,
+  postJson,
+  Stat,
+  useLiveState,
+  useNote,
+} from './common.js';
+import './style.css';
+
+function App() {
+  const { state, live } = useLiveState<PeerPageState>();
+  if (!state) return <p class="loading">connecting…</p>;
+  return (
+    <>
+      <header>
+        <h1>
+          chunkswarm <span class="dim">{state.command}</span>
+        </h1>
+        <div class="header-info">
+          <span>
+            listening on <code>{state.listen}</code>
+          </span>
+          <LiveBadge live={live} />
+        </div>
+      </header>
+      <main>
+        <div class="controls">
+          <Limits limits={state.limits} />
+          <AddTorrent disabled={state.addDisabled} />
+        </div>
+        {state.torrents.map((t) => (
+          <Torrent key={t.infoHash} t={t} />
+        ))}
+        <Console torrents={state.torrents} />
+      </main>
+    </>
+  );
+}
+
+function Torrent({ t }: { t: TorrentView }) {
+  const [note, say] = useNote();
+  const progress = t.size > 0 ? t.done / t.size : 1;
+  const status = t.paused
+    ? 'paused'
+    : t.complete
+      ? 'seeding'
+      : t.mode === 'manual'
+        ? 'manual (shell)'
+        : 'downloading';
+  const toggle = async () => {
+    try {
+      await post(`/api/torrents/${t.infoHash}/${t.paused ? 'resume' : 'pause'}`, '', 'text/plain');
+    } catch (err) {
+      say(errorText(err), true);
+    }
+  };
+  const map = t.map;
+  return (
+    <section class="card torrent" data-testid={`torrent-${t.infoHash}`} data-name={t.name}>
+      <div class="swarm-head">
+        <h2 data-testid="torrent-name">{t.name}</h2>
+        <span class={`badge ${status.split(' ')[0]}`} data-testid="status">
+          {status}
+        </span>
+        <code class="hash">{t.infoHash}</code>
+        <button type="button" onClick={toggle} data-testid="pause-button" class="right">
+          {t.paused ? 'Resume' : 'Pause'}
+        </button>
+      </div>
+      <div
+        class="bar"
+        role="progressbar"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={Math.floor(progress * 100)}
+      >
+        <span style={{ width: `${progress * 100}%` }} class={t.complete ? 'done' : ''} />
+        <em data-testid="progress" data-done={t.done} data-have={t.have}>
+          {fmtPercent(progress)} — {t.have}/{t.pieceCount} chunks, {fmtBytes(t.done)} of {fmtBytes(t.size)}
+        </em>
+      </div>
+      <Note note={note} />
+      <div class="stats">
+        <Stat label="down" value={fmtRate(t.downRate)} testid="down-rate" />
+        <Stat label="up" value={fmtRate(t.upRate)} testid="up-rate" />
+        <Stat label="downloaded" value={fmtBytes(t.downloaded)} />
+        <Stat label="uploaded" value={fmtBytes(t.uploaded)} />
+        <Stat label="peers" value={t.peers.length} testid="peer-count" />
+        <Stat label="tracker" value={t.trackerConnected ? 'connected' : 'not connected'} />
+      </div>
+      <div class="two">
+        <div>
+          <h3>
+            Chunks{' '}
+            <span class="dim">
+              <span class="swatch held" /> held <span class="swatch flight" /> in flight{' '}
+              <span class="swatch missing" /> missing
+              {map.chunksPerCell > 1 ? ` (a cell is ${map.chunksPerCell} chunks)` : ''}
+            </span>
+          </h3>
+          <ChunkGrid
+            count={map.cells.length}
+            version={map.cells}
+            color={(i) => CELL_COLOURS[map.cells[i] ?? 'm'] ?? '#ccc'}
+            describe={(i) => describeCell(map.cells[i] ?? 'm', i, map.chunksPerCell, t.pieceCount)}
+            label={`${t.have} of ${t.pieceCount} chunks held`}
+            testid="chunk-map"
+          />
+        </div>
+        <div>
+          <h3>Rate</h3>
+          <RateChart t={t} />
+        </div>
+      </div>
+      <h3>Peers</h3>
+      {t.peers.length === 0 ? (
+        <p class="dim">No peers connected.</p>
+      ) : (
+        <table class="peers">
+          <thead>
+            <tr>
+              <th>address</th>
+              <th>client</th>
+              <th>flags</th>
+              <th>down</th>
+              <th>up</th>
+              <th>chunks held</th>
+            </tr>
+          </thead>
+          <tbody>
+            {t.peers.map((p) => (
+              <tr key={p.address} data-testid="peer-row">
+                <td>
+                  <code>{p.address}</code> <span class="dim">{p.outgoing ? 'out' : 'in'}</span>
+                </td>
+                <td>{p.client}</td>
+                <td class="flags">
+                  {flag(!p.amChoking, 'unchoked by us', 'choked by us', 'we serve it')}
+                  {flag(p.peerInterested, 'interested in us', 'not interested in us', 'it wants ours')}
+                  {flag(!p.peerChoking, 'unchokes us', 'chokes us', 'it serves us')}
+                  {flag(p.amInterested, 'we are interested', 'we are not interested', 'we want its')}
+                </td>
+                <td>{fmtRate(p.downRate)}</td>
+                <td>{fmtRate(p.upRate)}</td>
+                <td>
+                  {p.have}/{t.pieceCount}
+                  {p.seeder && <span class="badge seed">seeder</span>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+const CELL_COLOURS: Record<string, string> = { h: '#2e9d5b', p: '#8fd0a6', f: '#f0a030', m: '#d9dde3' };
+
+function describeCell(c: string, i: number, per: number, pieces: number): string {
+  const what = c === 'h' ? 'held' : c === 'f' ? 'in flight' : c === 'p' ? 'partly held' : 'missing';
+  if (per === 1) return `chunk ${i}: ${what}`;
+  return `chunks ${i * per}–${Math.min(pieces, (i + 1) * per) - 1}: ${what}`;
+}
+
+function flag(on: boolean, yes: string, no: string, short: string) {
+  return (
+    <span class={`flag ${on ? 'on' : 'off'}`} title={on ? yes : no}>
+      {on ? short : `not: ${short}`}
+    </span>
+  );
+}
+
+/** Down and up rate over the last minutes, drawn by uPlot; redrawn with each state. */
+function RateChart({ t }: { t: TorrentView }) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | undefined>(undefined);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const opts: uPlot.Options = {
+      width: Math.max(200, el.clientWidth),
+      height: 180,
+      legend: { show: true },
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1024, max * 1.1)] } },
+      axes: [{}, { size: 70, values: (_u, ticks) => ticks.map((v) => fmtRate(v)) }],
+      series: [
+        {},
+        {
+          label: 'down',
+          stroke: '#2e9d5b',
+          fill: 'rgba(46,157,91,0.12)',
+          width: 2,
+          value: (_u, v) => (v == null ? '-' : fmtRate(v)),
+        },
+        { label: 'up', stroke: '#3b6fd6', width: 2, value: (_u, v) => (v == null ? '-' : fmtRate(v)) },
+      ],
+    };
+    const u = new uPlot(opts, [[], [], []], el);
+    plot.current = u;
+    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height: 180 }));
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      u.destroy();
+      plot.current = undefined;
+    };
+  }, []);
+  useEffect(() => {
+    plot.current?.setData([[...t.rates.t], [...t.rates.down], [...t.rates.up]]);
+  }, [t.rates]);
+  return <div class="chart" ref={box} data-testid="rate-chart" />;
+}
+
+function Limits({ limits }: { limits: PeerPageState['limits'] }) {
+  const [up, setUp] = useState('');
+  const [down, setDown] = useState('');
+  const [note, say] = useNote();
+  const apply = async (e: Event) => {
+    e.preventDefault();
+    const kib = (s: string): number | undefined =>
+      s.trim() === '' ? undefined : Math.round(Number(s) * 1024);
+    const body = { upload: kib(up), download: kib(down) };
+    if ([body.upload, body.download].some((v) => v !== undefined && (!Number.isFinite(v) || v < 0))) {
+      return say('limits are KiB/s: a number, 0 for unlimited', true);
+    }
+    try {
+      const r = await postJson<{ upload: number; download: number }>('/api/limits', body);
+      say(
+        `upload ${r.upload ? fmtRate(r.upload) : 'unlimited'}, download ${r.download ? fmtRate(r.download) : 'unlimited'}`,
+      );
+      setUp('');
+      setDown('');
+    } catch (err) {
+      say(errorText(err), true);
+    }
+  };
+  const show = (v: number) => (v > 0 ? fmtRate(v) : 'unlimited');
+  return (
+    <form class="card" onSubmit={apply}>
+      <h3>Rate limits (whole process)</h3>
+      <label>
+        upload KiB/s{' '}
+        <input
+          type="number"
+          min="0"
+          step="any"
+          placeholder={show(limits.upload)}
+          value={up}
+          onInput={(e) => setUp((e.currentTarget as HTMLInputElement).value)}
+          data-testid="limit-up"
+        />
+      </label>
+      <label>
+        download KiB/s{' '}
+        <input
+          type="number"
+          min="0"
+          step="any"
+          placeholder={show(limits.download)}
+          value={down}
+          onInput={(e) => setDown((e.currentTarget as HTMLInputElement).value)}
+          data-testid="limit-down"
+        />
+      </label>
+      <button type="submit" data-testid="limit-apply">
+        Apply
+      </button>
+      <p class="dim" data-testid="limits">
+        now: up {show(limits.upload)}, down {show(limits.download)}
+      </p>
+      <Note note={note} />
+    </form>
+  );
+}
+
+function AddTorrent({ disabled }: { disabled: string | null }) {
+  const [file, setFile] = useState<File | undefined>(undefined);
+  const [magnet, setMagnet] = useState('');
+  const [note, say] = useNote();
+  const addFile = async (e: Event) => {
+    e.preventDefault();
+    if (!file) return say('choose a .torrent file first', true);
+    try {
+      const r = await post<{ name: string }>('/api/torrents', file, 'application/x-bittorrent');
+      say(`added ${r.name}`);
+    } catch (err) {
+      say(errorText(err), true);
+    }
+  };
+  const addMagnet = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await postJson('/api/magnet', { uri: magnet });
+    } catch (err) {
+      say(errorText(err), true);
+    }
+  };
+  if (disabled !== null) {
+    return (
+      <div class="card">
+        <h3>Add a torrent</h3>
+        <p class="dim">{disabled}</p>
+      </div>
+    );
+  }
+  return (
+    <div class="card">
+      <h3>Add a torrent</h3>
+      <form onSubmit={addFile}>
+        <input
+          type="file"
+          accept=".torrent,application/x-bittorrent"
+          data-testid="add-file"
+          onChange={(e) => setFile((e.currentTarget as HTMLInputElement).files?.[0])}
+        />
+        <button type="submit" data-testid="add-button">
+          Add
+        </button>
+      </form>
+      <form onSubmit={addMagnet}>
+        <input
+          type="text"
+          placeholder="magnet:?xt=urn:btih:…"
+          value={magnet}
+          onInput={(e) => setMagnet((e.currentTarget as HTMLInputElement).value)}
+          data-testid="magnet-input"
+          class="wide"
+        />
+        <button type="submit" data-testid="magnet-button">
+          Add magnet
+        </button>
+      </form>
+      <Note note={note} />
+    </div>
+  );
+}
+
+interface Entry {
+  readonly command: string;
+  readonly lines: readonly ConsoleLine[];
+}
+
+function Console({ torrents }: { torrents: readonly TorrentView[] }) {
+  const [target, setTarget] = useState<string>('');
+  const [line, setLine] = useState('');
+  const [log, setLog] = useState<readonly Entry[]>([]);
+  const [busy, setBusy] = useState(false);
+  const out = useRef<HTMLDivElement>(null);
+  const chosen =
+    torrents.find((t) => t.infoHash === target) ?? torrents.find((t) => t.console === 'full') ?? torrents[0];
+  useEffect(() => {
+    out.current?.scrollTo(0, out.current.scrollHeight);
+  }, [log]);
+  if (!chosen) return null;
+  const run = async (e: Event) => {
+    e.preventDefault();
+    const command = line.trim();
+    if (command === '' || busy) return;
+    setBusy(true);
+    setLine('');
+    try {
+      const r = await postJson<ConsoleReply>('/api/console', { infoHash: chosen.infoHash, line: command });
+      setLog((l) => [...l.slice(-200), { command, lines: r.lines }]);
+    } catch (err) {
+      setLog((l) => [...l.slice(-200), { command, lines: [{ text: errorText(err), kind: 'error' }] }]);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section class="card console">
+      <h2>Console</h2>
+      <p class="dim">
+        {chosen.console === 'full'
+          ? "The seed's slash commands, as in the terminal: type /help."
+          : 'Read-only here: /help, /status, /see_peer_set, /see_current_chunks and the other commands that only look.'}
+      </p>
+      {torrents.length > 1 && (
+        <select
+          value={chosen.infoHash}
+          onChange={(e) => setTarget((e.currentTarget as HTMLSelectElement).value)}
+        >
+          {torrents.map((t) => (
+            <option key={t.infoHash} value={t.infoHash}>
+              {t.name}
+            </option>
+          ))}
+        </select>
+      )}
+      <div class="console-out" ref={out} data-testid="console-out">
+        {log.map((entry, i) => (
+          <div key={i}>
+            <div class="cmd">&gt; {entry.command}</div>
+            {entry.lines.map((l, j) => (
+              <div key={j} class={`line ${l.kind ?? ''}`}>
+                {l.text}
+              </div>
+            ))}
+          </div>
+        ))}
+      </div>
+      <form onSubmit={run} class="console-in">
+        <input
+          type="text"
+          value={line}
+          placeholder="/status"
+          onInput={(e) => setLine((e.currentTarget as HTMLInputElement).value)}
+          data-testid="console-input"
+          spellcheck={false}
+          autocomplete="off"
+        />
+        <button type="submit" disabled={busy} data-testid="console-run">
+          {busy ? 'running…' : 'Run'}
+        </button>
+      </form>
+    </section>
+  );
+}
+
+const root = document.getElementById('app');
+if (root) {
+  root.textContent = '';
+  render(<App />, root);
+}
