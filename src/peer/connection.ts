@@ -305,14 +305,16 @@ export class PeerConnection {
         this.peerInterested = false;
         break;
       case 'bitfield':
-        if (this.bitsReceived) throw new ChunkswarmError('EWIRE_PROTOCOL', 'second bitfield');
+        // A later BITFIELD replaces the peer's state: aria2 sends one instead of HAVEs whenever it is
+        // no longer than the HAVEs would be (on small torrents, after every piece), and the session
+        // recounts availability from it.
         this.bits = new Bitfield(n, m.bits);
         this.bitsReceived = true;
         break;
       case 'have-all':
       case 'have-none':
         if (!this.fast) throw new ChunkswarmError('EWIRE_PROTOCOL', `${m.type} without the fast extension`);
-        if (this.bitsReceived) throw new ChunkswarmError('EWIRE_PROTOCOL', `${m.type} after the peer's bitfield`);
+        // Also accepted later: aria2 sends HAVE ALL in place of its last HAVEs once it completes.
         this.bits = m.type === 'have-all' ? Bitfield.full(n) : new Bitfield(n);
         this.bitsReceived = true;
         break;
