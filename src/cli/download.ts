@@ -9,7 +9,7 @@ import { formatBytes, formatDuration, formatRate } from './format.js';
 import { ProgressBoard } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadTorrent } from './torrent-file.js';
-import { refuseWeb } from './web-flag.js';
+import { startWebFlag } from './web-flag.js';
 
 export interface DownloadOptions {
   out: string;
@@ -21,10 +21,10 @@ export interface DownloadOptions {
   maxPeers?: number;
   announceIp?: string;
   web?: string;
+  webToken?: string;
 }
 
 export async function downloadCommand(paths: string[], opts: DownloadOptions): Promise<void> {
-  refuseWeb(opts.web);
   const torrents: Metainfo[] = [];
   for (const p of paths) torrents.push(await loadTorrent(p));
   const outDir = resolve(opts.out);
@@ -54,23 +54,38 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   board.log(`listening on ${client.host}:${client.port}`);
 
   let remaining = sessions.length;
-  const allDone = new Promise<void>((resolveAll) => {
-    for (const s of sessions) {
-      const finish = (): void => {
-        const seconds = ((s.completedAt ?? Date.now()) - s.startedAt) / 1000;
-        const size = s.metainfo.totalLength;
-        board.log(`complete ${s.metainfo.name} ${formatBytes(size)} in ${formatDuration(seconds)} (${formatRate(size / Math.max(seconds, 0.001))})`);
-        if (--remaining === 0) resolveAll();
-      };
-      if (s.complete) finish();
-      else s.events.once('complete', finish);
-      s.events.on('warning', (m) => board.log(`warning: ${m}`));
-    }
+  let resolveAll = (): void => {};
+  const allDone = new Promise<void>((r) => {
+    resolveAll = r;
   });
+  // A torrent added from the web page joins the ones this command waits for.
+  const track = (s: TorrentSession): void => {
+    const finish = (): void => {
+      const seconds = ((s.completedAt ?? Date.now()) - s.startedAt) / 1000;
+      const size = s.metainfo.totalLength;
+      board.log(`complete ${s.metainfo.name} ${formatBytes(size)} in ${formatDuration(seconds)} (${formatRate(size / Math.max(seconds, 0.001))})`);
+      if (--remaining === 0) resolveAll();
+    };
+    if (s.complete) finish();
+    else s.events.once('complete', finish);
+    s.events.on('warning', (m) => board.log(`warning: ${m}`));
+  };
+  for (const s of sessions) track(s);
 
   for (const s of sessions) {
     s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
   }
+  await startWebFlag(opts.web, opts.webToken, {
+    client,
+    command: 'download',
+    log: (line) => board.log(line),
+    saveTo: { files: outDir },
+    onAdded: (s) => {
+      remaining++;
+      sessions.push(s);
+      track(s);
+    },
+  });
   const timer = setInterval(() => {
     for (const s of sessions) {
       board.update(s.metainfo.infoHashHex, {

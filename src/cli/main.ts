@@ -37,7 +37,7 @@ program
 const host = (): Option => new Option('--host <host>', 'address to bind').default('127.0.0.1');
 const port = (what: string): Option => new Option('--port <port>', `${what} (0: any free port)`).argParser(parsePort);
 const rate = (flag: string, what: string): Option => new Option(`${flag} <rate>`, `${what}, bytes/s (KiB/MiB suffixes)`).argParser(parseRate);
-const web = (): Option => new Option('--web <host:port>', 'serve the peer page (not available yet)');
+const web = (): Option => new Option('--web <host:port>', 'serve the peer page (dashboard) on HOST:PORT, 127.0.0.1 unless told otherwise');
 const announceIp = (): Option => new Option('--announce-ip <addr>', 'address to announce when behind NAT');
 
 program
@@ -49,7 +49,7 @@ program
   .option('--db <file>', 'keep swarms in SQLite (not available yet)')
   .option('--torrents <dir>', 'folder of .torrent files to name swarms by')
   .option('--trust-ip-param', 'honour the ip= announce parameter (behind a proxy)')
-  .option('--web-token <token>', 'token for the web page')
+  .option('--web-token <token>', 'token for the tracker page (generated and printed for a non-loopback --host)')
   .action((opts) => trackerCommand(opts).catch(fail));
 
 program

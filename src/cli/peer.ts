@@ -5,16 +5,16 @@ import { Shell, type ShellOutput } from '../shell/shell.js';
 import { describeError } from '../shared/errors.js';
 import { formatAddress } from '../shared/types.js';
 import { ChunkFolderStorage, FileStorage } from '../storage/index.js';
+import { ShellTap } from '../web/console.js';
 import { createColors } from './format.js';
 import { onShutdown } from './signals.js';
 import { loadTorrent } from './torrent-file.js';
-import { refuseWeb } from './web-flag.js';
+import { startWebFlag } from './web-flag.js';
 
 export async function peerCommand(
   path: string,
-  opts: { dir: string; data?: string; host: string; port?: number; announceIp?: string; web?: string },
+  opts: { dir: string; data?: string; host: string; port?: number; announceIp?: string; web?: string; webToken?: string },
 ): Promise<void> {
-  refuseWeb(opts.web);
   const metainfo = await loadTorrent(path);
   const chunks = new ChunkFolderStorage(metainfo, resolve(opts.dir));
   const storage = opts.data ? new FileStorage(metainfo, resolve(opts.data), { readOnly: true }) : chunks;
@@ -31,6 +31,8 @@ export async function peerCommand(
       console.log(painted);
     },
   };
+  // Lines from stdin and from the web console run one at a time; the page gets its command's lines back.
+  const tap = new ShellTap(out);
   const quit = async (): Promise<void> => {
     await client.close({ announce: false });
     process.exit(0);
@@ -38,7 +40,7 @@ export async function peerCommand(
   const shell = new Shell({
     session,
     me,
-    out,
+    out: tap.output,
     merge: opts.data ? undefined : async (outDir) => {
       const target = join(resolve(outDir), metainfo.name);
       await chunks.merge(target, { hasher: client.hasher });
@@ -48,6 +50,13 @@ export async function peerCommand(
     quit,
   });
   onShutdown(() => client.close());
+  await startWebFlag(opts.web, opts.webToken, {
+    client,
+    command: 'peer',
+    log: (line) => out.line(line),
+    saveTo: { chunks: opts.dir },
+    shell: { session, run: (line) => tap.capture(() => shell.run(line)) },
+  });
 
   out.line(`chunkswarm peer for ${metainfo.name}: ${have.count}/${metainfo.pieceCount} chunks held, listening on ${me}`);
   if (tty) out.line('type /help for the commands');
@@ -78,7 +87,7 @@ export async function peerCommand(
   // Lines are taken one at a time: each command finishes before the next starts.
   for await (const line of rl) {
     try {
-      await shell.run(line);
+      await tap.serial(() => shell.run(line));
     } catch (err) {
       out.line(describeError(err), 'error');
     }

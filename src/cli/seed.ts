@@ -6,13 +6,12 @@ import { formatBytes } from './format.js';
 import { ProgressLine } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadTorrent } from './torrent-file.js';
-import { refuseWeb } from './web-flag.js';
+import { startWebFlag } from './web-flag.js';
 
 export async function seedCommand(
   path: string,
-  opts: { data: string; host: string; port?: number; uploadLimit?: number; announceIp?: string; web?: string },
+  opts: { data: string; host: string; port?: number; uploadLimit?: number; announceIp?: string; web?: string; webToken?: string },
 ): Promise<void> {
-  refuseWeb(opts.web);
   const metainfo = await loadTorrent(path);
   const storage = new FileStorage(metainfo, resolve(opts.data), { readOnly: true });
   const client = new Client({ host: opts.host, port: opts.port, uploadLimit: opts.uploadLimit, announceIp: opts.announceIp });
@@ -33,5 +32,6 @@ export async function seedCommand(
     console.error(`tracker: ${describeError(err)} (serving peers that connect anyway; will retry)`);
   }
   console.log(`seeding ${metainfo.name} on ${host}:${port} (${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks)`);
+  await startWebFlag(opts.web, opts.webToken, { client, command: 'seed', log: (line) => console.log(line) });
   session.events.on('peer-connected', (p) => console.log(`peer connected: ${p.peerAddress} (${p.clientName})`));
 }

@@ -1,15 +1,47 @@
 import { startTracker } from '../tracker/index.js';
+import { isLoopbackHost, newToken } from '../web/guard.js';
+import { TrackerWeb } from '../web/tracker-web.js';
 import { onShutdown } from './signals.js';
 
-export async function trackerCommand(opts: { host: string; port: number; interval: number; trustIpParam?: boolean; db?: string }): Promise<void> {
+export async function trackerCommand(opts: {
+  host: string;
+  port: number;
+  interval: number;
+  trustIpParam?: boolean;
+  db?: string;
+  torrents?: string;
+  webToken?: string;
+}): Promise<void> {
+  let web: TrackerWeb | undefined;
   const tracker = await startTracker({
     host: opts.host,
     port: opts.port,
     interval: opts.interval,
     trustIpParam: Boolean(opts.trustIpParam),
+    onEvent: (e) => web?.onTrackerEvent(e),
   });
+  // The page is open to this machine only by default; reachable from elsewhere, it needs a token.
+  const generated = opts.webToken === undefined && !isLoopbackHost(opts.host);
+  const token = opts.webToken ?? (generated ? newToken() : undefined);
+  web = new TrackerWeb(tracker, {
+    torrentsDir: opts.torrents,
+    accessToken: token,
+    allowedHosts: [opts.host],
+    onWarning: (m) => console.error(`warning: ${m}`),
+  });
+  try {
+    await web.start();
+  } catch (err) {
+    await tracker.close();
+    throw err;
+  }
+  const page = tracker.announceUrl.replace(/announce$/, '');
   console.log(`tracker listening on ${tracker.announceUrl}`);
+  console.log(`tracker page on ${page}`);
+  if (generated)
+    console.log(`tracker page token: ${token} (open ${page}?token=${token}; it is not shown again)`);
   onShutdown(async () => {
+    web?.close();
     await tracker.close();
   });
 }

@@ -1,6 +1,88 @@
-import { ChunkswarmError } from '../shared/errors.js';
+import { join, resolve } from 'node:path';
+import type { Metainfo } from '../metainfo/types.js';
+import type { Client } from '../session/client.js';
+import type { TorrentSession } from '../session/session.js';
+import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { ChunkFolderStorage, FileStorage, type Storage } from '../storage/index.js';
+import type { ConsoleRunner } from '../web/console.js';
+import { type PeerWebHandle, startPeerWeb } from '../web/peer-web.js';
 
-/** The peer page arrives with the dashboards; until then --web is refused plainly rather than ignored. */
-export function refuseWeb(web: string | undefined): void {
-  if (web !== undefined) throw new ChunkswarmError('EUSAGE', '--web is not available yet: the peer page is still being built');
+export interface WebFlagParts {
+  readonly client: Client;
+  readonly command: 'download' | 'seed' | 'peer';
+  /** Where the command prints its lines. */
+  readonly log: (line: string) => void;
+  /** Where a torrent added from the page is saved: `<out>/<name>` (download) or a memory folder (peer). */
+  readonly saveTo?: { readonly files: string } | { readonly chunks: string };
+  /** Told of a torrent added from the page once its session runs. */
+  readonly onAdded?: (session: TorrentSession) => void;
+  /** The shell of `chunkswarm peer`, for the page's console. */
+  readonly shell?: { readonly session: TorrentSession; readonly run: ConsoleRunner };
+}
+
+/**
+ * `--web HOST:PORT` (and `--web-token`): starts the peer page and prints where it is. Without
+ * --web it does nothing, and a --web-token alone is refused rather than ignored.
+ */
+export async function startWebFlag(
+  web: string | undefined,
+  token: string | undefined,
+  parts: WebFlagParts,
+): Promise<PeerWebHandle | undefined> {
+  if (web === undefined) {
+    if (token !== undefined) throw new ChunkswarmError('EUSAGE', '--web-token goes with --web HOST:PORT');
+    return undefined;
+  }
+  const { host, port } = parseWebAddress(web);
+  const { client, log, saveTo } = parts;
+  const addTorrent =
+    saveTo === undefined
+      ? undefined
+      : async (metainfo: Metainfo): Promise<TorrentSession> => {
+          const storage: Storage =
+            'files' in saveTo
+              ? new FileStorage(metainfo, join(resolve(saveTo.files), metainfo.name))
+              : new ChunkFolderStorage(metainfo, resolve(saveTo.chunks));
+          const have = await storage.verifyExisting({ hasher: client.hasher });
+          const session = client.addSession({ metainfo, storage, have, mode: 'auto' });
+          log(`added ${metainfo.name} from the web page (${have.count}/${metainfo.pieceCount} chunks held)`);
+          session.connectTracker().catch((err) => log(`tracker: ${describeError(err)} (will retry)`));
+          parts.onAdded?.(session);
+          return session;
+        };
+  let handle: PeerWebHandle;
+  try {
+    handle = await startPeerWeb({
+      client,
+      command: parts.command,
+      host,
+      port,
+      accessToken: token,
+      addTorrent,
+      addDisabled:
+        'a seeder serves what it was started with: add torrents in `chunkswarm download --web` or `chunkswarm peer --web`',
+      shell: parts.shell,
+    });
+  } catch (err) {
+    throw new ChunkswarmError('EUSAGE', `cannot serve the web page on ${web}: ${describeError(err)}`);
+  }
+  log(`web page on ${handle.url}`);
+  if (handle.generatedToken) {
+    log(
+      `web page token: ${handle.accessToken} (open ${handle.url}?token=${handle.accessToken}; it is not shown again)`,
+    );
+  }
+  return handle;
+}
+
+/** `HOST:PORT`, `[v6]:PORT`, or a bare `PORT` (loopback). */
+export function parseWebAddress(text: string): { host: string; port: number } {
+  const m =
+    /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim()) ??
+    /^()()(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new ChunkswarmError('EUSAGE', `--web wants HOST:PORT (for example 127.0.0.1:8080), not "${text}"`);
+  }
+  return { host: m[1] || m[2] || '127.0.0.1', port };
 }
