@@ -380,6 +380,9 @@ export function clientFromPeerId(id: Buffer | undefined): string {
   if (!id) return '?';
   const s = id.subarray(0, 8).toString('latin1');
   const m = /^-([A-Za-z~]{2})([0-9A-Za-z]{4})-$/.exec(s);
+  // aria2 is not Azureus-style: it writes 'A2-1-36-0-', the version in dash-separated numbers.
+  const a2 = /^A2-(\d+)-(\d+)-(\d+)-/.exec(id.toString('latin1'));
+  if (a2) return `aria2 ${a2[1]}.${a2[2]}.${a2[3]}`;
   if (!m) return 'unknown';
   const names: Record<string, string> = { CS: 'chunkswarm', lt: 'libtorrent', LT: 'libtorrent', A2: 'aria2', TR: 'Transmission', qB: 'qBittorrent', WW: 'WebTorrent', UT: 'µTorrent', DE: 'Deluge' };
   return `${names[m[1]!] ?? m[1]} ${m[2]}`;
