@@ -12,7 +12,7 @@ dist-packages, and a python3 earlier on PATH may not see it.
 seed/leech print one line per event, flushed at once so a test can wait for it:
   listening IP:PORT          the TCP listen socket is up
   announced                  the first tracker reply arrived
-  peer IP:PORT client=NAME ext=0|1 seed=0|1    a peer finished its handshake (first time seen)
+  peer IP:PORT client=NAME ext=0|1 seed=0|1    a peer finished its handshake (again if renamed)
   alert KIND: MESSAGE        a peer, tracker or storage error, for the test's log
   finished                   (leech) every wanted byte is on disk and verified
   result {json}              the last line: bytes moved, whether it finished
@@ -156,7 +156,7 @@ def cmd_peer(a, seeding):
     announced = False
     finished = False
     error = None
-    seen = set()
+    seen = {}
     to_dial = list(a.connect)
     next_poll = 0.0
     while time.time() < deadline and not stop['flag']:
@@ -190,10 +190,14 @@ def cmd_peer(a, seeding):
             next_poll = time.time() + 0.2
             for p in h.get_peer_info():
                 key = endpoint(p.ip)
-                if key in seen or (p.flags & lt.peer_info.handshake) or (p.flags & lt.peer_info.connecting):
+                if (p.flags & lt.peer_info.handshake) or (p.flags & lt.peer_info.connecting):
                     continue
-                seen.add(key)
                 client = p.client.decode('utf-8', 'replace') if isinstance(p.client, bytes) else p.client
+                # Printed again when the name changes: the peer id names a client first, its
+                # BEP 10 handshake (`v`) may rename it a moment later.
+                if seen.get(key) == client:
+                    continue
+                seen[key] = client
                 ext = 1 if p.flags & lt.peer_info.supports_extensions else 0
                 say('peer %s client=%s ext=%d seed=%d' % (key, json.dumps(client), ext,
                                                           1 if p.flags & lt.peer_info.seed else 0))
