@@ -1,0 +1,247 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Metainfo } from '../../src/metainfo/types.js';
+import { Client } from '../../src/session/client.js';
+import type { TorrentSession } from '../../src/session/session.js';
+import { Bitfield } from '../../src/shared/bitfield.js';
+import { LIMITS } from '../../src/shared/limits.js';
+import { Shell } from '../../src/shell/shell.js';
+import { MemoryStorage } from '../../src/storage/index.js';
+import { ShellTap } from '../../src/web/console.js';
+import { chunkMap, type PeerWebHandle, startPeerWeb } from '../../src/web/peer-web.js';
+import type { ConsoleReply, PeerPageState } from '../../src/web/types.js';
+import { call, makeTorrent, nextEvent, pagePost, pageToken } from './helpers.js';
+
+let client: Client;
+let web: PeerWebHandle;
+let shellSession: TorrentSession;
+let other: TorrentSession;
+let token: string;
+const added: Metainfo[] = [];
+const terminal: string[] = [];
+
+const shellTorrent = makeTorrent('shell <b>one.bin', Buffer.alloc(100_000, 1));
+const otherTorrent = makeTorrent('other.bin', Buffer.alloc(70_000, 2));
+
+before(async () => {
+  client = new Client({ port: 0 });
+  await client.listen();
+  const open = (meta: Metainfo, have: Bitfield) =>
+    client.addSession({ metainfo: meta, storage: new MemoryStorage(meta), have, mode: 'auto' });
+  shellSession = open(shellTorrent.meta, Bitfield.fromString('1010000'));
+  other = open(otherTorrent.meta, new Bitfield(otherTorrent.meta.pieceCount));
+  const tap = new ShellTap({ line: (text) => terminal.push(text) });
+  const shell = new Shell({
+    session: shellSession,
+    me: `127.0.0.1:${client.port}`,
+    out: tap.output,
+    merge: undefined,
+    chunkFileName: (i) => `chunk${i}`,
+    quit: async () => {},
+  });
+  web = await startPeerWeb({
+    client,
+    command: 'peer',
+    addTorrent: async (meta) => {
+      added.push(meta);
+      return open(meta, new Bitfield(meta.pieceCount));
+    },
+    shell: { session: shellSession, run: (line) => tap.capture(() => shell.run(line)) },
+  });
+  token = await pageToken(web.port);
+});
+
+after(async () => {
+  await web.close();
+  await client.close({ announce: false });
+});
+
+const state = async () => (await call(web.port, { path: '/api/state' })).json<PeerPageState>();
+const post = (path: string, body: unknown) => pagePost(web.port, path, token, JSON.stringify(body));
+
+test('a loopback page needs no access token and reports every torrent', async () => {
+  assert.equal(web.accessToken, undefined);
+  assert.equal(web.generatedToken, false);
+  assert.match(web.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const s = await state();
+  assert.equal(s.command, 'peer');
+  assert.equal(s.listen, `127.0.0.1:${client.port}`);
+  assert.equal(s.addDisabled, null);
+  const t = s.torrents.find((x) => x.infoHash === shellTorrent.meta.infoHashHex)!;
+  assert.equal(t.name, 'shell <b>one.bin');
+  assert.equal(t.pieceCount, 7);
+  assert.equal(t.have, 2);
+  assert.equal(t.done, 2 * 16 * 1024);
+  assert.equal(t.map.cells, 'hmhmmmm');
+  assert.equal(t.console, 'full');
+  assert.equal(s.torrents.find((x) => x.infoHash === otherTorrent.meta.infoHashHex)!.console, 'read-only');
+  const page = await call(web.port);
+  assert.match(page.body.toString(), /<title>chunkswarm peer — shell &lt;b&gt;one\.bin, other\.bin<\/title>/);
+});
+
+test('pause and resume change the session and are pushed to open pages', async () => {
+  const h = other.metainfo.infoHashHex;
+  const pushed = nextEvent<PeerPageState>(
+    web.port,
+    (s) => s.torrents.some((t) => t.infoHash === h && t.paused),
+    {
+      onOpen: () => {
+        pagePost(web.port, `/api/torrents/${h}/pause`, token, '').catch(() => {});
+      },
+    },
+  );
+  await pushed;
+  assert.equal(other.paused, true);
+  const r = await pagePost(web.port, `/api/torrents/${h}/resume`, token, '');
+  assert.deepEqual(r.json(), { paused: false });
+  assert.equal(other.paused, false);
+  const missing = await pagePost(web.port, `/api/torrents/${'a'.repeat(40)}/pause`, token, '');
+  assert.equal(missing.status, 400);
+});
+
+test('rate limits set the process-wide buckets; nonsense is refused', async () => {
+  const r = await post('/api/limits', { upload: 100 * 1024, download: 0 });
+  assert.equal(r.status, 200);
+  assert.equal(client.uploadBucket.rate, 100 * 1024);
+  assert.equal(client.downloadBucket.rate, 0);
+  assert.deepEqual((await state()).limits, { upload: 100 * 1024, download: 0 });
+  await post('/api/limits', { download: 5000 });
+  assert.equal(client.uploadBucket.rate, 100 * 1024, 'a limit left out stays as it was');
+  assert.equal(client.downloadBucket.rate, 5000);
+  for (const bad of [{ upload: -1 }, { upload: 1.5 }, { download: '100' }, { upload: 2 ** 41 }]) {
+    const b = await post('/api/limits', bad);
+    assert.equal(b.status, 400, JSON.stringify(bad));
+    assert.match(b.json().error as string, /bytes per second/);
+  }
+  await post('/api/limits', { upload: 0, download: 0 });
+});
+
+test('adding a torrent opens it through the command; a duplicate, junk or oversize upload is refused', async () => {
+  const t = makeTorrent('added.bin', Buffer.alloc(30_000, 9));
+  const r = await pagePost(web.port, '/api/torrents', token, t.bytes, 'application/x-bittorrent');
+  assert.equal(r.status, 200, r.body.toString());
+  assert.deepEqual(r.json(), { infoHash: t.meta.infoHashHex, name: 'added.bin' });
+  assert.equal(added.length, 1);
+  assert.ok((await state()).torrents.some((x) => x.infoHash === t.meta.infoHashHex));
+  const again = await pagePost(web.port, '/api/torrents', token, t.bytes, 'application/x-bittorrent');
+  assert.equal(again.status, 400);
+  assert.match(again.json().error as string, /already open/);
+  const junk = await pagePost(web.port, '/api/torrents', token, 'd3:fooe', 'application/x-bittorrent');
+  assert.equal(junk.status, 400);
+  assert.match(junk.json().error as string, /not a usable \.torrent/);
+  const big = await call(web.port, {
+    method: 'POST',
+    path: '/api/torrents',
+    headers: { 'X-Chunkswarm-Token': token, 'Content-Length': String(LIMITS.webUploadBytes + 1) },
+  });
+  assert.equal(big.status, 413);
+  assert.equal(added.length, 1);
+});
+
+test('a magnet link is refused with the reason, a malformed one with what is wrong', async () => {
+  const m = await post('/api/magnet', { uri: `magnet:?xt=urn:btih:${'ab'.repeat(20)}&dn=film` });
+  assert.equal(m.status, 422);
+  assert.match(m.json().error as string, /magnet links need metadata from peers \(BEP 9\).*film/);
+  assert.equal(m.json().code, 'EMAGNET');
+  const bad = await post('/api/magnet', { uri: 'magnet:?dn=nothing' });
+  assert.equal(bad.status, 422);
+  assert.equal(bad.json().code, 'EMAGNET');
+  assert.doesNotMatch(bad.json().error as string, /need metadata/, 'says what is wrong with the link itself');
+  const asFile = await pagePost(
+    web.port,
+    '/api/torrents',
+    token,
+    `magnet:?xt=urn:btih:${'cd'.repeat(20)}`,
+    'text/plain',
+  );
+  assert.equal(asFile.status, 422);
+});
+
+test('the console runs the shell for its session and returns the reply, printing it on the terminal too', async () => {
+  const r = await post('/api/console', { line: '/see_current_chunks' });
+  assert.equal(r.status, 200);
+  const lines = r.json<ConsoleReply>().lines.map((l) => l.text);
+  assert.deepEqual(lines.slice(0, 1), ['Holding 2 of 7 chunks; 5 missing']);
+  assert.ok(lines.some((l) => l.includes('chunk2')));
+  assert.ok(terminal.includes('Holding 2 of 7 chunks; 5 missing'));
+  const bad = await post('/api/console', { line: '/nonsense' });
+  assert.deepEqual(bad.json<ConsoleReply>().lines, [{ text: 'Invalid command — type /help', kind: 'error' }]);
+  const multi = await post('/api/console', { line: '/status\n/quit_torrent' });
+  assert.equal(multi.status, 400);
+});
+
+test('other torrents get a read-only console', async () => {
+  const h = other.metainfo.infoHashHex;
+  const status = await post('/api/console', { infoHash: h, line: '/status' });
+  assert.match(status.json<ConsoleReply>().lines[0]!.text, /^other\.bin {2}[0-9a-f]{40}$/);
+  const steer = await post('/api/console', { infoHash: h, line: '/connect_tracker' });
+  const [line] = steer.json<ConsoleReply>().lines;
+  assert.equal(line!.kind, 'error');
+  assert.match(line!.text, /\/connect_tracker changes things, so it runs only in `chunkswarm peer`/);
+  assert.equal(other.trackerConnected, false);
+});
+
+test('a foreign Host or Origin is refused by the peer page too', async () => {
+  assert.equal((await call(web.port, { headers: { Host: 'rebind.evil.example' } })).status, 403);
+  const h = other.metainfo.infoHashHex;
+  const r = await call(web.port, {
+    method: 'POST',
+    path: `/api/torrents/${h}/pause`,
+    headers: { Origin: 'http://rebind.evil.example', 'X-Chunkswarm-Token': token },
+  });
+  assert.equal(r.status, 403);
+  assert.equal(other.paused, false);
+});
+
+test('a non-loopback bind without a token gets a generated one, and every request needs it', async () => {
+  const c2 = new Client({ port: 0 });
+  await c2.listen();
+  const w2 = await startPeerWeb({ client: c2, command: 'seed', host: '0.0.0.0' });
+  try {
+    assert.equal(w2.generatedToken, true);
+    assert.match(w2.accessToken ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.equal((await call(w2.port)).status, 401);
+    assert.equal(
+      (await call(w2.port, { path: '/api/state', headers: { Authorization: `Bearer ${w2.accessToken}` } }))
+        .status,
+      200,
+    );
+    const s = (await call(w2.port, { path: `/api/state?token=${w2.accessToken}` })).json<PeerPageState>();
+    assert.match(s.addDisabled ?? '', /does not take more torrents/);
+  } finally {
+    await w2.close();
+    await c2.close({ announce: false });
+  }
+});
+
+test('chunkMap: one cell per chunk, or runs of chunks past the cell cap', () => {
+  const held = (set: number[]) => (i: number) => set.includes(i);
+  assert.deepEqual(chunkMap(5, held([0, 4]), new Set([2])), { cells: 'hmfmh', chunksPerCell: 1 });
+  const big = chunkMap(8192, (i) => i < 4096 || i === 5000, new Set([8000]));
+  assert.equal(big.chunksPerCell, 2);
+  assert.equal(big.cells.length, 4096);
+  assert.equal(big.cells[0], 'h');
+  assert.equal(big.cells[2500], 'p');
+  assert.equal(big.cells[4000], 'f');
+  assert.equal(big.cells[4095], 'm');
+});
+
+test('ShellTap runs commands one at a time and gives each only its own lines', async () => {
+  const seen: string[] = [];
+  const tap = new ShellTap({ line: (t) => seen.push(t) });
+  const slow = tap.capture(async () => {
+    tap.output.line('a1');
+    await new Promise((r) => setTimeout(r, 20));
+    tap.output.line('a2');
+  });
+  const fromStdin = tap.serial(async () => tap.output.line('stdin'));
+  const fast = tap.capture(async () => tap.output.line('b1', 'ok'));
+  const failing = tap.capture(async () => {
+    throw new Error('boom');
+  });
+  assert.deepEqual(await slow, [{ text: 'a1' }, { text: 'a2' }]);
+  await fromStdin;
+  assert.deepEqual(await fast, [{ text: 'b1', kind: 'ok' }]);
+  assert.deepEqual(await failing, [{ text: 'boom', kind: 'error' }]);
+  assert.deepEqual(seen, ['a1', 'a2', 'stdin', 'b1']);
+});
