@@ -29,6 +29,8 @@ export interface PairRound {
   client: Client;
   round: number;
   wallSeconds: number;
+  /** spawn to the leecher saying it holds the whole file (before it shuts down) */
+  completeSeconds: number | null;
   mbps: number | null;
   leecherCpuSeconds: number | null;
   seederCpuSeconds: number | null;
@@ -69,7 +71,7 @@ export async function runPair(ctx: ScenarioContext): Promise<FigureResult> {
       const res =
         client === 'libtorrent' ? await libtorrentRound(setup, r) : await chunkswarmRound(setup, r, null);
       log(
-        `pair round ${r} ${client}: ${fmt(res.wallSeconds, 2)} s, ${fmt(res.mbps, 0)} MB/s, leecher CPU ${fmt(res.leecherCpuSeconds, 2)} s, ` +
+        `pair round ${r} ${client}: ${fmt(res.wallSeconds, 2)} s (complete at ${fmt(res.completeSeconds, 2)} s), ${fmt(res.mbps, 0)} MB/s, leecher CPU ${fmt(res.leecherCpuSeconds, 2)} s, ` +
           `seeder CPU ${fmt(res.seederCpuSeconds, 2)} s, leecher peak RSS ${fmt(res.leecherPeakRssMB, 0)} MB`,
       );
       rounds.push(res);
@@ -89,6 +91,7 @@ export async function runPair(ctx: ScenarioContext): Promise<FigureResult> {
     const wall = median(rs.map((x) => x.wallSeconds));
     return {
       wallSeconds: round(wall),
+      completeSeconds: round(median(rs.map((x) => x.completeSeconds))),
       mbps: round(mbPerSecond(size, wall), 1),
       leecherCpuSeconds: round(median(rs.map((x) => x.leecherCpuSeconds))),
       seederCpuSeconds: round(median(rs.map((x) => x.seederCpuSeconds))),
@@ -148,6 +151,7 @@ export async function runPair(ctx: ScenarioContext): Promise<FigureResult> {
       rounds: rounds.map((x) => ({
         ...x,
         wallSeconds: round(x.wallSeconds),
+        completeSeconds: round(x.completeSeconds),
         mbps: round(x.mbps, 1),
         leecherCpuSeconds: round(x.leecherCpuSeconds),
         seederCpuSeconds: round(x.seederCpuSeconds),
@@ -177,6 +181,8 @@ async function finishLeecher(
   file: string,
 ) {
   const exit = await leecher.waitExit(s.capMs);
+  const doneRe = client === 'chunkswarm' ? /^complete / : /"event": "finished"/;
+  const doneLine = leecher.lines.find((l) => doneRe.test(l.line));
   const seederCpu = cpuDelta(seeder, seederCpu0);
   if (exit.code !== 0)
     throw new Error(`${client} leecher (round ${r}) ended with ${describeExit(exit)}: ${leecher.tail(3)}`);
@@ -188,6 +194,7 @@ async function finishLeecher(
     client,
     round: r,
     wallSeconds,
+    completeSeconds: doneLine ? (doneLine.at - leecher.startedAt) / 1000 : null,
     mbps: mbPerSecond(s.size, wallSeconds),
     leecherCpuSeconds: usage?.cpuSeconds ?? null,
     seederCpuSeconds: seederCpu,
