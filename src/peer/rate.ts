@@ -46,7 +46,7 @@ export class TokenBucket {
   #last: number;
   readonly #clock: Clock;
   readonly #queue: { bytes: number; resolve: () => void }[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  #timer: (() => void) | undefined;
 
   constructor(bytesPerSecond: number, clock: Clock = systemClock) {
     this.#rate = bytesPerSecond;
@@ -93,8 +93,8 @@ export class TokenBucket {
     }
     if (this.#queue.length > 0 && !this.#timer) {
       const need = Math.min(this.#queue[0]!.bytes, this.#burst()) - this.#tokens;
-      const wait = Math.max(5, Math.ceil((need / this.#rate) * 1000));
-      this.#timer = setTimeout(() => {
+      const wait = Math.max(5, Math.min(1000, Math.ceil((need / this.#rate) * 1000)));
+      this.#timer = this.#clock.setTimeout(() => {
         this.#timer = undefined;
         this.#drain();
       }, wait);

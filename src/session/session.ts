@@ -96,6 +96,7 @@ export class TorrentSession implements PeerHost {
   readonly #opts: SessionOptions;
   readonly #cache: PieceReadCache;
   readonly #buffers = new PieceBufferPool();
+  readonly #toFill = new Set<PeerConnection>();
   readonly #pending = new Map<number, PendingPiece>();
   readonly #verifying = new Set<number>();
   readonly #serving = new Set<PeerConnection>();
@@ -462,7 +463,22 @@ export class TorrentSession implements PeerHost {
       this.#pending.delete(index);
       void this.#verify(index, pending, peer.peerAddress);
     }
-    this.#fill(peer);
+    this.#scheduleFill(peer);
+  }
+
+  /**
+   * Refill a peer's queue once per turn of the event loop rather than once per block, so REQUESTs go out
+   * in batches: one write for many blocks.
+   */
+  #scheduleFill(peer: PeerConnection): void {
+    if (this.#toFill.size === 0) {
+      setImmediate(() => {
+        const peers = [...this.#toFill];
+        this.#toFill.clear();
+        for (const p of peers) this.#fill(p);
+      });
+    }
+    this.#toFill.add(peer);
   }
 
   async #verify(index: number, piece: PendingPiece, from: string): Promise<void> {

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RateMeter, TokenBucket } from '../../src/peer/rate.js';
+import { FakeClock } from '../../src/shared/clock.js';
+
+test('rate meter averages over its window and forgets old seconds', () => {
+  const clock = new FakeClock(0);
+  const m = new RateMeter(clock, 5);
+  for (let s = 0; s < 5; s++) {
+    m.add(1000);
+    clock.advance(1000);
+  }
+  assert.equal(m.rate, 800); // the current (empty) second is part of the window
+  clock.advance(10_000);
+  assert.equal(m.rate, 0);
+  assert.equal(m.total, 5000);
+});
+
+test('an unlimited bucket never waits', async () => {
+  const b = new TokenBucket(0);
+  await b.take(10_000_000);
+  await b.take(10_000_000);
+});
+
+test('a limited bucket serves waiters in order at its rate (fake clock)', async () => {
+  const clock = new FakeClock(0);
+  const b = new TokenBucket(100_000, clock);
+  const order: number[] = [];
+  const waits = [1, 2, 3, 4].map((i) => b.take(40_000).then(() => order.push(i)));
+  await new Promise((r) => setImmediate(r));
+  // The burst allowance (64 KiB here) lets the first through at once, not the second.
+  assert.deepEqual(order, [1]);
+  let steps = 0;
+  while (order.length < 4 && steps < 100) {
+    clock.advance(50);
+    steps++;
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(waits);
+  assert.deepEqual(order, [1, 2, 3, 4]);
+  // 160 000 B at 100 000 B/s, less the 64 KiB burst: about 0.95 s of (fake) time.
+  assert.ok(clock.now() >= 800 && clock.now() <= 1300, `took ${clock.now()} ms`);
+});
