@@ -76,6 +76,7 @@ export function renderPage(opts: {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="cs-token" content="${escapeHtml(opts.requestToken)}">
+<link rel="icon" href="data:,">
 <title>${title}</title>
 <link rel="stylesheet" href="/assets/${opts.kind}.css">
 </head>
