@@ -108,7 +108,7 @@ export interface LtPeer {
   result(timeoutMs?: number): Promise<LtResult>;
 }
 
-/** A libtorrent seed or leech in its own process, listening on loopback; resolves once it listens. */
+/** A libtorrent seed or leech in its own process on loopback; resolves once peers may connect to it. */
 export async function startLt(
   h: Harness,
   role: 'seed' | 'leech',
@@ -120,6 +120,7 @@ export async function startLt(
   args.push('--max-seconds', String(opts.maxSeconds ?? 60));
   const proc = h.spawn(PYTHON, args);
   const m = await proc.waitFor(/^listening (\S+):(\d+)$/m);
+  await proc.waitFor(/^ready$/m);
   const port = Number(m[2]);
   return {
     proc,

@@ -11,6 +11,7 @@ dist-packages, and a python3 earlier on PATH may not see it.
 
 seed/leech print one line per event, flushed at once so a test can wait for it:
   listening IP:PORT          the TCP listen socket is up
+  ready                      the torrent is added and checked: peers may connect
   announced                  the first tracker reply arrived
   peer IP:PORT client=NAME ext=0|1 seed=0|1    a peer finished its handshake (again if renamed)
   alert KIND: MESSAGE        a peer, tracker or storage error, for the test's log
@@ -153,6 +154,7 @@ def cmd_peer(a, seeding):
 
     deadline = time.time() + a.max_seconds
     listening = False
+    ready = False
     announced = False
     finished = False
     error = None
@@ -160,7 +162,7 @@ def cmd_peer(a, seeding):
     to_dial = list(a.connect)
     next_poll = 0.0
     while time.time() < deadline and not stop['flag']:
-        ses.wait_for_alert(100)
+        ses.wait_for_alert(20)
         for al in ses.pop_alerts():
             if isinstance(al, lt.listen_succeeded_alert):
                 if al.socket_type == lt.socket_type_t.tcp and not listening:
@@ -181,26 +183,34 @@ def cmd_peer(a, seeding):
             elif isinstance(al, (lt.peer_disconnected_alert, lt.peer_error_alert, lt.tracker_error_alert,
                                  lt.hash_failed_alert, lt.peer_ban_alert)):
                 say('alert %s: %s' % (type(al).__name__, al.message()))
-        if listening and to_dial:
+        if listening and not ready:
+            # Incoming connections for a torrent still being added are refused: wait for this.
+            state = h.status().state
+            if state in (lt.torrent_status.downloading, lt.torrent_status.finished, lt.torrent_status.seeding):
+                ready = True
+                say('ready')
+        if ready and to_dial:
             for spec in to_dial:
                 ip, port = spec.rsplit(':', 1)
                 h.connect_peer((ip.strip('[]'), int(port)), 0)
             to_dial = []
-        if time.time() >= next_poll:
-            next_poll = time.time() + 0.2
+        # Also once finished, so a peer that delivered everything between two polls is still named.
+        if time.time() >= next_poll or (finished and not seeding):
+            # Often: a connection may live only a fraction of a second on loopback.
+            next_poll = time.time() + 0.02
             for p in h.get_peer_info():
                 key = endpoint(p.ip)
                 if (p.flags & lt.peer_info.handshake) or (p.flags & lt.peer_info.connecting):
                     continue
                 client = p.client.decode('utf-8', 'replace') if isinstance(p.client, bytes) else p.client
-                # Printed again when the name changes: the peer id names a client first, its
-                # BEP 10 handshake (`v`) may rename it a moment later.
-                if seen.get(key) == client:
-                    continue
-                seen[key] = client
                 ext = 1 if p.flags & lt.peer_info.supports_extensions else 0
-                say('peer %s client=%s ext=%d seed=%d' % (key, json.dumps(client), ext,
-                                                          1 if p.flags & lt.peer_info.seed else 0))
+                line = 'peer %s client=%s ext=%d seed=%d' % (key, json.dumps(client), ext,
+                                                             1 if p.flags & lt.peer_info.seed else 0)
+                # Printed again when it changes: the peer id names a client first, its BEP 10
+                # handshake (`v`) may rename it, its bitfield may make it a seed a moment later.
+                if seen.get(key) != line:
+                    seen[key] = line
+                    say(line)
         if finished and not seeding:
             say('finished')
             break
