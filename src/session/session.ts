@@ -34,6 +34,8 @@ export type SessionEvents = {
   'announce-failed': [reason: string];
   complete: [];
   warning: [message: string];
+  /** The session cannot go on downloading (storage failed); what was verified stays. */
+  error: [message: string];
   paused: [paused: boolean];
 };
 
@@ -92,6 +94,8 @@ export class TorrentSession implements PeerHost {
   uploaded = 0;
   downloaded = 0;
   hashFailures = 0;
+  /** Set when the session had to stop downloading. */
+  failure: string | undefined;
 
   readonly #opts: SessionOptions;
   readonly #cache: PieceReadCache;
@@ -396,7 +400,7 @@ export class TorrentSession implements PeerHost {
   /** Keep enough requests in flight to fill this peer's link: about 2 s of its measured rate. */
   #fill(peer: PeerConnection): void {
     if (this.mode !== 'auto' || this.paused || peer.peerChoking || peer.closed) return;
-    const depth = Math.max(16, Math.min(LIMITS.maxOutgoingRequests, Math.ceil((peer.down.rate * 2) / LIMITS.blockSize)));
+    const depth = Math.max(64, Math.min(LIMITS.maxOutgoingRequests, Math.ceil((peer.down.rate * 2) / LIMITS.blockSize)));
     const room = depth - peer.inFlight.size;
     if (room <= 0) return;
     peer.request(this.picker.pick(peer.address, room));
@@ -513,7 +517,11 @@ export class TorrentSession implements PeerHost {
       }
     } catch (err) {
       this.picker.pieceFailed(index);
-      this.events.emit('warning', `piece ${index}: ${describeError(err)}`);
+      // A piece we cannot store (disk full, folder not writable) will not store on a retry either: stop
+      // downloading, keep serving what is verified, and let the front end say why.
+      this.setPaused(true);
+      this.failure = `cannot store chunk ${index}: ${describeError(err)}`;
+      this.events.emit('error', this.failure);
     } finally {
       this.#buffers.give(piece.data);
       this.#verifying.delete(index);
@@ -697,7 +705,6 @@ export class TorrentSession implements PeerHost {
       this.trackerConnected = false;
       await this.announce('stopped').catch(() => {});
     }
-    await this.storage.flush().catch(() => {});
   }
 }
 

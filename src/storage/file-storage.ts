@@ -198,17 +198,18 @@ export class FileStorage implements Storage {
     await this.#flush();
   }
 
+  /**
+   * Closes every file without forcing it to disk: what is written is in the OS's cache, and every start
+   * hashes the data again, so a lost write is found, never trusted. An fsync of a whole torrent at exit
+   * would cost seconds; `flush()` is there for callers that record state about the data.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     let failure: unknown;
-    try {
-      await this.#flush();
-    } catch (err) {
-      failure = err;
-    }
     this.#closed = true;
     for (const f of [...this.#open.values()]) {
       this.#open.delete(f.index);
+      f.dirty = false;
       this.#retire(f);
     }
     while (this.#closing.size > 0) await Promise.all(this.#closing);
