@@ -69,6 +69,12 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     if (s.complete) finish();
     else s.events.once('complete', finish);
     s.events.on('warning', (m) => board.log(`warning: ${m}`));
+    s.events.on('error', (m) => {
+      board.stop();
+      console.error(`chunkswarm: ${s.metainfo.name}: ${m}`);
+      printTotals(sessions);
+      void client.close().finally(() => process.exit(1));
+    });
   };
   for (const s of sessions) track(s);
 
