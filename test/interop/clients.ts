@@ -55,16 +55,20 @@ export async function csCreate(
   return first;
 }
 
-/** libtorrent makes a v1-only torrent; `sorted` adds a folder's files in chunkswarm's order. */
+/**
+ * libtorrent makes a torrent (v1 only unless `hybrid`) and returns its v1 infohash; `sorted` adds a
+ * folder's files in chunkswarm's order.
+ */
 export async function ltMake(
   src: string,
   out: string,
-  opts: { pieceLength: number; trackers?: string[]; sorted?: boolean; canonical?: boolean },
+  opts: { pieceLength: number; trackers?: string[]; sorted?: boolean; canonical?: boolean; hybrid?: boolean },
 ): Promise<string> {
   const args = [LT_PEER, 'make', src, out, '--piece-length', String(opts.pieceLength)];
   for (const t of opts.trackers ?? []) args.push('--tracker', t);
   if (opts.sorted) args.push('--sorted');
   if (opts.canonical) args.push('--canonical');
+  if (opts.hybrid) args.push('--hybrid');
   const r = await run(PYTHON, args);
   assert.equal(r.code, 0, `libtorrent could not make a torrent of ${src}:\n${r.stdout}${r.stderr}`);
   return r.stdout.trim();

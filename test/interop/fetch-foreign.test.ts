@@ -87,3 +87,22 @@ test('chunkswarm download fetches from a mixed swarm: a libtorrent seeder and an
     `libtorrent sent all ${res.payloadUp} bytes itself: aria2 contributed nothing\n${dl.output()}\n${aria.output()}`,
   );
 });
+
+test('chunkswarm download fetches a torrent in libtorrent’s default form: hybrid v1+v2 with pad files', {
+  timeout: 60_000,
+}, async (t) => {
+  if (!needPackages(t, 'python3-libtorrent')) return;
+  const src = join(h.dir, 'src3');
+  await makeFile(join(src, 'hy', 'a.bin'), 300_000, 'hybrid a');
+  await makeFile(join(src, 'hy', 'sub', 'b.bin'), 70_000, 'hybrid b');
+  const { announce } = await h.tracker();
+  const torrent = join(h.dir, 'hy.torrent');
+  await ltMake(join(src, 'hy'), torrent, { pieceLength: 16 * KiB, trackers: [announce], hybrid: true });
+  const lt = await startLt(h, 'seed', { torrent, save: src, maxSeconds: 50 });
+  await lt.proc.waitFor(/^announced$/m);
+  const out = join(h.dir, 'dl3');
+  const dl = h.cs(['download', torrent, '--out', out, '--port', String(await freePort())]);
+  const code = await dl.exited(40_000);
+  assert.equal(code, 0, `download exited ${code}:\n${dl.output()}\n--- libtorrent ---\n${lt.proc.output()}`);
+  await assertSameTree(join(src, 'hy'), join(out, 'hy'), 'chunkswarm from libtorrent (hybrid)');
+});

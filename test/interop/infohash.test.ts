@@ -171,18 +171,25 @@ test('chunkswarm info --json reads the v1 torrents libtorrent makes, with libtor
   }
 });
 
-test('a libtorrent torrent with BEP 47 pad files keeps its infohash in chunkswarm info', {
+test('a libtorrent torrent with BEP 47 pad files, or hybrid v1+v2, keeps its v1 infohash in chunkswarm info', {
   timeout: 30_000,
 }, async (t) => {
   if (!needPackages(t, 'python3-libtorrent')) return;
   const root = join(h.dir, 'padded');
   await makeCourse(root);
   const torrent = join(h.dir, 'padded.torrent');
-  const made = await ltMake(root, torrent, { pieceLength: 16 * KiB, canonical: true, trackers: [TRACKER] });
-  const lt = await ltInfo(torrent);
-  const info = await csInfo(torrent);
-  assert.equal(info.infoHash, made);
-  assert.equal(info.pieces, lt.pieces);
-  // libtorrent counts pad bytes in the total: pieces are laid over them, so must we.
-  assert.equal(info.size, lt.size);
+  const hybrid = join(h.dir, 'hybrid.torrent');
+  for (const [path, opts] of [
+    [torrent, { canonical: true }],
+    // libtorrent's default: v1 and v2 in one info dict, with pad files; we read its v1 half.
+    [hybrid, { hybrid: true }],
+  ] as const) {
+    const made = await ltMake(root, path, { pieceLength: 16 * KiB, trackers: [TRACKER], ...opts });
+    const lt = await ltInfo(path);
+    const info = await csInfo(path);
+    assert.equal(info.infoHash, made, `${path}: chunkswarm reads another infohash`);
+    assert.equal(info.pieces, lt.pieces);
+    // libtorrent counts pad bytes in the total: pieces are laid over them, so must we.
+    assert.equal(info.size, lt.size);
+  }
 });

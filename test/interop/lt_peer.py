@@ -4,7 +4,7 @@
 Run it with Debian's /usr/bin/python3: the python3-libtorrent package lives in that interpreter's
 dist-packages, and a python3 earlier on PATH may not see it.
 
-  lt_peer.py make SRC OUT.torrent --piece-length N [--tracker URL]... [--sorted]   v1-only; prints infohash
+  lt_peer.py make SRC OUT.torrent --piece-length N [--tracker URL]... [--sorted] [--hybrid]   prints the v1 infohash
   lt_peer.py info T.torrent                                             JSON: how libtorrent reads it
   lt_peer.py seed  --torrent T --save DIR [--listen 127.0.0.1:0] [--upload-limit B] [--connect IP:PORT]...
   lt_peer.py leech --torrent T --save DIR [--listen 127.0.0.1:0] [--connect IP:PORT]...
@@ -95,7 +95,8 @@ def cmd_make(a):
             fs.add_file(path, size)
     else:
         lt.add_files(fs, a.src)
-    flags = lt.create_torrent.v1_only
+    # libtorrent's own default (no flag) is a hybrid v1+v2 torrent.
+    flags = 0 if a.hybrid else lt.create_torrent.v1_only
     if a.canonical:
         flags |= lt.create_torrent.canonical_files
     t = lt.create_torrent(fs, a.piece_length, flags=flags)
@@ -246,6 +247,7 @@ def main():
     mk.add_argument('--tracker', action='append', default=[])
     mk.add_argument('--canonical', action='store_true', help="libtorrent's canonical_files (adds pad files)")
     mk.add_argument('--sorted', action='store_true', help="add a folder's files in chunkswarm's order")
+    mk.add_argument('--hybrid', action='store_true', help='v1+v2 hybrid, libtorrent\'s default, not v1 only')
     inf = sub.add_parser('info')
     inf.add_argument('torrent')
     for name in ('seed', 'leech'):
