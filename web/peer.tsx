@@ -167,6 +167,18 @@ function Torrent({ t }: { t: TorrentView }) {
   );
 }
 
+/** Axis labels: whole numbers, so they fit the axis. */
+function shortRate(v: number): string {
+  const units = ['B/s', 'KiB/s', 'MiB/s', 'GiB/s'];
+  let x = v;
+  let u = 0;
+  while (x >= 1024 && u < units.length - 1) {
+    x /= 1024;
+    u++;
+  }
+  return `${Math.round(x)} ${units[u]}`;
+}
+
 const CELL_COLOURS: Record<string, string> = { h: '#2e9d5b', p: '#8fd0a6', f: '#f0a030', m: '#d9dde3' };
 
 function describeCell(c: string, i: number, per: number, pieces: number): string {
@@ -193,20 +205,14 @@ function RateChart({ t }: { t: TorrentView }) {
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height: 180,
-      legend: { show: true },
+      legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1024, max * 1.1)] } },
-      axes: [{}, { size: 70, values: (_u, ticks) => ticks.map((v) => fmtRate(v)) }],
+      axes: [{}, { size: 80, values: (_u, ticks) => ticks.map((v) => shortRate(v)) }],
       series: [
         {},
-        {
-          label: 'down',
-          stroke: '#2e9d5b',
-          fill: 'rgba(46,157,91,0.12)',
-          width: 2,
-          value: (_u, v) => (v == null ? '-' : fmtRate(v)),
-        },
-        { label: 'up', stroke: '#3b6fd6', width: 2, value: (_u, v) => (v == null ? '-' : fmtRate(v)) },
+        { label: 'down', stroke: '#2e9d5b', fill: 'rgba(46,157,91,0.12)', width: 2, points: { show: false } },
+        { label: 'up', stroke: '#3b6fd6', width: 2, points: { show: false } },
       ],
     };
     const u = new uPlot(opts, [[], [], []], el);

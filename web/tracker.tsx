@@ -136,9 +136,12 @@ function Swarm({ swarm: s, now }: { swarm: SwarmView; now: number }) {
             testid="availability"
           />
           <div class="legend">
-            <span class="swatch" style={{ background: heat(0, max) }} /> 0{' '}
-            <span class="swatch" style={{ background: heat(1, max) }} /> 1{' '}
-            <span class="swatch" style={{ background: heat(max, max) }} /> {max} peers
+            {legendSteps(max).map((n) => (
+              <span key={n}>
+                <span class="swatch" style={{ background: heat(n, max) }} /> {n}
+              </span>
+            ))}
+            <span> peers</span>
             {rarest !== undefined && <span data-testid="rarest"> — rarest chunk held by {rarest}</span>}
           </div>
         </div>
@@ -187,6 +190,12 @@ function Swarm({ swarm: s, now }: { swarm: SwarmView; now: number }) {
       {s.peersOmitted > 0 && <p class="dim">{s.peersOmitted} more peer(s) not shown.</p>}
     </section>
   );
+}
+
+/** The counts the legend shows: every one up to 6, else a few steps. */
+function legendSteps(max: number): number[] {
+  if (max <= 6) return Array.from({ length: max + 1 }, (_, i) => i);
+  return [0, 1, Math.round(max / 3), Math.round((2 * max) / 3), max];
 }
 
 function chunkRange(cell: number, per: number, pieces: number): string {
