@@ -7,11 +7,11 @@ import { formatAddress } from '../shared/types.js';
 import {
   type DecoderEvent,
   decodeExtensionHandshake,
+  type ExtensionHandshake,
   encodeExtensionHandshake,
   encodeHandshake,
   encodeMessage,
   encodePieceHeader,
-  type ExtensionHandshake,
   type Handshake,
   WireDecoder,
   type WireMessage,
@@ -66,6 +66,9 @@ export class PeerConnection {
   /** Whether the peer has told us what it holds (BITFIELD, HAVE ALL/NONE or a HAVE). */
   bitsReceived = false;
   fast = false;
+
+  /** Pieces this peer suggested to us (BEP 6), preferred when we pick what to ask it for. */
+  readonly suggested = new Set<number>();
 
   amChoking = true;
   amInterested = false;
@@ -222,7 +225,9 @@ export class PeerConnection {
   #sendHandshake(): void {
     const host = this.host!;
     this.#sentHandshake = true;
-    this.socket.write(encodeHandshake({ infoHash: host.infoHash, peerId: host.peerId, fast: true, extended: true }));
+    this.socket.write(
+      encodeHandshake({ infoHash: host.infoHash, peerId: host.peerId, fast: true, extended: true }),
+    );
   }
 
   #onData(chunk: Buffer): void {
@@ -250,7 +255,8 @@ export class PeerConnection {
   #onHandshake(h: Handshake): void {
     if (!this.host) {
       this.host = this.#resolveHost?.(h.infoHash);
-      if (!this.host) throw new ChunkswarmError('EWIRE_HANDSHAKE', 'peer asked for a torrent we do not serve');
+      if (!this.host)
+        throw new ChunkswarmError('EWIRE_HANDSHAKE', 'peer asked for a torrent we do not serve');
     }
     const host = this.host;
     if (!h.infoHash.equals(host.infoHash)) throw new ChunkswarmError('EWIRE_HANDSHAKE', 'wrong infohash');
@@ -384,6 +390,16 @@ export function clientFromPeerId(id: Buffer | undefined): string {
   const a2 = /^A2-(\d+)-(\d+)-(\d+)-/.exec(id.toString('latin1'));
   if (a2) return `aria2 ${a2[1]}.${a2[2]}.${a2[3]}`;
   if (!m) return 'unknown';
-  const names: Record<string, string> = { CS: 'chunkswarm', lt: 'libtorrent', LT: 'libtorrent', A2: 'aria2', TR: 'Transmission', qB: 'qBittorrent', WW: 'WebTorrent', UT: 'µTorrent', DE: 'Deluge' };
+  const names: Record<string, string> = {
+    CS: 'chunkswarm',
+    lt: 'libtorrent',
+    LT: 'libtorrent',
+    A2: 'aria2',
+    TR: 'Transmission',
+    qB: 'qBittorrent',
+    WW: 'WebTorrent',
+    UT: 'µTorrent',
+    DE: 'Deluge',
+  };
   return `${names[m[1]!] ?? m[1]} ${m[2]}`;
 }

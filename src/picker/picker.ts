@@ -197,9 +197,10 @@ export class PiecePicker {
 
   /**
    * Up to `max` blocks to request from `peer` now; they count as in flight to it from this moment,
-   * until blockReceived or requestEnded. Empty for an unknown peer.
+   * until blockReceived or requestEnded. Empty for an unknown peer. `preferred` pieces (suggested by
+   * the peer) are started before any other new piece.
    */
-  pick(peer: string, max: number): BlockRef[] {
+  pick(peer: string, max: number, preferred?: Iterable<number>): BlockRef[] {
     const st = this.#peers.get(peer);
     let room = Math.floor(max);
     if (!st || !(room > 0)) return [];
@@ -231,6 +232,20 @@ export class PiecePicker {
       }
       return room === 0;
     };
+    // Pieces the peer suggested (BEP 6) come before rarest-first: a seeder uses them to hand each
+    // leecher different pieces, so it sends every piece once before any piece twice.
+    if (preferred) {
+      for (const index of preferred) {
+        if (
+          Number.isInteger(index) &&
+          index >= 0 &&
+          index < this.have.size &&
+          !this.have.has(index) &&
+          visit(index)
+        )
+          return out;
+      }
+    }
     if (this.have.count < this.#randomFirst) this.#rarity.scanRandom(1, this.#random, visit);
     else this.#rarity.scanRarest(1, this.#random, visit);
     return out;

@@ -1,14 +1,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { PeerConnection } from '../peer/connection.js';
-import { makePeerId } from '../peer/connection.js';
+import type { Metainfo } from '../metainfo/types.js';
+import { makePeerId, PeerConnection } from '../peer/connection.js';
 import { TokenBucket } from '../peer/rate.js';
+import type { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
+import type { Storage } from '../storage/index.js';
 import { PieceHasher } from '../storage/index.js';
 import { type SessionMode, type SessionOptions, TorrentSession } from './session.js';
-import type { Metainfo } from '../metainfo/types.js';
-import type { Storage } from '../storage/index.js';
-import type { Bitfield } from '../shared/bitfield.js';
 
 export interface ClientOptions {
   readonly host?: string;
@@ -46,7 +45,8 @@ export class Client {
   async listen(): Promise<{ host: string; port: number }> {
     const host = this.#opts.host ?? '127.0.0.1';
     const wanted = this.#opts.port;
-    const candidates = wanted === undefined ? Array.from({ length: 20 }, (_, i) => 6881 + i).concat([0]) : [wanted];
+    const candidates =
+      wanted === undefined ? Array.from({ length: 20 }, (_, i) => 6881 + i).concat([0]) : [wanted];
     let lastError: unknown;
     for (const port of candidates) {
       try {
@@ -68,7 +68,14 @@ export class Client {
     return n;
   }
 
-  addSession(opts: { metainfo: Metainfo; storage: Storage; have: Bitfield; mode: SessionMode } & Partial<SessionOptions>): TorrentSession {
+  addSession(
+    opts: {
+      metainfo: Metainfo;
+      storage: Storage;
+      have: Bitfield;
+      mode: SessionMode;
+    } & Partial<SessionOptions>,
+  ): TorrentSession {
     const key = opts.metainfo.infoHashHex;
     if (this.sessions.has(key)) throw new ChunkswarmError('EUSAGE', `torrent ${key} is already open`);
     const session = new TorrentSession({

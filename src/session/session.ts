@@ -1,8 +1,12 @@
 import { connect as netConnect } from 'node:net';
 import { pieceSize } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
-import { type PeerConnection, type PeerHost, normaliseIp } from '../peer/connection.js';
-import { PeerConnection as Connection } from '../peer/connection.js';
+import {
+  PeerConnection as Connection,
+  normaliseIp,
+  type PeerConnection,
+  type PeerHost,
+} from '../peer/connection.js';
 import { RateMeter, type TokenBucket } from '../peer/rate.js';
 import { type BlockRef, PiecePicker } from '../picker/index.js';
 import { Bitfield } from '../shared/bitfield.js';
@@ -14,8 +18,9 @@ import { type PieceHasher, PieceReadCache, type Storage } from '../storage/index
 import type { AnnounceResult, TrackerPeer } from '../tracker/index.js';
 import { TrackerClient } from '../tracker/index.js';
 import type { WireMessage } from '../wire/index.js';
-import { admit, rechoke } from './choker.js';
 import { PieceBufferPool } from './buffer-pool.js';
+import { admit, rechoke } from './choker.js';
+import { SeedDistributor } from './distributor.js';
 
 /**
  * How a session moves data. `auto`: the engine fetches everything (download); `manual`: only what the
@@ -101,6 +106,7 @@ export class TorrentSession implements PeerHost {
   readonly #cache: PieceReadCache;
   readonly #buffers = new PieceBufferPool();
   readonly #toFill = new Set<PeerConnection>();
+  readonly #distributor: SeedDistributor;
   readonly #pending = new Map<number, PendingPiece>();
   readonly #verifying = new Set<number>();
   readonly #serving = new Set<PeerConnection>();
@@ -123,6 +129,7 @@ export class TorrentSession implements PeerHost {
     this.listenPort = opts.listenPort;
     this.picker = new PiecePicker(opts.metainfo, { have: opts.have });
     this.#cache = new PieceReadCache(opts.storage);
+    this.#distributor = new SeedDistributor(opts.metainfo.pieceCount, (i) => pieceSize(opts.metainfo, i));
     this.tracker = new TrackerClient({
       tiers: opts.metainfo.announceList,
       infoHash: opts.metainfo.infoHash,
@@ -150,7 +157,8 @@ export class TorrentSession implements PeerHost {
 
   get left(): number {
     let left = 0;
-    for (let i = 0; i < this.metainfo.pieceCount; i++) if (!this.have.has(i)) left += pieceSize(this.metainfo, i);
+    for (let i = 0; i < this.metainfo.pieceCount; i++)
+      if (!this.have.has(i)) left += pieceSize(this.metainfo, i);
     return left;
   }
 
@@ -167,7 +175,10 @@ export class TorrentSession implements PeerHost {
   // ---- tracker ----
 
   /** Announce to the trackers; with `status` the reply lists every peer's chunks (chunkswarm trackers). */
-  async announce(event?: 'started' | 'completed' | 'stopped', opts: { status?: boolean } = {}): Promise<AnnounceResult & { url: string }> {
+  async announce(
+    event?: 'started' | 'completed' | 'stopped',
+    opts: { status?: boolean } = {},
+  ): Promise<AnnounceResult & { url: string }> {
     const extras: Record<string, string> = {
       cs_pieces: String(this.pieceCount),
       cs_name: this.metainfo.name,
@@ -237,7 +248,8 @@ export class TorrentSession implements PeerHost {
   }
 
   isConnectedTo(ip: string, port: number): PeerConnection | undefined {
-    for (const p of this.peers.values()) if (p.ip === ip && (p.listenPort === port || p.socket.remotePort === port)) return p;
+    for (const p of this.peers.values())
+      if (p.ip === ip && (p.listenPort === port || p.socket.remotePort === port)) return p;
     return undefined;
   }
 
@@ -247,9 +259,12 @@ export class TorrentSession implements PeerHost {
     if (existing) return Promise.resolve(existing);
     const key = formatAddress(ip, port);
     if (this.#banned.has(key)) return Promise.reject(new ChunkswarmError('EPEER', `${key} is banned`));
-    if (port === this.listenPort && isLocal(ip)) return Promise.reject(new ChunkswarmError('EPEER', 'that is this peer'));
-    if (this.#dialing.has(key)) return Promise.reject(new ChunkswarmError('EPEER', `already dialling ${key}`));
-    if (this.#opts.mayConnect && !this.#opts.mayConnect()) return Promise.reject(new ChunkswarmError('EPEER', 'connection limit reached'));
+    if (port === this.listenPort && isLocal(ip))
+      return Promise.reject(new ChunkswarmError('EPEER', 'that is this peer'));
+    if (this.#dialing.has(key))
+      return Promise.reject(new ChunkswarmError('EPEER', `already dialling ${key}`));
+    if (this.#opts.mayConnect && !this.#opts.mayConnect())
+      return Promise.reject(new ChunkswarmError('EPEER', 'connection limit reached'));
     this.#dialing.add(key);
     return new Promise((resolve, reject) => {
       const socket = netConnect({ host: ip, port });
@@ -312,6 +327,7 @@ export class TorrentSession implements PeerHost {
     if (this.peers.get(peer.address) === peer) {
       this.peers.delete(peer.address);
       this.picker.removePeer(peer.address);
+      this.#distributor.release(peer.address);
       this.#serving.delete(peer);
       if (this.#optimistic === peer.address) this.#optimistic = undefined;
     }
@@ -336,6 +352,7 @@ export class TorrentSession implements PeerHost {
         this.#updateInterest(peer);
         break;
       case 'have':
+        this.#distributor.peerHas(m.index);
         this.picker.peerHave(peer.address, m.index);
         this.events.emit('peer-have', peer, m.index);
         this.#updateInterest(peer);
@@ -349,6 +366,7 @@ export class TorrentSession implements PeerHost {
         break;
       case 'interested':
         if (peer.amChoking && this.#slotsFor(peer)) peer.setChoking(false);
+        this.#suggestTo(peer);
         break;
       case 'not-interested':
         break;
@@ -363,9 +381,14 @@ export class TorrentSession implements PeerHost {
         this.#fill(peer);
         break;
       case 'suggest':
+        if (m.index >= this.pieceCount || this.have.has(m.index)) break;
         this.events.emit('suggest', peer, m.index);
-        if (this.mode === 'manual' && !this.have.has(m.index) && !this.#pending.has(m.index)) {
-          // An offer (`/upload_chunk` on the other side): fetch it.
+        if (this.mode === 'auto') {
+          if (peer.suggested.size < 64) peer.suggested.add(m.index);
+          this.#fill(peer);
+        } else if (this.mode === 'manual' && !peer.amInterested && !this.#pending.has(m.index)) {
+          // Out of the blue, a suggestion is an offer (`/upload_chunk` on the other side): fetch it.
+          // While we are fetching from that peer ourselves, it is only a hint and the shell ignores it.
           this.fetchPiece(peer, m.index).catch((err) => this.events.emit('warning', describeError(err)));
         }
         break;
@@ -377,7 +400,21 @@ export class TorrentSession implements PeerHost {
   #slotsFor(peer: PeerConnection): boolean {
     if (this.mode === 'manual') return true;
     const slots = this.#opts.uploadSlots ?? 4;
-    return admit([...this.peers.values()].map((p) => this.#chokerView(p)), slots) || peer.address === this.#optimistic;
+    return (
+      admit(
+        [...this.peers.values()].map((p) => this.#chokerView(p)),
+        slots,
+      ) || peer.address === this.#optimistic
+    );
+  }
+
+  /** Seeding automatically: steer an unchoked, interested peer towards pieces nobody has been sent yet. */
+  #suggestTo(peer: PeerConnection): void {
+    if (!this.complete || this.mode === 'manual' || this.#distributor.done) return;
+    if (!peer.fast || !peer.peerInterested || peer.amChoking || peer.closed) return;
+    const bits = this.#bitsOf(peer);
+    for (const index of this.#distributor.next(peer.address, (i) => !bits.has(i)))
+      peer.send({ type: 'suggest', index });
   }
 
   #updateInterest(peer: PeerConnection): void {
@@ -400,10 +437,14 @@ export class TorrentSession implements PeerHost {
   /** Keep enough requests in flight to fill this peer's link: about 2 s of its measured rate. */
   #fill(peer: PeerConnection): void {
     if (this.mode !== 'auto' || this.paused || peer.peerChoking || peer.closed) return;
-    const depth = Math.max(64, Math.min(LIMITS.maxOutgoingRequests, Math.ceil((peer.down.rate * 2) / LIMITS.blockSize)));
+    const depth = Math.max(
+      64,
+      Math.min(LIMITS.maxOutgoingRequests, Math.ceil((peer.down.rate * 2) / LIMITS.blockSize)),
+    );
     const room = depth - peer.inFlight.size;
     if (room <= 0) return;
-    peer.request(this.picker.pick(peer.address, room));
+    for (const i of peer.suggested) if (this.have.has(i)) peer.suggested.delete(i);
+    peer.request(this.picker.pick(peer.address, room, peer.suggested));
   }
 
   #onRequest(peer: PeerConnection, r: BlockRef): void {
@@ -435,6 +476,7 @@ export class TorrentSession implements PeerHost {
         await peer.sendBlock(r.index, r.begin, block);
         this.up.add(block.length);
         this.uploaded += block.length;
+        if (this.#distributor.served(r.index, block.length)) this.#suggestTo(peer);
       }
     };
     loop()
@@ -549,14 +591,16 @@ export class TorrentSession implements PeerHost {
   /** Fetch one piece from one peer (`/request_download T C`); resolves when it is verified and stored. */
   async fetchPiece(peer: PeerConnection, index: number, timeoutMs = 30_000): Promise<void> {
     if (this.have.has(index)) return;
-    if (!this.#bitsOf(peer).has(index)) throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] does not have chunk ${index}`);
+    if (!this.#bitsOf(peer).has(index))
+      throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] does not have chunk ${index}`);
     peer.setInterested(true);
     const deadline = Date.now() + timeoutMs;
     try {
       await this.#until(() => !peer.peerChoking || peer.closed, deadline, 'the peer did not unchoke us');
       while (!this.have.has(index)) {
         if (peer.closed) throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] disconnected`);
-        if (peer.peerChoking) await this.#until(() => !peer.peerChoking || peer.closed, deadline, 'the peer choked us');
+        if (peer.peerChoking)
+          await this.#until(() => !peer.peerChoking || peer.closed, deadline, 'the peer choked us');
         let asked = 0;
         if (!this.#verifying.has(index)) {
           const blocks = this.picker.pickPiece(peer.address, index, 64);
@@ -567,7 +611,11 @@ export class TorrentSession implements PeerHost {
         if (asked === 0 && peer.inFlight.size === 0 && !this.#verifying.has(index)) await sleep(100);
         const failures = this.hashFailures;
         await this.#until(
-          () => this.have.has(index) || peer.closed || this.hashFailures > failures || (peer.inFlight.size === 0 && !this.#verifying.has(index)),
+          () =>
+            this.have.has(index) ||
+            peer.closed ||
+            this.hashFailures > failures ||
+            (peer.inFlight.size === 0 && !this.#verifying.has(index)),
           deadline,
           `chunk ${index} did not arrive in time`,
         );
@@ -585,11 +633,16 @@ export class TorrentSession implements PeerHost {
   async offerPiece(peer: PeerConnection, index: number, timeoutMs = 30_000): Promise<boolean> {
     if (!this.have.has(index)) throw new ChunkswarmError('EPEER', `this peer does not hold chunk ${index}`);
     if (this.#bitsOf(peer).has(index)) return true;
-    if (!peer.fast) throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] does not support offers (BEP 6)`);
+    if (!peer.fast)
+      throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] does not support offers (BEP 6)`);
     peer.send({ type: 'suggest', index });
     if (peer.peerInterested && peer.amChoking) peer.setChoking(false);
     try {
-      await this.#until(() => this.#bitsOf(peer).has(index) || peer.closed, Date.now() + timeoutMs, 'timeout');
+      await this.#until(
+        () => this.#bitsOf(peer).has(index) || peer.closed,
+        Date.now() + timeoutMs,
+        'timeout',
+      );
     } catch {
       return false;
     }
@@ -674,7 +727,8 @@ export class TorrentSession implements PeerHost {
       uploadRate: p.up.rate,
       unchoked: !p.amChoking,
       connectedAt: p.connectedAt,
-      snubbed: p.amInterested && p.inFlight.size > 0 && Date.now() - Math.max(p.lastPiece, p.connectedAt) > SNUB_MS,
+      snubbed:
+        p.amInterested && p.inFlight.size > 0 && Date.now() - Math.max(p.lastPiece, p.connectedAt) > SNUB_MS,
     };
   }
 
@@ -690,7 +744,10 @@ export class TorrentSession implements PeerHost {
       random: Math.random,
     });
     this.#optimistic = decision.optimistic;
-    for (const p of this.peers.values()) p.setChoking(!decision.unchoke.has(p.address));
+    for (const p of this.peers.values()) {
+      p.setChoking(!decision.unchoke.has(p.address));
+      this.#suggestTo(p);
+    }
   }
 
   // ---- shutdown ----

@@ -525,3 +525,23 @@ describe('pickPiece (explicit chunk request)', () => {
     assert.deepEqual(picker.partialPieces(), []);
   });
 });
+
+describe('suggested pieces', () => {
+  it('starts pieces the peer suggested before rarest-first', () => {
+    const picker = new PiecePicker(
+      { pieceCount: 4, pieceLength: 16384, totalLength: 4 * 16384 },
+      { random: () => 0, randomFirst: 0 },
+    );
+    picker.addPeer('seed', Bitfield.fromString('1111'));
+    picker.addPeer('other', Bitfield.fromString('1110'));
+    // Piece 3 is the rarest, but the seeder suggested piece 1.
+    assert.deepEqual(
+      picker.pick('seed', 1, [1]).map((b) => b.index),
+      [1],
+    );
+    assert.deepEqual(
+      picker.pick('seed', 1).map((b) => b.index),
+      [3],
+    );
+  });
+});

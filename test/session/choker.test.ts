@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ChokerPeer, admit, rechoke } from '../../src/session/choker.js';
+import { admit, type ChokerPeer, rechoke } from '../../src/session/choker.js';
 import { FakeClock } from '../../src/shared/clock.js';
 
 const peer = (key: string, down: number, up = 0, o: Partial<ChokerPeer> = {}): ChokerPeer => ({
@@ -18,7 +18,14 @@ const first = () => 0;
 
 test('leeching: the four peers that send to us fastest keep their slots, plus one optimistic', () => {
   const peers = [peer('a', 10), peer('b', 50), peer('c', 30), peer('d', 5), peer('e', 40), peer('f', 1)];
-  const d = rechoke(peers, { regularSlots: 4, seeding: false, now: 0, rotateOptimistic: true, optimistic: undefined, random: first });
+  const d = rechoke(peers, {
+    regularSlots: 4,
+    seeding: false,
+    now: 0,
+    rotateOptimistic: true,
+    optimistic: undefined,
+    random: first,
+  });
   assert.deepEqual([...d.unchoke].slice(0, 4).sort(), ['a', 'b', 'c', 'e']);
   assert.equal(d.unchoke.size, 5);
   assert.ok(d.optimistic === 'd' || d.optimistic === 'f');
@@ -27,14 +34,28 @@ test('leeching: the four peers that send to us fastest keep their slots, plus on
 
 test('seeding ranks by what we upload to each peer', () => {
   const peers = [peer('a', 0, 1), peer('b', 0, 9), peer('c', 0, 5), peer('d', 0, 7), peer('e', 0, 3)];
-  const d = rechoke(peers, { regularSlots: 2, seeding: true, now: 0, rotateOptimistic: false, optimistic: undefined, random: first });
+  const d = rechoke(peers, {
+    regularSlots: 2,
+    seeding: true,
+    now: 0,
+    rotateOptimistic: false,
+    optimistic: undefined,
+    random: first,
+  });
   assert.ok(d.unchoke.has('b') && d.unchoke.has('d'));
   assert.equal(d.unchoke.size, 3);
 });
 
 test('uninterested and snubbed peers get no regular slot', () => {
   const peers = [peer('a', 100, 0, { interested: false }), peer('b', 90, 0, { snubbed: true }), peer('c', 1)];
-  const d = rechoke(peers, { regularSlots: 4, seeding: false, now: 0, rotateOptimistic: false, optimistic: undefined, random: first });
+  const d = rechoke(peers, {
+    regularSlots: 4,
+    seeding: false,
+    now: 0,
+    rotateOptimistic: false,
+    optimistic: undefined,
+    random: first,
+  });
   assert.ok(!d.unchoke.has('a'));
   assert.ok(d.unchoke.has('c'));
   // b may only come back as the optimistic unchoke.
@@ -53,14 +74,22 @@ test('the optimistic unchoke stays between rotations and moves every third recho
     return r;
   };
   clock.setInterval(() => {
-    const d = rechoke(peers, { regularSlots: 1, seeding: false, now: clock.now(), rotateOptimistic: rounds++ % 3 === 0, optimistic, random: cycle });
+    const d = rechoke(peers, {
+      regularSlots: 1,
+      seeding: false,
+      now: clock.now(),
+      rotateOptimistic: rounds++ % 3 === 0,
+      optimistic,
+      random: cycle,
+    });
     optimistic = d.optimistic;
     seen.push(optimistic);
   }, 10_000);
   clock.advance(90_000);
   assert.equal(seen.length, 9);
   // Unchanged within each 30 s window, changed at each rotation.
-  for (const w of [0, 3, 6]) assert.ok(seen[w] === seen[w + 1] && seen[w + 1] === seen[w + 2], `window at ${w}: ${seen}`);
+  for (const w of [0, 3, 6])
+    assert.ok(seen[w] === seen[w + 1] && seen[w + 1] === seen[w + 2], `window at ${w}: ${seen}`);
   assert.notEqual(seen[0], seen[3]);
   assert.notEqual(seen[3], seen[6]);
 });
@@ -70,7 +99,14 @@ test('newcomers are favoured for the optimistic slot', () => {
   const peers = [peer('old', 0, 0, { connectedAt: 0 }), peer('new', 0, 0, { connectedAt: now - 1000 })];
   let newcomer = 0;
   for (let i = 0; i < 100; i++) {
-    const d = rechoke(peers, { regularSlots: 0, seeding: false, now, rotateOptimistic: true, optimistic: undefined, random: () => i / 100 });
+    const d = rechoke(peers, {
+      regularSlots: 0,
+      seeding: false,
+      now,
+      rotateOptimistic: true,
+      optimistic: undefined,
+      random: () => i / 100,
+    });
     if (d.optimistic === 'new') newcomer++;
   }
   assert.equal(newcomer, 75);

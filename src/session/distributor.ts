@@ -1,0 +1,91 @@
+import { Bitfield } from '../shared/bitfield.js';
+
+/**
+ * The seeder's side of "send every piece once before any piece twice" (the idea of BEP 16 super-seeding,
+ * without hiding pieces): each interested leecher is suggested (BEP 6 SUGGEST PIECE) a few pieces that
+ * nobody has been sent yet, and no piece is suggested to two leechers. Leechers that honour suggestions
+ * (chunkswarm's picker does) then fetch different pieces from the seeder and trade the rest among
+ * themselves, so the seeder's upload is never spent twice on one piece while another is unsent.
+ * Pure bookkeeping: the session sends the messages.
+ */
+export class SeedDistributor {
+  readonly #sent: Bitfield;
+  readonly #servedBytes: Float64Array;
+  readonly #owner = new Map<number, string>();
+  readonly #byPeer = new Map<string, Set<number>>();
+  readonly #pieceSize: (index: number) => number;
+  readonly #perPeer: number;
+  #cursor: number;
+
+  constructor(
+    pieceCount: number,
+    pieceSize: (index: number) => number,
+    opts: { perPeer?: number; random?: () => number } = {},
+  ) {
+    this.#sent = new Bitfield(pieceCount);
+    this.#servedBytes = new Float64Array(pieceCount);
+    this.#pieceSize = pieceSize;
+    this.#perPeer = opts.perPeer ?? 4;
+    // Start at a random place so two seeders of one torrent do not hand out the same order.
+    this.#cursor = Math.floor((opts.random ?? Math.random)() * pieceCount);
+  }
+
+  /** Every piece has gone out at least once: nothing more to steer. */
+  get done(): boolean {
+    return this.#sent.complete;
+  }
+
+  get sentCount(): number {
+    return this.#sent.count;
+  }
+
+  /** We served `bytes` of piece `index`; true when that completes a first copy of the piece. */
+  served(index: number, bytes: number): boolean {
+    if (this.#sent.has(index)) return false;
+    this.#servedBytes[index]! += bytes;
+    if (this.#servedBytes[index]! < this.#pieceSize(index)) return false;
+    this.#markSent(index);
+    return true;
+  }
+
+  /** A peer announced it holds `index` (from us or from anyone): the piece is out in the swarm. */
+  peerHas(index: number): void {
+    if (!this.#sent.has(index)) this.#markSent(index);
+  }
+
+  /** A peer left: the pieces suggested to it go back to the pool. */
+  release(peer: string): void {
+    for (const i of this.#byPeer.get(peer) ?? []) this.#owner.delete(i);
+    this.#byPeer.delete(peer);
+  }
+
+  /** New pieces to suggest to `peer` so it has `perPeer` outstanding; `lacks` says whether it misses a piece. */
+  next(peer: string, lacks: (index: number) => boolean): number[] {
+    if (this.done) return [];
+    let mine = this.#byPeer.get(peer);
+    if (!mine) {
+      mine = new Set();
+      this.#byPeer.set(peer, mine);
+    }
+    const out: number[] = [];
+    const n = this.#sent.size;
+    for (let scanned = 0; scanned < n && mine.size < this.#perPeer; scanned++) {
+      const i = this.#cursor;
+      this.#cursor = (this.#cursor + 1) % n;
+      if (this.#sent.has(i) || this.#owner.has(i) || !lacks(i)) continue;
+      this.#owner.set(i, peer);
+      mine.add(i);
+      out.push(i);
+    }
+    return out;
+  }
+
+  #markSent(index: number): void {
+    this.#sent.set(index);
+    const owner = this.#owner.get(index);
+    if (owner !== undefined) {
+      this.#owner.delete(index);
+      this.#byPeer.get(owner)?.delete(index);
+    }
+  }
+}
