@@ -14,8 +14,8 @@ import { createTorrent } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
 import type { TorrentSession } from '../session/session.js';
-import { Shell } from '../shell/shell.js';
 import { formatAddress } from '../shared/types.js';
+import { Shell } from '../shell/shell.js';
 import { ChunkFolderStorage, FileStorage } from '../storage/index.js';
 import { createColors, formatBytes, formatDuration } from './format.js';
 import { ProgressBoard } from './progress.js';
@@ -70,7 +70,10 @@ async function shellPeer(name: string, metainfo: Metainfo, dir: string) {
   const shell = new Shell({
     session,
     me,
-    out: { line: (text, kind) => console.log(`   ${kind === 'error' ? c.yellow(text) : kind === 'ok' ? c.green(text) : text}`) },
+    out: {
+      line: (text, kind) =>
+        console.log(`   ${kind === 'error' ? c.yellow(text) : kind === 'ok' ? c.green(text) : text}`),
+    },
     merge: async (outDir) => {
       const target = join(outDir, metainfo.name);
       await storage.merge(target, { hasher: client.hasher });
@@ -95,7 +98,9 @@ async function partOne(work: string, announce: string): Promise<boolean> {
   const { torrent, metainfo } = await createTorrent({ path: dataPath, trackers: [announce] });
   const torrentPath = join(work, 'lecture.torrent');
   await writeFile(torrentPath, torrent);
-  note(`made lecture.torrent: ${formatBytes(metainfo.totalLength)} in ${metainfo.pieceCount} chunks of 512 KiB (the last one short), infohash ${metainfo.infoHashHex}`);
+  note(
+    `made lecture.torrent: ${formatBytes(metainfo.totalLength)} in ${metainfo.pieceCount} chunks of 512 KiB (the last one short), infohash ${metainfo.infoHashHex}`,
+  );
 
   const seeder = await startProcess(['seed', torrentPath, '--data', dataPath, '--port', '0'], /^seeding /);
   note(`a seeder process holds the whole file: ${seeder.line}`);
@@ -158,12 +163,21 @@ async function partTwo(work: string, announce: string): Promise<boolean> {
     await mkdir(dirname(join(root, rel)), { recursive: true });
     await writeFile(join(root, rel), content(size, rel));
   }
-  const { torrent, metainfo } = await createTorrent({ path: root, trackers: [announce], pieceLength: 256 * 1024 });
+  const { torrent, metainfo } = await createTorrent({
+    path: root,
+    trackers: [announce],
+    pieceLength: 256 * 1024,
+  });
   const torrentPath = join(work, 'course.torrent');
   await writeFile(torrentPath, torrent);
-  note(`course.torrent: ${files.length} files, ${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks`);
+  note(
+    `course.torrent: ${files.length} files, ${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks`,
+  );
   // The seeder's uplink is capped so the leechers must also feed each other.
-  const seeder = await startProcess(['seed', torrentPath, '--data', root, '--port', '0', '--upload-limit', '2MiB'], /^seeding /);
+  const seeder = await startProcess(
+    ['seed', torrentPath, '--data', root, '--port', '0', '--upload-limit', '2MiB'],
+    /^seeding /,
+  );
   note(`${seeder.line} (upload capped at 2 MiB/s)`);
 
   const board = new ProgressBoard();
@@ -190,7 +204,10 @@ async function partTwo(work: string, announce: string): Promise<boolean> {
           peers: l.session.peers.size,
         });
       }
-      board.plain(() => leechers.map((l) => `${l.name}: ${l.session.have.count}/${metainfo.pieceCount} chunks`), 2000);
+      board.plain(
+        () => leechers.map((l) => `${l.name}: ${l.session.have.count}/${metainfo.pieceCount} chunks`),
+        2000,
+      );
       if (leechers.every((l) => l.session.complete)) {
         clearInterval(timer);
         resolve();
@@ -202,10 +219,14 @@ async function partTwo(work: string, announce: string): Promise<boolean> {
   console.log(`\nall four leechers complete in ${formatDuration(seconds)}\n`);
   console.log(`${'peer'.padEnd(34)} ${'downloaded'.padStart(12)} ${'uploaded'.padStart(12)}`);
   for (const l of leechers) {
-    console.log(`${l.name.padEnd(34)} ${formatBytes(l.session.downloaded).padStart(12)} ${formatBytes(l.session.uploaded).padStart(12)}`);
+    console.log(
+      `${l.name.padEnd(34)} ${formatBytes(l.session.downloaded).padStart(12)} ${formatBytes(l.session.uploaded).padStart(12)}`,
+    );
   }
   const fromPeers = leechers.reduce((n, l) => n + l.session.uploaded, 0);
-  console.log(c.dim(`leechers uploaded ${formatBytes(fromPeers)} to each other: not everything came from the seeder`));
+  console.log(
+    c.dim(`leechers uploaded ${formatBytes(fromPeers)} to each other: not everything came from the seeder`),
+  );
 
   let ok = true;
   for (const l of leechers) {
@@ -218,7 +239,12 @@ async function partTwo(work: string, announce: string): Promise<boolean> {
       }
     }
   }
-  if (ok) console.log(c.green(`verified: every file of every leecher is byte-identical to the original (${leechers.length * files.length} files)`));
+  if (ok)
+    console.log(
+      c.green(
+        `verified: every file of every leecher is byte-identical to the original (${leechers.length * files.length} files)`,
+      ),
+    );
   for (const l of leechers) await l.client.close();
   seeder.child.kill('SIGTERM');
   return ok;
@@ -229,7 +255,10 @@ async function main(): Promise<void> {
   let ok = false;
   try {
     section('chunkswarm demo: a tracker, a seeder and peers on 127.0.0.1');
-    const tracker = await startProcess(['tracker', '--port', '0', '--interval', '5'], /^tracker listening on /);
+    const tracker = await startProcess(
+      ['tracker', '--port', '0', '--interval', '5'],
+      /^tracker listening on /,
+    );
     const announce = tracker.line.replace('tracker listening on ', '').trim();
     note(`a tracker process: ${tracker.line}`);
     const one = await partOne(work, announce);

@@ -43,7 +43,8 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   for (const metainfo of torrents) {
     const storage = new FileStorage(metainfo, join(outDir, metainfo.name));
     const have = await storage.verifyExisting({ hasher: client.hasher });
-    if (have.count > 0) board.log(`resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name})`);
+    if (have.count > 0)
+      board.log(`resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name})`);
     sessions.push(client.addSession({ metainfo, storage, have, mode: 'auto' }));
   }
   onShutdown(async () => {
@@ -63,7 +64,9 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     const finish = (): void => {
       const seconds = ((s.completedAt ?? Date.now()) - s.startedAt) / 1000;
       const size = s.metainfo.totalLength;
-      board.log(`complete ${s.metainfo.name} ${formatBytes(size)} in ${formatDuration(seconds)} (${formatRate(size / Math.max(seconds, 0.001))})`);
+      board.log(
+        `complete ${s.metainfo.name} ${formatBytes(size)} in ${formatDuration(seconds)} (${formatRate(size / Math.max(seconds, 0.001))})`,
+      );
       if (--remaining === 0) resolveAll();
     };
     if (s.complete) finish();
@@ -129,6 +132,8 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
 /** What this process moved, per torrent: shows who fed whom in a swarm. */
 function printTotals(sessions: TorrentSession[]): void {
   for (const s of sessions) {
-    console.log(`totals ${s.metainfo.name}: downloaded ${s.downloaded} B, uploaded ${s.uploaded} B, ${s.hashFailures} hash failures`);
+    console.log(
+      `totals ${s.metainfo.name}: downloaded ${s.downloaded} B, uploaded ${s.uploaded} B, ${s.hashFailures} hash failures`,
+    );
   }
 }

@@ -48,18 +48,30 @@ export function formatDuration(seconds: number): string {
 /** `--upload-limit 8MiB` → 8388608. Plain numbers are bytes per second; 0 means no limit. */
 export function parseRate(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|K|M|G|KB|MB|GB)?(?:\/s)?$/i.exec(text.trim());
-  if (!m) throw new ChunkswarmError('EUSAGE', `not a rate: ${text} (write bytes per second, e.g. 500000, 512KiB, 8MiB)`);
+  if (!m)
+    throw new ChunkswarmError(
+      'EUSAGE',
+      `not a rate: ${text} (write bytes per second, e.g. 500000, 512KiB, 8MiB)`,
+    );
   const unit = (m[2] ?? 'B').toLowerCase();
-  const mult = unit.startsWith('g') ? 1 << 30 : unit.startsWith('m') ? 1 << 20 : unit.startsWith('k') ? 1024 : 1;
+  const mult = unit.startsWith('g')
+    ? 1 << 30
+    : unit.startsWith('m')
+      ? 1 << 20
+      : unit.startsWith('k')
+        ? 1024
+        : 1;
   return Math.round(Number(m[1]) * mult);
 }
 
 export function parsePort(text: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new ChunkswarmError('EUSAGE', `not a port: ${text}`);
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535)
+    throw new ChunkswarmError('EUSAGE', `not a port: ${text}`);
   return Number(text);
 }
 
 export function parsePositiveInt(text: string, what: string): number {
-  if (!/^\d+$/.test(text) || Number(text) <= 0) throw new ChunkswarmError('EUSAGE', `${what} must be a positive whole number, got ${text}`);
+  if (!/^\d+$/.test(text) || Number(text) <= 0)
+    throw new ChunkswarmError('EUSAGE', `${what} must be a positive whole number, got ${text}`);
   return Number(text);
 }

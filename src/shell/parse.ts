@@ -5,7 +5,10 @@ export const COMMANDS = {
   '/connect_tracker': { args: '', help: 'announce to the tracker (event=started) and fetch the peer set' },
   '/get_peer_set': { args: '', help: 'ask the tracker for the current peer set' },
   '/see_peer_set': { args: '', help: 'print the peer set: address, peer id, chunks held, transfer totals' },
-  '/update_status_to_tracker': { args: '', help: 'send our chunks and totals to the tracker, then fetch the peer set' },
+  '/update_status_to_tracker': {
+    args: '',
+    help: 'send our chunks and totals to the tracker, then fetch the peer set',
+  },
   '/disconnect_tracker': { args: '', help: 'stop announcing (peers keep working)' },
   '/quit_torrent': { args: '', help: 'announce stopped, close every peer and exit' },
   '/check_tracker_connected': { args: '', help: 'say whether we are connected to the tracker' },
@@ -81,19 +84,31 @@ export function resolveTarget(word: string, known: readonly PeerSetEntry[]): { i
         : `${INVALID} (${matches.length} peers at ${ip}; write ip:port)`,
     );
   }
-  throw new ChunkswarmError('EUSAGE', `${INVALID} (peer should be ip:port, ip or an index from /see_peer_set)`);
+  throw new ChunkswarmError(
+    'EUSAGE',
+    `${INVALID} (peer should be ip:port, ip or an index from /see_peer_set)`,
+  );
 }
 
 /** A chunk argument: an index, a chunk file name `<name>.part<i>`, or `all` / `missing`. */
-export function resolveChunks(word: string, name: string, pieceCount: number, missing: () => number[]): number[] {
+export function resolveChunks(
+  word: string,
+  name: string,
+  pieceCount: number,
+  missing: () => number[],
+): number[] {
   if (word === 'all' || word === 'missing') return missing();
   let text = word;
   const prefix = `${name}.part`;
   if (text.startsWith(prefix)) text = text.slice(prefix.length);
-  if (!/^\d+$/.test(text)) throw new ChunkswarmError('EUSAGE', `${INVALID} (chunk should be an index, ${prefix}N, all or missing)`);
+  if (!/^\d+$/.test(text))
+    throw new ChunkswarmError('EUSAGE', `${INVALID} (chunk should be an index, ${prefix}N, all or missing)`);
   const index = Number(text);
   if (index >= pieceCount) {
-    throw new ChunkswarmError('EUSAGE', `${INVALID} (chunk ${index} is out of range: this torrent has chunks 0-${pieceCount - 1})`);
+    throw new ChunkswarmError(
+      'EUSAGE',
+      `${INVALID} (chunk ${index} is out of range: this torrent has chunks 0-${pieceCount - 1})`,
+    );
   }
   return [index];
 }

@@ -56,7 +56,10 @@ export class Shell {
   /** Words for tab completion: commands, then peer addresses and chunk names. */
   completions(): string[] {
     const s = this.#c.session;
-    const peers = [...this.#known().map((p) => formatAddress(p.ip, p.port)), ...[...s.peers.values()].map((p) => p.peerAddress)];
+    const peers = [
+      ...this.#known().map((p) => formatAddress(p.ip, p.port)),
+      ...[...s.peers.values()].map((p) => p.peerAddress),
+    ];
     const chunks = Array.from({ length: s.pieceCount }, (_, i) => this.#c.chunkFileName(i));
     return [...Object.keys(COMMANDS), ...new Set(peers), ...chunks, 'all', 'missing'];
   }
@@ -65,11 +68,17 @@ export class Shell {
     const { session: s, out, me } = this.#c;
     switch (name) {
       case '/help':
-        for (const [cmd, spec] of Object.entries(COMMANDS)) out.line(`${`${cmd} ${spec.args}`.padEnd(34)} ${spec.help}`);
-        out.line('T: ip:port, a bare ip, or an index from /see_peer_set. C: a chunk index, a chunk file name, all or missing.');
+        for (const [cmd, spec] of Object.entries(COMMANDS))
+          out.line(`${`${cmd} ${spec.args}`.padEnd(34)} ${spec.help}`);
+        out.line(
+          'T: ip:port, a bare ip, or an index from /see_peer_set. C: a chunk index, a chunk file name, all or missing.',
+        );
         return;
       case '/check_tracker_connected':
-        out.line(s.trackerConnected ? 'Peer is connected to tracker' : 'Peer is not connected to tracker', s.trackerConnected ? 'ok' : 'info');
+        out.line(
+          s.trackerConnected ? 'Peer is connected to tracker' : 'Peer is not connected to tracker',
+          s.trackerConnected ? 'ok' : 'info',
+        );
         return;
       case '/connect_tracker': {
         const r = await s.connectTracker({ status: true });
@@ -108,13 +117,19 @@ export class Shell {
       case '/connect_peer': {
         const t = this.#target(args[0]!);
         const peer = await s.connect(t.ip, t.port);
-        out.line(`Peer[${formatAddress(t.ip, t.port)}] established connection to Peer[${me}] (${peer.clientName}, holds ${peer.bits?.count ?? 0}/${s.pieceCount} chunks)`, 'ok');
+        out.line(
+          `Peer[${formatAddress(t.ip, t.port)}] established connection to Peer[${me}] (${peer.clientName}, holds ${peer.bits?.count ?? 0}/${s.pieceCount} chunks)`,
+          'ok',
+        );
         return;
       }
       case '/check_target_peer_connected': {
         const t = this.#target(args[0]!);
         const peer = s.isConnectedTo(t.ip, t.port);
-        out.line(`This peer is ${peer ? '' : 'not '}connected to Peer[${formatAddress(t.ip, t.port)}]`, peer ? 'ok' : 'info');
+        out.line(
+          `This peer is ${peer ? '' : 'not '}connected to Peer[${formatAddress(t.ip, t.port)}]`,
+          peer ? 'ok' : 'info',
+        );
         return;
       }
       case '/disconnect_peer': {
@@ -130,13 +145,16 @@ export class Shell {
         const peer = this.#connected(args[0]!);
         const chunks = resolveChunks(args[1]!, s.metainfo.name, s.pieceCount, () => s.have.missing());
         for (const c of chunks) {
-          if (!s.have.has(c)) throw new ChunkswarmError('EUSAGE', `This peer does not hold chunk ${c}: nothing to upload`);
+          if (!s.have.has(c))
+            throw new ChunkswarmError('EUSAGE', `This peer does not hold chunk ${c}: nothing to upload`);
         }
         for (const c of chunks) {
           out.line(`Peer[${me}] offers chunk ${c} to Peer[${peer.peerAddress}]`);
           const taken = await s.offerPiece(peer, c);
           out.line(
-            taken ? `Peer[${peer.peerAddress}] received chunk ${c}` : `Peer[${peer.peerAddress}] did not take chunk ${c} within 30 s`,
+            taken
+              ? `Peer[${peer.peerAddress}] received chunk ${c}`
+              : `Peer[${peer.peerAddress}] did not take chunk ${c} within 30 s`,
             taken ? 'ok' : 'error',
           );
         }
@@ -147,7 +165,8 @@ export class Shell {
         const seeders = name === '/see_connected_seeders';
         const list = [...s.peers.values()].filter((p) => p.isSeeder === seeders);
         out.line(`${list.length} connected ${seeders ? 'seeder' : 'leecher'}(s)`);
-        for (const p of list) out.line(`  ${p.peerAddress}  ${p.clientName}  ${p.bits?.count ?? 0}/${s.pieceCount} chunks`);
+        for (const p of list)
+          out.line(`  ${p.peerAddress}  ${p.clientName}  ${p.bits?.count ?? 0}/${s.pieceCount} chunks`);
         return;
       }
       case '/see_current_chunks': {
@@ -161,7 +180,8 @@ export class Shell {
           out.line(`Not enough chunks to merge: missing ${formatList(missing)}`, 'error');
           return;
         }
-        if (!this.#c.merge) throw new ChunkswarmError('EUSAGE', 'this shell serves --data directly: the file is already whole');
+        if (!this.#c.merge)
+          throw new ChunkswarmError('EUSAGE', 'this shell serves --data directly: the file is already whole');
         const path = await this.#c.merge(args[0] ?? '.');
         out.line(`Merge complete! ${path} (every chunk SHA-1 verified)`, 'ok');
         return;
@@ -173,7 +193,9 @@ export class Shell {
         }
         s.setMode('auto');
         if (s.trackerConnected) s.dialKnownPeers();
-        out.line(`Automatic download started: ${s.pieceCount - s.have.count} chunks to fetch from ${s.peers.size} peer(s)`);
+        out.line(
+          `Automatic download started: ${s.pieceCount - s.have.count} chunks to fetch from ${s.peers.size} peer(s)`,
+        );
         await new Promise<void>((resolve) => {
           if (s.complete) resolve();
           else s.events.once('complete', () => resolve());
@@ -184,8 +206,12 @@ export class Shell {
       case '/status': {
         const seeders = [...s.peers.values()].filter((p) => p.isSeeder).length;
         out.line(`${s.metainfo.name}  ${s.metainfo.infoHashHex}`);
-        out.line(`chunks ${s.have.count}/${s.pieceCount}  peers ${s.peers.size} (${seeders} seeders)  tracker ${s.trackerConnected ? 'connected' : 'not connected'}`);
-        out.line(`down ${rate(s.down.rate)} (${s.downloaded} B)  up ${rate(s.up.rate)} (${s.uploaded} B)  listening on ${me}`);
+        out.line(
+          `chunks ${s.have.count}/${s.pieceCount}  peers ${s.peers.size} (${seeders} seeders)  tracker ${s.trackerConnected ? 'connected' : 'not connected'}`,
+        );
+        out.line(
+          `down ${rate(s.down.rate)} (${s.downloaded} B)  up ${rate(s.up.rate)} (${s.uploaded} B)  listening on ${me}`,
+        );
         return;
       }
     }
@@ -207,7 +233,8 @@ export class Shell {
         out.line(`Chunk ${c} is already held`);
         continue;
       }
-      if (!theirs?.has(c)) throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] does not have chunk ${c}`);
+      if (!theirs?.has(c))
+        throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] does not have chunk ${c}`);
       out.line(`Peer[${peer.peerAddress}] starts uploading chunk ${c} to Peer[${me}]`);
       await s.fetchPiece(peer, c);
       out.line(`Chunk ${c} received and verified (${this.#c.chunkFileName(c)})`, 'ok');
@@ -215,7 +242,8 @@ export class Shell {
   }
 
   #requireTracker(): void {
-    if (!this.#c.session.trackerConnected) throw new ChunkswarmError('EUSAGE', 'Peer is not connected to tracker');
+    if (!this.#c.session.trackerConnected)
+      throw new ChunkswarmError('EUSAGE', 'Peer is not connected to tracker');
   }
 
   #known(): TrackerPeer[] {
@@ -226,13 +254,22 @@ export class Shell {
   #target(word: string): { ip: string; port: number } {
     const connected = [...this.#c.session.peers.values()].map((p) => ({ ip: p.ip, port: p.listenPort ?? 0 }));
     const known = this.#known();
-    return resolveTarget(word, /^\d+$/.test(word) ? known : [...known, ...connected.filter((c) => !known.some((k) => k.ip === c.ip && k.port === c.port))]);
+    return resolveTarget(
+      word,
+      /^\d+$/.test(word)
+        ? known
+        : [...known, ...connected.filter((c) => !known.some((k) => k.ip === c.ip && k.port === c.port))],
+    );
   }
 
   #connected(word: string): PeerConnection {
     const t = this.#target(word);
     const peer = this.#c.session.isConnectedTo(t.ip, t.port);
-    if (!peer) throw new ChunkswarmError('EUSAGE', `This peer is not connected to Peer[${formatAddress(t.ip, t.port)}]`);
+    if (!peer)
+      throw new ChunkswarmError(
+        'EUSAGE',
+        `This peer is not connected to Peer[${formatAddress(t.ip, t.port)}]`,
+      );
     return peer;
   }
 
@@ -244,7 +281,7 @@ export class Shell {
       const st = p.status;
       const have = st?.have ?? (st?.seeder ? s.pieceCount : undefined);
       const bits = st?.bitfield ? ` ${bitString(st.bitfield, s.pieceCount)}` : '';
-      const role = st?.seeder ?? (st?.left === 0) ? 'seeder' : 'leecher';
+      const role = (st?.seeder ?? st?.left === 0) ? 'seeder' : 'leecher';
       const id = p.peerId ? p.peerId.toString('latin1').replace(/[^\x20-\x7e]/g, '.') : '-';
       out.line(
         `  [${i}] ${formatAddress(p.ip, p.port).padEnd(21)} ${id.padEnd(20)} chunks ${have ?? '?'}/${s.pieceCount}${bits}  up ${st?.uploaded ?? '?'} down ${st?.downloaded ?? '?'}  ${role}`,

@@ -41,8 +41,15 @@ export class Harness {
     return this.spawn(process.execPath, [BIN, ...args], opts);
   }
 
-  spawn(cmd: string, args: string[], opts: { stdin?: 'pipe' | 'ignore'; env?: NodeJS.ProcessEnv } = {}): Proc {
-    const child = spawn(cmd, args, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  spawn(
+    cmd: string,
+    args: string[],
+    opts: { stdin?: 'pipe' | 'ignore'; env?: NodeJS.ProcessEnv } = {},
+  ): Proc {
+    const child = spawn(cmd, args, {
+      stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...opts.env },
+    });
     this.#procs.push(child);
     let out = '';
     const waiters = new Set<() => void>();
@@ -87,7 +94,10 @@ export class Harness {
         Promise.race([
           exit,
           new Promise<number | null>((_, reject) =>
-            setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms:\n${out}`)), timeoutMs).unref(),
+            setTimeout(
+              () => reject(new Error(`still running after ${timeoutMs} ms:\n${out}`)),
+              timeoutMs,
+            ).unref(),
           ),
         ]),
     };

@@ -13,19 +13,37 @@ test('a tracker, a seeder and two shells run every seed command in separate proc
   const dir = h.dir;
   const original = await makeFile(join(dir, 'data', 'lecture.bin'), 5 * 1024 * 1024 + 12_345, 'lecture');
   const { announce } = await h.tracker();
-  const create = h.cs(['create', join(dir, 'data', 'lecture.bin'), '--tracker', announce, '-o', join(dir, 't.torrent')]);
+  const create = h.cs([
+    'create',
+    join(dir, 'data', 'lecture.bin'),
+    '--tracker',
+    announce,
+    '-o',
+    join(dir, 't.torrent'),
+  ]);
   assert.equal(await create.exited(), 0, create.output());
   assert.match(create.output(), /^[0-9a-f]{40}\nmagnet:\?xt=urn:btih:[0-9a-f]{40}/);
 
   const [sp, pa, pb] = [await freePort(), await freePort(), await freePort()];
-  const seed = h.cs(['seed', join(dir, 't.torrent'), '--data', join(dir, 'data', 'lecture.bin'), '--port', String(sp)]);
+  const seed = h.cs([
+    'seed',
+    join(dir, 't.torrent'),
+    '--data',
+    join(dir, 'data', 'lecture.bin'),
+    '--port',
+    String(sp),
+  ]);
   await seed.waitFor(/^seeding lecture\.bin on 127\.0\.0\.1:\d+/m);
 
-  const b = h.cs(['peer', join(dir, 't.torrent'), '--dir', join(dir, 'memB'), '--port', String(pb)], { stdin: 'pipe' });
+  const b = h.cs(['peer', join(dir, 't.torrent'), '--dir', join(dir, 'memB'), '--port', String(pb)], {
+    stdin: 'pipe',
+  });
   b.write('/connect_tracker');
   await b.waitFor(/Tracker established connection to Peer\[127\.0\.0\.1:\d+\]/);
 
-  const a = h.cs(['peer', join(dir, 't.torrent'), '--dir', join(dir, 'memA'), '--port', String(pa)], { stdin: 'pipe' });
+  const a = h.cs(['peer', join(dir, 't.torrent'), '--dir', join(dir, 'memA'), '--port', String(pa)], {
+    stdin: 'pipe',
+  });
   const S = `127.0.0.1:${sp}`;
   const B = `127.0.0.1:${pb}`;
   const script = [

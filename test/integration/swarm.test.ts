@@ -17,22 +17,53 @@ test('one rate-limited seeder and five leechers: every leecher verified, leecher
   const dir = h.dir;
   for (const [rel, size] of FILES) await makeFile(join(dir, 'src', 'course', rel), size, rel);
   const { announce } = await h.tracker(['--interval', '2']);
-  const create = h.cs(['create', join(dir, 'src', 'course'), '--tracker', announce, '--piece-length', '262144', '-o', join(dir, 'c.torrent')]);
+  const create = h.cs([
+    'create',
+    join(dir, 'src', 'course'),
+    '--tracker',
+    announce,
+    '--piece-length',
+    '262144',
+    '-o',
+    join(dir, 'c.torrent'),
+  ]);
   assert.equal(await create.exited(), 0, create.output());
 
   const leechers = [];
   for (let i = 0; i < 5; i++) {
     const port = await freePort();
-    leechers.push(h.cs(['download', join(dir, 'c.torrent'), '--out', join(dir, `l${i}`), '--seed', '--port', String(port)]));
+    leechers.push(
+      h.cs([
+        'download',
+        join(dir, 'c.torrent'),
+        '--out',
+        join(dir, `l${i}`),
+        '--seed',
+        '--port',
+        String(port),
+      ]),
+    );
   }
   // 1 MiB/s from the seeder alone would take 40 s for five copies: most must come from the other leechers.
-  const seed = h.cs(['seed', join(dir, 'c.torrent'), '--data', join(dir, 'src', 'course'), '--port', '0', '--upload-limit', '1MiB']);
+  const seed = h.cs([
+    'seed',
+    join(dir, 'c.torrent'),
+    '--data',
+    join(dir, 'src', 'course'),
+    '--port',
+    '0',
+    '--upload-limit',
+    '1MiB',
+  ]);
   await seed.waitFor(/^seeding course on /m);
   for (const l of leechers) await l.waitFor(/^complete course /m, 90_000);
 
   for (let i = 0; i < 5; i++) {
     for (const [rel] of FILES) {
-      assert.ok(await sameBytes(join(dir, 'src', 'course', rel), join(dir, `l${i}`, 'course', rel)), `leecher ${i}: ${rel} differs`);
+      assert.ok(
+        await sameBytes(join(dir, 'src', 'course', rel), join(dir, `l${i}`, 'course', rel)),
+        `leecher ${i}: ${rel} differs`,
+      );
     }
   }
   let fromLeechers = 0;
@@ -53,12 +84,34 @@ test('two torrents in one download command both complete', async () => {
   const b = await makeFile(join(dir, 'two', 'b.bin'), 1024 * 1024 + 3, 'b');
   const { announce } = await h.tracker();
   for (const name of ['a', 'b']) {
-    const c = h.cs(['create', join(dir, 'two', `${name}.bin`), '--tracker', announce, '-o', join(dir, `${name}.torrent`)]);
+    const c = h.cs([
+      'create',
+      join(dir, 'two', `${name}.bin`),
+      '--tracker',
+      announce,
+      '-o',
+      join(dir, `${name}.torrent`),
+    ]);
     assert.equal(await c.exited(), 0, c.output());
-    const s = h.cs(['seed', join(dir, `${name}.torrent`), '--data', join(dir, 'two', `${name}.bin`), '--port', '0']);
+    const s = h.cs([
+      'seed',
+      join(dir, `${name}.torrent`),
+      '--data',
+      join(dir, 'two', `${name}.bin`),
+      '--port',
+      '0',
+    ]);
     await s.waitFor(/^seeding /m);
   }
-  const dl = h.cs(['download', join(dir, 'a.torrent'), join(dir, 'b.torrent'), '--out', join(dir, 'both'), '--port', '0']);
+  const dl = h.cs([
+    'download',
+    join(dir, 'a.torrent'),
+    join(dir, 'b.torrent'),
+    '--out',
+    join(dir, 'both'),
+    '--port',
+    '0',
+  ]);
   assert.equal(await dl.exited(60_000), 0, dl.output());
   assert.match(dl.output(), /^complete a\.bin /m);
   assert.match(dl.output(), /^complete b\.bin /m);

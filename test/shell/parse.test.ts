@@ -1,14 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { INVALID, parseCommand, resolveChunks, resolveTarget } from '../../src/shell/parse.js';
 import { ChunkswarmError } from '../../src/shared/errors.js';
+import { INVALID, parseCommand, resolveChunks, resolveTarget } from '../../src/shell/parse.js';
 
 const usage = (fn: () => unknown, pattern: RegExp) =>
-  assert.throws(fn, (e: unknown) => e instanceof ChunkswarmError && e.code === 'EUSAGE' && pattern.test(e.message));
+  assert.throws(
+    fn,
+    (e: unknown) => e instanceof ChunkswarmError && e.code === 'EUSAGE' && pattern.test(e.message),
+  );
 
 test('every seed command parses, with its arguments', () => {
   assert.deepEqual(parseCommand('/connect_tracker'), { name: '/connect_tracker', args: [] });
-  assert.deepEqual(parseCommand('  /request_download 127.0.0.1:6881 3 '), { name: '/request_download', args: ['127.0.0.1:6881', '3'] });
+  assert.deepEqual(parseCommand('  /request_download 127.0.0.1:6881 3 '), {
+    name: '/request_download',
+    args: ['127.0.0.1:6881', '3'],
+  });
   assert.deepEqual(parseCommand('/merge_chunks'), { name: '/merge_chunks', args: [] });
   assert.deepEqual(parseCommand('/merge_chunks out'), { name: '/merge_chunks', args: ['out'] });
 });
