@@ -7,6 +7,7 @@ import { parsePort, parsePositiveInt, parseRate } from './format.js';
 import { peerCommand } from './peer.js';
 import { seedCommand } from './seed.js';
 import { trackerCommand } from './tracker.js';
+import { parseWebAddress } from './web-flag.js';
 
 /** Codes that mean the user gave us something wrong (exit 2) rather than a failure on the way (exit 1). */
 const USAGE_CODES = new Set(['EUSAGE', 'EMETAINFO', 'EMETAINFO_SIZE', 'EUNSAFE_PATH', 'EMAGNET']);
@@ -37,7 +38,15 @@ program
 const host = (): Option => new Option('--host <host>', 'address to bind').default('127.0.0.1');
 const port = (what: string): Option => new Option('--port <port>', `${what} (0: any free port)`).argParser(parsePort);
 const rate = (flag: string, what: string): Option => new Option(`${flag} <rate>`, `${what}, bytes/s (KiB/MiB suffixes)`).argParser(parseRate);
-const web = (): Option => new Option('--web <host:port>', 'serve the peer page (dashboard) on HOST:PORT, 127.0.0.1 unless told otherwise');
+const web = (): Option =>
+  new Option(
+    '--web <host:port>',
+    'serve the peer page (dashboard) on HOST:PORT, 127.0.0.1 unless told otherwise',
+  ).argParser((v) => {
+    // Checked here so a typo stops the command before it starts serving.
+    parseWebAddress(v);
+    return v;
+  });
 const announceIp = (): Option => new Option('--announce-ip <addr>', 'address to announce when behind NAT');
 
 program
