@@ -1,5 +1,6 @@
 export {
   type ExtraHandler,
+  type SocketLayer,
   startTracker,
   type TrackerEvent,
   type TrackerHandle,

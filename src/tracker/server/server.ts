@@ -7,8 +7,12 @@ import { LIMITS } from '../../shared/limits.js';
 import { formatAddress } from '../../shared/types.js';
 import { type AnnounceEvent, parseAnnounceQuery } from '../protocol/announce-request.js';
 import { encodeAnnounceResponse, encodeFailure } from '../protocol/announce-response.js';
+import { MALFORMED_REQUEST, RequestHeadReader, tooLargeReason } from '../protocol/http-head.js';
 import { encodeScrapeResponse, parseScrapeQuery, type ScrapeFile } from '../protocol/scrape.js';
 import { MemorySwarmStore, type PeerRecord, peerKey, type SwarmStore } from './store.js';
+import { type Connection, type ConnectionHandlers, type Listener, listenTcp, type SocketLayer } from './tcp.js';
+
+export type { SocketLayer } from './tcp.js';
 
 /** What the tracker tells its owner (logs, the web page); small on purpose. */
 export type TrackerEvent =
@@ -38,7 +42,10 @@ export interface TrackerOptions {
   readonly interval?: number;
   /** Seconds; default half the interval. */
   readonly minInterval?: number;
-  /** Default a new MemorySwarmStore, closed with the tracker. A store passed in stays open. */
+  /**
+   * Default a new MemorySwarmStore, closed with the tracker. A store passed in stays open; give it
+   * `staleAfterMs` of two intervals, as the default store has.
+   */
   readonly store?: SwarmStore;
   /** Honour the `ip` parameter (behind a proxy); otherwise the socket's address is the peer's. */
   readonly trustIpParam?: boolean;
@@ -47,6 +54,12 @@ export interface TrackerOptions {
   readonly extraHandler?: ExtraHandler;
   /** How long a request may take to arrive (default LIMITS.trackerRequestTimeoutMs). */
   readonly requestTimeoutMs?: number;
+  /**
+   * `handles` (default): announces and scrapes are read from bare libuv handles, far cheaper than
+   * a net.Socket each; `net`: net.Server throughout. `handles` falls back to `net` on a Node that
+   * lacks them. Either way, other requests go to node:http.
+   */
+  readonly socketLayer?: SocketLayer;
 }
 
 export interface TrackerHandle {
@@ -58,6 +71,11 @@ export interface TrackerHandle {
   /** Sent as `tracker id` in every announce response. */
   readonly trackerId: string;
   readonly store: SwarmStore;
+  /**
+   * The node:http server that serves every request other than a fresh connection's announce or
+   * scrape (the web page, SSE, uploads, later requests on a kept-alive connection). It does not
+   * listen itself: the tracker's socket hands it connections.
+   */
   readonly server: Server;
   /** Runs the expiry now (the timer runs it every so often); returns peers removed. */
   expireNow(): number;
@@ -69,6 +87,23 @@ export interface TrackerHandle {
 const DEFAULT_INTERVAL_S = 1800;
 /** How often expiry runs, at most: often enough that a dead peer lingers little past its time. */
 const MAX_EXPIRY_PERIOD_MS = 60_000;
+/**
+ * Connections whose request has not fully arrived, at most. Each holds up to
+ * LIMITS.trackerRequestBytes; past this a new connection is closed at once, so a crowd of slow
+ * clients costs bounded memory and leaves the tracker's descriptors to others once they time out.
+ */
+const MAX_PENDING_CONNECTIONS = 4096;
+
+const REPLY_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ';
+
+/** A whole HTTP response around a bencoded body, in one buffer so it leaves in one write. */
+function frame(body: Buffer): Buffer {
+  const head = `${REPLY_HEAD}${body.length}\r\n\r\n`;
+  const out = Buffer.allocUnsafe(head.length + body.length);
+  out.write(head, 0, 'latin1');
+  body.copy(out, head.length);
+  return out;
+}
 
 /** Starts an HTTP tracker (BEP 3 announce, BEP 48 scrape) and resolves once it listens. */
 export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHandle> {
@@ -89,6 +124,7 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
   const onEvent = opts.onEvent;
   const trackerId = randomBytes(6).toString('hex');
   const requestTimeoutMs = opts.requestTimeoutMs ?? LIMITS.trackerRequestTimeoutMs;
+  const maxRequestBytes = LIMITS.trackerRequestBytes;
   let extraHandler = opts.extraHandler;
 
   const emit = (e: TrackerEvent) => {
@@ -99,27 +135,19 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
     }
   };
 
-  const answer = (res: ServerResponse, body: Buffer, close = false) => {
-    res.writeHead(200, {
-      'Content-Type': 'text/plain',
-      'Content-Length': body.length,
-      ...(close ? { Connection: 'close' } : {}),
-    });
-    res.end(body);
-  };
-
-  const refuse = (req: IncomingMessage, res: ServerResponse, path: string, err: unknown, close = false) => {
+  /** The failure reason for an error: ours as they are, anything else kept from strangers. */
+  const failure = (ip: string, path: string, err: unknown): Buffer => {
     const reason =
       isChunkswarmError(err, 'ETRACKER_REQUEST') || isChunkswarmError(err, 'ETRACKER_FAILURE')
         ? err.message
         : 'internal tracker error';
-    if (onEvent) emit({ type: 'failure', ip: req.socket.remoteAddress ?? '?', path, reason });
-    answer(res, encodeFailure(reason), close);
+    if (onEvent) emit({ type: 'failure', ip, path, reason });
+    return encodeFailure(reason);
   };
 
-  const announce = (req: IncomingMessage, res: ServerResponse, query: string) => {
+  const announce = (remoteIp: string, query: string): Buffer => {
     const now = clock.now();
-    const a = parseAnnounceQuery(query, req.socket.remoteAddress ?? '', { trustIpParam });
+    const a = parseAnnounceQuery(query, remoteIp, { trustIpParam });
     const infoHash = a.infoHash.toString('hex');
     const key = peerKey(a.peerId, a.ip);
     const rec: PeerRecord = {
@@ -140,36 +168,56 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
     store.announce(infoHash, rec, a.event, now);
     const peers = a.event === 'stopped' ? [] : store.peers(infoHash, a.numwant, key, now);
     const stats = store.stats(infoHash);
-    answer(
-      res,
-      encodeAnnounceResponse({
-        interval,
-        minInterval,
-        complete: stats.complete,
-        incomplete: stats.incomplete,
-        trackerId,
-        warning: a.numwantCapped ? `numwant capped at ${LIMITS.trackerMaxNumwant}` : undefined,
-        peers,
-        compact: a.compact,
-        includeStatus: a.wantStatus,
-        noPeerId: a.noPeerId,
-        pieces: stats.pieces,
-      }),
-    );
+    const body = encodeAnnounceResponse({
+      interval,
+      minInterval,
+      complete: stats.complete,
+      incomplete: stats.incomplete,
+      trackerId,
+      warning: a.numwantCapped ? `numwant capped at ${LIMITS.trackerMaxNumwant}` : undefined,
+      peers,
+      compact: a.compact,
+      includeStatus: a.wantStatus,
+      noPeerId: a.noPeerId,
+      pieces: stats.pieces,
+    });
     if (onEvent) emit({ type: 'announce', infoHash, ip: a.ip, port: a.port, event: a.event });
+    return body;
   };
 
-  const scrape = (req: IncomingMessage, res: ServerResponse, query: string) => {
+  const scrape = (remoteIp: string, query: string): Buffer => {
     const asked = parseScrapeQuery(query);
     const hashes = asked.length > 0 ? asked : allSwarms(store);
     const files: ScrapeFile[] = hashes.map((h) => ({ infoHash: h, ...store.stats(h.toString('hex')) }));
-    answer(res, encodeScrapeResponse(files));
-    if (onEvent) emit({ type: 'scrape', ip: req.socket.remoteAddress ?? '?', infoHashes: files.length });
+    const body = encodeScrapeResponse(files);
+    if (onEvent) emit({ type: 'scrape', ip: remoteIp, infoHashes: files.length });
+    return body;
+  };
+
+  /** The bencoded answer to a tracker request; never throws. */
+  const trackerBody = (method: string, path: string, query: string, remoteIp: string): Buffer => {
+    try {
+      if (method !== 'GET') throw new ChunkswarmError('ETRACKER_REQUEST', `use GET for ${path}`);
+      return path === '/announce' ? announce(remoteIp, query) : scrape(remoteIp, query);
+    } catch (err) {
+      return failure(remoteIp, path, err);
+    }
+  };
+
+  // --- node:http, for everything but a fresh connection's announce or scrape ---
+
+  const answer = (res: ServerResponse, body: Buffer, close: boolean) => {
+    res.writeHead(200, {
+      'Content-Type': 'text/plain',
+      'Content-Length': body.length,
+      ...(close ? { Connection: 'close' } : {}),
+    });
+    res.end(body);
   };
 
   const server = createServer(
     {
-      maxHeaderSize: LIMITS.trackerRequestBytes,
+      maxHeaderSize: maxRequestBytes,
       requestTimeout: requestTimeoutMs,
       headersTimeout: requestTimeoutMs,
       // Node checks the two timeouts above only this often (30 s by default).
@@ -179,29 +227,97 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
       const url = req.url ?? '';
       const q = url.indexOf('?');
       const path = q < 0 ? url : url.slice(0, q);
-      const query = q < 0 ? '' : url.slice(q + 1);
-      const tracker = path === '/announce' || path === '/scrape';
+      const remoteIp = req.socket.remoteAddress ?? '';
+      if (path === '/announce' || path === '/scrape') {
+        // A later request on a kept-alive connection. Close after a refused method: whatever
+        // body came along is not read.
+        const body = trackerBody(req.method ?? '', path, q < 0 ? '' : url.slice(q + 1), remoteIp);
+        answer(res, body, req.method !== 'GET');
+        return;
+      }
       try {
-        if (!tracker) {
-          if (!extraHandler?.(req, res)) {
-            res.writeHead(404, { 'Content-Type': 'text/plain' });
-            res.end('not found: this tracker serves /announce and /scrape\n');
-          }
-        } else if (req.method !== 'GET') {
-          // Close after answering: whatever body came along is not read.
-          refuse(req, res, path, new ChunkswarmError('ETRACKER_REQUEST', `use GET for ${path}`), true);
-        } else if (path === '/announce') {
-          announce(req, res, query);
-        } else {
-          scrape(req, res, query);
+        if (!extraHandler?.(req, res)) {
+          res.writeHead(404, { 'Content-Type': 'text/plain' });
+          res.end('not found: this tracker serves /announce and /scrape\n');
         }
       } catch (err) {
-        if (!res.headersSent) refuse(req, res, path, err, !tracker);
+        if (!res.headersSent) answer(res, failure(remoteIp, path, err), true);
         else res.destroy();
       }
     },
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket));
+  // The server never listens itself, and node:http starts its request-timeout checks on
+  // 'listening': without them a handed-over connection could dribble its headers forever.
+  server.emit('listening');
+
+  // --- the tracker's own socket: announces and scrapes here, the rest handed to `server` ---
+
+  /** Connections still sending their request head, oldest first, with when they opened. */
+  const pending = new Map<Connection, number>();
+
+  const refuse = (conn: Connection, reason: string) => {
+    conn.reply(frame(failure(conn.remoteAddress(), '', new ChunkswarmError('ETRACKER_REQUEST', reason))));
+  };
+
+  const handlers: ConnectionHandlers = {
+    onConnection(conn) {
+      if (pending.size >= MAX_PENDING_CONNECTIONS) {
+        conn.close();
+        return;
+      }
+      pending.set(conn, Date.now());
+    },
+    onData(conn, chunk) {
+      if (!pending.has(conn)) return;
+      let reader = conn.state as RequestHeadReader | undefined;
+      if (reader === undefined) conn.state = reader = new RequestHeadReader(maxRequestBytes);
+      const d = reader.push(chunk);
+      if (d.kind === 'more') return;
+      pending.delete(conn);
+      conn.state = undefined;
+      if (d.kind === 'tracker') {
+        // Anything after the head (a pipelined request, a body) is not read: the answer closes.
+        conn.reply(frame(trackerBody(d.method, d.path, d.query, conn.remoteAddress())));
+      } else if (d.kind === 'other') {
+        conn.handOver(server, reader.bytes());
+      } else {
+        refuse(conn, d.reason);
+      }
+    },
+    onEnd(conn, ended) {
+      if (!pending.delete(conn)) return;
+      const reader = conn.state as RequestHeadReader | undefined;
+      conn.state = undefined;
+      // Half-closed with part of a request sent: say why nothing more will happen. A connection
+      // that sent nothing (a port check) just closes.
+      if (ended && reader !== undefined) refuse(conn, 'incomplete HTTP request');
+      else conn.close();
+    },
+  };
+  let listener: Listener;
+  try {
+    listener = await listenTcp(host, opts.port ?? 6969, opts.socketLayer ?? 'handles', handlers);
+  } catch (err) {
+    server.close();
+    if (ownsStore) store.close();
+    throw err;
+  }
+
+  const sweepMs = Math.max(10, Math.min(1000, Math.floor(requestTimeoutMs / 4)));
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const [conn, since] of pending) {
+      // Oldest first: the first one still in time ends the walk.
+      if (now - since < requestTimeoutMs) break;
+      pending.delete(conn);
+      const started = conn.state !== undefined;
+      conn.state = undefined;
+      if (started) refuse(conn, 'request took too long to arrive');
+      else conn.close();
+    }
+  }, sweepMs);
+  sweeper.unref();
 
   const stopExpiry = clock.setInterval(
     () => {
@@ -211,21 +327,7 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
     Math.min(interval * 1000, MAX_EXPIRY_PERIOD_MS),
   );
 
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port ?? 6969, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (err) {
-    stopExpiry();
-    if (ownsStore) store.close();
-    throw err;
-  }
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : (opts.port ?? 6969);
+  const port = listener.port;
   const origin = `http://${formatAddress(host, port)}`;
 
   let closing: Promise<void> | undefined;
@@ -246,14 +348,17 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
       extraHandler = handler;
     },
     close() {
-      closing ??= new Promise<void>((resolve) => {
+      closing ??= (async () => {
         stopExpiry();
-        server.close(() => {
-          if (ownsStore) store.close();
-          resolve();
-        });
+        clearInterval(sweeper);
+        const done = listener.close();
+        for (const conn of pending.keys()) conn.close();
+        pending.clear();
         server.closeAllConnections();
-      });
+        server.close();
+        await done;
+        if (ownsStore) store.close();
+      })();
       return closing;
     },
   };
@@ -268,8 +373,9 @@ function allSwarms(store: SwarmStore): Buffer[] {
 }
 
 /**
- * A request Node could not parse, too large, or too slow. Answered like any bad announce (200 and
- * a failure reason, which a BitTorrent client shows its user) instead of Node's bare 4xx, then closed.
+ * A request node:http could not parse, too large, or too slow (on a handed-over connection).
+ * Answered like any bad announce (200 and a failure reason, which a BitTorrent client shows its
+ * user) instead of Node's bare 4xx, then closed.
  */
 function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
@@ -278,11 +384,9 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   }
   const reason =
     err.code === 'HPE_HEADER_OVERFLOW'
-      ? `request too large (the limit is ${LIMITS.trackerRequestBytes} bytes)`
+      ? tooLargeReason(LIMITS.trackerRequestBytes)
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'request took too long to arrive'
-        : 'malformed HTTP request';
-  const body = encodeFailure(reason);
-  const head = `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
-  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+        : MALFORMED_REQUEST;
+  socket.end(frame(encodeFailure(reason)));
 }
