@@ -74,7 +74,10 @@ export class PeerWeb {
   readonly hub = new SseHub();
   readonly #o: PeerWebOptions;
   readonly #tracked = new Map<string, Tracked>();
-  readonly #push = coalesce(() => this.hub.broadcast('state', this.state()), PUSH_MS);
+  /** Builds the state only when a page is open to receive it. */
+  readonly #push = coalesce(() => {
+    if (this.hub.size > 0) this.hub.broadcast('state', this.state());
+  }, PUSH_MS);
   #sampler: NodeJS.Timeout | undefined;
   #me = '';
 

@@ -60,7 +60,10 @@ export class TrackerWeb {
   /** Files of the folder already looked at, by name, with the mtime seen: each is read once per change. */
   readonly #seen = new Map<string, number>();
   readonly #warn: (message: string) => void;
-  readonly #push = coalesce(() => this.hub.broadcast('state', this.state()), PUSH_MS);
+  /** Builds the state only when a page is open to receive it. */
+  readonly #push = coalesce(() => {
+    if (this.hub.size > 0) this.hub.broadcast('state', this.state());
+  }, PUSH_MS);
   #rescan: NodeJS.Timeout | undefined;
 
   constructor(tracker: TrackerHandle, opts: TrackerWebOptions = {}) {
