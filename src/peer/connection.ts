@@ -16,7 +16,7 @@ import {
   WireDecoder,
   type WireMessage,
 } from '../wire/index.js';
-import { RateMeter } from './rate.js';
+import { RateMeter, type TokenBucket } from './rate.js';
 
 export const CLIENT_NAME = 'chunkswarm 0.1.0';
 
@@ -33,6 +33,8 @@ export interface PeerHost {
   readonly listenPort: number;
   /** Our bitfield at handshake time. */
   haveBits(): Bitfield;
+  /** The process-wide download budget: reading pauses while it is spent, so TCP slows the sender. */
+  readonly downloadBucket?: TokenBucket;
   onReady(peer: PeerConnection): void;
   onMessage(peer: PeerConnection, message: WireMessage): void;
   onClose(peer: PeerConnection, reason: string): void;
@@ -233,6 +235,13 @@ export class PeerConnection {
   #onData(chunk: Buffer): void {
     if (this.closed) return;
     this.lastReceived = Date.now();
+    const bucket = this.host?.downloadBucket;
+    if (bucket && bucket.rate > 0) {
+      this.socket.pause();
+      void bucket.take(chunk.length).then(() => {
+        if (!this.closed) this.socket.resume();
+      });
+    }
     let events: DecoderEvent[];
     try {
       events = this.#decoder.push(chunk);

@@ -139,6 +139,10 @@ export class TorrentSession implements PeerHost {
     if (opts.have.complete) this.completedAt = Date.now();
   }
 
+  get downloadBucket(): TokenBucket {
+    return this.#opts.downloadBucket;
+  }
+
   get infoHash(): Buffer {
     return this.metainfo.infoHash;
   }
