@@ -169,6 +169,11 @@ export function aria2Args(opts: {
   ];
 }
 
+/** aria2 keeps retrying a tracker that refuses it; its log line says why, so a test can stop there. */
+export function aria2TrackerFailure(output: string): string | undefined {
+  return /Tracker returned failure reason: [^\n]*/.exec(output)?.[0];
+}
+
 /** Every regular file below `root`, as paths relative to it with '/' separators, sorted. */
 export async function listFiles(root: string): Promise<string[]> {
   const out: string[] = [];

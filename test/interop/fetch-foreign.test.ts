@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort, Harness, makeFile } from '../integration/harness.js';
-import { aria2Args, assertSameTree, ltMake, scrape, startLt, until } from './clients.js';
+import { aria2Args, aria2TrackerFailure, assertSameTree, ltMake, scrape, startLt, until } from './clients.js';
 import { needPackages } from './gate.js';
 
 const KiB = 1024;
@@ -66,6 +66,8 @@ test('chunkswarm download fetches from a mixed swarm: a libtorrent seeder and an
   ]);
   await until('aria2 and libtorrent to be seeders on the tracker', async () => {
     if (aria.child.exitCode !== null) assert.fail(`aria2c exited early:\n${aria.output()}`);
+    const refused = aria2TrackerFailure(aria.output());
+    if (refused) assert.fail(`our tracker refused aria2's announce: ${refused}`);
     return (await scrape(announce, infoHash)).complete >= 2;
   });
 

@@ -57,7 +57,17 @@ test('aria2 downloads the same torrent from the chunkswarm seeder (it opens with
   if (!needPackages(t, 'aria2')) return;
   const dir = join(h.dir, 'aria');
   const aria = h.spawn('aria2c', aria2Args({ dir, port: await freePort(), torrent }));
-  const code = await aria.exited(75_000);
+  // Stop at once if the tracker refuses aria2's announce: aria2 would wait out the whole timeout.
+  const refused = aria.waitFor(/Tracker returned failure reason: [^\n]*/, 75_000).then(
+    (m) => m[0],
+    () => undefined,
+  );
+  const code = await Promise.race([
+    aria.exited(75_000),
+    refused.then((r) => r ?? new Promise<never>(() => {})),
+  ]);
+  if (typeof code === 'string')
+    assert.fail(`our tracker refused aria2's announce: ${code}\n${aria.output()}`);
   assert.equal(code, 0, `aria2c exited ${code}:\n${aria.output()}\n--- seeder ---\n${seeder!.output()}`);
   await assertSameTree(data, join(dir, 'course'), 'aria2');
   assert.match(seeder!.output(), /peer connected: 127\.0\.0\.1:\d+ \(.*aria2.*\)/i);
