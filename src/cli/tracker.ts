@@ -1,4 +1,4 @@
-import { startTracker } from '../tracker/index.js';
+import { type SwarmStore, startTracker } from '../tracker/index.js';
 import { isLoopbackHost, newToken } from '../web/guard.js';
 import { TrackerWeb } from '../web/tracker-web.js';
 import { onShutdown } from './signals.js';
@@ -13,13 +13,26 @@ export async function trackerCommand(opts: {
   webToken?: string;
 }): Promise<void> {
   let web: TrackerWeb | undefined;
-  const tracker = await startTracker({
-    host: opts.host,
-    port: opts.port,
-    interval: opts.interval,
-    trustIpParam: Boolean(opts.trustIpParam),
-    onEvent: (e) => web?.onTrackerEvent(e),
-  });
+  // --db: swarms survive a restart. Loaded only when asked for: it brings a native module.
+  let store: SwarmStore | undefined;
+  if (opts.db !== undefined) {
+    const { SqliteSwarmStore } = await import('../tracker/server/sqlite-store.js');
+    store = new SqliteSwarmStore(opts.db, { staleAfterMs: 2 * opts.interval * 1000 });
+  }
+  let tracker: Awaited<ReturnType<typeof startTracker>>;
+  try {
+    tracker = await startTracker({
+      host: opts.host,
+      port: opts.port,
+      interval: opts.interval,
+      trustIpParam: Boolean(opts.trustIpParam),
+      store,
+      onEvent: (e) => web?.onTrackerEvent(e),
+    });
+  } catch (err) {
+    store?.close();
+    throw err;
+  }
   // The page is open to this machine only by default; reachable from elsewhere, it needs a token.
   const generated = opts.webToken === undefined && !isLoopbackHost(opts.host);
   const token = opts.webToken ?? (generated ? newToken() : undefined);
@@ -33,6 +46,7 @@ export async function trackerCommand(opts: {
     await web.start();
   } catch (err) {
     await tracker.close();
+    store?.close();
     throw err;
   }
   const page = tracker.announceUrl.replace(/announce$/, '');
@@ -43,5 +57,6 @@ export async function trackerCommand(opts: {
   onShutdown(async () => {
     web?.close();
     await tracker.close();
+    store?.close();
   });
 }

@@ -1,125 +1,67 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isChunkswarmError } from '../../src/shared/errors.js';
-import { MemorySwarmStore, type PeerRecord, peerKey } from '../../src/tracker/server/index.js';
-import { peerId } from './helpers.js';
+import { MemorySwarmStore, type SwarmChange, type SwarmJournal } from '../../src/tracker/server/index.js';
+import { H, ports, rec, swarmStoreSuite } from './store-suite.js';
 
-const H = 'ab'.repeat(20);
+swarmStoreSuite('MemorySwarmStore', (opts) => new MemorySwarmStore(opts));
 
-function rec(n: number, extra: Partial<PeerRecord> = {}): PeerRecord {
-  const id = peerId(n);
-  const ip = '127.0.0.1';
-  return {
-    key: peerKey(id, ip),
-    ip,
-    port: 6000 + n,
-    peerId: id,
-    uploaded: 0,
-    downloaded: 0,
-    left: 10,
-    lastSeen: 0,
-    ...extra,
-  };
-}
-
-const ports = (rs: PeerRecord[]) => rs.map((r) => r.port).sort((a, b) => a - b);
-
-describe('MemorySwarmStore', () => {
-  it('keys peers by peer id and address', () => {
-    assert.equal(peerKey(Buffer.alloc(20, 0xab), '::1'), `${'ab'.repeat(20)}@::1`);
-    const s = new MemorySwarmStore();
-    s.announce(H, rec(1), 'started', 1);
-    // Same peer id, another address: another peer (it cannot move or stop the first).
-    s.announce(H, { ...rec(1), ip: '10.0.0.9', key: peerKey(peerId(1), '10.0.0.9') }, 'stopped', 2);
-    assert.equal(s.stats(H).incomplete, 1);
-  });
-
-  it('tracks seeder/leecher counts through updates, and counts completed once per peer', () => {
-    const s = new MemorySwarmStore();
-    s.announce(H, rec(1), 'started', 1);
-    s.announce(H, rec(2, { left: 0 }), 'started', 1);
-    s.announce(H, rec(3, { left: undefined, have: 4, pieces: 4 }), undefined, 1);
-    assert.deepEqual(s.stats(H), { complete: 2, incomplete: 1, downloaded: 0, name: undefined, pieces: 4 });
-    s.announce(H, rec(1, { left: 0 }), 'completed', 2);
+describe('MemorySwarmStore journal', () => {
+  it('tells the journal each change before making it, with the swarm numbers when they change', () => {
+    const changes: SwarmChange[] = [];
+    const expired: number[] = [];
+    const journal: SwarmJournal = { announce: (c) => changes.push(c), expire: (t) => expired.push(t) };
+    const s = new MemorySwarmStore({ journal });
+    s.announce(H, rec(1, { name: 'a', pieces: 4 }), 'started', 1);
+    s.announce(H, rec(1), undefined, 2);
     s.announce(H, rec(1, { left: 0 }), 'completed', 3);
-    assert.equal(s.stats(H).downloaded, 1);
-    assert.equal(s.stats(H).complete, 3);
-    // Back to leecher (data deleted and re-downloading): the counts follow.
-    s.announce(H, rec(1, { left: 5 }), undefined, 4);
-    assert.equal(s.stats(H).complete, 2);
-    s.announce(H, rec(2, { left: 0 }), 'stopped', 5);
-    assert.deepEqual(s.stats(H), { complete: 1, incomplete: 1, downloaded: 1, name: undefined, pieces: 4 });
-    s.announce(H, rec(9), 'stopped', 5);
-    assert.equal(s.stats(H).incomplete, 1, 'stopping an unknown peer changes nothing');
-    assert.deepEqual(s.stats('00'.repeat(20)), { complete: 0, incomplete: 0, downloaded: 0 });
-  });
-
-  it('keeps the lastSeen of the announce', () => {
-    const s = new MemorySwarmStore();
-    s.announce(H, rec(1, { lastSeen: 5 }), undefined, 42);
-    assert.equal(s.peers(H, 10, undefined, 42)[0]!.lastSeen, 42);
-  });
-
-  it('hands out a varying selection, never the asker, and only leechers to seeders and partial seeds', () => {
-    const s = new MemorySwarmStore();
-    for (let n = 1; n <= 20; n++) s.announce(H, rec(n, { left: n <= 5 ? 0 : 10 }), undefined, 1);
-    const seen = new Set<number>();
-    for (let i = 0; i < 200; i++) {
-      const got = s.peers(H, 3, rec(20).key, 1);
-      assert.equal(got.length, 3);
-      for (const p of got) seen.add(p.port);
-    }
-    assert.equal(seen.size, 19, 'every other peer comes up sooner or later');
-    assert.ok(!seen.has(6020));
-    const forSeeder = s.peers(H, 50, rec(1).key, 1);
-    assert.deepEqual(
-      ports(forSeeder),
-      Array.from({ length: 15 }, (_, i) => 6006 + i),
+    s.announce(H, rec(2), 'paused', 3);
+    s.announce(H, rec(1), 'stopped', 4);
+    s.announce(H, rec(9), 'stopped', 4);
+    s.expire(2);
+    const brief = changes.map((c) =>
+      c.kind === 'remove'
+        ? `remove ${c.key.slice(-12)}`
+        : `upsert ${c.peer.port} t=${c.peer.lastSeen} up=${c.uploadOnly} done=${c.completed} ` +
+          `swarm=${c.swarmChanged ? `${c.swarm.downloaded}/${c.swarm.name}/${c.swarm.pieces}` : '-'}`,
     );
-    // BEP 21: a partial seed (paused) gets no seeders either.
-    s.announce(H, rec(20), 'paused', 1);
-    assert.equal(s.peers(H, 50, rec(20).key, 1).length, 14);
-    s.announce(H, rec(20), undefined, 1);
-    assert.equal(s.peers(H, 50, rec(20).key, 1).length, 19);
-    assert.deepEqual(s.peers(H, 0, undefined, 1), []);
-    assert.deepEqual(s.peers('00'.repeat(20), 5, undefined, 1), []);
+    assert.deepEqual(brief, [
+      'upsert 6001 t=1 up=false done=false swarm=0/a/4',
+      'upsert 6001 t=2 up=false done=false swarm=-',
+      'upsert 6001 t=3 up=true done=true swarm=1/a/4',
+      'upsert 6002 t=3 up=true done=false swarm=-',
+      `remove ${rec(1).key.slice(-12)}`,
+    ]);
+    assert.deepEqual(expired, [2]);
   });
 
-  it('expires old peers and empty swarms, keeping its index consistent', () => {
-    const s = new MemorySwarmStore({ staleAfterMs: 100 });
-    for (let n = 1; n <= 10; n++) s.announce(H, rec(n), undefined, n % 2 === 0 ? 1000 : 10);
-    s.announce('cd'.repeat(20), rec(1), undefined, 10);
-    assert.equal(ports(s.peers(H, 50, undefined, 1050)).length, 5, 'stale peers are not handed out');
-    assert.equal(s.expire(500), 6);
-    assert.deepEqual(s.swarms(), [H]);
-    assert.deepEqual(ports(s.peers(H, 50, undefined, 1000)), [6002, 6004, 6006, 6008, 6010]);
-    // Removal after swap-removal still finds the right entries.
-    s.announce(H, rec(4), 'stopped', 1001);
-    s.announce(H, rec(10), 'stopped', 1001);
-    assert.deepEqual(ports(s.peers(H, 50, undefined, 1001)), [6002, 6006, 6008]);
-    assert.equal(s.stats(H).incomplete, 3);
-    s.close();
-    assert.deepEqual(s.swarms(), []);
-  });
-
-  it('names a swarm after the first peer that gives a name', () => {
-    const s = new MemorySwarmStore();
-    s.announce(H, rec(1, { name: 'first.iso', pieces: 4 }), undefined, 1);
-    s.announce(H, rec(2, { name: 'second.iso', pieces: 9 }), undefined, 1);
-    assert.equal(s.stats(H).name, 'first.iso');
-    assert.equal(s.stats(H).pieces, 4);
-  });
-
-  it('refuses peers and swarms beyond its caps with ETRACKER_FAILURE', () => {
-    const s = new MemorySwarmStore({ maxPeersPerSwarm: 1, maxSwarms: 1 });
+  it('changes nothing when the journal fails', () => {
+    let fail = false;
+    const s = new MemorySwarmStore({
+      journal: {
+        announce() {
+          if (fail) throw new Error('disk full');
+        },
+        expire() {
+          if (fail) throw new Error('disk full');
+        },
+      },
+    });
     s.announce(H, rec(1), undefined, 1);
-    assert.throws(
-      () => s.announce(H, rec(2), undefined, 1),
-      (e: unknown) => isChunkswarmError(e, 'ETRACKER_FAILURE'),
-    );
-    assert.throws(() => s.announce('cd'.repeat(20), rec(1), undefined, 1), /tracker is full/);
-    // A stop for an unknown swarm is no new swarm.
-    s.announce('cd'.repeat(20), rec(1), 'stopped', 1);
+    fail = true;
+    assert.throws(() => s.announce(H, rec(2), undefined, 2), /disk full/);
+    assert.throws(() => s.announce(H, rec(1, { left: 0 }), 'completed', 2), /disk full/);
+    assert.throws(() => s.announce(H, rec(1), 'stopped', 2), /disk full/);
+    assert.throws(() => s.announce('cd'.repeat(20), rec(1), undefined, 2), /disk full/);
+    assert.throws(() => s.expire(5), /disk full/);
+    assert.deepEqual(s.stats(H), {
+      complete: 0,
+      incomplete: 1,
+      downloaded: 0,
+      name: undefined,
+      pieces: undefined,
+    });
+    assert.deepEqual(ports(s.peers(H, 9, undefined, 2)), [6001]);
+    assert.equal(s.peers(H, 9, undefined, 2)[0]!.lastSeen, 1);
     assert.deepEqual(s.swarms(), [H]);
   });
 });

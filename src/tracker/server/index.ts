@@ -1,3 +1,5 @@
+// SqliteSwarmStore lives in ./sqlite-store.js and is not re-exported here: importing it loads
+// better-sqlite3's native module, which only `chunkswarm tracker --db` needs.
 export {
   type ExtraHandler,
   type SocketLayer,
@@ -7,10 +9,15 @@ export {
   type TrackerOptions,
 } from './server.js';
 export {
+  DEFAULT_MAX_PEERS_PER_IP,
   MemorySwarmStore,
   type MemorySwarmStoreOptions,
   type PeerRecord,
   peerKey,
+  type SavedPeer,
+  type SavedSwarm,
+  type SwarmChange,
+  type SwarmJournal,
   type SwarmStats,
   type SwarmStore,
 } from './store.js';

@@ -10,7 +10,13 @@ import { encodeAnnounceResponse, encodeFailure } from '../protocol/announce-resp
 import { MALFORMED_REQUEST, RequestHeadReader, tooLargeReason } from '../protocol/http-head.js';
 import { encodeScrapeResponse, parseScrapeQuery, type ScrapeFile } from '../protocol/scrape.js';
 import { MemorySwarmStore, type PeerRecord, peerKey, type SwarmStore } from './store.js';
-import { type Connection, type ConnectionHandlers, type Listener, listenTcp, type SocketLayer } from './tcp.js';
+import {
+  type Connection,
+  type ConnectionHandlers,
+  type Listener,
+  listenTcp,
+  type SocketLayer,
+} from './tcp.js';
 
 export type { SocketLayer } from './tcp.js';
 

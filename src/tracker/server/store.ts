@@ -73,11 +73,67 @@ export function peerKey(peerId: Uint8Array, ip: string): string {
   return `${Buffer.from(peerId.buffer, peerId.byteOffset, peerId.byteLength).toString('hex')}@${ip}`;
 }
 
+/**
+ * Peers one address may have in one swarm. Many honest peers can share an address (a household or
+ * a campus behind NAT), but thousands from one address are someone filling the swarm with fake
+ * peer ids to crowd out real peers or to point downloaders at one victim.
+ */
+export const DEFAULT_MAX_PEERS_PER_IP = 32;
+
 export interface MemorySwarmStoreOptions {
   readonly maxPeersPerSwarm?: number;
   readonly maxSwarms?: number;
+  /**
+   * Peers per address per swarm (default DEFAULT_MAX_PEERS_PER_IP). Loopback addresses are not
+   * counted: peers on the tracker's own machine are its operator's (demos, tests, benchmarks).
+   */
+  readonly maxPeersPerIp?: number;
   /** Peers older than this (ms) are no longer handed out, even before `expire` removes them. */
   readonly staleAfterMs?: number;
+  /**
+   * Told of every change before it is made in memory, so a store on disk can write it first; when
+   * the journal throws, the change is not made and the error goes to the announcer.
+   */
+  readonly journal?: SwarmJournal;
+}
+
+/** What one announce changed, as a journal needs it to write the same state down. */
+export type SwarmChange =
+  | { readonly kind: 'remove'; readonly infoHash: string; readonly key: string }
+  | {
+      readonly kind: 'upsert';
+      readonly infoHash: string;
+      /** The peer as it now is (lastSeen is the announce's time). */
+      readonly peer: PeerRecord;
+      readonly uploadOnly: boolean;
+      readonly completed: boolean;
+      /** The swarm's numbers after the change; `swarmChanged` when they (or the swarm) are new. */
+      readonly swarm: SavedSwarm;
+      readonly swarmChanged: boolean;
+    };
+
+/** A swarm's own numbers, as a journal keeps them. */
+export interface SavedSwarm {
+  readonly downloaded: number;
+  readonly name: string | undefined;
+  readonly pieces: number | undefined;
+}
+
+/** A peer with the flags the store keeps beside it, as a journal keeps it. */
+export interface SavedPeer {
+  readonly peer: PeerRecord;
+  readonly uploadOnly: boolean;
+  readonly completed: boolean;
+}
+
+export interface SwarmJournal {
+  announce(change: SwarmChange): void;
+  /** Peers last seen before `olderThan` go, and then swarms without peers. */
+  expire(olderThan: number): void;
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1';
 }
 
 interface Entry {
@@ -93,6 +149,8 @@ interface Swarm {
   /** Dense array for random selection; `Entry.index` allows O(1) swap-removal. */
   readonly list: Entry[];
   readonly byKey: Map<string, Entry>;
+  /** Peers per address, loopback left out (see MemorySwarmStoreOptions.maxPeersPerIp). */
+  readonly perIp: Map<string, number>;
   seeders: number;
   downloaded: number;
   name: string | undefined;
@@ -104,56 +162,122 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #swarms = new Map<string, Swarm>();
   readonly #maxPeers: number;
   readonly #maxSwarms: number;
+  readonly #maxPerIp: number;
   readonly #staleAfter: number;
+  readonly #journal: SwarmJournal | undefined;
 
   constructor(opts: MemorySwarmStoreOptions = {}) {
     this.#maxPeers = opts.maxPeersPerSwarm ?? LIMITS.trackerMaxPeersPerSwarm;
     this.#maxSwarms = opts.maxSwarms ?? LIMITS.trackerMaxSwarms;
+    this.#maxPerIp = opts.maxPeersPerIp ?? DEFAULT_MAX_PEERS_PER_IP;
     this.#staleAfter = opts.staleAfterMs ?? Number.POSITIVE_INFINITY;
+    this.#journal = opts.journal;
   }
 
   announce(infoHash: string, peer: PeerRecord, event: AnnounceEvent | undefined, now: number): void {
-    let swarm = this.#swarms.get(infoHash);
+    const swarm = this.#swarms.get(infoHash);
     if (event === 'stopped') {
       const entry = swarm?.byKey.get(peer.key);
-      if (swarm && entry) this.#remove(swarm, entry);
+      if (swarm && entry) {
+        this.#journal?.announce({ kind: 'remove', infoHash, key: peer.key });
+        this.#remove(swarm, entry);
+      }
       return;
     }
-    if (!swarm) {
-      if (this.#swarms.size >= this.#maxSwarms) {
-        throw new ChunkswarmError(
-          'ETRACKER_FAILURE',
-          'tracker is full: it tracks as many torrents as it can',
-        );
-      }
-      swarm = { list: [], byKey: new Map(), seeders: 0, downloaded: 0, name: undefined, pieces: undefined };
-      this.#swarms.set(infoHash, swarm);
+    // Every check first, so a refused announce changes nothing anywhere.
+    if (!swarm && this.#swarms.size >= this.#maxSwarms) {
+      throw new ChunkswarmError('ETRACKER_FAILURE', 'tracker is full: it tracks as many torrents as it can');
     }
     const rec = peer.lastSeen === now ? peer : { ...peer, lastSeen: now };
-    const seeder = isSeeder(rec);
-    let entry = swarm.byKey.get(rec.key);
-    if (entry) {
-      if (entry.seeder !== seeder) swarm.seeders += seeder ? 1 : -1;
-      entry.rec = rec;
-      entry.seeder = seeder;
-    } else {
-      if (swarm.list.length >= this.#maxPeers) {
-        if (swarm.list.length === 0) this.#swarms.delete(infoHash);
+    const entry = swarm?.byKey.get(rec.key);
+    if (!entry) {
+      const count = swarm?.list.length ?? 0;
+      if (count >= this.#maxPeers) {
         throw new ChunkswarmError('ETRACKER_FAILURE', `swarm is full: ${this.#maxPeers} peers already`);
       }
-      entry = { rec, seeder, uploadOnly: seeder, completed: false, index: swarm.list.length };
-      swarm.list.push(entry);
-      swarm.byKey.set(rec.key, entry);
-      if (seeder) swarm.seeders++;
+      if (!isLoopback(rec.ip) && (swarm?.perIp.get(rec.ip) ?? 0) >= this.#maxPerIp) {
+        throw new ChunkswarmError(
+          'ETRACKER_FAILURE',
+          `too many peers from ${rec.ip} in this swarm (at most ${this.#maxPerIp} per address)`,
+        );
+      }
     }
-    entry.uploadOnly = seeder || event === 'paused';
-    if (event === 'completed' && !entry.completed) {
-      entry.completed = true;
-      swarm.downloaded++;
-    }
+    const seeder = isSeeder(rec);
+    const uploadOnly = seeder || event === 'paused';
+    const countCompleted = event === 'completed' && entry?.completed !== true;
     // The first name and chunk count a peer gives stick, so a later peer cannot rename a swarm.
-    if (swarm.name === undefined && rec.name !== undefined) swarm.name = rec.name;
-    if (swarm.pieces === undefined && rec.pieces !== undefined) swarm.pieces = rec.pieces;
+    const name = swarm?.name ?? rec.name;
+    const pieces = swarm?.pieces ?? rec.pieces;
+    const downloaded = (swarm?.downloaded ?? 0) + (countCompleted ? 1 : 0);
+    if (this.#journal) {
+      this.#journal.announce({
+        kind: 'upsert',
+        infoHash,
+        peer: rec,
+        uploadOnly,
+        completed: countCompleted || entry?.completed === true,
+        swarm: { downloaded, name, pieces },
+        swarmChanged: !swarm || countCompleted || name !== swarm.name || pieces !== swarm.pieces,
+      });
+    }
+    const target = swarm ?? this.#newSwarm(infoHash);
+    target.downloaded = downloaded;
+    target.name = name;
+    target.pieces = pieces;
+    if (entry) {
+      if (entry.seeder !== seeder) target.seeders += seeder ? 1 : -1;
+      entry.rec = rec;
+      entry.seeder = seeder;
+      entry.uploadOnly = uploadOnly;
+      if (countCompleted) entry.completed = true;
+    } else {
+      this.#add(target, { rec, seeder, uploadOnly, completed: countCompleted, index: 0 });
+    }
+  }
+
+  /**
+   * Puts back a swarm and its peers as a journal saved them (after a restart). Caps are not
+   * applied: what was accepted once stays. Replaces a swarm of the same infohash.
+   */
+  restore(infoHash: string, saved: SavedSwarm, peers: Iterable<SavedPeer>): void {
+    this.#swarms.delete(infoHash);
+    const swarm = this.#newSwarm(infoHash);
+    swarm.downloaded = saved.downloaded;
+    swarm.name = saved.name;
+    swarm.pieces = saved.pieces;
+    for (const p of peers) {
+      if (swarm.byKey.has(p.peer.key)) continue;
+      this.#add(swarm, {
+        rec: p.peer,
+        seeder: isSeeder(p.peer),
+        uploadOnly: p.uploadOnly,
+        completed: p.completed,
+        index: 0,
+      });
+    }
+  }
+
+  #newSwarm(infoHash: string): Swarm {
+    const swarm: Swarm = {
+      list: [],
+      byKey: new Map(),
+      perIp: new Map(),
+      seeders: 0,
+      downloaded: 0,
+      name: undefined,
+      pieces: undefined,
+    };
+    this.#swarms.set(infoHash, swarm);
+    return swarm;
+  }
+
+  #add(swarm: Swarm, entry: Entry): void {
+    entry.index = swarm.list.length;
+    swarm.list.push(entry);
+    swarm.byKey.set(entry.rec.key, entry);
+    if (entry.seeder) swarm.seeders++;
+    const ip = entry.rec.ip;
+    if (!isLoopback(ip)) swarm.perIp.set(ip, (swarm.perIp.get(ip) ?? 0) + 1);
   }
 
   peers(infoHash: string, limit: number, excludeKey: string | undefined, now: number): PeerRecord[] {
@@ -191,6 +315,7 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   expire(olderThan: number): number {
+    this.#journal?.expire(olderThan);
     let removed = 0;
     for (const [hash, swarm] of this.#swarms) {
       // Walk backwards: swap-removal only moves entries from the end, which were already checked.
@@ -218,5 +343,11 @@ export class MemorySwarmStore implements SwarmStore {
     }
     swarm.byKey.delete(entry.rec.key);
     if (entry.seeder) swarm.seeders--;
+    const ip = entry.rec.ip;
+    const n = swarm.perIp.get(ip);
+    if (n !== undefined) {
+      if (n <= 1) swarm.perIp.delete(ip);
+      else swarm.perIp.set(ip, n - 1);
+    }
   }
 }

@@ -129,7 +129,17 @@ function loadBinding(): Binding | undefined {
       return undefined;
     }
     const proto = TCP.prototype as unknown as Record<string, unknown>;
-    const methods = ['bind', 'bind6', 'listen', 'getsockname', 'getpeername', 'readStart', 'readStop', 'writeBuffer', 'close'];
+    const methods = [
+      'bind',
+      'bind6',
+      'listen',
+      'getsockname',
+      'getpeername',
+      'readStart',
+      'readStop',
+      'writeBuffer',
+      'close',
+    ];
     if (methods.some((m) => typeof proto[m] !== 'function')) return undefined;
     cachedBinding = {
       TCP,
