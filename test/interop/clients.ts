@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decode, dictGet, isDict } from '../../src/codec/index.js';
@@ -203,13 +203,6 @@ export async function assertSameTree(expected: string, actual: string, who: stri
     );
     assert.ok(theirs.equals(ours), `${who}: ${f} differs from the original`);
   }
-}
-
-export async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** Scrape one infohash on a tracker (BEP 48): its complete/incomplete counts. */
