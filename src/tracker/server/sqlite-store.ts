@@ -157,9 +157,9 @@ export class SqliteSwarmStore implements SwarmStore {
     }
     const peers = new Map<string, SavedPeer[]>();
     for (const row of this.#db.prepare('SELECT * FROM peers').iterate() as IterableIterator<PeerRow>) {
-      let list = peers.get(row.info_hash);
-      if (!list) peers.set(row.info_hash, (list = []));
-      list.push(savedPeer(row));
+      const list = peers.get(row.info_hash);
+      if (list) list.push(savedPeer(row));
+      else peers.set(row.info_hash, [savedPeer(row)]);
     }
     for (const [hash, swarm] of saved) this.#mem.restore(hash, swarm, peers.get(hash) ?? []);
     // Peers without a swarm row cannot come from this store; keep them rather than lose them.
