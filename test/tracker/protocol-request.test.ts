@@ -182,7 +182,7 @@ describe('parseAnnounceQuery', () => {
     rejects(`${BASE}&compact=yes`, 'invalid compact (0 or 1)');
     rejects(`${BASE}&no_peer_id=2`, 'invalid no_peer_id (0 or 1)');
     rejects(`${BASE}&key=${'k'.repeat(65)}`, 'invalid key');
-    rejects(`${BASE}&key=a%20b`, 'invalid key');
+    rejects(`${BASE}&key=%zz`, 'invalid key');
     rejects(`${BASE}&trackerid=%00`, 'invalid trackerid');
     rejects(`${BASE}&ip=evil.example`, 'invalid ip (an IPv4 or IPv6 address is needed)', {
       trustIpParam: true,
@@ -295,5 +295,12 @@ describe('buildAnnounceUrl', () => {
     // Without a bitfield, the given count goes as it is.
     const counted = buildAnnounceUrl('http://t/announce', { ...params, chunks: { pieces: 4, have: 2 } });
     assert.match(counted, /&cs_have=2$/);
+  });
+});
+
+describe('opaque key', () => {
+  it('accepts a binary key as aria2 sends it', () => {
+    const r = parseAnnounceQuery(`${BASE}&key=%F8%01S%E4%FC%99%19%8E`, '127.0.0.1');
+    assert.equal(Buffer.from(r.key!, 'latin1').toString('hex'), 'f80153e4fc99198e');
   });
 });

@@ -103,7 +103,8 @@ export function parseAnnounceQuery(
 
   const compact = has(at, F.compact) ? flagField(rawQuery, at, F.compact, 'compact') : true;
   const noPeerId = has(at, F.noPeerId) ? flagField(rawQuery, at, F.noPeerId, 'no_peer_id') : false;
-  const key = has(at, F.key) ? tokenField(rawQuery, at, F.key, 'key') : undefined;
+  // `key` is opaque: aria2 sends 8 raw bytes, percent-encoded. Only its length is checked.
+  const key = has(at, F.key) ? opaqueField(rawQuery, at, F.key, 'key') : undefined;
   const trackerId = has(at, F.trackerId) ? tokenField(rawQuery, at, F.trackerId, 'trackerid') : undefined;
 
   let ip: string | undefined;
@@ -259,6 +260,12 @@ function flagField(raw: string, at: Int32Array, field: Field, name: string): boo
 function tokenField(raw: string, at: Int32Array, field: Field, name: string): string {
   const text = decodeLatin1(raw, at[field * 2]!, at[field * 2 + 1]!, false);
   if (text === undefined || text.length > MAX_TOKEN_LENGTH || !PRINTABLE.test(text)) fail(`invalid ${name}`);
+  return text;
+}
+
+function opaqueField(raw: string, at: Int32Array, field: Field, name: string): string {
+  const text = decodeLatin1(raw, at[field * 2]!, at[field * 2 + 1]!, false);
+  if (text === undefined || text.length > MAX_TOKEN_LENGTH) fail(`invalid ${name}`);
   return text;
 }
 
