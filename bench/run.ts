@@ -6,7 +6,7 @@
  * could not be measured at all, 2 on bad options.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -76,6 +76,23 @@ function build(): void {
   log(`warning: npm run build reported errors; measuring the JavaScript it emitted anyway: ${tail}`);
 }
 
+/**
+ * A clone of the last commit in `into`, built there, sharing the checkout's node_modules: what the
+ * commit says, whatever is being edited or rebuilt in the checkout meanwhile.
+ */
+function buildCommitted(into: string): string {
+  log('cloning the last commit and building it');
+  const clone = spawnSync('git', ['clone', '--quiet', '--no-hardlinks', ROOT, into], { encoding: 'utf8' });
+  if (clone.status !== 0) throw new Error(`git clone failed: ${clone.stderr.trim()}`);
+  symlinkSync(join(ROOT, 'node_modules'), join(into, 'node_modules'), 'dir');
+  const r = spawnSync('npm', ['run', 'build'], { cwd: into, encoding: 'utf8' });
+  if (r.status !== 0) {
+    const tail = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-3).join(' | ');
+    throw new Error(`the last commit does not build: ${tail}`);
+  }
+  return chunkswarmBin(into);
+}
+
 function git(args: string[]): string | null {
   try {
     return execFileSync('git', args, {
@@ -140,17 +157,18 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('exit', () => janitor.cleanupNow());
 
-  const needsCli = opts.only.some((f) => f !== 'sha1');
-  if (needsCli && opts.build) build();
-  const bin = chunkswarmBin();
-  if (needsCli && !existsSync(bin)) throw new Error(`${bin} is missing: run npm run build`);
-
   const root = mkdtempSync(join(tmpdir(), 'chunkswarm-bench-'));
   janitor.dirs.add(root);
   if (opts.keep) log(`temp files kept in ${root}`);
+  const needsCli = opts.only.some((f) => f !== 'sha1');
+  let bin = chunkswarmBin();
+  if (needsCli && opts.committed) bin = buildCommitted(join(root, 'committed'));
+  else if (needsCli && opts.build) build();
+  if (needsCli && !existsSync(bin)) throw new Error(`${bin} is missing: run npm run build`);
+
   const profileRoot = opts.profile ? join(BENCH_DIR, 'results', 'profiles', localDate()) : null;
   const commit = git(['rev-parse', 'HEAD']);
-  const dirty = (git(['status', '--porcelain', '--', 'src']) ?? '') !== '';
+  const dirty = !opts.committed && (git(['status', '--porcelain', '--', 'src']) ?? '') !== '';
 
   const rows: Row[] = [];
   const table: Record<string, Row[]> = {};

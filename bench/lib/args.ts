@@ -24,6 +24,8 @@ export interface BenchOptions {
   profile: boolean;
   /** skip `npm run build` */
   build: boolean;
+  /** measure the last commit, cloned and built in the temp folder */
+  committed: boolean;
   /** keep temp files (for a post-mortem) */
   keep: boolean;
   /** where the results JSON goes (default bench/results/<date>.json) */
@@ -42,6 +44,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --sha1-mib N        MiB hashed for the SHA-1 ceiling (default 512)
   --profile           run chunkswarm with --cpu-prof and print its top functions
   --no-build          do not run \`npm run build\` first
+  --committed         measure the last commit: clone it into the temp folder and build it there,
+                      so uncommitted edits and rebuilds of dist/ during the run cannot touch it
   --keep              keep the temp folder
   --out FILE          results file (default bench/results/<YYYY-MM-DD>.json)
   -h, --help          this text`;
@@ -87,6 +91,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     sha1MiB: positiveInt('sha1-mib', v['sha1-mib'], 512),
     profile: v.profile === true,
     build: v['no-build'] !== true,
+    committed: v.committed === true,
     keep: v.keep === true,
     out: v.out ?? null,
     help: v.help === true,
@@ -109,6 +114,7 @@ function parse(argv: readonly string[]) {
       'sha1-mib': { type: 'string' },
       profile: { type: 'boolean' },
       'no-build': { type: 'boolean' },
+      committed: { type: 'boolean' },
       keep: { type: 'boolean' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },

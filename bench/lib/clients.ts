@@ -16,13 +16,13 @@ export const LT_PEER = join(BENCH_DIR, 'lt_peer.py');
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 
 /** The `chunkswarm` bin as package.json names it. */
-export function chunkswarmBin(): string {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+export function chunkswarmBin(projectRoot: string = ROOT): string {
+  const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
     bin?: string | Record<string, string>;
   };
   const rel = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.chunkswarm;
   if (!rel) throw new Error('package.json has no "chunkswarm" bin');
-  return join(ROOT, rel);
+  return join(projectRoot, rel);
 }
 
 export interface Chunkswarm {

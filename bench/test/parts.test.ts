@@ -73,6 +73,8 @@ test('options: defaults, --only in canonical order, bad values are usage errors'
   assert.equal(d.leechers, 8);
   assert.equal(d.uplinkMiB, 8);
   assert.equal(d.build, true);
+  assert.equal(d.committed, false);
+  assert.equal(parseBenchArgs(['--committed']).committed, true);
   const o = parseBenchArgs(['--only', 'sha1,pair', '--rounds', '5', '--size-mib', '64', '--no-build']);
   assert.deepEqual(o.only, ['pair', 'sha1']);
   assert.equal(o.rounds, 5);
