@@ -94,6 +94,12 @@ export class PeerConnection {
   #keepAliveTimer: NodeJS.Timeout | undefined;
   #sentHandshake = false;
   readonly #ended = new Set<string>();
+  /** Requests refused because the peer already had `reqq` outstanding, over the connection's life. */
+  #overReqq = 0;
+  /** Requests received while we choke the peer, since our last CHOKE (or since the handshake). */
+  #whileChoked = 0;
+  /** HAVEs for pieces the peer had already announced. */
+  #repeatedHaves = 0;
 
   /**
    * Outgoing: pass the host; the handshake is sent at once. Incoming: pass `resolveHost`, called with the
@@ -161,6 +167,7 @@ export class PeerConnection {
   setChoking(choke: boolean): void {
     if (this.amChoking === choke) return;
     this.amChoking = choke;
+    if (choke) this.#whileChoked = 0;
     this.send({ type: choke ? 'choke' : 'unchoke' });
     // BEP 6: with the fast extension a choke drops pending requests only with an explicit REJECT.
     if (choke) {
@@ -337,7 +344,12 @@ export class PeerConnection {
         if (m.index >= n) throw new ChunkswarmError('EWIRE_PROTOCOL', `have for piece ${m.index} of ${n}`);
         this.bits ??= new Bitfield(n);
         this.bitsReceived = true;
-        if (!this.bits.set(m.index)) return; // a repeated HAVE changes nothing
+        if (!this.bits.set(m.index)) {
+          // A repeated HAVE changes nothing, but costs us a message each: a stream of them is a flood.
+          if (++this.#repeatedHaves > n + 64)
+            throw new ChunkswarmError('EWIRE_PROTOCOL', `${this.#repeatedHaves} repeated HAVEs`);
+          return;
+        }
         break;
       case 'request':
         if (m.index >= n) throw new ChunkswarmError('EWIRE_PROTOCOL', `request for piece ${m.index} of ${n}`);
@@ -356,13 +368,24 @@ export class PeerConnection {
       case 'allowed-fast':
       case 'reject':
         if (!this.fast) throw new ChunkswarmError('EWIRE_PROTOCOL', `${m.type} without the fast extension`);
+        if (m.type !== 'reject' && m.index >= n)
+          throw new ChunkswarmError('EWIRE_PROTOCOL', `${m.type} for piece ${m.index} of ${n}`);
         break;
       default:
         break;
     }
     if (m.type === 'request') {
-      if (this.pendingRequests.size >= LIMITS.maxIncomingRequests) {
-        // BEP 6: too many requests get a REJECT rather than a disconnect.
+      const max = LIMITS.maxIncomingRequests;
+      // Requests already on their way when we choked are normal, as many again after it are not: an honest
+      // peer keeps at most `reqq` outstanding and waits for an UNCHOKE (BEP 6).
+      if (this.amChoking && ++this.#whileChoked > max) {
+        throw new ChunkswarmError('EWIRE_PROTOCOL', `more than ${max} requests while choked`);
+      }
+      if (this.pendingRequests.size >= max) {
+        // BEP 6: too many requests get a REJECT rather than a disconnect; but a peer that goes on asking
+        // for as many again ignores both our `reqq` and the REJECTs, and each one costs us a reply.
+        if (++this.#overReqq > max)
+          throw new ChunkswarmError('EWIRE_PROTOCOL', `more than ${max} requests beyond reqq ${max}`);
         if (this.fast) this.send({ type: 'reject', index: m.index, begin: m.begin, length: m.length });
         return;
       }
