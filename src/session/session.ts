@@ -396,6 +396,11 @@ export class TorrentSession implements PeerHost {
           this.fetchPiece(peer, m.index).catch((err) => this.events.emit('warning', describeError(err)));
         }
         break;
+      case 'extended':
+        // An incoming peer names the port it listens on, the address its strikes and ban are kept under,
+        // only in its extension handshake (BEP 10), after onReady: check the ban again now.
+        if (m.id === 0 && this.#banned.has(peer.peerAddress)) peer.close('banned');
+        break;
       default:
         break;
     }
