@@ -457,6 +457,14 @@ export class TorrentSession implements PeerHost {
   }
 
   #onRequest(peer: PeerConnection, r: BlockRef): void {
+    // A block lies inside its piece and every client knows the piece sizes from the torrent: asking past the end
+    // is a broken or hostile peer, not a race, so it is dropped rather than rejected.
+    if (r.begin + r.length > pieceSize(this.metainfo, r.index)) {
+      peer.close(
+        `protocol error: request for ${r.length} bytes at ${r.begin} of piece ${r.index}, past its end`,
+      );
+      return;
+    }
     const ok =
       !peer.amChoking &&
       this.have.has(r.index) &&
