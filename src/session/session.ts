@@ -579,8 +579,12 @@ export class TorrentSession implements PeerHost {
       // A piece we cannot store (disk full, folder not writable) will not store on a retry either: stop
       // downloading, keep serving what is verified, and let the front end say why.
       this.setPaused(true);
-      this.failure = `cannot store chunk ${index}: ${describeError(err)}`;
-      this.events.emit('error', this.failure);
+      // Pieces verified at the same moment fail the same way (or on the hasher closed after the first
+      // failure): the front end hears of the first only.
+      if (this.failure === undefined) {
+        this.failure = `cannot store chunk ${index}: ${describeError(err)}`;
+        this.events.emit('error', this.failure);
+      }
     } finally {
       this.#buffers.give(piece.data);
       this.#verifying.delete(index);
