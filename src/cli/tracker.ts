@@ -1,7 +1,22 @@
 import { type SwarmStore, startTracker } from '../tracker/index.js';
 import { isLoopbackHost, newToken } from '../web/guard.js';
 import { TrackerWeb } from '../web/tracker-web.js';
+import { ChunkswarmError } from '../shared/errors.js';
 import { onShutdown } from './signals.js';
+
+/**
+ * How long a request may take to arrive, in ms, when not the default (LIMITS.trackerRequestTimeoutMs):
+ * tests use it to see slow clients cut off without waiting the full ten seconds.
+ */
+function requestTimeoutFromEnv(): number | undefined {
+  const raw = process.env.CHUNKSWARM_TRACKER_REQUEST_TIMEOUT_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms) || ms < 1) {
+    throw new ChunkswarmError('EUSAGE', `CHUNKSWARM_TRACKER_REQUEST_TIMEOUT_MS must be a whole number of ms >= 1, not ${raw}`);
+  }
+  return ms;
+}
 
 export async function trackerCommand(opts: {
   host: string;
@@ -27,6 +42,7 @@ export async function trackerCommand(opts: {
       interval: opts.interval,
       trustIpParam: Boolean(opts.trustIpParam),
       store,
+      requestTimeoutMs: requestTimeoutFromEnv(),
       onEvent: (e) => web?.onTrackerEvent(e),
     });
   } catch (err) {
