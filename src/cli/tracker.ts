@@ -1,7 +1,7 @@
+import { ChunkswarmError } from '../shared/errors.js';
 import { type SwarmStore, startTracker } from '../tracker/index.js';
 import { isLoopbackHost, newToken } from '../web/guard.js';
 import { TrackerWeb } from '../web/tracker-web.js';
-import { ChunkswarmError } from '../shared/errors.js';
 import { onShutdown } from './signals.js';
 
 /**
@@ -13,7 +13,10 @@ function requestTimeoutFromEnv(): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   const ms = Number(raw);
   if (!Number.isSafeInteger(ms) || ms < 1) {
-    throw new ChunkswarmError('EUSAGE', `CHUNKSWARM_TRACKER_REQUEST_TIMEOUT_MS must be a whole number of ms >= 1, not ${raw}`);
+    throw new ChunkswarmError(
+      'EUSAGE',
+      `CHUNKSWARM_TRACKER_REQUEST_TIMEOUT_MS must be a whole number of ms >= 1, not ${raw}`,
+    );
   }
   return ms;
 }

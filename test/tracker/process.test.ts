@@ -159,8 +159,9 @@ describe('chunkswarm tracker under hostile requests', () => {
         const all = Buffer.from(get(good(4)));
         let i = 0;
         const timer = setInterval(() => {
-          if (i < all.length) sock.write(all.subarray(i, (i += 37)));
+          if (i < all.length) sock.write(all.subarray(i, i + 37));
           else clearInterval(timer);
+          i += 37;
         }, 5);
       },
       'announce',
