@@ -18,6 +18,12 @@ export {
   type ResponsePeer,
   type TrackerPeer,
 } from './announce-response.js';
+export {
+  type HeadDecision,
+  MALFORMED_REQUEST,
+  RequestHeadReader,
+  tooLargeReason,
+} from './http-head.js';
 export { formatIp, normalizeIp, parseIp } from './ip.js';
 export { decodeComponent, encodeBytes } from './query.js';
 export {
