@@ -235,7 +235,10 @@ async function main(): Promise<number> {
 
   if (profileRoot) {
     for (const f of opts.only) {
-      for (const s of summariseProfileDir(join(profileRoot, f), ROOT))
+      for (const s of summariseProfileDir(
+        join(profileRoot, f),
+        opts.committed ? join(root, 'committed') : ROOT,
+      ))
         process.stdout.write(`\n[${f}] ${formatProfile(s)}\n`);
     }
   }

@@ -4,7 +4,7 @@
  * or Ctrl-C can stop all of them and nothing else.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -166,11 +166,16 @@ export class Proc {
     readonly name: string,
     readonly child: ChildProcess,
     private readonly timeFile: string | null,
+    /** every line also goes here, with seconds since start, for a post-mortem with --keep */
+    readonly logFile: string | null = null,
   ) {
+    const log = logFile ? createWriteStream(logFile) : null;
+    log?.on('error', () => {});
     this.#pid = child.pid ?? -1;
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.exit = { code, signal, at: performance.now() };
+        log?.end(`${this.#since(this.exit.at)} [exited with ${describeExit(this.exit)}]\n`);
         this.#notify();
         resolve(this.exit);
       });
@@ -178,11 +183,17 @@ export class Proc {
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
       createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-        this.lines.push({ line, at: performance.now() });
+        const at = performance.now();
+        this.lines.push({ line, at });
+        if (log && !this.exit) log.write(`${this.#since(at)} ${line}\n`);
         if (this.lines.length > KEEP_LINES) this.lines.splice(0, this.lines.length - KEEP_LINES);
         this.#notify();
       });
     }
+  }
+
+  #since(at: number): string {
+    return ((at - this.startedAt) / 1000).toFixed(3).padStart(8);
   }
 
   get pid(): number {
@@ -353,7 +364,8 @@ export class ProcessGroup {
       env: { ...process.env, NO_COLOR: '1', ...opts.env },
       cwd: opts.cwd,
     });
-    const proc = new Proc(name, child, timeFile);
+    const logFile = join(this.tmpDir, `${name.replace(/[^\w.-]/g, '_')}.log`);
+    const proc = new Proc(name, child, timeFile, logFile);
     this.procs.push(proc);
     child.once('error', (err) => {
       proc.lines.push({ line: `spawn failed: ${err.message}`, at: performance.now() });
