@@ -18,6 +18,9 @@ import {
 } from '../wire/index.js';
 import { RateMeter, type TokenBucket } from './rate.js';
 
+/** How much a connection may queue in user space before the serving loop waits for 'drain'. */
+const SEND_BUFFER_BYTES = 1024 * 1024;
+
 export const CLIENT_NAME = 'chunkswarm 0.1.0';
 
 /** Azureus-style peer id: `-CS0100-` and 12 random bytes. */
@@ -149,10 +152,12 @@ export class PeerConnection {
     if (this.closed) return Promise.resolve();
     this.socket.cork();
     this.socket.write(encodePieceHeader(index, begin, block.length));
-    const flushed = this.socket.write(block);
+    this.socket.write(block);
     process.nextTick(() => this.socket.uncork());
     this.up.add(block.length);
-    if (flushed) return Promise.resolve();
+    // Node's socket buffer signals "full" at 16 KiB: waiting for 'drain' there would send one block per
+    // turn of the event loop. Keep up to SEND_BUFFER_BYTES queued instead; the kernel takes it in big writes.
+    if (this.socket.writableLength < SEND_BUFFER_BYTES) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         this.socket.off('drain', done);
