@@ -15,3 +15,14 @@ export {
   PROTOCOL,
   type WireMessage,
 } from './messages.js';
+export {
+  decodeMetadataMessage,
+  encodeMetadataMessage,
+  METADATA_PIECE_LENGTH,
+  type MetadataLimits,
+  type MetadataMessage,
+  metadataPieceCount,
+  metadataPieceLength,
+  metadataPieceMessage,
+  UT_METADATA,
+} from './metadata.js';
