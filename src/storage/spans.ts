@@ -1,3 +1,4 @@
+import { pieceSpans } from '../metainfo/layout.js';
 import type { FileSpan, TorrentLayout } from '../metainfo/types.js';
 import { ChunkswarmError } from '../shared/errors.js';
 
@@ -36,44 +37,19 @@ export function checkRange(layout: TorrentLayout, index: number, begin: number, 
 
 /**
  * Where the bytes `begin .. begin + length` of piece `index` live on disk, as runs within single
- * files, in piece order. A piece is a window on the concatenation of all files, so it may cross
- * file boundaries; zero-length files hold no bytes and never appear.
+ * files, in piece order (metainfo's `pieceSpans`, with storage's error codes and a check that the
+ * file list really covers the range).
  */
 export function spansOf(layout: TorrentLayout, index: number, begin = 0, length?: number): FileSpan[] {
   const len = length ?? pieceLengthOf(layout, index) - begin;
   checkRange(layout, index, begin, len);
-  const start = index * layout.pieceLength + begin;
-  const end = start + len;
-  const spans: FileSpan[] = [];
-  if (len === 0) return spans;
-  const files = layout.files;
-  // First file whose end lies past `start`: files are sorted by offset, so binary search.
-  let lo = 0;
-  let hi = files.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const f = files[mid]!;
-    if (f.offset + f.length <= start) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo; i < files.length; i++) {
-    const f = files[i]!;
-    if (f.offset >= end) break;
-    if (f.length === 0) continue;
-    const from = Math.max(start, f.offset);
-    const to = Math.min(end, f.offset + f.length);
-    spans.push({
-      fileIndex: i,
-      fileOffset: from - f.offset,
-      pieceOffset: from - start + begin,
-      length: to - from,
-    });
-  }
+  const spans = pieceSpans(layout, index, begin, len);
   const covered = spans.reduce((n, s) => n + s.length, 0);
   if (covered !== len) {
+    const start = index * layout.pieceLength + begin;
     throw new ChunkswarmError(
       'ESTORAGE',
-      `the torrent's file list does not cover bytes ${start}..${end} of its data (files and total length disagree)`,
+      `the torrent's file list does not cover bytes ${start}..${start + len} of its data (files and total length disagree)`,
     );
   }
   return spans;
