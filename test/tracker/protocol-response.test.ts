@@ -93,6 +93,12 @@ describe('encodeAnnounceResponse / parseAnnounceResponse', () => {
         'warning message': 'warning' in r ? r.warning : undefined,
       });
       assert.deepEqual(encodeAnnounceResponse(r), expected);
+      // Peers the store packed already come out the same.
+      const packed = {
+        v4: Buffer.from([10, 0, 0, 1, 0x1a, 0xe1, 127, 0, 0, 1, 0, 1]),
+        v6: Buffer.from('20010db8000000000000000000000007c8d5', 'hex'),
+      };
+      assert.deepEqual(encodeAnnounceResponse({ ...r, peers: [], packed }), expected);
     }
   });
 

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isChunkswarmError } from '../../src/shared/errors.js';
+import { compactEntry } from '../../src/tracker/protocol/index.js';
 import {
   type MemorySwarmStoreOptions,
   type PeerRecord,
@@ -151,6 +152,46 @@ export function swarmStoreSuite(name: string, make: StoreFactory): void {
       s.announce('cd'.repeat(20), rec(1), 'stopped', 1);
       assert.deepEqual(s.swarms(), [H]);
       assert.deepEqual(ports(s.peers(H, 9, undefined, 1)), [6001]);
+      s.close();
+    });
+
+    it('packs the same selection as compact entries', () => {
+      const s = make({ staleAfterMs: 100 });
+      const compactOf = (r: PeerRecord) => compactEntry(r.ip, r.port).toString('hex');
+      const ipOf = (n: number) => (n % 3 === 0 ? `2001:db8::${n}` : `10.0.${n % 7}.${n}`);
+      for (let n = 1; n <= 30; n++) {
+        s.announce(H, rec(n, { ip: ipOf(n), left: n % 4 === 0 ? 0 : 5 }), undefined, n <= 3 ? 1 : 500);
+      }
+      // Moves, leaves, expiry and a seeder turning leecher, so slots are swapped and rewritten.
+      s.announce(H, rec(5, { ip: ipOf(5), port: 9999 }), undefined, 500);
+      s.announce(H, rec(6, { ip: ipOf(6) }), 'stopped', 500);
+      s.announce(H, rec(8, { ip: ipOf(8), left: 3 }), undefined, 500);
+      assert.equal(s.expire(100), 3);
+      s.announce(H, rec(31, { ip: ipOf(31) }), 'paused', 550);
+      const split = (c: { v4: Buffer; v6: Buffer }) => [
+        ...Array.from({ length: c.v4.length / 6 }, (_, i) => c.v4.subarray(i * 6, i * 6 + 6).toString('hex')),
+        ...Array.from({ length: c.v6.length / 18 }, (_, i) =>
+          c.v6.subarray(i * 18, i * 18 + 18).toString('hex'),
+        ),
+      ];
+      for (const asker of [
+        undefined,
+        rec(7, { ip: ipOf(7) }).key,
+        rec(12, { ip: ipOf(12) }).key,
+        rec(31, { ip: ipOf(31) }).key,
+      ]) {
+        for (const now of [550, 650]) {
+          const want = s.peers(H, 100, asker, now).map(compactOf).sort();
+          const got = split(s.compactPeers!(H, 100, asker, now));
+          assert.deepEqual([...got].sort(), want, `asker ${asker?.slice(-20)} at ${now}`);
+          const few = split(s.compactPeers!(H, 5, asker, now));
+          assert.equal(few.length, Math.min(5, want.length));
+          for (const e of few) assert.ok(want.includes(e));
+        }
+      }
+      assert.equal(split(s.compactPeers!(H, 100, undefined, 550)).length, 27);
+      assert.deepEqual(split(s.compactPeers!('00'.repeat(20), 5, undefined, 1)), []);
+      assert.deepEqual(split(s.compactPeers!(H, 0, undefined, 550)), []);
       s.close();
     });
 

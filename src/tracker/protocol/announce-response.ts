@@ -29,6 +29,11 @@ export interface AnnounceResponse {
   readonly trackerId?: string | undefined;
   readonly warning?: string | undefined;
   readonly peers: readonly ResponsePeer[];
+  /**
+   * Peers already packed as compact entries (IPv4 6 bytes each, IPv6 18 bytes each): used instead
+   * of `peers` for a compact answer without status.
+   */
+  readonly packed?: { readonly v4: Uint8Array; readonly v6: Uint8Array } | undefined;
   readonly compact: boolean;
   /** Send the non-compact list with each peer's chunk status (the client sent `cs_status=1`). */
   readonly includeStatus: boolean;
@@ -73,13 +78,19 @@ export function encodeAnnounceResponse(r: AnnounceResponse): Buffer {
 function encodeCompactResponse(r: AnnounceResponse): Buffer {
   let n4 = 0;
   let n6 = 0;
-  const entries: Buffer[] = new Array(r.peers.length);
-  for (let i = 0; i < r.peers.length; i++) {
-    const p = r.peers[i]!;
-    const e = p.compact ?? compactEntry(p.ip, p.port);
-    entries[i] = e;
-    if (e.length === 6) n4++;
-    else n6++;
+  const packed = r.packed;
+  const entries: Buffer[] = packed ? [] : new Array(r.peers.length);
+  if (packed) {
+    n4 = Math.floor(packed.v4.length / 6);
+    n6 = Math.floor(packed.v6.length / 18);
+  } else {
+    for (let i = 0; i < r.peers.length; i++) {
+      const p = r.peers[i]!;
+      const e = p.compact ?? compactEntry(p.ip, p.port);
+      entries[i] = e;
+      if (e.length === 6) n4++;
+      else n6++;
+    }
   }
   // Keys in BEP 3 order (sorted bytes): complete, incomplete, interval, min interval, peers,
   // peers6, tracker id, warning message.
@@ -94,9 +105,15 @@ function encodeCompactResponse(r: AnnounceResponse): Buffer {
   const tailBytes = Buffer.byteLength(tail);
   const out = Buffer.allocUnsafe(head.length + n4 * 6 + mid.length + n6 * 18 + tailBytes);
   let o = out.write(head, 0, 'latin1');
-  for (const e of entries) if (e.length === 6) o += e.copy(out, o);
+  if (packed) {
+    out.set(packed.v4.subarray(0, n4 * 6), o);
+    o += n4 * 6;
+  } else for (const e of entries) if (e.length === 6) o += e.copy(out, o);
   o += out.write(mid, o, 'latin1');
-  for (const e of entries) if (e.length !== 6) o += e.copy(out, o);
+  if (packed) {
+    out.set(packed.v6.subarray(0, n6 * 18), o);
+    o += n6 * 18;
+  } else for (const e of entries) if (e.length !== 6) o += e.copy(out, o);
   out.write(tail, o, 'utf8');
   return out;
 }

@@ -9,6 +9,7 @@ export {
   type TrackerOptions,
 } from './server.js';
 export {
+  type CompactPeers,
   DEFAULT_MAX_PEERS_PER_IP,
   MemorySwarmStore,
   type MemorySwarmStoreOptions,

@@ -172,7 +172,13 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
       compact: a.compactAddress,
     };
     store.announce(infoHash, rec, a.event, now);
-    const peers = a.event === 'stopped' ? [] : store.peers(infoHash, a.numwant, key, now);
+    const stopped = a.event === 'stopped';
+    // Most announces want compact peers without status: the store packs them itself.
+    const packed =
+      !stopped && a.compact && !a.wantStatus && store.compactPeers
+        ? store.compactPeers(infoHash, a.numwant, key, now)
+        : undefined;
+    const peers = stopped || packed ? [] : store.peers(infoHash, a.numwant, key, now);
     const stats = store.stats(infoHash);
     const body = encodeAnnounceResponse({
       interval,
@@ -182,6 +188,7 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
       trackerId,
       warning: a.numwantCapped ? `numwant capped at ${LIMITS.trackerMaxNumwant}` : undefined,
       peers,
+      packed,
       compact: a.compact,
       includeStatus: a.wantStatus,
       noPeerId: a.noPeerId,

@@ -3,6 +3,7 @@ import { ChunkswarmError, describeError } from '../../shared/errors.js';
 import type { AnnounceEvent } from '../protocol/announce-request.js';
 import { compactEntry } from '../protocol/announce-response.js';
 import {
+  type CompactPeers,
   MemorySwarmStore,
   type MemorySwarmStoreOptions,
   type PeerRecord,
@@ -127,6 +128,10 @@ export class SqliteSwarmStore implements SwarmStore {
 
   peers(infoHash: string, limit: number, excludeKey: string | undefined, now: number): PeerRecord[] {
     return this.#mem.peers(infoHash, limit, excludeKey, now);
+  }
+
+  compactPeers(infoHash: string, limit: number, excludeKey: string | undefined, now: number): CompactPeers {
+    return this.#mem.compactPeers(infoHash, limit, excludeKey, now);
   }
 
   stats(infoHash: string): SwarmStats {

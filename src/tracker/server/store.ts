@@ -1,7 +1,7 @@
 import { ChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import type { AnnounceEvent } from '../protocol/announce-request.js';
-import { isSeeder } from '../protocol/announce-response.js';
+import { compactEntry, isSeeder } from '../protocol/announce-response.js';
 
 /**
  * One peer of one swarm, as the tracker keeps it: the seed's PEER_SET entry.
@@ -59,6 +59,12 @@ export interface SwarmStore {
    * partial seed (BEP 21 `paused`), only leechers are returned: seeders have nothing to trade.
    */
   peers(infoHash: string, limit: number, excludeKey: string | undefined, now: number): PeerRecord[];
+  /**
+   * The same selection as `peers`, as compact entries (BEP 23 for IPv4, BEP 7 for IPv6): what
+   * most announces want, without building a record per peer. Optional; the tracker falls back
+   * to `peers`.
+   */
+  compactPeers?(infoHash: string, limit: number, excludeKey: string | undefined, now: number): CompactPeers;
   /** Counts of a swarm; zeros for a swarm the store does not know. */
   stats(infoHash: string): SwarmStats;
   /** Infohashes of every swarm with at least one peer (or not yet expired). */
@@ -66,6 +72,12 @@ export interface SwarmStore {
   /** Removes peers last seen before `olderThan` (ms) and swarms left empty; returns peers removed. */
   expire(olderThan: number): number;
   close(): void;
+}
+
+/** Peers as compact entries: 6 bytes each (IPv4 address, port) and 18 bytes each (IPv6). */
+export interface CompactPeers {
+  readonly v4: Buffer;
+  readonly v6: Buffer;
 }
 
 /** The key a PeerRecord is stored under (see PeerRecord). */
@@ -136,8 +148,11 @@ function isLoopback(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1';
 }
 
+type MutablePeer = { -readonly [K in keyof PeerRecord]: PeerRecord[K] };
+
 interface Entry {
-  rec: PeerRecord;
+  /** The stored record; later announces update it in place (see MemorySwarmStore). */
+  rec: MutablePeer;
   seeder: boolean;
   /** Seeder or BEP 21 partial seed: it only uploads, so it gets no seeders. */
   uploadOnly: boolean;
@@ -151,13 +166,33 @@ interface Swarm {
   readonly byKey: Map<string, Entry>;
   /** Peers per address, loopback left out (see MemorySwarmStoreOptions.maxPeersPerIp). */
   readonly perIp: Map<string, number>;
+  /**
+   * What a compact answer needs of each peer, by list index, in flat arrays: SLOT bytes of compact
+   * entry, flag bits and last-seen time. Reading 50 peers then touches a few cache lines instead
+   * of a record, a Buffer and its memory per peer, which a tracker's cold cache pays for dearly.
+   */
+  addr: Buffer;
+  flags: Uint8Array;
+  seen: Float64Array;
   seeders: number;
   downloaded: number;
   name: string | undefined;
   pieces: number | undefined;
 }
 
-/** Swarms in memory: what a single tracker process needs, and what tests drive directly. */
+/** Bytes per peer in Swarm.addr: room for an IPv6 compact entry. */
+const SLOT = 18;
+const F_SEEDER = 1;
+const F_V6 = 2;
+const FIRST_CAPACITY = 4;
+
+/**
+ * Swarms in memory: what a single tracker process needs, and what tests drive directly.
+ *
+ * A re-announce updates the stored record in place rather than keeping the new one: peers
+ * re-announce every interval, and records replaced that often would each live just long enough
+ * to be promoted to the old generation and then die there, the costliest kind of garbage.
+ */
 export class MemorySwarmStore implements SwarmStore {
   readonly #swarms = new Map<string, Swarm>();
   readonly #maxPeers: number;
@@ -226,12 +261,13 @@ export class MemorySwarmStore implements SwarmStore {
     target.pieces = pieces;
     if (entry) {
       if (entry.seeder !== seeder) target.seeders += seeder ? 1 : -1;
-      entry.rec = rec;
+      updateRecord(entry.rec, rec);
       entry.seeder = seeder;
       entry.uploadOnly = uploadOnly;
       if (countCompleted) entry.completed = true;
+      writeSlot(target, entry);
     } else {
-      this.#add(target, { rec, seeder, uploadOnly, completed: countCompleted, index: 0 });
+      this.#add(target, { rec: { ...rec }, seeder, uploadOnly, completed: countCompleted, index: 0 });
     }
   }
 
@@ -248,7 +284,7 @@ export class MemorySwarmStore implements SwarmStore {
     for (const p of peers) {
       if (swarm.byKey.has(p.peer.key)) continue;
       this.#add(swarm, {
-        rec: p.peer,
+        rec: { ...p.peer },
         seeder: isSeeder(p.peer),
         uploadOnly: p.uploadOnly,
         completed: p.completed,
@@ -262,6 +298,9 @@ export class MemorySwarmStore implements SwarmStore {
       list: [],
       byKey: new Map(),
       perIp: new Map(),
+      addr: Buffer.allocUnsafe(FIRST_CAPACITY * SLOT),
+      flags: new Uint8Array(FIRST_CAPACITY),
+      seen: new Float64Array(FIRST_CAPACITY),
       seeders: 0,
       downloaded: 0,
       name: undefined,
@@ -274,6 +313,8 @@ export class MemorySwarmStore implements SwarmStore {
   #add(swarm: Swarm, entry: Entry): void {
     entry.index = swarm.list.length;
     swarm.list.push(entry);
+    if (entry.index >= swarm.flags.length) grow(swarm);
+    writeSlot(swarm, entry);
     swarm.byKey.set(entry.rec.key, entry);
     if (entry.seeder) swarm.seeders++;
     const ip = entry.rec.ip;
@@ -296,6 +337,46 @@ export class MemorySwarmStore implements SwarmStore {
       out.push(e.rec);
     }
     return out;
+  }
+
+  compactPeers(infoHash: string, limit: number, excludeKey: string | undefined, now: number): CompactPeers {
+    const swarm = this.#swarms.get(infoHash);
+    if (!swarm || limit <= 0) return NO_PEERS;
+    const asker = excludeKey === undefined ? -1 : (swarm.byKey.get(excludeKey)?.index ?? -1);
+    const skip = asker >= 0 && swarm.list[asker]!.uploadOnly ? F_SEEDER : 0;
+    const freshSince = now - this.#staleAfter;
+    const { addr, flags, seen } = swarm;
+    const n = swarm.list.length;
+    const want = Math.min(limit, n);
+    const v4 = Buffer.allocUnsafe(want * 6);
+    let v6: Buffer | undefined;
+    let o4 = 0;
+    let o6 = 0;
+    let taken = 0;
+    // Same walk as `peers`: a random start, then onwards.
+    const start = Math.floor(Math.random() * n);
+    for (let k = 0; k < n && taken < want; k++) {
+      let i = start + k;
+      if (i >= n) i -= n;
+      const f = flags[i]!;
+      if (i === asker || (f & skip) !== 0 || seen[i]! < freshSince) continue;
+      const from = i * SLOT;
+      if ((f & F_V6) === 0) {
+        v4[o4] = addr[from]!;
+        v4[o4 + 1] = addr[from + 1]!;
+        v4[o4 + 2] = addr[from + 2]!;
+        v4[o4 + 3] = addr[from + 3]!;
+        v4[o4 + 4] = addr[from + 4]!;
+        v4[o4 + 5] = addr[from + 5]!;
+        o4 += 6;
+      } else {
+        v6 ??= Buffer.allocUnsafe(want * 18);
+        addr.copy(v6, o6, from, from + 18);
+        o6 += 18;
+      }
+      taken++;
+    }
+    return { v4: v4.subarray(0, o4), v6: v6 === undefined ? EMPTY : v6.subarray(0, o6) };
   }
 
   stats(infoHash: string): SwarmStats {
@@ -340,6 +421,14 @@ export class MemorySwarmStore implements SwarmStore {
     if (last !== entry) {
       swarm.list[entry.index] = last;
       last.index = entry.index;
+      swarm.addr.copy(
+        swarm.addr,
+        entry.index * SLOT,
+        swarm.list.length * SLOT,
+        (swarm.list.length + 1) * SLOT,
+      );
+      swarm.flags[entry.index] = swarm.flags[swarm.list.length]!;
+      swarm.seen[entry.index] = swarm.seen[swarm.list.length]!;
     }
     swarm.byKey.delete(entry.rec.key);
     if (entry.seeder) swarm.seeders--;
@@ -350,4 +439,45 @@ export class MemorySwarmStore implements SwarmStore {
       else swarm.perIp.set(ip, n - 1);
     }
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+const NO_PEERS: CompactPeers = { v4: EMPTY, v6: EMPTY };
+
+/** Copies what a re-announce may change into the stored record; the peer id and address stay. */
+function updateRecord(into: MutablePeer, from: PeerRecord): void {
+  if (into.port !== from.port || into.compact === undefined) {
+    into.port = from.port;
+    into.compact = from.compact ?? compactEntry(from.ip, from.port);
+  }
+  into.uploaded = from.uploaded;
+  into.downloaded = from.downloaded;
+  into.left = from.left;
+  into.have = from.have;
+  into.pieces = from.pieces;
+  into.bitfield = from.bitfield;
+  into.lastSeen = from.lastSeen;
+  into.name = from.name;
+}
+
+function writeSlot(swarm: Swarm, entry: Entry): void {
+  const rec = entry.rec;
+  rec.compact ??= compactEntry(rec.ip, rec.port);
+  const i = entry.index;
+  rec.compact.copy(swarm.addr, i * SLOT);
+  swarm.flags[i] = (entry.seeder ? F_SEEDER : 0) | (rec.compact.length === 18 ? F_V6 : 0);
+  swarm.seen[i] = rec.lastSeen;
+}
+
+function grow(swarm: Swarm): void {
+  const capacity = swarm.flags.length * 2;
+  const addr = Buffer.allocUnsafe(capacity * SLOT);
+  swarm.addr.copy(addr);
+  swarm.addr = addr;
+  const flags = new Uint8Array(capacity);
+  flags.set(swarm.flags);
+  swarm.flags = flags;
+  const seen = new Float64Array(capacity);
+  seen.set(swarm.seen);
+  swarm.seen = seen;
 }
