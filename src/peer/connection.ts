@@ -7,12 +7,17 @@ import { formatAddress } from '../shared/types.js';
 import {
   type DecoderEvent,
   decodeExtensionHandshake,
+  decodeMetadataMessage,
   type ExtensionHandshake,
   encodeExtensionHandshake,
   encodeHandshake,
   encodeMessage,
+  encodeMetadataMessage,
   encodePieceHeader,
   type Handshake,
+  type MetadataMessage,
+  metadataPieceCount,
+  UT_METADATA,
   WireDecoder,
   type WireMessage,
 } from '../wire/index.js';
@@ -22,6 +27,9 @@ import { RateMeter, type TokenBucket } from './rate.js';
 const SEND_BUFFER_BYTES = 1024 * 1024;
 
 export const CLIENT_NAME = 'chunkswarm 0.1.0';
+
+/** The id we ask peers to send ut_metadata messages under (BEP 10 lets each side pick its own). */
+export const UT_METADATA_ID = 2;
 
 /** Azureus-style peer id: `-CS0100-` and 12 random bytes. */
 export function makePeerId(): Buffer {
@@ -38,6 +46,10 @@ export interface PeerHost {
   haveBits(): Bitfield;
   /** The process-wide download budget: reading pauses while it is spent, so TCP slows the sender. */
   readonly downloadBucket?: TokenBucket;
+  /** Size of the info dictionary offered to ut_metadata requests (BEP 9); undefined: not offered. */
+  readonly metadataSize?: number;
+  /** A peer asked, within range and within its allowance, for piece `piece` of the metadata: answer it. */
+  onMetadataRequest?(peer: PeerConnection, piece: number): void;
   onReady(peer: PeerConnection): void;
   onMessage(peer: PeerConnection, message: WireMessage): void;
   onClose(peer: PeerConnection, reason: string): void;
@@ -103,6 +115,9 @@ export class PeerConnection {
   #whileChoked = 0;
   /** HAVEs for pieces the peer had already announced. */
   #repeatedHaves = 0;
+  /** Metadata pieces served, and metadata requests refused, over the connection's life (BEP 9). */
+  #metadataServed = 0;
+  #metadataRefused = 0;
 
   /**
    * Outgoing: pass the host; the handshake is sent at once. Incoming: pass `resolveHost`, called with the
@@ -167,6 +182,20 @@ export class PeerConnection {
       this.socket.once('drain', done);
       this.socket.once('close', done);
     });
+  }
+
+  /** The id the peer wants ut_metadata messages under, when it offered the extension (BEP 9, BEP 10). */
+  get metadataId(): number | undefined {
+    const id = this.extension?.m.get(UT_METADATA);
+    return id !== undefined && id > 0 ? id : undefined;
+  }
+
+  /** Sends a ut_metadata message; false when the peer does not take them. */
+  sendMetadata(message: MetadataMessage): boolean {
+    const id = this.metadataId;
+    if (id === undefined || this.closed) return false;
+    this.send({ type: 'extended', id, payload: encodeMetadataMessage(message) });
+    return true;
   }
 
   setChoking(choke: boolean): void {
@@ -292,7 +321,8 @@ export class PeerConnection {
         type: 'extended',
         id: 0,
         payload: encodeExtensionHandshake({
-          m: {},
+          m: host.metadataSize !== undefined ? { [UT_METADATA]: UT_METADATA_ID } : {},
+          metadataSize: host.metadataSize,
           client: CLIENT_NAME,
           port: host.listenPort,
           reqq: LIMITS.maxIncomingRequests,
@@ -367,6 +397,9 @@ export class PeerConnection {
         if (m.id === 0) {
           this.extension = decodeExtensionHandshake(m.payload);
           if (this.extension.port && !this.outgoing) this.listenPort = this.extension.port;
+        } else if (m.id === UT_METADATA_ID && host.metadataSize !== undefined) {
+          this.#onMetadata(host, m.payload);
+          return;
         }
         break;
       case 'suggest':
@@ -401,6 +434,32 @@ export class PeerConnection {
       return;
     }
     host.onMessage(this, m);
+  }
+
+  /**
+   * A ut_metadata message (BEP 9). We only ever serve on a PeerConnection, so data and rejects are dropped.
+   * A request past the end gets a reject, as BEP 9 says; so does one past the peer's allowance, which covers
+   * fetching the metadata twice over: a peer that keeps asking after as many refusals as `reqq` is flooding.
+   */
+  #onMetadata(host: PeerHost, payload: Buffer): void {
+    const size = host.metadataSize!;
+    const m = decodeMetadataMessage(payload, { metadataSize: size });
+    if (m.type !== 'request') return;
+    const count = metadataPieceCount(size);
+    // Without the peer's id for ut_metadata there is no way to answer (BEP 10): the request is refused unsaid.
+    const answerable = this.metadataId !== undefined && host.onMetadataRequest !== undefined;
+    if (answerable && m.piece < count && this.#metadataServed < 2 * count + 8) {
+      this.#metadataServed++;
+      host.onMetadataRequest!(this, m.piece);
+      return;
+    }
+    if (++this.#metadataRefused > LIMITS.maxIncomingRequests) {
+      throw new ChunkswarmError(
+        'EWIRE_PROTOCOL',
+        `more than ${LIMITS.maxIncomingRequests} refused metadata requests`,
+      );
+    }
+    this.sendMetadata({ type: 'reject', piece: m.piece });
   }
 }
 
