@@ -17,7 +17,7 @@ import { formatAddress } from '../shared/types.js';
 import { type PieceHasher, PieceReadCache, type Storage } from '../storage/index.js';
 import type { AnnounceResult, TrackerPeer } from '../tracker/index.js';
 import { TrackerClient } from '../tracker/index.js';
-import type { WireMessage } from '../wire/index.js';
+import { metadataPieceMessage, type WireMessage } from '../wire/index.js';
 import { PieceBufferPool } from './buffer-pool.js';
 import { admit, rechoke } from './choker.js';
 import { SeedDistributor } from './distributor.js';
@@ -168,6 +168,19 @@ export class TorrentSession implements PeerHost {
 
   haveBits(): Bitfield {
     return this.have;
+  }
+
+  /**
+   * The info dictionary's size, offered to peers that came with a magnet link (BEP 9). Not for a private
+   * torrent: its info dictionary should travel only in its .torrent file (libtorrent holds back the same way).
+   */
+  get metadataSize(): number | undefined {
+    return this.metainfo.private ? undefined : this.metainfo.infoBytes.length;
+  }
+
+  /** Serves a piece of the metadata: the exact info bytes of the torrent, whose SHA-1 is the infohash. */
+  onMetadataRequest(peer: PeerConnection, piece: number): void {
+    peer.sendMetadata(metadataPieceMessage(this.metainfo.infoBytes, piece));
   }
 
   start(): void {
