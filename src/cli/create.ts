@@ -5,7 +5,7 @@ import { ChunkswarmError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { formatBytes } from './format.js';
 import { ProgressLine } from './progress.js';
-import { loadTorrent } from './torrent-file.js';
+import { isMagnet, loadTorrent, printMagnetInfo } from './torrent-file.js';
 
 export async function createCommand(
   path: string,
@@ -34,6 +34,7 @@ export async function createCommand(
 }
 
 export async function infoCommand(path: string, opts: { json?: boolean }): Promise<void> {
+  if (isMagnet(path)) return printMagnetInfo(path, opts);
   const m = await loadTorrent(path);
   const summary = {
     name: m.name,

@@ -2,13 +2,15 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
+import { MetadataFetch } from '../session/metadata-fetch.js';
 import type { TorrentSession } from '../session/session.js';
-import { describeError } from '../shared/errors.js';
+import { describeError, isChunkswarmError } from '../shared/errors.js';
+import { LIMITS } from '../shared/limits.js';
 import { FileStorage } from '../storage/index.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
 import { ProgressBoard } from './progress.js';
 import { onShutdown } from './signals.js';
-import { loadTorrent } from './torrent-file.js';
+import { loadSource, type TorrentSource } from './torrent-file.js';
 import { startWebFlag } from './web-flag.js';
 
 export interface DownloadOptions {
@@ -25,8 +27,19 @@ export interface DownloadOptions {
 }
 
 export async function downloadCommand(paths: string[], opts: DownloadOptions): Promise<void> {
+  // Every argument is read (and every magnet checked) before anything starts: a typo costs nothing.
   const torrents: Metainfo[] = [];
-  for (const p of paths) torrents.push(await loadTorrent(p));
+  const magnets: Extract<TorrentSource, { kind: 'magnet' }>[] = [];
+  const seen = new Set<string>();
+  for (const p of paths) {
+    const src = await loadSource(p);
+    const hash = src.kind === 'torrent' ? src.metainfo.infoHashHex : src.link.infoHashHex;
+    // The same torrent twice (say, as a .torrent and as a magnet): the first one given is enough.
+    if (seen.has(hash)) continue;
+    seen.add(hash);
+    if (src.kind === 'torrent') torrents.push(src.metainfo);
+    else magnets.push(src);
+  }
   const outDir = resolve(opts.out);
   await mkdir(outDir, { recursive: true });
   const client = new Client({
@@ -40,21 +53,24 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   await client.listen();
   const board = new ProgressBoard();
   const sessions: TorrentSession[] = [];
-  for (const metainfo of torrents) {
+  const openSession = async (metainfo: Metainfo): Promise<TorrentSession> => {
     const storage = new FileStorage(metainfo, join(outDir, metainfo.name));
     const have = await storage.verifyExisting({ hasher: client.hasher });
     if (have.count > 0)
       board.log(`resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name})`);
-    sessions.push(client.addSession({ metainfo, storage, have, mode: 'auto' }));
-  }
+    return client.addSession({ metainfo, storage, have, mode: 'auto' });
+  };
+  for (const metainfo of torrents) sessions.push(await openSession(metainfo));
+  const fetches: MetadataFetch[] = [];
   onShutdown(async () => {
     board.stop();
+    for (const f of fetches) f.stop('interrupted');
     printTotals(sessions);
     await client.close();
   });
   board.log(`listening on ${client.host}:${client.port}`);
 
-  let remaining = sessions.length;
+  let remaining = sessions.length + magnets.length;
   let resolveAll = (): void => {};
   const allDone = new Promise<void>((r) => {
     resolveAll = r;
@@ -83,6 +99,59 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
 
   for (const s of sessions) {
     s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
+  }
+  // The fetch's errors name the torrent themselves.
+  const failed = (err: unknown): void => {
+    board.stop();
+    console.error(`chunkswarm: ${describeError(err)}`);
+    printTotals(sessions);
+    void client.close().finally(() => process.exit(exitCodeOf(err)));
+  };
+  // A magnet becomes a torrent like the others once peers have sent its metadata (BEP 9); then it joins
+  // the same path: storage, resume, tracker, progress, `complete`, --seed.
+  for (const { link } of magnets) {
+    const fetch = new MetadataFetch({
+      magnet: link,
+      peerId: client.peerId,
+      listenPort: client.port,
+      announceIp: opts.announceIp,
+      mayConnect: () => client.connectionCount < LIMITS.maxPeersTotal,
+    });
+    fetches.push(fetch);
+    board.log(`fetching the metadata of ${fetch.label} from peers (magnet link)`);
+    fetch.events.on('warning', (m) => board.log(`warning: ${m}`));
+    fetch.events.on('hash-failed', (peers) =>
+      board.log(`warning: metadata from ${peers.join(', ')} does not match the infohash; asking again`),
+    );
+    fetch
+      .run()
+      .then(async ({ metainfo, peers }) => {
+        board.log(
+          `metadata of ${metainfo.name}: ${formatBytes(metainfo.infoBytes.length)}, ${formatBytes(metainfo.totalLength)} in ${metainfo.files.length} file(s)`,
+        );
+        const open = client.sessions.get(metainfo.infoHashHex);
+        if (open) {
+          // Added from the web page meanwhile: that session is already counted, and it can use the peers.
+          for (const p of peers) open.connect(p.ip, p.port).catch(() => {});
+          if (--remaining === 0) resolveAll();
+          return;
+        }
+        const s = await openSession(metainfo);
+        sessions.push(s);
+        track(s);
+        // A magnet without `tr=` makes a torrent without trackers: its peers are the ones below.
+        if (metainfo.announceList.length > 0)
+          s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
+        // The peers that sent the metadata, and those from `x.pe`, which no tracker will name. They are
+        // dialled again now and then until the download completes: nothing else would retry an `x.pe` peer.
+        const dial = (): void => {
+          for (const p of peers) if (!s.isConnectedTo(p.ip, p.port)) s.connect(p.ip, p.port).catch(() => {});
+        };
+        dial();
+        const redial = setInterval(() => (s.complete ? clearInterval(redial) : dial()), REDIAL_MS);
+        redial.unref();
+      })
+      .catch(failed);
   }
   await startWebFlag(opts.web, opts.webToken, {
     client,
@@ -127,6 +196,14 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   printTotals(sessions);
   await client.close();
   process.exit(0);
+}
+
+/** How often the peers a magnet's metadata came from are dialled again while the download is incomplete. */
+const REDIAL_MS = 15_000;
+
+/** Like the command's own failures: bad input (an unusable torrent behind a magnet) exits 2, the rest 1. */
+function exitCodeOf(err: unknown): number {
+  return isChunkswarmError(err) && ['EMETAINFO', 'EUNSAFE_PATH', 'EMAGNET'].includes(err.code) ? 2 : 1;
 }
 
 /** What this process moved, per torrent: shows who fed whom in a swarm. */

@@ -1,15 +1,38 @@
 import { readFile, stat } from 'node:fs/promises';
-import { parseMetainfo } from '../metainfo/index.js';
-import type { Metainfo } from '../metainfo/types.js';
+import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
+import type { MagnetLink, Metainfo } from '../metainfo/types.js';
+import { checkMagnetSources } from '../session/metadata-fetch.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 
+export function isMagnet(arg: string): boolean {
+  return /^magnet:/i.test(arg.trim());
+}
+
+/** What `download` and `info` take: a .torrent file, or a magnet link whose metadata comes from peers. */
+export type TorrentSource =
+  | { readonly kind: 'torrent'; readonly path: string; readonly metainfo: Metainfo }
+  | { readonly kind: 'magnet'; readonly uri: string; readonly link: MagnetLink };
+
+/**
+ * Reads a .torrent or parses a magnet link. A magnet must name somewhere to find peers (an http tracker
+ * or `x.pe`), since there is no DHT; like every other problem here, that is a one-line usage error.
+ */
+export async function loadSource(arg: string): Promise<TorrentSource> {
+  if (!isMagnet(arg)) return { kind: 'torrent', path: arg, metainfo: await loadTorrent(arg) };
+  const link = parseMagnet(arg);
+  checkMagnetSources(link);
+  return { kind: 'magnet', uri: arg, link };
+}
+
 /** Reads and parses a .torrent named on the command line; every failure is a one-line usage error. */
 export async function loadTorrent(path: string): Promise<Metainfo> {
-  if (path.startsWith('magnet:')) {
+  if (isMagnet(path)) {
+    // Serving or trading chunks by hand needs the torrent from the start; only `download` fetches it.
+    parseMagnet(path);
     throw new ChunkswarmError(
       'EMAGNET',
-      'magnet links need metadata from peers (BEP 9), which chunkswarm does not fetch yet: use the .torrent file',
+      'this command needs the .torrent file; a magnet link works with `chunkswarm download` (which fetches the metadata from peers) and `chunkswarm info`',
     );
   }
   let size: number;
@@ -38,4 +61,36 @@ export async function loadTorrent(path: string): Promise<Metainfo> {
       `${path}: ${describeError(err)}`,
     );
   }
+}
+
+/** `info` on a magnet link: what the link itself says, without asking any peer. */
+export function magnetSummary(link: MagnetLink): {
+  magnet: true;
+  name: string | null;
+  infoHash: string;
+  trackers: string[];
+  peers: string[];
+} {
+  return {
+    magnet: true,
+    name: link.name ?? null,
+    infoHash: link.infoHashHex,
+    trackers: [...link.trackers],
+    peers: [...link.peers],
+  };
+}
+
+export function printMagnetInfo(uri: string, opts: { json?: boolean }): void {
+  const s = magnetSummary(parseMagnet(uri));
+  if (opts.json) {
+    console.log(JSON.stringify(s, null, 2));
+    return;
+  }
+  console.log(`name:        ${s.name ?? '(not given)'}`);
+  console.log(`infohash:    ${s.infoHash}`);
+  console.log(`trackers:    ${s.trackers.join(' | ') || '(none)'}`);
+  if (s.peers.length > 0) console.log(`peers:       ${s.peers.join(' ')}`);
+  console.log(
+    'metadata:    not fetched (size, chunks and files come from peers: `chunkswarm download` gets them)',
+  );
 }
