@@ -64,7 +64,9 @@ export function parseAnnounceQuery(
   opts: ParseAnnounceOptions = {},
 ): AnnounceRequest {
   // Where each known parameter's value sits in rawQuery: [start, end), -1 when absent.
-  const at = new Int32Array(FIELD_COUNT * 2).fill(-1);
+  // One table for every call (parsing is synchronous and never re-entered): a typed array
+  // allocated per announce costs more than the rest of reading the parameters.
+  const at = FIELD_AT.fill(-1);
   const keysOk = forEachParam(rawQuery, (key, start, end) => {
     const field = FIELDS.get(key);
     if (field === undefined || at[field * 2]! >= 0) return;
@@ -199,6 +201,7 @@ const F = {
 } as const;
 type Field = (typeof F)[keyof typeof F];
 const FIELD_COUNT = 18;
+const FIELD_AT = new Int32Array(FIELD_COUNT * 2);
 const FIELDS: ReadonlyMap<string, Field> = new Map<string, Field>([
   ['info_hash', F.infoHash],
   ['peer_id', F.peerId],
