@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { type Clock, systemClock } from '../../shared/clock.js';
 import { ChunkswarmError, isChunkswarmError } from '../../shared/errors.js';
@@ -279,23 +280,29 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
         conn.close();
         return;
       }
-      pending.set(conn, Date.now());
+      pending.set(conn, performance.now());
     },
     onData(conn, chunk) {
       if (!pending.has(conn)) return;
-      let reader = conn.state as RequestHeadReader | undefined;
-      if (reader === undefined) conn.state = reader = new RequestHeadReader(maxRequestBytes);
-      const d = reader.push(chunk);
-      if (d.kind === 'more') return;
-      pending.delete(conn);
-      conn.state = undefined;
-      if (d.kind === 'tracker') {
-        // Anything after the head (a pipelined request, a body) is not read: the answer closes.
-        conn.reply(frame(trackerBody(d.method, d.path, d.query, conn.remoteAddress())));
-      } else if (d.kind === 'other') {
-        conn.handOver(server, reader.bytes());
-      } else {
-        refuse(conn, d.reason);
+      try {
+        let reader = conn.state as RequestHeadReader | undefined;
+        if (reader === undefined) conn.state = reader = new RequestHeadReader(maxRequestBytes);
+        const d = reader.push(chunk);
+        if (d.kind === 'more') return;
+        pending.delete(conn);
+        conn.state = undefined;
+        if (d.kind === 'tracker') {
+          // Anything after the head (a pipelined request, a body) is not read: the answer closes.
+          conn.reply(frame(trackerBody(d.method, d.path, d.query, conn.remoteAddress())));
+        } else if (d.kind === 'other') {
+          conn.handOver(server, reader.bytes());
+        } else {
+          refuse(conn, d.reason);
+        }
+      } catch {
+        // A bug here must cost one connection, not the process (this runs straight from libuv).
+        pending.delete(conn);
+        conn.close();
       }
     },
     onEnd(conn, ended) {
@@ -319,7 +326,7 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
 
   const sweepMs = Math.max(10, Math.min(1000, Math.floor(requestTimeoutMs / 4)));
   const sweeper = setInterval(() => {
-    const now = Date.now();
+    const now = performance.now();
     for (const [conn, since] of pending) {
       // Oldest first: the first one still in time ends the walk.
       if (now - since < requestTimeoutMs) break;
@@ -334,8 +341,12 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
 
   const stopExpiry = clock.setInterval(
     () => {
-      const removed = store.expire(clock.now() - expireAfterMs);
-      if (removed > 0 && onEvent) emit({ type: 'expire', removed });
+      try {
+        const removed = store.expire(clock.now() - expireAfterMs);
+        if (removed > 0 && onEvent) emit({ type: 'expire', removed });
+      } catch {
+        // A store that cannot write now (disk full) expires on a later run.
+      }
     },
     Math.min(interval * 1000, MAX_EXPIRY_PERIOD_MS),
   );
