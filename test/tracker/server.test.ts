@@ -378,6 +378,25 @@ for (const layer of ['handles', 'net'] as const) {
       }
     });
 
+    it('closes new connections at once while too many requests are still arriving', async () => {
+      const t = await startTracker({
+        socketLayer: layer,
+        port: 0,
+        maxPendingConnections: 3,
+        requestTimeoutMs: 300,
+      });
+      try {
+        const slow = [1, 2, 3].map(() => rawExchange(t.port, 'GET /announce?info_hash='));
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(await rawExchange(t.port, `GET /announce?${announceQuery(1, 1)} HTTP/1.1\r\n\r\n`), '');
+        for (const reply of await Promise.all(slow)) assert.match(reply, /request took too long to arrive/);
+        // Once they are cut off, requests are served again.
+        assert.equal((await httpGet('127.0.0.1', t.port, `/announce?${announceQuery(1, 1)}`)).status, 200);
+      } finally {
+        await t.close();
+      }
+    });
+
     it('tells its owner of requests refused before they were parsed', async () => {
       const events: TrackerEvent[] = [];
       const t = await startTracker({ socketLayer: layer, port: 0, onEvent: (e) => events.push(e) });

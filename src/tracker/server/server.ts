@@ -62,6 +62,12 @@ export interface TrackerOptions {
   /** How long a request may take to arrive (default LIMITS.trackerRequestTimeoutMs). */
   readonly requestTimeoutMs?: number;
   /**
+   * Connections still sending their request, at most (default 4096). Each holds up to
+   * LIMITS.trackerRequestBytes; past this a new connection is closed at once, so a crowd of slow
+   * clients costs bounded memory and descriptors until the request timeout clears them.
+   */
+  readonly maxPendingConnections?: number;
+  /**
    * `handles` (default): announces and scrapes are read from bare libuv handles, far cheaper than
    * a net.Socket each; `net`: net.Server throughout. `handles` falls back to `net` on a Node that
    * lacks them. Either way, other requests go to node:http.
@@ -94,12 +100,7 @@ export interface TrackerHandle {
 const DEFAULT_INTERVAL_S = 1800;
 /** How often expiry runs, at most: often enough that a dead peer lingers little past its time. */
 const MAX_EXPIRY_PERIOD_MS = 60_000;
-/**
- * Connections whose request has not fully arrived, at most. Each holds up to
- * LIMITS.trackerRequestBytes; past this a new connection is closed at once, so a crowd of slow
- * clients costs bounded memory and leaves the tracker's descriptors to others once they time out.
- */
-const MAX_PENDING_CONNECTIONS = 4096;
+const DEFAULT_MAX_PENDING_CONNECTIONS = 4096;
 
 const REPLY_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ';
 
@@ -132,6 +133,7 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
   const trackerId = randomBytes(6).toString('hex');
   const requestTimeoutMs = opts.requestTimeoutMs ?? LIMITS.trackerRequestTimeoutMs;
   const maxRequestBytes = LIMITS.trackerRequestBytes;
+  const maxPending = opts.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS;
   let extraHandler = opts.extraHandler;
 
   const emit = (e: TrackerEvent) => {
@@ -276,7 +278,7 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
 
   const handlers: ConnectionHandlers = {
     onConnection(conn) {
-      if (pending.size >= MAX_PENDING_CONNECTIONS) {
+      if (pending.size >= maxPending) {
         conn.close();
         return;
       }

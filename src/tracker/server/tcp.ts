@@ -189,6 +189,10 @@ async function listenHandles(
     #closed = false;
     constructor(readonly handle: TcpHandle) {}
 
+    get closed(): boolean {
+      return this.#closed;
+    }
+
     remoteAddress(): string {
       const out: { address?: string } = {};
       return this.#closed || this.handle.getpeername(out) !== 0 ? '' : (out.address ?? '');
@@ -264,7 +268,8 @@ async function listenHandles(
     client.chunkswarmConn = conn;
     client.onread = onRead;
     handlers.onConnection(conn);
-    if (client.readStart() !== 0) conn.close();
+    // The owner may have closed it already (too many connections waiting).
+    if (!conn.closed && client.readStart() !== 0) conn.close();
   };
 
   let closing: Promise<void> | undefined;
