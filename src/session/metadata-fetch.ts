@@ -93,6 +93,8 @@ const REDIAL_MS = 10_000;
 /** Trackers are asked again this often while no connected peer offers the metadata (or their min interval). */
 const REANNOUNCE_MS = 15_000;
 const TICK_MS = 500;
+/** Addresses kept from trackers and the link: plenty for one torrent, and a cap on what a tracker can make us hold. */
+const MAX_KNOWN = 1000;
 /** How long a graceful close waits for the peer's side to close. */
 const CLOSE_WAIT_MS = 2_000;
 /** How long the `stopped` announce of a failed fetch may hold up the exit. */
@@ -115,6 +117,8 @@ interface FetchPeer {
   readonly asked: Set<number>;
   holdUntil: number;
   timeouts: number;
+  /** Metadata requests the peer sent us, all refused: we have nothing yet. */
+  requestsRefused: number;
   closed: boolean;
   timer: NodeJS.Timeout | undefined;
 }
@@ -222,7 +226,8 @@ export class MetadataFetch {
 
   #learn(ip: string, port: number): void {
     const key = formatAddress(ip, port);
-    if (!this.#known.has(key)) this.#known.set(key, { ip, port, lastDial: 0 });
+    if (!this.#known.has(key) && this.#known.size < MAX_KNOWN)
+      this.#known.set(key, { ip, port, lastDial: 0 });
   }
 
   #announce(event: 'started' | undefined): void {
@@ -289,6 +294,7 @@ export class MetadataFetch {
       asked: new Set(),
       holdUntil: 0,
       timeouts: 0,
+      requestsRefused: 0,
       closed: false,
       timer: undefined,
     };
@@ -424,7 +430,12 @@ export class MetadataFetch {
 
   #onMetadata(peer: FetchPeer, m: MetadataMessage): void {
     if (m.type === 'request') {
-      // We have nothing to give yet (BEP 9: answer with a reject).
+      // We have nothing to give yet (BEP 9: answer with a reject); a peer that keeps asking is flooding.
+      if (++peer.requestsRefused > LIMITS.maxIncomingRequests)
+        throw new ChunkswarmError(
+          'EWIRE_PROTOCOL',
+          `more than ${LIMITS.maxIncomingRequests} metadata requests`,
+        );
       this.#send(peer, { type: 'reject', piece: m.piece });
       return;
     }

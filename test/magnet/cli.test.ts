@@ -4,9 +4,11 @@
  * `info` on a magnet link and the one-line refusals.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort, Harness, makeFile, sameBytes } from '../integration/harness.js';
+import { ScriptedSeeder } from './helpers.js';
 
 const h = new Harness();
 before(() => h.setup());
@@ -103,6 +105,37 @@ describe('chunkswarm download <magnet>', { timeout: 90_000 }, () => {
     const dl2 = h.cs(['download', magnet2, '--out', out2, '--port', String(await freePort())]);
     assert.equal(await dl2.exited(60_000), 0, dl2.output());
     assert.ok(await sameBytes(join(dirSrc, 'sub', 'y.bin'), join(out2, 'pack', 'sub', 'y.bin')));
+  });
+});
+
+describe('a magnet whose metadata cannot be used', () => {
+  it('stops the download with one line: an unsafe name in the metadata is the torrent’s fault (exit 2)', async () => {
+    // Hashes right, so it is exactly what the link names, but its file name would leave --out.
+    const bad = Buffer.from(
+      'd6:lengthi16384e4:name2:..12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae',
+    );
+    const infoHash = createHash('sha1').update(bad).digest();
+    const peer = await new ScriptedSeeder(bad, infoHash, 'honest').listen();
+    try {
+      const magnet = `magnet:?xt=urn:btih:${infoHash.toString('hex')}&dn=evil&x.pe=${peer.address}`;
+      const dl = h.cs([
+        'download',
+        magnet,
+        '--out',
+        join(h.dir, 'out-evil'),
+        '--port',
+        String(await freePort()),
+      ]);
+      assert.equal(await dl.exited(30_000), 2, dl.output());
+      const errors = dl
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('chunkswarm: '));
+      assert.equal(errors.length, 1, dl.output());
+      assert.match(errors[0]!, /^chunkswarm: the torrent of magnet evil is not usable: .*unsafe path/);
+    } finally {
+      await peer.close();
+    }
   });
 });
 
