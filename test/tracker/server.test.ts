@@ -6,11 +6,11 @@ import { LIMITS } from '../../src/shared/limits.js';
 import { encodeBytes, parseAnnounceResponse, parseScrapeResponse } from '../../src/tracker/protocol/index.js';
 import {
   MemorySwarmStore,
+  peerKey,
   startTracker,
   type TrackerEvent,
   type TrackerHandle,
 } from '../../src/tracker/server/index.js';
-import { handlesAvailable } from '../../src/tracker/server/tcp.js';
 import { announceQuery, dict, failureOf, hash, httpGet, peerId, rawExchange } from './helpers.js';
 
 for (const layer of ['handles', 'net'] as const) {
@@ -397,6 +397,49 @@ for (const layer of ['handles', 'net'] as const) {
       }
     });
 
+    it('keeps a status answer under the 1 MiB its clients read', async () => {
+      const t = await startTracker({ socketLayer: layer, port: 0 });
+      try {
+        const h = hash(9).toString('hex');
+        const pieces = 40_000;
+        for (let n = 1; n <= 200; n++) {
+          const id = peerId(n);
+          const rec = {
+            key: peerKey(id, '127.0.0.1'),
+            ip: '127.0.0.1',
+            port: 6000 + n,
+            peerId: id,
+            uploaded: 0,
+            downloaded: 0,
+            left: 1,
+            pieces,
+            bitfield: Buffer.alloc(pieces / 8, n),
+            lastSeen: Date.now(),
+          };
+          t.store.announce(h, rec, undefined, Date.now());
+        }
+        const { body } = await httpGet(
+          '127.0.0.1',
+          t.port,
+          `/announce?${announceQuery(9, 999, '&cs_status=1&numwant=200')}`,
+        );
+        assert.ok(body.length < 1024 * 1024, `${body.length} bytes`);
+        const r = parseAnnounceResponse(body);
+        assert.ok(r.peers.length > 100 && r.peers.length < 200, `${r.peers.length} peers`);
+        assert.equal(r.warning, `peer list shortened to ${r.peers.length} to keep the answer under 1 MiB`);
+        assert.ok(r.peers.every((p) => p.status?.bitfield?.length === pieces / 8));
+        // Without status the same swarm gives all 200.
+        const plain = await httpGet(
+          '127.0.0.1',
+          t.port,
+          `/announce?${announceQuery(9, 999, '&numwant=200')}`,
+        );
+        assert.equal(parseAnnounceResponse(plain.body).peers.length, 200);
+      } finally {
+        await t.close();
+      }
+    });
+
     it('tells its owner of requests refused before they were parsed', async () => {
       const events: TrackerEvent[] = [];
       const t = await startTracker({ socketLayer: layer, port: 0, onEvent: (e) => events.push(e) });
@@ -421,9 +464,3 @@ for (const layer of ['handles', 'net'] as const) {
     });
   });
 }
-
-describe('socket layers', () => {
-  it('this Node offers the bare handles the fast layer needs', () => {
-    assert.equal(handlesAvailable(), true);
-  });
-});

@@ -101,6 +101,13 @@ const DEFAULT_INTERVAL_S = 1800;
 /** How often expiry runs, at most: often enough that a dead peer lingers little past its time. */
 const MAX_EXPIRY_PERIOD_MS = 60_000;
 const DEFAULT_MAX_PENDING_CONNECTIONS = 4096;
+/**
+ * Bytes of peers' chunk status in one answer, at most: a chunkswarm client reads answers of up to
+ * 1 MiB (RESPONSE_DECODE_LIMITS), and 200 peers with bitfields near the URL budget would pass that.
+ */
+const STATUS_BUDGET = 768 * 1024;
+/** A peer's entry in a status answer besides its bitfield (keys, address, peer id, numbers). */
+const STATUS_ENTRY_BYTES = 256;
 
 const REPLY_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ';
 
@@ -181,15 +188,29 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
       !stopped && a.compact && !a.wantStatus && store.compactPeers
         ? store.compactPeers(infoHash, a.numwant, key, now)
         : undefined;
-    const peers = stopped || packed ? [] : store.peers(infoHash, a.numwant, key, now);
+    let peers = stopped || packed ? [] : store.peers(infoHash, a.numwant, key, now);
+    let shortened = false;
+    if (a.wantStatus) {
+      let bytes = 0;
+      const fit = peers.findIndex(
+        (p) => (bytes += STATUS_ENTRY_BYTES + (p.bitfield?.length ?? 0)) > STATUS_BUDGET,
+      );
+      if (fit >= 0) {
+        peers = peers.slice(0, fit);
+        shortened = true;
+      }
+    }
     const stats = store.stats(infoHash);
+    const warnings: string[] = [];
+    if (a.numwantCapped) warnings.push(`numwant capped at ${LIMITS.trackerMaxNumwant}`);
+    if (shortened) warnings.push(`peer list shortened to ${peers.length} to keep the answer under 1 MiB`);
     const body = encodeAnnounceResponse({
       interval,
       minInterval,
       complete: stats.complete,
       incomplete: stats.incomplete,
       trackerId,
-      warning: a.numwantCapped ? `numwant capped at ${LIMITS.trackerMaxNumwant}` : undefined,
+      warning: warnings.length > 0 ? warnings.join('; ') : undefined,
       peers,
       packed,
       compact: a.compact,

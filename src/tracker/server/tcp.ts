@@ -69,8 +69,15 @@ export async function listenTcp(
 // ---------------------------------------------------------------------------------------------
 // Bare libuv handles
 
+/**
+ * How long an answer may take to leave once written. Most leave at once; one that waits on a
+ * client that stopped reading must not hold its descriptor forever.
+ */
+const WRITE_DEADLINE_MS = 30_000;
+
 interface WriteReq {
   handle: TcpHandle;
+  timer?: NodeJS.Timeout | undefined;
   oncomplete: (this: WriteReq, status: number) => void;
   async: boolean;
   bytes: number;
@@ -212,8 +219,11 @@ async function listenHandles(
         return;
       }
       // A write that did not complete at once keeps its buffer until the kernel has it.
-      if (state[kLastWriteWasAsync] !== 0) req.buffer = bytes;
-      else this.close();
+      if (state[kLastWriteWasAsync] !== 0) {
+        req.buffer = bytes;
+        req.timer = setTimeout(() => this.close(), WRITE_DEADLINE_MS);
+        req.timer.unref();
+      } else this.close();
     }
 
     close(): void {
@@ -243,6 +253,7 @@ async function listenHandles(
 
   function onWritten(this: WriteReq): void {
     this.buffer = null;
+    clearTimeout(this.timer);
     const conn = this.handle.chunkswarmConn;
     if (conn) conn.close();
     else this.handle.close();
@@ -306,6 +317,7 @@ function listenNet(host: string, port: number, handlers: ConnectionHandlers): Pr
       if (this.#closed) return;
       this.#closed = true;
       this.socket.pause();
+      this.socket.setTimeout(WRITE_DEADLINE_MS, () => this.socket.destroy());
       this.socket.end(bytes, () => this.socket.destroy());
     }
 
