@@ -221,7 +221,7 @@ async function main(): Promise<number> {
       figures[f] = { measuredAt: started, commit, srcDirty: dirty, error: msg };
       failures++;
     } finally {
-      await group.stopAll();
+      await group.close();
       janitor.groups.delete(group);
     }
   }

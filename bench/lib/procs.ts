@@ -347,10 +347,13 @@ export function describeExit(e: ExitInfo): string {
 export class ProcessGroup {
   readonly procs: Proc[] = [];
   #seq = 0;
+  #closed = false;
 
   constructor(private readonly tmpDir: string) {}
 
   async start(name: string, cmd: string, args: string[], opts: StartOptions = {}): Promise<Proc> {
+    // a scenario cut off by its time cap may still be running: it must not start anything more
+    if (this.#closed) throw new Error(`not starting ${name}: this figure was stopped`);
     let timeFile: string | null = null;
     let file = cmd;
     let argv = args;
@@ -378,6 +381,12 @@ export class ProcessGroup {
     await Promise.all(this.procs.map((p) => p.stop(graceMs)));
   }
 
+  /** Stops everything and refuses to start more. */
+  async close(graceMs = 4000): Promise<void> {
+    this.#closed = true;
+    await this.stopAll(graceMs);
+  }
+
   killAllNow(): void {
     for (const p of this.procs) p.killNow();
   }
@@ -390,7 +399,7 @@ export class Janitor {
   keepFiles = false;
 
   async cleanup(): Promise<void> {
-    await Promise.all([...this.groups].map((g) => g.stopAll()));
+    await Promise.all([...this.groups].map((g) => g.close()));
     this.groups.clear();
     this.removeDirs();
   }

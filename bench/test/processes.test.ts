@@ -84,3 +84,15 @@ test('a listening port shows in /proc/net/tcp without connecting to it', async (
   }
   await assert.rejects(waitListening(port, 50), /nothing listened/);
 });
+
+test('a closed group stops its processes and starts no more', async () => {
+  const g = new ProcessGroup(dir);
+  const p = await g.start('sleeper', process.execPath, [
+    '-e',
+    "console.log('up'); setInterval(() => {}, 1000);",
+  ]);
+  await p.waitForLine(/^up$/, 10_000);
+  await g.close(1000);
+  assert.ok(p.exit, 'stopped');
+  await assert.rejects(g.start('late', process.execPath, ['-e', '']), /was stopped/);
+});
