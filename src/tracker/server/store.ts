@@ -200,6 +200,7 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #maxPerIp: number;
   readonly #staleAfter: number;
   readonly #journal: SwarmJournal | undefined;
+  readonly #keep = new ByteKeeper();
 
   constructor(opts: MemorySwarmStoreOptions = {}) {
     this.#maxPeers = opts.maxPeersPerSwarm ?? LIMITS.trackerMaxPeersPerSwarm;
@@ -261,13 +262,17 @@ export class MemorySwarmStore implements SwarmStore {
     target.pieces = pieces;
     if (entry) {
       if (entry.seeder !== seeder) target.seeders += seeder ? 1 : -1;
-      updateRecord(entry.rec, rec);
+      const moved = this.#update(entry.rec, rec);
       entry.seeder = seeder;
       entry.uploadOnly = uploadOnly;
       if (countCompleted) entry.completed = true;
-      writeSlot(target, entry);
+      writeSlot(target, entry, moved ? (rec.compact ?? compactEntry(rec.ip, rec.port)) : undefined);
     } else {
-      this.#add(target, { rec: { ...rec }, seeder, uploadOnly, completed: countCompleted, index: 0 });
+      this.#add(
+        target,
+        { rec: this.#stored(rec), seeder, uploadOnly, completed: countCompleted, index: 0 },
+        rec.compact,
+      );
     }
   }
 
@@ -284,7 +289,7 @@ export class MemorySwarmStore implements SwarmStore {
     for (const p of peers) {
       if (swarm.byKey.has(p.peer.key)) continue;
       this.#add(swarm, {
-        rec: { ...p.peer },
+        rec: this.#stored(p.peer),
         seeder: isSeeder(p.peer),
         uploadOnly: p.uploadOnly,
         completed: p.completed,
@@ -310,11 +315,43 @@ export class MemorySwarmStore implements SwarmStore {
     return swarm;
   }
 
-  #add(swarm: Swarm, entry: Entry): void {
+  /**
+   * The record as the store keeps it: its byte strings copied out of Node's shared Buffer pool,
+   * where one long-lived 20-byte peer id would otherwise hold a whole 8 KiB pool slab of
+   * short-lived request bytes. The compact entry lives in the swarm's slots instead.
+   */
+  #stored(rec: PeerRecord): MutablePeer {
+    return {
+      ...rec,
+      peerId: this.#keep.keep(rec.peerId),
+      bitfield: rec.bitfield === undefined ? undefined : this.#keep.keep(rec.bitfield),
+      compact: undefined,
+    };
+  }
+
+  /** Copies what a re-announce may change into the stored record; true when the port moved. */
+  #update(into: MutablePeer, from: PeerRecord): boolean {
+    const moved = into.port !== from.port;
+    into.port = from.port;
+    into.uploaded = from.uploaded;
+    into.downloaded = from.downloaded;
+    into.left = from.left;
+    into.have = from.have;
+    into.pieces = from.pieces;
+    const bits = from.bitfield;
+    if (bits === undefined) into.bitfield = undefined;
+    else if (into.bitfield?.length === bits.length) into.bitfield.set(bits);
+    else into.bitfield = this.#keep.keep(bits);
+    into.lastSeen = from.lastSeen;
+    into.name = from.name;
+    return moved;
+  }
+
+  #add(swarm: Swarm, entry: Entry, compact?: Buffer): void {
     entry.index = swarm.list.length;
     swarm.list.push(entry);
     if (entry.index >= swarm.flags.length) grow(swarm);
-    writeSlot(swarm, entry);
+    writeSlot(swarm, entry, compact ?? compactEntry(entry.rec.ip, entry.rec.port));
     swarm.byKey.set(entry.rec.key, entry);
     if (entry.seeder) swarm.seeders++;
     const ip = entry.rec.ip;
@@ -444,29 +481,44 @@ export class MemorySwarmStore implements SwarmStore {
 const EMPTY = Buffer.alloc(0);
 const NO_PEERS: CompactPeers = { v4: EMPTY, v6: EMPTY };
 
-/** Copies what a re-announce may change into the stored record; the peer id and address stay. */
-function updateRecord(into: MutablePeer, from: PeerRecord): void {
-  if (into.port !== from.port || into.compact === undefined) {
-    into.port = from.port;
-    into.compact = from.compact ?? compactEntry(from.ip, from.port);
+/** Records a peer's slot; the address bytes only when given (a new peer, or a new port). */
+function writeSlot(swarm: Swarm, entry: Entry, compact: Buffer | undefined): void {
+  const i = entry.index;
+  if (compact !== undefined) {
+    compact.copy(swarm.addr, i * SLOT);
+    swarm.flags[i] = (swarm.flags[i]! & ~F_V6) | (compact.length === 18 ? F_V6 : 0);
   }
-  into.uploaded = from.uploaded;
-  into.downloaded = from.downloaded;
-  into.left = from.left;
-  into.have = from.have;
-  into.pieces = from.pieces;
-  into.bitfield = from.bitfield;
-  into.lastSeen = from.lastSeen;
-  into.name = from.name;
+  swarm.flags[i] = (swarm.flags[i]! & ~F_SEEDER) | (entry.seeder ? F_SEEDER : 0);
+  swarm.seen[i] = entry.rec.lastSeen;
 }
 
-function writeSlot(swarm: Swarm, entry: Entry): void {
-  const rec = entry.rec;
-  rec.compact ??= compactEntry(rec.ip, rec.port);
-  const i = entry.index;
-  rec.compact.copy(swarm.addr, i * SLOT);
-  swarm.flags[i] = (entry.seeder ? F_SEEDER : 0) | (rec.compact.length === 18 ? F_V6 : 0);
-  swarm.seen[i] = rec.lastSeen;
+/** Bytes per slab of ByteKeeper; larger strings get a buffer of their own. */
+const KEEP_SLAB = 64 * 1024;
+
+/**
+ * Small byte strings that live as long as their peer, packed into slabs of their own so they do
+ * not pin Node's shared pool (whose slabs are otherwise full of one request's short-lived bytes).
+ */
+class ByteKeeper {
+  #slab: Buffer = Buffer.alloc(0);
+  #used = 0;
+
+  keep(src: Uint8Array): Buffer {
+    const n = src.length;
+    if (n > KEEP_SLAB / 16) {
+      const own = Buffer.allocUnsafeSlow(n);
+      own.set(src);
+      return own;
+    }
+    if (this.#used + n > this.#slab.length) {
+      this.#slab = Buffer.allocUnsafeSlow(KEEP_SLAB);
+      this.#used = 0;
+    }
+    const out = this.#slab.subarray(this.#used, this.#used + n);
+    out.set(src);
+    this.#used += n;
+    return out;
+  }
 }
 
 function grow(swarm: Swarm): void {
