@@ -566,7 +566,12 @@ export class TorrentSession implements PeerHost {
         this.hashFailures++;
         this.picker.pieceFailed(index);
         const peers = [...piece.contributors];
-        for (const p of peers) this.#strikeAddress(p, 'sent data that failed its hash check', 2);
+        // A piece that a banned peer had a hand in failed because of it: the blocks it sent before its ban
+        // stay in half-built pieces that others complete. Striking those others too banned an honest
+        // seeder after a poisoner, and the download stalled with nobody left to ask.
+        if (!peers.some((p) => this.#banned.has(p))) {
+          for (const p of peers) this.#strikeAddress(p, 'sent data that failed its hash check', 2);
+        }
         this.events.emit('piece-failed', index, peers);
         return;
       }
