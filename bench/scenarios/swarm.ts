@@ -35,6 +35,46 @@ export interface SwarmRun {
   leecherSeconds: number[];
   /** CPU seconds of all processes of the swarm, summed */
   totalCpuSeconds: number | null;
+  traffic: SwarmTraffic;
+}
+
+/** Who sent what: explains an efficiency figure (is the seeder resending, are leechers idle?). */
+export interface SwarmTraffic {
+  /** payload bytes each leecher uploaded, as the client reported at exit */
+  leecherUpBytes: (number | null)[];
+  /** payload bytes all leechers received, duplicates included */
+  leecherDownBytes: number | null;
+  /**
+   * (received by leechers - sent by leechers) / file size: copies of the file that came from the
+   * seeder. 1.0 is ideal: the seeder sends each piece once and the leechers spread it.
+   */
+  seederCopies: number | null;
+}
+
+export function swarmTraffic(
+  up: (number | null)[],
+  down: (number | null)[],
+  fileBytes: number,
+): SwarmTraffic {
+  const all = (xs: (number | null)[]) => (xs.every((x) => typeof x === 'number') ? (xs as number[]) : null);
+  const ups = all(up);
+  const downs = all(down);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const leecherDownBytes = downs ? sum(downs) : null;
+  return {
+    leecherUpBytes: up,
+    leecherDownBytes,
+    seederCopies: ups && leecherDownBytes !== null ? (leecherDownBytes - sum(ups)) / fileBytes : null,
+  };
+}
+
+/** The `totals NAME: downloaded N B, uploaded N B, ...` line `chunkswarm download` prints as it stops. */
+export function parseTotals(lines: readonly string[]): { down: number; up: number } | null {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /^totals .*: downloaded (\d+) B, uploaded (\d+) B/.exec(lines[i] ?? '');
+    if (m) return { down: Number(m[1]), up: Number(m[2]) };
+  }
+  return null;
 }
 
 interface Shape {
@@ -111,6 +151,22 @@ export async function runSwarm(ctx: ScenarioContext): Promise<FigureResult> {
       verdict: verdict(capsHeld(cs) && cs.efficiency >= TARGET),
     },
     {
+      figure: 'swarm copies of the file the seeder sent',
+      chunkswarm: fmt(cs.traffic.seederCopies, 2),
+      reference: fmt(lt.traffic.seederCopies, 2),
+      ratio: '',
+      target: 'ideal 1.00',
+      verdict: '',
+    },
+    {
+      figure: 'swarm leecher uploads, MB (min-max)',
+      chunkswarm: spread(cs.traffic.leecherUpBytes),
+      reference: spread(lt.traffic.leecherUpBytes),
+      ratio: '',
+      target: '',
+      verdict: '',
+    },
+    {
       figure: 'swarm CPU of all processes, s',
       chunkswarm: fmt(cs.totalCpuSeconds, 1),
       reference: fmt(lt.totalCpuSeconds, 1),
@@ -125,6 +181,9 @@ export async function runSwarm(ctx: ScenarioContext): Promise<FigureResult> {
     capsHeld: capsHeld(r),
     leecherSeconds: r.leecherSeconds.map((x) => round(x)),
     totalCpuSeconds: round(r.totalCpuSeconds),
+    leecherUpBytes: r.traffic.leecherUpBytes,
+    leecherDownBytes: r.traffic.leecherDownBytes,
+    seederCopies: round(r.traffic.seederCopies),
   });
   return {
     rows,
@@ -140,6 +199,12 @@ export async function runSwarm(ctx: ScenarioContext): Promise<FigureResult> {
       profiles,
     },
   };
+}
+
+function spread(bytes: (number | null)[]): string {
+  const xs = bytes.filter((b): b is number => typeof b === 'number').map((b) => b / 1e6);
+  if (xs.length === 0) return '-';
+  return `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
 }
 
 function totalCpu(procs: Proc[]): number | null {
@@ -168,6 +233,8 @@ async function chunkswarmSwarm(s: Shape, profileDir: string | null): Promise<Swa
   const leechers: Proc[] = [];
   const dirs: string[] = [];
   const procs: Proc[] = [];
+  // set at the end of the try block; when that block throws, nothing after `finally` runs
+  let measured: Omit<SwarmRun, 'traffic'> | undefined;
   try {
     for (let i = 1; i <= n; i++) {
       const port = await freePort();
@@ -222,10 +289,21 @@ async function chunkswarmSwarm(s: Shape, profileDir: string | null): Promise<Swa
     const leecherSeconds = done.map((d) => (d.at - t0) / 1000);
     const seconds = Math.max(...leecherSeconds);
     verifyAll(s, dirs, 'chunkswarm');
-    return { seconds, efficiency: s.tMin / seconds, leecherSeconds, totalCpuSeconds: cpu };
+    measured = { seconds, efficiency: s.tMin / seconds, leecherSeconds, totalCpuSeconds: cpu };
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
   }
+  if (!measured) throw new Error('unreachable: swarm run ended without a figure');
+  // the totals are printed while stopping
+  const totals = leechers.map((l) => parseTotals(l.lines.map((x) => x.line)));
+  return {
+    ...measured,
+    traffic: swarmTraffic(
+      totals.map((t) => t?.up ?? null),
+      totals.map((t) => t?.down ?? null),
+      s.size,
+    ),
+  };
 }
 
 async function libtorrentSwarm(s: Shape): Promise<SwarmRun> {
@@ -236,6 +314,8 @@ async function libtorrentSwarm(s: Shape): Promise<SwarmRun> {
   const dirs: string[] = [];
   const addrs: string[] = [];
   const procs: Proc[] = [];
+  // set at the end of the try block; when that block throws, nothing after `finally` runs
+  let measured: Omit<SwarmRun, 'traffic'> | undefined;
   const maxSeconds = s.capMs / 1000 + 30;
   try {
     for (let i = 1; i <= n; i++) {
@@ -275,7 +355,7 @@ async function libtorrentSwarm(s: Shape): Promise<SwarmRun> {
     const leecherSeconds = done.map((d) => (d.at - t0) / 1000);
     const seconds = Math.max(...leecherSeconds);
     verifyAll(s, dirs, 'libtorrent');
-    return { seconds, efficiency: s.tMin / seconds, leecherSeconds, totalCpuSeconds: cpu };
+    measured = { seconds, efficiency: s.tMin / seconds, leecherSeconds, totalCpuSeconds: cpu };
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
     for (const p of leechers) {
@@ -283,4 +363,15 @@ async function libtorrentSwarm(s: Shape): Promise<SwarmRun> {
       if (exit?.error) ctx.log(`swarm: ${p.name} reported ${String(exit.error)}`);
     }
   }
+  if (!measured) throw new Error('unreachable: swarm run ended without a figure');
+  const exits = leechers.map((l) => ltEvent(l, 'exit'));
+  const num = (v: unknown) => (typeof v === 'number' ? v : null);
+  return {
+    ...measured,
+    traffic: swarmTraffic(
+      exits.map((e) => num(e?.payload_up)),
+      exits.map((e) => num(e?.payload_down)),
+      s.size,
+    ),
+  };
 }

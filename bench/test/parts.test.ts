@@ -12,6 +12,7 @@ import { type CpuProfile, summariseProfile } from '../lib/profile.js';
 import { formatTable, localDate, writeResults } from '../lib/report.js';
 import { max, mbPerSecond, median, ratio, round } from '../lib/stats.js';
 import { parseWrkResult, servedAnnounces, swarmHashes } from '../lib/wrk.js';
+import { parseTotals, swarmTraffic } from '../scenarios/swarm.js';
 
 test('CPU seconds from /proc/PID/stat, also when the command name holds spaces and parentheses', () => {
   // fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
@@ -200,4 +201,26 @@ test('CPU profile summary: self time per function, idle kept apart', () => {
   assert.equal(s.top[0]?.where, 'src/x.js:10');
   assert.equal(s.top[0]?.percent, 80);
   assert.equal(s.top[1]?.name, 'parse');
+});
+
+test('swarm traffic: copies from the seeder, and totals read from chunkswarm download', () => {
+  const mib = 1 << 20;
+  // 3 leechers got 100 MiB each (300 in all); they uploaded 150 between them: the seeder sent 150 = 1.5 copies
+  const t = swarmTraffic([50 * mib, 100 * mib, 0], [100 * mib, 100 * mib, 100 * mib], 100 * mib);
+  assert.equal(t.leecherDownBytes, 300 * mib);
+  assert.equal(t.seederCopies, 1.5);
+  assert.equal(
+    swarmTraffic([1, null], [1, 1], 1).seederCopies,
+    null,
+    'a missing report leaves the figure out',
+  );
+  assert.deepEqual(
+    parseTotals([
+      'complete x.bin 1 MiB in 1s',
+      'totals x.bin: downloaded 1048576 B, uploaded 524288 B, 0 hash failures',
+      'bye',
+    ]),
+    { down: 1048576, up: 524288 },
+  );
+  assert.equal(parseTotals(['complete x.bin']), null);
 });
