@@ -192,9 +192,11 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
     let shortened = false;
     if (a.wantStatus) {
       let bytes = 0;
-      const fit = peers.findIndex(
-        (p) => (bytes += STATUS_ENTRY_BYTES + (p.bitfield?.length ?? 0)) > STATUS_BUDGET,
-      );
+      let fit = -1;
+      for (let k = 0; k < peers.length && fit < 0; k++) {
+        bytes += STATUS_ENTRY_BYTES + (peers[k]!.bitfield?.length ?? 0);
+        if (bytes > STATUS_BUDGET) fit = k;
+      }
       if (fit >= 0) {
         peers = peers.slice(0, fit);
         shortened = true;
