@@ -46,7 +46,11 @@ export async function trackerCommand(opts: {
       trustIpParam: Boolean(opts.trustIpParam),
       store,
       requestTimeoutMs: requestTimeoutFromEnv(),
-      onEvent: (e) => web?.onTrackerEvent(e),
+      // The page rebuilds its whole state on an event; with nobody watching (a page that connects
+      // gets the state then) that is work on every announce for no one.
+      onEvent: (e) => {
+        if (web !== undefined && web.hub.size > 0) web.onTrackerEvent(e);
+      },
     });
   } catch (err) {
     store?.close();
