@@ -2,7 +2,13 @@ import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { ConsoleLine, ConsoleReply, PeerPageState, TorrentView } from '../src/web/types.js';
+import type {
+  ConsoleLine,
+  ConsoleReply,
+  MagnetFetchView,
+  PeerPageState,
+  TorrentView,
+} from '../src/web/types.js';
 import {
   ChunkGrid,
   errorText,
@@ -42,6 +48,9 @@ function App() {
         </div>
         {state.torrents.map((t) => (
           <Torrent key={t.infoHash} t={t} />
+        ))}
+        {state.fetching.map((f) => (
+          <Fetching key={f.infoHash} f={f} />
         ))}
         <Console torrents={state.torrents} />
       </main>
@@ -162,6 +171,30 @@ function Torrent({ t }: { t: TorrentView }) {
             ))}
           </tbody>
         </table>
+      )}
+    </section>
+  );
+}
+
+/** A magnet link added here, until its metadata has come and it is a torrent like the others. */
+function Fetching({ f }: { f: MagnetFetchView }) {
+  const status = f.error === null ? 'fetching metadata' : 'failed';
+  return (
+    <section class="card torrent" data-testid={`torrent-${f.infoHash}`} data-name={f.name}>
+      <div class="swarm-head">
+        <h2 data-testid="torrent-name">{f.name}</h2>
+        <span class={`badge ${status.split(' ')[0]}`} data-testid="status">
+          {status}
+        </span>
+        <code class="hash">{f.infoHash}</code>
+      </div>
+      {f.error === null ? (
+        <p class="dim" data-testid="fetch-peers">
+          magnet link: asking peers for the torrent's metadata (BEP 9); {f.connected} connected,{' '}
+          {f.offering} offer it
+        </p>
+      ) : (
+        <Note note={{ text: f.error, error: true }} />
       )}
     </section>
   );
@@ -309,8 +342,11 @@ function AddTorrent({ disabled }: { disabled: string | null }) {
   };
   const addMagnet = async (e: Event) => {
     e.preventDefault();
+    if (magnet.trim() === '') return say('paste a magnet link first', true);
     try {
-      await postJson('/api/magnet', { uri: magnet });
+      const r = await postJson<{ message: string }>('/api/magnet', { uri: magnet });
+      say(r.message);
+      setMagnet('');
     } catch (err) {
       say(errorText(err), true);
     }
@@ -324,7 +360,7 @@ function AddTorrent({ disabled }: { disabled: string | null }) {
     );
   }
   return (
-    <div class="card">
+    <div class="card" data-testid="add-torrent">
       <h3>Add a torrent</h3>
       <form onSubmit={addFile}>
         <input

@@ -163,6 +163,14 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       sessions.push(s);
       track(s);
     },
+    announceIp: opts.announceIp,
+    // A magnet added from the page is waited for while its metadata comes, like the ones given here.
+    holdWhileFetching: () => {
+      remaining++;
+      return () => {
+        if (--remaining === 0) resolveAll();
+      };
+    },
   });
   const timer = setInterval(() => {
     for (const s of sessions) {

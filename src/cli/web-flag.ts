@@ -16,6 +16,10 @@ export interface WebFlagParts {
   readonly saveTo?: { readonly files: string } | { readonly chunks: string };
   /** Told of a torrent added from the page once its session runs. */
   readonly onAdded?: (session: TorrentSession) => void;
+  /** Told when the page starts fetching a magnet's metadata; what it returns is called when that ends. */
+  readonly holdWhileFetching?: () => () => void;
+  /** `--announce-ip`, for the trackers of a magnet added from the page. */
+  readonly announceIp?: string;
   /** The shell of `chunkswarm peer`, for the page's console. */
   readonly shell?: { readonly session: TorrentSession; readonly run: ConsoleRunner };
 }
@@ -38,7 +42,7 @@ export async function startWebFlag(
   const addTorrent =
     saveTo === undefined
       ? undefined
-      : async (metainfo: Metainfo): Promise<TorrentSession> => {
+      : async (metainfo: Metainfo, peers: readonly PeerAddress[] = []): Promise<TorrentSession> => {
           const storage: Storage =
             'files' in saveTo
               ? new FileStorage(metainfo, join(resolve(saveTo.files), metainfo.name))
@@ -46,7 +50,10 @@ export async function startWebFlag(
           const have = await storage.verifyExisting({ hasher: client.hasher });
           const session = client.addSession({ metainfo, storage, have, mode: 'auto' });
           log(`added ${metainfo.name} from the web page (${have.count}/${metainfo.pieceCount} chunks held)`);
-          session.connectTracker().catch((err) => log(`tracker: ${describeError(err)} (will retry)`));
+          // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with.
+          if (metainfo.announceList.length > 0)
+            session.connectTracker().catch((err) => log(`tracker: ${describeError(err)} (will retry)`));
+          dialUntilComplete(session, peers);
           parts.onAdded?.(session);
           return session;
         };
@@ -59,6 +66,9 @@ export async function startWebFlag(
       port,
       accessToken: token,
       addTorrent,
+      holdWhileFetching: parts.holdWhileFetching,
+      log,
+      announceIp: parts.announceIp,
       addDisabled:
         'a seeder serves what it was started with: add torrents in `chunkswarm download --web` or `chunkswarm peer --web`',
       shell: parts.shell,
@@ -73,6 +83,23 @@ export async function startWebFlag(
     );
   }
   return handle;
+}
+
+type PeerAddress = { readonly ip: string; readonly port: number };
+
+/** How often the peers a magnet's metadata came from are dialled again while the download is incomplete. */
+const REDIAL_MS = 15_000;
+
+/** The peers a magnet's metadata came from, and its `x.pe` ones: nothing else would dial them again. */
+function dialUntilComplete(session: TorrentSession, peers: readonly PeerAddress[]): void {
+  if (peers.length === 0) return;
+  const dial = (): void => {
+    for (const p of peers)
+      if (!session.isConnectedTo(p.ip, p.port)) session.connect(p.ip, p.port).catch(() => {});
+  };
+  dial();
+  const redial = setInterval(() => (session.complete ? clearInterval(redial) : dial()), REDIAL_MS);
+  redial.unref();
 }
 
 /** `HOST:PORT`, `[v6]:PORT`, or a bare `PORT` (loopback). */

@@ -3,6 +3,7 @@ import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
 import type { PeerConnection } from '../peer/connection.js';
 import type { Client } from '../session/client.js';
+import { checkMagnetSources, MetadataFetch, type MetadataResult } from '../session/metadata-fetch.js';
 import type { TorrentSession } from '../session/session.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
@@ -13,7 +14,7 @@ import { type ConsoleRunner, MAX_CONSOLE_LINE, readOnlyConsole } from './console
 import { isLoopbackHost, newToken, WebGuard } from './guard.js';
 import { readBody, readJson, sendError, sendJson } from './http.js';
 import { coalesce, SseHub } from './sse.js';
-import type { ChunkMapView, PeerPageState, PeerView, TorrentView } from './types.js';
+import type { ChunkMapView, MagnetFetchView, PeerPageState, PeerView, TorrentView } from './types.js';
 
 /** Cells in a chunk map; past this a cell stands for a run of chunks. */
 export const MAX_MAP_CELLS = 4096;
@@ -21,6 +22,10 @@ export const MAX_MAP_CELLS = 4096;
 export const RATE_HISTORY = 120;
 /** Largest rate limit accepted, bytes/s (1 TiB/s: anything above is a typo). */
 const MAX_RATE = 2 ** 40;
+/** Magnet links fetching their metadata at once: each holds up to 30 connections. */
+const MAX_FETCHES = 8;
+/** Failed fetches kept on the page, most recent last. */
+const MAX_FAILED = 5;
 const PUSH_MS = 250;
 const SAMPLE_MS = 1000;
 
@@ -33,8 +38,22 @@ export interface PeerWebOptions {
   /** Required of every request when set. A non-loopback bind without one gets a generated token. */
   readonly accessToken?: string;
   readonly allowedHosts?: readonly string[];
-  /** Opens a torrent added through the page; without it the page says adding is not offered. */
-  readonly addTorrent?: (meta: Metainfo) => Promise<TorrentSession>;
+  /**
+   * Opens a torrent added through the page; without it the page says adding is not offered. `peers` are
+   * those a magnet's metadata came from (with its `x.pe` ones), which no tracker may name.
+   */
+  readonly addTorrent?: (meta: Metainfo, peers?: MetadataResult['peers']) => Promise<TorrentSession>;
+  /**
+   * Called as a magnet's metadata fetch starts; what it returns is called once the fetch is over (torrent
+   * added or fetch failed). `download` waits for these as for its other torrents.
+   */
+  readonly holdWhileFetching?: () => () => void;
+  /** Sent to a magnet's trackers in place of our address (NAT). */
+  readonly announceIp?: string;
+  /** Where the command prints its lines: a magnet's fetch is told there too. */
+  readonly log?: (line: string) => void;
+  /** How long a magnet's metadata may take (default MetadataFetch's 60 s). */
+  readonly metadataTimeoutMs?: number;
   /** Why adding is not offered (shown when `addTorrent` is absent). */
   readonly addDisabled?: string;
   /** The full shell of one session (`chunkswarm peer`); every other session gets a read-only console. */
@@ -64,6 +83,11 @@ interface Tracked {
   console: ConsoleRunner | undefined;
 }
 
+interface Fetching {
+  readonly fetch: MetadataFetch;
+  error: string | null;
+}
+
 /**
  * The peer page: every torrent of the process with progress, chunk map, rate chart and peers, and
  * the controls (pause/resume, rate limits, add a torrent, console). It watches each session's events
@@ -74,6 +98,8 @@ export class PeerWeb {
   readonly hub = new SseHub();
   readonly #o: PeerWebOptions;
   readonly #tracked = new Map<string, Tracked>();
+  /** Magnet links added here, by infohash, until their session opens; failed ones stay to show why. */
+  readonly #fetching = new Map<string, Fetching>();
   /** Builds the state only when a page is open to receive it. */
   readonly #push = coalesce(() => {
     if (this.hub.size > 0) this.hub.broadcast('state', this.state());
@@ -125,6 +151,8 @@ export class PeerWeb {
     this.#push.cancel();
     for (const t of this.#tracked.values()) for (const off of t.off) off();
     this.#tracked.clear();
+    for (const f of this.#fetching.values()) f.fetch.stop('stopped: the page closed');
+    this.#fetching.clear();
     this.hub.close();
   }
 
@@ -140,6 +168,17 @@ export class PeerWeb {
         ? null
         : (this.#o.addDisabled ?? `chunkswarm ${this.#o.command} does not take more torrents`),
       torrents: [...this.#tracked.values()].map((t) => this.#torrentView(t)),
+      // A fetch whose session has just opened is shown as that session only.
+      fetching: [...this.#fetching]
+        .filter(([hash]) => !this.#tracked.has(hash))
+        .map(
+          ([hash, f]): MagnetFetchView => ({
+            infoHash: hash,
+            name: f.fetch.label,
+            ...f.fetch.peerCount,
+            error: f.error,
+          }),
+        ),
     };
   }
 
@@ -244,15 +283,13 @@ export class PeerWeb {
 
   async #add(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const add = this.#o.addTorrent;
       // Refuse before reading: no reason to take 4 MiB we will not use.
-      if (!add)
-        throw new ChunkswarmError(
-          'EUSAGE',
-          this.state().addDisabled ?? 'adding torrents is not offered here',
-        );
+      const add = this.#adder();
       const bytes = await readBody(req, LIMITS.webUploadBytes);
-      if (bytes.subarray(0, 7).toString('latin1') === 'magnet:') refuseMagnet(bytes.toString('utf8'));
+      if (bytes.subarray(0, 7).toString('latin1') === 'magnet:') {
+        sendJson(res, 202, this.#fetchMetadata(bytes.toString('utf8'), add));
+        return;
+      }
       let meta: Metainfo;
       try {
         meta = parseMetainfo(bytes);
@@ -276,13 +313,84 @@ export class PeerWeb {
 
   async #magnet(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      const add = this.#adder();
       const body = await readJson(req);
       if (typeof body.uri !== 'string')
         throw new ChunkswarmError('EUSAGE', 'send the magnet link as {"uri": "magnet:?..."}');
-      refuseMagnet(body.uri);
+      // Accepted, not done: the metadata comes from peers (BEP 9), and the page follows it in the state.
+      sendJson(res, 202, this.#fetchMetadata(body.uri, add));
     } catch (err) {
       sendError(res, err, { Connection: 'close' });
     }
+  }
+
+  #adder(): NonNullable<PeerWebOptions['addTorrent']> {
+    const add = this.#o.addTorrent;
+    if (!add)
+      throw new ChunkswarmError('EUSAGE', this.state().addDisabled ?? 'adding torrents is not offered here');
+    return add;
+  }
+
+  /**
+   * Starts fetching a magnet's metadata and returns at once; once it is here the torrent opens like
+   * one added from a .torrent, and a failure stays on the page as one line.
+   */
+  #fetchMetadata(
+    uri: string,
+    add: NonNullable<PeerWebOptions['addTorrent']>,
+  ): { infoHash: string; name: string; message: string } {
+    const link = parseMagnet(uri.trim());
+    checkMagnetSources(link);
+    const hash = link.infoHashHex;
+    const label = link.name ?? hash;
+    const c = this.#o.client;
+    if (c.sessions.has(hash)) throw new ChunkswarmError('EUSAGE', `${label} is already open in this process`);
+    if (this.#fetching.get(hash)?.error === null)
+      throw new ChunkswarmError('EUSAGE', `the metadata of ${label} is already being fetched`);
+    if ([...this.#fetching.values()].filter((f) => f.error === null).length >= MAX_FETCHES)
+      throw new ChunkswarmError(
+        'EUSAGE',
+        `${MAX_FETCHES} magnet links are fetching their metadata already: wait for one to finish`,
+      );
+    const fetch = new MetadataFetch({
+      magnet: link,
+      peerId: c.peerId,
+      listenPort: c.port,
+      announceIp: this.#o.announceIp,
+      timeoutMs: this.#o.metadataTimeoutMs,
+      mayConnect: () => c.connectionCount < LIMITS.maxPeersTotal,
+    });
+    const entry: Fetching = { fetch, error: null };
+    // A retry of a failed link takes the old entry's place, at the end.
+    this.#fetching.delete(hash);
+    this.#fetching.set(hash, entry);
+    const push = (): void => this.#push();
+    const ev = fetch.events;
+    const off = [ev.on('peer-connected', push), ev.on('peer-disconnected', push), ev.on('piece', push)];
+    const release = this.#o.holdWhileFetching?.();
+    fetch
+      .run()
+      .then(async ({ metainfo, peers }) => {
+        // Opened meanwhile (from the command line, or its .torrent from this page): it can use the peers.
+        const open = c.sessions.get(hash);
+        if (open) for (const p of peers) open.connect(p.ip, p.port).catch(() => {});
+        else await add(metainfo, peers);
+        if (this.#fetching.get(hash) === entry) this.#fetching.delete(hash);
+      })
+      .catch((err) => {
+        entry.error = describeError(err);
+        this.#o.log?.(`web page: ${entry.error}`);
+        const failed = [...this.#fetching].filter(([, f]) => f.error !== null);
+        for (const [h] of failed.slice(0, -MAX_FAILED)) this.#fetching.delete(h);
+      })
+      .finally(() => {
+        for (const f of off) f();
+        this.#push();
+        release?.();
+      });
+    this.#push();
+    this.#o.log?.(`fetching the metadata of ${label} from peers (magnet link from the web page)`);
+    return { infoHash: hash, name: label, message: `fetching metadata for ${label}` };
   }
 
   async #console(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -364,14 +472,6 @@ export async function startPeerWeb(opts: PeerWebOptions): Promise<PeerWebHandle>
       return closing;
     },
   };
-}
-
-function refuseMagnet(uri: string): never {
-  const link = parseMagnet(uri.trim());
-  throw new ChunkswarmError(
-    'EMAGNET',
-    `magnet links need metadata from peers (BEP 9), which chunkswarm does not fetch yet: add the .torrent file of ${link.name ?? link.infoHashHex} instead`,
-  );
 }
 
 function rateField(v: unknown, what: string): number | undefined {

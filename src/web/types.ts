@@ -69,6 +69,20 @@ export interface PeerPageState {
   /** Why adding a torrent is not offered here, or null when it is. */
   readonly addDisabled: string | null;
   readonly torrents: readonly TorrentView[];
+  /** Magnet links added from the page that have no session yet: fetching their metadata, or failed. */
+  readonly fetching: readonly MagnetFetchView[];
+}
+
+/** A magnet link whose metadata is being fetched from peers (BEP 9); it becomes a TorrentView once here. */
+export interface MagnetFetchView {
+  readonly infoHash: string;
+  /** The link's `dn`, else the infohash. */
+  readonly name: string;
+  /** Peers connected for the metadata, and how many of them offer it. */
+  readonly connected: number;
+  readonly offering: number;
+  /** Why the fetch failed, in one line; null while it runs. */
+  readonly error: string | null;
 }
 
 export interface TorrentView {

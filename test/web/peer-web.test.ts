@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { Metainfo } from '../../src/metainfo/types.js';
 import { Client } from '../../src/session/client.js';
@@ -10,7 +11,9 @@ import { MemoryStorage } from '../../src/storage/index.js';
 import { ShellTap } from '../../src/web/console.js';
 import { chunkMap, type PeerWebHandle, startPeerWeb } from '../../src/web/peer-web.js';
 import type { ConsoleReply, PeerPageState } from '../../src/web/types.js';
-import { call, makeTorrent, nextEvent, pagePost, pageToken } from './helpers.js';
+import { freePort } from '../integration/harness.js';
+import { ScriptedSeeder } from '../magnet/helpers.js';
+import { call, makeTorrent, nextEvent, pagePost, pageToken, type Reply } from './helpers.js';
 
 let client: Client;
 let web: PeerWebHandle;
@@ -18,6 +21,9 @@ let shellSession: TorrentSession;
 let other: TorrentSession;
 let token: string;
 const added: Metainfo[] = [];
+const addedPeers: string[][] = [];
+/** Metadata fetches the page holds the command for (download waits for them), and those released. */
+const holds = { taken: 0, released: 0 };
 const terminal: string[] = [];
 
 const shellTorrent = makeTorrent('shell <b>one.bin', Buffer.alloc(100_000, 1));
@@ -42,9 +48,14 @@ before(async () => {
   web = await startPeerWeb({
     client,
     command: 'peer',
-    addTorrent: async (meta) => {
+    addTorrent: async (meta, peers = []) => {
       added.push(meta);
+      addedPeers.push(peers.map((p) => `${p.ip}:${p.port}`));
       return open(meta, new Bitfield(meta.pieceCount));
+    },
+    holdWhileFetching: () => {
+      holds.taken++;
+      return () => holds.released++;
     },
     shell: { session: shellSession, run: (line) => tap.capture(() => shell.run(line)) },
   });
@@ -138,23 +149,144 @@ test('adding a torrent opens it through the command; a duplicate, junk or oversi
   assert.equal(added.length, 1);
 });
 
-test('a magnet link is refused with the reason, a malformed one with what is wrong', async () => {
-  const m = await post('/api/magnet', { uri: `magnet:?xt=urn:btih:${'ab'.repeat(20)}&dn=film` });
-  assert.equal(m.status, 422);
-  assert.match(m.json().error as string, /magnet links need metadata from peers \(BEP 9\).*film/);
-  assert.equal(m.json().code, 'EMAGNET');
+/** Polls `check` until it holds (bounded, so a broken fetch fails the test instead of hanging it). */
+async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test('a magnet link is accepted at once, shown as fetching metadata, then opened with the peers it came from', async () => {
+  const t = makeTorrent('from magnet.bin', Buffer.alloc(40_000, 5));
+  const peer = await new ScriptedSeeder(t.meta.infoBytes, t.meta.infoHash, 'honest').listen();
+  const gate = peer.hold();
+  try {
+    const hash = t.meta.infoHashHex;
+    const uri = `magnet:?xt=urn:btih:${hash}&dn=${encodeURIComponent('from magnet.bin')}&x.pe=${peer.address}`;
+    const before = added.length;
+    // The page sees the fetch (pushed, not polled): connected to the peer, which offers the metadata.
+    let reply: Promise<Reply> | undefined;
+    const fetching = await nextEvent<PeerPageState>(
+      web.port,
+      (s) => s.fetching.some((f) => f.infoHash === hash && f.offering === 1),
+      { onOpen: () => (reply = post('/api/magnet', { uri: ` ${uri} ` })) },
+    );
+    const r = await reply!;
+    assert.equal(r.status, 202);
+    assert.deepEqual(r.json(), {
+      infoHash: hash,
+      name: 'from magnet.bin',
+      message: 'fetching metadata for from magnet.bin',
+    });
+    assert.deepEqual(
+      fetching.fetching.find((f) => f.infoHash === hash),
+      { infoHash: hash, name: 'from magnet.bin', connected: 1, offering: 1, error: null },
+    );
+    assert.ok(!fetching.torrents.some((x) => x.infoHash === hash));
+    assert.equal(holds.taken - holds.released, 1, 'the command waits for the fetch');
+    const twice = await post('/api/magnet', { uri });
+    assert.equal(twice.status, 400);
+    assert.match(twice.json().error as string, /already being fetched/);
+
+    gate.open();
+    await until('the torrent opened', () => added.length === before + 1);
+    assert.equal(added[before]!.infoHashHex, hash);
+    assert.deepEqual(addedPeers[before], [peer.address]);
+    const s = await state();
+    assert.ok(s.torrents.some((x) => x.infoHash === hash && x.name === 'from magnet.bin'));
+    assert.ok(!s.fetching.some((f) => f.infoHash === hash));
+    await until('the hold released', () => holds.taken === holds.released);
+    const open = await post('/api/magnet', { uri });
+    assert.equal(open.status, 400);
+    assert.match(open.json().error as string, /from magnet\.bin is already open/);
+  } finally {
+    await peer.close();
+  }
+});
+
+test('a fetch that fails stays on the page as one line: an unusable torrent, or no metadata in time', async () => {
+  // Hashes right, so it is what the link names, but its file name would leave the download folder.
+  const bad = Buffer.from('d6:lengthi16384e4:name2:..12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae');
+  const badHash = createHash('sha1').update(bad).digest();
+  const peer = await new ScriptedSeeder(bad, badHash, 'honest').listen();
+  const before = added.length;
+  try {
+    const hex = badHash.toString('hex');
+    const r = await post('/api/magnet', { uri: `magnet:?xt=urn:btih:${hex}&dn=evil&x.pe=${peer.address}` });
+    assert.equal(r.status, 202);
+    let error: string | null = null;
+    await until('the failure on the page', async () => {
+      error = (await state()).fetching.find((f) => f.infoHash === hex)?.error ?? null;
+      return error !== null;
+    });
+    assert.match(error!, /^the torrent of magnet evil is not usable: .*unsafe path/);
+    assert.doesNotMatch(error!, /\n/);
+    assert.equal(added.length, before, 'nothing opened');
+    await until('the hold released', () => holds.taken === holds.released);
+  } finally {
+    await peer.close();
+  }
+
+  // A page with a short deadline: a peer address where nobody answers.
+  const c3 = new Client({ port: 0 });
+  await c3.listen();
+  const w3 = await startPeerWeb({
+    client: c3,
+    command: 'download',
+    addTorrent: () => assert.fail('nothing to add'),
+    metadataTimeoutMs: 1000,
+  });
+  try {
+    const t3 = await pageToken(w3.port);
+    const hash = 'ef'.repeat(20);
+    const uri = `magnet:?xt=urn:btih:${hash}&dn=gone&x.pe=127.0.0.1:${await freePort()}`;
+    const r = await pagePost(w3.port, '/api/magnet', t3, JSON.stringify({ uri }));
+    assert.equal(r.status, 202);
+    const failed = await nextEvent<PeerPageState>(w3.port, (s) => s.fetching.some((f) => f.error !== null), {
+      timeoutMs: 10_000,
+    });
+    assert.match(failed.fetching[0]!.error!, /^no peer sent the metadata of gone within 1 s/);
+    // A failed link can be tried again: it takes the old entry's place.
+    const again = await pagePost(w3.port, '/api/magnet', t3, JSON.stringify({ uri }));
+    assert.equal(again.status, 202);
+    const s = (await call(w3.port, { path: '/api/state' })).json<PeerPageState>();
+    assert.deepEqual(
+      s.fetching.map((f) => [f.infoHash, f.error]),
+      [[hash, null]],
+    );
+  } finally {
+    await w3.close();
+    await c3.close({ announce: false });
+  }
+});
+
+test('a magnet link without peers to ask, or malformed, is refused in one line; a .torrent upload may be a magnet too', async () => {
+  const none = await post('/api/magnet', { uri: `magnet:?xt=urn:btih:${'ab'.repeat(20)}&dn=film` });
+  assert.equal(none.status, 422);
+  assert.equal(none.json().code, 'EMAGNET');
+  assert.match(none.json().error as string, /magnet film names no tracker \(tr=\) and no peer \(x\.pe=\)/);
   const bad = await post('/api/magnet', { uri: 'magnet:?dn=nothing' });
   assert.equal(bad.status, 422);
   assert.equal(bad.json().code, 'EMAGNET');
-  assert.doesNotMatch(bad.json().error as string, /need metadata/, 'says what is wrong with the link itself');
+  const notString = await post('/api/magnet', { uri: 42 });
+  assert.equal(notString.status, 400);
+  const big = await post('/api/magnet', {
+    uri: `magnet:?xt=urn:btih:${'ab'.repeat(20)}&dn=${'x'.repeat(20_000)}`,
+  });
+  assert.equal(big.status, 413);
+  const hash = 'cd'.repeat(20);
   const asFile = await pagePost(
     web.port,
     '/api/torrents',
     token,
-    `magnet:?xt=urn:btih:${'cd'.repeat(20)}`,
+    `magnet:?xt=urn:btih:${hash}&x.pe=127.0.0.1:${await freePort()}`,
     'text/plain',
   );
-  assert.equal(asFile.status, 422);
+  assert.equal(asFile.status, 202);
+  assert.equal(asFile.json().infoHash, hash);
+  assert.ok((await state()).fetching.some((f) => f.infoHash === hash && f.error === null));
 });
 
 test('the console runs the shell for its session and returns the reply, printing it on the terminal too', async () => {
@@ -208,6 +340,25 @@ test('a non-loopback bind without a token gets a generated one, and every reques
     );
     const s = (await call(w2.port, { path: `/api/state?token=${w2.accessToken}` })).json<PeerPageState>();
     assert.match(s.addDisabled ?? '', /does not take more torrents/);
+    // A seeder takes no magnet link either, with the same reason.
+    const auth = { Authorization: `Bearer ${w2.accessToken}` };
+    const t2 = (await call(w2.port, { headers: auth })).body
+      .toString()
+      .match(/cs-token" content="([^"]+)"/)![1]!;
+    const m = await call(w2.port, {
+      method: 'POST',
+      path: '/api/magnet',
+      headers: {
+        ...auth,
+        Origin: `http://127.0.0.1:${w2.port}`,
+        'X-Chunkswarm-Token': t2,
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify({ uri: `magnet:?xt=urn:btih:${'ab'.repeat(20)}&x.pe=127.0.0.1:1` }),
+    });
+    assert.equal(m.status, 400, m.body.toString());
+    assert.match(m.json().error as string, /does not take more torrents/);
+    assert.deepEqual(w2.web.state().fetching, []);
   } finally {
     await w2.close();
     await c2.close({ announce: false });
