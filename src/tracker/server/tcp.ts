@@ -190,6 +190,10 @@ async function listenHandles(
   server.getsockname(name);
 
   const { state, kReadBytesOrError, kArrayBufferOffset, kLastWriteWasAsync, WriteWrap } = b;
+  /** getpeername's output, reused: it is filled and read synchronously. */
+  const peerName: { address?: string | undefined } = {};
+  /** A write request that libuv did not keep (the last write completed at once). */
+  let spareReq: WriteReq | undefined;
 
   class HandleConnection implements Connection {
     state: unknown = undefined;
@@ -201,14 +205,14 @@ async function listenHandles(
     }
 
     remoteAddress(): string {
-      const out: { address?: string } = {};
-      return this.#closed || this.handle.getpeername(out) !== 0 ? '' : (out.address ?? '');
+      peerName.address = undefined;
+      return this.#closed || this.handle.getpeername(peerName) !== 0 ? '' : (peerName.address ?? '');
     }
 
     reply(bytes: Buffer): void {
       if (this.#closed) return;
-      this.handle.readStop();
-      const req = new WriteWrap();
+      const req = spareReq ?? new WriteWrap();
+      spareReq = undefined;
       req.handle = this.handle;
       req.oncomplete = onWritten;
       req.async = false;
@@ -218,12 +222,17 @@ async function listenHandles(
         this.close();
         return;
       }
-      // A write that did not complete at once keeps its buffer until the kernel has it.
-      if (state[kLastWriteWasAsync] !== 0) {
-        req.buffer = bytes;
-        req.timer = setTimeout(() => this.close(), WRITE_DEADLINE_MS);
-        req.timer.unref();
-      } else this.close();
+      if (state[kLastWriteWasAsync] === 0) {
+        // Written at once: libuv never took the request, so the next reply can use it.
+        spareReq = req;
+        this.close();
+        return;
+      }
+      // Still leaving: the request and its buffer stay with libuv until the kernel has the bytes.
+      this.handle.readStop();
+      req.buffer = bytes;
+      req.timer = setTimeout(() => this.close(), WRITE_DEADLINE_MS);
+      req.timer.unref();
     }
 
     close(): void {
