@@ -459,6 +459,18 @@ for (const layer of ['handles', 'net'] as const) {
       }
     });
 
+    it('says plainly when its port is taken, and frees its port on close', async () => {
+      const a = await startTracker({ socketLayer: layer, port: 0 });
+      await assert.rejects(startTracker({ socketLayer: layer, port: a.port }), {
+        code: 'EADDRINUSE',
+        message: `cannot listen on 127.0.0.1:${a.port}: port ${a.port} is already in use; choose another port (0 picks a free one)`,
+      });
+      await a.close();
+      const b = await startTracker({ socketLayer: layer, port: a.port });
+      assert.equal(b.port, a.port);
+      await b.close();
+    });
+
     it('rejects a bad interval', async () => {
       await assert.rejects(startTracker({ socketLayer: layer, port: 0, interval: 0 }), /interval/);
     });

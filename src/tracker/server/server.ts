@@ -346,7 +346,7 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
   } catch (err) {
     server.close();
     if (ownsStore) store.close();
-    throw err;
+    throw explainListenError(err, host, opts.port ?? 6969);
   }
 
   const sweepMs = Math.max(10, Math.min(1000, Math.floor(requestTimeoutMs / 4)));
@@ -438,4 +438,22 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
         ? 'request took too long to arrive'
         : MALFORMED_REQUEST;
   socket.end(frame(encodeFailure(reason)));
+}
+
+/** A listen failure in words a user can act on; the errno code stays on the error. */
+function explainListenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const where = formatAddress(host, port);
+  const why =
+    code === 'EADDRINUSE'
+      ? `port ${port} is already in use; choose another port (0 picks a free one)`
+      : code === 'EACCES'
+        ? `not allowed to listen there (ports below 1024 need privileges)`
+        : code === 'EADDRNOTAVAIL'
+          ? `${host} is not an address of this machine`
+          : undefined;
+  if (why === undefined) return err;
+  const out: NodeJS.ErrnoException = new Error(`cannot listen on ${where}: ${why}`, { cause: err });
+  out.code = code;
+  return out;
 }
