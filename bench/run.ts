@@ -117,6 +117,10 @@ async function machineInfo(): Promise<Record<string, unknown>> {
   };
 }
 
+function load(): number {
+  return Math.round((loadavg()[0] ?? 0) * 100) / 100;
+}
+
 function withCap<T>(work: Promise<T>, seconds: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const cap = new Promise<never>((_, reject) => {
@@ -174,6 +178,7 @@ async function main(): Promise<number> {
   const table: Record<string, Row[]> = {};
   const figures: Record<string, unknown> = {};
   let failures = 0;
+  const busy: string[] = [];
   for (const f of opts.only) {
     const missing = missingTools(f);
     if (missing.length > 0) {
@@ -192,9 +197,13 @@ async function main(): Promise<number> {
     const ctx: ScenarioContext = { opts, dir, group, bin, log, profileDir: profileRoot };
     const started = new Date().toISOString();
     // other work on the machine skews every figure: record how busy it was
-    const load1m = Math.round((loadavg()[0] ?? 0) * 100) / 100;
+    const load1m = load();
     try {
       const res = await withCap(SCENARIOS[f](ctx), capSeconds(f, opts), f);
+      const loadEnd = load();
+      if (Math.max(load1m, loadEnd) > cpus().length) {
+        busy.push(`${f} (load ${load1m} -> ${loadEnd})`);
+      }
       rows.push(...res.rows);
       table[f] = res.rows;
       figures[f] = {
@@ -202,6 +211,7 @@ async function main(): Promise<number> {
         commit,
         srcDirty: dirty,
         loadAverage1mAtStart: load1m,
+        loadAverage1mAtEnd: loadEnd,
         ...res.data,
       };
     } catch (err) {
@@ -227,6 +237,12 @@ async function main(): Promise<number> {
   }
 
   process.stdout.write(`\n${formatTable(rows)}\n`);
+  if (busy.length > 0) {
+    process.stdout.write(
+      `\nnote: other work kept the machine busy (1-minute load above ${cpus().length} cores) during ${busy.join(', ')}: ` +
+        'each figure still sits beside its reference measured at the same time, but compare runs with care\n',
+    );
+  }
   const out = opts.out ?? join(BENCH_DIR, 'results', `${localDate()}.json`);
   writeResults(out, await machineInfo(), figures, table);
   process.stdout.write(
