@@ -198,19 +198,27 @@ export class PiecePicker {
   /**
    * Up to `max` blocks to request from `peer` now; they count as in flight to it from this moment,
    * until blockReceived or requestEnded. Empty for an unknown peer. `preferred` pieces (suggested by
-   * the peer) are started before any other new piece.
+   * the peer) are started before any other new piece; with `only`, nothing else is asked of this peer
+   * (a seeder steering its leechers: whatever it did not suggest, the other leechers have or will have).
    */
-  pick(peer: string, max: number, preferred?: Iterable<number>): BlockRef[] {
+  pick(
+    peer: string,
+    max: number,
+    preferred?: ReadonlySet<number>,
+    opts: { only?: boolean } = {},
+  ): BlockRef[] {
     const st = this.#peers.get(peer);
     let room = Math.floor(max);
     if (!st || !(room > 0)) return [];
-    if (this.inEndgame) return this.#pickEndgame(peer, st, room);
+    const only = opts.only === true && preferred !== undefined;
+    if (this.inEndgame) return this.#pickEndgame(peer, st, room, only ? preferred : undefined);
     const out: BlockRef[] = [];
 
     const started: [number, PieceProgress][] = [];
     for (const entry of this.#progress) {
       const prog = entry[1];
-      if (freeIn(prog) > 0 && st.bits.has(entry[0])) started.push(entry);
+      if (freeIn(prog) > 0 && st.bits.has(entry[0]) && (!only || preferred.has(entry[0])))
+        started.push(entry);
     }
     started.sort(([ia, a], [ib, b]) => freeIn(a) - freeIn(b) || b.receivedCount - a.receivedCount || ia - ib);
     for (const [index, prog] of started) {
@@ -246,6 +254,7 @@ export class PiecePicker {
           return out;
       }
     }
+    if (only) return out;
     if (this.have.count < this.#randomFirst) this.#rarity.scanRandom(1, this.#random, visit);
     else this.#rarity.scanRarest(1, this.#random, visit);
     return out;
@@ -369,10 +378,10 @@ export class PiecePicker {
     return [...this.#progress.keys()].sort((a, b) => a - b);
   }
 
-  #pickEndgame(peer: string, st: PeerState, max: number): BlockRef[] {
+  #pickEndgame(peer: string, st: PeerState, max: number, only?: ReadonlySet<number>): BlockRef[] {
     const candidates: { index: number; block: number; copies: number }[] = [];
     for (const [index, prog] of this.#progress) {
-      if (!st.bits.has(index)) continue;
+      if (!st.bits.has(index) || (only && !only.has(index))) continue;
       for (let b = 0; b < prog.blockCount; b++) {
         if (prog.received[b]) continue;
         const owners = prog.owners[b];

@@ -48,9 +48,15 @@ export class SeedDistributor {
     return true;
   }
 
-  /** A peer announced it holds `index` (from us or from anyone): the piece is out in the swarm. */
-  peerHas(index: number): void {
-    if (!this.#sent.has(index)) this.#markSent(index);
+  /**
+   * A peer announced it holds `index` (from us or from anyone): the piece is out in the swarm. Returns
+   * the peer it had been suggested to, whose slot is now free.
+   */
+  peerHas(index: number): string | undefined {
+    if (this.#sent.has(index)) return undefined;
+    const owner = this.#owner.get(index);
+    this.#markSent(index);
+    return owner;
   }
 
   /** A peer left: the pieces suggested to it go back to the pool. */

@@ -69,6 +69,7 @@ interface PendingPiece {
 }
 
 const REQUEST_TIMEOUT_MS = 20_000;
+const STEER_GRACE_MS = 3_000;
 const SNUB_MS = 60_000;
 const RECHOKE_MS = 10_000;
 const OPTIMISTIC_EVERY = 3; // rechokes: 30 s
@@ -368,12 +369,17 @@ export class TorrentSession implements PeerHost {
         this.picker.addPeer(peer.address, this.#bitsOf(peer));
         this.#updateInterest(peer);
         break;
-      case 'have':
-        this.#distributor.peerHas(m.index);
+      case 'have': {
+        const freed = this.#distributor.peerHas(m.index);
+        if (freed !== undefined) {
+          const owner = this.peers.get(freed);
+          if (owner) this.#suggestTo(owner);
+        }
         this.picker.peerHave(peer.address, m.index);
         this.events.emit('peer-have', peer, m.index);
         this.#updateInterest(peer);
         break;
+      }
       case 'unchoke':
         this.#fill(peer);
         break;
@@ -382,10 +388,15 @@ export class TorrentSession implements PeerHost {
         if (!peer.fast) this.#dropRequests(peer);
         break;
       case 'interested':
-        if (peer.amChoking && this.#slotsFor(peer)) peer.setChoking(false);
-        this.#suggestTo(peer);
+        if (peer.amChoking && this.#slotsFor(peer)) this.#unchoke(peer);
+        else this.#suggestTo(peer);
         break;
       case 'not-interested':
+        // Its slot is wasted on it now: hand the slot to the interested peer that sends to us fastest.
+        if (!peer.amChoking && this.mode !== 'manual') {
+          peer.setChoking(true);
+          this.#admitNext();
+        }
         break;
       case 'request':
         this.#onRequest(peer, m);
@@ -401,6 +412,7 @@ export class TorrentSession implements PeerHost {
         if (m.index >= this.pieceCount || this.have.has(m.index)) break;
         this.events.emit('suggest', peer, m.index);
         if (this.mode === 'auto') {
+          peer.lastSuggestAt = Date.now();
           if (peer.suggested.size < 64) peer.suggested.add(m.index);
           this.#fill(peer);
         } else if (this.mode === 'manual' && !peer.amInterested && !this.#pending.has(m.index)) {
@@ -431,9 +443,22 @@ export class TorrentSession implements PeerHost {
   }
 
   /** Seeding automatically: steer an unchoked, interested peer towards pieces nobody has been sent yet. */
-  #suggestTo(peer: PeerConnection): void {
+  #admitNext(): void {
+    const waiting = [...this.peers.values()]
+      .filter((p) => p.peerInterested && p.amChoking)
+      .sort((a, b) => (this.complete ? b.up.rate - a.up.rate : b.down.rate - a.down.rate));
+    if (waiting[0] && this.#slotsFor(waiting[0])) this.#unchoke(waiting[0]);
+  }
+
+  /** Suggestions go out before the UNCHOKE, so the peer's first requests already follow them. */
+  #unchoke(peer: PeerConnection): void {
+    this.#suggestTo(peer, true);
+    peer.setChoking(false);
+  }
+
+  #suggestTo(peer: PeerConnection, unchoking = false): void {
     if (!this.complete || this.mode === 'manual' || this.#distributor.done) return;
-    if (!peer.fast || !peer.peerInterested || peer.amChoking || peer.closed) return;
+    if (!peer.fast || !peer.peerInterested || (peer.amChoking && !unchoking) || peer.closed) return;
     const bits = this.#bitsOf(peer);
     for (const index of this.#distributor.next(peer.address, (i) => !bits.has(i)))
       peer.send({ type: 'suggest', index });
@@ -466,7 +491,13 @@ export class TorrentSession implements PeerHost {
     const room = depth - peer.inFlight.size;
     if (room <= 0) return;
     for (const i of peer.suggested) if (this.have.has(i)) peer.suggested.delete(i);
-    peer.request(this.picker.pick(peer.address, room, peer.suggested));
+    // A seeder that suggests pieces is handing each leecher its own share: take only those from it, so
+    // its upload is never spent on a piece that is already out in the swarm.
+    // Between two batches of suggestions its list can run dry for a moment: keep following it for a few
+    // seconds before falling back to rarest-first (it stops suggesting once every piece went out once).
+    const steered =
+      peer.isSeeder && (peer.suggested.size > 0 || Date.now() - peer.lastSuggestAt < STEER_GRACE_MS);
+    peer.request(this.picker.pick(peer.address, room, peer.suggested, { only: steered }));
   }
 
   #onRequest(peer: PeerConnection, r: BlockRef): void {
@@ -784,8 +815,9 @@ export class TorrentSession implements PeerHost {
     });
     this.#optimistic = decision.optimistic;
     for (const p of this.peers.values()) {
-      p.setChoking(!decision.unchoke.has(p.address));
-      this.#suggestTo(p);
+      if (!decision.unchoke.has(p.address)) p.setChoking(true);
+      else if (p.amChoking) this.#unchoke(p);
+      else this.#suggestTo(p);
     }
   }
 

@@ -536,12 +536,29 @@ describe('suggested pieces', () => {
     picker.addPeer('other', Bitfield.fromString('1110'));
     // Piece 3 is the rarest, but the seeder suggested piece 1.
     assert.deepEqual(
-      picker.pick('seed', 1, [1]).map((b) => b.index),
+      picker.pick('seed', 1, new Set([1])).map((b) => b.index),
       [1],
     );
     assert.deepEqual(
       picker.pick('seed', 1).map((b) => b.index),
       [3],
     );
+  });
+
+  it('with only, asks the suggesting peer for nothing else, not even started pieces', () => {
+    const picker = new PiecePicker(
+      { pieceCount: 4, pieceLength: 32768, totalLength: 4 * 32768 },
+      { random: () => 0, randomFirst: 0 },
+    );
+    picker.addPeer('seed', Bitfield.fromString('1111'));
+    picker.addPeer('other', Bitfield.fromString('1110'));
+    // Piece 0 is started from the other peer; the seeder suggested piece 2 only.
+    assert.deepEqual(
+      picker.pick('other', 1, new Set([0])).map((b) => b.index),
+      [0],
+    );
+    const fromSeed = picker.pick('seed', 10, new Set([2]), { only: true });
+    assert.deepEqual([...new Set(fromSeed.map((b) => b.index))], [2]);
+    assert.deepEqual(picker.pick('seed', 10, new Set([2]), { only: true }), []);
   });
 });
