@@ -13,7 +13,8 @@ export async function createCommand(
 ): Promise<void> {
   const pieceLength = opts.pieceLength ?? LIMITS.defaultPieceLength;
   for (const url of opts.tracker) {
-    if (!/^(https?|udp):\/\/[^\s]+$/i.test(url)) throw new ChunkswarmError('EUSAGE', `not a tracker URL: ${url}`);
+    if (!/^(https?|udp):\/\/[^\s]+$/i.test(url))
+      throw new ChunkswarmError('EUSAGE', `not a tracker URL: ${url}`);
   }
   const progress = new ProgressLine(process.stderr, 'hashing');
   const { torrent, metainfo } = await createTorrent({
@@ -57,7 +58,8 @@ export async function infoCommand(path: string, opts: { json?: boolean }): Promi
   console.log(`chunks:      ${m.pieceCount} of ${formatBytes(m.pieceLength)}`);
   console.log(`trackers:    ${summary.trackers.map((t) => t.join(' ')).join(' | ') || '(none)'}`);
   console.log(`files:       ${m.files.length}`);
-  for (const f of summary.files.slice(0, 50)) console.log(`  ${formatBytes(f.length).padStart(10)}  ${f.path}`);
+  for (const f of summary.files.slice(0, 50))
+    console.log(`  ${formatBytes(f.length).padStart(10)}  ${f.path}`);
   if (m.files.length > 50) console.log(`  ... and ${m.files.length - 50} more`);
   console.log(`magnet:      ${summary.magnet}`);
 }

@@ -13,7 +13,8 @@ import { parseWebAddress } from './web-flag.js';
 const USAGE_CODES = new Set(['EUSAGE', 'EMETAINFO', 'EMETAINFO_SIZE', 'EUNSAFE_PATH', 'EMAGNET']);
 
 function exitCodeFor(err: unknown): number {
-  if (err instanceof ChunkswarmError) return USAGE_CODES.has(err.code) || err.code.startsWith('EBENCODE') ? 2 : 1;
+  if (err instanceof ChunkswarmError)
+    return USAGE_CODES.has(err.code) || err.code.startsWith('EBENCODE') ? 2 : 1;
   return 1;
 }
 
@@ -36,8 +37,10 @@ program
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 const host = (): Option => new Option('--host <host>', 'address to bind').default('127.0.0.1');
-const port = (what: string): Option => new Option('--port <port>', `${what} (0: any free port)`).argParser(parsePort);
-const rate = (flag: string, what: string): Option => new Option(`${flag} <rate>`, `${what}, bytes/s (KiB/MiB suffixes)`).argParser(parseRate);
+const port = (what: string): Option =>
+  new Option('--port <port>', `${what} (0: any free port)`).argParser(parsePort);
+const rate = (flag: string, what: string): Option =>
+  new Option(`${flag} <rate>`, `${what}, bytes/s (KiB/MiB suffixes)`).argParser(parseRate);
 const web = (): Option =>
   new Option(
     '--web <host:port>',
@@ -54,18 +57,29 @@ program
   .description('run an HTTP tracker (announce, scrape)')
   .addOption(host())
   .addOption(port('port').default(6969))
-  .addOption(new Option('--interval <seconds>', 'announce interval').default(1800).argParser((v) => parsePositiveInt(v, '--interval')))
+  .addOption(
+    new Option('--interval <seconds>', 'announce interval')
+      .default(1800)
+      .argParser((v) => parsePositiveInt(v, '--interval')),
+  )
   .option('--db <file>', 'keep swarms in SQLite (not available yet)')
   .option('--torrents <dir>', 'folder of .torrent files to name swarms by')
   .option('--trust-ip-param', 'honour the ip= announce parameter (behind a proxy)')
-  .option('--web-token <token>', 'token for the tracker page (generated and printed for a non-loopback --host)')
+  .option(
+    '--web-token <token>',
+    'token for the tracker page (generated and printed for a non-loopback --host)',
+  )
   .action((opts) => trackerCommand(opts).catch(fail));
 
 program
   .command('create <path>')
   .description('make a .torrent of a file or folder')
   .requiredOption('--tracker <url...>', 'announce URL (repeat for more)')
-  .addOption(new Option('--piece-length <bytes>', 'piece (chunk) length, power of two').argParser((v) => parsePositiveInt(v, '--piece-length')))
+  .addOption(
+    new Option('--piece-length <bytes>', 'piece (chunk) length, power of two').argParser((v) =>
+      parsePositiveInt(v, '--piece-length'),
+    ),
+  )
   .option('-o, --output <file>', 'where to write the .torrent (default <name>.torrent)')
   .option('--comment <text>', 'comment stored in the torrent')
   .action((path, opts) => createCommand(path, opts).catch(fail));
@@ -109,7 +123,9 @@ program
   .addOption(port('peer port'))
   .addOption(rate('--upload-limit', 'total upload rate'))
   .addOption(rate('--download-limit', 'total download rate'))
-  .addOption(new Option('--max-peers <n>', 'peers per torrent').argParser((v) => parsePositiveInt(v, '--max-peers')))
+  .addOption(
+    new Option('--max-peers <n>', 'peers per torrent').argParser((v) => parsePositiveInt(v, '--max-peers')),
+  )
   .addOption(announceIp())
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')

@@ -1,9 +1,9 @@
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client } from '../session/client.js';
-import { Shell, type ShellOutput } from '../shell/shell.js';
 import { describeError } from '../shared/errors.js';
 import { formatAddress } from '../shared/types.js';
+import { Shell, type ShellOutput } from '../shell/shell.js';
 import { ChunkFolderStorage, FileStorage } from '../storage/index.js';
 import { ShellTap } from '../web/console.js';
 import { createColors } from './format.js';
@@ -13,7 +13,15 @@ import { startWebFlag } from './web-flag.js';
 
 export async function peerCommand(
   path: string,
-  opts: { dir: string; data?: string; host: string; port?: number; announceIp?: string; web?: string; webToken?: string },
+  opts: {
+    dir: string;
+    data?: string;
+    host: string;
+    port?: number;
+    announceIp?: string;
+    web?: string;
+    webToken?: string;
+  },
 ): Promise<void> {
   const metainfo = await loadTorrent(path);
   const chunks = new ChunkFolderStorage(metainfo, resolve(opts.dir));
@@ -41,11 +49,13 @@ export async function peerCommand(
     session,
     me,
     out: tap.output,
-    merge: opts.data ? undefined : async (outDir) => {
-      const target = join(resolve(outDir), metainfo.name);
-      await chunks.merge(target, { hasher: client.hasher });
-      return target;
-    },
+    merge: opts.data
+      ? undefined
+      : async (outDir) => {
+          const target = join(resolve(outDir), metainfo.name);
+          await chunks.merge(target, { hasher: client.hasher });
+          return target;
+        },
     chunkFileName: (i) => chunks.chunkFileName(i),
     quit,
   });
@@ -59,7 +69,9 @@ export async function peerCommand(
     shell: { session, run: (line) => tap.capture(() => shell.run(line)) },
   });
 
-  out.line(`chunkswarm peer for ${metainfo.name}: ${have.count}/${metainfo.pieceCount} chunks held, listening on ${me}`);
+  out.line(
+    `chunkswarm peer for ${metainfo.name}: ${have.count}/${metainfo.pieceCount} chunks held, listening on ${me}`,
+  );
   if (tty) out.line('type /help for the commands');
   session.events.on('suggest', (p, i) => {
     if (tty) out.line(colors.dim(`Peer[${p.peerAddress}] offers chunk ${i}`));
@@ -81,7 +93,9 @@ export async function peerCommand(
   });
   const prompt = (): void => {
     if (!tty) return;
-    rl.setPrompt(`${colors.cyan(metainfo.name)} ${session.trackerConnected ? colors.green('●') : colors.dim('○')} ${session.have.count}/${metainfo.pieceCount} > `);
+    rl.setPrompt(
+      `${colors.cyan(metainfo.name)} ${session.trackerConnected ? colors.green('●') : colors.dim('○')} ${session.have.count}/${metainfo.pieceCount} > `,
+    );
     rl.prompt();
   };
   prompt();

@@ -68,7 +68,13 @@ export class ProgressBoard {
 
   update(key: string, p: TorrentProgress): void {
     const eta = p.rate > 0 ? (p.total - p.done) / p.rate : Number.POSITIVE_INFINITY;
-    const payload = { name: p.name.slice(0, 24), rate: formatRate(p.rate), up: formatRate(p.upRate), peers: p.peers, eta_text: formatDuration(eta) };
+    const payload = {
+      name: p.name.slice(0, 24),
+      rate: formatRate(p.rate),
+      up: formatRate(p.upRate),
+      peers: p.peers,
+      eta_text: formatDuration(eta),
+    };
     if (this.#multi) {
       let bar = this.#bars.get(key);
       if (!bar) {

@@ -10,19 +10,38 @@ import { startWebFlag } from './web-flag.js';
 
 export async function seedCommand(
   path: string,
-  opts: { data: string; host: string; port?: number; uploadLimit?: number; announceIp?: string; web?: string; webToken?: string },
+  opts: {
+    data: string;
+    host: string;
+    port?: number;
+    uploadLimit?: number;
+    announceIp?: string;
+    web?: string;
+    webToken?: string;
+  },
 ): Promise<void> {
   const metainfo = await loadTorrent(path);
   const storage = new FileStorage(metainfo, resolve(opts.data), { readOnly: true });
-  const client = new Client({ host: opts.host, port: opts.port, uploadLimit: opts.uploadLimit, announceIp: opts.announceIp });
+  const client = new Client({
+    host: opts.host,
+    port: opts.port,
+    uploadLimit: opts.uploadLimit,
+    announceIp: opts.announceIp,
+  });
   const progress = new ProgressLine(process.stderr, 'checking');
-  const have = await storage.verifyExisting({ hasher: client.hasher, onProgress: (d, t) => progress.update(d, t) });
+  const have = await storage.verifyExisting({
+    hasher: client.hasher,
+    onProgress: (d, t) => progress.update(d, t),
+  });
   progress.done();
   if (have.count === 0) {
     await client.close({ announce: false });
     throw new ChunkswarmError('EUSAGE', `${opts.data} does not match ${path}: no chunk verified`);
   }
-  if (!have.complete) console.error(`warning: only ${have.count} of ${have.size} chunks of ${opts.data} verified; seeding those`);
+  if (!have.complete)
+    console.error(
+      `warning: only ${have.count} of ${have.size} chunks of ${opts.data} verified; seeding those`,
+    );
   const { host, port } = await client.listen();
   const session = client.addSession({ metainfo, storage, have, mode: 'seed' });
   onShutdown(() => client.close());
@@ -31,7 +50,11 @@ export async function seedCommand(
   } catch (err) {
     console.error(`tracker: ${describeError(err)} (serving peers that connect anyway; will retry)`);
   }
-  console.log(`seeding ${metainfo.name} on ${host}:${port} (${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks)`);
+  console.log(
+    `seeding ${metainfo.name} on ${host}:${port} (${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks)`,
+  );
   await startWebFlag(opts.web, opts.webToken, { client, command: 'seed', log: (line) => console.log(line) });
-  session.events.on('peer-connected', (p) => console.log(`peer connected: ${p.peerAddress} (${p.clientName})`));
+  session.events.on('peer-connected', (p) =>
+    console.log(`peer connected: ${p.peerAddress} (${p.clientName})`),
+  );
 }
