@@ -56,13 +56,13 @@ program
   .command('tracker')
   .description('run an HTTP tracker (announce, scrape)')
   .addOption(host())
-  .addOption(port('port').default(6969))
+  .addOption(port('port (default 6969, or the next free one)'))
   .addOption(
     new Option('--interval <seconds>', 'announce interval')
       .default(1800)
       .argParser((v) => parsePositiveInt(v, '--interval')),
   )
-  .option('--db <file>', 'keep swarms in SQLite (not available yet)')
+  .option('--db <file>', 'keep swarms, peers and completed counts in SQLite (survives restarts)')
   .option('--torrents <dir>', 'folder of .torrent files to name swarms by')
   .option('--trust-ip-param', 'honour the ip= announce parameter (behind a proxy)')
   .option(

@@ -23,7 +23,7 @@ function requestTimeoutFromEnv(): number | undefined {
 
 export async function trackerCommand(opts: {
   host: string;
-  port: number;
+  port?: number;
   interval: number;
   trustIpParam?: boolean;
   db?: string;
@@ -38,20 +38,24 @@ export async function trackerCommand(opts: {
     store = new SqliteSwarmStore(opts.db, { staleAfterMs: 2 * opts.interval * 1000 });
   }
   let tracker: Awaited<ReturnType<typeof startTracker>>;
+  // No --port: 6969, or the next free port when another tracker already has it (DESIGN.md).
+  const ports = opts.port === undefined ? Array.from({ length: 20 }, (_, i) => 6969 + i) : [opts.port];
   try {
-    tracker = await startTracker({
-      host: opts.host,
-      port: opts.port,
-      interval: opts.interval,
-      trustIpParam: Boolean(opts.trustIpParam),
-      store,
-      requestTimeoutMs: requestTimeoutFromEnv(),
-      // The page rebuilds its whole state on an event; with nobody watching (a page that connects
-      // gets the state then) that is work on every announce for no one.
-      onEvent: (e) => {
-        if (web !== undefined && web.hub.size > 0) web.onTrackerEvent(e);
-      },
-    });
+    tracker = await firstFree(ports, (port) =>
+      startTracker({
+        host: opts.host,
+        port,
+        interval: opts.interval,
+        trustIpParam: Boolean(opts.trustIpParam),
+        store,
+        requestTimeoutMs: requestTimeoutFromEnv(),
+        // The page rebuilds its whole state on an event; with nobody watching (a page that connects
+        // gets the state then) that is work on every announce for no one.
+        onEvent: (e) => {
+          if (web !== undefined && web.hub.size > 0) web.onTrackerEvent(e);
+        },
+      }),
+    );
   } catch (err) {
     store?.close();
     throw err;
@@ -82,4 +86,17 @@ export async function trackerCommand(opts: {
     await tracker.close();
     store?.close();
   });
+}
+
+/** Starts on the first port of `ports` that is free; any other failure, or the last one, is thrown. */
+async function firstFree<T>(ports: readonly number[], start: (port: number) => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await start(ports[i]!);
+    } catch (err) {
+      const inUse =
+        (err as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE|in use/i.test(String(err));
+      if (!inUse || i === ports.length - 1) throw err;
+    }
+  }
 }
