@@ -42,9 +42,14 @@ export interface HandshakeOptions {
 /** Every scripted connection made, so a test can close what it left open (an unchoked peer holds a slot). */
 export const openPeers = new Set<ScriptedPeer>();
 
+/** Listening scripted seeders: a server left open would keep the test file's process alive. */
+export const openSeeders = new Set<ScriptedSeeder>();
+
 export function closeAll(): void {
   for (const p of openPeers) p.close();
   openPeers.clear();
+  for (const s of openSeeders) s.server.close();
+  openSeeders.clear();
 }
 
 export class ScriptedPeer {
@@ -208,6 +213,7 @@ export class ScriptedSeeder {
   }
 
   listen(): Promise<number> {
+    openSeeders.add(this);
     return new Promise((resolve) => {
       this.server.listen(0, '127.0.0.1', () => {
         const a = this.server.address();
@@ -264,6 +270,7 @@ export class ScriptedSeeder {
   }
 
   async close(): Promise<void> {
+    openSeeders.delete(this);
     for (const p of this.peers) p.close();
     await new Promise<void>((r) => this.server.close(() => r()));
   }
