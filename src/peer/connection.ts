@@ -136,7 +136,7 @@ export class PeerConnection {
     this.ip = normaliseIp(socket.remoteAddress ?? '?');
     this.listenPort = opts.listenPort ?? (this.outgoing ? socket.remotePort : undefined);
     this.address = formatAddress(this.ip, socket.remotePort ?? 0);
-    this.#decoder = new WireDecoder({ limits: { pieceCount: opts.host?.pieceCount ?? 0 } });
+    this.#decoder = new WireDecoder({ limits: { pieceCount: opts.host?.pieceCount ?? 0 }, zeroCopy: true });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err) => this.close(describeError(err)));

@@ -38,11 +38,17 @@ const EMPTY_BUFFER = Buffer.alloc(0);
  * is complete, so a block that trickles in one byte at a time costs O(n), not O(n^2).
  */
 class ByteQueue {
+  readonly #views: boolean;
   #chunks: Uint8Array[] = [];
   #head = 0;
   /** Bytes of the head chunk already consumed. */
   #offset = 0;
   length = 0;
+
+  /** `views`: the caller never reuses pushed chunks, so payloads may be views of them. */
+  constructor(views = false) {
+    this.#views = views;
+  }
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
@@ -71,8 +77,18 @@ class ByteQueue {
     );
   }
 
-  /** Removes `n` bytes from the front and returns them in a new Buffer (one copy). */
+  /**
+   * Removes `n` bytes from the front. When they lie in one received chunk (the common case: a socket
+   * read holds several blocks) they come back as a view of it, with no copy; a message split across
+   * chunks is copied once into a new Buffer.
+   */
   take(n: number): Buffer {
+    const head = this.#chunks[this.#head]!;
+    if (this.#views && head.length - this.#offset >= n) {
+      const view = Buffer.from(head.buffer, head.byteOffset + this.#offset, n);
+      this.#advance(n);
+      return view;
+    }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
@@ -163,7 +179,7 @@ const FIXED_PAYLOAD = new Map<number, number>([
  */
 export class WireDecoder {
   #limits: DecoderLimits;
-  #queue = new ByteQueue();
+  #queue: ByteQueue;
   #inHandshake: boolean;
   /** Bytes of the handshake prefix (pstrlen + pstr) already checked. */
   #checked = 0;
@@ -173,7 +189,12 @@ export class WireDecoder {
   #skip = 0;
   #failure: ChunkswarmError | null = null;
 
-  constructor(opts: { expectHandshake?: boolean; limits?: Partial<DecoderLimits> } = {}) {
+  /**
+   * `zeroCopy`: payloads may be views of the pushed chunks instead of copies — only for a caller that
+   * never reuses a chunk after pushing it (a socket's 'data' buffers are always new).
+   */
+  constructor(opts: { expectHandshake?: boolean; limits?: Partial<DecoderLimits>; zeroCopy?: boolean } = {}) {
+    this.#queue = new ByteQueue(opts.zeroCopy === true);
     const limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.#limits = {
       pieceCount: checkLimit('pieceCount', limits.pieceCount, 0, LIMITS.maxPieces),

@@ -60,8 +60,11 @@ test('chunkswarm download fetches from a mixed swarm: a libtorrent seeder and an
   // without aria2's share; afterwards libtorrent's own count shows it did not send everything.
   const lt = await startLt(h, 'seed', { torrent, save: ltSrc, uploadLimit: 512 * KiB, maxSeconds: 100 });
   await lt.proc.waitFor(/^announced$/m);
+  // aria2 is capped too (1 MiB/s): unlimited, it could hand over all 8 MiB before libtorrent's first
+  // unchoke, and the test would prove nothing about a mixed swarm.
   const aria = h.spawn('aria2c', [
     '--bt-seed-unverified=true',
+    '--max-upload-limit=1M',
     ...aria2Args({ dir: ariaSrc, port: await freePort(), torrent, seedMinutes: 2 }),
   ]);
   await until('aria2 and libtorrent to be seeders on the tracker', async () => {

@@ -117,6 +117,21 @@ describe('WireDecoder: any chunking gives the same events', () => {
     assert.equal(event.message.block.toString(), 'keep me');
   });
 
+  it('with zeroCopy, hands out views of a chunk that holds the whole message, and copies split ones', () => {
+    const chunk = encodeMessage({ type: 'piece', index: 1, begin: 0, block: Buffer.from('a view') });
+    const decoder = new WireDecoder({ expectHandshake: false, zeroCopy: true });
+    const [event] = decoder.push(chunk);
+    assert.ok(event?.kind === 'message' && event.message.type === 'piece');
+    assert.equal(event.message.block.buffer, chunk.buffer, 'a view of the pushed chunk');
+    assert.equal(event.message.block.toString(), 'a view');
+    const split = encodeMessage({ type: 'piece', index: 2, begin: 0, block: Buffer.from('split in two') });
+    const first = decoder.push(split.subarray(0, 15));
+    const [second] = decoder.push(split.subarray(15));
+    assert.deepEqual(first, []);
+    assert.ok(second?.kind === 'message' && second.message.type === 'piece');
+    assert.equal(second.message.block.toString(), 'split in two');
+  });
+
   it('reads a length of 2^31 or more as a positive number (and refuses it)', () => {
     assert.throws(() => messages().push(header(0x8000_0001)), isCode('EWIRE_LENGTH'));
   });
