@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Finds every test/**/*.test.ts and runs them with node's test runner through tsx.
+// Finds every test/**/*.test.ts (and bench/test/*.test.ts) and runs them with node's test runner through tsx.
 // `--unit` leaves out the folders that start real processes (integration, interop, web).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -20,7 +20,11 @@ function collect(dir, out) {
   return out;
 }
 
-const files = collect('test', []).filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
+// The bench's own parsers and process handling are tested too (bench/test).
+const roots = unitOnly ? ['test'] : ['test', 'bench/test'];
+const files = roots
+  .flatMap((root) => collect(root, []))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
