@@ -75,3 +75,15 @@ export function parsePositiveInt(text: string, what: string): number {
     throw new ChunkswarmError('EUSAGE', `${what} must be a positive whole number, got ${text}`);
   return Number(text);
 }
+
+/** `HOST:PORT`, `[v6]:PORT`, or a bare `PORT` (loopback). */
+export function parseWebAddress(text: string): { host: string; port: number } {
+  const m =
+    /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim()) ??
+    /^()()(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new ChunkswarmError('EUSAGE', `--web wants HOST:PORT (for example 127.0.0.1:8080), not "${text}"`);
+  }
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}

@@ -1,13 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
-import { createCommand, infoCommand } from './create.js';
-import { downloadCommand } from './download.js';
-import { parsePort, parsePositiveInt, parseRate } from './format.js';
-import { peerCommand } from './peer.js';
-import { seedCommand } from './seed.js';
-import { trackerCommand } from './tracker.js';
-import { parseWebAddress } from './web-flag.js';
+import { parsePort, parsePositiveInt, parseRate, parseWebAddress } from './format.js';
 
 /** Codes that mean the user gave us something wrong (exit 2) rather than a failure on the way (exit 1). */
 const USAGE_CODES = new Set(['EUSAGE', 'EMETAINFO', 'EMETAINFO_SIZE', 'EUNSAFE_PATH', 'EMAGNET']);
@@ -26,13 +20,13 @@ export function fail(err: unknown): never {
   process.exit(exitCodeFor(err));
 }
 
+// Each command's module is imported only when that command runs, so start-up stays short for all.
 const program = new Command();
 program
   .name('chunkswarm')
   .description('A BitTorrent tracker and peer, with the slash commands of the like-torrent assignment')
   .version('0.1.0')
   .option('--debug', 'print stack traces')
-  .showHelpAfterError()
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -69,7 +63,7 @@ program
     '--web-token <token>',
     'token for the tracker page (generated and printed for a non-loopback --host)',
   )
-  .action((opts) => trackerCommand(opts).catch(fail));
+  .action((opts) => import('./tracker.js').then((c) => c.trackerCommand(opts)).catch(fail));
 
 program
   .command('create <path>')
@@ -82,13 +76,13 @@ program
   )
   .option('-o, --output <file>', 'where to write the .torrent (default <name>.torrent)')
   .option('--comment <text>', 'comment stored in the torrent')
-  .action((path, opts) => createCommand(path, opts).catch(fail));
+  .action((path, opts) => import('./create.js').then((c) => c.createCommand(path, opts)).catch(fail));
 
 program
   .command('info <torrent>')
   .description('show what a .torrent holds')
   .option('--json', 'machine-readable output')
-  .action((path, opts) => infoCommand(path, opts).catch(fail));
+  .action((path, opts) => import('./create.js').then((c) => c.infoCommand(path, opts)).catch(fail));
 
 program
   .command('seed <torrent>')
@@ -100,7 +94,7 @@ program
   .addOption(announceIp())
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
-  .action((path, opts) => seedCommand(path, opts).catch(fail));
+  .action((path, opts) => import('./seed.js').then((c) => c.seedCommand(path, opts)).catch(fail));
 
 program
   .command('peer <torrent>')
@@ -112,7 +106,7 @@ program
   .addOption(announceIp())
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
-  .action((path, opts) => peerCommand(path, opts).catch(fail));
+  .action((path, opts) => import('./peer.js').then((c) => c.peerCommand(path, opts)).catch(fail));
 
 program
   .command('download <torrents...>')
@@ -129,7 +123,7 @@ program
   .addOption(announceIp())
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
-  .action((paths, opts) => downloadCommand(paths, opts).catch(fail));
+  .action((paths, opts) => import('./download.js').then((c) => c.downloadCommand(paths, opts)).catch(fail));
 
 try {
   await program.parseAsync(process.argv);

@@ -6,6 +6,7 @@ import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { ChunkFolderStorage, FileStorage, type Storage } from '../storage/index.js';
 import type { ConsoleRunner } from '../web/console.js';
 import { type PeerWebHandle, startPeerWeb } from '../web/peer-web.js';
+import { parseWebAddress } from './format.js';
 
 export interface WebFlagParts {
   readonly client: Client;
@@ -100,16 +101,4 @@ function dialUntilComplete(session: TorrentSession, peers: readonly PeerAddress[
   dial();
   const redial = setInterval(() => (session.complete ? clearInterval(redial) : dial()), REDIAL_MS);
   redial.unref();
-}
-
-/** `HOST:PORT`, `[v6]:PORT`, or a bare `PORT` (loopback). */
-export function parseWebAddress(text: string): { host: string; port: number } {
-  const m =
-    /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim()) ??
-    /^()()(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) {
-    throw new ChunkswarmError('EUSAGE', `--web wants HOST:PORT (for example 127.0.0.1:8080), not "${text}"`);
-  }
-  return { host: m[1] || m[2] || '127.0.0.1', port };
 }
