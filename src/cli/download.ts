@@ -88,6 +88,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     if (s.complete) finish();
     else s.events.once('complete', finish);
     s.events.on('warning', (m) => board.log(`warning: ${m}`));
+    s.events.on('peer-banned', (address, why) => board.log(`banned ${address}: ${why}`));
     s.events.on('error', (m) => {
       board.stop();
       console.error(`chunkswarm: ${s.metainfo.name}: ${m}`);

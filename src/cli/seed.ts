@@ -57,4 +57,5 @@ export async function seedCommand(
   session.events.on('peer-connected', (p) =>
     console.log(`peer connected: ${p.peerAddress} (${p.clientName})`),
   );
+  session.events.on('peer-banned', (address, why) => console.log(`banned ${address}: ${why}`));
 }

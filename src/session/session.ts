@@ -39,6 +39,8 @@ export type SessionEvents = {
   'announce-failed': [reason: string];
   complete: [];
   warning: [message: string];
+  /** A peer misbehaved once too often (bad data, blocks never asked for): refused from now on. */
+  'peer-banned': [address: string, why: string];
   /** The session cannot go on downloading (storage failed); what was verified stays. */
   error: [message: string];
   paused: [paused: boolean];
@@ -650,8 +652,9 @@ export class TorrentSession implements PeerHost {
   #strikeAddress(address: string, why: string, weight: number): void {
     const n = (this.#strikes.get(address) ?? 0) + weight;
     this.#strikes.set(address, n);
-    if (n >= 6) {
+    if (n >= 6 && !this.#banned.has(address)) {
       this.#banned.add(address);
+      this.events.emit('peer-banned', address, why);
       for (const p of this.peers.values()) if (p.peerAddress === address) p.close(`banned: ${why}`);
     }
   }

@@ -98,6 +98,11 @@ test('a seeder that sends garbage for every third piece is banned; the download 
   );
   assert.ok(totals, dl.output());
   assert.ok(Number(totals[1]) >= 3, `only ${totals[1]} hash failures reported`);
+  // The user is told who was banned and why.
+  assert.match(
+    dl.output(),
+    new RegExp(`^banned 127\\.0\\.0\\.1:${poisonerPort}: sent data that failed its hash check$`, 'm'),
+  );
   // The download says how many pieces failed, but nothing names the banned peer: see the report.
   t.diagnostic(
     `poisoned pieces served ${poisoned.length}, hash failures reported ${totals[1]}, output mentions a ban: ${/\bban/i.test(dl.output())}`,
