@@ -7,7 +7,7 @@ import { ChunkswarmError } from '../shared/errors.js';
 import { syncDir } from './file-storage.js';
 import { errnoCode, safeJoin, storageError } from './fs-errors.js';
 import { type PieceHasher, pieceHash } from './hasher.js';
-import { checkIndex, checkRange, pieceLengthOf, spansOf } from './spans.js';
+import { checkIndex, checkRange, checkWholePiece, pieceLengthOf, spansOf } from './spans.js';
 import { ordered, type Storage, type VerifyOptions } from './storage.js';
 
 /**
@@ -68,13 +68,7 @@ export class ChunkFolderStorage implements Storage {
 
   async writePiece(index: number, data: Buffer): Promise<void> {
     this.#checkOpen();
-    const size = pieceLengthOf(this.layout, index);
-    if (data.length !== size) {
-      throw new ChunkswarmError(
-        'ESTORAGE',
-        `piece ${index} is ${size} bytes, but ${data.length} were given to write`,
-      );
-    }
+    checkWholePiece(this.layout, index, data);
     const path = this.chunkPath(index);
     const tmp = join(this.dir, `.chunkswarm-${index}-${randomBytes(6).toString('hex')}.tmp`);
     let h: FileHandle | undefined;
@@ -82,7 +76,7 @@ export class ChunkFolderStorage implements Storage {
       await this.#makeDir();
       h = await open(tmp, 'wx');
       let done = 0;
-      while (done < size) done += (await h.write(data, done, size - done, done)).bytesWritten;
+      while (done < data.length) done += (await h.write(data, done, data.length - done, done)).bytesWritten;
       // Without this sync a crash after the rename can leave the real name pointing at empty blocks.
       await h.datasync();
       await h.close();

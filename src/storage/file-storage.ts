@@ -7,7 +7,7 @@ import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import { errnoCode, safeJoin, storageError } from './fs-errors.js';
 import { pieceHash } from './hasher.js';
-import { pieceLengthOf, spansOf } from './spans.js';
+import { checkWholePiece, pieceLengthOf, spansOf } from './spans.js';
 import { ordered, type Storage, type VerifyOptions } from './storage.js';
 
 export interface FileStorageOptions {
@@ -119,13 +119,7 @@ export class FileStorage implements Storage {
         `cannot write piece ${index} under ${this.contentPath}: storage is read-only`,
       );
     }
-    const size = pieceLengthOf(this.layout, index);
-    if (data.length !== size) {
-      throw new ChunkswarmError(
-        'ESTORAGE',
-        `piece ${index} is ${size} bytes, but ${data.length} were given to write`,
-      );
-    }
+    checkWholePiece(this.layout, index, data);
     const spans = spansOf(this.layout, index);
     await Promise.all(
       spans.map((s) =>

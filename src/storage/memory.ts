@@ -3,7 +3,7 @@ import type { TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import { pieceHash } from './hasher.js';
-import { checkRange, pieceLengthOf } from './spans.js';
+import { checkRange, checkWholePiece } from './spans.js';
 import type { Storage, VerifyOptions } from './storage.js';
 
 /** Pieces in a Map: the Storage for tests and for sessions that need no disk. */
@@ -31,13 +31,7 @@ export class MemoryStorage implements Storage {
 
   async writePiece(index: number, data: Buffer): Promise<void> {
     this.#checkOpen();
-    const size = pieceLengthOf(this.layout, index);
-    if (data.length !== size) {
-      throw new ChunkswarmError(
-        'ESTORAGE',
-        `piece ${index} is ${size} bytes, but ${data.length} were given to write`,
-      );
-    }
+    checkWholePiece(this.layout, index, data);
     // A copy, so a caller reusing its buffer cannot change what we hold.
     this.#pieces.set(index, Buffer.from(data));
   }

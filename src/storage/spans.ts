@@ -18,6 +18,17 @@ export function checkIndex(layout: TorrentLayout, index: number): void {
   }
 }
 
+/** Throws ESTORAGE unless `data` is exactly piece `index`'s length: storage writes whole pieces only. */
+export function checkWholePiece(layout: TorrentLayout, index: number, data: Uint8Array): void {
+  const size = pieceLengthOf(layout, index);
+  if (data.length !== size) {
+    throw new ChunkswarmError(
+      'ESTORAGE',
+      `piece ${index} is ${size} bytes, but ${data.length} were given to write`,
+    );
+  }
+}
+
 /** Throws ESTORAGE unless `begin .. begin + length` lies inside piece `index`. */
 export function checkRange(layout: TorrentLayout, index: number, begin: number, length: number): void {
   const size = pieceLengthOf(layout, index);
