@@ -77,11 +77,13 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   });
   // A torrent added from the web page joins the ones this command waits for.
   const track = (s: TorrentSession): void => {
+    // The average rate counts only what this run fetched: a resumed download had the rest already.
+    const leftAtStart = s.left;
     const finish = (): void => {
       const seconds = ((s.completedAt ?? Date.now()) - s.startedAt) / 1000;
       const size = s.metainfo.totalLength;
       board.log(
-        `complete ${s.metainfo.name} ${formatBytes(size)} in ${formatDuration(seconds)} (${formatRate(size / Math.max(seconds, 0.001))})`,
+        `complete ${s.metainfo.name} ${formatBytes(size)} in ${formatDuration(seconds)} (${formatRate(leftAtStart / Math.max(seconds, 0.001))})`,
       );
       if (--remaining === 0) resolveAll();
     };
