@@ -17,41 +17,21 @@ construction, and only plain TCP is spoken, so nothing leaves loopback and the t
 """
 import argparse
 import json
+import os
 import signal
 import sys
 import time
 
 import libtorrent as lt
 
-# settings_pack enum values for the encryption policy: disabled, and plaintext only.
-PE_DISABLED = 2
-PE_PLAINTEXT = 1
+# The loopback-only session settings live with the interop driver; one copy for both.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'interop'))
+from lt_peer import loopback_settings  # noqa: E402
 
 
 def say(line):
     sys.stdout.write(line + '\n')
     sys.stdout.flush()
-
-
-def settings(listen):
-    mask = (lt.alert.category_t.error_notification | lt.alert.category_t.peer_notification
-            | lt.alert.category_t.status_notification | lt.alert.category_t.tracker_notification
-            | lt.alert.category_t.storage_notification)
-    return {
-        'listen_interfaces': listen,
-        'enable_dht': False,
-        'dht_bootstrap_nodes': '',
-        'enable_lsd': False,
-        'enable_upnp': False,
-        'enable_natpmp': False,
-        'allow_multiple_connections_per_ip': True,
-        'out_enc_policy': PE_DISABLED,
-        'in_enc_policy': PE_DISABLED,
-        'allowed_enc_level': PE_PLAINTEXT,
-        'enable_incoming_utp': False,
-        'enable_outgoing_utp': False,
-        'alert_mask': int(mask),
-    }
 
 
 def main():
@@ -67,7 +47,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__('flag', True))
     signal.signal(signal.SIGINT, lambda *_: stop.__setitem__('flag', True))
 
-    ses = lt.session(settings(a.listen))
+    ses = lt.session(loopback_settings(a.listen, 0))
     atp = lt.parse_magnet_uri(a.magnet)
     atp.save_path = a.save
     atp.flags &= ~lt.torrent_flags.auto_managed
