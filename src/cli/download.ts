@@ -95,6 +95,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       board.stop();
       console.error(`chunkswarm: ${s.metainfo.name}: ${m}`);
       printTotals(sessions);
+      process.exitCode = 1;
       void client.close().finally(() => process.exit(1));
     });
   };

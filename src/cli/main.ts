@@ -125,12 +125,12 @@ program
   .option('--web-token <token>', 'token for a non-loopback --web')
   .action((paths, opts) => import('./download.js').then((c) => c.downloadCommand(paths, opts)).catch(fail));
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
+// Not a top-level await: a command that ends by closing everything must exit with its own code, not
+// with Node's 13 for a module whose await never settled.
+program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     // --help and --version end here with code 0; every usage error exits 2 (commander would say 1).
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
   fail(err);
-}
+});
