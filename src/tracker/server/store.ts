@@ -1,7 +1,7 @@
 import { ChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import type { AnnounceEvent } from '../protocol/announce-request.js';
-import { compactEntry, isSeeder } from '../protocol/announce-response.js';
+import { compactEntry, isSeeder, type ResponsePeer } from '../protocol/announce-response.js';
 
 /**
  * One peer of one swarm, as the tracker keeps it: the seed's PEER_SET entry.
@@ -11,23 +11,12 @@ import { compactEntry, isSeeder } from '../protocol/announce-response.js';
  * is part of the key because non-compact responses reveal peer ids, and without it anyone who saw
  * an id could move that peer's port or announce it `stopped`.
  */
-export interface PeerRecord {
+export interface PeerRecord extends ResponsePeer {
   readonly key: string;
-  readonly ip: string;
-  readonly port: number;
-  readonly peerId: Buffer;
-  readonly uploaded: number;
-  readonly downloaded: number;
   /** Undefined when the client did not send `left`. */
   readonly left: number | undefined;
-  readonly have?: number | undefined;
-  readonly pieces?: number | undefined;
-  readonly bitfield?: Buffer | undefined;
-  /** Milliseconds since the epoch, of the last announce. */
-  readonly lastSeen: number;
+  /** The torrent's name, when a chunkswarm peer sent it (`cs_name`). */
   readonly name?: string | undefined;
-  /** The compact peer entry (address + port), so responses need not rebuild it for every reader. */
-  readonly compact?: Buffer | undefined;
 }
 
 export interface SwarmStats {
