@@ -4,7 +4,8 @@
  * the same bytes on every machine, and it runs at several GB/s.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 
 const BLOCK = 1 << 20;
 
@@ -54,4 +55,18 @@ export function sha1File(path: string): string {
     closeSync(fd);
   }
   return h.digest('hex');
+}
+
+/** A scenario's source file, `<dir>/src/<name>`, of seeded content: its path and SHA-1. */
+export function makeSource(
+  dir: string,
+  name: string,
+  bytes: number,
+  seed: number,
+): { path: string; sha1: string } {
+  const srcDir = join(dir, 'src');
+  mkdirSync(srcDir, { recursive: true });
+  const path = join(srcDir, name);
+  writeSeededFile(path, bytes, seed);
+  return { path, sha1: sha1File(path) };
 }

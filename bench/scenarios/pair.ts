@@ -17,7 +17,7 @@ import {
   startLtPeer,
 } from '../lib/clients.js';
 import { type FigureResult, fmt, type ScenarioContext, verdict } from '../lib/context.js';
-import { sha1File, writeSeededFile } from '../lib/datafile.js';
+import { makeSource, sha1File } from '../lib/datafile.js';
 import { describeExit, freePort, type Proc } from '../lib/procs.js';
 import { max, mbPerSecond, median, ratio, round } from '../lib/stats.js';
 
@@ -50,12 +50,8 @@ interface Setup {
 export async function runPair(ctx: ScenarioContext): Promise<FigureResult> {
   const { opts, dir, log } = ctx;
   const size = opts.sizeMiB * 1024 * 1024;
-  const srcDir = join(dir, 'src');
-  mkdirSync(srcDir, { recursive: true });
-  const source = join(srcDir, 'pair.bin');
   log(`pair: writing ${opts.sizeMiB} MiB of test data`);
-  writeSeededFile(source, size, 11);
-  const sourceSha1 = sha1File(source);
+  const { path: source, sha1: sourceSha1 } = makeSource(dir, 'pair.bin', size, 11);
 
   const cs = { group: ctx.group, bin: ctx.bin };
   const tracker = await startChunkswarmTracker(cs);

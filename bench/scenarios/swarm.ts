@@ -20,7 +20,7 @@ import {
   startLtPeer,
 } from '../lib/clients.js';
 import { type FigureResult, fmt, type ScenarioContext, verdict } from '../lib/context.js';
-import { sha1File, writeSeededFile } from '../lib/datafile.js';
+import { makeSource, sha1File } from '../lib/datafile.js';
 import { freePort, type Proc, sleep, waitListening } from '../lib/procs.js';
 import { ratio, round } from '../lib/stats.js';
 
@@ -92,11 +92,8 @@ export async function runSwarm(ctx: ScenarioContext): Promise<FigureResult> {
   const { opts, dir, log } = ctx;
   const size = opts.swarmMiB * 1024 * 1024;
   const uplink = opts.uplinkMiB * 1024 * 1024;
-  const srcDir = join(dir, 'src');
-  mkdirSync(srcDir, { recursive: true });
-  const source = join(srcDir, 'swarm.bin');
   log(`swarm: writing ${opts.swarmMiB} MiB of test data`);
-  writeSeededFile(source, size, 21);
+  const { path: source, sha1: sourceSha1 } = makeSource(dir, 'swarm.bin', size, 21);
   const tracker = await startChunkswarmTracker({ group: ctx.group, bin: ctx.bin }, ['--interval', '5']);
   const torrent = join(dir, 'swarm.torrent');
   await chunkswarmCreate(ctx.bin, source, tracker.announceUrl, torrent, PIECE);
@@ -104,7 +101,7 @@ export async function runSwarm(ctx: ScenarioContext): Promise<FigureResult> {
   const shape: Shape = {
     ctx,
     source,
-    sourceSha1: sha1File(source),
+    sourceSha1,
     torrent,
     size,
     uplink,
