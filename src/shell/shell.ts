@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { PeerConnection } from '../peer/connection.js';
 import type { TorrentSession } from '../session/session.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
@@ -288,10 +287,6 @@ export class Shell {
       );
     });
   }
-}
-
-export function defaultMergeTarget(outDir: string, name: string): string {
-  return join(outDir, name);
 }
 
 function bitString(bits: Buffer, n: number): string {
