@@ -435,13 +435,26 @@ export class TorrentSession implements PeerHost {
 
   #slotsFor(peer: PeerConnection): boolean {
     if (this.mode === 'manual') return true;
-    const slots = this.#opts.uploadSlots ?? 4;
+    const slots = this.#regularSlots();
     return (
       admit(
         [...this.peers.values()].map((p) => this.#chokerView(p)),
         slots,
       ) || peer.address === this.#optimistic
     );
+  }
+
+  /**
+   * Tit-for-tat's unchoke slots — except while a seeder's first pass runs (every piece sent once, steered
+   * by suggestions): then every interested peer is unchoked. A seeder wants nothing back, and the swarm
+   * relays fastest when each leecher holds pieces the others lack: spread over only 4 of N leechers, the
+   * seeder's pieces must be relayed (N-1) times by those 4, more than their uplinks carry, while the other
+   * leechers' uplinks idle for want of anything new to offer.
+   */
+  #regularSlots(): number {
+    if (this.complete && this.mode !== 'manual' && !this.#distributor.done)
+      return Math.max(4, this.peers.size);
+    return this.#opts.uploadSlots ?? 4;
   }
 
   /** Seeding automatically: steer an unchoked, interested peer towards pieces nobody has been sent yet. */
@@ -809,7 +822,7 @@ export class TorrentSession implements PeerHost {
     if (this.mode === 'manual' || this.paused) return;
     const views = [...this.peers.values()].map((p) => this.#chokerView(p));
     const decision = rechoke(views, {
-      regularSlots: this.#opts.uploadSlots ?? 4,
+      regularSlots: this.#regularSlots(),
       seeding: this.complete,
       now: Date.now(),
       rotateOptimistic: this.#rechokes++ % OPTIMISTIC_EVERY === 0,

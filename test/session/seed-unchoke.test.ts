@@ -1,0 +1,67 @@
+/**
+ * A seeder's unchoke slots. While its first pass runs (every piece sent once, steered by SUGGESTs) it
+ * unchokes every interested peer, so each leecher gets pieces of its own to relay; once every piece is
+ * out in the swarm it goes back to tit-for-tat's 4 regular slots and 1 optimistic.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { Metainfo } from '../../src/metainfo/types.js';
+import type { Client } from '../../src/session/client.js';
+import { closeAll, ScriptedPeer } from '../hostile/scripted-peer.js';
+import { makeTorrent, startSeeder } from '../magnet/helpers.js';
+
+const clients: Client[] = [];
+after(async () => {
+  closeAll();
+  for (const c of clients) await c.close({ announce: false });
+});
+
+async function interestedPeer(port: number, metainfo: Metainfo): Promise<ScriptedPeer> {
+  const p = await ScriptedPeer.dial(port, { pieceCount: metainfo.pieceCount });
+  p.handshake({ infoHash: metainfo.infoHash, fast: true, extended: false });
+  await p.waitHandshake();
+  p.send({ type: 'have-none' }, { type: 'interested' });
+  return p;
+}
+
+const unchoked = (p: ScriptedPeer): boolean => p.messages().some((m) => m.type === 'unchoke');
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await sleep(25);
+  assert.ok(cond(), 'condition not met within 5 s');
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('a seeder unchokes', () => {
+  it('every interested leecher while its first pass runs, each with pieces of its own', async () => {
+    const metainfo = makeTorrent(64);
+    const seeder = await startSeeder(metainfo);
+    clients.push(seeder.client);
+    const peers = await Promise.all(Array.from({ length: 8 }, () => interestedPeer(seeder.port, metainfo)));
+    await Promise.all(peers.map((p) => p.waitMessage((m) => m.type === 'unchoke', 'unchoke')));
+    const suggested = peers.map((p) => p.messages().flatMap((m) => (m.type === 'suggest' ? [m.index] : [])));
+    for (const s of suggested) assert.ok(s.length > 0, 'each leecher is steered to some pieces');
+    const all = suggested.flat();
+    assert.equal(new Set(all).size, all.length, 'no piece suggested to two leechers');
+  });
+
+  it('4 + 1 interested leechers once every piece is out in the swarm', async () => {
+    const metainfo = makeTorrent(8);
+    const seeder = await startSeeder(metainfo);
+    clients.push(seeder.client);
+    // A peer that announces every piece: the first pass is over without the seeder sending anything.
+    const holder = await ScriptedPeer.dial(seeder.port, { pieceCount: metainfo.pieceCount });
+    holder.handshake({ infoHash: metainfo.infoHash, fast: true, extended: false });
+    await holder.waitHandshake();
+    holder.send({ type: 'have-none' });
+    for (let i = 0; i < metainfo.pieceCount; i++) holder.send({ type: 'have', index: i });
+    const session = [...seeder.client.sessions.values()][0]!;
+    await until(() => [...session.peers.values()].some((p) => p.bits?.complete === true));
+    const peers: ScriptedPeer[] = [];
+    for (let i = 0; i < 8; i++) peers.push(await interestedPeer(seeder.port, metainfo));
+    await Promise.all(peers.slice(0, 5).map((p) => p.waitMessage((m) => m.type === 'unchoke', 'unchoke')));
+    // Time for the seeder to (wrongly) admit the rest; 10 s before its next rechoke.
+    await sleep(300);
+    assert.equal(peers.filter(unchoked).length, 5);
+    assert.ok(peers.every((p) => !p.messages().some((m) => m.type === 'suggest')));
+  });
+});
