@@ -110,6 +110,7 @@ export class PeerConnection {
   #handshakeTimer: NodeJS.Timeout | undefined;
   #keepAliveTimer: NodeJS.Timeout | undefined;
   #sentHandshake = false;
+  #corked = false;
   readonly #ended = new Set<string>();
   /** Requests refused because the peer already had `reqq` outstanding, over the connection's life. */
   #overReqq = 0;
@@ -161,16 +162,33 @@ export class PeerConnection {
 
   send(message: WireMessage): void {
     if (this.closed) return;
-    this.socket.write(encodeMessage(message));
+    this.#write(encodeMessage(message));
   }
+
+  /**
+   * Everything written in one turn of the event loop (HAVEs after a verified piece, REQUESTs after a batch
+   * of blocks, blocks served together) leaves in one writev: a system call per message was the largest
+   * cost of a rate-limited peer, which sends and receives a few blocks at a time.
+   */
+  #write(bytes: Buffer): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(this.#uncork);
+    }
+    this.socket.write(bytes);
+  }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.socket.uncork();
+  };
 
   /** Sends a block; resolves when the socket has taken it (so callers can apply backpressure). */
   sendBlock(index: number, begin: number, block: Buffer): Promise<void> {
     if (this.closed) return Promise.resolve();
-    this.socket.cork();
-    this.socket.write(encodePieceHeader(index, begin, block.length));
-    this.socket.write(block);
-    process.nextTick(() => this.socket.uncork());
+    this.#write(encodePieceHeader(index, begin, block.length));
+    this.#write(block);
     this.up.add(block.length);
     // Node's socket buffer signals "full" at 16 KiB: waiting for 'drain' there would send one block per
     // turn of the event loop. Keep up to SEND_BUFFER_BYTES queued instead; the kernel takes it in big writes.
@@ -218,16 +236,14 @@ export class PeerConnection {
     this.send({ type: interested ? 'interested' : 'not-interested' });
   }
 
-  /** Sends several REQUESTs in one write: one system call instead of one per block. */
+  /** Sends REQUESTs for `blocks` (they leave with this turn's other writes, in one system call). */
   request(blocks: readonly BlockKey[]): void {
-    if (this.closed || blocks.length === 0) return;
+    if (this.closed) return;
     const now = Date.now();
-    const frames: Buffer[] = [];
     for (const b of blocks) {
       this.inFlight.set(blockId(b), { block: b, sentAt: now });
-      frames.push(encodeMessage({ type: 'request', index: b.index, begin: b.begin, length: b.length }));
+      this.#write(encodeMessage({ type: 'request', index: b.index, begin: b.begin, length: b.length }));
     }
-    this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
   }
 
   cancel(block: BlockKey): void {
@@ -270,7 +286,7 @@ export class PeerConnection {
   #sendHandshake(): void {
     const host = this.host!;
     this.#sentHandshake = true;
-    this.socket.write(
+    this.#write(
       encodeHandshake({ infoHash: host.infoHash, peerId: host.peerId, fast: true, extended: true }),
     );
   }

@@ -72,6 +72,10 @@ interface PendingPiece {
 
 const REQUEST_TIMEOUT_MS = 20_000;
 const STEER_GRACE_MS = 3_000;
+/** Requests served per turn of a serving loop: 64 KiB of blocks per write. */
+const SERVE_BATCH = 4;
+/** Blocks a peer's queue must have room for before it is topped up (unless it is nearly empty). */
+const FILL_BATCH = 8;
 const SNUB_MS = 60_000;
 const RECHOKE_MS = 10_000;
 const OPTIMISTIC_EVERY = 3; // rechokes: 30 s
@@ -504,7 +508,8 @@ export class TorrentSession implements PeerHost {
       Math.min(LIMITS.maxOutgoingRequests, Math.ceil((peer.down.rate * 2) / LIMITS.blockSize)),
     );
     const room = depth - peer.inFlight.size;
-    if (room <= 0) return;
+    // While plenty is queued, top up only once a few blocks have come in: fewer and fuller REQUEST writes.
+    if (room <= 0 || (room < FILL_BATCH && peer.inFlight.size >= FILL_BATCH)) return;
     for (const i of peer.suggested) if (this.have.has(i)) peer.suggested.delete(i);
     // A seeder that suggests pieces is handing each leecher its own share: take only those from it, so
     // its upload is never spent on a piece that is already out in the swarm.
@@ -537,22 +542,35 @@ export class TorrentSession implements PeerHost {
     this.#serve(peer);
   }
 
-  /** One serving loop per peer: read each requested block, wait for the shared upload budget, send. */
+  /**
+   * One serving loop per peer: take a few of its requests at a time, wait for the shared upload budget,
+   * read the blocks, then write them together, so they leave in one system call.
+   */
   #serve(peer: PeerConnection): void {
     if (this.#serving.has(peer)) return;
     this.#serving.add(peer);
     const loop = async (): Promise<void> => {
       while (!peer.closed && this.#serving.has(peer)) {
-        const next = peer.pendingRequests.values().next();
-        if (next.done) break;
-        const r = next.value;
-        await this.#opts.uploadBucket.take(r.length);
-        if (!peer.takeRequest(r)) continue; // cancelled or choked meanwhile
-        const block = await this.#cache.read(r.index, r.begin, r.length);
-        await peer.sendBlock(r.index, r.begin, block);
-        this.up.add(block.length);
-        this.uploaded += block.length;
-        if (this.#distributor.served(r.index, block.length)) this.#suggestTo(peer);
+        const batch: BlockRef[] = [];
+        for (const r of peer.pendingRequests.values()) {
+          batch.push(r);
+          if (batch.length === SERVE_BATCH) break;
+        }
+        if (batch.length === 0) break;
+        await this.#opts.uploadBucket.take(batch.reduce((sum, r) => sum + r.length, 0));
+        const blocks: [BlockRef, Buffer][] = [];
+        for (const r of batch) {
+          // cancelled or choked meanwhile
+          if (peer.takeRequest(r)) blocks.push([r, await this.#cache.read(r.index, r.begin, r.length)]);
+        }
+        let taken: Promise<void> = Promise.resolve();
+        for (const [r, block] of blocks) {
+          taken = peer.sendBlock(r.index, r.begin, block);
+          this.up.add(block.length);
+          this.uploaded += block.length;
+          if (this.#distributor.served(r.index, block.length)) this.#suggestTo(peer);
+        }
+        await taken;
       }
     };
     loop()
