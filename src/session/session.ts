@@ -198,7 +198,10 @@ export class TorrentSession implements PeerHost {
 
   // ---- tracker ----
 
-  /** Announce to the trackers; with `status` the reply lists every peer's chunks (chunkswarm trackers). */
+  /**
+   * Announce to every tier of trackers at once, peers merged from all that answer; with `status` the reply
+   * lists every peer's chunks (chunkswarm trackers).
+   */
   async announce(
     event?: 'started' | 'completed' | 'stopped',
     opts: { status?: boolean } = {},
@@ -214,7 +217,7 @@ export class TorrentSession implements PeerHost {
     if (opts.status) extras.cs_status = '1';
     if (this.#opts.announceIp) extras.ip = this.#opts.announceIp;
     try {
-      const result = await this.tracker.announce({
+      const result = await this.tracker.announceEvery({
         event,
         uploaded: this.uploaded,
         downloaded: this.downloaded,

@@ -118,3 +118,32 @@ test('two torrents in one download command both complete', async () => {
   assert.ok(a.equals(await import('node:fs/promises').then((fs) => fs.readFile(join(dir, 'both', 'a.bin')))));
   assert.ok(b.equals(await import('node:fs/promises').then((fs) => fs.readFile(join(dir, 'both', 'b.bin')))));
 });
+
+test('a download announces to every tracker tier and finds a seeder that only the second one knows', async () => {
+  const dir = h.dir;
+  const data = await makeFile(join(dir, 'tiers', 'tiers.bin'), 1024 * 1024 + 9, 'tiers');
+  const first = await h.tracker();
+  const second = await h.tracker();
+  const make = async (out: string, trackers: string[]) => {
+    const args = ['create', join(dir, 'tiers', 'tiers.bin'), '-o', join(dir, out)];
+    for (const t of trackers) args.push('--tracker', t);
+    const c = h.cs(args);
+    assert.equal(await c.exited(), 0, c.output());
+  };
+  // The same info dictionary (so the same swarm) under two announce lists.
+  await make('second-only.torrent', [second.announce]);
+  await make('both.torrent', [first.announce, second.announce]);
+  const seed = h.cs([
+    'seed',
+    join(dir, 'second-only.torrent'),
+    '--data',
+    join(dir, 'tiers', 'tiers.bin'),
+    '--port',
+    '0',
+  ]);
+  await seed.waitFor(/^seeding /m);
+  const dl = h.cs(['download', join(dir, 'both.torrent'), '--out', join(dir, 'tiers-out'), '--port', '0']);
+  assert.equal(await dl.exited(30_000), 0, dl.output());
+  const fs = await import('node:fs/promises');
+  assert.ok(data.equals(await fs.readFile(join(dir, 'tiers-out', 'tiers.bin'))));
+});

@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { encode } from '../../src/codec/index.js';
-import { isChunkswarmError } from '../../src/shared/errors.js';
-import { httpGet, TrackerClient } from '../../src/tracker/client/index.js';
+import { ChunkswarmError, isChunkswarmError } from '../../src/shared/errors.js';
+import { httpGet, mergeAnswers, type TierOutcome, TrackerClient } from '../../src/tracker/client/index.js';
 import {
   buildAnnounceUrl,
   MAX_ANNOUNCE_URL_LENGTH,
@@ -194,6 +194,47 @@ describe('TrackerClient', () => {
     assert.equal((await mixed.announce({ uploaded: 0, downloaded: 0, left: 5 })).url, t.announceUrl);
   });
 
+  it('announces to every tier at once and merges the peers each tracker knows', async () => {
+    const other = await startTracker({ port: 0, interval: 600 });
+    try {
+      // One peer known only to `t`, one only to `other`, one to both.
+      const only = (url: string, n: number) =>
+        new TrackerClient({ tiers: [[url]], infoHash: hash(19), peerId: peerId(n), port: 7200 + n });
+      await only(t.announceUrl, 1).announce({ uploaded: 0, downloaded: 0, left: 0 });
+      await only(other.announceUrl, 2).announce({ uploaded: 0, downloaded: 0, left: 0 });
+      await only(t.announceUrl, 3).announce({ uploaded: 0, downloaded: 0, left: 0 });
+      await only(other.announceUrl, 3).announce({ uploaded: 0, downloaded: 0, left: 0 });
+      const c = new TrackerClient({
+        tiers: [[t.announceUrl], [dead], [other.announceUrl]],
+        infoHash: hash(19),
+        peerId: peerId(4),
+        port: 7204,
+      });
+      const r = await c.announceEvery({ uploaded: 0, downloaded: 0, left: 5 });
+      assert.equal(r.url, t.announceUrl);
+      assert.deepEqual(
+        r.peers.map((p) => p.port).sort(),
+        [7201, 7202, 7203],
+        'every peer once, from both trackers',
+      );
+      // `announce` stops at the first tier that answers.
+      const firstOnly = await c.announce({ uploaded: 0, downloaded: 0, left: 5 });
+      assert.deepEqual(firstOnly.peers.map((p) => p.port).sort(), [7201, 7203]);
+      const none = new TrackerClient({
+        tiers: [[dead], ['udp://127.0.0.1:1/announce']],
+        infoHash: hash(19),
+        peerId: peerId(5),
+        port: 7205,
+      });
+      await assert.rejects(
+        none.announceEvery({ uploaded: 0, downloaded: 0, left: 5 }),
+        isCode('ETRACKER_UNREACHABLE', /no tracker answered/),
+      );
+    } finally {
+      await other.close();
+    }
+  });
+
   it("sends chunk status and reads the other peers' status", async () => {
     const tiers = [[t.announceUrl]];
     const a = new TrackerClient({ tiers, infoHash: hash(8), peerId: peerId(1), port: 7101 });
@@ -298,6 +339,85 @@ describe('TrackerClient', () => {
     await assert.rejects(
       c.announce({ uploaded: 0, downloaded: 0, left: 1 }),
       isCode('ETRACKER_UNREACHABLE', /no tracker/),
+    );
+  });
+});
+
+describe('mergeAnswers', () => {
+  const answer = (
+    url: string,
+    fields: Partial<Extract<TierOutcome, { status: 'fulfilled' }>['value']>,
+  ): TierOutcome => ({
+    status: 'fulfilled',
+    tier: 0,
+    value: { url, interval: 1800, peers: [], ...fields },
+  });
+
+  it('returns the only answer as it is', () => {
+    const only = answer('http://a/announce', { interval: 60, peers: [{ ip: '10.0.0.1', port: 1 }] });
+    assert.equal(
+      mergeAnswers([only], [['http://a/announce']]),
+      only.status === 'fulfilled' ? only.value : undefined,
+    );
+  });
+
+  it('keeps each address once, the first figures, every warning, and an interval every tracker accepts', () => {
+    const merged = mergeAnswers(
+      [
+        answer('http://a/announce', {
+          interval: 300,
+          minInterval: 60,
+          complete: 4,
+          warning: 'slow down',
+          peers: [
+            { ip: '10.0.0.1', port: 1 },
+            { ip: '10.0.0.2', port: 2 },
+          ],
+        }),
+        { status: 'rejected', tier: 1, reason: new ChunkswarmError('ETRACKER_UNREACHABLE', 'down') },
+        answer('http://b/announce', {
+          interval: 1800,
+          minInterval: 900,
+          complete: 9,
+          warning: 'old client',
+          peers: [
+            { ip: '10.0.0.2', port: 2 },
+            { ip: '10.0.0.2', port: 3 },
+          ],
+        }),
+      ],
+      [],
+    );
+    assert.equal(merged.url, 'http://a/announce');
+    assert.equal(merged.complete, 4);
+    assert.deepEqual(
+      merged.peers.map((p) => `${p.ip}:${p.port}`),
+      ['10.0.0.1:1', '10.0.0.2:2', '10.0.0.2:3'],
+    );
+    // a's 300 s would be under b's min interval of 900 s
+    assert.equal(merged.interval, 900);
+    assert.equal(merged.warning, 'http://a/announce: slow down; http://b/announce: old client');
+  });
+
+  it("throws a tracker's refusal over a network error when nothing answered", () => {
+    assert.throws(
+      () =>
+        mergeAnswers(
+          [
+            {
+              status: 'rejected',
+              tier: 0,
+              reason: new ChunkswarmError('ETRACKER_FAILURE', 'tracker said: no'),
+            },
+            { status: 'rejected', tier: 1, reason: new ChunkswarmError('ETRACKER_UNREACHABLE', 'down') },
+          ],
+          [],
+        ),
+      isCode('ETRACKER_FAILURE', /no/),
+    );
+    assert.throws(
+      () => mergeAnswers([{ status: 'skipped', tier: 0, warning: 'udp' }], [['udp://x:1/announce']]),
+      isCode('ETRACKER_UNREACHABLE', /UDP trackers are not supported yet/),
     );
   });
 });

@@ -1,7 +1,11 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { ChunkswarmError, describeError, isChunkswarmError } from '../../shared/errors.js';
 import type { AnnounceEvent } from '../protocol/announce-request.js';
-import { type AnnounceResult, parseAnnounceResponse } from '../protocol/announce-response.js';
+import {
+  type AnnounceResult,
+  parseAnnounceResponse,
+  type TrackerPeer,
+} from '../protocol/announce-response.js';
 import { buildScrapeUrl, parseScrapeResponse, type ScrapeStats } from '../protocol/scrape.js';
 import { buildAnnounceUrl, type ChunkStatus } from '../protocol/url.js';
 import { DEFAULT_HTTP_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES, httpGet } from './http.js';
@@ -115,6 +119,15 @@ export class TrackerClient {
     );
   }
 
+  /**
+   * Announces to every tier at once, as torrent clients do by default so that peers known to any of the
+   * torrent's trackers are found, and puts the answers together (see `mergeAnswers`). Throws, as
+   * `announce` does, when no tier answered.
+   */
+  async announceEvery(params: ClientAnnounceParams): Promise<TrackerAnswer> {
+    return mergeAnswers(await this.announceAll(params), this.#tiers);
+  }
+
   /** Scrapes our swarm (BEP 48) on the first tracker, in tier order, that supports it and answers. */
   async scrape(): Promise<TrackerScrape> {
     const errors: ChunkswarmError[] = [];
@@ -186,6 +199,48 @@ export class TrackerClient {
   #get(url: string): Promise<Buffer> {
     return httpGet(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxBytes });
   }
+}
+
+/**
+ * One answer from several tiers' answers: every peer once (by address, the first tier's entry kept, with
+ * its chunk status if it had one), the figures and URL of the first tier that answered, each tier's
+ * warning, and an interval as short as the most eager tracker asks but never under any tracker's
+ * `min interval`. Throws the error `announce` would when no tier answered.
+ */
+export function mergeAnswers(
+  outcomes: readonly TierOutcome[],
+  tiers: readonly (readonly string[])[],
+): TrackerAnswer {
+  const answers = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+  const first = answers[0];
+  if (first === undefined) {
+    throw summarise(
+      outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason] : [])),
+      tiers,
+    );
+  }
+  if (answers.length === 1) return first;
+  const peers: TrackerPeer[] = [];
+  const seen = new Set<string>();
+  for (const a of answers) {
+    for (const p of a.peers) {
+      const key = `${p.ip}|${p.port}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      peers.push(p);
+    }
+  }
+  const interval = Math.max(
+    Math.min(...answers.map((a) => a.interval)),
+    ...answers.map((a) => a.minInterval ?? 0),
+  );
+  const warnings = answers.flatMap((a) => (a.warning === undefined ? [] : [`${a.url}: ${a.warning}`]));
+  return {
+    ...first,
+    interval,
+    peers,
+    warning: warnings.length > 0 ? warnings.join('; ') : undefined,
+  };
 }
 
 function isHttp(url: string): boolean {

@@ -1,5 +1,6 @@
 export {
   type ClientAnnounceParams,
+  mergeAnswers,
   type TierOutcome,
   type TrackerAnswer,
   TrackerClient,
