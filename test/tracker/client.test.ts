@@ -170,27 +170,32 @@ describe('TrackerClient', () => {
     }
   });
 
-  it('skips udp:// trackers with a warning', async () => {
-    const udpOnly = client([['udp://127.0.0.1:1/announce']], 7);
+  it('skips tiers of schemes it cannot speak (wss://) with a warning, and tries udp:// ones', async () => {
+    const wss = 'wss://tracker.example/announce';
+    const wssOnly = client([[wss]], 7);
     await assert.rejects(
-      udpOnly.announce({ uploaded: 0, downloaded: 0, left: 5 }),
-      isCode('ETRACKER_UNREACHABLE', /UDP trackers are not supported yet/),
+      wssOnly.announce({ uploaded: 0, downloaded: 0, left: 5 }),
+      isCode('ETRACKER_UNREACHABLE', /no tracker chunkswarm can speak to \(http, https or udp\) in: wss:/),
     );
-    const mixed = client([['udp://127.0.0.1:1/announce'], [t.announceUrl], [dead]], 8);
+    const udpDead = 'udp://127.0.0.1:1/announce';
+    const mixed = client([[wss], [t.announceUrl], [dead], [udpDead]], 8);
     const outcomes = await mixed.announceAll({ uploaded: 0, downloaded: 0, left: 5 });
-    assert.equal(outcomes.length, 3);
+    assert.equal(outcomes.length, 4);
     assert.deepEqual(outcomes[0], {
       status: 'skipped',
       tier: 0,
-      warning: 'UDP trackers are not supported yet: udp://127.0.0.1:1/announce',
+      warning: `no tracker chunkswarm can speak to (http, https or udp) in: ${wss}`,
     });
     assert.equal(outcomes[1]!.status, 'fulfilled');
     assert.equal(outcomes[1]!.status === 'fulfilled' && outcomes[1]!.value.url, t.announceUrl);
-    assert.equal(outcomes[2]!.status, 'rejected');
+    for (const o of outcomes.slice(2)) {
+      assert.ok(o.status === 'rejected' && isChunkswarmError(o.reason, 'ETRACKER_UNREACHABLE'));
+    }
+    // The udp tier was asked, not skipped: its error names the tracker.
     assert.ok(
-      outcomes[2]!.status === 'rejected' && isChunkswarmError(outcomes[2]!.reason, 'ETRACKER_UNREACHABLE'),
+      outcomes[3]!.status === 'rejected' && outcomes[3]!.reason.message.includes('udp://127.0.0.1:1'),
     );
-    // announce() passes over the udp tier to the http one.
+    // announce() passes over the wss tier to the http one.
     assert.equal((await mixed.announce({ uploaded: 0, downloaded: 0, left: 5 })).url, t.announceUrl);
   });
 
@@ -416,8 +421,8 @@ describe('mergeAnswers', () => {
       isCode('ETRACKER_FAILURE', /no/),
     );
     assert.throws(
-      () => mergeAnswers([{ status: 'skipped', tier: 0, warning: 'udp' }], [['udp://x:1/announce']]),
-      isCode('ETRACKER_UNREACHABLE', /UDP trackers are not supported yet/),
+      () => mergeAnswers([{ status: 'skipped', tier: 0, warning: 'wss' }], [['wss://x/announce']]),
+      isCode('ETRACKER_UNREACHABLE', /no tracker chunkswarm can speak to .*wss:\/\/x\/announce/),
     );
   });
 });

@@ -9,6 +9,7 @@ import {
 import { buildScrapeUrl, parseScrapeResponse, type ScrapeStats } from '../protocol/scrape.js';
 import { buildAnnounceUrl, type ChunkStatus } from '../protocol/url.js';
 import { DEFAULT_HTTP_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES, httpGet } from './http.js';
+import { DEFAULT_UDP_TRIES, type UdpTrackerOptions, udpAnnounce, udpScrape } from './udp.js';
 
 export interface TrackerClientOptions {
   /** BEP 12 tiers, first tier first; a torrent with only `announce` has one tier of one URL. */
@@ -17,9 +18,13 @@ export interface TrackerClientOptions {
   readonly peerId: Buffer;
   /** The port we accept peer connections on. */
   readonly port: number;
-  /** Per tracker request (default 15 s). */
+  /** Per tracker request (default 15 s); for udp:// the whole exchange, retransmits included. */
   readonly timeoutMs?: number;
   readonly maxResponseBytes?: number;
+  /** Packets sent for each step of a udp:// exchange before it gives up (default 3). */
+  readonly udpTries?: number;
+  /** First wait for a udp:// reply, doubled on each retransmit (default: `udpTries` fit into `timeoutMs`). */
+  readonly udpTryTimeoutMs?: number;
   /** Shuffle each tier once, as BEP 12 asks (default true); false keeps the given order. */
   readonly shuffle?: boolean;
   /** The address to announce (behind NAT); only trackers that trust `ip` use it. */
@@ -45,14 +50,15 @@ export type TrackerScrape = ScrapeStats & { readonly url: string };
 export type TierOutcome =
   | { readonly status: 'fulfilled'; readonly tier: number; readonly value: TrackerAnswer }
   | { readonly status: 'rejected'; readonly tier: number; readonly reason: ChunkswarmError }
-  /** The tier has no tracker we can talk to (only udp:// for now). */
+  /** The tier has no tracker we can talk to (say wss:// only). */
   | { readonly status: 'skipped'; readonly tier: number; readonly warning: string };
 
 /**
  * Announces to a torrent's trackers following BEP 12: tiers in order, each tier's URLs in an
  * order shuffled once, and a tracker that answers moves to the front of its tier so it is asked
  * first next time. Keeps the `tracker id` each tracker gave and sends it back (BEP 3).
- * Only http and https trackers are spoken to; udp:// URLs (BEP 15) are skipped.
+ * Speaks http, https and udp (BEP 15); other schemes (wss://) are skipped. Over udp there is no
+ * `tracker id`, `ip` or chunkswarm chunk status: those are left out.
  */
 export class TrackerClient {
   readonly #tiers: string[][];
@@ -62,6 +68,8 @@ export class TrackerClient {
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
   readonly #announceIp: string | undefined;
+  readonly #udpTries: number;
+  readonly #udpTryTimeoutMs: number | undefined;
   /** Sent as `key` so a tracker can recognise us if our address changes (BEP 7 / common practice). */
   readonly #key = randomBytes(4).toString('hex').toUpperCase();
   readonly #trackerIds = new Map<string, string>();
@@ -80,6 +88,8 @@ export class TrackerClient {
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS;
     this.#maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.#announceIp = opts.announceIp;
+    this.#udpTries = opts.udpTries ?? DEFAULT_UDP_TRIES;
+    this.#udpTryTimeoutMs = opts.udpTryTimeoutMs;
   }
 
   /** The tiers in their current order (after shuffling and promotions). */
@@ -108,7 +118,7 @@ export class TrackerClient {
   async announceAll(params: ClientAnnounceParams): Promise<TierOutcome[]> {
     return Promise.all(
       this.#tiers.map(async (tier, index): Promise<TierOutcome> => {
-        if (!tier.some(isHttp)) return { status: 'skipped', tier: index, warning: unsupported(tier) };
+        if (!tier.some(isSupported)) return { status: 'skipped', tier: index, warning: unsupported(tier) };
         const errors: ChunkswarmError[] = [];
         try {
           return { status: 'fulfilled', tier: index, value: await this.#announceTier(tier, params, errors) };
@@ -134,6 +144,16 @@ export class TrackerClient {
     const hex = this.#infoHash.toString('hex');
     for (const tier of this.#tiers) {
       for (const url of tier) {
+        if (isUdp(url)) {
+          try {
+            // Every UDP tracker scrapes (BEP 15); no URL convention to meet.
+            const [stats] = await udpScrape(url, [this.#infoHash], this.#udpOptions());
+            return { ...stats!, url };
+          } catch (err) {
+            errors.push(asError(err, url));
+          }
+          continue;
+        }
         if (!isHttp(url)) continue;
         const scrapeUrl = buildScrapeUrl(url, [this.#infoHash]);
         if (scrapeUrl === undefined) continue;
@@ -159,9 +179,11 @@ export class TrackerClient {
     errors: ChunkswarmError[],
   ): Promise<TrackerAnswer> {
     for (const url of [...tier]) {
-      if (!isHttp(url)) continue;
+      if (!isSupported(url)) continue;
       try {
-        const result = parseAnnounceResponse(await this.#get(this.#announceUrl(url, params)));
+        const result = isUdp(url)
+          ? await this.#udpAnnounce(url, params)
+          : parseAnnounceResponse(await this.#get(this.#announceUrl(url, params)));
         if (result.trackerId !== undefined) this.#trackerIds.set(url, result.trackerId);
         // BEP 12: the tracker that answered goes to the front of its tier.
         const at = tier.indexOf(url);
@@ -198,6 +220,29 @@ export class TrackerClient {
 
   #get(url: string): Promise<Buffer> {
     return httpGet(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxBytes });
+  }
+
+  #udpAnnounce(url: string, p: ClientAnnounceParams): Promise<AnnounceResult> {
+    return udpAnnounce(
+      url,
+      {
+        infoHash: this.#infoHash,
+        peerId: this.#peerId,
+        port: this.#port,
+        uploaded: p.uploaded,
+        downloaded: p.downloaded,
+        left: p.left,
+        event: p.event,
+        numwant: p.numwant,
+        // The same key as over http, so a tracker on both protocols sees one peer.
+        key: Number.parseInt(this.#key, 16),
+      },
+      this.#udpOptions(),
+    );
+  }
+
+  #udpOptions(): UdpTrackerOptions {
+    return { timeoutMs: this.#timeoutMs, tries: this.#udpTries, tryTimeoutMs: this.#udpTryTimeoutMs };
   }
 }
 
@@ -247,11 +292,16 @@ function isHttp(url: string): boolean {
   return /^https?:\/\//i.test(url);
 }
 
+function isUdp(url: string): boolean {
+  return /^udp:\/\//i.test(url);
+}
+
+function isSupported(url: string): boolean {
+  return isHttp(url) || isUdp(url);
+}
+
 function unsupported(tier: readonly string[]): string {
-  const udp = tier.some((u) => /^udp:\/\//i.test(u));
-  return udp
-    ? `UDP trackers are not supported yet: ${tier.join(', ')}`
-    : `no http or https tracker in: ${tier.join(', ')}`;
+  return `no tracker chunkswarm can speak to (http, https or udp) in: ${tier.join(', ')}`;
 }
 
 function asError(err: unknown, url: string): ChunkswarmError {

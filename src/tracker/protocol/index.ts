@@ -34,4 +34,23 @@ export {
   type ScrapeFile,
   type ScrapeStats,
 } from './scrape.js';
+export {
+  decodeUdpAnnounceResponse,
+  decodeUdpConnectResponse,
+  decodeUdpScrapeResponse,
+  encodeUdpAnnounceRequest,
+  encodeUdpConnectRequest,
+  encodeUdpScrapeRequest,
+  UDP_ACTION,
+  UDP_DEFAULT_MAX_PEERS,
+  UDP_EVENT,
+  UDP_MAX_ERROR_BYTES,
+  UDP_MAX_SCRAPE_HASHES,
+  UDP_MAX_URL_DATA_BYTES,
+  UDP_PROTOCOL_ID,
+  type UdpAction,
+  type UdpAnnounceDecodeOptions,
+  type UdpAnnounceRequest,
+  udpTransactionId,
+} from './udp.js';
 export { type AnnounceParams, buildAnnounceUrl, type ChunkStatus, MAX_ANNOUNCE_URL_LENGTH } from './url.js';
