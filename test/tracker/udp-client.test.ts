@@ -248,6 +248,12 @@ describe('TrackerClient over UDP (BEP 15)', () => {
       { complete: 1, incomplete: 0, downloaded: 7 },
       { complete: 0, incomplete: 0, downloaded: 7 },
     ]);
+    // A name is looked up first (IPv4 preferred, where this tracker listens).
+    const byName = await udpScrape(`udp://localhost:${tracker.port}/announce`, [hash(1)], {
+      timeoutMs: 5000,
+      tryTimeoutMs: 250,
+    });
+    assert.deepEqual(byName, [stats[0]]);
   });
 
   it('retransmits a packet the tracker did not get', async () => {

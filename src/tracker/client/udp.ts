@@ -197,7 +197,8 @@ async function resolve(
   let timer: NodeJS.Timeout | undefined;
   try {
     const found = await Promise.race([
-      lookup(target.host),
+      // IPv4 first: most UDP trackers listen there, and one socket talks to one address.
+      lookup(target.host, { verbatim: false }),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(noAnswer()), Math.max(0, deadline - Date.now()));
       }),
