@@ -279,6 +279,8 @@ export class PeerConnection {
     this.closed = true;
     clearTimeout(this.#handshakeTimer);
     clearInterval(this.#keepAliveTimer);
+    // What this turn wrote (our handshake, a REJECT) still goes out, as it would have without the cork.
+    if (this.#corked) this.#uncork();
     this.socket.destroy();
     this.host?.onClose(this, reason);
   }
