@@ -1,8 +1,10 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Metainfo } from '../metainfo/types.js';
+import { encodeTorrentFile, parseMetainfo } from '../metainfo/index.js';
+import type { MagnetLink, Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
-import { MetadataFetch } from '../session/metadata-fetch.js';
+import { MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
+import { keepResumeData, ResumeFile, writeStateFile } from '../session/resume.js';
 import type { TorrentSession } from '../session/session.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
@@ -41,7 +43,9 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     else magnets.push(src);
   }
   const outDir = resolve(opts.out);
-  await mkdir(outDir, { recursive: true });
+  // Resume data and the metadata of magnets live beside the downloads, in a folder of their own.
+  const stateDir = join(outDir, STATE_DIR);
+  await mkdir(stateDir, { recursive: true });
   const client = new Client({
     host: opts.host,
     port: opts.port,
@@ -53,12 +57,25 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   await client.listen();
   const board = new ProgressBoard();
   const sessions: TorrentSession[] = [];
+  const keepers: { stop(): Promise<void> }[] = [];
+  /** Stops every torrent, lets the chunks in hand reach the disk, and records what is verified. */
+  const saveResumeData = async (): Promise<void> => {
+    await Promise.all(sessions.map((s) => s.stop()));
+    await Promise.all(keepers.map((k) => k.stop().catch(() => {})));
+  };
   const openSession = async (metainfo: Metainfo): Promise<TorrentSession> => {
     const storage = new FileStorage(metainfo, join(outDir, metainfo.name));
-    const have = await storage.verifyExisting({ hasher: client.hasher });
+    const resume = new ResumeFile(stateDir, metainfo.infoHashHex);
+    // Files exactly as the last run left them: its record of verified chunks stands. Otherwise hash them.
+    const recorded = await resume.load(metainfo, storage.paths);
+    const have = recorded ?? (await storage.verifyExisting({ hasher: client.hasher }));
     if (have.count > 0)
-      board.log(`resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name})`);
-    return client.addSession({ metainfo, storage, have, mode: 'auto' });
+      board.log(
+        `resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name}${recorded ? ', as recorded when it stopped' : ''})`,
+      );
+    const session = client.addSession({ metainfo, storage, have, mode: 'auto' });
+    keepers.push(keepResumeData(session, storage, resume, (m) => board.log(`warning: ${m}`)));
+    return session;
   };
   for (const metainfo of torrents) sessions.push(await openSession(metainfo));
   const fetches: MetadataFetch[] = [];
@@ -66,6 +83,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     board.stop();
     for (const f of fetches) f.stop('interrupted');
     printTotals(sessions);
+    await saveResumeData();
     await client.close();
   });
   board.log(`listening on ${client.host}:${client.port}`);
@@ -96,7 +114,9 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       console.error(`chunkswarm: ${s.metainfo.name}: ${m}`);
       printTotals(sessions);
       process.exitCode = 1;
-      void client.close().finally(() => process.exit(1));
+      void saveResumeData()
+        .then(() => client.close())
+        .finally(() => process.exit(1));
     });
   };
   for (const s of sessions) track(s);
@@ -113,7 +133,38 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   };
   // A magnet becomes a torrent like the others once peers have sent its metadata (BEP 9); then it joins
   // the same path: storage, resume, tracker, progress, `complete`, --seed.
+  const startMagnet = async (metainfo: Metainfo, peers: readonly { ip: string; port: number }[]) => {
+    const open = client.sessions.get(metainfo.infoHashHex);
+    if (open) {
+      // Added from the web page meanwhile: that session is already counted, and it can use the peers.
+      for (const p of peers) open.connect(p.ip, p.port).catch(() => {});
+      if (--remaining === 0) resolveAll();
+      return;
+    }
+    const s = await openSession(metainfo);
+    sessions.push(s);
+    track(s);
+    // A magnet without `tr=` makes a torrent without trackers: its peers are the ones below.
+    if (metainfo.announceList.length > 0)
+      s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
+    // The peers that sent the metadata, and those from `x.pe`, which no tracker will name. They are
+    // dialled again now and then until the download completes: nothing else would retry an `x.pe` peer.
+    const dial = (): void => {
+      for (const p of peers) if (!s.isConnectedTo(p.ip, p.port)) s.connect(p.ip, p.port).catch(() => {});
+    };
+    dial();
+    const redial = setInterval(() => (s.complete ? clearInterval(redial) : dial()), REDIAL_MS);
+    redial.unref();
+  };
   for (const { link } of magnets) {
+    const saved = join(stateDir, `${link.infoHashHex}.torrent`);
+    const cached = await readSavedMetadata(saved, link);
+    if (cached) {
+      board.log(`metadata of ${cached.name}: read from ${saved}, saved when it was first fetched`);
+      const xpe = link.peers.flatMap((spec) => parseHostPort(spec) ?? []);
+      startMagnet(cached, xpe).catch(failed);
+      continue;
+    }
     const fetch = new MetadataFetch({
       magnet: link,
       peerId: client.peerId,
@@ -133,27 +184,11 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
         board.log(
           `metadata of ${metainfo.name}: ${formatBytes(metainfo.infoBytes.length)}, ${formatBytes(metainfo.totalLength)} in ${metainfo.files.length} file(s)`,
         );
-        const open = client.sessions.get(metainfo.infoHashHex);
-        if (open) {
-          // Added from the web page meanwhile: that session is already counted, and it can use the peers.
-          for (const p of peers) open.connect(p.ip, p.port).catch(() => {});
-          if (--remaining === 0) resolveAll();
-          return;
-        }
-        const s = await openSession(metainfo);
-        sessions.push(s);
-        track(s);
-        // A magnet without `tr=` makes a torrent without trackers: its peers are the ones below.
-        if (metainfo.announceList.length > 0)
-          s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
-        // The peers that sent the metadata, and those from `x.pe`, which no tracker will name. They are
-        // dialled again now and then until the download completes: nothing else would retry an `x.pe` peer.
-        const dial = (): void => {
-          for (const p of peers) if (!s.isConnectedTo(p.ip, p.port)) s.connect(p.ip, p.port).catch(() => {});
-        };
-        dial();
-        const redial = setInterval(() => (s.complete ? clearInterval(redial) : dial()), REDIAL_MS);
-        redial.unref();
+        // Kept so that a restart of this magnet need not wait for peers to send it again.
+        await saveMetadata(saved, metainfo).catch((err) =>
+          board.log(`warning: cannot save the metadata to ${saved}: ${describeError(err)}`),
+        );
+        await startMagnet(metainfo, peers);
       })
       .catch(failed);
   }
@@ -206,8 +241,27 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   clearInterval(timer);
   board.stop();
   printTotals(sessions);
+  await saveResumeData();
   await client.close();
   process.exit(0);
+}
+
+/** The folder under `--out` that holds resume data and magnets' metadata. */
+const STATE_DIR = '.chunkswarm';
+
+/** The metadata a previous run fetched for `link`, when it is there and is that torrent's. */
+async function readSavedMetadata(path: string, link: MagnetLink): Promise<Metainfo | undefined> {
+  try {
+    const m = parseMetainfo(await readFile(path));
+    return m.infoHash.equals(link.infoHash) ? m : undefined;
+  } catch {
+    // Missing or damaged: fetch it from peers again.
+    return undefined;
+  }
+}
+
+function saveMetadata(path: string, metainfo: Metainfo): Promise<void> {
+  return writeStateFile(path, encodeTorrentFile(metainfo));
 }
 
 /** How often the peers a magnet's metadata came from are dialled again while the download is incomplete. */

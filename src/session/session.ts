@@ -217,15 +217,23 @@ export class TorrentSession implements PeerHost {
     if (opts.status) extras.cs_status = '1';
     if (this.#opts.announceIp) extras.ip = this.#opts.announceIp;
     try {
-      const result = await this.tracker.announceEvery({
-        event,
-        uploaded: this.uploaded,
-        downloaded: this.downloaded,
-        left: this.left,
-        numwant: event === 'stopped' ? 0 : 50,
-        compact: !opts.status,
-        extras,
-      });
+      // Peers are dialled as each tracker answers: a silent one (a UDP tracker times out after 15 s)
+      // must not hold up the others' peers.
+      const early = (answer: AnnounceResult): void => {
+        if (event !== 'stopped' && this.mode !== 'manual' && !this.#stopped) this.#dial(answer.peers);
+      };
+      const result = await this.tracker.announceEvery(
+        {
+          event,
+          uploaded: this.uploaded,
+          downloaded: this.downloaded,
+          left: this.left,
+          numwant: event === 'stopped' ? 0 : 50,
+          compact: !opts.status,
+          extras,
+        },
+        early,
+      );
       this.lastAnnounce = result;
       if (event !== 'stopped') this.knownPeers = result.peers;
       this.events.emit('announce', result);
@@ -268,7 +276,11 @@ export class TorrentSession implements PeerHost {
   // ---- connections ----
 
   dialKnownPeers(): void {
-    for (const p of this.knownPeers) {
+    this.#dial(this.knownPeers);
+  }
+
+  #dial(peers: readonly TrackerPeer[]): void {
+    for (const p of peers) {
       if (this.peers.size + this.#dialing.size >= (this.#opts.maxPeers ?? LIMITS.maxPeersPerTorrent)) return;
       this.connect(p.ip, p.port).catch(() => {});
     }
@@ -866,6 +878,9 @@ export class TorrentSession implements PeerHost {
     for (const t of this.#timers) clearInterval(t);
     clearTimeout(this.#announceTimer);
     for (const p of [...this.peers.values()]) p.close('session stopped');
+    // Chunks being hashed or written as the peers went are let finish: what was verified is then on disk,
+    // and resume data saved after stop() stays true.
+    await this.#until(() => this.#verifying.size === 0, Date.now() + 10_000, '').catch(() => {});
     if (opts.announce !== false && this.trackerConnected) {
       this.trackerConnected = false;
       await this.announce('stopped').catch(() => {});

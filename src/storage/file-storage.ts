@@ -67,6 +67,11 @@ export class FileStorage implements Storage {
     }
   }
 
+  /** Where each file of the torrent lives on disk, in the torrent's order. */
+  get paths(): readonly string[] {
+    return this.#paths;
+  }
+
   /** Where file `fileIndex` of the torrent lives on disk. */
   pathOf(fileIndex: number): string {
     const p = this.#paths[fileIndex];

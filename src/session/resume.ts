@@ -1,0 +1,196 @@
+/**
+ * Resume data: which chunks of a download were verified, with the size and modification time of each of
+ * its files at the moment that was recorded. A start that finds every file exactly as recorded trusts
+ * the list instead of hashing everything again; any write since (a crash mid-download), a changed or
+ * missing file, or a record that does not read means the data is checked in full, as if there were no
+ * record. The data stays the truth: the record only saves reading it again.
+ */
+import { open, rename, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type BValue, decode, encode, getBytes, getInt, getList, isDict } from '../codec/index.js';
+import { Bitfield } from '../shared/bitfield.js';
+import { syncDir } from '../storage/file-storage.js';
+import type { TorrentSession } from './session.js';
+
+/** A file's size and modification time in nanoseconds; size -1 when the file does not exist. */
+export interface FileStamp {
+  readonly size: number;
+  readonly mtimeNs: bigint;
+}
+
+export interface ResumeRecord {
+  readonly infoHash: Buffer;
+  readonly pieces: Bitfield;
+  readonly files: readonly FileStamp[];
+}
+
+const MAGIC = 'chunkswarm resume';
+const VERSION = 1;
+/** Any code will do: every decoding error is caught and means "no record". */
+const CODE = 'ESTORAGE';
+const MISSING: FileStamp = { size: -1, mtimeNs: 0n };
+
+export function encodeResume(r: ResumeRecord): Buffer {
+  return encode(
+    new Map<string, BValue>([
+      [MAGIC, VERSION],
+      ['files', r.files.map((f) => [f.size, Buffer.from(f.mtimeNs.toString())])],
+      ['info hash', r.infoHash],
+      ['pieces', Buffer.from(r.pieces.bytes)],
+    ]),
+  );
+}
+
+/** The record, or undefined when the bytes are not a resume record of this torrent. Never throws. */
+export function decodeResume(
+  bytes: Buffer,
+  expect: { infoHash: Buffer; pieceCount: number; fileCount: number },
+): ResumeRecord | undefined {
+  try {
+    const d = decode(bytes, { maxBytes: 64 * 1024 * 1024 });
+    if (!isDict(d) || getInt(d, MAGIC, CODE) !== VERSION) return undefined;
+    const infoHash = getBytes(d, 'info hash', CODE);
+    if (!infoHash?.equals(expect.infoHash)) return undefined;
+    const raw = getBytes(d, 'pieces', CODE);
+    if (raw?.length !== Math.ceil(expect.pieceCount / 8)) return undefined;
+    const pieces = new Bitfield(expect.pieceCount, raw);
+    const list = getList(d, 'files', CODE);
+    if (list?.length !== expect.fileCount) return undefined;
+    const files: FileStamp[] = [];
+    for (const f of list) {
+      if (!Array.isArray(f) || f.length !== 2) return undefined;
+      const [size, mtime] = f;
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < -1) return undefined;
+      if (!Buffer.isBuffer(mtime) || !/^\d{1,25}$/.test(mtime.toString('latin1'))) return undefined;
+      files.push({ size, mtimeNs: BigInt(mtime.toString('latin1')) });
+    }
+    return { infoHash, pieces, files };
+  } catch {
+    // A torn or foreign file is no record at all: the data gets checked in full.
+    return undefined;
+  }
+}
+
+export async function stampFiles(paths: readonly string[]): Promise<FileStamp[]> {
+  return Promise.all(
+    paths.map(async (p) => {
+      try {
+        const st = await stat(p, { bigint: true });
+        return st.isFile() ? { size: Number(st.size), mtimeNs: st.mtimeNs } : MISSING;
+      } catch {
+        return MISSING;
+      }
+    }),
+  );
+}
+
+export function sameStamps(a: readonly FileStamp[], b: readonly FileStamp[]): boolean {
+  return a.length === b.length && a.every((s, i) => s.size === b[i]!.size && s.mtimeNs === b[i]!.mtimeNs);
+}
+
+/**
+ * Replaces `path` with `bytes` so that a crash or a full disk leaves either the old file or the new one,
+ * never a torn one: temp file, fsync, rename, fsync of the folder.
+ */
+export async function writeStateFile(path: string, bytes: Buffer): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const h = await open(tmp, 'w', 0o644);
+  try {
+    await h.writeFile(bytes);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  await rename(tmp, path);
+  await syncDir(dirname(path));
+}
+
+/** `DIR/<infohash>.resume`, written as DESIGN asks of state on disk: temp file, fsync, rename. */
+export class ResumeFile {
+  readonly path: string;
+
+  constructor(dir: string, infoHashHex: string) {
+    this.path = join(dir, `${infoHashHex}.resume`);
+  }
+
+  /** The verified chunks, when the record is this torrent's and every file is as it recorded. */
+  async load(
+    expect: { infoHash: Buffer; pieceCount: number },
+    paths: readonly string[],
+  ): Promise<Bitfield | undefined> {
+    let bytes: Buffer;
+    try {
+      const h = await open(this.path, 'r');
+      try {
+        bytes = await h.readFile();
+      } finally {
+        await h.close();
+      }
+    } catch {
+      return undefined;
+    }
+    const record = decodeResume(bytes, { ...expect, fileCount: paths.length });
+    if (!record || !sameStamps(record.files, await stampFiles(paths))) return undefined;
+    return record.pieces;
+  }
+
+  save(record: ResumeRecord): Promise<void> {
+    return writeStateFile(this.path, encodeResume(record));
+  }
+}
+
+/** What `keepResumeData` needs of the storage: where its files are, and a way to put them on disk. */
+export interface StampedStorage {
+  readonly paths: readonly string[];
+  flush(): Promise<void>;
+}
+
+/**
+ * Saves a session's resume data at most once a second while chunks are verified, and once more on
+ * `stop()`. Each save first syncs the data, then stamps the files, so the record never lists a chunk
+ * whose bytes are not on disk, and a write after the save makes the record stale (checked in full).
+ */
+export function keepResumeData(
+  session: TorrentSession,
+  storage: StampedStorage,
+  file: ResumeFile,
+  onError: (message: string) => void,
+): { stop(): Promise<void> } {
+  let dirty = true;
+  let saving: Promise<void> | undefined;
+  let failed = false;
+  const save = async (): Promise<void> => {
+    dirty = false;
+    const pieces = session.have.clone();
+    await storage.flush();
+    const files = await stampFiles(storage.paths);
+    await file.save({ infoHash: session.infoHash, pieces, files });
+  };
+  const saveOnce = (): Promise<void> => {
+    saving ??= save()
+      .catch((err: unknown) => {
+        // Without resume data the next start checks everything: slower, never wrong. Say it once.
+        if (!failed) onError(`cannot save resume data to ${file.path}: ${(err as Error).message}`);
+        failed = true;
+      })
+      .finally(() => {
+        saving = undefined;
+      });
+    return saving;
+  };
+  const off = session.events.on('piece-verified', () => {
+    dirty = true;
+  });
+  const timer = setInterval(() => {
+    if (dirty && !saving) void saveOnce();
+  }, 1000);
+  timer.unref();
+  return {
+    async stop() {
+      off();
+      clearInterval(timer);
+      await saving;
+      if (dirty) await saveOnce();
+    },
+  };
+}
