@@ -175,9 +175,9 @@ export class MetadataFetch {
     this.#maxPeers = opts.maxPeers ?? DEFAULT_MAX_PEERS;
     this.#maxBytes = opts.maxMetadataBytes ?? LIMITS.metainfoBytes;
     checkMagnetSources(opts.magnet);
-    const http = opts.magnet.trackers.filter((t) => /^https?:\/\//i.test(t));
+    const usable = opts.magnet.trackers.filter(isUsableTracker);
     this.#tracker =
-      http.length > 0
+      usable.length > 0
         ? new TrackerClient({
             tiers: opts.magnet.trackers.map((t) => [t]),
             infoHash: opts.magnet.infoHash,
@@ -236,26 +236,31 @@ export class MetadataFetch {
     this.#announcing = true;
     this.#lastAnnounce = Date.now();
     tracker
-      .announceAll({
-        event,
-        uploaded: 0,
-        downloaded: 0,
-        left: UNKNOWN_LEFT,
-        numwant: 50,
-        compact: true,
-      })
+      .announceAll(
+        {
+          event,
+          uploaded: 0,
+          downloaded: 0,
+          left: UNKNOWN_LEFT,
+          numwant: 50,
+          compact: true,
+        },
+        // Each tracker's peers are dialled as its answer comes: a silent UDP tracker takes the whole timeout.
+        (answer) => {
+          if (this.#done) return;
+          this.#announced = true;
+          this.#minInterval = Math.max(this.#minInterval, (answer.minInterval ?? 0) * 1000);
+          for (const p of answer.peers) this.#learn(p.ip, p.port);
+          this.events.emit('announce', answer.url, answer.peers.length);
+          this.#dialKnown();
+        },
+      )
       .then((outcomes) => {
         if (this.#done) return;
         for (const o of outcomes) {
-          if (o.status === 'fulfilled') {
-            this.#announced = true;
-            this.#minInterval = Math.max(this.#minInterval, (o.value.minInterval ?? 0) * 1000);
-            for (const p of o.value.peers) this.#learn(p.ip, p.port);
-            this.events.emit('announce', o.value.url, o.value.peers.length);
-          } else if (o.status === 'rejected') this.events.emit('announce-failed', o.reason.message);
-          else this.events.emit('warning', o.warning);
+          if (o.status === 'rejected') this.events.emit('announce-failed', o.reason.message);
+          else if (o.status === 'skipped') this.events.emit('warning', o.warning);
         }
-        this.#dialKnown();
       })
       .catch((err) => this.events.emit('announce-failed', describeError(err)))
       .finally(() => {
@@ -695,25 +700,28 @@ export function fetchMetadata(opts: MetadataFetchOptions): Promise<MetadataResul
   return new MetadataFetch(opts).run();
 }
 
+/** Trackers chunkswarm speaks to: HTTP(S) (BEP 3) and UDP (BEP 15). */
+function isUsableTracker(url: string): boolean {
+  return /^(?:https?|udp):\/\//i.test(url);
+}
+
 /**
- * A magnet link we can do something with names a tracker we speak to (http/https) or a peer (`x.pe`):
- * without a DHT there is no other way to find peers. Throws EMAGNET (a usage error) otherwise.
+ * A magnet link we can do something with names a tracker we speak to (http, https, udp) or a peer
+ * (`x.pe`): without a DHT there is no other way to find peers. Throws EMAGNET (a usage error) otherwise.
  */
 export function checkMagnetSources(link: MagnetLink): void {
   const label = link.name ?? link.infoHashHex;
-  const http = link.trackers.some((t) => /^https?:\/\//i.test(t));
-  if (http || link.peers.length > 0) return;
-  const udp = link.trackers.length > 0;
+  if (link.trackers.some(isUsableTracker) || link.peers.length > 0) return;
   throw new ChunkswarmError(
     'EMAGNET',
-    udp
-      ? `magnet ${label} names only UDP trackers, which chunkswarm does not speak yet, and no peer (x.pe=): add an http tracker or a peer`
+    link.trackers.length > 0
+      ? `magnet ${label} names only trackers chunkswarm cannot speak to (${link.trackers.join(', ')}) and no peer (x.pe=): add an http or udp tracker, or a peer`
       : `magnet ${label} names no tracker (tr=) and no peer (x.pe=), and chunkswarm has no DHT to find peers with: add one of them`,
   );
 }
 
-/** `host:port`, `[v6]:port`. */
-function parseHostPort(spec: string): { ip: string; port: number } | undefined {
+/** `host:port`, `[v6]:port` (an `x.pe` value). */
+export function parseHostPort(spec: string): { ip: string; port: number } | undefined {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(spec);
   if (!m) return undefined;
   const port = Number(m[3]);

@@ -114,14 +114,22 @@ export class TrackerClient {
     throw summarise(errors, this.#tiers);
   }
 
-  /** Announces to every tier at once (each tier tried as in announce); one outcome per tier. */
-  async announceAll(params: ClientAnnounceParams): Promise<TierOutcome[]> {
+  /**
+   * Announces to every tier at once (each tier tried as in announce); one outcome per tier, and each
+   * answer to `onAnswer` as soon as it arrives.
+   */
+  async announceAll(
+    params: ClientAnnounceParams,
+    onAnswer?: (answer: TrackerAnswer) => void,
+  ): Promise<TierOutcome[]> {
     return Promise.all(
       this.#tiers.map(async (tier, index): Promise<TierOutcome> => {
         if (!tier.some(isSupported)) return { status: 'skipped', tier: index, warning: unsupported(tier) };
         const errors: ChunkswarmError[] = [];
         try {
-          return { status: 'fulfilled', tier: index, value: await this.#announceTier(tier, params, errors) };
+          const value = await this.#announceTier(tier, params, errors);
+          onAnswer?.(value);
+          return { status: 'fulfilled', tier: index, value };
         } catch {
           return { status: 'rejected', tier: index, reason: summarise(errors, [tier]) };
         }
@@ -132,10 +140,14 @@ export class TrackerClient {
   /**
    * Announces to every tier at once, as torrent clients do by default so that peers known to any of the
    * torrent's trackers are found, and puts the answers together (see `mergeAnswers`). Throws, as
-   * `announce` does, when no tier answered.
+   * `announce` does, when no tier answered. `onAnswer` hears each tier's answer as it comes, so a
+   * caller need not wait for a silent tracker (a UDP one takes the whole timeout) to use the others.
    */
-  async announceEvery(params: ClientAnnounceParams): Promise<TrackerAnswer> {
-    return mergeAnswers(await this.announceAll(params), this.#tiers);
+  async announceEvery(
+    params: ClientAnnounceParams,
+    onAnswer?: (answer: TrackerAnswer) => void,
+  ): Promise<TrackerAnswer> {
+    return mergeAnswers(await this.announceAll(params, onAnswer), this.#tiers);
   }
 
   /** Scrapes our swarm (BEP 48) on the first tracker, in tier order, that supports it and answers. */
