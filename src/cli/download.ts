@@ -144,17 +144,10 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     const s = await openSession(metainfo);
     sessions.push(s);
     track(s);
-    // A magnet without `tr=` makes a torrent without trackers: its peers are the ones below.
+    // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with.
     if (metainfo.announceList.length > 0)
       s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
-    // The peers that sent the metadata, and those from `x.pe`, which no tracker will name. They are
-    // dialled again now and then until the download completes: nothing else would retry an `x.pe` peer.
-    const dial = (): void => {
-      for (const p of peers) if (!s.isConnectedTo(p.ip, p.port)) s.connect(p.ip, p.port).catch(() => {});
-    };
-    dial();
-    const redial = setInterval(() => (s.complete ? clearInterval(redial) : dial()), REDIAL_MS);
-    redial.unref();
+    s.dialUntilComplete(peers);
   };
   for (const { link } of magnets) {
     const saved = join(stateDir, `${link.infoHashHex}.torrent`);
@@ -196,7 +189,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     client,
     command: 'download',
     log: (line) => board.log(line),
-    saveTo: { files: outDir },
+    saveTo: { open: openSession },
     onAdded: (s) => {
       remaining++;
       sessions.push(s);
@@ -263,9 +256,6 @@ async function readSavedMetadata(path: string, link: MagnetLink): Promise<Metain
 function saveMetadata(path: string, metainfo: Metainfo): Promise<void> {
   return writeStateFile(path, encodeTorrentFile(metainfo));
 }
-
-/** How often the peers a magnet's metadata came from are dialled again while the download is incomplete. */
-const REDIAL_MS = 15_000;
 
 /** Like the command's own failures: bad input (an unusable torrent behind a magnet) exits 2, the rest 1. */
 function exitCodeOf(err: unknown): number {

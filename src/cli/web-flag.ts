@@ -1,9 +1,9 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Metainfo } from '../metainfo/types.js';
 import type { Client } from '../session/client.js';
 import type { TorrentSession } from '../session/session.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
-import { ChunkFolderStorage, FileStorage, type Storage } from '../storage/index.js';
+import { ChunkFolderStorage } from '../storage/index.js';
 import type { ConsoleRunner } from '../web/console.js';
 import { type PeerWebHandle, startPeerWeb } from '../web/peer-web.js';
 import { parseWebAddress } from './format.js';
@@ -13,8 +13,13 @@ export interface WebFlagParts {
   readonly command: 'download' | 'seed' | 'peer';
   /** Where the command prints its lines. */
   readonly log: (line: string) => void;
-  /** Where a torrent added from the page is saved: `<out>/<name>` (download) or a memory folder (peer). */
-  readonly saveTo?: { readonly files: string } | { readonly chunks: string };
+  /**
+   * Where a torrent added from the page goes: a chunk folder (peer), or the command's own way of
+   * opening a torrent (download: under --out, with its resume data).
+   */
+  readonly saveTo?:
+    | { readonly chunks: string }
+    | { readonly open: (metainfo: Metainfo) => Promise<TorrentSession> };
   /** Told of a torrent added from the page once its session runs. */
   readonly onAdded?: (session: TorrentSession) => void;
   /** Told when the page starts fetching a magnet's metadata; what it returns is called when that ends. */
@@ -44,17 +49,20 @@ export async function startWebFlag(
     saveTo === undefined
       ? undefined
       : async (metainfo: Metainfo, peers: readonly PeerAddress[] = []): Promise<TorrentSession> => {
-          const storage: Storage =
-            'files' in saveTo
-              ? new FileStorage(metainfo, join(resolve(saveTo.files), metainfo.name))
-              : new ChunkFolderStorage(metainfo, resolve(saveTo.chunks));
-          const have = await storage.verifyExisting({ hasher: client.hasher });
-          const session = client.addSession({ metainfo, storage, have, mode: 'auto' });
-          log(`added ${metainfo.name} from the web page (${have.count}/${metainfo.pieceCount} chunks held)`);
+          let session: TorrentSession;
+          if ('open' in saveTo) session = await saveTo.open(metainfo);
+          else {
+            const storage = new ChunkFolderStorage(metainfo, resolve(saveTo.chunks));
+            const have = await storage.verifyExisting({ hasher: client.hasher });
+            session = client.addSession({ metainfo, storage, have, mode: 'auto' });
+          }
+          log(
+            `added ${metainfo.name} from the web page (${session.have.count}/${metainfo.pieceCount} chunks held)`,
+          );
           // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with.
           if (metainfo.announceList.length > 0)
             session.connectTracker().catch((err) => log(`tracker: ${describeError(err)} (will retry)`));
-          dialUntilComplete(session, peers);
+          session.dialUntilComplete(peers);
           parts.onAdded?.(session);
           return session;
         };
@@ -87,18 +95,3 @@ export async function startWebFlag(
 }
 
 type PeerAddress = { readonly ip: string; readonly port: number };
-
-/** How often the peers a magnet's metadata came from are dialled again while the download is incomplete. */
-const REDIAL_MS = 15_000;
-
-/** The peers a magnet's metadata came from, and its `x.pe` ones: nothing else would dial them again. */
-function dialUntilComplete(session: TorrentSession, peers: readonly PeerAddress[]): void {
-  if (peers.length === 0) return;
-  const dial = (): void => {
-    for (const p of peers)
-      if (!session.isConnectedTo(p.ip, p.port)) session.connect(p.ip, p.port).catch(() => {});
-  };
-  dial();
-  const redial = setInterval(() => (session.complete ? clearInterval(redial) : dial()), REDIAL_MS);
-  redial.unref();
-}

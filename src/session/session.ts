@@ -77,6 +77,7 @@ const SERVE_BATCH = 4;
 /** Blocks a peer's queue must have room for before it is topped up (unless it is nearly empty). */
 const FILL_BATCH = 8;
 const SNUB_MS = 60_000;
+const REDIAL_MS = 15_000;
 const RECHOKE_MS = 10_000;
 const OPTIMISTIC_EVERY = 3; // rechokes: 30 s
 
@@ -277,6 +278,22 @@ export class TorrentSession implements PeerHost {
 
   dialKnownPeers(): void {
     this.#dial(this.knownPeers);
+  }
+
+  /**
+   * Dials `peers` now and again every 15 s until the torrent is complete: the peers a magnet's metadata
+   * came from and its `x.pe` ones, which no tracker will name and nothing else would retry.
+   */
+  dialUntilComplete(peers: readonly { ip: string; port: number }[]): void {
+    if (peers.length === 0) return;
+    const dial = (): void => {
+      for (const p of peers)
+        if (!this.isConnectedTo(p.ip, p.port)) this.connect(p.ip, p.port).catch(() => {});
+    };
+    dial();
+    const redial = setInterval(() => (this.complete ? clearInterval(redial) : dial()), REDIAL_MS);
+    redial.unref();
+    this.#timers.push(redial);
   }
 
   #dial(peers: readonly TrackerPeer[]): void {
