@@ -2,7 +2,6 @@ import { randomInt } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { ChunkswarmError, describeError, isChunkswarmError } from '../../shared/errors.js';
-import type { AnnounceEvent } from '../protocol/announce-request.js';
 import type { AnnounceResult } from '../protocol/announce-response.js';
 import type { ScrapeStats } from '../protocol/scrape.js';
 import {
@@ -14,6 +13,7 @@ import {
   encodeUdpScrapeRequest,
   udpTransactionId,
 } from '../protocol/udp.js';
+import type { AnnounceParams } from '../protocol/url.js';
 import { DEFAULT_HTTP_TIMEOUT_MS } from './http.js';
 
 export interface UdpTrackerOptions {
@@ -30,18 +30,14 @@ export interface UdpTrackerOptions {
   readonly maxPeers?: number;
 }
 
-export interface UdpAnnounceParams {
-  readonly infoHash: Uint8Array;
-  readonly peerId: Uint8Array;
-  readonly port: number;
-  readonly uploaded: number;
-  readonly downloaded: number;
-  readonly left: number;
-  readonly event?: AnnounceEvent | undefined;
-  readonly numwant?: number | undefined;
+/** An announce's fields that UDP carries (BEP 15 has no tracker id, `ip` or chunkswarm extras). */
+export type UdpAnnounceParams = Pick<
+  AnnounceParams,
+  'infoHash' | 'peerId' | 'port' | 'uploaded' | 'downloaded' | 'left' | 'event' | 'numwant'
+> & {
   /** Unsigned 32 bits. */
   readonly key: number;
-}
+};
 
 export const DEFAULT_UDP_TRIES = 3;
 
