@@ -145,10 +145,15 @@ export interface StampedStorage {
   flush(): Promise<void>;
 }
 
+/** How long no chunk must have been verified before the record is saved. */
+const QUIET_MS = 1000;
+
 /**
- * Saves a session's resume data at most once a second while chunks are verified, and once more on
- * `stop()`. Each save first syncs the data, then stamps the files, so the record never lists a chunk
- * whose bytes are not on disk, and a write after the save makes the record stale (checked in full).
+ * Saves a session's resume data once chunks have stopped coming for a second, at once when the torrent
+ * completes, and on `stop()`. Not while chunks are still being written: the next write would leave the
+ * record stale by its files' times before anyone read it, and each save syncs the data to disk first,
+ * which a fast download should not pay every second. Each save syncs the data, then stamps the files,
+ * so the record never lists a chunk whose bytes are not on disk.
  */
 export function keepResumeData(
   session: TorrentSession,
@@ -159,6 +164,7 @@ export function keepResumeData(
   let dirty = true;
   let saving: Promise<void> | undefined;
   let failed = false;
+  let quiet: NodeJS.Timeout | undefined;
   const save = async (): Promise<void> => {
     dirty = false;
     const pieces = session.have.clone();
@@ -178,17 +184,21 @@ export function keepResumeData(
       });
     return saving;
   };
+  const schedule = (ms: number): void => {
+    clearTimeout(quiet);
+    quiet = setTimeout(() => (saving ? schedule(QUIET_MS) : void saveOnce()), ms);
+    quiet.unref();
+  };
   const off = session.events.on('piece-verified', () => {
     dirty = true;
+    schedule(session.complete ? 0 : QUIET_MS);
   });
-  const timer = setInterval(() => {
-    if (dirty && !saving) void saveOnce();
-  }, 1000);
-  timer.unref();
+  // The state found at start is worth a record too: a restart before anything arrives is then instant.
+  schedule(QUIET_MS);
   return {
     async stop() {
       off();
-      clearInterval(timer);
+      clearTimeout(quiet);
       await saving;
       if (dirty) await saveOnce();
     },
