@@ -48,7 +48,7 @@ const announceIp = (): Option => new Option('--announce-ip <addr>', 'address to 
 
 program
   .command('tracker')
-  .description('run an HTTP tracker (announce, scrape)')
+  .description('run a tracker: announce and scrape over HTTP and UDP (BEP 15), and its page')
   .addOption(host())
   .addOption(port('port (default 6969, or the next free one)'))
   .addOption(
@@ -63,6 +63,7 @@ program
     '--web-token <token>',
     'token for the tracker page (generated and printed for a non-loopback --host)',
   )
+  .option('--no-udp', 'serve HTTP only, no udp:// announces (UDP is served on the same port number)')
   .action((opts) => import('./tracker.js').then((c) => c.trackerCommand(opts)).catch(fail));
 
 program

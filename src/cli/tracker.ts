@@ -29,6 +29,8 @@ export async function trackerCommand(opts: {
   db?: string;
   torrents?: string;
   webToken?: string;
+  /** False with --no-udp. */
+  udp?: boolean;
 }): Promise<void> {
   let web: TrackerWeb | undefined;
   // --db: swarms survive a restart. Loaded only when asked for: it brings a native module.
@@ -49,6 +51,7 @@ export async function trackerCommand(opts: {
         trustIpParam: Boolean(opts.trustIpParam),
         store,
         requestTimeoutMs: requestTimeoutFromEnv(),
+        udp: opts.udp !== false,
         // The page rebuilds its whole state on an event; with nobody watching (a page that connects
         // gets the state then) that is work on every announce for no one.
         onEvent: (e) => {
@@ -77,7 +80,10 @@ export async function trackerCommand(opts: {
     throw err;
   }
   const page = tracker.announceUrl.replace(/announce$/, '');
+  // The http line comes first and stays as it is: scripts wait for it.
   console.log(`tracker listening on ${tracker.announceUrl}`);
+  if (tracker.udpAnnounceUrl !== undefined) console.log(`tracker listening on ${tracker.udpAnnounceUrl}`);
+  if (tracker.udpWarning !== undefined) console.error(`warning: ${tracker.udpWarning}`);
   console.log(`tracker page on ${page}`);
   if (generated)
     console.log(`tracker page token: ${token} (open ${page}?token=${token}; it is not shown again)`);

@@ -288,3 +288,267 @@ function usage(message: string): ChunkswarmError {
 function bad(what: string): never {
   throw new ChunkswarmError('ETRACKER_RESPONSE', `UDP tracker reply is invalid: ${what}`);
 }
+
+// --- Server side: requests in, replies out (BEP 15) ---
+
+/** The fixed start of every request: connection id, action, transaction id (16 bytes). */
+export interface UdpRequestHeader {
+  readonly connectionId: bigint;
+  /** Any 32-bit value: a request with an action we do not know still has a transaction id. */
+  readonly action: number;
+  readonly transactionId: number;
+}
+
+/** An announce as a tracker reads it (BEP 15), numbers as sent; what they mean is the tracker's call. */
+export interface UdpAnnounceRequestIn {
+  readonly connectionId: bigint;
+  readonly transactionId: number;
+  readonly infoHash: Buffer;
+  readonly peerId: Buffer;
+  readonly downloaded: number;
+  /** Undefined when the client sent a negative (signed 64-bit) value: unknown, as some clients mean it. */
+  readonly left: number | undefined;
+  readonly uploaded: number;
+  readonly event: AnnounceEvent | undefined;
+  /** The IPv4 address field, 0 when the client left it to the tracker (the usual case). */
+  readonly ipv4: number;
+  readonly key: number;
+  /** Signed: -1 leaves the number of peers to the tracker. */
+  readonly numWant: number;
+  readonly port: number;
+  /** BEP 41 URL data (the tracker URL's path and query), when the client sent any within the cap. */
+  readonly urlData: string | undefined;
+}
+
+export interface UdpScrapeRequestIn {
+  readonly connectionId: bigint;
+  readonly transactionId: number;
+  readonly infoHashes: Buffer[];
+}
+
+export interface UdpRequestDecodeOptions {
+  /** Infohashes one scrape may ask for (default UDP_MAX_SCRAPE_HASHES, BEP 15's MTU-sized 74). */
+  readonly maxScrapeHashes?: number;
+  /** BEP 41 URL data kept, at most (default UDP_MAX_URL_DATA_BYTES); longer data is dropped whole. */
+  readonly maxUrlDataBytes?: number;
+}
+
+export interface UdpAnnounceReply {
+  readonly transactionId: number;
+  readonly interval: number;
+  readonly leechers: number;
+  readonly seeders: number;
+  /** The family of the socket the request came in on: 6-byte (4) or 18-byte (6) peer entries. */
+  readonly family: 4 | 6;
+  /** Compact entries, packed end to end: 4 or 16 address bytes then the port, big-endian. */
+  readonly peers: Uint8Array;
+}
+
+export interface UdpScrapeEntry {
+  readonly complete: number;
+  readonly downloaded: number;
+  readonly incomplete: number;
+}
+
+const EVENT_BY_CODE: readonly (AnnounceEvent | undefined)[] = [undefined, 'completed', 'started', 'stopped'];
+const OPTION_END = 0;
+const OPTION_NOP = 1;
+const INT32_MAX = 0x7fffffff;
+
+/**
+ * The 16-byte header of a request, or undefined for a datagram too short to be one. A tracker
+ * reads it first: the transaction id is what an error reply must carry.
+ */
+export function decodeUdpRequestHeader(packet: Uint8Array): UdpRequestHeader | undefined {
+  if (packet.length < CONNECT_REQUEST_BYTES) return undefined;
+  const b = view(packet);
+  return { connectionId: b.readBigUInt64BE(0), action: b.readUInt32BE(8), transactionId: b.readUInt32BE(12) };
+}
+
+/**
+ * A connect request (BEP 15): the protocol id where a connection id would go, action 0. Bytes past
+ * the 16 are not read. Returns the transaction id.
+ */
+export function decodeUdpConnectRequest(packet: Uint8Array): number {
+  const h = requestHeader(packet, UDP_ACTION.connect, 'connect');
+  if (h.connectionId !== UDP_PROTOCOL_ID) refuse('connect request lacks the BEP 15 protocol id');
+  return h.transactionId;
+}
+
+/**
+ * An announce request (BEP 15): 98 fixed bytes, then BEP 41 options, read while they make sense
+ * (they are hints: a malformed one ends the reading, never the announce).
+ */
+export function decodeUdpAnnounceRequest(
+  packet: Uint8Array,
+  opts: UdpRequestDecodeOptions = {},
+): UdpAnnounceRequestIn {
+  const h = requestHeader(packet, UDP_ACTION.announce, 'announce');
+  const b = view(packet);
+  if (b.length < ANNOUNCE_REQUEST_BYTES) {
+    refuse(`announce is ${b.length} bytes, shorter than BEP 15's ${ANNOUNCE_REQUEST_BYTES}`);
+  }
+  const code = b.readUInt32BE(80);
+  if (code >= EVENT_BY_CODE.length) refuse(`unknown announce event ${code}`);
+  const port = b.readUInt16BE(96);
+  if (port === 0) refuse('invalid port 0');
+  return {
+    connectionId: h.connectionId,
+    transactionId: h.transactionId,
+    infoHash: Buffer.from(b.subarray(16, 36)),
+    peerId: Buffer.from(b.subarray(36, 56)),
+    downloaded: readCounter(b, 56) ?? 0,
+    left: readCounter(b, 64),
+    uploaded: readCounter(b, 72) ?? 0,
+    event: EVENT_BY_CODE[code],
+    ipv4: b.readUInt32BE(84),
+    key: b.readUInt32BE(88),
+    numWant: b.readInt32BE(92),
+    port,
+    urlData: readUrlData(b, opts.maxUrlDataBytes ?? UDP_MAX_URL_DATA_BYTES),
+  };
+}
+
+/** A scrape request (BEP 15): the header, then 1..maxScrapeHashes infohashes of 20 bytes each. */
+export function decodeUdpScrapeRequest(
+  packet: Uint8Array,
+  opts: UdpRequestDecodeOptions = {},
+): UdpScrapeRequestIn {
+  const h = requestHeader(packet, UDP_ACTION.scrape, 'scrape');
+  const b = view(packet);
+  const max = opts.maxScrapeHashes ?? UDP_MAX_SCRAPE_HASHES;
+  const body = b.length - SCRAPE_REQUEST_HEADER;
+  if (body === 0) refuse('scrape names no infohash');
+  if (body % 20 !== 0) refuse(`scrape has ${body} bytes of infohashes, not a multiple of 20`);
+  const count = body / 20;
+  if (count > max) refuse(`scrape asks for ${count} infohashes; at most ${max} per request`);
+  const infoHashes: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const o = SCRAPE_REQUEST_HEADER + 20 * i;
+    infoHashes.push(Buffer.from(b.subarray(o, o + 20)));
+  }
+  return { connectionId: h.connectionId, transactionId: h.transactionId, infoHashes };
+}
+
+/** `action 0, transaction id, connection id` (16 bytes). */
+export function encodeUdpConnectResponse(transactionId: number, connectionId: bigint): Buffer {
+  const out = Buffer.alloc(CONNECT_REPLY_BYTES);
+  out.writeUInt32BE(UDP_ACTION.connect, 0);
+  out.writeUInt32BE(checkU32(transactionId, 'transaction id'), 4);
+  out.writeBigUInt64BE(checkU64(connectionId), 8);
+  return out;
+}
+
+/** `action 1, transaction id, interval, leechers, seeders`, then the compact peers (BEP 15). */
+export function encodeUdpAnnounceResponse(r: UdpAnnounceReply): Buffer {
+  const size = r.family === 6 ? 18 : 6;
+  if (r.peers.length % size !== 0) {
+    throw usage(`IPv${r.family} peers are ${size} bytes each; ${r.peers.length} bytes is not a whole number`);
+  }
+  const out = Buffer.alloc(ANNOUNCE_REPLY_HEADER + r.peers.length);
+  out.writeUInt32BE(UDP_ACTION.announce, 0);
+  out.writeUInt32BE(checkU32(r.transactionId, 'transaction id'), 4);
+  out.writeInt32BE(count32(r.interval, 'interval'), 8);
+  out.writeInt32BE(count32(r.leechers, 'leechers'), 12);
+  out.writeInt32BE(count32(r.seeders, 'seeders'), 16);
+  out.set(r.peers, ANNOUNCE_REPLY_HEADER);
+  return out;
+}
+
+/** `action 2, transaction id`, then seeders, completed, leechers for each infohash asked. */
+export function encodeUdpScrapeResponse(transactionId: number, entries: readonly UdpScrapeEntry[]): Buffer {
+  const out = Buffer.alloc(SCRAPE_REPLY_HEADER + SCRAPE_ENTRY_BYTES * entries.length);
+  out.writeUInt32BE(UDP_ACTION.scrape, 0);
+  out.writeUInt32BE(checkU32(transactionId, 'transaction id'), 4);
+  entries.forEach((e, i) => {
+    const o = SCRAPE_REPLY_HEADER + SCRAPE_ENTRY_BYTES * i;
+    out.writeInt32BE(count32(e.complete, 'seeders'), o);
+    out.writeInt32BE(count32(e.downloaded, 'completed'), o + 4);
+    out.writeInt32BE(count32(e.incomplete, 'leechers'), o + 8);
+  });
+  return out;
+}
+
+/**
+ * `action 3, transaction id, message`. With `maxBytes` the message is cut (on a character
+ * boundary) so the whole reply fits: a tracker answering an unproven sender must never send more
+ * than it received, or it becomes an amplifier.
+ */
+export function encodeUdpErrorResponse(transactionId: number, message: string, maxBytes?: number): Buffer {
+  let text = Buffer.from(message, 'utf8');
+  if (maxBytes !== undefined) {
+    const room = Math.max(0, maxBytes - HEADER_BYTES);
+    if (text.length > room) text = Buffer.from(cutUtf8(text, room));
+  }
+  const out = Buffer.alloc(HEADER_BYTES + text.length);
+  out.writeUInt32BE(UDP_ACTION.error, 0);
+  out.writeUInt32BE(checkU32(transactionId, 'transaction id'), 4);
+  text.copy(out, HEADER_BYTES);
+  return out;
+}
+
+function requestHeader(packet: Uint8Array, action: UdpAction, what: string): UdpRequestHeader {
+  const h = decodeUdpRequestHeader(packet);
+  if (h === undefined) refuse(`${what} request is ${packet.length} bytes, shorter than the 16-byte header`);
+  if (h.action !== action) refuse(`request has action ${h.action}, not ${action} (${what})`);
+  return h;
+}
+
+/**
+ * A 64-bit counter as a number. Negative (as signed 64 bits) is unknown; past 2^53 it is held at
+ * Number.MAX_SAFE_INTEGER: these only feed statistics, not worth refusing an announce over.
+ */
+function readCounter(b: Buffer, at: number): number | undefined {
+  const v = b.readBigInt64BE(at);
+  if (v < 0n) return undefined;
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
+/**
+ * BEP 41 options after the fixed announce: EndOfOptions (0) and NOP (1) are one byte; every other
+ * type has a length byte and that many bytes of data. URL data options (2) are concatenated.
+ * The length of the data is checked against the packet and the cap before anything is copied.
+ */
+function readUrlData(b: Buffer, max: number): string | undefined {
+  const parts: Buffer[] = [];
+  let total = 0;
+  let o = ANNOUNCE_REQUEST_BYTES;
+  while (o < b.length) {
+    const type = b[o]!;
+    if (type === OPTION_END) break;
+    if (type === OPTION_NOP) {
+      o++;
+      continue;
+    }
+    if (o + 1 >= b.length) break;
+    const length = b[o + 1]!;
+    const start = o + 2;
+    if (start + length > b.length) break;
+    if (type === OPTION_URL_DATA) {
+      total += length;
+      if (total > max) return undefined;
+      parts.push(b.subarray(start, start + length));
+    }
+    o = start + length;
+  }
+  if (parts.length === 0) return undefined;
+  return Buffer.concat(parts, total).toString('utf8');
+}
+
+/** The longest prefix of `text` that fits in `room` bytes without splitting a UTF-8 character. */
+function cutUtf8(text: Buffer, room: number): Buffer {
+  let end = room;
+  // Step back over continuation bytes (10xxxxxx) to the start of the character cut in two.
+  while (end > 0 && end < text.length && (text[end]! & 0xc0) === 0x80) end--;
+  return text.subarray(0, end);
+}
+
+function count32(n: number, name: string): number {
+  if (!Number.isInteger(n) || n < 0) throw usage(`${name} must be a non-negative integer, not ${n}`);
+  // A count past 2^31 - 1 does not fit BEP 15's signed field; the largest that does is the truth's best stand-in.
+  return Math.min(n, INT32_MAX);
+}
+
+function refuse(what: string): never {
+  throw new ChunkswarmError('ETRACKER_REQUEST', `invalid UDP tracker request: ${what}`);
+}

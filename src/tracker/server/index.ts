@@ -22,3 +22,16 @@ export {
   type SwarmStats,
   type SwarmStore,
 } from './store.js';
+export {
+  type SwarmAnnounce,
+  type SwarmAnswer,
+  SwarmLogic,
+  type SwarmLogicOptions,
+} from './swarm-logic.js';
+export {
+  CONNECTION_ID_WINDOW_MS,
+  ConnectionIds,
+  listenUdp,
+  type UdpListener,
+  type UdpServeOptions,
+} from './udp.js';

@@ -3,14 +3,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { type Clock, systemClock } from '../../shared/clock.js';
-import { ChunkswarmError, isChunkswarmError } from '../../shared/errors.js';
+import { ChunkswarmError, describeError, isChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import { formatAddress } from '../../shared/types.js';
-import { type AnnounceEvent, parseAnnounceQuery } from '../protocol/announce-request.js';
+import { parseAnnounceQuery } from '../protocol/announce-request.js';
 import { encodeAnnounceResponse, encodeFailure } from '../protocol/announce-response.js';
 import { MALFORMED_REQUEST, RequestHeadReader, tooLargeReason } from '../protocol/http-head.js';
-import { encodeScrapeResponse, parseScrapeQuery, type ScrapeFile } from '../protocol/scrape.js';
-import { MemorySwarmStore, type PeerRecord, peerKey, type SwarmStore } from './store.js';
+import { encodeScrapeResponse, parseScrapeQuery } from '../protocol/scrape.js';
+import { MemorySwarmStore, type SwarmStore } from './store.js';
+import { SwarmLogic, type TrackerEvent } from './swarm-logic.js';
 import {
   type Connection,
   type ConnectionHandlers,
@@ -18,21 +19,10 @@ import {
   listenTcp,
   type SocketLayer,
 } from './tcp.js';
+import { listenUdp, type UdpListener } from './udp.js';
 
+export type { TrackerEvent } from './swarm-logic.js';
 export type { SocketLayer } from './tcp.js';
-
-/** What the tracker tells its owner (logs, the web page); small on purpose. */
-export type TrackerEvent =
-  | {
-      readonly type: 'announce';
-      readonly infoHash: string;
-      readonly ip: string;
-      readonly port: number;
-      readonly event: AnnounceEvent | undefined;
-    }
-  | { readonly type: 'scrape'; readonly ip: string; readonly infoHashes: number }
-  | { readonly type: 'failure'; readonly ip: string; readonly path: string; readonly reason: string }
-  | { readonly type: 'expire'; readonly removed: number };
 
 /**
  * Serves what is not `/announce` or `/scrape` (the tracker's web page). Returns true when it
@@ -73,6 +63,12 @@ export interface TrackerOptions {
    * lacks them. Either way, other requests go to node:http.
    */
   readonly socketLayer?: SocketLayer;
+  /**
+   * Also serve BEP 15 announces and scrapes over UDP, on the same host and port number (default
+   * true). When that port cannot be bound the tracker still starts, HTTP only, and says why in
+   * `udpWarning`.
+   */
+  readonly udp?: boolean;
 }
 
 export interface TrackerHandle {
@@ -81,6 +77,10 @@ export interface TrackerHandle {
   /** `http://HOST:PORT/announce` */
   readonly announceUrl: string;
   readonly scrapeUrl: string;
+  /** `udp://HOST:PORT/announce`; undefined when UDP is off or could not be bound. */
+  readonly udpAnnounceUrl: string | undefined;
+  /** Why UDP is not served although it was asked for (one line, for a log); else undefined. */
+  readonly udpWarning: string | undefined;
   /** Sent as `tracker id` in every announce response. */
   readonly trackerId: string;
   readonly store: SwarmStore;
@@ -101,6 +101,8 @@ const DEFAULT_INTERVAL_S = 1800;
 /** How often expiry runs, at most: often enough that a dead peer lingers little past its time. */
 const MAX_EXPIRY_PERIOD_MS = 60_000;
 const DEFAULT_MAX_PENDING_CONNECTIONS = 4096;
+/** Ports `port: 0` may pick before one is free for UDP as well (a clash is rare: one more try is plenty). */
+const FREE_PORT_TRIES = 5;
 /**
  * Bytes of peers' chunk status in one answer, at most: a chunkswarm client reads answers of up to
  * 1 MiB (RESPONSE_DECODE_LIMITS), and 200 peers with bitfields near the URL budget would pass that.
@@ -120,7 +122,10 @@ function frame(body: Buffer): Buffer {
   return out;
 }
 
-/** Starts an HTTP tracker (BEP 3 announce, BEP 48 scrape) and resolves once it listens. */
+/**
+ * Starts a tracker, HTTP (BEP 3 announce, BEP 48 scrape) and UDP (BEP 15) on one port number,
+ * and resolves once it listens.
+ */
 export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHandle> {
   const host = opts.host ?? '127.0.0.1';
   const interval = opts.interval ?? DEFAULT_INTERVAL_S;
@@ -150,6 +155,7 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
       // A logging callback that throws must not take an announce down with it.
     }
   };
+  const logic = new SwarmLogic({ store, clock, emit: onEvent ? emit : undefined });
 
   /** The failure reason for an error: ours as they are, anything else kept from strangers. */
   const failure = (ip: string, path: string, err: unknown): Buffer => {
@@ -162,33 +168,10 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
   };
 
   const announce = (remoteIp: string, query: string): Buffer => {
-    const now = clock.now();
     const a = parseAnnounceQuery(query, remoteIp, { trustIpParam });
-    const infoHash = a.infoHash.toString('hex');
-    const key = peerKey(a.peerId, a.ip);
-    const rec: PeerRecord = {
-      key,
-      ip: a.ip,
-      port: a.port,
-      peerId: a.peerId,
-      uploaded: a.uploaded,
-      downloaded: a.downloaded,
-      left: a.left,
-      have: a.have,
-      pieces: a.pieces,
-      bitfield: a.bitfield,
-      lastSeen: now,
-      name: a.name,
-      compact: a.compactAddress,
-    };
-    store.announce(infoHash, rec, a.event, now);
-    const stopped = a.event === 'stopped';
-    // Most announces want compact peers without status: the store packs them itself.
-    const packed =
-      !stopped && a.compact && !a.wantStatus && store.compactPeers
-        ? store.compactPeers(infoHash, a.numwant, key, now)
-        : undefined;
-    let peers = stopped || packed ? [] : store.peers(infoHash, a.numwant, key, now);
+    // Peers' chunk status needs their records, so only a plain compact answer takes packed entries.
+    const { packed, peers: picked, stats } = logic.announce(a, a.compact && !a.wantStatus);
+    let peers = picked;
     let shortened = false;
     if (a.wantStatus) {
       let bytes = 0;
@@ -202,7 +185,6 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
         shortened = true;
       }
     }
-    const stats = store.stats(infoHash);
     const warnings: string[] = [];
     if (a.numwantCapped) warnings.push(`numwant capped at ${LIMITS.trackerMaxNumwant}`);
     if (shortened) warnings.push(`peer list shortened to ${peers.length} to keep the answer under 1 MiB`);
@@ -220,17 +202,13 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
       noPeerId: a.noPeerId,
       pieces: stats.pieces,
     });
-    if (onEvent) emit({ type: 'announce', infoHash, ip: a.ip, port: a.port, event: a.event });
     return body;
   };
 
   const scrape = (remoteIp: string, query: string): Buffer => {
     const asked = parseScrapeQuery(query);
     const hashes = asked.length > 0 ? asked : allSwarms(store);
-    const files: ScrapeFile[] = hashes.map((h) => ({ infoHash: h, ...store.stats(h.toString('hex')) }));
-    const body = encodeScrapeResponse(files);
-    if (onEvent) emit({ type: 'scrape', ip: remoteIp, infoHashes: files.length });
-    return body;
+    return encodeScrapeResponse(logic.scrape(hashes, remoteIp));
   };
 
   /** The bencoded answer to a tracker request; never throws. */
@@ -340,13 +318,40 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
       else conn.close();
     },
   };
+  const wantPort = opts.port ?? 6969;
   let listener: Listener;
-  try {
-    listener = await listenTcp(host, opts.port ?? 6969, opts.socketLayer ?? 'handles', handlers);
-  } catch (err) {
-    server.close();
-    if (ownsStore) store.close();
-    throw explainListenError(err, host, opts.port ?? 6969);
+  let udp: UdpListener | undefined;
+  let udpWarning: string | undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      listener = await listenTcp(host, wantPort, opts.socketLayer ?? 'handles', handlers);
+    } catch (err) {
+      server.close();
+      if (ownsStore) store.close();
+      throw explainListenError(err, host, wantPort);
+    }
+    if (opts.udp === false) break;
+    try {
+      udp = await listenUdp(host, listener.port, {
+        logic,
+        clock,
+        interval,
+        emit: onEvent ? emit : undefined,
+      });
+      break;
+    } catch (err) {
+      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      // `port: 0` promises a free port: one whose UDP twin is taken is not, so pick another.
+      if (wantPort === 0 && inUse && attempt < FREE_PORT_TRIES) {
+        for (const conn of pending.keys()) conn.close();
+        pending.clear();
+        await listener.close();
+        continue;
+      }
+      const why = inUse ? 'the UDP port is already in use' : describeError(err);
+      udpWarning = `not serving UDP on ${formatAddress(host, listener.port)} (${why}); HTTP only`;
+      break;
+    }
   }
 
   const sweepMs = Math.max(10, Math.min(1000, Math.floor(requestTimeoutMs / 4)));
@@ -385,6 +390,8 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
     port,
     announceUrl: `${origin}/announce`,
     scrapeUrl: `${origin}/scrape`,
+    udpAnnounceUrl: udp ? `udp://${formatAddress(host, port)}/announce` : undefined,
+    udpWarning,
     trackerId,
     store,
     server,
@@ -401,11 +408,13 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
         stopExpiry();
         clearInterval(sweeper);
         const done = listener.close();
+        const udpDone = udp?.close();
         for (const conn of pending.keys()) conn.close();
         pending.clear();
         server.closeAllConnections();
         server.close();
         await done;
+        await udpDone;
         if (ownsStore) store.close();
       })();
       return closing;

@@ -1,0 +1,258 @@
+/**
+ * The tracker's UDP socket (BEP 15): connect, announce and scrape on the HTTP port's number, as
+ * opentracker serves both. Announces and scrapes go through the same SwarmLogic as HTTP ones.
+ *
+ * UDP has no handshake, so a datagram's source address proves nothing: anyone can send one in a
+ * victim's name. The connection id is that proof. It is derived, not stored (a flood of connects
+ * costs no memory): an HMAC of the sender's address and port and the current time window under a
+ * secret drawn at start. Only a sender that received our connect reply at that address can know
+ * it. Until a sender shows one, it gets nothing larger than what it sent, so the tracker cannot
+ * be used to amplify traffic at someone else.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Clock } from '../../shared/clock.js';
+import { isChunkswarmError } from '../../shared/errors.js';
+import { LIMITS } from '../../shared/limits.js';
+import { compactEntry } from '../protocol/announce-response.js';
+import { normalizeIp } from '../protocol/ip.js';
+import {
+  decodeUdpAnnounceRequest,
+  decodeUdpConnectRequest,
+  decodeUdpRequestHeader,
+  decodeUdpScrapeRequest,
+  encodeUdpAnnounceResponse,
+  encodeUdpConnectResponse,
+  encodeUdpErrorResponse,
+  encodeUdpScrapeResponse,
+  UDP_ACTION,
+  type UdpAnnounceRequestIn,
+} from '../protocol/udp.js';
+import type { SwarmAnnounce, SwarmLogic, TrackerEvent } from './swarm-logic.js';
+
+/** BEP 15: a client may use a connection id for a minute; the tracker accepts it up to two. */
+export const CONNECTION_ID_WINDOW_MS = 60_000;
+
+/**
+ * Connection ids bound to an address, a port and a time window. An id issued in window w is
+ * accepted through window w + 1: at least one minute, at most two, as BEP 15 asks.
+ */
+export class ConnectionIds {
+  readonly #secret: Buffer;
+  readonly #windowMs: number;
+
+  constructor(opts: { secret?: Buffer; windowMs?: number } = {}) {
+    this.#secret = opts.secret ?? randomBytes(32);
+    this.#windowMs = opts.windowMs ?? CONNECTION_ID_WINDOW_MS;
+  }
+
+  /** The id for `ip` (canonical, see normalizeIp) and `port` at time `now` (ms). */
+  issue(ip: string, port: number, now: number): bigint {
+    return this.#derive(this.#window(now), ip, port).readBigUInt64BE(0);
+  }
+
+  /** True when `id` was issued to this address and port in this window or the one before. */
+  accepts(id: bigint, ip: string, port: number, now: number): boolean {
+    if (id < 0n || id > 0xffffffffffffffffn) return false;
+    const given = Buffer.allocUnsafe(8);
+    given.writeBigUInt64BE(id, 0);
+    const w = this.#window(now);
+    // Both compared every time, in constant time: how long a check takes says nothing of the id.
+    const current = timingSafeEqual(given, this.#derive(w, ip, port));
+    const previous = timingSafeEqual(given, this.#derive(w - 1, ip, port));
+    return current || previous;
+  }
+
+  #window(now: number): number {
+    return Math.floor(now / this.#windowMs);
+  }
+
+  /** HMAC-SHA1 truncated to the 64 bits BEP 15 has room for. */
+  #derive(window: number, ip: string, port: number): Buffer {
+    return createHmac('sha1', this.#secret).update(`${window}|${port}|${ip}`).digest().subarray(0, 8);
+  }
+}
+
+export interface UdpServeOptions {
+  readonly logic: SwarmLogic;
+  readonly clock: Clock;
+  /** Seconds between announces, sent in every announce reply. */
+  readonly interval: number;
+  readonly emit: ((e: TrackerEvent) => void) | undefined;
+  /** Default: a fresh secret, so ids die with the process. */
+  readonly ids?: ConnectionIds;
+}
+
+export interface UdpListener {
+  readonly port: number;
+  /** Resolves once the socket is closed. */
+  close(): Promise<void>;
+}
+
+/** Short enough that its error reply (29 bytes) fits the smallest valid scrape (36): see `#refuse`. */
+const BAD_CONNECTION_ID = 'connection id expired';
+
+/** Binds `host`:`port` over UDP and serves BEP 15 there; rejects with the bind's error. */
+export async function listenUdp(host: string, port: number, opts: UdpServeOptions): Promise<UdpListener> {
+  const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
+  const socket = createSocket(isIP(address) === 6 ? 'udp6' : 'udp4');
+  const serve = new UdpTracker(socket, opts);
+  socket.on('message', (msg, rinfo) => serve.onMessage(msg, rinfo));
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => {
+      socket.close();
+      reject(err);
+    };
+    socket.once('error', onError);
+    socket.bind({ address, port, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+  // A send that fails (an unreachable sender) reports to its callback; anything else that reaches
+  // here must not take the tracker down.
+  socket.on('error', () => {});
+  let closed: Promise<void> | undefined;
+  return {
+    port: socket.address().port,
+    close() {
+      closed ??= new Promise<void>((resolve) => socket.close(() => resolve()));
+      return closed;
+    },
+  };
+}
+
+class UdpTracker {
+  readonly #socket: Socket;
+  readonly #logic: SwarmLogic;
+  readonly #clock: Clock;
+  readonly #interval: number;
+  readonly #emit: ((e: TrackerEvent) => void) | undefined;
+  readonly #ids: ConnectionIds;
+
+  constructor(socket: Socket, opts: UdpServeOptions) {
+    this.#socket = socket;
+    this.#logic = opts.logic;
+    this.#clock = opts.clock;
+    this.#interval = opts.interval;
+    this.#emit = opts.emit;
+    this.#ids = opts.ids ?? new ConnectionIds();
+  }
+
+  /** Never throws: it runs straight from the socket, for anyone on the network. */
+  onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    const head = decodeUdpRequestHeader(msg);
+    // Too short to carry a transaction id: there is nothing a reply could be matched with.
+    if (head === undefined) return;
+    // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; they are IPv4 peers.
+    const ip = normalizeIp(rinfo.address);
+    if (ip === undefined) return;
+    try {
+      const now = this.#clock.now();
+      if (head.action === UDP_ACTION.connect) {
+        const transactionId = decodeUdpConnectRequest(msg);
+        // Same size as the request: a connect reply amplifies nothing.
+        this.#send(encodeUdpConnectResponse(transactionId, this.#ids.issue(ip, rinfo.port, now)), rinfo);
+        return;
+      }
+      if (head.action !== UDP_ACTION.announce && head.action !== UDP_ACTION.scrape) {
+        this.#refuse(msg, head.transactionId, rinfo, ip, `unknown action ${head.action}`);
+        return;
+      }
+      if (!this.#ids.accepts(head.connectionId, ip, rinfo.port, now)) {
+        this.#refuse(msg, head.transactionId, rinfo, ip, BAD_CONNECTION_ID);
+        return;
+      }
+      if (head.action === UDP_ACTION.announce) this.#announce(msg, ip, rinfo);
+      else this.#scrape(msg, ip, rinfo);
+    } catch (err) {
+      const reason =
+        isChunkswarmError(err, 'ETRACKER_REQUEST') || isChunkswarmError(err, 'ETRACKER_FAILURE')
+          ? err.message
+          : 'internal tracker error';
+      this.#refuse(msg, head.transactionId, rinfo, ip, reason);
+    }
+  }
+
+  #announce(msg: Buffer, ip: string, rinfo: RemoteInfo): void {
+    const req = decodeUdpAnnounceRequest(msg);
+    const family = ip.includes(':') ? 6 : 4;
+    const answer = this.#logic.announce(swarmAnnounce(req, ip), true);
+    let peers: Buffer;
+    if (answer.packed) {
+      peers = family === 6 ? answer.packed.v6 : answer.packed.v4;
+    } else {
+      // BEP 15 has one peer list, of the asker's family: entries of the other family are left out.
+      const size = family === 6 ? 18 : 6;
+      const entries: Buffer[] = [];
+      for (const p of answer.peers) {
+        const e = p.compact ?? compactEntry(p.ip, p.port);
+        if (e.length === size) entries.push(e);
+      }
+      peers = Buffer.concat(entries);
+    }
+    this.#send(
+      encodeUdpAnnounceResponse({
+        transactionId: req.transactionId,
+        interval: this.#interval,
+        leechers: answer.stats.incomplete,
+        seeders: answer.stats.complete,
+        family,
+        peers,
+      }),
+      rinfo,
+    );
+  }
+
+  #scrape(msg: Buffer, ip: string, rinfo: RemoteInfo): void {
+    const req = decodeUdpScrapeRequest(msg);
+    const files = this.#logic.scrape(req.infoHashes, ip);
+    this.#send(encodeUdpScrapeResponse(req.transactionId, files), rinfo);
+  }
+
+  /**
+   * An error reply (action 3), only when it is no larger than the request: a sender not yet proven
+   * to own its address could otherwise make us send more than it did to whoever it names.
+   * Otherwise the datagram is dropped. Either way the owner hears of it.
+   */
+  #refuse(msg: Buffer, transactionId: number, rinfo: RemoteInfo, ip: string, reason: string): void {
+    this.#emit?.({ type: 'failure', ip, path: 'udp', reason });
+    const out = encodeUdpErrorResponse(transactionId, reason);
+    if (out.length <= msg.length) this.#send(out, rinfo);
+  }
+
+  #send(packet: Buffer, rinfo: RemoteInfo): void {
+    try {
+      this.#socket.send(packet, rinfo.port, rinfo.address, () => {
+        // Nothing to do: a reply that cannot leave is one the client retries for.
+      });
+    } catch {
+      // A socket closed while a datagram was in hand.
+    }
+  }
+}
+
+/**
+ * BEP 15's fields as the swarm logic takes them. The address is always the datagram's source: the
+ * request's IP field is ignored, since no proxy relays UDP announces and honouring it would let
+ * anyone point a swarm at a victim. `num_want` -1 (or any negative) means the tracker's default.
+ */
+function swarmAnnounce(req: UdpAnnounceRequestIn, ip: string): SwarmAnnounce {
+  const numwant =
+    req.numWant < 0 ? LIMITS.trackerDefaultNumwant : Math.min(req.numWant, LIMITS.trackerMaxNumwant);
+  return {
+    infoHash: req.infoHash,
+    peerId: req.peerId,
+    ip,
+    port: req.port,
+    compactAddress: compactEntry(ip, req.port),
+    uploaded: req.uploaded,
+    downloaded: req.downloaded,
+    left: req.left,
+    event: req.event,
+    numwant,
+    key: req.key.toString(16).padStart(8, '0'),
+  };
+}
