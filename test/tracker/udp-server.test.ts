@@ -248,9 +248,10 @@ describe('tracker over UDP (BEP 15)', () => {
     const raw = await Raw.open();
     try {
       const id = await raw.connect(t.port);
-      const sent = new Map<number, number>();
-      const send = (p: Buffer, tid?: number) => {
-        if (tid !== undefined) sent.set(tid, p.length);
+      // Sizes of the datagrams sent without a valid connection id: no reply to them may be larger.
+      const unproven = new Map<number, number>();
+      const send = (p: Buffer, tid?: number, proven = false) => {
+        if (tid !== undefined && !proven) unproven.set(tid, p.length);
         raw.send(p, t.port);
       };
       const withHeader = (cid: bigint, action: number, tid: number, size: number) => {
@@ -264,30 +265,35 @@ describe('tracker over UDP (BEP 15)', () => {
       send(Buffer.from('x'));
       send(Buffer.alloc(15, 0xff));
       send(withHeader(0x41727101981n, 0, 201, 16), 201); // connect without the protocol id
-      send(withHeader(id, 7, 202, 100), 202); // unknown action: error fits, answered
-      send(withHeader(id, 7, 203, 16), 203); // unknown action, too small for any message: dropped
-      send(withHeader(id, 1, 204, 60), 204); // announce cut short: the reason does not fit, dropped
-      send(withHeader(id, 2, 205, 16 + 30), 205); // scrape of 1.5 hashes
-      send(withHeader(id, 3, 206, 100), 206); // an error "request"
+      send(withHeader(id, 7, 202, 100), 202); // unknown action (checked before the id): the error fits
+      send(withHeader(id, 7, 203, 16), 203); // unknown action, too small for its message: dropped
+      send(withHeader(id ^ 1n, 1, 204, 20), 204); // a bad id, in less room than the answer: dropped
+      send(withHeader(id ^ 1n, 1, 206, 60), 206); // a bad id: answered that, before the body is read
+      send(withHeader(id ^ 1n, 3, 205, 100), 205); // an error "request"
       for (let i = 0; i < 50; i++) send(randomBytes(1 + ((i * 37) % 1400)));
-      send(Buffer.concat([withHeader(id, 1, 207, 16), randomBytes(82)]), 207); // event/port random
+      // With a valid id the sender owns its address: it is told what was wrong, whatever the size.
+      send(withHeader(id, 1, 301, 60), 301, true);
+      send(withHeader(id, 2, 302, 16 + 30), 302, true); // a scrape of 1.5 infohashes
+      send(Buffer.concat([withHeader(id, 1, 303, 16), randomBytes(82)]), 303, true); // random fields
       // Replies leave in order on loopback: once this one is in, every earlier one is.
       await raw.connect(t.port, '127.0.0.1', 299);
       for (const r of raw.replies) {
         const tid = r.readUInt32BE(4);
-        const size = sent.get(tid);
+        const size = unproven.get(tid);
         if (size !== undefined) assert.ok(r.length <= size, `reply to ${tid} is larger than its request`);
       }
-      const answered = new Set(raw.replies.map((r) => r.readUInt32BE(4)));
-      assert.ok(answered.has(202), 'an unknown action is told so');
-      assert.match(
+      const said = (tid: number) =>
         raw.replies
-          .find((r) => r.readUInt32BE(4) === 202)!
-          .subarray(8)
-          .toString(),
-        /unknown action 7/,
-      );
-      for (const dropped of [201, 203, 204]) assert.ok(!answered.has(dropped), `${dropped} was answered`);
+          .find((r) => r.readUInt32BE(4) === tid)
+          ?.subarray(8)
+          .toString();
+      assert.equal(said(202), 'unknown action 7');
+      assert.equal(said(205), 'unknown action 3');
+      assert.equal(said(206), 'connection id expired');
+      for (const dropped of [201, 203, 204])
+        assert.equal(said(dropped), undefined, `${dropped} was answered`);
+      assert.match(said(301) ?? '', /announce is 60 bytes, shorter than BEP 15's 98/);
+      assert.match(said(302) ?? '', /30 bytes of infohashes, not a multiple of 20/);
       // And it still serves both protocols.
       const a = await udpAnnounce(url, params(7, 1), FAST);
       assert.equal(a.incomplete, 1);

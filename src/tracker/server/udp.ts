@@ -149,6 +149,7 @@ class UdpTracker {
     // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; they are IPv4 peers.
     const ip = normalizeIp(rinfo.address);
     if (ip === undefined) return;
+    let proven = false;
     try {
       const now = this.#clock.now();
       if (head.action === UDP_ACTION.connect) {
@@ -158,13 +159,14 @@ class UdpTracker {
         return;
       }
       if (head.action !== UDP_ACTION.announce && head.action !== UDP_ACTION.scrape) {
-        this.#refuse(msg, head.transactionId, rinfo, ip, `unknown action ${head.action}`);
+        this.#refuse(msg, head.transactionId, rinfo, ip, `unknown action ${head.action}`, false);
         return;
       }
       if (!this.#ids.accepts(head.connectionId, ip, rinfo.port, now)) {
-        this.#refuse(msg, head.transactionId, rinfo, ip, BAD_CONNECTION_ID);
+        this.#refuse(msg, head.transactionId, rinfo, ip, BAD_CONNECTION_ID, false);
         return;
       }
+      proven = true;
       if (head.action === UDP_ACTION.announce) this.#announce(msg, ip, rinfo);
       else this.#scrape(msg, ip, rinfo);
     } catch (err) {
@@ -172,7 +174,7 @@ class UdpTracker {
         isChunkswarmError(err, 'ETRACKER_REQUEST') || isChunkswarmError(err, 'ETRACKER_FAILURE')
           ? err.message
           : 'internal tracker error';
-      this.#refuse(msg, head.transactionId, rinfo, ip, reason);
+      this.#refuse(msg, head.transactionId, rinfo, ip, reason, proven);
     }
   }
 
@@ -213,14 +215,21 @@ class UdpTracker {
   }
 
   /**
-   * An error reply (action 3), only when it is no larger than the request: a sender not yet proven
-   * to own its address could otherwise make us send more than it did to whoever it names.
-   * Otherwise the datagram is dropped. Either way the owner hears of it.
+   * An error reply (action 3). To a sender not `proven` (no valid connection id) only when it is no
+   * larger than the request: such a sender could otherwise make us send more than it did to
+   * whoever it names. Otherwise the datagram is dropped. Either way the owner hears of it.
    */
-  #refuse(msg: Buffer, transactionId: number, rinfo: RemoteInfo, ip: string, reason: string): void {
+  #refuse(
+    msg: Buffer,
+    transactionId: number,
+    rinfo: RemoteInfo,
+    ip: string,
+    reason: string,
+    proven: boolean,
+  ): void {
     this.#emit?.({ type: 'failure', ip, path: 'udp', reason });
     const out = encodeUdpErrorResponse(transactionId, reason);
-    if (out.length <= msg.length) this.#send(out, rinfo);
+    if (proven || out.length <= msg.length) this.#send(out, rinfo);
   }
 
   #send(packet: Buffer, rinfo: RemoteInfo): void {
