@@ -132,7 +132,9 @@ test('libtorrent announces to our tracker over udp:// and finds peers through it
   );
   assert.equal(res.error, null);
   assert.ok((await readFile(join(save, 'lecture.bin'))).equals(await readFile(file)), 'same bytes');
-  assert.match(leech.proc.output(), new RegExp(`^peer 127\\.0\\.0\\.1:${seed.port} `, 'm'));
+  // It was given no peer, so the bytes it received came from a peer our tracker named. (Its log of peer
+  // connections is not a reliable witness: a fast download can finish before it prints one.)
+  assert.ok(res.payloadDown >= 307_323, `payload received: ${res.payloadDown}`);
 
   // libtorrent's completed announce counts in a UDP scrape.
   await eventually(
