@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { encodeTorrentFile, parseMetainfo } from '../metainfo/index.js';
+import { buildTorrentFile, parseMetainfo } from '../metainfo/index.js';
 import type { MagnetLink, Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
 import { MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
@@ -254,7 +254,9 @@ async function readSavedMetadata(path: string, link: MagnetLink): Promise<Metain
 }
 
 function saveMetadata(path: string, metainfo: Metainfo): Promise<void> {
-  return writeStateFile(path, encodeTorrentFile(metainfo));
+  // The magnet's trackers, each in its own tier as the magnet gave them, around the exact info bytes.
+  const bytes = buildTorrentFile(metainfo.infoBytes, { trackers: metainfo.announceList.flat() });
+  return writeStateFile(path, bytes);
 }
 
 /** Like the command's own failures: bad input (an unusable torrent behind a magnet) exits 2, the rest 1. */

@@ -11,5 +11,4 @@ export { pieceSize, pieceSpans } from './layout.js';
 export { magnetUri, parseMagnet } from './magnet.js';
 export { isValidPieceLength, layoutFromInfo, metainfoFromInfoBytes, parseMetainfo } from './parse.js';
 export { checkSafePath } from './paths.js';
-export { encodeTorrentFile } from './torrent-file.js';
 export type { FileEntry, FileSpan, MagnetLink, Metainfo, TorrentLayout } from './types.js';
