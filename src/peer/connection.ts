@@ -170,13 +170,14 @@ export class PeerConnection {
    * of blocks, blocks served together) leaves in one writev: a system call per message was the largest
    * cost of a rate-limited peer, which sends and receives a few blocks at a time.
    */
-  #write(bytes: Buffer): void {
+  #write(bytes: Buffer, written?: () => void): void {
     if (!this.#corked) {
       this.#corked = true;
       this.socket.cork();
       process.nextTick(this.#uncork);
     }
-    this.socket.write(bytes);
+    if (written) this.socket.write(bytes, () => written());
+    else this.socket.write(bytes);
   }
 
   readonly #uncork = (): void => {
@@ -184,11 +185,17 @@ export class PeerConnection {
     this.socket.uncork();
   };
 
-  /** Sends a block; resolves when the socket has taken it (so callers can apply backpressure). */
-  sendBlock(index: number, begin: number, block: Buffer): Promise<void> {
-    if (this.closed) return Promise.resolve();
+  /**
+   * Sends a block; resolves when the socket has taken it (so callers can apply backpressure). `written` is
+   * called once the kernel has the bytes (or the connection failed): until then `block` must not change.
+   */
+  sendBlock(index: number, begin: number, block: Buffer, written?: () => void): Promise<void> {
+    if (this.closed) {
+      written?.();
+      return Promise.resolve();
+    }
     this.#write(encodePieceHeader(index, begin, block.length));
-    this.#write(block);
+    this.#write(block, written);
     this.up.add(block.length);
     // Node's socket buffer signals "full" at 16 KiB: waiting for 'drain' there would send one block per
     // turn of the event loop. Keep up to SEND_BUFFER_BYTES queued instead; the kernel takes it in big writes.

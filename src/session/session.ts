@@ -14,7 +14,7 @@ import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
 import { formatAddress } from '../shared/types.js';
-import { type PieceHasher, PieceReadCache, type Storage } from '../storage/index.js';
+import { type CachedBlock, type PieceHasher, PieceReadCache, type Storage } from '../storage/index.js';
 import type { AnnounceResult, TrackerPeer } from '../tracker/index.js';
 import { TrackerClient } from '../tracker/index.js';
 import { metadataPieceMessage, type WireMessage } from '../wire/index.js';
@@ -590,17 +590,23 @@ export class TorrentSession implements PeerHost {
         }
         if (batch.length === 0) break;
         await this.#opts.uploadBucket.take(batch.reduce((sum, r) => sum + r.length, 0));
-        const blocks: [BlockRef, Buffer][] = [];
-        for (const r of batch) {
-          // cancelled or choked meanwhile
-          if (peer.takeRequest(r)) blocks.push([r, await this.#cache.read(r.index, r.begin, r.length)]);
+        const blocks: [BlockRef, CachedBlock][] = [];
+        try {
+          for (const r of batch) {
+            // cancelled or choked meanwhile
+            if (peer.takeRequest(r)) blocks.push([r, await this.#cache.read(r.index, r.begin, r.length)]);
+          }
+        } catch (err) {
+          for (const [, b] of blocks) b.release();
+          throw err;
         }
         let taken: Promise<void> = Promise.resolve();
-        for (const [r, block] of blocks) {
-          taken = peer.sendBlock(r.index, r.begin, block);
-          this.up.add(block.length);
-          this.uploaded += block.length;
-          if (this.#distributor.served(r.index, block.length)) this.#suggestTo(peer);
+        for (const [r, { data, release }] of blocks) {
+          // The cache reuses the block's memory once the kernel has it.
+          taken = peer.sendBlock(r.index, r.begin, data, release);
+          this.up.add(data.length);
+          this.uploaded += data.length;
+          if (this.#distributor.served(r.index, data.length)) this.#suggestTo(peer);
         }
         await taken;
       }

@@ -46,7 +46,7 @@ export class ChunkFolderStorage implements Storage {
     return [...this.#held].sort((a, b) => a - b);
   }
 
-  async read(index: number, begin: number, length: number): Promise<Buffer> {
+  async read(index: number, begin: number, length: number, into?: Buffer): Promise<Buffer> {
     this.#checkOpen();
     checkRange(this.layout, index, begin, length);
     const path = this.chunkPath(index);
@@ -56,7 +56,8 @@ export class ChunkFolderStorage implements Storage {
     let h: FileHandle | undefined;
     try {
       h = await open(path, 'r');
-      const out = Buffer.allocUnsafe(length);
+      const out =
+        into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
       await readFully(h, out, length, begin, path);
       return out;
     } catch (err) {

@@ -102,10 +102,11 @@ export class FileStorage implements Storage {
     }
   }
 
-  async read(index: number, begin: number, length: number): Promise<Buffer> {
+  async read(index: number, begin: number, length: number, into?: Buffer): Promise<Buffer> {
     this.#checkOpen();
     const spans = spansOf(this.layout, index, begin, length);
-    const out = Buffer.allocUnsafe(length);
+    const out =
+      into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     await Promise.all(
       spans.map((s) =>
         this.#withFile(s.fileIndex, false, 'read', async (f) => {

@@ -2,5 +2,5 @@ export { ChunkFolderStorage } from './chunk-folder.js';
 export { FileStorage, type FileStorageOptions } from './file-storage.js';
 export { PieceHasher, type PieceHasherOptions, pieceHash, type Sha1Options, verifyPiece } from './hasher.js';
 export { MemoryStorage } from './memory.js';
-export { PieceReadCache } from './read-cache.js';
+export { type CachedBlock, PieceReadCache } from './read-cache.js';
 export type { Storage, VerifyOptions } from './storage.js';

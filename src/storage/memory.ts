@@ -21,11 +21,15 @@ export class MemoryStorage implements Storage {
     return [...this.#pieces.keys()].sort((a, b) => a - b);
   }
 
-  async read(index: number, begin: number, length: number): Promise<Buffer> {
+  async read(index: number, begin: number, length: number, into?: Buffer): Promise<Buffer> {
     this.#checkOpen();
     checkRange(this.layout, index, begin, length);
     const piece = this.#pieces.get(index);
     if (!piece) throw new ChunkswarmError('ESTORAGE', `cannot read piece ${index}: it is not held`);
+    if (into !== undefined && into.length >= length) {
+      piece.copy(into, 0, begin, begin + length);
+      return into.subarray(0, length);
+    }
     return Buffer.from(piece.subarray(begin, begin + length));
   }
 

@@ -12,8 +12,11 @@ export interface VerifyOptions {
 /** Where a torrent's verified bytes live. Every method rejects with ChunkswarmError (ESTORAGE, ...). */
 export interface Storage {
   readonly layout: TorrentLayout;
-  /** Bytes of a held piece (a block of it). Rejects ESTORAGE if the range is outside the piece. */
-  read(index: number, begin: number, length: number): Promise<Buffer>;
+  /**
+   * Bytes of a held piece (a block of it), in `into` when given (at least `length` bytes; the result is
+   * its first `length`). Rejects ESTORAGE if the range is outside the piece.
+   */
+  read(index: number, begin: number, length: number, into?: Buffer): Promise<Buffer>;
   /** Store a whole piece that the caller has already verified. Resolves once the bytes are written (and, for chunk folders, renamed into place). */
   writePiece(index: number, data: Buffer): Promise<void>;
   /** Hash what is on disk: which pieces are present and correct. Missing files/short files = missing pieces, never an error. */
