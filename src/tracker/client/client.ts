@@ -213,14 +213,7 @@ export class TrackerClient {
 
   #announceUrl(url: string, p: ClientAnnounceParams): string {
     return buildAnnounceUrl(url, {
-      infoHash: this.#infoHash,
-      peerId: this.#peerId,
-      port: this.#port,
-      uploaded: p.uploaded,
-      downloaded: p.downloaded,
-      left: p.left,
-      event: p.event,
-      numwant: p.numwant,
+      ...this.#announceFields(p),
       compact: p.compact,
       key: this.#key,
       trackerId: this.#trackerIds.get(url),
@@ -230,6 +223,20 @@ export class TrackerClient {
     });
   }
 
+  /** What every announce carries, over http or udp. */
+  #announceFields(p: ClientAnnounceParams) {
+    return {
+      infoHash: this.#infoHash,
+      peerId: this.#peerId,
+      port: this.#port,
+      uploaded: p.uploaded,
+      downloaded: p.downloaded,
+      left: p.left,
+      event: p.event,
+      numwant: p.numwant,
+    };
+  }
+
   #get(url: string): Promise<Buffer> {
     return httpGet(url, { timeoutMs: this.#timeoutMs, maxBytes: this.#maxBytes });
   }
@@ -237,18 +244,8 @@ export class TrackerClient {
   #udpAnnounce(url: string, p: ClientAnnounceParams): Promise<AnnounceResult> {
     return udpAnnounce(
       url,
-      {
-        infoHash: this.#infoHash,
-        peerId: this.#peerId,
-        port: this.#port,
-        uploaded: p.uploaded,
-        downloaded: p.downloaded,
-        left: p.left,
-        event: p.event,
-        numwant: p.numwant,
-        // The same key as over http, so a tracker on both protocols sees one peer.
-        key: Number.parseInt(this.#key, 16),
-      },
+      // The same key as over http, so a tracker on both protocols sees one peer.
+      { ...this.#announceFields(p), key: Number.parseInt(this.#key, 16) },
       this.#udpOptions(),
     );
   }

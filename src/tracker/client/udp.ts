@@ -202,11 +202,7 @@ async function resolve(
     return { address: found.address, family: found.family === 6 ? 6 : 4 };
   } catch (err) {
     if (isChunkswarmError(err)) throw err;
-    throw new ChunkswarmError(
-      'ETRACKER_UNREACHABLE',
-      `cannot reach ${target.origin}: ${describeError(err)}`,
-      { cause: err },
-    );
+    throw unreachable(target.origin, err as Error);
   } finally {
     clearTimeout(timer);
   }
