@@ -245,12 +245,14 @@ export class TorrentSession implements PeerHost {
     }
   }
 
-  /** Announce `started` and keep re-announcing at the tracker's interval; dial what it returns when automatic. */
+  /**
+   * Announce `started` and keep re-announcing at the tracker's interval; when automatic, `announce` dials
+   * what each tracker returns.
+   */
   async connectTracker(opts: { status?: boolean } = {}): Promise<AnnounceResult & { url: string }> {
     const result = await this.announce('started', opts);
     this.trackerConnected = true;
     this.#scheduleAnnounce(result.interval);
-    if (this.mode !== 'manual') this.dialKnownPeers();
     return result;
   }
 
@@ -265,10 +267,7 @@ export class TorrentSession implements PeerHost {
     this.#announceTimer = setTimeout(() => {
       if (!this.trackerConnected || this.#stopped) return;
       this.announce(undefined, {})
-        .then((r) => {
-          if (this.mode !== 'manual') this.dialKnownPeers();
-          this.#scheduleAnnounce(r.interval);
-        })
+        .then((r) => this.#scheduleAnnounce(r.interval))
         .catch(() => this.#scheduleAnnounce(60));
     }, ms);
     this.#announceTimer.unref();
@@ -286,17 +285,14 @@ export class TorrentSession implements PeerHost {
    */
   dialUntilComplete(peers: readonly { ip: string; port: number }[]): void {
     if (peers.length === 0) return;
-    const dial = (): void => {
-      for (const p of peers)
-        if (!this.isConnectedTo(p.ip, p.port)) this.connect(p.ip, p.port).catch(() => {});
-    };
-    dial();
-    const redial = setInterval(() => (this.complete ? clearInterval(redial) : dial()), REDIAL_MS);
+    this.#dial(peers);
+    const redial = setInterval(() => (this.complete ? clearInterval(redial) : this.#dial(peers)), REDIAL_MS);
     redial.unref();
     this.#timers.push(redial);
   }
 
-  #dial(peers: readonly TrackerPeer[]): void {
+  /** Dials each of `peers` not connected or being dialled already, up to the torrent's peer limit. */
+  #dial(peers: readonly { ip: string; port: number }[]): void {
     for (const p of peers) {
       if (this.peers.size + this.#dialing.size >= (this.#opts.maxPeers ?? LIMITS.maxPeersPerTorrent)) return;
       this.connect(p.ip, p.port).catch(() => {});
