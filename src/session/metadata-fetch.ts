@@ -18,7 +18,7 @@ import { ChunkswarmError, describeError, isChunkswarmError } from '../shared/err
 import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
 import { formatAddress } from '../shared/types.js';
-import { TrackerClient } from '../tracker/index.js';
+import { isSupportedTracker, TrackerClient } from '../tracker/index.js';
 import {
   type DecoderEvent,
   decodeExtensionHandshake,
@@ -175,7 +175,7 @@ export class MetadataFetch {
     this.#maxPeers = opts.maxPeers ?? DEFAULT_MAX_PEERS;
     this.#maxBytes = opts.maxMetadataBytes ?? LIMITS.metainfoBytes;
     checkMagnetSources(opts.magnet);
-    const usable = opts.magnet.trackers.filter(isUsableTracker);
+    const usable = opts.magnet.trackers.filter(isSupportedTracker);
     this.#tracker =
       usable.length > 0
         ? new TrackerClient({
@@ -700,18 +700,13 @@ export function fetchMetadata(opts: MetadataFetchOptions): Promise<MetadataResul
   return new MetadataFetch(opts).run();
 }
 
-/** Trackers chunkswarm speaks to: HTTP(S) (BEP 3) and UDP (BEP 15). */
-function isUsableTracker(url: string): boolean {
-  return /^(?:https?|udp):\/\//i.test(url);
-}
-
 /**
  * A magnet link we can do something with names a tracker we speak to (http, https, udp) or a peer
  * (`x.pe`): without a DHT there is no other way to find peers. Throws EMAGNET (a usage error) otherwise.
  */
 export function checkMagnetSources(link: MagnetLink): void {
   const label = link.name ?? link.infoHashHex;
-  if (link.trackers.some(isUsableTracker) || link.peers.length > 0) return;
+  if (link.trackers.some(isSupportedTracker) || link.peers.length > 0) return;
   throw new ChunkswarmError(
     'EMAGNET',
     link.trackers.length > 0

@@ -124,7 +124,7 @@ export class TrackerClient {
   ): Promise<TierOutcome[]> {
     return Promise.all(
       this.#tiers.map(async (tier, index): Promise<TierOutcome> => {
-        if (!tier.some(isSupported)) return { status: 'skipped', tier: index, warning: unsupported(tier) };
+        if (!tier.some(isSupportedTracker)) return { status: 'skipped', tier: index, warning: unsupported(tier) };
         const errors: ChunkswarmError[] = [];
         try {
           const value = await this.#announceTier(tier, params, errors);
@@ -191,7 +191,7 @@ export class TrackerClient {
     errors: ChunkswarmError[],
   ): Promise<TrackerAnswer> {
     for (const url of [...tier]) {
-      if (!isSupported(url)) continue;
+      if (!isSupportedTracker(url)) continue;
       try {
         const result = isUdp(url)
           ? await this.#udpAnnounce(url, params)
@@ -305,7 +305,8 @@ function isUdp(url: string): boolean {
   return /^udp:\/\//i.test(url);
 }
 
-function isSupported(url: string): boolean {
+/** A tracker URL chunkswarm speaks to: HTTP(S) (BEP 3) or UDP (BEP 15). */
+export function isSupportedTracker(url: string): boolean {
   return isHttp(url) || isUdp(url);
 }
 

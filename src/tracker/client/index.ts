@@ -1,5 +1,6 @@
 export {
   type ClientAnnounceParams,
+  isSupportedTracker,
   mergeAnswers,
   type TierOutcome,
   type TrackerAnswer,
