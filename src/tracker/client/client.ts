@@ -124,7 +124,8 @@ export class TrackerClient {
   ): Promise<TierOutcome[]> {
     return Promise.all(
       this.#tiers.map(async (tier, index): Promise<TierOutcome> => {
-        if (!tier.some(isSupportedTracker)) return { status: 'skipped', tier: index, warning: unsupported(tier) };
+        if (!tier.some(isSupportedTracker))
+          return { status: 'skipped', tier: index, warning: unsupported(tier) };
         const errors: ChunkswarmError[] = [];
         try {
           const value = await this.#announceTier(tier, params, errors);
