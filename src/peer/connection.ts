@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
 import { Bitfield } from '../shared/bitfield.js';
+import { type Clock, systemClock } from '../shared/clock.js';
+import type { ByteStream, Random } from '../shared/env.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
-import { formatAddress } from '../shared/types.js';
+import { cryptoRandom } from '../shared/node-env.js';
+import { formatAddress, normaliseIp } from '../shared/types.js';
 import {
   type DecoderEvent,
   decodeExtensionHandshake,
@@ -32,8 +33,8 @@ export const CLIENT_NAME = 'chunkswarm 0.1.0';
 export const UT_METADATA_ID = 2;
 
 /** Azureus-style peer id: `-CS0100-` and 12 random bytes. */
-export function makePeerId(): Buffer {
-  return Buffer.concat([Buffer.from('-CS0100-'), randomBytes(12)]);
+export function makePeerId(random: Random = cryptoRandom): Buffer {
+  return Buffer.concat([Buffer.from('-CS0100-'), random.bytes(12)]);
 }
 
 /** What a connection needs from the torrent it serves; the session implements it. */
@@ -69,7 +70,8 @@ const blockId = (b: BlockKey): string => `${b.index}:${b.begin}:${b.length}`;
  * enforces what the protocol requires of the other side and closes the connection when that is broken.
  */
 export class PeerConnection {
-  readonly socket: Socket;
+  readonly stream: ByteStream;
+  readonly clock: Clock;
   readonly outgoing: boolean;
   readonly address: string;
   readonly ip: string;
@@ -94,23 +96,24 @@ export class PeerConnection {
   peerChoking = true;
   peerInterested = false;
 
-  readonly down = new RateMeter();
-  readonly up = new RateMeter();
+  readonly down: RateMeter;
+  readonly up: RateMeter;
   /** Requests we sent and that have not been answered: id -> time sent. */
   readonly inFlight = new Map<string, { block: BlockKey; sentAt: number }>();
   /** Requests the peer sent that we have not served yet. */
   readonly pendingRequests = new Map<string, BlockKey>();
-  lastReceived = Date.now();
+  lastReceived: number;
   lastPiece = 0;
-  connectedAt = Date.now();
+  connectedAt: number;
   closed = false;
 
   readonly #decoder: WireDecoder;
   readonly #resolveHost: ((infoHash: Buffer) => PeerHost | undefined) | undefined;
-  #handshakeTimer: NodeJS.Timeout | undefined;
-  #keepAliveTimer: NodeJS.Timeout | undefined;
+  #cancelHandshakeTimer: (() => void) | undefined;
+  #cancelKeepAlive: (() => void) | undefined;
   #sentHandshake = false;
-  #corked = false;
+  /** Serving loops waiting for the stream to take what is queued. */
+  #drainWaiters: (() => void)[] = [];
   readonly #ended = new Set<string>();
   /** Requests refused because the peer already had `reqq` outstanding, over the connection's life. */
   #overReqq = 0;
@@ -127,29 +130,46 @@ export class PeerConnection {
    * infohash the peer asks for; the connection is refused when it returns undefined.
    */
   constructor(
-    socket: Socket,
-    opts: { host?: PeerHost; resolveHost?: (infoHash: Buffer) => PeerHost | undefined; listenPort?: number },
+    stream: ByteStream,
+    opts: {
+      host?: PeerHost;
+      resolveHost?: (infoHash: Buffer) => PeerHost | undefined;
+      listenPort?: number;
+      clock?: Clock;
+    },
   ) {
-    this.socket = socket;
+    this.stream = stream;
+    this.clock = opts.clock ?? systemClock;
+    this.down = new RateMeter(this.clock);
+    this.up = new RateMeter(this.clock);
+    this.lastReceived = this.connectedAt = this.clock.now();
     this.outgoing = opts.host !== undefined;
     this.host = opts.host;
     this.#resolveHost = opts.resolveHost;
-    this.ip = normaliseIp(socket.remoteAddress ?? '?');
-    this.listenPort = opts.listenPort ?? (this.outgoing ? socket.remotePort : undefined);
-    this.address = formatAddress(this.ip, socket.remotePort ?? 0);
+    this.ip = normaliseIp(stream.remoteAddress);
+    this.listenPort = opts.listenPort ?? (this.outgoing ? stream.remotePort : undefined);
+    this.address = formatAddress(this.ip, stream.remotePort);
     this.#decoder = new WireDecoder({ limits: { pieceCount: opts.host?.pieceCount ?? 0 }, zeroCopy: true });
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.close(describeError(err)));
-    socket.on('close', () => this.close('connection closed'));
-    socket.on('end', () => this.close('peer closed the connection'));
-    this.#handshakeTimer = setTimeout(() => this.close('handshake timed out'), LIMITS.handshakeTimeoutMs);
+    stream.attach({
+      data: (chunk) => this.#onData(chunk),
+      drain: () => this.#drained(),
+      close: (reason) => this.close(reason),
+    });
+    this.#cancelHandshakeTimer = this.clock.setTimeout(
+      () => this.close('handshake timed out'),
+      LIMITS.handshakeTimeoutMs,
+    );
     if (this.host) this.#sendHandshake();
+  }
+
+  /** The port the connection came from (or went to). */
+  get remotePort(): number {
+    return this.stream.remotePort;
   }
 
   /** `ip:port` where the peer accepts connections, the form the shell and the tracker use. */
   get peerAddress(): string {
-    return formatAddress(this.ip, this.listenPort ?? this.socket.remotePort ?? 0);
+    return formatAddress(this.ip, this.listenPort ?? this.stream.remotePort);
   }
 
   get clientName(): string {
@@ -165,25 +185,15 @@ export class PeerConnection {
     this.#write(encodeMessage(message));
   }
 
-  /**
-   * Everything written in one turn of the event loop (HAVEs after a verified piece, REQUESTs after a batch
-   * of blocks, blocks served together) leaves in one writev: a system call per message was the largest
-   * cost of a rate-limited peer, which sends and receives a few blocks at a time.
-   */
   #write(bytes: Buffer, written?: () => void): void {
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
-      process.nextTick(this.#uncork);
-    }
-    if (written) this.socket.write(bytes, () => written());
-    else this.socket.write(bytes);
+    this.stream.write(bytes, written);
   }
 
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.socket.uncork();
-  };
+  #drained(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
+  }
 
   /**
    * Sends a block; resolves when the socket has taken it (so callers can apply backpressure). `written` is
@@ -199,16 +209,8 @@ export class PeerConnection {
     this.up.add(block.length);
     // Node's socket buffer signals "full" at 16 KiB: waiting for 'drain' there would send one block per
     // turn of the event loop. Keep up to SEND_BUFFER_BYTES queued instead; the kernel takes it in big writes.
-    if (this.socket.writableLength < SEND_BUFFER_BYTES) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
+    if (this.stream.pendingBytes < SEND_BUFFER_BYTES) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   /** The id the peer wants ut_metadata messages under, when it offered the extension (BEP 9, BEP 10). */
@@ -246,7 +248,7 @@ export class PeerConnection {
   /** Sends REQUESTs for `blocks` (they leave with this turn's other writes, in one system call). */
   request(blocks: readonly BlockKey[]): void {
     if (this.closed) return;
-    const now = Date.now();
+    const now = this.clock.now();
     for (const b of blocks) {
       this.inFlight.set(blockId(b), { block: b, sentAt: now });
       this.#write(encodeMessage({ type: 'request', index: b.index, begin: b.begin, length: b.length }));
@@ -284,11 +286,10 @@ export class PeerConnection {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.#handshakeTimer);
-    clearInterval(this.#keepAliveTimer);
-    // What this turn wrote (our handshake, a REJECT) still goes out, as it would have without the cork.
-    if (this.#corked) this.#uncork();
-    this.socket.destroy();
+    this.#cancelHandshakeTimer?.();
+    this.#cancelKeepAlive?.();
+    this.stream.close();
+    this.#drained();
     this.host?.onClose(this, reason);
   }
 
@@ -302,12 +303,12 @@ export class PeerConnection {
 
   #onData(chunk: Buffer): void {
     if (this.closed) return;
-    this.lastReceived = Date.now();
+    this.lastReceived = this.clock.now();
     const bucket = this.host?.downloadBucket;
     if (bucket && bucket.rate > 0) {
-      this.socket.pause();
+      this.stream.pause();
       void bucket.take(chunk.length).then(() => {
-        if (!this.closed) this.socket.resume();
+        if (!this.closed) this.stream.resume();
       });
     }
     let events: DecoderEvent[];
@@ -342,7 +343,7 @@ export class PeerConnection {
     this.fast = h.fast;
     this.#decoder.setPieceCount(host.pieceCount);
     if (!this.#sentHandshake) this.#sendHandshake();
-    clearTimeout(this.#handshakeTimer);
+    this.#cancelHandshakeTimer?.();
     if (h.extended) {
       this.send({
         type: 'extended',
@@ -361,11 +362,10 @@ export class PeerConnection {
     if (this.fast && have.complete) this.send({ type: 'have-all' });
     else if (this.fast && have.count === 0) this.send({ type: 'have-none' });
     else if (have.count > 0) this.send({ type: 'bitfield', bits: Buffer.from(have.bytes) });
-    this.#keepAliveTimer = setInterval(() => {
-      if (Date.now() - this.lastReceived > LIMITS.idleTimeoutMs) this.close('idle for too long');
+    this.#cancelKeepAlive = this.clock.setInterval(() => {
+      if (this.clock.now() - this.lastReceived > LIMITS.idleTimeoutMs) this.close('idle for too long');
       else this.send({ type: 'keep-alive' });
     }, 60_000);
-    this.#keepAliveTimer.unref();
     host.onReady(this);
   }
 
@@ -418,7 +418,7 @@ export class PeerConnection {
         break;
       case 'piece':
         this.down.add(m.block.length);
-        this.lastPiece = Date.now();
+        this.lastPiece = this.clock.now();
         break;
       case 'extended':
         if (m.id === 0) {
@@ -494,9 +494,7 @@ function pick(m: BlockKey): BlockKey {
   return { index: m.index, begin: m.begin, length: m.length };
 }
 
-export function normaliseIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
+export { normaliseIp };
 
 function ipBytes(ip: string): Buffer | undefined {
   const parts = ip.split('.');

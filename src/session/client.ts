@@ -1,10 +1,11 @@
-import { createServer, type Server, type Socket } from 'node:net';
 import type { Metainfo } from '../metainfo/types.js';
 import { makePeerId, PeerConnection } from '../peer/connection.js';
 import { TokenBucket } from '../peer/rate.js';
 import type { Bitfield } from '../shared/bitfield.js';
+import type { ByteStream, Env, Listener } from '../shared/env.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
+import { nodeEnv } from '../shared/node-env.js';
 import type { Storage } from '../storage/index.js';
 import { PieceHasher } from '../storage/index.js';
 import { type SessionMode, type SessionOptions, TorrentSession } from './session.js';
@@ -17,6 +18,12 @@ export interface ClientOptions {
   readonly downloadLimit?: number;
   readonly maxPeers?: number;
   readonly announceIp?: string;
+  /** Clock, randomness and network (default: Node's). */
+  readonly env?: Env;
+  /** SHA-1 of pieces (default: a pool of worker threads). */
+  readonly hasher?: PieceHasher;
+  /** Peer id (default: a fresh random one). */
+  readonly peerId?: Buffer;
 }
 
 /**
@@ -24,21 +31,24 @@ export interface ClientOptions {
  * connection budget, one hashing pool, and the sessions (torrents) they serve.
  */
 export class Client {
-  readonly peerId = makePeerId();
+  readonly peerId: Buffer;
   readonly sessions = new Map<string, TorrentSession>();
   readonly uploadBucket: TokenBucket;
   readonly downloadBucket: TokenBucket;
-  readonly hasher = new PieceHasher();
+  readonly hasher: PieceHasher;
+  readonly env: Env;
   host = '127.0.0.1';
   port = 0;
-  #server: Server | undefined;
+  #listener: Listener | undefined;
   readonly #opts: ClientOptions;
-  readonly #sockets = new Set<Socket>();
 
   constructor(opts: ClientOptions = {}) {
     this.#opts = opts;
-    this.uploadBucket = new TokenBucket(opts.uploadLimit ?? 0);
-    this.downloadBucket = new TokenBucket(opts.downloadLimit ?? 0);
+    this.env = opts.env ?? nodeEnv;
+    this.peerId = opts.peerId ?? makePeerId(this.env.random);
+    this.hasher = opts.hasher ?? new PieceHasher();
+    this.uploadBucket = new TokenBucket(opts.uploadLimit ?? 0, this.env.clock);
+    this.downloadBucket = new TokenBucket(opts.downloadLimit ?? 0, this.env.clock);
   }
 
   /** Binds the listening port (6881, or the next free one, unless told otherwise). */
@@ -50,10 +60,9 @@ export class Client {
     let lastError: unknown;
     for (const port of candidates) {
       try {
-        this.#server = await bind(host, port, (s) => this.#accept(s));
-        const addr = this.#server.address();
+        this.#listener = await this.env.net.listen(host, port, (s) => this.#accept(s));
         this.host = host;
-        this.port = typeof addr === 'object' && addr ? addr.port : port;
+        this.port = this.#listener.port;
         return { host: this.host, port: this.port };
       } catch (err) {
         lastError = err;
@@ -87,6 +96,7 @@ export class Client {
       maxPeers: this.#opts.maxPeers,
       announceIp: this.#opts.announceIp,
       mayConnect: () => this.connectionCount < LIMITS.maxPeersTotal,
+      env: this.env,
       ...opts,
     });
     this.sessions.set(key, session);
@@ -94,37 +104,23 @@ export class Client {
     return session;
   }
 
-  #accept(socket: Socket): void {
+  #accept(stream: ByteStream): void {
     if (this.connectionCount >= LIMITS.maxPeersTotal) {
-      socket.destroy();
+      stream.close();
       return;
     }
-    this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
     // Anything that is not a BitTorrent handshake (aria2's encrypted one, a port scan) is closed at once
     // by the decoder, and nothing is held against the address: aria2 retries in plain.
-    new PeerConnection(socket, {
+    new PeerConnection(stream, {
       resolveHost: (infoHash) => this.sessions.get(infoHash.toString('hex')),
+      clock: this.env.clock,
     });
   }
 
   async close(opts: { announce?: boolean } = {}): Promise<void> {
     await Promise.all([...this.sessions.values()].map((s) => s.stop(opts)));
-    this.#server?.close();
-    for (const s of this.#sockets) s.destroy();
+    this.#listener?.close();
     await this.hasher.close();
     for (const s of this.sessions.values()) await s.storage.close().catch(() => {});
   }
-}
-
-function bind(host: string, port: number, onSocket: (s: Socket) => void): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer({ noDelay: true }, onSocket);
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      server.on('error', () => {});
-      resolve(server);
-    });
-  });
 }
