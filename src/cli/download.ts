@@ -13,6 +13,7 @@ import { formatBytes, formatDuration, formatRate } from './format.js';
 import { ProgressBoard } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadSource, type TorrentSource } from './torrent-file.js';
+import { logTrackerState } from './tracker-log.js';
 import { startWebFlag } from './web-flag.js';
 
 export interface DownloadOptions {
@@ -108,6 +109,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     if (s.complete) finish();
     else s.events.once('complete', finish);
     s.events.on('warning', (m) => board.log(`warning: ${m}`));
+    logTrackerState(s, (line) => board.log(line));
     s.events.on('peer-banned', (address, why) => board.log(`banned ${address}: ${why}`));
     s.events.on('error', (m) => {
       board.stop();
@@ -121,9 +123,8 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   };
   for (const s of sessions) track(s);
 
-  for (const s of sessions) {
-    s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
-  }
+  // A tracker that does not answer is tried again (backoff from 2 s); logTrackerState says when.
+  for (const s of sessions) s.connectTracker().catch(() => {});
   // The fetch's errors name the torrent themselves.
   const failed = (err: unknown): void => {
     board.stop();
@@ -145,8 +146,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     sessions.push(s);
     track(s);
     // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with.
-    if (metainfo.announceList.length > 0)
-      s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
+    if (metainfo.announceList.length > 0) s.connectTracker().catch(() => {});
     s.dialUntilComplete(peers);
   };
   for (const { link } of magnets) {

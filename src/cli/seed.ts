@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
 import { Client } from '../session/client.js';
-import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { ChunkswarmError } from '../shared/errors.js';
 import { FileStorage } from '../storage/index.js';
 import { formatBytes } from './format.js';
 import { ProgressLine } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadTorrent } from './torrent-file.js';
+import { logTrackerState } from './tracker-log.js';
 import { startWebFlag } from './web-flag.js';
 
 export async function seedCommand(
@@ -45,11 +46,9 @@ export async function seedCommand(
   const { host, port } = await client.listen();
   const session = client.addSession({ metainfo, storage, have, mode: 'seed' });
   onShutdown(() => client.close());
-  try {
-    await session.connectTracker();
-  } catch (err) {
-    console.error(`tracker: ${describeError(err)} (serving peers that connect anyway; will retry)`);
-  }
+  // A tracker that is not up yet is asked again (from 2 s, backing off); peers that connect are served anyway.
+  logTrackerState(session, (line) => console.error(line));
+  await session.connectTracker().catch(() => {});
   console.log(
     `seeding ${metainfo.name} on ${host}:${port} (${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks)`,
   );

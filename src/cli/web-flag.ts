@@ -7,6 +7,7 @@ import { ChunkFolderStorage } from '../storage/index.js';
 import type { ConsoleRunner } from '../web/console.js';
 import { type PeerWebHandle, startPeerWeb } from '../web/peer-web.js';
 import { parseWebAddress } from './format.js';
+import { logTrackerState } from './tracker-log.js';
 
 export interface WebFlagParts {
   readonly client: Client;
@@ -60,8 +61,10 @@ export async function startWebFlag(
             `added ${metainfo.name} from the web page (${session.have.count}/${metainfo.pieceCount} chunks held)`,
           );
           // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with.
-          if (metainfo.announceList.length > 0)
-            session.connectTracker().catch((err) => log(`tracker: ${describeError(err)} (will retry)`));
+          if (metainfo.announceList.length > 0) {
+            logTrackerState(session, log);
+            session.connectTracker().catch(() => {});
+          }
           session.dialUntilComplete(peers);
           parts.onAdded?.(session);
           return session;
