@@ -3,11 +3,10 @@ import { join, resolve } from 'node:path';
 import { buildTorrentFile, parseMetainfo } from '../metainfo/index.js';
 import type { MagnetLink, Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
-import { MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
+import { type MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
 import { keepResumeData, ResumeFile, writeStateFile } from '../session/resume.js';
 import type { TorrentSession } from '../session/session.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
-import { LIMITS } from '../shared/limits.js';
 import { FileStorage } from '../storage/index.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
 import { ProgressBoard } from './progress.js';
@@ -64,7 +63,8 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     await Promise.all(sessions.map((s) => s.stop()));
     await Promise.all(keepers.map((k) => k.stop().catch(() => {})));
   };
-  const openSession = async (metainfo: Metainfo): Promise<TorrentSession> => {
+  /** Storage under --out and what of it is verified: from the resume record when the files are as it left them. */
+  const prepare = async (metainfo: Metainfo) => {
     const storage = new FileStorage(metainfo, join(outDir, metainfo.name));
     const resume = new ResumeFile(stateDir, metainfo.infoHashHex);
     // Files exactly as the last run left them: its record of verified chunks stands. Otherwise hash them.
@@ -74,8 +74,15 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       board.log(
         `resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name}${recorded ? ', as recorded when it stopped' : ''})`,
       );
-    const session = client.addSession({ metainfo, storage, have, mode: 'auto' });
+    return { storage, have, mode: 'auto' as const, resume };
+  };
+  const keepState = (session: TorrentSession, storage: FileStorage, resume: ResumeFile): void => {
     keepers.push(keepResumeData(session, storage, resume, (m) => board.log(`warning: ${m}`)));
+  };
+  const openSession = async (metainfo: Metainfo): Promise<TorrentSession> => {
+    const { storage, have, mode, resume } = await prepare(metainfo);
+    const session = client.addSession({ metainfo, storage, have, mode });
+    keepState(session, storage, resume);
     return session;
   };
   for (const metainfo of torrents) sessions.push(await openSession(metainfo));
@@ -133,21 +140,18 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     void client.close().finally(() => process.exit(exitCodeOf(err)));
   };
   // A magnet becomes a torrent like the others once peers have sent its metadata (BEP 9); then it joins
-  // the same path: storage, resume, tracker, progress, `complete`, --seed.
-  const startMagnet = async (metainfo: Metainfo, peers: readonly { ip: string; port: number }[]) => {
-    const open = client.sessions.get(metainfo.infoHashHex);
-    if (open) {
-      // Added from the web page meanwhile: that session is already counted, and it can use the peers.
-      for (const p of peers) open.connect(p.ip, p.port).catch(() => {});
+  // the same path: storage, resume, tracker, progress, `complete`, --seed. The connections that brought the
+  // metadata stay: the session adopts them.
+  const started = (s: TorrentSession): void => {
+    if (sessions.includes(s)) {
+      // Added from the web page meanwhile: that session is already counted, and it has the peers now.
       if (--remaining === 0) resolveAll();
       return;
     }
-    const s = await openSession(metainfo);
     sessions.push(s);
     track(s);
     // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with.
-    if (metainfo.announceList.length > 0) s.connectTracker().catch(() => {});
-    s.dialUntilComplete(peers);
+    if (s.metainfo.announceList.length > 0) s.connectTracker().catch(() => {});
   };
   for (const { link } of magnets) {
     const saved = join(stateDir, `${link.infoHashHex}.torrent`);
@@ -155,33 +159,46 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     if (cached) {
       board.log(`metadata of ${cached.name}: read from ${saved}, saved when it was first fetched`);
       const xpe = link.peers.flatMap((spec) => parseHostPort(spec) ?? []);
-      startMagnet(cached, xpe).catch(failed);
+      const open = client.sessions.get(cached.infoHashHex);
+      (open ? Promise.resolve(open) : openSession(cached))
+        .then((s) => {
+          started(s);
+          s.dialUntilComplete(xpe);
+        })
+        .catch(failed);
       continue;
     }
-    const fetch = new MetadataFetch({
-      magnet: link,
-      peerId: client.peerId,
-      listenPort: client.port,
-      announceIp: opts.announceIp,
-      mayConnect: () => client.connectionCount < LIMITS.maxPeersTotal,
-    });
-    fetches.push(fetch);
-    board.log(`fetching the metadata of ${fetch.label} from peers (magnet link)`);
-    fetch.events.on('warning', (m) => board.log(`warning: ${m}`));
-    fetch.events.on('hash-failed', (peers) =>
-      board.log(`warning: metadata from ${peers.join(', ')} does not match the infohash; asking again`),
-    );
-    fetch
-      .run()
-      .then(async ({ metainfo, peers }) => {
-        board.log(
-          `metadata of ${metainfo.name}: ${formatBytes(metainfo.infoBytes.length)}, ${formatBytes(metainfo.totalLength)} in ${metainfo.files.length} file(s)`,
-        );
-        // Kept so that a restart of this magnet need not wait for peers to send it again.
-        await saveMetadata(saved, metainfo).catch((err) =>
-          board.log(`warning: cannot save the metadata to ${saved}: ${describeError(err)}`),
-        );
-        await startMagnet(metainfo, peers);
+    let prepared: Awaited<ReturnType<typeof prepare>> | undefined;
+    client
+      .add(
+        {
+          magnet: link,
+          onFetch: (fetch) => {
+            fetches.push(fetch);
+            board.log(`fetching the metadata of ${fetch.label} from peers (magnet link)`);
+            fetch.events.on('warning', (m) => board.log(`warning: ${m}`));
+            fetch.events.on('hash-failed', (peers) =>
+              board.log(
+                `warning: metadata from ${peers.join(', ')} does not match the infohash; asking again`,
+              ),
+            );
+          },
+        },
+        async (metainfo) => {
+          board.log(
+            `metadata of ${metainfo.name}: ${formatBytes(metainfo.infoBytes.length)}, ${formatBytes(metainfo.totalLength)} in ${metainfo.files.length} file(s)`,
+          );
+          // Kept so that a restart of this magnet need not wait for peers to send it again.
+          await saveMetadata(saved, metainfo).catch((err) =>
+            board.log(`warning: cannot save the metadata to ${saved}: ${describeError(err)}`),
+          );
+          prepared = await prepare(metainfo);
+          return prepared;
+        },
+      )
+      .then((s) => {
+        if (prepared && !sessions.includes(s)) keepState(s, prepared.storage, prepared.resume);
+        started(s);
       })
       .catch(failed);
   }
@@ -195,7 +212,6 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       sessions.push(s);
       track(s);
     },
-    announceIp: opts.announceIp,
     // A magnet added from the page is waited for while its metadata comes, like the ones given here.
     holdWhileFetching: () => {
       remaining++;

@@ -65,7 +65,6 @@ export async function peerCommand(
     command: 'peer',
     log: (line) => out.line(line),
     saveTo: { chunks: opts.dir },
-    announceIp: opts.announceIp,
     shell: { session, run: (line) => tap.capture(() => shell.run(line)) },
   });
 

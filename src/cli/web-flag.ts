@@ -25,8 +25,6 @@ export interface WebFlagParts {
   readonly onAdded?: (session: TorrentSession) => void;
   /** Told when the page starts fetching a magnet's metadata; what it returns is called when that ends. */
   readonly holdWhileFetching?: () => () => void;
-  /** `--announce-ip`, for the trackers of a magnet added from the page. */
-  readonly announceIp?: string;
   /** The shell of `chunkswarm peer`, for the page's console. */
   readonly shell?: { readonly session: TorrentSession; readonly run: ConsoleRunner };
 }
@@ -80,7 +78,6 @@ export async function startWebFlag(
       addTorrent,
       holdWhileFetching: parts.holdWhileFetching,
       log,
-      announceIp: parts.announceIp,
       addDisabled:
         'a seeder serves what it was started with: add torrents in `chunkswarm download --web` or `chunkswarm peer --web`',
       shell: parts.shell,

@@ -51,6 +51,11 @@ export interface PeerHost {
   readonly metadataSize?: number;
   /** A peer asked, within range and within its allowance, for piece `piece` of the metadata: answer it. */
   onMetadataRequest?(peer: PeerConnection, piece: number): void;
+  /**
+   * Set while the info dictionary is still being fetched (a magnet, BEP 9): `pieceCount` is 0, we advertise
+   * ut_metadata without a size, and the peer's metadata data and rejects come here.
+   */
+  onMetadataMessage?(peer: PeerConnection, message: MetadataMessage): void;
   onReady(peer: PeerConnection): void;
   onMessage(peer: PeerConnection, message: WireMessage): void;
   onClose(peer: PeerConnection, reason: string): void;
@@ -121,6 +126,11 @@ export class PeerConnection {
   #whileChoked = 0;
   /** HAVEs for pieces the peer had already announced. */
   #repeatedHaves = 0;
+  /**
+   * What the peer said it holds before we knew the piece count (a magnet's metadata phase): checked and
+   * turned into `bits` by `adoptPieceCount`.
+   */
+  #early: { bitfield?: Buffer; all?: boolean; haves: Set<number> } | undefined;
   /** Metadata pieces served, and metadata requests refused, over the connection's life (BEP 9). */
   #metadataServed = 0;
   #metadataRefused = 0;
@@ -344,22 +354,12 @@ export class PeerConnection {
     this.#decoder.setPieceCount(host.pieceCount);
     if (!this.#sentHandshake) this.#sendHandshake();
     this.#cancelHandshakeTimer?.();
-    if (h.extended) {
-      this.send({
-        type: 'extended',
-        id: 0,
-        payload: encodeExtensionHandshake({
-          m: host.metadataSize !== undefined ? { [UT_METADATA]: UT_METADATA_ID } : {},
-          metadataSize: host.metadataSize,
-          client: CLIENT_NAME,
-          port: host.listenPort,
-          reqq: LIMITS.maxIncomingRequests,
-          yourIp: ipBytes(this.ip),
-        }),
-      });
-    }
+    if (h.extended) this.sendExtensionHandshake();
     const have = host.haveBits();
-    if (this.fast && have.complete) this.send({ type: 'have-all' });
+    // Before the metadata we hold nothing, and cannot say how many pieces there are (BEP 6 wants one of these).
+    if (host.pieceCount === 0) {
+      if (this.fast) this.send({ type: 'have-none' });
+    } else if (this.fast && have.complete) this.send({ type: 'have-all' });
     else if (this.fast && have.count === 0) this.send({ type: 'have-none' });
     else if (have.count > 0) this.send({ type: 'bitfield', bits: Buffer.from(have.bytes) });
     this.#cancelKeepAlive = this.clock.setInterval(() => {
@@ -369,9 +369,82 @@ export class PeerConnection {
     host.onReady(this);
   }
 
+  /**
+   * Our BEP 10 handshake: ut_metadata when we serve or fetch the info dictionary, its size once we know it.
+   * Sent again when a magnet's metadata arrives (BEP 10 allows later handshakes to update the first).
+   */
+  sendExtensionHandshake(): void {
+    const host = this.host;
+    if (!host || !this.remote?.extended) return;
+    const metadata = host.metadataSize !== undefined || host.onMetadataMessage !== undefined;
+    this.send({
+      type: 'extended',
+      id: 0,
+      payload: encodeExtensionHandshake({
+        m: metadata ? { [UT_METADATA]: UT_METADATA_ID } : {},
+        metadataSize: host.metadataSize,
+        client: CLIENT_NAME,
+        port: host.listenPort,
+        reqq: LIMITS.maxIncomingRequests,
+        yourIp: ipBytes(this.ip),
+      }),
+    });
+  }
+
+  /**
+   * The metadata arrived and the torrent has `n` pieces: what the peer said it holds before is checked against
+   * that (a bitfield of the wrong size or with spare bits set, a HAVE past the end, is a protocol error).
+   */
+  adoptPieceCount(n: number): void {
+    this.#decoder.setPieceCount(n);
+    const early = this.#early;
+    this.#early = undefined;
+    if (!early) return;
+    let bits: Bitfield;
+    if (early.all) bits = Bitfield.full(n);
+    else if (early.bitfield) {
+      if (early.bitfield.length !== Math.ceil(n / 8) || !Bitfield.isValidPayload(n, early.bitfield))
+        throw new ChunkswarmError(
+          'EWIRE_PROTOCOL',
+          `a bitfield of ${early.bitfield.length} bytes for ${n} pieces`,
+        );
+      bits = new Bitfield(n, early.bitfield);
+    } else bits = new Bitfield(n);
+    for (const i of early.haves) {
+      if (i >= n) throw new ChunkswarmError('EWIRE_PROTOCOL', `have for piece ${i} of ${n}`);
+      bits.set(i);
+    }
+    this.bits = bits;
+  }
+
+  /** While the piece count is unknown, a peer's bitfield and HAVEs are kept as they came. */
+  #keepEarly(m: WireMessage): void {
+    this.#early ??= { haves: new Set() };
+    const early = this.#early;
+    if (m.type === 'bitfield') {
+      early.bitfield = Buffer.from(m.bits);
+      early.all = false;
+      early.haves.clear();
+    } else if (m.type === 'have-all' || m.type === 'have-none') {
+      early.all = m.type === 'have-all';
+      early.bitfield = undefined;
+      early.haves.clear();
+    } else if (m.type === 'have') {
+      // Distinct HAVEs are bounded by the largest torrent; this caps what a flood can make us hold.
+      if (early.haves.size >= 65_536)
+        throw new ChunkswarmError('EWIRE_PROTOCOL', 'too many HAVEs before the metadata');
+      early.haves.add(m.index);
+    }
+    this.bitsReceived = true;
+  }
+
   #onMessage(m: WireMessage): void {
     const host = this.host!;
     const n = host.pieceCount;
+    if (n === 0) {
+      this.#onMessageBeforeMetadata(host, m);
+      return;
+    }
     switch (m.type) {
       case 'keep-alive':
       case 'port':
@@ -461,6 +534,68 @@ export class PeerConnection {
       return;
     }
     host.onMessage(this, m);
+  }
+
+  /**
+   * The metadata phase of a magnet: what the peer holds is noted for later, its ut_metadata answers go to
+   * the fetch, and everything about pieces waits (we hold none, so we choke it and want nothing yet).
+   */
+  #onMessageBeforeMetadata(host: PeerHost, m: WireMessage): void {
+    switch (m.type) {
+      case 'bitfield':
+      case 'have':
+        this.#keepEarly(m);
+        return;
+      case 'have-all':
+      case 'have-none':
+        if (!this.fast) throw new ChunkswarmError('EWIRE_PROTOCOL', `${m.type} without the fast extension`);
+        this.#keepEarly(m);
+        return;
+      case 'choke':
+      case 'unchoke':
+        this.peerChoking = m.type === 'choke';
+        return;
+      case 'interested':
+      case 'not-interested':
+        this.peerInterested = m.type === 'interested';
+        return;
+      case 'request':
+        // Nothing to serve yet: an honest peer does not ask while we choke it, so these count as such.
+        if (++this.#whileChoked > LIMITS.maxIncomingRequests)
+          throw new ChunkswarmError(
+            'EWIRE_PROTOCOL',
+            `more than ${LIMITS.maxIncomingRequests} requests while choked`,
+          );
+        if (this.fast) this.send({ type: 'reject', index: m.index, begin: m.begin, length: m.length });
+        return;
+      case 'extended':
+        if (m.id === 0) {
+          this.extension = decodeExtensionHandshake(m.payload);
+          if (this.extension.port && !this.outgoing) this.listenPort = this.extension.port;
+          host.onMessage(this, m);
+        } else if (m.id === UT_METADATA_ID) this.#onMetadataWhileFetching(host, m.payload);
+        return;
+      default:
+        // piece, cancel, suggest, allowed-fast, reject, port: about pieces we cannot know of yet.
+        return;
+    }
+  }
+
+  /** A ut_metadata message while we fetch (BEP 9): data and rejects for the fetch; requests are refused. */
+  #onMetadataWhileFetching(host: PeerHost, payload: Buffer): void {
+    const size = this.extension?.metadataSize;
+    if (size === undefined || size < 1) return; // it offered nothing: nothing it sends can be ours
+    const m = decodeMetadataMessage(payload, { metadataSize: size, maxMetadataBytes: LIMITS.metainfoBytes });
+    if (m.type === 'request') {
+      if (++this.#metadataRefused > LIMITS.maxIncomingRequests)
+        throw new ChunkswarmError(
+          'EWIRE_PROTOCOL',
+          `more than ${LIMITS.maxIncomingRequests} metadata requests`,
+        );
+      this.sendMetadata({ type: 'reject', piece: m.piece });
+      return;
+    }
+    host.onMetadataMessage?.(this, m);
   }
 
   /**

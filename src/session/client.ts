@@ -1,4 +1,4 @@
-import type { Metainfo } from '../metainfo/types.js';
+import type { MagnetLink, Metainfo } from '../metainfo/types.js';
 import { makePeerId, PeerConnection } from '../peer/connection.js';
 import { TokenBucket } from '../peer/rate.js';
 import type { Bitfield } from '../shared/bitfield.js';
@@ -8,7 +8,25 @@ import { LIMITS } from '../shared/limits.js';
 import { nodeEnv } from '../shared/node-env.js';
 import type { Storage } from '../storage/index.js';
 import { PieceHasher } from '../storage/index.js';
+import { MetadataFetch, type MetadataResult } from './metadata-fetch.js';
 import { type SessionMode, type SessionOptions, TorrentSession } from './session.js';
+
+/** What to open: a .torrent's metainfo, or a magnet link whose metadata is fetched from peers first (BEP 9). */
+export type TorrentSpec =
+  | { readonly metainfo: Metainfo }
+  | {
+      readonly magnet: MagnetLink;
+      /** Sees the fetch before it starts (to follow its events). */
+      readonly onFetch?: (fetch: MetadataFetch) => void;
+      readonly timeoutMs?: number;
+    };
+
+/** Where a torrent's data lives once its metainfo is known, and what of it is verified already. */
+export interface OpenedStorage {
+  readonly storage: Storage;
+  readonly have: Bitfield;
+  readonly mode: SessionMode;
+}
 
 export interface ClientOptions {
   readonly host?: string;
@@ -40,6 +58,8 @@ export class Client {
   host = '127.0.0.1';
   port = 0;
   #listener: Listener | undefined;
+  /** Magnets whose metadata is being fetched: incoming peers that ask for them are handed to the fetch. */
+  readonly #fetches = new Map<string, MetadataFetch>();
   readonly #opts: ClientOptions;
 
   constructor(opts: ClientOptions = {}) {
@@ -74,7 +94,61 @@ export class Client {
   get connectionCount(): number {
     let n = 0;
     for (const s of this.sessions.values()) n += s.peers.size;
+    for (const f of this.#fetches.values()) n += f.connectionCount;
     return n;
+  }
+
+  /**
+   * The one way to open a torrent. A magnet's metadata comes first, over ordinary connections that the
+   * session then adopts as they are; `open` is called with the metainfo to set up storage (and resume).
+   * A torrent already open (say, added from the web page meanwhile) gets the fetch's peers and is returned.
+   */
+  async add(
+    spec: TorrentSpec,
+    open: (metainfo: Metainfo) => Promise<OpenedStorage>,
+  ): Promise<TorrentSession> {
+    if ('metainfo' in spec)
+      return this.addSession({ metainfo: spec.metainfo, ...(await open(spec.metainfo)) });
+    const fetch = this.fetchMetadata(spec.magnet, { timeoutMs: spec.timeoutMs });
+    spec.onFetch?.(fetch);
+    const result = await fetch.run();
+    const key = result.metainfo.infoHashHex;
+    let session = this.sessions.get(key);
+    if (!session) {
+      try {
+        session = this.addSession({ metainfo: result.metainfo, ...(await open(result.metainfo)) });
+      } catch (err) {
+        for (const c of result.connections) c.close('the torrent could not be opened');
+        throw err;
+      }
+    }
+    this.handOver(session, result);
+    return session;
+  }
+
+  /** A metadata fetch for `link` whose incoming peers this client routes to it until it ends. */
+  fetchMetadata(link: MagnetLink, opts: { timeoutMs?: number } = {}): MetadataFetch {
+    const key = link.infoHashHex;
+    const fetch = new MetadataFetch({
+      magnet: link,
+      peerId: this.peerId,
+      listenPort: this.port,
+      announceIp: this.#opts.announceIp,
+      mayConnect: () => this.connectionCount < LIMITS.maxPeersTotal,
+      env: this.env,
+      timeoutMs: opts.timeoutMs,
+    });
+    this.#fetches.set(key, fetch);
+    fetch.events.once('end', () => {
+      if (this.#fetches.get(key) === fetch) this.#fetches.delete(key);
+    });
+    return fetch;
+  }
+
+  /** The fetch's open connections join the session, and the rest of the peers it learned are dialled. */
+  handOver(session: TorrentSession, result: MetadataResult): void {
+    session.adopt(result.connections);
+    session.dialUntilComplete(result.peers);
   }
 
   addSession(
@@ -112,12 +186,16 @@ export class Client {
     // Anything that is not a BitTorrent handshake (aria2's encrypted one, a port scan) is closed at once
     // by the decoder, and nothing is held against the address: aria2 retries in plain.
     new PeerConnection(stream, {
-      resolveHost: (infoHash) => this.sessions.get(infoHash.toString('hex')),
+      resolveHost: (infoHash) => {
+        const key = infoHash.toString('hex');
+        return this.sessions.get(key) ?? this.#fetches.get(key);
+      },
       clock: this.env.clock,
     });
   }
 
   async close(opts: { announce?: boolean } = {}): Promise<void> {
+    for (const f of this.#fetches.values()) f.stop('stopped');
     await Promise.all([...this.sessions.values()].map((s) => s.stop(opts)));
     this.#listener?.close();
     await this.hasher.close();

@@ -6,7 +6,7 @@ import { PiecePicker } from '../picker/index.js';
 import { Bitfield } from '../shared/bitfield.js';
 import type { Clock } from '../shared/clock.js';
 import type { Env, Random } from '../shared/env.js';
-import { ChunkswarmError } from '../shared/errors.js';
+import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
 import { nodeEnv } from '../shared/node-env.js';
@@ -281,6 +281,30 @@ export class TorrentSession implements PeerHost {
     this.peers.set(peer.address, peer);
     this.picker.addPeer(peer.address, this.bitsOf(peer));
     this.events.emit('peer-connected', peer);
+  }
+
+  /**
+   * Connections a magnet's metadata fetch made (or accepted) join this session as they are: what each peer
+   * said it held before the piece count was known is checked now, and it hears what we hold.
+   */
+  adopt(connections: readonly PeerConnection[]): void {
+    for (const conn of connections) {
+      if (conn.closed) continue;
+      try {
+        conn.adoptPieceCount(this.pieceCount);
+      } catch (err) {
+        conn.close(`protocol error: ${describeError(err)}`);
+        continue;
+      }
+      conn.host = this;
+      this.onReady(conn);
+      if (conn.closed) continue;
+      // It heard HAVE NONE (or nothing) while we knew no pieces: HAVEs now for what resume data found.
+      for (let i = 0; i < this.pieceCount; i++) if (this.have.has(i)) conn.send({ type: 'have', index: i });
+      // BEP 10 lets a later handshake update the first: now with the metadata's size, for others' magnets.
+      conn.sendExtensionHandshake();
+      this.requesting.updateInterest(conn);
+    }
   }
 
   onClose(peer: PeerConnection, reason: string): void {

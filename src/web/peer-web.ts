@@ -3,7 +3,7 @@ import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
 import type { PeerConnection } from '../peer/connection.js';
 import type { Client } from '../session/client.js';
-import { checkMagnetSources, MetadataFetch, type MetadataResult } from '../session/metadata-fetch.js';
+import { checkMagnetSources, type MetadataFetch, type MetadataResult } from '../session/metadata-fetch.js';
 import type { TorrentSession } from '../session/session.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
@@ -48,8 +48,6 @@ export interface PeerWebOptions {
    * added or fetch failed). `download` waits for these as for its other torrents.
    */
   readonly holdWhileFetching?: () => () => void;
-  /** Sent to a magnet's trackers in place of our address (NAT). */
-  readonly announceIp?: string;
   /** Where the command prints its lines: a magnet's fetch is told there too. */
   readonly log?: (line: string) => void;
   /** How long a magnet's metadata may take (default MetadataFetch's 60 s). */
@@ -352,14 +350,7 @@ export class PeerWeb {
         'EUSAGE',
         `${MAX_FETCHES} magnet links are fetching their metadata already: wait for one to finish`,
       );
-    const fetch = new MetadataFetch({
-      magnet: link,
-      peerId: c.peerId,
-      listenPort: c.port,
-      announceIp: this.#o.announceIp,
-      timeoutMs: this.#o.metadataTimeoutMs,
-      mayConnect: () => c.connectionCount < LIMITS.maxPeersTotal,
-    });
+    const fetch = c.fetchMetadata(link, { timeoutMs: this.#o.metadataTimeoutMs });
     const entry: Fetching = { fetch, error: null };
     // A retry of a failed link takes the old entry's place, at the end.
     this.#fetching.delete(hash);
@@ -370,11 +361,15 @@ export class PeerWeb {
     const release = this.#o.holdWhileFetching?.();
     fetch
       .run()
-      .then(async ({ metainfo, peers }) => {
-        // Opened meanwhile (from the command line, or its .torrent from this page): it can use the peers.
-        const open = c.sessions.get(hash);
-        if (open) for (const p of peers) open.connect(p.ip, p.port).catch(() => {});
-        else await add(metainfo, peers);
+      .then(async (result) => {
+        // Opened meanwhile (from the command line, or its .torrent from this page): it takes the peers.
+        const session =
+          c.sessions.get(hash) ??
+          (await add(result.metainfo).catch((err: unknown) => {
+            for (const conn of result.connections) conn.close('the torrent could not be opened');
+            throw err;
+          }));
+        c.handOver(session, result);
         if (this.#fetching.get(hash) === entry) this.#fetching.delete(hash);
       })
       .catch((err) => {
