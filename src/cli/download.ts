@@ -6,6 +6,7 @@ import { Client } from '../session/client.js';
 import { type MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
 import { keepResumeData, ResumeFile, writeStateFile } from '../session/resume.js';
 import type { TorrentSession } from '../session/session.js';
+import { torrentStatus } from '../session/status.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
 import { FileStorage } from '../storage/index.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
@@ -81,7 +82,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   };
   const openSession = async (metainfo: Metainfo): Promise<TorrentSession> => {
     const { storage, have, mode, resume } = await prepare(metainfo);
-    const session = client.addSession({ metainfo, storage, have, mode });
+    const session = await client.add({ metainfo }, { storage, have, mode });
     keepState(session, storage, resume);
     return session;
   };
@@ -220,21 +221,35 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       };
     },
   });
+  // A stall is said once, when its reason has held for two ticks (a second), and again when it changes.
+  const stalls = new Map<
+    TorrentSession,
+    { reason: string | undefined; ticks: number; said: string | undefined }
+  >();
   const timer = setInterval(() => {
-    for (const s of sessions) {
-      board.update(s.metainfo.infoHashHex, {
-        name: s.metainfo.name,
-        done: s.metainfo.totalLength - s.left,
-        total: s.metainfo.totalLength,
-        rate: s.down.rate,
-        upRate: s.up.rate,
-        peers: s.peers.size,
+    const statuses = sessions.map((s) => torrentStatus(s));
+    statuses.forEach((st, i) => {
+      const s = sessions[i]!;
+      board.update(st.infoHash, {
+        name: st.name,
+        done: st.done,
+        total: st.size,
+        rate: st.downRate,
+        upRate: st.upRate,
+        peers: st.peers.length,
       });
-    }
+      const stall = stalls.get(s) ?? { reason: undefined, ticks: 0, said: undefined };
+      stall.ticks = stall.reason === st.waitingFor ? stall.ticks + 1 : 0;
+      stall.reason = st.waitingFor;
+      if (stall.ticks === 2 && stall.reason !== undefined && stall.reason !== stall.said)
+        board.log(`${st.name}: waiting: ${stall.reason}`);
+      if (stall.ticks >= 2) stall.said = stall.reason;
+      stalls.set(s, stall);
+    });
     board.plain(() =>
-      sessions.map(
-        (s) =>
-          `${s.metainfo.name}: ${s.have.count}/${s.pieceCount} chunks, ${formatRate(s.down.rate)} down, ${formatRate(s.up.rate)} up, ${s.peers.size} peers`,
+      statuses.map(
+        (st) =>
+          `${st.name}: ${st.have}/${st.pieceCount} chunks, ${formatRate(st.downRate)} down, ${formatRate(st.upRate)} up, ${st.peers.length} peers${st.waitingFor ? ` (waiting: ${st.waitingFor})` : ''}`,
       ),
     );
   }, 500);

@@ -44,7 +44,7 @@ export async function seedCommand(
       `warning: only ${have.count} of ${have.size} chunks of ${opts.data} verified; seeding those`,
     );
   const { host, port } = await client.listen();
-  const session = client.addSession({ metainfo, storage, have, mode: 'seed' });
+  const session = await client.add({ metainfo }, { storage, have, mode: 'seed' });
   onShutdown(() => client.close());
   // A tracker that is not up yet is asked again (from 2 s, backing off); peers that connect are served anyway.
   logTrackerState(session, (line) => console.error(line));

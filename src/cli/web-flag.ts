@@ -47,23 +47,23 @@ export async function startWebFlag(
   const addTorrent =
     saveTo === undefined
       ? undefined
-      : async (metainfo: Metainfo, peers: readonly PeerAddress[] = []): Promise<TorrentSession> => {
+      : async (metainfo: Metainfo): Promise<TorrentSession> => {
           let session: TorrentSession;
           if ('open' in saveTo) session = await saveTo.open(metainfo);
           else {
             const storage = new ChunkFolderStorage(metainfo, resolve(saveTo.chunks));
             const have = await storage.verifyExisting({ hasher: client.hasher });
-            session = client.addSession({ metainfo, storage, have, mode: 'auto' });
+            session = await client.add({ metainfo }, { storage, have, mode: 'auto' });
           }
           log(
             `added ${metainfo.name} from the web page (${session.have.count}/${metainfo.pieceCount} chunks held)`,
           );
-          // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with.
+          // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with,
+          // handed over by the page (Client.handOver).
           if (metainfo.announceList.length > 0) {
             logTrackerState(session, log);
             session.connectTracker().catch(() => {});
           }
-          session.dialUntilComplete(peers);
           parts.onAdded?.(session);
           return session;
         };
@@ -93,5 +93,3 @@ export async function startWebFlag(
   }
   return handle;
 }
-
-type PeerAddress = { readonly ip: string; readonly port: number };

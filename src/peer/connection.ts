@@ -37,6 +37,9 @@ export function makePeerId(random: Random = cryptoRandom): Buffer {
   return Buffer.concat([Buffer.from('-CS0100-'), random.bytes(12)]);
 }
 
+/** Where we heard of a peer (shown on the pages): or `incoming`, it dialled us. */
+export type PeerSource = 'tracker' | 'dht' | 'pex' | 'magnet' | 'manual' | 'incoming';
+
 /** What a connection needs from the torrent it serves; the session implements it. */
 export interface PeerHost {
   readonly infoHash: Buffer;
@@ -82,6 +85,8 @@ export class PeerConnection {
   readonly ip: string;
   /** Port the peer listens on: the dialled port, or the one from its extension handshake. */
   listenPort: number | undefined;
+  /** Where we heard of the peer; `incoming` when it dialled us. */
+  source: PeerSource;
 
   host: PeerHost | undefined;
   remote: Handshake | undefined;
@@ -146,6 +151,7 @@ export class PeerConnection {
       resolveHost?: (infoHash: Buffer) => PeerHost | undefined;
       listenPort?: number;
       clock?: Clock;
+      source?: PeerSource;
     },
   ) {
     this.stream = stream;
@@ -154,6 +160,7 @@ export class PeerConnection {
     this.up = new RateMeter(this.clock);
     this.lastReceived = this.connectedAt = this.clock.now();
     this.outgoing = opts.host !== undefined;
+    this.source = opts.source ?? (this.outgoing ? 'tracker' : 'incoming');
     this.host = opts.host;
     this.#resolveHost = opts.resolveHost;
     this.ip = normaliseIp(stream.remoteAddress);

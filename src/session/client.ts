@@ -100,13 +100,15 @@ export class Client {
 
   /**
    * The one way to open a torrent. A magnet's metadata comes first, over ordinary connections that the
-   * session then adopts as they are; `open` is called with the metainfo to set up storage (and resume).
+   * session then adopts as they are; `storage` is where the data goes: given, or made (with resume) once
+   * the metainfo is known.
    * A torrent already open (say, added from the web page meanwhile) gets the fetch's peers and is returned.
    */
   async add(
     spec: TorrentSpec,
-    open: (metainfo: Metainfo) => Promise<OpenedStorage>,
+    storage: OpenedStorage | ((metainfo: Metainfo) => Promise<OpenedStorage>),
   ): Promise<TorrentSession> {
+    const open = typeof storage === 'function' ? storage : async () => storage;
     if ('metainfo' in spec)
       return this.addSession({ metainfo: spec.metainfo, ...(await open(spec.metainfo)) });
     const fetch = this.fetchMetadata(spec.magnet, { timeoutMs: spec.timeoutMs });

@@ -1,4 +1,4 @@
-import { PeerConnection } from '../peer/connection.js';
+import { PeerConnection, type PeerSource } from '../peer/connection.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { formatAddress, normaliseIp } from '../shared/types.js';
@@ -10,8 +10,13 @@ const REDIAL_MS = 15_000;
 const BITFIELD_WAIT_MS = 1000;
 
 /** Outgoing connections of a session: one dial per address at a time, within the peer limits. */
+/** Failed dials remembered for the status page: plenty for one torrent, bounded against a flood of addresses. */
+const MAX_FAILURES = 200;
+
 export class Dialling {
   readonly #dialing = new Set<string>();
+  /** Why the last dial of an address failed (refused, timed out, ...), newest last. */
+  readonly #failures = new Map<string, string>();
 
   constructor(private readonly s: TorrentSession) {}
 
@@ -21,11 +26,36 @@ export class Dialling {
   }
 
   /** Dials each of `peers` not connected or being dialled already, up to the torrent's peer limit. */
-  dial(peers: readonly { ip: string; port: number }[]): void {
+  dial(peers: readonly { ip: string; port: number }[], source: PeerSource = 'tracker'): void {
     for (const p of peers) {
       if (this.s.peers.size + this.#dialing.size >= this.s.maxPeers) return;
-      this.connect(p.ip, p.port).catch(() => {});
+      this.connect(p.ip, p.port, source).catch(() => {});
     }
+  }
+
+  /** Peers the trackers named (or dials failed) that we are not connected to, each with the reason. */
+  notConnected(): { address: string; why: string }[] {
+    const s = this.s;
+    const out = new Map<string, string>();
+    for (const [address, why] of this.#failures) out.set(address, why);
+    for (const p of s.knownPeers) {
+      const address = formatAddress(p.ip, p.port);
+      if (out.has(address) || this.isConnectedTo(p.ip, p.port)) continue;
+      if (p.port === s.listenPort && isLocal(p.ip)) continue;
+      out.set(
+        address,
+        this.#dialing.has(address)
+          ? 'connecting'
+          : s.complete
+            ? 'not needed: we are seeding'
+            : s.peers.size >= s.maxPeers
+              ? `peer limit (${s.maxPeers}) reached`
+              : 'not dialled yet',
+      );
+    }
+    for (const [address, why] of s.verifying.banned) out.set(address, `banned: ${why}`);
+    for (const p of s.peers.values()) out.delete(p.peerAddress);
+    return [...out].map(([address, why]) => ({ address, why }));
   }
 
   /**
@@ -34,12 +64,18 @@ export class Dialling {
    */
   dialUntilComplete(peers: readonly { ip: string; port: number }[]): void {
     if (peers.length === 0) return;
-    this.dial(peers);
+    this.dial(peers, 'magnet');
     const cancel = this.s.clock.setInterval(() => {
       if (this.s.complete) cancel();
-      else this.dial(peers);
+      else this.dial(peers, 'magnet');
     }, REDIAL_MS);
     this.s.onStop(cancel);
+  }
+
+  #failed(address: string, why: string): void {
+    this.#failures.delete(address);
+    this.#failures.set(address, why);
+    if (this.#failures.size > MAX_FAILURES) this.#failures.delete(this.#failures.keys().next().value!);
   }
 
   isConnectedTo(ip: string, port: number): PeerConnection | undefined {
@@ -49,7 +85,7 @@ export class Dialling {
   }
 
   /** Dials a peer; resolves when both handshakes are done (and its bitfield came, or a moment passed). */
-  async connect(ip: string, port: number): Promise<PeerConnection> {
+  async connect(ip: string, port: number, source: PeerSource = 'manual'): Promise<PeerConnection> {
     const s = this.s;
     const existing = this.isConnectedTo(normaliseIp(ip), port);
     if (existing) return existing;
@@ -64,10 +100,11 @@ export class Dialling {
       try {
         stream = await s.env.net.dial(ip, port, LIMITS.handshakeTimeoutMs);
       } catch (err) {
+        this.#failed(key, (err as Error).message);
         throw new ChunkswarmError('EPEER', `cannot connect to ${key}: ${(err as Error).message}`);
       }
       const conn = await new Promise<PeerConnection>((resolve, reject) => {
-        const conn = new PeerConnection(stream, { host: s, listenPort: port, clock: s.clock });
+        const conn = new PeerConnection(stream, { host: s, listenPort: port, clock: s.clock, source });
         const offReady = s.events.on('peer-connected', (peer) => {
           if (peer !== conn) return;
           off();
@@ -76,6 +113,7 @@ export class Dialling {
         const offGone = s.events.on('peer-disconnected', (peer, reason) => {
           if (peer !== conn) return;
           off();
+          this.#failed(key, reason);
           reject(new ChunkswarmError('EPEER', `cannot connect to ${key}: ${reason}`));
         });
         const off = (): void => {
@@ -84,6 +122,7 @@ export class Dialling {
         };
       });
       this.#dialing.delete(key);
+      this.#failures.delete(key);
       // Its bitfield (or HAVE ALL) follows the handshake at once; a peer with nothing may send nothing.
       await s.until(() => conn.bitsReceived || conn.closed, BITFIELD_WAIT_MS, '').catch(() => {});
       return conn;
@@ -93,6 +132,6 @@ export class Dialling {
   }
 }
 
-function isLocal(ip: string): boolean {
+export function isLocal(ip: string): boolean {
   return ip === '127.0.0.1' || ip === '::1' || ip === 'localhost';
 }

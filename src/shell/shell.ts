@@ -1,5 +1,6 @@
 import type { PeerConnection } from '../peer/connection.js';
 import type { TorrentSession } from '../session/session.js';
+import { type TrackerStatus, torrentStatus } from '../session/status.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { formatAddress } from '../shared/types.js';
 import type { TrackerPeer } from '../tracker/index.js';
@@ -203,14 +204,17 @@ export class Shell {
         return;
       }
       case '/status': {
-        const seeders = [...s.peers.values()].filter((p) => p.isSeeder).length;
-        out.line(`${s.metainfo.name}  ${s.metainfo.infoHashHex}`);
+        const st = torrentStatus(s);
+        const seeders = st.peers.filter((p) => p.seeder).length;
+        out.line(`${st.name}  ${st.infoHash}`);
         out.line(
-          `chunks ${s.have.count}/${s.pieceCount}  peers ${s.peers.size} (${seeders} seeders)  tracker ${s.trackerConnected ? 'connected' : 'not connected'}`,
+          `chunks ${st.have}/${st.pieceCount}  peers ${st.peers.length} (${seeders} seeders)  tracker ${trackerWords(st.tracker, s.clock.now())}`,
         );
         out.line(
-          `down ${rate(s.down.rate)} (${s.downloaded} B)  up ${rate(s.up.rate)} (${s.uploaded} B)  listening on ${me}`,
+          `down ${rate(st.downRate)} (${st.downloaded} B)  up ${rate(st.upRate)} (${st.uploaded} B)  listening on ${me}`,
         );
+        if (st.waitingFor) out.line(`waiting: ${st.waitingFor}`);
+        for (const n of st.notConnected.slice(0, 10)) out.line(`not connected to ${n.address}: ${n.why}`);
         return;
       }
     }
@@ -303,4 +307,13 @@ function rate(bps: number): string {
   if (bps >= 1 << 20) return `${(bps / (1 << 20)).toFixed(1)} MiB/s`;
   if (bps >= 1024) return `${(bps / 1024).toFixed(1)} KiB/s`;
   return `${Math.round(bps)} B/s`;
+}
+
+/** The tracker part of `/status`: connected, or why not and when it is tried again. */
+function trackerWords(t: TrackerStatus, now: number): string {
+  if (t.state === 'off') return 'not connected';
+  if (t.state === 'ok') return 'connected';
+  const next =
+    t.nextAt === undefined ? '' : `, next try in ${Math.max(0, Math.ceil((t.nextAt - now) / 1000))} s`;
+  return t.state === 'failing' ? `not reachable (${t.lastError ?? 'no reply'}${next})` : 'connecting';
 }

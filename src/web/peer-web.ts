@@ -3,7 +3,7 @@ import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
 import type { PeerConnection } from '../peer/connection.js';
 import type { Client } from '../session/client.js';
-import { checkMagnetSources, type MetadataFetch, type MetadataResult } from '../session/metadata-fetch.js';
+import { checkMagnetSources, type MetadataFetch } from '../session/metadata-fetch.js';
 import type { TorrentSession } from '../session/session.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
@@ -42,7 +42,7 @@ export interface PeerWebOptions {
    * Opens a torrent added through the page; without it the page says adding is not offered. `peers` are
    * those a magnet's metadata came from (with its `x.pe` ones), which no tracker may name.
    */
-  readonly addTorrent?: (meta: Metainfo, peers?: MetadataResult['peers']) => Promise<TorrentSession>;
+  readonly addTorrent?: (meta: Metainfo) => Promise<TorrentSession>;
   /**
    * Called as a magnet's metadata fetch starts; what it returns is called once the fetch is over (torrent
    * added or fetch failed). `download` waits for these as for its other torrents.
