@@ -107,8 +107,13 @@ function Torrent({ t }: { t: TorrentView }) {
         <Stat label="downloaded" value={fmtBytes(t.downloaded)} />
         <Stat label="uploaded" value={fmtBytes(t.uploaded)} />
         <Stat label="peers" value={t.peers.length} testid="peer-count" />
-        <Stat label="tracker" value={t.trackerConnected ? 'connected' : 'not connected'} />
+        <Stat label="tracker" value={t.tracker} />
       </div>
+      {t.waitingFor && (
+        <p class="waiting" data-testid="waiting-for">
+          waiting: {t.waitingFor}
+        </p>
+      )}
       <div class="two">
         <div>
           <h3>
@@ -152,14 +157,20 @@ function Torrent({ t }: { t: TorrentView }) {
             {t.peers.map((p) => (
               <tr key={p.address} data-testid="peer-row">
                 <td>
-                  <code>{p.address}</code> <span class="dim">{p.outgoing ? 'out' : 'in'}</span>
+                  <code>{p.address}</code> <span class="dim">{p.source}</span>
                 </td>
                 <td>{p.client}</td>
                 <td class="flags">
                   {flag(!p.amChoking, 'unchoked by us', 'choked by us', 'we serve it')}
                   {flag(p.peerInterested, 'interested in us', 'not interested in us', 'it wants ours')}
                   {flag(!p.peerChoking, 'unchokes us', 'chokes us', 'it serves us')}
-                  {flag(p.amInterested, 'we are interested', 'we are not interested', 'we want its')}
+                  {flag(p.amInterested, 'we are interested', 'we are not interested', 'we want its')}{' '}
+                  <code
+                    data-testid="peer-flags"
+                    title="D downloading from, d it chokes us, U uploading to, u we choke it, K unchoked but not interested, ? unchoked, not interested, O optimistic, S snubbed, I incoming, X from PEX, H from DHT"
+                  >
+                    {p.flags}
+                  </code>
                 </td>
                 <td>{fmtRate(p.downRate)}</td>
                 <td>{fmtRate(p.upRate)}</td>
@@ -171,6 +182,18 @@ function Torrent({ t }: { t: TorrentView }) {
             ))}
           </tbody>
         </table>
+      )}
+      {t.notConnected.length > 0 && (
+        <details>
+          <summary>{t.notConnected.length} known peer(s) not connected</summary>
+          <ul>
+            {t.notConnected.map((n) => (
+              <li key={n.address}>
+                <code>{n.address}</code> — {n.why}
+              </li>
+            ))}
+          </ul>
+        </details>
       )}
     </section>
   );

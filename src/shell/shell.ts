@@ -1,6 +1,6 @@
 import type { PeerConnection } from '../peer/connection.js';
 import type { TorrentSession } from '../session/session.js';
-import { type TrackerStatus, torrentStatus } from '../session/status.js';
+import { torrentStatus, trackerWords } from '../session/status.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { formatAddress } from '../shared/types.js';
 import type { TrackerPeer } from '../tracker/index.js';
@@ -307,13 +307,4 @@ function rate(bps: number): string {
   if (bps >= 1 << 20) return `${(bps / (1 << 20)).toFixed(1)} MiB/s`;
   if (bps >= 1024) return `${(bps / 1024).toFixed(1)} KiB/s`;
   return `${Math.round(bps)} B/s`;
-}
-
-/** The tracker part of `/status`: connected, or why not and when it is tried again. */
-function trackerWords(t: TrackerStatus, now: number): string {
-  if (t.state === 'off') return 'not connected';
-  if (t.state === 'ok') return 'connected';
-  const next =
-    t.nextAt === undefined ? '' : `, next try in ${Math.max(0, Math.ceil((t.nextAt - now) / 1000))} s`;
-  return t.state === 'failing' ? `not reachable (${t.lastError ?? 'no reply'}${next})` : 'connecting';
 }

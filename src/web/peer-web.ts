@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
-import type { PeerConnection } from '../peer/connection.js';
 import type { Client } from '../session/client.js';
 import { checkMagnetSources, type MetadataFetch } from '../session/metadata-fetch.js';
 import type { TorrentSession } from '../session/session.js';
+import { type PeerStatus, peerFlags, torrentStatus, trackerWords } from '../session/status.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { formatAddress } from '../shared/types.js';
@@ -219,29 +219,30 @@ export class PeerWeb {
 
   #torrentView(t: Tracked): TorrentView {
     const s = t.session;
-    const m = s.metainfo;
+    const st = torrentStatus(s);
     const full = this.#o.shell?.session === s;
     return {
-      infoHash: m.infoHashHex,
-      name: m.name,
-      size: m.totalLength,
-      pieceCount: m.pieceCount,
-      pieceLength: m.pieceLength,
-      have: s.have.count,
-      done: m.totalLength - s.left,
-      complete: s.complete,
-      paused: s.paused,
-      mode: s.mode,
+      infoHash: st.infoHash,
+      name: st.name,
+      size: st.size,
+      pieceCount: st.pieceCount,
+      pieceLength: s.metainfo.pieceLength,
+      have: st.have,
+      done: st.done,
+      complete: st.complete,
+      paused: st.paused,
+      mode: st.mode,
       trackerConnected: s.trackerConnected,
-      downRate: s.down.rate,
-      upRate: s.up.rate,
-      downloaded: s.downloaded,
-      uploaded: s.uploaded,
+      tracker: trackerWords(st.tracker, s.clock.now()),
+      waitingFor: st.waitingFor,
+      notConnected: st.notConnected.slice(0, 20),
+      downRate: st.downRate,
+      upRate: st.upRate,
+      downloaded: st.downloaded,
+      uploaded: st.uploaded,
       map: chunkMap(s.pieceCount, (i) => s.have.has(i), new Set(s.picker.partialPieces())),
       rates: { t: t.t, down: t.down, up: t.up },
-      peers: [...s.peers.values()]
-        .map((p) => peerView(p, s.pieceCount))
-        .sort((a, b) => a.address.localeCompare(b.address)),
+      peers: st.peers.map(peerView),
       console: full ? 'full' : 'read-only',
     };
   }
@@ -480,19 +481,23 @@ function rateField(v: unknown, what: string): number | undefined {
   return v;
 }
 
-function peerView(p: PeerConnection, pieceCount: number): PeerView {
+function peerView(p: PeerStatus): PeerView {
   return {
-    address: p.peerAddress,
-    client: p.clientName,
-    outgoing: p.outgoing,
-    seeder: p.isSeeder,
+    address: p.address,
+    client: p.client,
+    outgoing: p.source !== 'incoming',
+    seeder: p.seeder,
     amChoking: p.amChoking,
     amInterested: p.amInterested,
     peerChoking: p.peerChoking,
     peerInterested: p.peerInterested,
-    downRate: p.down.rate,
-    upRate: p.up.rate,
-    have: Math.min(p.bits?.count ?? 0, pieceCount),
+    optimistic: p.optimistic,
+    snubbed: p.snubbed || p.silent,
+    source: p.source,
+    flags: peerFlags(p),
+    downRate: p.downRate,
+    upRate: p.upRate,
+    have: p.have,
   };
 }
 

@@ -98,6 +98,12 @@ export interface TorrentView {
   readonly paused: boolean;
   readonly mode: 'auto' | 'manual' | 'seed';
   readonly trackerConnected: boolean;
+  /** The tracker in words: connected, or why not and when it is tried again. */
+  readonly tracker: string;
+  /** What a stalled download waits for (undefined while it moves). */
+  readonly waitingFor: string | undefined;
+  /** Peers known and not connected, and why (at most 20). */
+  readonly notConnected: readonly { readonly address: string; readonly why: string }[];
   readonly downRate: number;
   readonly upRate: number;
   readonly downloaded: number;
@@ -132,6 +138,12 @@ export interface PeerView {
   readonly amInterested: boolean;
   readonly peerChoking: boolean;
   readonly peerInterested: boolean;
+  readonly optimistic: boolean;
+  readonly snubbed: boolean;
+  /** Where we heard of it: tracker, dht, pex, magnet, manual, or incoming. */
+  readonly source: string;
+  /** Transmission-style letters (see peerFlags). */
+  readonly flags: string;
   readonly downRate: number;
   readonly upRate: number;
   readonly have: number;
