@@ -7,9 +7,10 @@ import { test } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
 import { FIGURES, parseBenchArgs, UsageError } from '../lib/args.js';
 import { keystream, sha1File, writeSeededFile } from '../lib/datafile.js';
+import { parseGitStatus, QUIET_LOAD_LIMIT, quietCheckRefusal, roundLoad } from '../lib/machine.js';
 import { parseListeningPorts, parseProcStatCpu, parseTimeReport } from '../lib/procs.js';
 import { type CpuProfile, summariseProfile } from '../lib/profile.js';
-import { formatTable, localDate, writeResults } from '../lib/report.js';
+import { commitsOf, formatTable, localDate, writeResults } from '../lib/report.js';
 import { max, mbPerSecond, median, ratio, round } from '../lib/stats.js';
 import { parseWrkResult, servedAnnounces, swarmHashes } from '../lib/wrk.js';
 import { parseTotals, swarmTraffic } from '../scenarios/swarm.js';
@@ -76,6 +77,9 @@ test('options: defaults, --only in canonical order, bad values are usage errors'
   assert.equal(d.build, true);
   assert.equal(d.committed, false);
   assert.equal(parseBenchArgs(['--committed']).committed, true);
+  assert.equal(d.quietCheck, false);
+  assert.equal(parseBenchArgs(['--quiet-check']).quietCheck, true);
+  assert.throws(() => parseBenchArgs(['--quiet-check=yes']), UsageError);
   const o = parseBenchArgs(['--only', 'sha1,pair', '--rounds', '5', '--size-mib', '64', '--no-build']);
   assert.deepEqual(o.only, ['pair', 'sha1']);
   assert.equal(o.rounds, 5);
@@ -165,6 +169,7 @@ test('results file: a partial run keeps the figures it did not measure', () => {
     writeResults(path, { cores: 2 }, { pair: { mbps: 1 }, sha1: { mbps: 2 } }, { pair: [row], sha1: [row] });
     const out = writeResults(path, { cores: 2 }, { sha1: { mbps: 3 } }, { sha1: [row] });
     assert.deepEqual(out.figures, { pair: { mbps: 1 }, sha1: { mbps: 3 } });
+    assert.deepEqual(out.commits, [], 'figures without a commit name none');
     assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')).figures, out.figures);
     writeFileSync(path, '{broken');
     const fresh = writeResults(path, { cores: 2 }, { tracker: { x: 1 } }, {});
@@ -223,4 +228,70 @@ test('swarm traffic: copies from the seeder, and totals read from chunkswarm dow
     { down: 1048576, up: 524288 },
   );
   assert.equal(parseTotals(['complete x.bin']), null);
+});
+
+test('results file: names every commit its figures were measured on', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-test-'));
+  try {
+    const path = join(dir, 'r.json');
+    const a = 'a'.repeat(40);
+    const b = 'b'.repeat(40);
+    const one = writeResults(path, {}, { pair: { commit: a }, sha1: { commit: a } }, {});
+    assert.deepEqual(one.commits, [a], 'one run, one commit');
+    const two = writeResults(path, {}, { sha1: { commit: b } }, {});
+    assert.deepEqual(
+      two.commits,
+      [a, b],
+      'a later partial run adds its commit; the pair figure keeps its own',
+    );
+    const three = writeResults(path, {}, { pair: { commit: b } }, {});
+    assert.deepEqual(three.commits, [b], 'once every figure is re-measured only the new commit is left');
+    assert.deepEqual(commitsOf({ x: null, y: 3, z: { commit: 7 } }), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--quiet-check: measures at a load of 1 or less, refuses above it in one line', () => {
+  assert.equal(QUIET_LOAD_LIMIT, 1);
+  assert.equal(quietCheckRefusal(0), null);
+  assert.equal(quietCheckRefusal(1), null);
+  const r = quietCheckRefusal(1.01);
+  assert.ok(r);
+  assert.match(r, /1-minute load 1\.01 is above 1/);
+  assert.doesNotMatch(r, /\n/, 'one line');
+  assert.equal(quietCheckRefusal(3.5, 4), null, 'the limit is a parameter');
+  assert.match(quietCheckRefusal(Number.NaN) ?? '', /unknown/, 'an unreadable load refuses too');
+  assert.equal(roundLoad(1.23456), 1.23);
+  assert.equal(roundLoad(undefined), 0);
+});
+
+test('git status: changed, untracked and renamed paths make the tree dirty; ignored folders do not', () => {
+  assert.deepEqual(parseGitStatus(''), { dirty: false, paths: [] });
+  const status = [
+    ' M src/tracker/server/udp.ts',
+    'M  bench/run.ts',
+    '?? notes.txt',
+    'R  old name.ts -> src/new name.ts',
+    '?? bench/results/2026-12-04.json',
+    ' M bench/results',
+    '?? "odd\\tname"',
+    '',
+  ].join('\n');
+  const t = parseGitStatus(status, ['bench/results']);
+  assert.equal(t.dirty, true);
+  assert.deepEqual(t.paths, [
+    'src/tracker/server/udp.ts',
+    'bench/run.ts',
+    'notes.txt',
+    'src/new name.ts',
+    'odd\\tname',
+  ]);
+  assert.deepEqual(
+    parseGitStatus('?? bench/results/x.json\n M bench/results-old.ts\n', ['bench/results']).paths,
+    ['bench/results-old.ts'],
+    'a prefix matches whole folder names only',
+  );
+  const many = Array.from({ length: 30 }, (_, i) => ` M f${i}`).join('\n');
+  assert.equal(parseGitStatus(many).paths.length, 20, 'at most 20 paths are kept');
 });
