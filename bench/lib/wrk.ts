@@ -69,6 +69,8 @@ export interface WrkLoad {
   connections?: number;
   peers?: number;
   numwant?: number;
+  /** run wrk under `taskset -c CPUS` */
+  cpus?: string;
 }
 
 export function runWrk(load: WrkLoad): Promise<WrkResult> {
@@ -86,10 +88,11 @@ export function runWrk(load: WrkLoad): Promise<WrkResult> {
     String(load.peers ?? 20000),
     String(load.numwant ?? 50),
   ];
+  const [file, argv] = load.cpus ? ['taskset', ['-c', load.cpus, 'wrk', ...args]] : ['wrk', args];
   return new Promise((resolve, reject) => {
     execFile(
-      'wrk',
-      args,
+      file,
+      argv,
       { timeout: (load.seconds + 30) * 1000, maxBuffer: 1 << 20 },
       (err, stdout, stderr) => {
         const parsed = parseWrkResult(stdout);
