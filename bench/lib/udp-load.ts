@@ -3,9 +3,9 @@
  * the BENCH_UDP line it prints, and how the bench starts it. The packets are built here by hand,
  * not with chunkswarm's own codec, so the load does not share a bug with the tracker it measures.
  */
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { BENCH_DIR, ROOT } from './clients.js';
+import { readResultLine, runLoadTool } from './load-tool.js';
 
 export const UDP_ANNOUNCE_SCRIPT = join(BENCH_DIR, 'udp-announce.ts');
 
@@ -121,17 +121,10 @@ export function formatUdpLoadResult(r: UdpLoadResult): string {
 }
 
 export function parseUdpLoadResult(output: string): UdpLoadResult | null {
-  const line = output.split('\n').find((l) => l.startsWith('BENCH_UDP '));
-  if (!line) return null;
+  const r = readResultLine(output, 'BENCH_UDP', ' error=');
+  if (!r) return null;
+  const { line, need } = r;
   const errAt = line.indexOf(' error=');
-  const head = errAt >= 0 ? line.slice(0, errAt) : line;
-  const f = new Map<string, number>();
-  for (const m of head.matchAll(/(\w+)=([\d.]+)/g)) f.set(m[1] as string, Number(m[2]));
-  const need = (k: string): number => {
-    const v = f.get(k);
-    if (v === undefined || !Number.isFinite(v)) throw new Error(`udp load result line lacks ${k}: ${line}`);
-    return v;
-  };
   return {
     announces: need('announces'),
     connects: need('connects'),
@@ -179,24 +172,5 @@ export function runUdpLoad(load: UdpLoad): Promise<UdpLoadResult> {
     '--numwant',
     String(load.numwant ?? 50),
   ];
-  const [file, argv] = load.cpus
-    ? ['taskset', ['-c', load.cpus, process.execPath, ...args]]
-    : [process.execPath, args];
-  return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      argv,
-      { cwd: ROOT, timeout: (load.seconds + 30) * 1000, maxBuffer: 1 << 20 },
-      (err, stdout, stderr) => {
-        const parsed = parseUdpLoadResult(stdout);
-        if (parsed) resolve(parsed);
-        else
-          reject(
-            new Error(
-              `udp load gave no result${err ? ` (${err.message})` : ''}: ${(stderr || stdout).trim().slice(-300)}`,
-            ),
-          );
-      },
-    );
-  });
+  return runLoadTool('udp load', process.execPath, args, { ...load, cwd: ROOT }, parseUdpLoadResult);
 }

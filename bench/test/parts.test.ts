@@ -382,7 +382,7 @@ test('udp load result line: written and read back, the error text may hold space
   });
   assert.equal(parseUdpLoadResult(formatUdpLoadResult({ ...r, firstError: null }))?.firstError, null);
   assert.equal(parseUdpLoadResult('nothing'), null);
-  assert.throws(() => parseUdpLoadResult('BENCH_UDP announces=1'), /lacks connects/);
+  assert.throws(() => parseUdpLoadResult('BENCH_UDP announces=1 error=connects=2'), /lacks connects/);
 });
 
 test('tracker runs: wrk and udp results summarised alike; rows flag failures and an unfilled core', () => {
