@@ -38,7 +38,7 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [options]
   --only LIST         figures to run, comma-separated: ${FIGURES.join(',')} (default: all)
   --rounds N          pair rounds per client, alternating (default 3)
-  --size-mib N        pair file size in MiB (default 256)
+  --size-mib N        pair file size in MiB (default 1024)
   --swarm-mib N       swarm file size in MiB (default 128)
   --leechers N        swarm leechers (default 8)
   --uplink-mib N      swarm upload cap per process in MiB/s (default 8)
@@ -87,7 +87,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   return {
     only,
     rounds: positiveInt('rounds', v.rounds, 3),
-    sizeMiB: positiveInt('size-mib', v['size-mib'], 256),
+    sizeMiB: positiveInt('size-mib', v['size-mib'], 1024),
     swarmMiB: positiveInt('swarm-mib', v['swarm-mib'], 128),
     leechers: positiveInt('leechers', v.leechers, 8),
     uplinkMiB: positiveInt('uplink-mib', v['uplink-mib'], 8),

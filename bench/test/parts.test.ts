@@ -83,7 +83,7 @@ test('options: defaults, --only in canonical order, bad values are usage errors'
   const d = parseBenchArgs([]);
   assert.deepEqual(d.only, [...FIGURES]);
   assert.equal(d.rounds, 3);
-  assert.equal(d.sizeMiB, 256);
+  assert.equal(d.sizeMiB, 1024);
   assert.equal(d.swarmMiB, 128);
   assert.equal(d.leechers, 8);
   assert.equal(d.uplinkMiB, 8);
