@@ -477,6 +477,10 @@ test('swarm rows: targets by swarm size, copies and CPU judged, caps that broke 
     ['', '', '', '', 'MISSED'],
     'the second block judges only CPU against its own reference',
   );
+  const none = swarmRows('super', cs, null, 16, 0.85, false);
+  assert.equal(none[0]?.reference, 'did not finish', 'a reference run that failed is shown as such');
+  assert.equal(none[0]?.chunkswarm, '18.0', "chunkswarm's figure stays");
+  assert.equal(none[4]?.verdict, 'n/a');
 });
 
 test('pair CPU per GiB', () => {
