@@ -28,6 +28,8 @@ export interface BenchOptions {
   committed: boolean;
   /** keep temp files (for a post-mortem) */
   keep: boolean;
+  /** refuse to measure (exit 3) when the 1-minute load average is above 1 */
+  quietCheck: boolean;
   /** where the results JSON goes (default bench/results/<date>.json) */
   out: string | null;
   help: boolean;
@@ -36,7 +38,7 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [options]
   --only LIST         figures to run, comma-separated: ${FIGURES.join(',')} (default: all)
   --rounds N          pair rounds per client, alternating (default 3)
-  --size-mib N        pair file size in MiB (default 256)
+  --size-mib N        pair file size in MiB (default 1024)
   --swarm-mib N       swarm file size in MiB (default 128)
   --leechers N        swarm leechers (default 8)
   --uplink-mib N      swarm upload cap per process in MiB/s (default 8)
@@ -47,6 +49,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --committed         measure the last commit: clone it into the temp folder and build it there,
                       so uncommitted edits and rebuilds of dist/ during the run cannot touch it
   --keep              keep the temp folder
+  --quiet-check       refuse to measure (exit 3, one line) when the 1-minute load average is
+                      above 1: other work on the machine skews the ratios
   --out FILE          results file (default bench/results/<YYYY-MM-DD>.json)
   -h, --help          this text`;
 
@@ -83,7 +87,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   return {
     only,
     rounds: positiveInt('rounds', v.rounds, 3),
-    sizeMiB: positiveInt('size-mib', v['size-mib'], 256),
+    sizeMiB: positiveInt('size-mib', v['size-mib'], 1024),
     swarmMiB: positiveInt('swarm-mib', v['swarm-mib'], 128),
     leechers: positiveInt('leechers', v.leechers, 8),
     uplinkMiB: positiveInt('uplink-mib', v['uplink-mib'], 8),
@@ -93,6 +97,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     build: v['no-build'] !== true,
     committed: v.committed === true,
     keep: v.keep === true,
+    quietCheck: v['quiet-check'] === true,
     out: v.out ?? null,
     help: v.help === true,
   };
@@ -116,6 +121,7 @@ function parse(argv: readonly string[]) {
       'no-build': { type: 'boolean' },
       committed: { type: 'boolean' },
       keep: { type: 'boolean' },
+      'quiet-check': { type: 'boolean' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
