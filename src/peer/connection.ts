@@ -4,6 +4,7 @@ import type { ByteStream, Random } from '../shared/env.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { cryptoRandom } from '../shared/node-env.js';
+import type { PeerSource } from '../shared/status.js';
 import { formatAddress, normaliseIp } from '../shared/types.js';
 import {
   type DecoderEvent,
@@ -37,8 +38,7 @@ export function makePeerId(random: Random = cryptoRandom): Buffer {
   return Buffer.concat([Buffer.from('-CS0100-'), random.bytes(12)]);
 }
 
-/** Where we heard of a peer (shown on the pages): or `incoming`, it dialled us. */
-export type PeerSource = 'tracker' | 'dht' | 'pex' | 'magnet' | 'manual' | 'incoming';
+export type { PeerSource } from '../shared/status.js';
 
 /** What a connection needs from the torrent it serves; the session implements it. */
 export interface PeerHost {

@@ -10,6 +10,7 @@ import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
 import { nodeEnv } from '../shared/node-env.js';
+import type { SessionMode } from '../shared/status.js';
 import type { PieceHasher, Storage } from '../storage/index.js';
 import type { AnnounceResult, TrackerAnswer, TrackerPeer } from '../tracker/index.js';
 import { TrackerClient } from '../tracker/index.js';
@@ -23,11 +24,7 @@ import { Requesting } from './requesting.js';
 import { Serving } from './serving.js';
 import { Verifying } from './verifying.js';
 
-/**
- * How a session moves data. `auto`: the engine fetches everything (download); `manual`: only what the
- * shell asks for (`/request_download`, an offer, `/auto_download` switches to auto); `seed`: serve only.
- */
-export type SessionMode = 'auto' | 'manual' | 'seed';
+export type { SessionMode } from '../shared/status.js';
 
 export type SessionEvents = {
   'peer-connected': [peer: PeerConnection];

@@ -481,23 +481,12 @@ function rateField(v: unknown, what: string): number | undefined {
   return v;
 }
 
-function peerView(p: PeerStatus): PeerView {
+function peerView({ silent, requests, ...p }: PeerStatus): PeerView {
   return {
-    address: p.address,
-    client: p.client,
+    ...p,
+    snubbed: p.snubbed || silent,
     outgoing: p.source !== 'incoming',
-    seeder: p.seeder,
-    amChoking: p.amChoking,
-    amInterested: p.amInterested,
-    peerChoking: p.peerChoking,
-    peerInterested: p.peerInterested,
-    optimistic: p.optimistic,
-    snubbed: p.snubbed || p.silent,
-    source: p.source,
-    flags: peerFlags(p),
-    downRate: p.downRate,
-    upRate: p.upRate,
-    have: p.have,
+    flags: peerFlags({ silent, requests, ...p }),
   };
 }
 

@@ -3,6 +3,8 @@
  * import these types, so both sides agree on every field. Plain data only: no classes, no Buffers.
  */
 
+import type { PeerStatus } from '../shared/status.js';
+
 // ---- tracker page ----
 
 export interface TrackerState {
@@ -129,24 +131,11 @@ export interface ChunkMapView {
   readonly chunksPerCell: number;
 }
 
-export interface PeerView {
-  readonly address: string;
-  readonly client: string;
+/** A connected peer as the page shows it: its status (see session/status.ts) and its flags in letters. */
+export interface PeerView extends Omit<PeerStatus, 'silent' | 'requests'> {
   readonly outgoing: boolean;
-  readonly seeder: boolean;
-  readonly amChoking: boolean;
-  readonly amInterested: boolean;
-  readonly peerChoking: boolean;
-  readonly peerInterested: boolean;
-  readonly optimistic: boolean;
-  readonly snubbed: boolean;
-  /** Where we heard of it: tracker, dht, pex, magnet, manual, or incoming. */
-  readonly source: string;
   /** Transmission-style letters (see peerFlags). */
   readonly flags: string;
-  readonly downRate: number;
-  readonly upRate: number;
-  readonly have: number;
 }
 
 export interface ConsoleLine {
