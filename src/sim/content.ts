@@ -9,6 +9,7 @@
  * - `compare`: the piece is compared byte for byte with the content it names in its first header, and the
  *   piece's real hash is returned only when all of it matches. Exact, and cheaper than SHA-1 (a memory
  *   compare, no digest): what the 1,000-peer scenario uses. The output of a run says which was used.
+ * The content itself is made once and kept (the torrent's size in memory, whatever the number of peers).
  */
 import { createHash } from 'node:crypto';
 import { buildInfoDict, metainfoFromInfoBytes, pieceSize } from '../metainfo/index.js';
@@ -27,6 +28,8 @@ export class SimContent {
   readonly pieceLength: number;
   readonly #filler: Buffer;
   readonly #seed: number;
+  /** The whole torrent, made once: reads are views of it (never written to). */
+  readonly #bytes: Buffer;
 
   constructor(opts: { totalBytes: number; pieceLength: number; seed: number; name?: string }) {
     if (opts.pieceLength % SIM_BLOCK !== 0) throw new Error('piece length must be a multiple of 16 KiB');
@@ -35,11 +38,11 @@ export class SimContent {
     this.#filler = seededRandom(opts.seed ^ 0x5eed).bytes(SIM_BLOCK);
     const count = Math.ceil(opts.totalBytes / opts.pieceLength);
     const hashes = Buffer.alloc(count * 20);
-    const scratch = Buffer.allocUnsafe(opts.pieceLength);
+    this.#bytes = Buffer.allocUnsafe(opts.totalBytes);
     for (let i = 0; i < count; i++) {
-      const size = Math.min(opts.pieceLength, opts.totalBytes - i * opts.pieceLength);
-      const piece = scratch.subarray(0, size);
-      this.fill(i, 0, piece);
+      const at = i * opts.pieceLength;
+      const piece = this.#bytes.subarray(at, Math.min(opts.totalBytes, at + opts.pieceLength));
+      this.#fill(i, 0, piece);
       createHash('sha1')
         .update(piece)
         .digest()
@@ -59,8 +62,13 @@ export class SimContent {
     return this.metainfo.totalLength;
   }
 
-  /** Writes bytes `begin..begin+out.length` of piece `index` into `out`. */
-  fill(index: number, begin: number, out: Buffer): void {
+  /** Bytes `begin..begin+length` of piece `index`: a view of the content, which must not be written to. */
+  view(index: number, begin: number, length: number): Buffer {
+    const at = index * this.pieceLength + begin;
+    return this.#bytes.subarray(at, at + length);
+  }
+
+  #fill(index: number, begin: number, out: Buffer): void {
     let at = 0;
     while (at < out.length) {
       const offset = begin + at;
@@ -76,23 +84,11 @@ export class SimContent {
     }
   }
 
-  piece(index: number): Buffer {
-    const out = Buffer.allocUnsafe(pieceSize(this.metainfo, index));
-    this.fill(index, 0, out);
-    return out;
-  }
-
   /** True when `data` is exactly piece `index`. */
   matches(index: number, data: Buffer): boolean {
     if (index < 0 || index >= this.metainfo.pieceCount) return false;
-    if (data.length !== pieceSize(this.metainfo, index)) return false;
-    for (let at = 0, block = 0; at < data.length; at += SIM_BLOCK, block++) {
-      const end = Math.min(data.length, at + SIM_BLOCK);
-      if (!this.#header(index, block).equals(data.subarray(at, Math.min(end, at + HEADER)))) return false;
-      if (end - at > HEADER && this.#filler.compare(data, at + HEADER, end, HEADER, end - at) !== 0)
-        return false;
-    }
-    return true;
+    const size = pieceSize(this.metainfo, index);
+    return data.length === size && this.view(index, 0, size).equals(data);
   }
 
   /** The piece a buffer says it is (its first header), or -1. */
@@ -160,9 +156,8 @@ export class SyntheticStorage implements Storage {
     if (!this.held.has(index)) throw new ChunkswarmError('ESTORAGE', `cannot read piece ${index}: not held`);
     if (begin + length > pieceSize(this.layout, index))
       throw new ChunkswarmError('ESTORAGE', `read past the end of piece ${index}`);
-    const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
-    this.#content.fill(index, begin, out);
-    return out;
+    // A view, no copy: the read cache and the network only read it.
+    return this.#content.view(index, begin, length);
   }
 
   async writePiece(index: number, data: Buffer): Promise<void> {
@@ -189,7 +184,9 @@ export class CorruptingStorage implements Storage {
   }
 
   async read(index: number, begin: number, length: number, into?: Buffer): Promise<Buffer> {
-    const data = await this.#inner.read(index, begin, length, into);
+    const clean = await this.#inner.read(index, begin, length, into);
+    // A copy: the inner storage may hand out a view of bytes that others serve.
+    const data = clean === into ? clean : Buffer.from(clean);
     for (let i = 0; i < data.length; i++) data[i] = data[i]! ^ 0xa5;
     return data;
   }

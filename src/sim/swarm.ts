@@ -5,6 +5,7 @@
  * progress as it goes.
  */
 import { performance } from 'node:perf_hooks';
+import { pieceSize } from '../metainfo/index.js';
 import { Client } from '../session/client.js';
 import type { TorrentSession } from '../session/session.js';
 import { Bitfield } from '../shared/bitfield.js';
@@ -38,6 +39,8 @@ export interface SimPeer {
   readonly samples: [number, number][];
   uploaded: number;
   downloaded: number;
+  /** Pieces it held that were not the content, counted when it left (or at the end). */
+  badPieces: number | undefined;
 }
 
 export interface SimResult {
@@ -113,7 +116,7 @@ export class Swarm {
           role: group.role,
           address: simAddress(n),
           group,
-          up: group.role === 'free-rider' ? rate(group.upKiBps) : rate(group.upKiBps),
+          up: rate(group.upKiBps),
           down: rate(group.downKiBps),
           joinAt: (group.joinAt + spread) * 1000,
           client: undefined,
@@ -125,6 +128,7 @@ export class Swarm {
           samples: [],
           uploaded: 0,
           downloaded: 0,
+          badPieces: undefined,
         });
       }
     }
@@ -212,6 +216,7 @@ export class Swarm {
     if (!p.client || p.leftAt !== undefined) return;
     p.leftAt = this.clock.now();
     this.#keepTotals(p);
+    p.badPieces = await this.#badPieces(p);
     if (how === 'crash') this.net.kill(p.address, 'silent');
     await p.client.close({ announce: how === 'stop' });
     if (how === 'stop') this.net.kill(p.address, 'reset');
@@ -273,21 +278,22 @@ export class Swarm {
     }
   }
 
-  /** Pieces held by finished leechers that are not byte for byte the content (0 when all is well). */
+  /** Pieces held by leechers that are not byte for byte the content (0 when all is well). */
   async badPieces(): Promise<number> {
     let bad = 0;
-    for (const p of this.peers) {
-      const st = p.storage;
-      if (!st || !p.session || p.role === 'seeder' || p.role === 'corrupt') continue;
-      if (st instanceof SyntheticStorage) {
-        bad += st.mismatches;
-        continue;
-      }
-      if (st instanceof MemoryStorage) {
-        for (const i of st.held()) {
-          const data = await st.read(i, 0, this.content.metainfo.pieceLength > 0 ? pieceLen(this, i) : 0);
-          if (!this.content.matches(i, data)) bad++;
-        }
+    for (const p of this.peers) bad += p.badPieces ?? (await this.#badPieces(p));
+    return bad;
+  }
+
+  async #badPieces(p: SimPeer): Promise<number> {
+    const st = p.storage;
+    if (!st || p.role === 'seeder' || p.role === 'corrupt') return 0;
+    if (st instanceof SyntheticStorage) return st.mismatches;
+    let bad = 0;
+    if (st instanceof MemoryStorage) {
+      for (const i of st.held()) {
+        const data = await st.read(i, 0, pieceSize(this.metainfo, i));
+        if (!this.content.matches(i, data)) bad++;
       }
     }
     return bad;
@@ -359,11 +365,6 @@ export class Swarm {
       networkEvents: this.net.stats.events,
     };
   }
-}
-
-function pieceLen(s: Swarm, i: number): number {
-  const m = s.metainfo;
-  return Math.min(m.pieceLength, m.totalLength - i * m.pieceLength);
 }
 
 function median(xs: readonly number[]): number {
