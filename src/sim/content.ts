@@ -152,7 +152,7 @@ export class SyntheticStorage implements Storage {
     this.held = new Bitfield(content.metainfo.pieceCount, have.bytes);
   }
 
-  async read(index: number, begin: number, length: number, into?: Buffer): Promise<Buffer> {
+  async read(index: number, begin: number, length: number): Promise<Buffer> {
     if (!this.held.has(index)) throw new ChunkswarmError('ESTORAGE', `cannot read piece ${index}: not held`);
     if (begin + length > pieceSize(this.layout, index))
       throw new ChunkswarmError('ESTORAGE', `read past the end of piece ${index}`);
