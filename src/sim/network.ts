@@ -39,6 +39,8 @@ export interface SimNetworkOptions {
 
 /** Above this many bytes queued a writer is told to wait for `drain` (Node's default high-water mark). */
 const HIGH_WATER = 16 * 1024;
+/** What a closed stream still sends of its queue (a socket buffer's worth). */
+const KERNEL_BUFFER = 64 * 1024;
 const FIRST_EPHEMERAL_PORT = 40_000;
 
 interface Write {
@@ -167,8 +169,9 @@ export class SimStream implements ByteStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.host.ends.delete(this);
-    // What was written still leaves, then the other side hears the close.
+    // As a socket destroyed with data queued: what the kernel's buffer would have taken at once still
+    // leaves (this turn's last messages), the rest is dropped, and the other side hears the close after it.
+    this.net.trimQueue(this.out, KERNEL_BUFFER);
     this.out.finQueued = true;
     this.net.wake(this.out);
     // Bytes still arriving are dropped: their writer hears they were taken.
@@ -267,7 +270,8 @@ export class SimNetwork {
       end.out.dead = true;
       this.dropArrived(end.in);
       const other = end.peer;
-      if (how === 'reset')
+      // A stream closed here whose close has not gone out yet is reset too.
+      if (how === 'reset' && !other.closed)
         this.#at(this.clock.now() + end.out.latencyMs, () => other.ended('connection reset by peer'));
     }
     host.ends.clear();
@@ -453,7 +457,11 @@ export class SimNetwork {
         if (!stream.closed) stream.handlers.data(w.bytes);
         w.written?.();
       }
-      if (packet.fin) stream.ended('peer closed the connection');
+      if (packet.fin) {
+        stream.ended('peer closed the connection');
+        // Both sides are closed now: nothing of the writer's end is left to reset.
+        pipe.writer.host.ends.delete(pipe.writer);
+      }
     }
     // Room in the window again: the writer may go on.
     this.wake(pipe);
@@ -466,6 +474,16 @@ export class SimNetwork {
       for (const w of packet.writes) w.written?.();
     }
     pipe.dead = true;
+  }
+
+  /** Keeps the first `keep` bytes of the writer's queue (whole writes), drops the rest. */
+  trimQueue(pipe: Pipe, keep: number): void {
+    let kept = 0;
+    let i = 0;
+    while (i < pipe.queue.length && kept + pipe.queue[i]!.bytes.length <= keep)
+      kept += pipe.queue[i++]!.bytes.length;
+    for (const w of pipe.queue.splice(i)) w.written?.();
+    pipe.queued = kept;
   }
 
   /** Drops what was queued and not sent (the writer's stream failed). */

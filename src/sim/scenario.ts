@@ -43,6 +43,9 @@ export interface Scenario {
   /** Each host's share of a link's one-way latency, ms (a link's latency is the sum of both ends'). */
   readonly latencyMs: number;
   readonly trackerLatencyMs: number;
+  /** The tracker's `interval` and `min interval`, s (default 1800 and 900, as chunkswarm's tracker). */
+  readonly trackerInterval: number;
+  readonly trackerMinInterval: number;
   /** Stop after this much virtual time even if some leecher has not finished, s. */
   readonly capSeconds: number;
   /** The seeder's first pass (each piece to one leecher before any twice); default on. */
@@ -121,6 +124,8 @@ export function parseScenario(json: unknown, opts: { peers?: number } = {}): Sce
     pieceKiB,
     latencyMs: num(o, 'latencyMs', 10),
     trackerLatencyMs: num(o, 'trackerLatencyMs', 50),
+    trackerInterval: num(o, 'trackerInterval', 1800, 1),
+    trackerMinInterval: num(o, 'trackerMinInterval', Math.floor(num(o, 'trackerInterval', 1800, 1) / 2), 0),
     capSeconds: num(o, 'capSeconds', 3600, 1),
     superSeeding: o.superSeeding !== false,
     hasher,

@@ -100,7 +100,11 @@ export class Swarm {
   constructor(scenario: Scenario) {
     this.scenario = scenario;
     this.net = new SimNetwork(this.clock);
-    this.tracker = new SimTracker(this.clock, { latencyMs: scenario.trackerLatencyMs });
+    this.tracker = new SimTracker(this.clock, {
+      latencyMs: scenario.trackerLatencyMs,
+      interval: scenario.trackerInterval,
+      minInterval: scenario.trackerMinInterval,
+    });
     this.content = new SimContent({
       totalBytes: Math.round(scenario.sizeMiB * 1024 * KiB),
       pieceLength: scenario.pieceKiB * KiB,

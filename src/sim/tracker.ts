@@ -21,6 +21,8 @@ import { buildAnnounceUrl } from '../tracker/protocol/url.js';
 export interface SimTrackerOptions {
   /** Seconds between regular announces (default 1800, as most trackers say). */
   readonly interval?: number;
+  /** Seconds a client should wait between announces at least (default interval / 2, as chunkswarm's tracker says). */
+  readonly minInterval?: number;
   /** Round trip of an announce, ms (default 50). */
   readonly latencyMs?: number;
 }
@@ -32,6 +34,7 @@ export class SimTracker {
   readonly clock: Clock;
   readonly #logic: SwarmLogic;
   readonly #interval: number;
+  readonly #minInterval: number;
   readonly #latency: number;
   reachable = true;
   announces = 0;
@@ -42,6 +45,7 @@ export class SimTracker {
     this.clock = clock;
     this.#logic = new SwarmLogic({ store: this.store, clock, emit: undefined });
     this.#interval = opts.interval ?? 1800;
+    this.#minInterval = opts.minInterval ?? Math.max(1, Math.floor(this.#interval / 2));
     this.#latency = opts.latencyMs ?? 50;
   }
 
@@ -111,7 +115,7 @@ export class SimTracker {
     const { packed, peers, stats } = this.#logic.announce(a, a.compact && !a.wantStatus);
     return encodeAnnounceResponse({
       interval: this.#interval,
-      minInterval: Math.max(1, Math.floor(this.#interval / 2)),
+      minInterval: this.#minInterval,
       complete: stats.complete,
       incomplete: stats.incomplete,
       peers,
