@@ -114,7 +114,8 @@ export class Choking {
    */
   #regularSlots(): number {
     const s = this.s;
-    if (s.complete && s.mode !== 'manual' && !this.distributor.done) return Math.max(4, s.peers.size);
+    if (s.complete && s.mode !== 'manual' && s.superSeed && !this.distributor.done)
+      return Math.max(4, s.peers.size);
     return s.uploadSlots;
   }
 
@@ -135,7 +136,7 @@ export class Choking {
   /** Seeding automatically: steer an unchoked, interested peer towards pieces nobody has been sent yet. */
   suggestTo(peer: PeerConnection, unchoking = false): void {
     const s = this.s;
-    if (!s.complete || s.mode === 'manual' || this.distributor.done) return;
+    if (!s.complete || s.mode === 'manual' || !s.superSeed || this.distributor.done) return;
     if (!peer.fast || !peer.peerInterested || (peer.amChoking && !unchoking) || peer.closed) return;
     const bits = s.bitsOf(peer);
     for (const index of this.distributor.next(peer.address, (i) => !bits.has(i)))

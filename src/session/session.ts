@@ -66,6 +66,12 @@ export interface SessionOptions {
   readonly env?: Env;
   /** The torrent's trackers (default: a TrackerClient over the metainfo's announce list). */
   readonly announcer?: Announcer;
+  /**
+   * While seeding, steer leechers to pieces nobody has been sent yet and unchoke every interested one until
+   * each piece went out once (see distributor.ts). Default true; false leaves plain tit-for-tat (the simulator
+   * compares the two).
+   */
+  readonly superSeed?: boolean;
 }
 
 /** A piece whose blocks are arriving: its buffer and who sent them. */
@@ -100,6 +106,7 @@ export class TorrentSession implements PeerHost {
   readonly uploadSlots: number;
   readonly announceIp: string | undefined;
   readonly mayConnect: (() => boolean) | undefined;
+  readonly superSeed: boolean;
   mode: SessionMode;
   listenPort: number;
   /** Peers the tracker told us about (latest reply), with the chunk status chunkswarm trackers add. */
@@ -140,6 +147,7 @@ export class TorrentSession implements PeerHost {
     this.uploadSlots = opts.uploadSlots ?? 4;
     this.announceIp = opts.announceIp;
     this.mayConnect = opts.mayConnect;
+    this.superSeed = opts.superSeed ?? true;
     this.startedAt = this.clock.now();
     this.down = new RateMeter(this.clock);
     this.up = new RateMeter(this.clock);

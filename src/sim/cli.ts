@@ -1,0 +1,55 @@
+/**
+ * `npm run simulate -- <scenario.json> [--peers N] [--json out.json] [--svg out.svg]`: runs a scenario on
+ * the simulator and prints its figures. Reports; never fails on a figure. Exit 2 on bad usage.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { describeError } from '../shared/errors.js';
+import { formatResult, progressJson, progressSvg } from './report.js';
+import { parseScenario } from './scenario.js';
+import { Swarm } from './swarm.js';
+
+const USAGE = 'usage: npm run simulate -- <scenario.json> [--peers N] [--json out.json] [--svg out.svg]';
+
+async function main(argv: string[]): Promise<number> {
+  let file: string | undefined;
+  let peers: number | undefined;
+  let json: string | undefined;
+  let svg: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--peers') {
+      peers = Number(value());
+      if (!Number.isInteger(peers) || peers < 1) throw new Error('--peers must be a whole number >= 1');
+    } else if (a === '--json') json = value();
+    else if (a === '--svg') svg = value();
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    } else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
+    else if (file === undefined) file = a;
+    else throw new Error(`one scenario at a time (got ${file} and ${a})`);
+  }
+  if (file === undefined) throw new Error('which scenario? (sim/scenarios/*.json)');
+  const scenario = parseScenario(JSON.parse(readFileSync(file, 'utf8')), { peers });
+  const swarm = new Swarm(scenario);
+  swarm.start();
+  const result = await swarm.run();
+  process.stdout.write(`${formatResult(result)}\n`);
+  if (json) writeFileSync(json, `${JSON.stringify(progressJson(swarm, result))}\n`);
+  if (svg) writeFileSync(svg, progressSvg(swarm, result));
+  await swarm.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`simulate: ${describeError(err)}\n${USAGE}\n`);
+    process.exit(2);
+  },
+);
