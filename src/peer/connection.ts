@@ -27,7 +27,6 @@ import { RateMeter, type TokenBucket } from './rate.js';
 
 /** How much a connection may queue in user space before the serving loop waits for 'drain'. */
 const SEND_BUFFER_BYTES = 1024 * 1024;
-const MIN_SEND_BUFFER = 128 * 1024;
 
 export const CLIENT_NAME = 'chunkswarm 0.1.0';
 
@@ -207,15 +206,6 @@ export class PeerConnection {
     this.stream.write(bytes, written);
   }
 
-  /**
-   * How much may wait in the stream: about half a second of this peer's rate, at least MIN_SEND_BUFFER and
-   * at most SEND_BUFFER_BYTES. A slow peer's queue stays short, so what a seeder sends it arrives soon (a
-   * seeder of 24 peers queueing 1 MiB for each would deliver its pieces seconds after sending them).
-   */
-  #sendBudget(): number {
-    return Math.min(SEND_BUFFER_BYTES, Math.max(MIN_SEND_BUFFER, this.up.rate / 2));
-  }
-
   #drained(): void {
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
@@ -236,7 +226,7 @@ export class PeerConnection {
     this.up.add(block.length);
     // Node's socket buffer signals "full" at 16 KiB: waiting for 'drain' there would send one block per
     // turn of the event loop. Keep up to SEND_BUFFER_BYTES queued instead; the kernel takes it in big writes.
-    if (this.stream.pendingBytes < this.#sendBudget()) return Promise.resolve();
+    if (this.stream.pendingBytes < SEND_BUFFER_BYTES) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
