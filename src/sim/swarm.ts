@@ -104,6 +104,7 @@ export class Swarm {
       latencyMs: scenario.trackerLatencyMs,
       interval: scenario.trackerInterval,
       minInterval: scenario.trackerMinInterval,
+      seed: scenario.seed,
     });
     this.content = new SimContent({
       totalBytes: Math.round(scenario.sizeMiB * 1024 * KiB),

@@ -6,6 +6,7 @@
  */
 import type { Announcer } from '../session/announcing.js';
 import type { Clock } from '../shared/clock.js';
+import { seededRandom } from '../shared/env.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import {
   type ClientAnnounceParams,
@@ -25,12 +26,14 @@ export interface SimTrackerOptions {
   readonly minInterval?: number;
   /** Round trip of an announce, ms (default 50). */
   readonly latencyMs?: number;
+  /** Seed of the store's peer selection (default 1). */
+  readonly seed?: number;
 }
 
 const URL = 'http://tracker.sim/announce';
 
 export class SimTracker {
-  readonly store = new MemorySwarmStore();
+  readonly store: MemorySwarmStore;
   readonly clock: Clock;
   readonly #logic: SwarmLogic;
   readonly #interval: number;
@@ -43,6 +46,8 @@ export class SimTracker {
 
   constructor(clock: Clock, opts: SimTrackerOptions = {}) {
     this.clock = clock;
+    // Seeded: which peers an announce hands out must not differ from one run of a scenario to the next.
+    this.store = new MemorySwarmStore({ random: seededRandom(opts.seed ?? 1).next });
     this.#logic = new SwarmLogic({ store: this.store, clock, emit: undefined });
     this.#interval = opts.interval ?? 1800;
     this.#minInterval = opts.minInterval ?? Math.max(1, Math.floor(this.#interval / 2));
