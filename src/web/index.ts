@@ -30,6 +30,21 @@ export {
 } from './peer-web.js';
 export { coalesce, frame, MAX_STREAMS, SseHub } from './sse.js';
 export {
+  contentTypeFor,
+  parseRange,
+  type RangeAnswer,
+  STREAM_STEP,
+  type StreamHandlerOptions,
+  type StreamServerHandle,
+  type StreamServerOptions,
+  type StreamSource,
+  startStreamServer,
+  streamHandler,
+  type TorrentFileSourceOptions,
+  torrentFileSource,
+} from './stream.js';
+export { MAX_GRAPH_EDGES, MAX_GRAPH_NODES, STRIP_CELLS, swarmGraph } from './swarm-graph.js';
+export {
   availability,
   contentDisposition,
   MAX_CELLS,
