@@ -266,6 +266,8 @@ export class FileStorage implements Storage {
   }
 
   async #guarded<T>(op: () => Promise<T>): Promise<T> {
+    // Without a selection nothing ever moves: no bookkeeping on the hot path.
+    if (this.#partPath === undefined) return op();
     while (this.#gate !== undefined) await this.#gate;
     this.#active++;
     try {
