@@ -18,7 +18,15 @@ export {
   TOKEN_HEADER,
   WebGuard,
 } from './guard.js';
-export { escapeHtml, readBody, readJson, SECURITY_HEADERS, sendError, sendJson } from './http.js';
+export {
+  contentDisposition,
+  escapeHtml,
+  readBody,
+  readJson,
+  SECURITY_HEADERS,
+  sendError,
+  sendJson,
+} from './http.js';
 export {
   chunkMap,
   MAX_MAP_CELLS,
@@ -46,7 +54,6 @@ export {
 export { MAX_GRAPH_EDGES, MAX_GRAPH_NODES, STRIP_CELLS, swarmGraph } from './swarm-graph.js';
 export {
   availability,
-  contentDisposition,
   MAX_CELLS,
   MAX_PEER_ROWS,
   MAX_REGISTERED,

@@ -5,7 +5,7 @@ import type { TorrentLayout } from '../metainfo/types.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import type { Storage } from '../storage/storage.js';
 import type { WebGuard } from './guard.js';
-import { SECURITY_HEADERS } from './http.js';
+import { contentDisposition, SECURITY_HEADERS } from './http.js';
 
 /**
  * `chunkswarm stream`: one file of a torrent over HTTP while it downloads, with byte ranges
@@ -55,6 +55,10 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.webp': 'image/webp',
   '.iso': 'application/octet-stream',
 };
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
 
 export function contentTypeFor(fileName: string): string {
   return CONTENT_TYPES[extname(fileName).toLowerCase()] ?? 'application/octet-stream';
@@ -155,6 +159,7 @@ async function serve(opts: StreamHandlerOptions, req: IncomingMessage, res: Serv
     'Accept-Ranges': 'bytes',
     'Content-Type': contentTypeFor(name),
     'Cache-Control': 'no-store',
+    'Content-Disposition': contentDisposition(baseName(name), 'inline'),
   };
   // If-Range names a validator we do not keep: the range might be of another version, so send all.
   const range =

@@ -12,7 +12,7 @@ import type { PeerRecord, SwarmStore, TrackerEvent, TrackerHandle } from '../tra
 import { WebApp } from './app.js';
 import type { StaticAssets } from './assets.js';
 import { WebGuard } from './guard.js';
-import { readBody, send, sendError, sendJson } from './http.js';
+import { contentDisposition, readBody, send, sendError, sendJson } from './http.js';
 import { coalesce, SseHub } from './sse.js';
 import { swarmGraph } from './swarm-graph.js';
 import type { AvailabilityMap, SwarmPeerView, SwarmView, TrackerState } from './types.js';
@@ -308,10 +308,4 @@ export function availability(
     cells.push(min + everything);
   }
   return { cells, chunksPerCell: perCell, peersCounted: counted, peersUnknown: unknown };
-}
-
-/** An attachment name that survives any torrent name: ASCII fallback plus RFC 6266 `filename*`. */
-export function contentDisposition(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\;]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }

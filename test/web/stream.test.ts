@@ -235,6 +235,10 @@ describe('stream server', () => {
     const res = await pending;
     assert.equal(res.status, 206);
     assert.equal(res.headers['content-type'], 'video/x-matroska');
+    assert.equal(
+      res.headers['content-disposition'],
+      `inline; filename="clip.MKV"; filename*=UTF-8''clip.MKV`,
+    );
     assert.ok(res.body.equals(data.subarray(start, start + 100_000)));
   });
 
