@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { FileSpan, TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError } from '../shared/errors.js';
@@ -22,6 +22,14 @@ export interface FileStorageOptions {
    * sparse file, stateless, that needs no index. Reads of such pieces come from it too.
    */
   selection?: { readonly files: ReadonlySet<number>; readonly partPath: string };
+}
+
+/**
+ * Where a download keeps the part file of a selection: beside its resume data, in the state folder
+ * (`<out>/.chunkswarm`), never among the torrent's own files.
+ */
+export function partFilePath(stateDir: string, infoHashHex: string): string {
+  return join(stateDir, `${infoHashHex}.parts`);
 }
 
 /** A run of piece bytes placed in one on-disk file: a torrent file, or the part file (index = file count). */

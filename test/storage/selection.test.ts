@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { isChunkswarmError } from '../../src/shared/errors.js';
-import { FileStorage } from '../../src/storage/index.js';
+import { FileStorage, partFilePath } from '../../src/storage/index.js';
 import { type Built, multiLayout, piece, tempDir } from './helpers.js';
 
 let dir: string;
@@ -22,7 +22,7 @@ const E = 4;
 
 function open(built: Built, files: number[], opts: { readOnly?: boolean } = {}) {
   const root = join(dir, 'album');
-  const partPath = join(dir, '.chunkswarm', 'abc.parts');
+  const partPath = partFilePath(join(dir, '.chunkswarm'), 'abc');
   const storage = new FileStorage(built.layout, root, {
     ...opts,
     selection: { files: new Set(files), partPath },
