@@ -101,6 +101,8 @@ export interface StreamHandlerOptions {
   readonly defaultIndex?: number;
   /** Host (DNS rebinding) and access checks, as on the dashboards. */
   readonly guard?: WebGuard;
+  /** Where the handler is mounted on a server of its own (e.g. `/stream` on the peer page); default `/`. */
+  readonly basePath?: string;
 }
 
 const STREAM_HEADERS: Readonly<Record<string, string>> = {
@@ -148,7 +150,9 @@ async function serve(opts: StreamHandlerOptions, req: IncomingMessage, res: Serv
   }
   if (req.method !== 'GET' && req.method !== 'HEAD')
     return plain(res, 405, 'only GET and HEAD', { Allow: 'GET, HEAD' });
-  const m = /^\/(?:(\d{1,6})(?:\/.*)?)?$/s.exec(url.pathname);
+  const base = (opts.basePath ?? '').replace(/\/+$/, '');
+  const path = url.pathname.startsWith(`${base}/`) ? url.pathname.slice(base.length) : undefined;
+  const m = path === undefined ? null : /^\/(?:(\d{1,6})(?:\/.*)?)?$/s.exec(path);
   const index = m?.[1] !== undefined ? Number(m[1]) : opts.defaultIndex;
   const entry = m && index !== undefined ? opts.sources(index) : undefined;
   if (!entry) return plain(res, 404, 'no such file in this torrent');

@@ -260,6 +260,27 @@ describe('stream server', () => {
   });
 });
 
+describe('stream handler mounted under a path', () => {
+  it('serves /stream/<index>/<name> and nothing outside its path', async () => {
+    const source = new GatedSource(data.subarray(0, 1000), 100, true);
+    const server = await startStreamServer({
+      basePath: '/stream/',
+      sources: (i) => (i === 3 ? { source, name: 'sub/song.mp3' } : undefined),
+    });
+    try {
+      const res = await get(`${server.url}stream/3/song.mp3`, { Range: 'bytes=10-19' });
+      assert.equal(res.status, 206);
+      assert.ok(res.body.equals(data.subarray(10, 20)));
+      assert.equal(res.headers['content-type'], 'audio/mpeg');
+      assert.match(String(res.headers['content-disposition']), /^inline; filename="song\.mp3"/);
+      assert.equal((await get(`${server.url}3`)).status, 404);
+      assert.equal((await get(`${server.url}streamx/3`)).status, 404);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('torrentFileSource', () => {
   it('reads one file of a torrent across piece boundaries and waits for verified pieces only', async () => {
     // 16 KiB pieces over a 10000-byte file and a 40000-byte one: file 1 starts inside piece 0
