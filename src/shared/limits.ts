@@ -44,6 +44,8 @@ export const LIMITS = {
   /** Infohashes in one scrape request, and peers kept per swarm. */
   trackerMaxScrapeHashes: 64,
   trackerMaxPeersPerSwarm: 5_000,
+  /** Peers one chunkswarm announce reports transfer rates for (`cs_rates`, the tracker page's swarm graph). */
+  trackerMaxRates: 16,
   trackerMaxSwarms: 100_000,
   /** Largest .torrent uploaded through a web page. */
   webUploadBytes: 4 * 1024 * 1024,

@@ -36,6 +36,29 @@ export interface SwarmView {
   readonly peers: readonly SwarmPeerView[];
   readonly peersOmitted: number;
   readonly availability: AvailabilityMap | null;
+  /** Who sends to whom, from the rates chunkswarm peers announce (`cs_rates`); null in summaries. */
+  readonly graph: SwarmGraph | null;
+}
+
+/** The swarm graph of the tracker's page (see swarm-graph.ts). */
+export interface SwarmGraph {
+  readonly nodes: readonly SwarmGraphNode[];
+  /** Sender to receiver, bytes per second, fastest first. */
+  readonly edges: readonly { readonly from: string; readonly to: string; readonly rate: number }[];
+  readonly nodesOmitted: number;
+  readonly edgesOmitted: number;
+}
+
+export interface SwarmGraphNode {
+  /** ip:port, as in the peer set. */
+  readonly id: string;
+  /** False for an address only another peer's rates name. */
+  readonly known: boolean;
+  readonly seeder: boolean;
+  /** The peer sends its rates (a chunkswarm peer); edges of others come from their partners only. */
+  readonly reports: boolean;
+  /** Fraction held of each run of chunks (up to STRIP_CELLS); null when unknown. */
+  readonly strip: readonly number[] | null;
 }
 
 export interface SwarmPeerView {

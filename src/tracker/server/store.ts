@@ -2,6 +2,7 @@ import { ChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import type { AnnounceEvent } from '../protocol/announce-request.js';
 import { compactEntry, isSeeder, type ResponsePeer } from '../protocol/announce-response.js';
+import type { PeerRate } from '../protocol/rates.js';
 
 /**
  * One peer of one swarm, as the tracker keeps it: the seed's PEER_SET entry.
@@ -17,6 +18,8 @@ export interface PeerRecord extends ResponsePeer {
   readonly left: number | undefined;
   /** The torrent's name, when a chunkswarm peer sent it (`cs_name`). */
   readonly name?: string | undefined;
+  /** Rates with its busiest peers, when a chunkswarm peer sent them (`cs_rates`); kept in memory only. */
+  readonly rates?: readonly PeerRate[] | undefined;
 }
 
 export interface SwarmStats {
@@ -337,6 +340,7 @@ export class MemorySwarmStore implements SwarmStore {
     else into.bitfield = this.#keep.keep(bits);
     into.lastSeen = from.lastSeen;
     into.name = from.name;
+    into.rates = from.rates;
     return moved;
   }
 

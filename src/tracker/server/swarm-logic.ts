@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import type { AnnounceEvent } from '../protocol/announce-request.js';
+import type { PeerRate } from '../protocol/rates.js';
 import type { ScrapeFile } from '../protocol/scrape.js';
 import { type CompactPeers, type PeerRecord, peerKey, type SwarmStats, type SwarmStore } from './store.js';
 
@@ -55,6 +56,7 @@ export interface SwarmAnnounce {
   readonly pieces?: number | undefined;
   readonly have?: number | undefined;
   readonly name?: string | undefined;
+  readonly rates?: readonly PeerRate[] | undefined;
 }
 
 /** What an announce gives back: the peers for the asker and the swarm's counts after it. */
@@ -112,6 +114,7 @@ export class SwarmLogic {
       lastSeen: now,
       name: a.name,
       compact: a.compactAddress,
+      ...(a.rates ? { rates: a.rates } : {}),
     };
     store.announce(infoHash, rec, a.event, now);
     const stopped = a.event === 'stopped';
