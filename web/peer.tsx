@@ -1,3 +1,4 @@
+import { PEER_FLAG_LEGEND } from '../src/peer/flags.js';
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
@@ -167,7 +168,7 @@ function Torrent({ t }: { t: TorrentView }) {
                   {flag(p.amInterested, 'we are interested', 'we are not interested', 'we want its')}{' '}
                   <code
                     data-testid="peer-flags"
-                    title="D downloading from, d it chokes us, U uploading to, u we choke it, K unchoked but not interested, ? unchoked, not interested, O optimistic, S snubbed, I incoming, X from PEX, H from DHT"
+                    title={PEER_FLAG_LEGEND.map(([f, what]) => `${f} ${what}`).join('\n')}
                   >
                     {p.flags}
                   </code>

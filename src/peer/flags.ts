@@ -1,3 +1,5 @@
+import type { PeerSource } from '../shared/status.js';
+
 /**
  * The one-letter peer flags Transmission shows in its peer list, so a user who knows them reads our
  * peer page at a glance. Pure: the session knows the state, this only spells it.
@@ -16,7 +18,7 @@ export interface PeerFlagState {
   /** The peer dialled us. */
   readonly incoming?: boolean;
   /** Where we heard of the peer. */
-  readonly source?: 'tracker' | 'dht' | 'pex' | 'incoming' | 'manual';
+  readonly source?: PeerSource;
 }
 
 /** Every flag with its meaning, in the order they are written, for a legend. */

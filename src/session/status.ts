@@ -133,26 +133,6 @@ export function describeChunks(chunks: readonly number[]): string {
     : `chunks ${shown.slice(0, -1).join(', ')} and ${shown.at(-1)}`;
 }
 
-/**
- * The peer's state in the letters Transmission shows (its users know them): D we download from it, d we
- * would but it chokes us, U we upload to it, u it wants to but we choke it, K it unchokes us and we want
- * nothing, ? we unchoke it and it wants nothing, O optimistic unchoke, S snubbed, I it dialled us, X from
- * PEX, H from the DHT.
- */
-export function peerFlags(p: PeerStatus): string {
-  let f = '';
-  if (p.amInterested) f += p.peerChoking ? 'd' : 'D';
-  else if (!p.peerChoking) f += 'K';
-  if (p.peerInterested) f += p.amChoking ? 'u' : 'U';
-  else if (!p.amChoking) f += '?';
-  if (p.optimistic) f += 'O';
-  if (p.snubbed || p.silent) f += 'S';
-  if (p.source === 'incoming') f += 'I';
-  if (p.source === 'pex') f += 'X';
-  if (p.source === 'dht') f += 'H';
-  return f;
-}
-
 /** The tracker part of `/status`: connected, or why not and when it is tried again. */
 export function trackerWords(t: TrackerStatus, now: number): string {
   if (t.state === 'off') return 'not connected';

@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
+import { peerFlags } from '../peer/flags.js';
 import type { Client } from '../session/client.js';
 import { checkMagnetSources, type MetadataFetch } from '../session/metadata-fetch.js';
 import type { TorrentSession } from '../session/session.js';
-import { type PeerStatus, peerFlags, torrentStatus, trackerWords } from '../session/status.js';
+import { type PeerStatus, torrentStatus, trackerWords } from '../session/status.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { formatAddress } from '../shared/types.js';
@@ -486,7 +487,12 @@ function peerView({ silent, requests, ...p }: PeerStatus): PeerView {
     ...p,
     snubbed: p.snubbed || silent,
     outgoing: p.source !== 'incoming',
-    flags: peerFlags({ silent, requests, ...p }),
+    flags: peerFlags({
+      ...p,
+      downloading: p.downRate > 0 || requests > 0,
+      uploading: p.upRate > 0,
+      incoming: p.source === 'incoming',
+    }),
   };
 }
 
