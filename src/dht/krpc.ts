@@ -6,6 +6,7 @@
  */
 import { type BDict, type BValue, decode, dictGet, type Encodable, encode, isDict } from '../codec/index.js';
 import { ChunkswarmError } from '../shared/errors.js';
+import { formatIp, parseIp } from '../shared/ip.js';
 import { LIMITS } from '../shared/limits.js';
 
 /** Node ids and infohashes are 160 bits (BEP 5). */
@@ -103,24 +104,10 @@ function isPort(n: number): boolean {
   return Number.isInteger(n) && n >= 1 && n <= 0xffff;
 }
 
-/** Four bytes as a dotted IPv4 address. */
-export function ipv4ToString(buf: Buffer, at: number): string {
-  return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
-}
-
 /** A dotted IPv4 address as four bytes, or undefined when `host` is not one. */
-export function ipv4ToBytes(host: string): Buffer | undefined {
-  const parts = host.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = Buffer.alloc(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
-  }
-  return out;
+function ipv4Bytes(host: string): Buffer | undefined {
+  const ip = parseIp(host);
+  return ip?.length === 4 ? ip : undefined;
 }
 
 /** Compact node info (26 bytes each). Nodes with port 0 are skipped: nobody can be reached there. */
@@ -133,7 +120,11 @@ export function decodeCompactNodes(buf: Buffer): NodeContact[] {
     const port = buf.readUInt16BE(at + 24);
     if (port === 0) continue;
     // A copy: the datagram's buffer is not kept alive by one id in a routing table.
-    out.push({ id: Buffer.from(buf.subarray(at, at + ID_LENGTH)), host: ipv4ToString(buf, at + 20), port });
+    out.push({
+      id: Buffer.from(buf.subarray(at, at + ID_LENGTH)),
+      host: formatIp(buf.subarray(at + 20, at + 24)),
+      port,
+    });
   }
   return out;
 }
@@ -142,7 +133,7 @@ export function decodeCompactNodes(buf: Buffer): NodeContact[] {
 export function encodeCompactNodes(nodes: readonly NodeContact[]): Buffer {
   const parts: Buffer[] = [];
   for (const n of nodes) {
-    const ip = ipv4ToBytes(n.host);
+    const ip = ipv4Bytes(n.host);
     if (ip === undefined || n.id.length !== ID_LENGTH || !isPort(n.port)) continue;
     const port = Buffer.alloc(2);
     port.writeUInt16BE(n.port);
@@ -155,11 +146,11 @@ export function encodeCompactNodes(nodes: readonly NodeContact[]): Buffer {
 export function decodeCompactPeer(buf: Buffer): Endpoint | undefined {
   if (buf.length !== COMPACT_PEER_LENGTH) return undefined;
   const port = buf.readUInt16BE(4);
-  return port === 0 ? undefined : { host: ipv4ToString(buf, 0), port };
+  return port === 0 ? undefined : { host: formatIp(buf.subarray(0, 4)), port };
 }
 
 export function encodeCompactPeer(peer: Endpoint): Buffer | undefined {
-  const ip = ipv4ToBytes(peer.host);
+  const ip = ipv4Bytes(peer.host);
   if (ip === undefined || !isPort(peer.port)) return undefined;
   const out = Buffer.alloc(COMPACT_PEER_LENGTH);
   ip.copy(out);

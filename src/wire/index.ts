@@ -26,3 +26,17 @@ export {
   metadataPieceMessage,
   UT_METADATA,
 } from './metadata.js';
+export {
+  decodePex,
+  encodePex,
+  PEX_INTERVAL_MS,
+  PEX_MAX_ADDED,
+  PEX_MAX_DROPPED,
+  type PexDecodeLimits,
+  PexFlag,
+  PexInbox,
+  type PexMessage,
+  type PexPeer,
+  PexState,
+  UT_PEX,
+} from './pex.js';
