@@ -55,7 +55,10 @@ describe('chunkswarm dht processes', () => {
     seeker.node.start([{ host: '127.0.0.1', port: third.port }]);
     // Joined: each knows the three processes and the other local node, once lookups went round.
     assert.ok(
-      await eventually(async () => announcer.node.stats().nodes >= 3 && seeker.node.stats().nodes >= 3, 10_000),
+      await eventually(
+        async () => announcer.node.stats().nodes >= 3 && seeker.node.stats().nodes >= 3,
+        10_000,
+      ),
       `tables: ${announcer.node.stats().nodes}, ${seeker.node.stats().nodes}`,
     );
 
