@@ -16,6 +16,7 @@ import type { FigureResult, Row, ScenarioContext } from './lib/context.js';
 import { Janitor, ProcessGroup } from './lib/procs.js';
 import { formatProfile, summariseProfileDir } from './lib/profile.js';
 import { formatTable, localDate, writeResults } from './lib/report.js';
+import { runDht } from './scenarios/dht.js';
 import { runPair } from './scenarios/pair.js';
 import { runSha1 } from './scenarios/sha1.js';
 import { runSwarm } from './scenarios/swarm.js';
@@ -31,6 +32,7 @@ const SCENARIOS: Record<Figure, (ctx: ScenarioContext) => Promise<FigureResult>>
   swarm: runSwarm,
   tracker: runTracker,
   sha1: runSha1,
+  dht: runDht,
 };
 
 /** Hard cap per figure, generous: a run past it is stuck, not slow. */
@@ -45,6 +47,9 @@ function capSeconds(f: Figure, o: BenchOptions): number {
       return (3 + extra) * (o.trackerSeconds + 35) + 60;
     case 'sha1':
       return 120 + o.sha1MiB / 50;
+    case 'dht':
+      // Joining dominates: about 50 ms of wall per node on a loaded two-core machine, generously.
+      return 120 + o.dhtNodes.reduce((a, n) => a + n * 0.1 + o.dhtLookups * 2, 0);
   }
 }
 
@@ -164,7 +169,8 @@ async function main(): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), 'chunkswarm-bench-'));
   janitor.dirs.add(root);
   if (opts.keep) log(`temp files kept in ${root}`);
-  const needsCli = opts.only.some((f) => f !== 'sha1');
+  // sha1 and dht measure code in this process: no CLI to build.
+  const needsCli = opts.only.some((f) => f !== 'sha1' && f !== 'dht');
   let bin = chunkswarmBin();
   if (needsCli && opts.committed) bin = buildCommitted(join(root, 'committed'));
   else if (needsCli && opts.build) build();

@@ -19,6 +19,8 @@ export interface LookupOptions {
   readonly maxQueries?: number;
   /** Most candidates kept, closest first. */
   readonly maxCandidates?: number;
+  /** Our own id: others name us among the nodes close to a target, and asking ourselves only times out. */
+  readonly ownId?: Buffer;
 }
 
 type State = 'new' | 'asked' | 'answered' | 'failed';
@@ -50,6 +52,7 @@ export class Lookup {
   readonly #alpha: number;
   readonly #maxQueries: number;
   readonly #maxCandidates: number;
+  readonly #ownId: Buffer | undefined;
   readonly #byKey = new Map<string, Candidate>();
   /** Candidates with an id, closest first. Bootstrap nodes without one sit in `#anonymous`. */
   #sorted: Candidate[] = [];
@@ -67,6 +70,7 @@ export class Lookup {
     this.#alpha = opts.alpha ?? 3;
     this.#maxQueries = opts.maxQueries ?? 128;
     this.#maxCandidates = opts.maxCandidates ?? this.#k * 8;
+    this.#ownId = opts.ownId;
     for (const s of seeds) this.#add({ host: s.host, port: s.port }, s.id);
   }
 
@@ -80,7 +84,7 @@ export class Lookup {
 
   #add(endpoint: Endpoint, id: Buffer | undefined): void {
     const k = key(endpoint);
-    if (this.#seen.has(k)) return;
+    if (this.#seen.has(k) || (id !== undefined && this.#ownId?.equals(id))) return;
     this.#seen.add(k);
     const c: Candidate = { endpoint, id, state: 'new', token: undefined };
     this.#byKey.set(k, c);

@@ -81,6 +81,8 @@ export interface PeerLookupResult {
   /** Nodes that took our announce_peer (0 for a plain get_peers). */
   readonly announcedTo: number;
   readonly queries: number;
+  /** Of those, queries that went unanswered (timeout or error). */
+  readonly failed: number;
   readonly closest: NodeContact[];
 }
 
@@ -232,7 +234,13 @@ export class DhtNode {
     checkId(infoHash, 'infohash');
     return new Promise((resolve) => {
       this.#lookup(infoHash, 'get_peers', onPeers, (r, peers) =>
-        resolve({ peers, announcedTo: 0, queries: r.queries, closest: r.closest.map((c) => c.node) }),
+        resolve({
+          peers,
+          announcedTo: 0,
+          queries: r.queries,
+          failed: r.failed,
+          closest: r.closest.map((c) => c.node),
+        }),
       );
     });
   }
@@ -254,7 +262,7 @@ export class DhtNode {
         let ok = 0;
         const closest = r.closest.map((c) => c.node);
         if (left === 0) {
-          resolve({ peers, announcedTo: 0, queries: r.queries, closest });
+          resolve({ peers, announcedTo: 0, queries: r.queries, failed: r.failed, closest });
           return;
         }
         for (const t of targets) {
@@ -268,7 +276,13 @@ export class DhtNode {
           this.#query(t.node, t.node.id, q, (answer) => {
             if (answer !== undefined) ok++;
             if (--left === 0)
-              resolve({ peers, announcedTo: ok, queries: r.queries + targets.length, closest });
+              resolve({
+                peers,
+                announcedTo: ok,
+                queries: r.queries + targets.length,
+                failed: r.failed + targets.length - ok,
+                closest,
+              });
           });
         }
       });
@@ -473,6 +487,7 @@ export class DhtNode {
           k: this.#k,
           alpha: this.#alpha,
           maxQueries: this.#lookupMaxQueries,
+          ownId: this.id,
         }),
         method,
         onValues,

@@ -56,6 +56,13 @@ describe('iterative lookup', () => {
     );
   });
 
+  it('never asks our own id, which others name among the nodes close to a target', () => {
+    const l = new Lookup(TARGET, [contact(9)], { k: 8, ownId: idAt(3) });
+    assert.deepEqual(l.next(), [ep(9)]);
+    l.answered(ep(9), idAt(9), [contact(3), contact(5)]);
+    assert.deepEqual(l.next(), [ep(5)]);
+  });
+
   it('ends after maxQueries however many new nodes each answer names, and ignores unasked answers', () => {
     const l = new Lookup(TARGET, [contact(1_000_000)], { k: 8, alpha: 3, maxQueries: 10, maxCandidates: 16 });
     let d = 999_999;
