@@ -8,10 +8,12 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { compareDistance } from '../dht/distance.js';
 import type { Endpoint } from '../dht/krpc.js';
-import type { DhtNode } from '../dht/node.js';
+import type { DhtNode, DhtStats } from '../dht/node.js';
+import { DhtPeerSource } from '../dht/peer-source.js';
 import { type DhtState, decodeDhtState, encodeDhtState } from '../dht/state.js';
 import { resolveEndpoints, startDhtUdp } from '../dht/udp.js';
 import { writeStateFile } from '../session/resume.js';
+import { systemClock } from '../shared/clock.js';
 import { isChunkswarmError } from '../shared/errors.js';
 
 /** Where `download` and `seed` keep the table: beside the resume data. */
@@ -51,8 +53,30 @@ export interface ProcessDht {
   readonly port: number;
   /** Nodes it was started with: the bootstrap list plus the saved table. 0: it has nobody to ask. */
   readonly knownNodes: number;
+  /**
+   * Finds peers for one torrent: adds the torrent's own `nodes` (BEP 5), then announces `port` at once
+   * and every 15 minutes, handing each batch of peers to `onPeers`. Undefined for a private torrent
+   * (BEP 27). Call `stop()` on the source when the torrent stops.
+   */
+  track(
+    torrent: { readonly infoHash: Buffer; readonly private: boolean; readonly nodes?: readonly Endpoint[] },
+    port: number,
+    onPeers: (peers: Endpoint[]) => void,
+  ): DhtPeerSource | undefined;
+  /** For `/status` and the pages. */
+  stats(): DhtStats;
   /** Saves the table (when a state file was given), then closes the socket. */
   close(): Promise<void>;
+}
+
+/**
+ * Whether `download`/`seed` should run a node by default: `--dht-bootstrap` named some, or a saved
+ * table from an earlier run has some (issue 13: nothing is contacted that the user did not name).
+ */
+export async function hasDhtNodes(bootstrap: readonly Endpoint[], statePath: string): Promise<boolean> {
+  if (bootstrap.length > 0) return true;
+  const saved = await loadDhtState(statePath);
+  return saved !== undefined && saved.nodes.length > 0;
 }
 
 /**
@@ -87,6 +111,25 @@ export async function openDht(opts: {
     host: udp.host,
     port: udp.port,
     knownNodes: bootstrap.length + savedNodes.length,
+    track: (torrent, port, onPeers) => {
+      const source = DhtPeerSource.for(node, torrent, {
+        infoHash: torrent.infoHash,
+        port,
+        clock: systemClock,
+        onPeers,
+      });
+      if (source === undefined) return undefined;
+      // A torrent's nodes are pinged (by name, resolved first); one that does not resolve is skipped.
+      for (const n of torrent.nodes ?? []) {
+        resolveEndpoints([n]).then(
+          ([e]) => node.addNode(e!),
+          () => {},
+        );
+      }
+      source.start();
+      return source;
+    },
+    stats: () => node.stats(),
     close: async () => {
       cancelSave?.();
       try {
