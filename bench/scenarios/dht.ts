@@ -9,7 +9,8 @@
  * per lookup (the CPU cost of every node's work on the way, on this machine).
  */
 import { performance } from 'node:perf_hooks';
-import { SimNetwork, seededRandom } from '../../src/dht/sim.js';
+import { SimNetwork } from '../../src/dht/sim.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { type FigureResult, fmt, type Row, type ScenarioContext } from '../lib/context.js';
 import { round } from '../lib/stats.js';
 
@@ -43,16 +44,7 @@ export async function measureDht(n: number, lookups: number, seed = 1): Promise<
   const net = new SimNetwork({ seed, minLatencyMs: 10, maxLatencyMs: 100 });
   const pick = seededRandom(seed + 1);
   const t0 = performance.now();
-  const first = net.addNode();
-  first.node.start([]);
-  const nodes = [first.node];
-  for (let i = 1; i < n; i++) {
-    const { node } = net.addNode();
-    node.start([first.endpoint]);
-    nodes.push(node);
-    await net.advance(20, 20);
-  }
-  await net.advance(30_000, 100);
+  const { nodes } = await net.grow(n);
   const joinWallSeconds = (performance.now() - t0) / 1000;
   const joinDatagrams = net.counters.datagrams;
   const tables = nodes.map((x) => x.stats().nodes);

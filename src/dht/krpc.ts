@@ -259,17 +259,8 @@ export function decodeKrpc(datagram: Uint8Array): KrpcMessage {
   return bad(`unknown message type 'y' = ${JSON.stringify(y.slice(0, 8))}`);
 }
 
-export type OutgoingQuery =
-  | { readonly method: 'ping' }
-  | { readonly method: 'find_node'; readonly target: Buffer }
-  | { readonly method: 'get_peers'; readonly infoHash: Buffer }
-  | {
-      readonly method: 'announce_peer';
-      readonly infoHash: Buffer;
-      readonly port: number;
-      readonly token: Buffer;
-      readonly impliedPort?: boolean;
-    };
+/** What we send: any query but one we do not know. */
+export type OutgoingQuery = Exclude<KrpcQuery, { method: 'unknown' }>;
 
 export function encodeQuery(t: Buffer, id: Buffer, q: OutgoingQuery): Buffer {
   const a = new Map<string, Encodable>([['id', id]]);

@@ -3,117 +3,10 @@
  * with its own address, exchanging datagrams with a latency drawn from a seeded generator. Nothing here
  * touches a socket or the real clock; `run` moves time forward and fires timers in order.
  */
-import type { Clock } from '../shared/clock.js';
+import { FakeClock } from '../shared/clock.js';
+import { seededRandom } from '../shared/random.js';
 import type { Endpoint } from './krpc.js';
 import { DhtNode, type DhtOptions } from './node.js';
-
-interface Timer {
-  at: number;
-  seq: number;
-  every: number;
-  fn: () => void;
-  cancelled: boolean;
-}
-
-/** A clock with a binary heap of timers: FakeClock's linear scan is too slow for thousands of nodes. */
-export class SimClock implements Clock {
-  #now: number;
-  #seq = 0;
-  readonly #heap: Timer[] = [];
-
-  constructor(start = 0) {
-    this.#now = start;
-  }
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimeout(fn: () => void, ms: number): () => void {
-    return this.#add(fn, ms, 0);
-  }
-
-  setInterval(fn: () => void, ms: number): () => void {
-    return this.#add(fn, ms, Math.max(1, ms));
-  }
-
-  get pending(): number {
-    return this.#heap.length;
-  }
-
-  /** Fires every timer due up to `now + ms`, in time order, and leaves the clock there. */
-  advance(ms: number): void {
-    const end = this.#now + ms;
-    for (;;) {
-      const top = this.#heap[0];
-      if (top === undefined || top.at > end) break;
-      this.#pop();
-      if (top.cancelled) continue;
-      this.#now = top.at;
-      if (top.every > 0) {
-        top.at += top.every;
-        top.seq = this.#seq++;
-        this.#push(top);
-      }
-      top.fn();
-    }
-    this.#now = end;
-  }
-
-  #add(fn: () => void, ms: number, every: number): () => void {
-    const t: Timer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, every, fn, cancelled: false };
-    this.#push(t);
-    return () => {
-      t.cancelled = true;
-    };
-  }
-
-  #less(a: Timer, b: Timer): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-
-  #push(t: Timer): void {
-    const h = this.#heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#less(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  #pop(): void {
-    const h = this.#heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && this.#less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.#less(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
-  }
-}
-
-/** A small, fast, seeded generator (mulberry32): the same seed builds the same network. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SimNetworkOptions {
   readonly seed?: number;
@@ -131,7 +24,7 @@ export interface SimCounters {
 }
 
 export class SimNetwork {
-  readonly clock = new SimClock();
+  readonly clock = new FakeClock();
   readonly counters: SimCounters = { datagrams: 0, bytes: 0 };
   readonly #random: () => number;
   readonly #minLatency: number;
@@ -192,6 +85,29 @@ export class SimNetwork {
       if (node !== undefined) node.onDatagram(buf, from.host, from.port);
       else this.#taps.get(key)?.(buf, from);
     }, delay);
+  }
+
+  /**
+   * `n` started nodes, joined one after another (`spacingMs` apart) through the first, then `settleMs`
+   * for every join and bucket refresh to finish.
+   */
+  async grow(
+    n: number,
+    opts: { spacingMs?: number; settleMs?: number; node?: DhtOptions } = {},
+  ): Promise<{ nodes: DhtNode[]; endpoints: Endpoint[] }> {
+    const first = this.addNode(opts.node);
+    first.node.start([]);
+    const nodes = [first.node];
+    const endpoints = [first.endpoint];
+    for (let i = 1; i < n; i++) {
+      const { node, endpoint } = this.addNode(opts.node);
+      node.start([first.endpoint]);
+      nodes.push(node);
+      endpoints.push(endpoint);
+      await this.advance(opts.spacingMs ?? 20, opts.spacingMs ?? 20);
+    }
+    await this.advance(opts.settleMs ?? 30_000, 100);
+    return { nodes, endpoints };
   }
 
   /**

@@ -53,6 +53,7 @@ describe('KRPC codec (BEP 5)', () => {
         infoHash: Buffer.alloc(20, 3),
         port: 51413,
         token: Buffer.from('tok'),
+        impliedPort: false,
       },
     ]) {
       const m = decodeKrpc(encodeQuery(T, ID, q));

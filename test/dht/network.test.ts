@@ -13,18 +13,7 @@ import { LIMITS } from '../../src/shared/limits.js';
 /** A network of `n` nodes joined one after another through the first. */
 async function network(n: number, seed: number): Promise<{ net: SimNetwork; nodes: DhtNode[] }> {
   const net = new SimNetwork({ seed });
-  const first = net.addNode();
-  first.node.start([]);
-  const nodes = [first.node];
-  for (let i = 1; i < n; i++) {
-    const { node } = net.addNode();
-    node.start([first.endpoint]);
-    nodes.push(node);
-    await net.advance(20, 20);
-  }
-  // Let every join and bucket refresh finish.
-  await net.advance(30_000);
-  return { net, nodes };
+  return { net, nodes: (await net.grow(n)).nodes };
 }
 
 describe('DHT network in memory', () => {
@@ -178,7 +167,13 @@ describe('DHT node against hostile senders', () => {
     const id = Buffer.alloc(20, 2);
     const t = Buffer.from('zz');
     net.deliver(
-      encodeQuery(t, id, { method: 'announce_peer', infoHash, port: 6000, token: Buffer.from('forged!!') }),
+      encodeQuery(t, id, {
+        method: 'announce_peer',
+        infoHash,
+        port: 6000,
+        token: Buffer.from('forged!!'),
+        impliedPort: false,
+      }),
       attacker,
       at,
     );
@@ -191,7 +186,13 @@ describe('DHT node against hostile senders', () => {
     const answer = decodeKrpc(replies.shift()!);
     assert.ok(answer.kind === 'response' && answer.body.token !== undefined);
     net.deliver(
-      encodeQuery(t, id, { method: 'announce_peer', infoHash, port: 6000, token: answer.body.token }),
+      encodeQuery(t, id, {
+        method: 'announce_peer',
+        infoHash,
+        port: 6000,
+        token: answer.body.token,
+        impliedPort: false,
+      }),
       attacker,
       at,
     );

@@ -7,17 +7,7 @@ import { SimNetwork } from '../../src/dht/sim.js';
 
 async function network(n: number): Promise<{ net: SimNetwork; nodes: DhtNode[] }> {
   const net = new SimNetwork({ seed: 21 });
-  const first = net.addNode();
-  first.node.start([]);
-  const nodes = [first.node];
-  for (let i = 1; i < n; i++) {
-    const { node } = net.addNode();
-    node.start([first.endpoint]);
-    nodes.push(node);
-    await net.advance(20, 20);
-  }
-  await net.advance(20_000);
-  return { net, nodes };
+  return { net, nodes: (await net.grow(n, { settleMs: 20_000 })).nodes };
 }
 
 describe('DhtPeerSource: the DHT as a torrent peer source', () => {
