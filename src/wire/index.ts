@@ -35,6 +35,7 @@ export {
   type PexDecodeLimits,
   PexFlag,
   PexInbox,
+  PexLink,
   type PexMessage,
   type PexPeer,
   PexState,

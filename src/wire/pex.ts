@@ -216,3 +216,41 @@ export class PexInbox {
     return this.#times.length <= this.#max;
   }
 }
+
+/**
+ * ut_pex for one connection, as the session uses it: `outgoing` gives the payload to send (at most once
+ * a minute, only when something changed, never naming the peer itself), `incoming` reads a received
+ * payload into peers to dial, or says the sender floods (disconnect it) or sent junk (ignore it).
+ * Not for private torrents (BEP 27): the session neither offers nor reads ut_pex there.
+ */
+export class PexLink {
+  readonly #state = new PexState();
+  readonly #inbox = new PexInbox();
+  readonly #remote: string;
+  #lastSent: number | undefined;
+
+  /** `remote`: the peer on the other end, by the address and listening port we know it by. */
+  constructor(remote: { readonly host: string; readonly port: number }) {
+    this.#remote = peerKey(remote);
+  }
+
+  outgoing(now: number, connected: readonly PexPeer[]): Buffer | undefined {
+    if (this.#lastSent !== undefined && now - this.#lastSent < PEX_INTERVAL_MS) return undefined;
+    const msg = this.#state.next(connected.filter((p) => peerKey(p) !== this.#remote));
+    if (msg === undefined) return undefined;
+    this.#lastSent = now;
+    return encodePex(msg);
+  }
+
+  incoming(
+    now: number,
+    payload: Uint8Array,
+  ): { kind: 'peers'; added: readonly PexPeer[] } | { kind: 'flood' } | { kind: 'bad' } {
+    if (!this.#inbox.accept(now)) return { kind: 'flood' };
+    try {
+      return { kind: 'peers', added: decodePex(payload).added };
+    } catch {
+      return { kind: 'bad' };
+    }
+  }
+}

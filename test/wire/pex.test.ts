@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encode } from '../../src/codec/index.js';
 import { isChunkswarmError } from '../../src/shared/errors.js';
-import { decodePex, encodePex, PexFlag, PexInbox, PexState } from '../../src/wire/index.js';
+import { decodePex, encodePex, PexFlag, PexInbox, PexLink, PexState } from '../../src/wire/index.js';
 
 const isWire = (e: unknown) => isChunkswarmError(e, 'EWIRE_MESSAGE');
 const peer = (i: number, flags = 0) => ({ host: `10.0.${i >> 8}.${i & 255}`, port: 6881, flags });
@@ -105,5 +105,30 @@ describe('PexInbox: flood guard', () => {
     // A minute on, the old ones no longer count.
     const paced = new PexInbox();
     for (let i = 0; i < 100; i++) assert.ok(paced.accept(i * 60_000));
+  });
+});
+
+describe('PexLink: ut_pex on one connection', () => {
+  it('sends at most once a minute, only changes, never the remote itself', () => {
+    const remote = peer(1);
+    const link = new PexLink(remote);
+    assert.equal(link.outgoing(0, [remote]), undefined, 'only the remote: nothing to say');
+    const first = link.outgoing(0, [remote, peer(2)]);
+    assert.ok(first);
+    assert.deepEqual(decodePex(first).added, [peer(2)]);
+    assert.equal(link.outgoing(30_000, [remote, peer(2), peer(3)]), undefined, 'not within the minute');
+    const second = link.outgoing(60_000, [remote, peer(3)]);
+    assert.ok(second);
+    assert.deepEqual(decodePex(second), { added: [peer(3)], dropped: [{ host: peer(2).host, port: 6881 }] });
+    assert.equal(link.outgoing(200_000, [remote, peer(3)]), undefined, 'nothing changed');
+  });
+
+  it('reads peers, ignores junk, and says when the sender floods', () => {
+    const link = new PexLink(peer(1));
+    const payload = encodePex({ added: [peer(9, PexFlag.seed)], dropped: [] });
+    assert.deepEqual(link.incoming(0, payload), { kind: 'peers', added: [peer(9, PexFlag.seed)] });
+    assert.deepEqual(link.incoming(1, Buffer.from('junk')), { kind: 'bad' });
+    for (let i = 2; i < 6; i++) link.incoming(i, payload);
+    assert.deepEqual(link.incoming(7, payload), { kind: 'flood' });
   });
 });
