@@ -111,7 +111,16 @@ export class RoutingTable {
       } else known.lastQuery = now;
       return { kind: 'updated' };
     }
-    if (how === 'query' || holder !== undefined) return { kind: 'ignored' };
+    if (how === 'query') return { kind: 'ignored' };
+    if (holder !== undefined) {
+      // Another id answered from an endpoint we had under an old id: the node there restarted with a
+      // new id (an answer matched our transaction, so it is the endpoint's own word). The old entry goes.
+      const old = Buffer.from(holder, 'hex');
+      const b = this.#buckets[this.#bucketIndex(old)]!;
+      const i = b.nodes.findIndex((e) => e.id.equals(old));
+      if (i >= 0) this.#drop(b, i);
+      else this.#endpoints.delete(key);
+    }
     const entry: RoutingEntry = {
       id: Buffer.from(contact.id),
       host: contact.host,

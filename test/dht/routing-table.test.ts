@@ -62,13 +62,19 @@ describe('routing table (BEP 5, K = 8)', () => {
     assert.equal(t.size, 0);
     assert.equal(t.wants(a.id, 0), true);
     assert.deepEqual(t.heard(a, 'response', 0), { kind: 'added' });
-    // The same endpoint under another id, and the same id from another endpoint, are both refused.
-    assert.deepEqual(t.heard({ ...a, id: idAt(4) }, 'response', 0), { kind: 'ignored' });
+    // The same id from another endpoint is refused; another id querying from a known endpoint too.
     assert.deepEqual(t.heard({ ...a, port: a.port + 1 }, 'response', 0), { kind: 'ignored' });
+    assert.deepEqual(t.heard({ ...a, id: idAt(4) }, 'query', 0), { kind: 'ignored' });
     assert.deepEqual(t.heard({ ...a, id: OWN }, 'response', 0), { kind: 'ignored' });
     assert.deepEqual(t.heard(a, 'query', 5), { kind: 'updated' });
     assert.equal(t.get(a.id)?.lastQuery, 5);
     assert.equal(t.wants(a.id, 0), false);
+    // Another id answering our query from that endpoint: the node there restarted; the old entry goes.
+    const renamed = { ...a, id: idAt(4) };
+    assert.deepEqual(t.heard(renamed, 'response', 6), { kind: 'added' });
+    assert.equal(t.get(a.id), undefined);
+    assert.ok(t.get(renamed.id));
+    assert.equal(t.size, 1);
   });
 
   it('pings the longest-silent questionable node before evicting it for a newcomer', () => {
