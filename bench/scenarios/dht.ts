@@ -6,10 +6,13 @@
  *
  * Reported per size: virtual time to the first peer and to the end of the lookup (median, p90), queries
  * and datagrams per lookup, share of lookups that found the peer, and the wall time the simulation took
- * per lookup (the CPU cost of every node's work on the way, on this machine).
+ * per lookup (the CPU cost of every node's work on the way, on this machine). Then the same at up to
+ * 200 nodes over real UDP sockets on loopback, all in this process, timed by the wall clock.
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { SimNetwork } from '../../src/dht/sim.js';
+import { type DhtUdp, startDhtUdp } from '../../src/dht/udp.js';
 import { seededRandom } from '../../src/shared/random.js';
 import { type FigureResult, fmt, type Row, type ScenarioContext } from '../lib/context.js';
 import { round } from '../lib/stats.js';
@@ -99,6 +102,66 @@ export async function measureDht(n: number, lookups: number, seed = 1): Promise<
   };
 }
 
+export interface DhtUdpFigure {
+  nodes: number;
+  lookups: number;
+  found: number;
+  joinWallSeconds: number | null;
+  lookupWallMs: { median: number; p90: number };
+  queriesPerLookup: { median: number; p90: number };
+}
+
+/**
+ * The same lookups over real UDP sockets on loopback, all nodes in this process: wall-clock time of a
+ * lookup when every hop is a real datagram (and every node shares this process's one core).
+ */
+export async function measureDhtUdp(n: number, lookups: number, seed = 1): Promise<DhtUdpFigure> {
+  const pick = seededRandom(seed);
+  const t0 = performance.now();
+  const nodes: DhtUdp[] = [];
+  try {
+    const first = await startDhtUdp({ host: '127.0.0.1', port: 0 });
+    nodes.push(first);
+    first.node.start([]);
+    for (let i = 1; i < n; i++) {
+      const x = await startDhtUdp({ host: '127.0.0.1', port: 0 });
+      nodes.push(x);
+      x.node.start([{ host: '127.0.0.1', port: first.port }]);
+      await sleep(10);
+    }
+    // Joined when no lookup is left running anywhere.
+    while (nodes.some((x) => x.node.stats().lookups > 0)) await sleep(200);
+    const joinWallSeconds = (performance.now() - t0) / 1000;
+    const infoHash = randomBytes(20);
+    const announcer = Math.floor(pick() * n);
+    await nodes[announcer]!.node.announce(infoHash, 6881);
+    const wall: number[] = [];
+    const queries: number[] = [];
+    let found = 0;
+    for (let i = 0; i < lookups; i++) {
+      let who = Math.floor(pick() * n);
+      if (who === announcer) who = (who + 1) % n;
+      const w0 = performance.now();
+      const r = await nodes[who]!.node.getPeers(infoHash);
+      wall.push(performance.now() - w0);
+      queries.push(r.queries);
+      if (r.peers.length > 0) found++;
+    }
+    return {
+      nodes: n,
+      lookups,
+      found,
+      joinWallSeconds: round(joinWallSeconds, 1),
+      lookupWallMs: summary(wall),
+      queriesPerLookup: summary(queries),
+    };
+  } finally {
+    for (const x of nodes) await x.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export async function runDht(ctx: ScenarioContext): Promise<FigureResult> {
   const rows: Row[] = [];
   const data: Record<string, unknown> = { latencyModel: 'one-way uniform 10-100 ms, no loss', sizes: [] };
@@ -137,5 +200,17 @@ export async function runDht(ctx: ScenarioContext): Promise<FigureResult> {
       },
     );
   }
+  const udpNodes = Math.min(200, ...ctx.opts.dhtNodes);
+  ctx.log(`dht: ${udpNodes} nodes over loopback UDP in this process`);
+  const u = await measureDhtUdp(udpNodes, ctx.opts.dhtLookups);
+  data.udp = u;
+  rows.push({
+    figure: `DHT ${udpNodes} nodes, real UDP on loopback (one process): lookup wall ms, median / p90`,
+    chunkswarm: `${u.lookupWallMs.median} / ${u.lookupWallMs.p90} (${u.queriesPerLookup.median} queries, ${u.found}/${u.lookups} found)`,
+    reference: '',
+    ratio: '',
+    target: `${u.lookups}/${u.lookups} found`,
+    verdict: u.found === u.lookups ? 'met' : 'MISSED',
+  });
   return { rows, data };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseBenchArgs, UsageError } from '../lib/args.js';
-import { measureDht } from '../scenarios/dht.js';
+import { measureDht, measureDhtUdp } from '../scenarios/dht.js';
 
 test('--dht-nodes and --dht-lookups are read, and refused when not whole numbers', () => {
   const o = parseBenchArgs(['--only', 'dht', '--dht-nodes', '50, 300', '--dht-lookups', '4']);
@@ -19,4 +19,10 @@ test('the DHT figure measures every lookup of a small network', async () => {
   assert.ok(f.queriesPerLookup.median >= 1);
   assert.ok(f.datagramsPerLookup.median >= 2 * f.queriesPerLookup.median - 2);
   assert.ok(f.lookupMs.median >= f.firstPeerMs.median);
+});
+
+test('the DHT figure over real UDP on loopback finds the announced peer', async () => {
+  const f = await measureDhtUdp(12, 3);
+  assert.equal(f.found, 3);
+  assert.ok(f.queriesPerLookup.median >= 1);
 });
