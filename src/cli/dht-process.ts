@@ -88,10 +88,19 @@ export async function openDht(opts: {
   port: number;
   bootstrap: readonly Endpoint[];
   statePath?: string;
+  /**
+   * When `port` is taken (another chunkswarm's DHT on this machine), bind any free port instead of
+   * failing: what a peer wants, since its TCP port is what it announces. `chunkswarm dht` says no.
+   */
+  anyPortIfTaken?: boolean;
 }): Promise<ProcessDht> {
   const saved = opts.statePath === undefined ? undefined : await loadDhtState(opts.statePath);
   const bootstrap = await resolveEndpoints(opts.bootstrap);
-  const udp = await startDhtUdp({ host: opts.host, port: opts.port, id: saved?.id });
+  const bind = (port: number) => startDhtUdp({ host: opts.host, port, id: saved?.id });
+  const udp = await bind(opts.port).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE' && opts.anyPortIfTaken === true) return bind(0);
+    throw err;
+  });
   const node = udp.node;
   const savedNodes = [...(saved?.nodes ?? [])].sort((a, b) => compareDistance(a.id, b.id, node.id));
   const seeds = savedNodes.slice(0, SAVED_SEEDS).map((n) => ({ host: n.host, port: n.port }));
