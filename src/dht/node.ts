@@ -108,6 +108,8 @@ interface RunningLookup {
 /** Values per get_peers answer: 50 compact peers (400 bytes) plus 8 nodes stays well inside a datagram. */
 const MAX_VALUES_PER_ANSWER = 50;
 const MAX_BOOTSTRAP = 32;
+/** First wait before joining again when the table is still short (it doubles each time). */
+const JOIN_RETRY_MS = 5000;
 const MAX_QUEUED_LOOKUPS = 256;
 /** Peers a lookup collects at most (its callback still sees them as they come). */
 const MAX_PEERS_PER_LOOKUP = 1000;
@@ -187,8 +189,18 @@ export class DhtNode {
     this.#join();
   }
 
-  #join(): void {
+  /**
+   * Looks up our own id, then refreshes every bucket. While that leaves the table short of K nodes and
+   * each try still finds more (answers lost under load, a network still forming), it tries again, 5 s
+   * later, then 10 s, 20 s...: a small network that has nothing more to give stops it at once.
+   */
+  #join(retryMs = JOIN_RETRY_MS, sizeBefore = 0): void {
     this.#lookup(this.id, 'find_node', undefined, (r) => {
+      const grew = this.#table.size > sizeBefore;
+      if (this.#table.size < this.#k && grew && retryMs < this.#maintenanceMs && !this.#closed) {
+        const size = this.#table.size;
+        this.#timers.push(this.#clock.setTimeout(() => this.#join(retryMs * 2, size), retryMs));
+      }
       if (!this.#refreshOnJoin || r.closest.length === 0) return;
       // BEP 5: after the lookup of our own id, refresh the other buckets, to fill the far ones.
       const now = this.#clock.now();

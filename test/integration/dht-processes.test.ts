@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { dhtStatePath, hasDhtNodes, openDht, type ProcessDht } from '../../src/cli/dht-process.js';
+import type { Endpoint } from '../../src/dht/krpc.js';
 import { type DhtUdp, startDhtUdp } from '../../src/dht/udp.js';
 import { Harness, type Proc } from './harness.js';
 
@@ -48,8 +50,8 @@ describe('chunkswarm dht processes', () => {
     const second = await startDht(h, ['--bootstrap', ...boot]);
     const third = await startDht(h, ['--bootstrap', `127.0.0.1:${second.port}`]);
 
-    const announcer = await startDhtUdp({ host: '127.0.0.1', port: 0, queryTimeoutMs: 1000 });
-    const seeker = await startDhtUdp({ host: '127.0.0.1', port: 0, queryTimeoutMs: 1000 });
+    const announcer = await startDhtUdp({ host: '127.0.0.1', port: 0 });
+    const seeker = await startDhtUdp({ host: '127.0.0.1', port: 0 });
     local.push(announcer, seeker);
     announcer.node.start([{ host: '127.0.0.1', port: second.port }]);
     seeker.node.start([{ host: '127.0.0.1', port: third.port }]);
@@ -91,5 +93,51 @@ describe('chunkswarm dht processes', () => {
     const p = h.cs(['dht', '--port', '0', '--bootstrap', '127.0.0.1']);
     assert.equal(await p.exited(10_000), 2);
     assert.match(p.output(), /--bootstrap wants HOST:PORT/);
+  });
+});
+
+describe('openDht: the process node download and seed use', () => {
+  const h = new Harness();
+  const open: ProcessDht[] = [];
+  before(() => h.setup());
+  after(async () => {
+    for (const d of open) await d.close();
+    await h.teardown();
+  });
+
+  it('two torrents sessions find each other through track(), the table is saved, private torrents are left out', async () => {
+    const boot = await startDht(h, []);
+    const bootstrap = [{ host: '127.0.0.1', port: boot.port }];
+    const outA = join(h.dir, 'a');
+    const outB = join(h.dir, 'b');
+    assert.equal(await hasDhtNodes([], dhtStatePath(outA)), false, 'no bootstrap, no saved table: no DHT');
+    const a = await openDht({ host: '127.0.0.1', port: 0, bootstrap, statePath: dhtStatePath(outA) });
+    const b = await openDht({ host: '127.0.0.1', port: 0, bootstrap, statePath: dhtStatePath(outB) });
+    open.push(a, b);
+    const infoHash = randomBytes(20);
+    const seenByB: Endpoint[] = [];
+    // The torrent's own nodes (BEP 5 `nodes`) by name: pinged once resolved.
+    const sa = a.track(
+      { infoHash, private: false, nodes: [{ host: 'localhost', port: boot.port }] },
+      6001,
+      () => {},
+    );
+    assert.ok(sa);
+    assert.ok(await eventually(async () => sa.status().rounds > 0, 10_000));
+    const sb = b.track({ infoHash, private: false }, 6002, (p) => seenByB.push(...p));
+    assert.ok(sb);
+    assert.ok(
+      await eventually(async () => seenByB.some((p) => p.port === 6001), 10_000),
+      `b found ${JSON.stringify(seenByB)}`,
+    );
+    assert.equal(
+      a.track({ infoHash, private: true }, 6001, () => {}),
+      undefined,
+    );
+    assert.ok(a.stats().nodes >= 1);
+    sa.stop();
+    sb.stop();
+    await a.close();
+    assert.equal(await hasDhtNodes([], dhtStatePath(outA)), true, 'the saved table counts as nodes');
   });
 });

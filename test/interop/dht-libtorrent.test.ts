@@ -47,7 +47,7 @@ describe('DHT interop with libtorrent', () => {
   }
 
   async function ourNode(bootstrap: number): Promise<DhtUdp> {
-    const n = await startDhtUdp({ host: '127.0.0.1', port: 0, queryTimeoutMs: 1000 });
+    const n = await startDhtUdp({ host: '127.0.0.1', port: 0 });
     local.push(n);
     n.node.start([{ host: '127.0.0.1', port: bootstrap }]);
     return n;
