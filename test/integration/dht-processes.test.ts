@@ -59,7 +59,7 @@ describe('chunkswarm dht processes', () => {
     assert.ok(
       await eventually(
         async () => announcer.node.stats().nodes >= 3 && seeker.node.stats().nodes >= 3,
-        10_000,
+        30_000,
       ),
       `tables: ${announcer.node.stats().nodes}, ${seeker.node.stats().nodes}`,
     );
@@ -84,7 +84,7 @@ describe('chunkswarm dht processes', () => {
       await eventually(async () => {
         const r = await seeker.node.findNode(Buffer.from(again.id, 'hex'));
         return r.some((n) => n.port === again.port);
-      }, 10_000),
+      }, 30_000),
       'the restarted node is back in the network',
     );
   });
@@ -123,11 +123,11 @@ describe('openDht: the process node download and seed use', () => {
       () => {},
     );
     assert.ok(sa);
-    assert.ok(await eventually(async () => sa.status().rounds > 0, 10_000));
+    assert.ok(await eventually(async () => sa.status().rounds > 0, 30_000));
     const sb = b.track({ infoHash, private: false }, 6002, (p) => seenByB.push(...p));
     assert.ok(sb);
     assert.ok(
-      await eventually(async () => seenByB.some((p) => p.port === 6001), 10_000),
+      await eventually(async () => seenByB.some((p) => p.port === 6001), 30_000),
       `b found ${JSON.stringify(seenByB)}`,
     );
     assert.equal(
