@@ -17,6 +17,7 @@ import { parseGitStatus, quietCheckRefusal, roundLoad } from './lib/machine.js';
 import { Janitor, ProcessGroup } from './lib/procs.js';
 import { formatProfile, summariseProfileDir } from './lib/profile.js';
 import { formatTable, localDate, writeResults } from './lib/report.js';
+import { runDht } from './scenarios/dht.js';
 import { runPair } from './scenarios/pair.js';
 import { runSha1 } from './scenarios/sha1.js';
 import { runSwarm } from './scenarios/swarm.js';
@@ -32,6 +33,7 @@ const SCENARIOS: Record<Figure, (ctx: ScenarioContext) => Promise<FigureResult>>
   swarm: runSwarm,
   tracker: runTracker,
   sha1: runSha1,
+  dht: runDht,
 };
 
 /** Hard cap per figure, generous: a run past it is stuck, not slow. */
@@ -48,6 +50,9 @@ function capSeconds(f: Figure, o: BenchOptions): number {
       return (8 + 2 * extra) * (o.trackerSeconds + 2 + 10) + 120;
     case 'sha1':
       return 120 + o.sha1MiB / 50;
+    case 'dht':
+      // Joining dominates: 5,000 nodes took 3 CPU-minutes, 17 wall-minutes on a loaded two-core machine.
+      return 120 + o.dhtNodes.reduce((a, n) => a + n * 0.4 + o.dhtLookups * 2, 0);
   }
 }
 
@@ -175,7 +180,8 @@ async function main(): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), 'chunkswarm-bench-'));
   janitor.dirs.add(root);
   if (opts.keep) log(`temp files kept in ${root}`);
-  const needsCli = opts.only.some((f) => f !== 'sha1');
+  // sha1 and dht measure code in this process: no CLI to build.
+  const needsCli = opts.only.some((f) => f !== 'sha1' && f !== 'dht');
   let bin = chunkswarmBin();
   if (needsCli && opts.committed) bin = buildCommitted(join(root, 'committed'));
   else if (needsCli && opts.build) build();

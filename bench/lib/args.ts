@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench -- ...`. */
 import { parseArgs } from 'node:util';
 
-export const FIGURES = ['pair', 'swarm', 'tracker', 'sha1'] as const;
+export const FIGURES = ['pair', 'swarm', 'tracker', 'sha1', 'dht'] as const;
 export type Figure = (typeof FIGURES)[number];
 
 export interface BenchOptions {
@@ -20,6 +20,10 @@ export interface BenchOptions {
   trackerSeconds: number;
   /** MiB hashed for the SHA-1 ceiling */
   sha1MiB: number;
+  /** sizes of the simulated DHT networks */
+  dhtNodes: number[];
+  /** get_peers lookups measured in each DHT network */
+  dhtLookups: number;
   /** run chunkswarm processes with --cpu-prof and summarise the profiles */
   profile: boolean;
   /** skip `npm run build` */
@@ -44,6 +48,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --uplink-mib N      swarm upload cap per process in MiB/s (default 8)
   --tracker-seconds N measured wrk seconds per tracker (default 10)
   --sha1-mib N        MiB hashed for the SHA-1 ceiling (default 512)
+  --dht-nodes LIST    sizes of the simulated DHT networks, comma-separated (default 200,5000)
+  --dht-lookups N     get_peers lookups measured in each DHT network (default 20)
   --profile           run chunkswarm with --cpu-prof and print its top functions
   --no-build          do not run \`npm run build\` first
   --committed         measure the last commit: clone it into the temp folder and build it there,
@@ -93,6 +99,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     uplinkMiB: positiveInt('uplink-mib', v['uplink-mib'], 8),
     trackerSeconds: positiveInt('tracker-seconds', v['tracker-seconds'], 10),
     sha1MiB: positiveInt('sha1-mib', v['sha1-mib'], 512),
+    dhtNodes: (v['dht-nodes'] ?? '200,5000').split(',').map((x) => positiveInt('dht-nodes', x.trim(), 0)),
+    dhtLookups: positiveInt('dht-lookups', v['dht-lookups'], 20),
     profile: v.profile === true,
     build: v['no-build'] !== true,
     committed: v.committed === true,
@@ -117,6 +125,8 @@ function parse(argv: readonly string[]) {
       'uplink-mib': { type: 'string' },
       'tracker-seconds': { type: 'string' },
       'sha1-mib': { type: 'string' },
+      'dht-nodes': { type: 'string' },
+      'dht-lookups': { type: 'string' },
       profile: { type: 'boolean' },
       'no-build': { type: 'boolean' },
       committed: { type: 'boolean' },

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
-import { parsePort, parsePositiveInt, parseRate, parseWebAddress } from './format.js';
+import { parseNodeAddress, parsePort, parsePositiveInt, parseRate, parseWebAddress } from './format.js';
 
 /** Codes that mean the user gave us something wrong (exit 2) rather than a failure on the way (exit 1). */
 const USAGE_CODES = new Set(['EUSAGE', 'EMETAINFO', 'EMETAINFO_SIZE', 'EUNSAFE_PATH', 'EMAGNET']);
@@ -125,6 +125,23 @@ program
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
   .action((paths, opts) => import('./download.js').then((c) => c.downloadCommand(paths, opts)).catch(fail));
+
+program
+  .command('dht')
+  .description('run a bare DHT node (BEP 5): a bootstrap node for other peers, until interrupted')
+  .addOption(host())
+  .addOption(port('UDP port (default 6881, or the next free one)'))
+  .addOption(
+    new Option(
+      '--bootstrap <host:port...>',
+      'DHT nodes to join through (none: wait to be contacted)',
+    ).argParser((v: string, prev: { host: string; port: number }[] | undefined) => [
+      ...(prev ?? []),
+      parseNodeAddress(v),
+    ]),
+  )
+  .option('--state <file>', 'keep the node id and routing table in FILE across restarts')
+  .action((opts) => import('./dht.js').then((c) => c.dhtCommand(opts)).catch(fail));
 
 // Not a top-level await: a command that ends by closing everything must exit with its own code, not
 // with Node's 13 for a module whose await never settled.

@@ -4,6 +4,7 @@
  * generator and an in-memory network, so the same session code runs in both without a socket or a sleep.
  */
 import type { Clock } from './clock.js';
+import { seededGenerator } from './random.js';
 
 /** What a stream tells its owner. `close` comes once, after which nothing else does. */
 export interface StreamHandlers {
@@ -55,16 +56,9 @@ export interface Env {
   readonly net: Network;
 }
 
-/** A small deterministic generator (mulberry32) for tests and the simulator: the same seed, the same run. */
+/** A Random from a seed (see seededGenerator): the same seed, the same run. */
 export function seededRandom(seed: number): Random {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededGenerator(seed);
   return {
     next,
     bytes(n) {
