@@ -9,17 +9,24 @@ import { isMagnet, loadTorrent, printMagnetInfo } from './torrent-file.js';
 
 export async function createCommand(
   path: string,
-  opts: { tracker: string[]; pieceLength?: number; output?: string; comment?: string },
+  opts: { tracker?: string[] | false; pieceLength?: number; output?: string; comment?: string },
 ): Promise<void> {
   const pieceLength = opts.pieceLength ?? LIMITS.defaultPieceLength;
-  for (const url of opts.tracker) {
+  // A trackerless torrent (--no-tracker) is found through the DHT (BEP 5) and peer exchange.
+  if (opts.tracker === undefined)
+    throw new ChunkswarmError(
+      'EUSAGE',
+      'give --tracker URL, or --no-tracker for a torrent found through the DHT',
+    );
+  const trackers = opts.tracker === false ? [] : opts.tracker;
+  for (const url of trackers) {
     if (!/^(https?|udp):\/\/[^\s]+$/i.test(url))
       throw new ChunkswarmError('EUSAGE', `not a tracker URL: ${url}`);
   }
   const progress = new ProgressLine(process.stderr, 'hashing');
   const { torrent, metainfo } = await createTorrent({
     path: resolve(path),
-    trackers: opts.tracker,
+    trackers,
     pieceLength,
     comment: opts.comment,
     onProgress: (done, total) => progress.update(done, total),

@@ -5,6 +5,7 @@
  * damaged file is simply no table.
  */
 import { mkdir, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { compareDistance } from '../dht/distance.js';
 import type { Endpoint } from '../dht/krpc.js';
@@ -148,4 +149,47 @@ export async function openDht(opts: {
       }
     },
   };
+}
+
+/** The DHT flags of `download` and `seed`. */
+export interface DhtFlags {
+  /** false with --no-dht. */
+  readonly dht?: boolean;
+  readonly dhtBootstrap?: readonly Endpoint[];
+}
+
+/** Whether this command will run a DHT node: not turned off, and some node to start from. */
+export async function wantsDht(flags: DhtFlags, statePath: string): Promise<boolean> {
+  return flags.dht !== false && (await hasDhtNodes(flags.dhtBootstrap ?? [], statePath));
+}
+
+/**
+ * The command's DHT node beside its peer port, when `wantsDht`: the Client then looks up every torrent
+ * (not private) and every magnet there. Undefined when there is nothing to join.
+ */
+export async function startPeerDht(
+  client: { readonly port: number; dht: unknown },
+  host: string,
+  flags: DhtFlags,
+  statePath: string,
+  log: (line: string) => void,
+): Promise<ProcessDht | undefined> {
+  if (!(await wantsDht(flags, statePath))) return undefined;
+  await mkdir(dirname(statePath), { recursive: true });
+  const dht = await openDht({
+    host,
+    port: client.port,
+    bootstrap: flags.dhtBootstrap ?? [],
+    statePath,
+    anyPortIfTaken: true,
+  });
+  client.dht = dht;
+  log(`dht node listening on udp://${dht.host}:${dht.port} (${dht.knownNodes} node(s) to start from)`);
+  return dht;
+}
+
+/** Where `seed` keeps its table: its data belongs to the user, so in the user's state folder. */
+export function seedDhtStatePath(): string {
+  const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(base, 'chunkswarm', 'dht.dat');
 }

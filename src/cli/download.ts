@@ -9,6 +9,7 @@ import type { TorrentSession } from '../session/session.js';
 import { torrentStatus } from '../session/status.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
 import { FileStorage } from '../storage/index.js';
+import { dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
 import { ProgressBoard } from './progress.js';
 import { onShutdown } from './signals.js';
@@ -27,15 +28,20 @@ export interface DownloadOptions {
   announceIp?: string;
   web?: string;
   webToken?: string;
+  dht?: boolean;
+  dhtBootstrap?: { host: string; port: number }[];
 }
 
 export async function downloadCommand(paths: string[], opts: DownloadOptions): Promise<void> {
   // Every argument is read (and every magnet checked) before anything starts: a typo costs nothing.
+  const outDir = resolve(opts.out);
+  const dhtState = dhtStatePath(outDir);
+  const dhtWanted = await wantsDht(opts, dhtState);
   const torrents: Metainfo[] = [];
   const magnets: Extract<TorrentSource, { kind: 'magnet' }>[] = [];
   const seen = new Set<string>();
   for (const p of paths) {
-    const src = await loadSource(p);
+    const src = await loadSource(p, { dht: dhtWanted });
     const hash = src.kind === 'torrent' ? src.metainfo.infoHashHex : src.link.infoHashHex;
     // The same torrent twice (say, as a .torrent and as a magnet): the first one given is enough.
     if (seen.has(hash)) continue;
@@ -43,7 +49,6 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     if (src.kind === 'torrent') torrents.push(src.metainfo);
     else magnets.push(src);
   }
-  const outDir = resolve(opts.out);
   // Resume data and the metadata of magnets live beside the downloads, in a folder of their own.
   const stateDir = join(outDir, STATE_DIR);
   await mkdir(stateDir, { recursive: true });
@@ -57,6 +62,9 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   });
   await client.listen();
   const board = new ProgressBoard();
+  const dht = dhtWanted
+    ? await startPeerDht(client, opts.host, opts, dhtState, (l) => board.log(l))
+    : undefined;
   const sessions: TorrentSession[] = [];
   const keepers: { stop(): Promise<void> }[] = [];
   /** Stops every torrent, lets the chunks in hand reach the disk, and records what is verified. */
@@ -94,6 +102,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     printTotals(sessions);
     await saveResumeData();
     await client.close();
+    await dht?.close();
   });
   board.log(`listening on ${client.host}:${client.port}`);
 
@@ -132,7 +141,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   for (const s of sessions) track(s);
 
   // A tracker that does not answer is tried again (backoff from 2 s); logTrackerState says when.
-  for (const s of sessions) s.connectTracker().catch(() => {});
+  for (const s of sessions) if (s.metainfo.announceList.length > 0) s.connectTracker().catch(() => {});
   // The fetch's errors name the torrent themselves.
   const failed = (err: unknown): void => {
     board.stop();
@@ -267,6 +276,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   printTotals(sessions);
   await saveResumeData();
   await client.close();
+  await dht?.close();
   process.exit(0);
 }
 

@@ -69,7 +69,8 @@ program
 program
   .command('create <path>')
   .description('make a .torrent of a file or folder')
-  .requiredOption('--tracker <url...>', 'announce URL (repeat for more)')
+  .option('--tracker <url...>', 'announce URL (repeat for more)')
+  .option('--no-tracker', 'no tracker: peers find it through the DHT (BEP 5)')
   .addOption(
     new Option('--piece-length <bytes>', 'piece (chunk) length, power of two').argParser((v) =>
       parsePositiveInt(v, '--piece-length'),
@@ -85,8 +86,22 @@ program
   .option('--json', 'machine-readable output')
   .action((path, opts) => import('./create.js').then((c) => c.infoCommand(path, opts)).catch(fail));
 
-program
-  .command('seed <torrent>')
+/** `--dht-bootstrap` and `--no-dht` of `download` and `seed` (BEP 5; no default bootstrap host). */
+function dhtOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--dht-bootstrap <host:port...>',
+        'DHT nodes to join through (the DHT runs once these or a saved table give it nodes)',
+      ).argParser((v: string, prev: { host: string; port: number }[] | undefined) => [
+        ...(prev ?? []),
+        parseNodeAddress(v, '--dht-bootstrap'),
+      ]),
+    )
+    .option('--no-dht', 'no DHT, even with a saved routing table');
+}
+
+dhtOptions(program.command('seed <torrent>'))
   .description('check the data, then serve it to every peer until interrupted')
   .requiredOption('--data <path>', 'the content: the file, or the root folder of a multi-file torrent')
   .addOption(host())
@@ -109,8 +124,7 @@ program
   .option('--web-token <token>', 'token for a non-loopback --web')
   .action((path, opts) => import('./peer.js').then((c) => c.peerCommand(path, opts)).catch(fail));
 
-program
-  .command('download <torrents...>')
+dhtOptions(program.command('download <torrents...>'))
   .description('fetch torrents from every peer at once, verified')
   .requiredOption('--out <dir>', 'folder to save into (creates <out>/<name>)')
   .option('--seed', 'keep seeding after completion')

@@ -43,6 +43,7 @@ export class Announcing {
   #sentStarted = false;
   #lastAttemptAt = Number.NEGATIVE_INFINITY;
   #inFlight = false;
+  #lastFinderAsk = Number.NEGATIVE_INFINITY;
   #cancelTimer: (() => void) | undefined;
 
   constructor(
@@ -124,11 +125,18 @@ export class Announcing {
     }
   }
 
-  /** Once a second: a torrent still downloading with no peer left asks its trackers now rather than later. */
+  /**
+   * Once a second: a torrent still downloading with no peer left asks its trackers (and the DHT) now rather
+   * than later.
+   */
   tick(): void {
     const s = this.s;
-    if (!this.active || this.#inFlight || s.complete || s.mode !== 'auto' || s.paused) return;
-    if (s.peers.size > 0 || s.dialling.pending > 0) return;
+    if (s.complete || s.mode !== 'auto' || s.paused || s.peers.size > 0 || s.dialling.pending > 0) return;
+    if (s.clock.now() - this.#lastFinderAsk >= PEERLESS_ASK_MS) {
+      this.#lastFinderAsk = s.clock.now();
+      for (const f of s.peerFinders) f.lookupNow();
+    }
+    if (!this.active || this.#inFlight) return;
     const minInterval = (this.last?.minInterval ?? 0) * 1000;
     if (s.clock.now() - this.#lastAttemptAt < Math.max(PEERLESS_ASK_MS, minInterval)) return;
     if (this.nextAt !== undefined && this.nextAt <= s.clock.now() + PEERLESS_ASK_MS) return;

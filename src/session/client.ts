@@ -11,6 +11,20 @@ import { PieceHasher } from '../storage/index.js';
 import { MetadataFetch, type MetadataResult } from './metadata-fetch.js';
 import { type SessionMode, type SessionOptions, TorrentSession } from './session.js';
 
+/** A way to find a torrent's peers other than its trackers: the process's DHT node (BEP 5). */
+export interface PeerFinder {
+  /** Starts looking (and announcing `port`); undefined for a torrent it must not serve (private, BEP 27). */
+  track(
+    torrent: {
+      readonly infoHash: Buffer;
+      readonly private: boolean;
+      readonly nodes?: readonly { host: string; port: number }[];
+    },
+    port: number,
+    onPeers: (peers: { host: string; port: number }[]) => void,
+  ): { lookupNow(): void; stop(): void } | undefined;
+}
+
 /** What to open: a .torrent's metainfo, or a magnet link whose metadata is fetched from peers first (BEP 9). */
 export type TorrentSpec =
   | { readonly metainfo: Metainfo }
@@ -58,6 +72,8 @@ export class Client {
   host = '127.0.0.1';
   port = 0;
   #listener: Listener | undefined;
+  /** The DHT, when the command runs one: each torrent (not private) and each magnet looks for peers there. */
+  dht: PeerFinder | undefined;
   /** Magnets whose metadata is being fetched: incoming peers that ask for them are handed to the fetch. */
   readonly #fetches = new Map<string, MetadataFetch>();
   readonly #opts: ClientOptions;
@@ -139,9 +155,16 @@ export class Client {
       mayConnect: () => this.connectionCount < LIMITS.maxPeersTotal,
       env: this.env,
       timeoutMs: opts.timeoutMs,
+      otherSources: this.dht !== undefined,
     });
     this.#fetches.set(key, fetch);
+    // The DHT looks for peers of the magnet too (a magnet with no tracker has only it); those peers are
+    // found again, and dialled, by the session's own lookup once the metadata is here.
+    const source = this.dht?.track({ infoHash: link.infoHash, private: false }, this.port, (peers) =>
+      fetch.addPeers(peers.map((p) => ({ ip: p.host, port: p.port }))),
+    );
     fetch.events.once('end', () => {
+      source?.stop();
       if (this.#fetches.get(key) === fetch) this.#fetches.delete(key);
     });
     return fetch;
@@ -177,6 +200,20 @@ export class Client {
     });
     this.sessions.set(key, session);
     session.start();
+    const m = session.metainfo;
+    const source = this.dht?.track(
+      { infoHash: m.infoHash, private: m.private, nodes: m.nodes },
+      this.port,
+      (peers) =>
+        session.dialling.dial(
+          peers.map((p) => ({ ip: p.host, port: p.port })),
+          'dht',
+        ),
+    );
+    if (source) {
+      session.peerFinders.push(source);
+      session.onStop(() => source.stop());
+    }
     return session;
   }
 

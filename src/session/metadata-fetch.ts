@@ -46,6 +46,8 @@ export interface MetadataFetchOptions {
   readonly env?: Env;
   /** The magnet's trackers (default: a TrackerClient over its `tr=` URLs). */
   readonly announcer?: Announcer;
+  /** Peers come from elsewhere too (the DHT, through `addPeers`): a magnet needs no tracker or `x.pe`. */
+  readonly otherSources?: boolean;
 }
 
 export type MetadataFetchEvents = {
@@ -176,7 +178,7 @@ export class MetadataFetch implements PeerHost {
     this.#requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#maxPeers = opts.maxPeers ?? DEFAULT_MAX_PEERS;
     this.#maxBytes = opts.maxMetadataBytes ?? LIMITS.metainfoBytes;
-    checkMagnetSources(opts.magnet);
+    checkMagnetSources(opts.magnet, { dht: opts.otherSources === true });
     const usable = opts.magnet.trackers.filter(isSupportedTracker);
     this.#tracker =
       opts.announcer ??
@@ -236,6 +238,13 @@ export class MetadataFetch implements PeerHost {
   }
 
   // ---- finding peers ----
+
+  /** Peers found elsewhere (the DHT): dialled like the trackers' ones. */
+  addPeers(peers: readonly { ip: string; port: number }[]): void {
+    if (this.#done) return;
+    for (const p of peers) this.#learn(p.ip, p.port);
+    this.#dialKnown();
+  }
 
   #learn(ip: string, port: number): void {
     const key = formatAddress(ip, port);
@@ -650,14 +659,14 @@ export function fetchMetadata(opts: MetadataFetchOptions): Promise<MetadataResul
  * A magnet link we can do something with names a tracker we speak to (http, https, udp) or a peer
  * (`x.pe`): without a DHT there is no other way to find peers. Throws EMAGNET (a usage error) otherwise.
  */
-export function checkMagnetSources(link: MagnetLink): void {
+export function checkMagnetSources(link: MagnetLink, opts: { dht?: boolean } = {}): void {
   const label = link.name ?? link.infoHashHex;
-  if (link.trackers.some(isSupportedTracker) || link.peers.length > 0) return;
+  if (opts.dht || link.trackers.some(isSupportedTracker) || link.peers.length > 0) return;
   throw new ChunkswarmError(
     'EMAGNET',
     link.trackers.length > 0
       ? `magnet ${label} names only trackers chunkswarm cannot speak to (${link.trackers.join(', ')}) and no peer (x.pe=): add an http or udp tracker, or a peer`
-      : `magnet ${label} names no tracker (tr=) and no peer (x.pe=), and chunkswarm has no DHT to find peers with: add one of them`,
+      : `magnet ${label} names no tracker (tr=) and no peer (x.pe=), and no DHT node is known: add one of them, or --dht-bootstrap HOST:PORT`,
   );
 }
 

@@ -119,6 +119,8 @@ export class TorrentSession implements PeerHost {
   /** Set when the session had to stop downloading. */
   failure: string | undefined;
   stopped = false;
+  /** Ways to find peers besides the trackers (the DHT): asked again when the torrent runs out of peers. */
+  readonly peerFinders: { lookupNow(): void }[] = [];
 
   readonly announcing: Announcing;
   readonly dialling: Dialling;
