@@ -3,6 +3,7 @@
  * the simulator and prints its figures. Reports; never fails on a figure. Exit 2 on bad usage.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { describeError } from '../shared/errors.js';
 import { formatResult, progressJson, progressSvg } from './report.js';
 import { parseScenario } from './scenario.js';
@@ -38,6 +39,17 @@ async function main(argv: string[]): Promise<number> {
   const scenario = parseScenario(JSON.parse(readFileSync(file, 'utf8')), { peers });
   const swarm = new Swarm(scenario);
   swarm.start();
+  // A line every 10 virtual seconds on stderr, so a long run shows where it is.
+  const t0 = performance.now();
+  swarm.clock.setInterval(() => {
+    const leechers = swarm.finishers;
+    const held = leechers.reduce((a, p) => a + (p.session?.have.count ?? 0), 0);
+    const done = leechers.filter((p) => p.completedAt !== undefined).length;
+    process.stderr.write(
+      `[${(swarm.clock.now() / 1000).toFixed(0)} s virtual, ${((performance.now() - t0) / 1000).toFixed(0)} s wall] ` +
+        `${((100 * held) / (leechers.length * swarm.metainfo.pieceCount)).toFixed(1)}% of the pieces held, ${done}/${leechers.length} finished\n`,
+    );
+  }, 10_000);
   const result = await swarm.run();
   process.stdout.write(`${formatResult(result)}\n`);
   if (json) writeFileSync(json, `${JSON.stringify(progressJson(swarm, result))}\n`);

@@ -95,6 +95,8 @@ export class Swarm {
   readonly scenario: Scenario;
   clockSteps = 0;
   #joinsPending = 0;
+  /** Leechers meant to finish that have not yet. */
+  #unfinished = 0;
   #wallStart = 0;
 
   constructor(scenario: Scenario) {
@@ -151,6 +153,7 @@ export class Swarm {
 
   /** Schedules every join; `run` then moves the clock. */
   start(): void {
+    this.#unfinished = this.finishers.length;
     for (const p of this.peers) {
       this.#joinsPending++;
       this.clock.setTimeout(() => {
@@ -206,6 +209,7 @@ export class Swarm {
     p.samples.push([this.clock.now() / 1000, session.have.count / metainfo.pieceCount]);
     session.events.on('complete', () => {
       p.completedAt = this.clock.now();
+      if (this.finishers.includes(p)) this.#unfinished--;
       p.samples.push([p.completedAt / 1000, 1]);
       if (p.group.seedFor !== undefined)
         this.clock.setTimeout(() => void this.leave(p, p.group.leaveHow), p.group.seedFor * 1000);
@@ -244,7 +248,7 @@ export class Swarm {
   }
 
   get done(): boolean {
-    return this.#joinsPending === 0 && this.finishers.every((p) => p.completedAt !== undefined);
+    return this.#joinsPending === 0 && this.#unfinished === 0;
   }
 
   /** Moves the clock until `done` (or `until`) or the time cap; returns the figures. */
