@@ -6,7 +6,10 @@ const fmt = (x: number | undefined, digits = 1): string => (x === undefined ? '-
 /** The figures as `name  value` lines. */
 export function formatResult(r: SimResult): string {
   const rows: [string, string][] = [
-    ['scenario', r.scenario],
+    [
+      'scenario',
+      `${r.scenario} (${r.mode === 'loopback' ? 'real sockets on 127.0.0.1, real time' : 'simulated'})`,
+    ],
     ['peers (leechers to finish)', `${r.peers} (${r.leechers})`],
     [
       'torrent',
@@ -15,7 +18,7 @@ export function formatResult(r: SimResult): string {
       }`,
     ],
     ['all finished', r.allComplete ? 'yes' : `no: ${r.incomplete} did not`],
-    ['last finish (virtual)', `${fmt(r.lastFinish)} s`],
+    [`last finish (${r.mode === 'loopback' ? 'real' : 'virtual'} time)`, `${fmt(r.lastFinish)} s`],
     ['median finish', `${fmt(r.medianFinish)} s`],
     ['fluid bound T*', `${fmt(r.fluidBound)} s`],
     ['efficiency T*/T_last', r.efficiency === undefined ? '-' : `${(r.efficiency * 100).toFixed(1)} %`],
@@ -30,7 +33,7 @@ export function formatResult(r: SimResult): string {
   for (const c of r.corruptBans) rows.push([`corrupt ${c.address} banned by`, `${c.bannedBy} peers`]);
   rows.push(['pieces failing their check', String(r.hashFailures)]);
   rows.push(['pieces stored wrong', String(r.badPieces)]);
-  rows.push(['virtual time', `${fmt(r.virtualSeconds)} s`]);
+  rows.push([r.mode === 'loopback' ? 'elapsed' : 'virtual time', `${fmt(r.virtualSeconds)} s`]);
   rows.push(['wall time', `${fmt(r.wallSeconds, 2)} s`]);
   rows.push(['clock steps / network events', `${r.clockSteps} / ${r.networkEvents}`]);
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -3,16 +3,23 @@
  * SimNetwork, announcing to a SimTracker, all on one FakeClock. `run` moves the clock from event to event
  * until every leecher that is meant to finish has, or the scenario's time cap, and records each peer's
  * progress as it goes.
+ *
+ * With `loopback`, the same scenario runs in real time on 127.0.0.1 instead: real sockets, Node's timers,
+ * a real tracker (HTTP), and each peer's capacities as its Client's upload and download limits. It is
+ * the check of the simulator against the real thing, for a few peers.
  */
 import { performance } from 'node:perf_hooks';
 import { pieceSize } from '../metainfo/index.js';
 import { Client } from '../session/client.js';
 import type { TorrentSession } from '../session/session.js';
 import { Bitfield } from '../shared/bitfield.js';
-import { FakeClock } from '../shared/clock.js';
-import { seededRandom } from '../shared/env.js';
+import { type Clock, FakeClock, systemClock } from '../shared/clock.js';
+import { type Env, seededRandom } from '../shared/env.js';
+import { nodeNetwork } from '../shared/node-env.js';
 import { PieceHasher } from '../storage/hasher.js';
 import { MemoryStorage, type Storage } from '../storage/index.js';
+import { TrackerClient } from '../tracker/index.js';
+import { startTracker, type TrackerHandle } from '../tracker/server/index.js';
 import { ComparingHasher, CorruptingStorage, SimContent, SyntheticStorage } from './content.js';
 import { SimNetwork } from './network.js';
 import type { PeerGroup, PeerRole, Scenario } from './scenario.js';
@@ -24,6 +31,8 @@ export interface SimPeer {
   readonly name: string;
   readonly role: PeerRole;
   readonly address: string;
+  /** The port it listens on (SIM_PORT on the simulator). */
+  port: number;
   readonly group: PeerGroup;
   /** Bytes/s, Infinity when unlimited. */
   readonly up: number;
@@ -45,6 +54,8 @@ export interface SimPeer {
 
 export interface SimResult {
   readonly scenario: string;
+  /** `simulated` (virtual time) or `loopback` (real sockets, real time). */
+  readonly mode: 'simulated' | 'loopback';
   readonly hasher: 'sha1' | 'compare';
   readonly peers: number;
   readonly leechers: number;
@@ -87,7 +98,10 @@ export function simAddress(n: number): string {
 }
 
 export class Swarm {
-  readonly clock = new FakeClock(0);
+  /** The FakeClock on the simulator, Node's clock on loopback. */
+  readonly clock: Clock;
+  readonly fake: FakeClock | undefined;
+  readonly loopback: boolean;
   readonly net: SimNetwork;
   readonly tracker: SimTracker;
   readonly content: SimContent;
@@ -95,11 +109,19 @@ export class Swarm {
   readonly scenario: Scenario;
   clockSteps = 0;
   #joinsPending = 0;
+  /** Leechers meant to finish that have not yet. */
+  #unfinished = 0;
   #wallStart = 0;
+  #origin = 0;
+  #started = false;
+  #realTracker: TrackerHandle | undefined;
 
-  constructor(scenario: Scenario) {
+  constructor(scenario: Scenario, opts: { loopback?: boolean } = {}) {
     this.scenario = scenario;
-    this.net = new SimNetwork(this.clock);
+    this.loopback = opts.loopback === true;
+    this.fake = this.loopback ? undefined : new FakeClock(0);
+    this.clock = this.fake ?? systemClock;
+    this.net = new SimNetwork(this.fake ?? new FakeClock(0));
     this.tracker = new SimTracker(this.clock, {
       latencyMs: scenario.trackerLatencyMs,
       interval: scenario.trackerInterval,
@@ -119,7 +141,8 @@ export class Swarm {
         this.peers.push({
           name: `${group.role}-${i + 1}`,
           role: group.role,
-          address: simAddress(n),
+          address: opts.loopback ? '127.0.0.1' : simAddress(n),
+          port: SIM_PORT,
           group,
           up: rate(group.upKiBps),
           down: rate(group.downKiBps),
@@ -150,8 +173,17 @@ export class Swarm {
     );
   }
 
-  /** Schedules every join; `run` then moves the clock. */
+  /** Milliseconds since the start (the FakeClock's time on the simulator). */
+  now(): number {
+    return this.clock.now() - this.#origin;
+  }
+
+  /** Schedules every join; `run` then moves the clock. On loopback, `run` starts the tracker first. */
   start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#origin = this.loopback ? this.now() : 0;
+    this.#unfinished = this.finishers.length;
     for (const p of this.peers) {
       this.#joinsPending++;
       this.clock.setTimeout(() => {
@@ -165,7 +197,6 @@ export class Swarm {
   /** Starts a peer: its host on the network, its Client, its session, its first announce. */
   async join(p: SimPeer): Promise<void> {
     const s = this.scenario;
-    const net = this.net.addHost(p.address, { up: p.up, down: p.down, latencyMs: s.latencyMs });
     const metainfo = this.metainfo;
     const complete = p.role === 'seeder' || p.role === 'corrupt';
     const have = complete ? Bitfield.full(metainfo.pieceCount) : new Bitfield(metainfo.pieceCount);
@@ -173,40 +204,61 @@ export class Swarm {
     if (s.hasher === 'compare' || complete) storage = new SyntheticStorage(this.content, have);
     else storage = new MemoryStorage(metainfo);
     if (p.role === 'corrupt') storage = new CorruptingStorage(storage);
+    const random = seededRandom(s.seed * 7919 + this.peers.indexOf(p));
+    const env: Env = this.loopback
+      ? { clock: this.clock, random, net: nodeNetwork }
+      : {
+          clock: this.clock,
+          random,
+          net: this.net.addHost(p.address, { up: p.up, down: p.down, latencyMs: s.latencyMs }),
+        };
+    const limit = (x: number): number => (Number.isFinite(x) ? x : 0);
     const client = new Client({
-      env: { clock: this.clock, random: seededRandom(s.seed * 7919 + this.peers.indexOf(p)), net },
+      env,
       hasher:
         s.hasher === 'compare'
           ? new ComparingHasher(this.content)
           : new PieceHasher({ inlineBelow: Number.POSITIVE_INFINITY }),
       host: p.address,
-      port: SIM_PORT,
+      port: this.loopback ? 0 : SIM_PORT,
       maxPeers: s.maxPeers,
-      // The free rider takes requests and never serves them: a budget of one byte a second.
-      uploadLimit: p.role === 'free-rider' ? 1 : 0,
+      // The free rider takes requests and never serves them: a budget of one byte a second. On loopback
+      // the capacities are the Client's limits.
+      uploadLimit: p.role === 'free-rider' ? 1 : this.loopback ? limit(p.up) : 0,
+      downloadLimit: this.loopback ? limit(p.down) : 0,
     });
     p.client = client;
     p.storage = storage;
-    p.joinedAt = this.clock.now();
+    p.joinedAt = this.now();
     await client.listen();
+    p.port = client.port;
+    const tracker = this.#realTracker;
     const session = client.addSession({
       metainfo,
       storage,
       have,
       mode: complete ? 'seed' : 'auto',
-      announcer: this.tracker.announcerFor({
-        ip: p.address,
-        port: client.port,
-        peerId: client.peerId,
-        infoHash: metainfo.infoHash,
-      }),
+      announcer: tracker
+        ? new TrackerClient({
+            tiers: [[tracker.announceUrl]],
+            infoHash: metainfo.infoHash,
+            peerId: client.peerId,
+            port: client.port,
+          })
+        : this.tracker.announcerFor({
+            ip: p.address,
+            port: client.port,
+            peerId: client.peerId,
+            infoHash: metainfo.infoHash,
+          }),
       uploadSlots: s.uploadSlots,
       superSeed: s.superSeeding,
     });
     p.session = session;
-    p.samples.push([this.clock.now() / 1000, session.have.count / metainfo.pieceCount]);
+    p.samples.push([this.now() / 1000, session.have.count / metainfo.pieceCount]);
     session.events.on('complete', () => {
-      p.completedAt = this.clock.now();
+      p.completedAt = this.now();
+      if (this.finishers.includes(p)) this.#unfinished--;
       p.samples.push([p.completedAt / 1000, 1]);
       if (p.group.seedFor !== undefined)
         this.clock.setTimeout(() => void this.leave(p, p.group.leaveHow), p.group.seedFor * 1000);
@@ -219,12 +271,13 @@ export class Swarm {
   /** `stop`: announces `stopped` and closes its connections; `crash`: its host goes silent. */
   async leave(p: SimPeer, how: 'stop' | 'crash'): Promise<void> {
     if (!p.client || p.leftAt !== undefined) return;
-    p.leftAt = this.clock.now();
+    p.leftAt = this.now();
     this.#keepTotals(p);
     p.badPieces = await this.#badPieces(p);
-    if (how === 'crash') this.net.kill(p.address, 'silent');
+    // On loopback a crash cannot be silent: the process's sockets close with it.
+    if (how === 'crash' && !this.loopback) this.net.kill(p.address, 'silent');
     await p.client.close({ announce: how === 'stop' });
-    if (how === 'stop') this.net.kill(p.address, 'reset');
+    if (how === 'stop' && !this.loopback) this.net.kill(p.address, 'reset');
   }
 
   #keepTotals(p: SimPeer): void {
@@ -234,7 +287,7 @@ export class Swarm {
   }
 
   #sample(): void {
-    const t = this.clock.now() / 1000;
+    const t = this.now() / 1000;
     const n = this.metainfo.pieceCount;
     for (const p of this.peers) {
       if (!p.session || p.leftAt !== undefined) continue;
@@ -245,12 +298,22 @@ export class Swarm {
   }
 
   get done(): boolean {
-    return this.#joinsPending === 0 && this.finishers.every((p) => p.completedAt !== undefined);
+    return this.#joinsPending === 0 && this.#unfinished === 0;
   }
 
   /** Moves the clock until `done` (or `until`) or the time cap; returns the figures. */
   async run(opts: { until?: () => boolean; capMs?: number } = {}): Promise<SimResult> {
     this.#wallStart = performance.now();
+    if (this.loopback && !this.#realTracker) {
+      this.#realTracker = await startTracker({
+        host: '127.0.0.1',
+        port: 0,
+        udp: false,
+        interval: this.scenario.trackerInterval,
+        minInterval: this.scenario.trackerMinInterval,
+      });
+    }
+    this.start();
     const cap = opts.capMs ?? this.scenario.capSeconds * 1000;
     const stop = opts.until ?? (() => this.done);
     await this.advanceUntil(stop, cap);
@@ -260,14 +323,20 @@ export class Swarm {
 
   /**
    * Fires the clock's timers in order; after each virtual millisecond with work, lets the promise chains
-   * it started settle (as real timers would), so the sessions' `await`s run in between.
+   * it started settle (as real timers would), so the sessions' `await`s run in between. On loopback: waits
+   * in real time.
    */
   async advanceUntil(stop: () => boolean, capMs: number): Promise<void> {
+    const clock = this.fake;
+    if (!clock) {
+      while (!stop() && this.now() < capMs) await new Promise((r) => setTimeout(r, 20));
+      return;
+    }
     await settle();
     while (!stop()) {
-      const next = this.clock.nextAt();
+      const next = clock.nextAt();
       if (next === undefined || next > capMs) break;
-      this.clock.advance(next - this.clock.now());
+      clock.advance(next - clock.now());
       this.clockSteps++;
       await settle();
     }
@@ -281,6 +350,7 @@ export class Swarm {
         await p.client.close({ announce: false });
       }
     }
+    await this.#realTracker?.close();
   }
 
   /** Pieces held by leechers that are not byte for byte the content (0 when all is well). */
@@ -335,9 +405,10 @@ export class Swarm {
       .sort((a, b) => a - b);
     const honestTimes = honest.map((p) => (p.completedAt! - firstJoin) / 1000).sort((a, b) => a - b);
     const corrupt = this.peers.filter((p) => p.role === 'corrupt');
-    const key = (p: SimPeer): string => `${p.address}:${SIM_PORT}`;
+    const key = (p: SimPeer): string => `${p.address}:${p.port}`;
     return {
       scenario: this.scenario.name,
+      mode: this.loopback ? 'loopback' : 'simulated',
       hasher: this.scenario.hasher,
       peers: this.peers.length,
       leechers: finishers.length,
@@ -364,7 +435,7 @@ export class Swarm {
       })),
       hashFailures: this.peers.reduce((a, p) => a + (p.session?.hashFailures ?? 0), 0),
       badPieces: await this.badPieces(),
-      virtualSeconds: this.clock.now() / 1000,
+      virtualSeconds: this.now() / 1000,
       wallSeconds,
       clockSteps: this.clockSteps,
       networkEvents: this.net.stats.events,

@@ -20,8 +20,9 @@ function load(name: string, changes: Partial<Scenario> = {}): Scenario {
 async function run(
   scenario: Scenario,
   before?: (swarm: Swarm) => void,
+  opts: { loopback?: boolean } = {},
 ): Promise<{ swarm: Swarm; result: SimResult }> {
-  const swarm = new Swarm(scenario);
+  const swarm = new Swarm(scenario, opts);
   swarm.start();
   const result = await swarm.run();
   before?.(swarm);
@@ -90,5 +91,16 @@ describe('simulated scenarios', () => {
     assertAllCorrect(off);
     assert.ok(on.seederCopies < off.seederCopies, `copies on ${on.seederCopies}, off ${off.seederCopies}`);
     assert.ok(on.lastFinish! < off.lastFinish!, `last finish on ${on.lastFinish} s, off ${off.lastFinish} s`);
+  });
+
+  it('loopback: the same swarm on real sockets (127.0.0.1) and a real tracker finishes with the right bytes', async () => {
+    const scenario = load('flash-crowd', { sizeMiB: 1, capSeconds: 60 });
+    const small = {
+      ...scenario,
+      groups: scenario.groups.map((g) => (g.role === 'leecher' ? { ...g, count: 4 } : g)),
+    };
+    const { result } = await run(small, undefined, { loopback: true });
+    assert.equal(result.mode, 'loopback');
+    assertAllCorrect(result);
   });
 });
