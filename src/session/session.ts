@@ -74,6 +74,8 @@ export interface SessionOptions {
   readonly superSeed?: boolean;
 }
 
+const REDIAL_KNOWN_MS = 30_000;
+
 /** A piece whose blocks are arriving: its buffer and who sent them. */
 export interface PendingPiece {
   data: Buffer;
@@ -475,7 +477,23 @@ export class TorrentSession implements PeerHost {
   #tick(): void {
     this.requesting.tick();
     this.announcing.tick();
+    this.#redialKnown();
     this.wake();
+  }
+
+  #lastRedial = 0;
+
+  /**
+   * Every 30 s while downloading below the peer limit, the peers the trackers named and we are not
+   * connected to are dialled again: in a flash crowd a leecher can fill up with incoming peers, close its
+   * own dial to the seeder as one too many, and then never hear of it again before the next announce.
+   */
+  #redialKnown(): void {
+    const now = this.clock.now();
+    if (this.mode !== 'auto' || this.complete || this.paused || now - this.#lastRedial < REDIAL_KNOWN_MS)
+      return;
+    this.#lastRedial = now;
+    if (this.peers.size < this.maxPeers) this.dialling.dial(this.knownPeers);
   }
 
   // ---- shutdown ----
