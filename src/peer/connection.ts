@@ -20,6 +20,7 @@ import {
   type MetadataMessage,
   metadataPieceCount,
   UT_METADATA,
+  UT_PEX,
   WireDecoder,
   type WireMessage,
 } from '../wire/index.js';
@@ -32,6 +33,8 @@ export const CLIENT_NAME = 'chunkswarm 0.1.0';
 
 /** The id we ask peers to send ut_metadata messages under (BEP 10 lets each side pick its own). */
 export const UT_METADATA_ID = 2;
+/** The id we ask peers to send ut_pex messages under (BEP 11). */
+export const UT_PEX_ID = 3;
 
 /** Azureus-style peer id: `-CS0100-` and 12 random bytes. */
 export function makePeerId(random: Random = cryptoRandom): Buffer {
@@ -59,6 +62,8 @@ export interface PeerHost {
    * ut_metadata without a size, and the peer's metadata data and rejects come here.
    */
   onMetadataMessage?(peer: PeerConnection, message: MetadataMessage): void;
+  /** Peer exchange is offered (BEP 11): never for a private torrent (BEP 27). */
+  readonly pex?: boolean;
   onReady(peer: PeerConnection): void;
   onMessage(peer: PeerConnection, message: WireMessage): void;
   onClose(peer: PeerConnection, reason: string): void;
@@ -230,6 +235,12 @@ export class PeerConnection {
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
+  /** The id the peer wants ut_pex messages under, when it offered peer exchange (BEP 11). */
+  get pexId(): number | undefined {
+    const id = this.extension?.m.get(UT_PEX);
+    return id !== undefined && id > 0 ? id : undefined;
+  }
+
   /** The id the peer wants ut_metadata messages under, when it offered the extension (BEP 9, BEP 10). */
   get metadataId(): number | undefined {
     const id = this.extension?.m.get(UT_METADATA);
@@ -384,11 +395,14 @@ export class PeerConnection {
     const host = this.host;
     if (!host || !this.remote?.extended) return;
     const metadata = host.metadataSize !== undefined || host.onMetadataMessage !== undefined;
+    const m: Record<string, number> = {};
+    if (metadata) m[UT_METADATA] = UT_METADATA_ID;
+    if (host.pex) m[UT_PEX] = UT_PEX_ID;
     this.send({
       type: 'extended',
       id: 0,
       payload: encodeExtensionHandshake({
-        m: metadata ? { [UT_METADATA]: UT_METADATA_ID } : {},
+        m,
         metadataSize: host.metadataSize,
         client: CLIENT_NAME,
         port: host.listenPort,

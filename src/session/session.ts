@@ -1,6 +1,6 @@
 import { pieceSize } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
-import type { PeerConnection, PeerHost } from '../peer/connection.js';
+import { type PeerConnection, type PeerHost, UT_PEX_ID } from '../peer/connection.js';
 import { RateMeter, type TokenBucket } from '../peer/rate.js';
 import { PiecePicker } from '../picker/index.js';
 import { Bitfield } from '../shared/bitfield.js';
@@ -19,6 +19,7 @@ import { type Announcer, Announcing } from './announcing.js';
 import { PieceBufferPool } from './buffer-pool.js';
 import { Choking, RECHOKE_MS } from './choking.js';
 import { Dialling } from './dialling.js';
+import { Exchanging } from './exchanging.js';
 import { ManualMoves } from './manual.js';
 import { Requesting } from './requesting.js';
 import { Serving } from './serving.js';
@@ -131,6 +132,7 @@ export class TorrentSession implements PeerHost {
   readonly verifying: Verifying;
   readonly choking: Choking;
   readonly manual: ManualMoves;
+  readonly exchanging: Exchanging;
 
   readonly #waiters = new Set<() => void>();
   readonly #onStop: (() => void)[] = [];
@@ -171,6 +173,7 @@ export class TorrentSession implements PeerHost {
     this.verifying = new Verifying(this);
     this.choking = new Choking(this);
     this.manual = new ManualMoves(this);
+    this.exchanging = new Exchanging(this);
     if (opts.have.complete) this.completedAt = this.startedAt;
   }
 
@@ -199,6 +202,11 @@ export class TorrentSession implements PeerHost {
 
   haveBits(): Bitfield {
     return this.have;
+  }
+
+  /** Peer exchange is offered, except for a private torrent (BEP 27). */
+  get pex(): boolean {
+    return !this.metainfo.private;
   }
 
   /**
@@ -280,12 +288,17 @@ export class TorrentSession implements PeerHost {
       peer.close('banned');
       return;
     }
-    // One connection per peer id: a simultaneous dial from both sides leaves the newer one.
+    // One connection per peer id. When both sides dialled at once, both must keep the same one, or each
+    // closes the connection the other kept: the one dialled by the side with the lower peer id stays.
     for (const other of this.peers.values()) {
-      if (other.remote && peer.remote && other.remote.peerId.equals(peer.remote.peerId)) {
+      if (!other.remote || !peer.remote || !other.remote.peerId.equals(peer.remote.peerId)) continue;
+      const keepOutgoing = Buffer.compare(this.peerId, peer.remote.peerId) < 0;
+      if (peer.outgoing === other.outgoing || other.outgoing === keepOutgoing) {
         peer.close('duplicate connection');
         return;
       }
+      other.close('duplicate connection');
+      break;
     }
     this.peers.set(peer.address, peer);
     this.picker.addPeer(peer.address, this.bitsOf(peer));
@@ -312,6 +325,7 @@ export class TorrentSession implements PeerHost {
       for (let i = 0; i < this.pieceCount; i++) if (this.have.has(i)) conn.send({ type: 'have', index: i });
       // BEP 10 lets a later handshake update the first: now with the metadata's size, for others' magnets.
       conn.sendExtensionHandshake();
+      this.exchanging.onExtensionHandshake(conn);
       this.requesting.updateInterest(conn);
     }
   }
@@ -385,6 +399,8 @@ export class TorrentSession implements PeerHost {
         // An incoming peer names the port it listens on, the address its strikes and ban are kept under,
         // only in its extension handshake (BEP 10), after onReady: check the ban again now.
         if (m.id === 0 && this.verifying.isBanned(peer.peerAddress)) peer.close('banned');
+        else if (m.id === 0) this.exchanging.onExtensionHandshake(peer);
+        else if (m.id === UT_PEX_ID) this.exchanging.onMessage(peer, m.payload);
         break;
       default:
         break;
@@ -476,6 +492,7 @@ export class TorrentSession implements PeerHost {
 
   #tick(): void {
     this.requesting.tick();
+    this.exchanging.tick();
     this.announcing.tick();
     this.#redialKnown();
     this.wake();

@@ -1,0 +1,98 @@
+/**
+ * Peer exchange (BEP 11) between chunkswarm peers on loopback, with no tracker: two leechers that only know
+ * the seeder learn of each other from it and connect; a private torrent offers no ut_pex (BEP 27).
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { buildInfoDict, metainfoFromInfoBytes } from '../../src/metainfo/index.js';
+import type { Metainfo } from '../../src/metainfo/types.js';
+import { Client } from '../../src/session/client.js';
+import type { TorrentSession } from '../../src/session/session.js';
+import { Bitfield } from '../../src/shared/bitfield.js';
+import { MemoryStorage } from '../../src/storage/index.js';
+
+const clients: Client[] = [];
+after(async () => {
+  for (const c of clients) await c.close({ announce: false });
+});
+
+function torrentOf(data: Buffer, opts: { private?: boolean } = {}): Metainfo {
+  const pieceLength = 16 * 1024;
+  const count = Math.ceil(data.length / pieceLength);
+  const hashes = Buffer.alloc(count * 20);
+  for (let i = 0; i < count; i++)
+    createHash('sha1')
+      .update(data.subarray(i * pieceLength, (i + 1) * pieceLength))
+      .digest()
+      .copy(hashes, i * 20);
+  let info = buildInfoDict({
+    name: 'pex.bin',
+    pieceLength,
+    pieceHashes: hashes,
+    files: [{ path: [], length: data.length }],
+    multiFile: false,
+  });
+  // `private` sorts last in the info dictionary: slip it in before the closing 'e'.
+  if (opts.private) info = Buffer.concat([info.subarray(0, info.length - 1), Buffer.from('7:privatei1ee')]);
+  return metainfoFromInfoBytes(info);
+}
+
+async function peer(
+  metainfo: Metainfo,
+  data: Buffer | undefined,
+  uploadLimit = 0,
+): Promise<{ client: Client; session: TorrentSession }> {
+  const client = new Client({ port: 0, uploadLimit });
+  clients.push(client);
+  await client.listen();
+  const storage = new MemoryStorage(metainfo);
+  const have = new Bitfield(metainfo.pieceCount);
+  if (data) {
+    for (let i = 0; i < metainfo.pieceCount; i++) {
+      await storage.writePiece(i, data.subarray(i * metainfo.pieceLength, (i + 1) * metainfo.pieceLength));
+      have.set(i);
+    }
+  }
+  const session = await client.add({ metainfo }, { storage, have, mode: data ? 'seed' : 'auto' });
+  return { client, session };
+}
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('peer exchange', () => {
+  it('two leechers that know only the seeder learn of each other through it, and connect', async () => {
+    const data = randomBytes(64 * 16 * 1024);
+    const metainfo = torrentOf(data);
+    // Slow enough that both are still downloading when the seeder's first PEX message goes out.
+    const seed = await peer(metainfo, data, 64 * 1024);
+    const a = await peer(metainfo, undefined);
+    const b = await peer(metainfo, undefined);
+    await a.session.connect('127.0.0.1', seed.client.port);
+    await b.session.connect('127.0.0.1', seed.client.port);
+    await until('a connection from PEX', () =>
+      [...a.session.peers.values(), ...b.session.peers.values()].some((p) => p.source === 'pex'),
+    );
+    const viaPex = [...a.session.peers.values(), ...b.session.peers.values()].find(
+      (p) => p.source === 'pex',
+    )!;
+    const other = viaPex.listenPort === a.client.port ? a.client.port : b.client.port;
+    assert.equal(viaPex.listenPort, other, 'the peer dialled through PEX is the other leecher');
+  });
+
+  it('is not offered for a private torrent', async () => {
+    const data = randomBytes(4 * 16 * 1024);
+    const metainfo = torrentOf(data, { private: true });
+    const seed = await peer(metainfo, data, 16 * 1024);
+    const a = await peer(metainfo, undefined);
+    const conn = await a.session.connect('127.0.0.1', seed.client.port);
+    await until('the extension handshake', () => conn.extension !== undefined);
+    assert.equal(conn.pexId, undefined, 'the seeder offered no ut_pex');
+  });
+});
