@@ -37,7 +37,7 @@ export class Harness {
   }
 
   /** Runs `chunkswarm ...args`; stdin stays a pipe the test may write to. */
-  cs(args: string[], opts: { stdin?: 'pipe' | 'ignore' } = {}): Proc {
+  cs(args: string[], opts: { stdin?: 'pipe' | 'ignore'; env?: NodeJS.ProcessEnv } = {}): Proc {
     return this.spawn(process.execPath, [BIN, ...args], opts);
   }
 
