@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { buildTorrentFile, parseMetainfo } from '../metainfo/index.js';
+import { buildTorrentFile, parseMetainfo, piecePriorities, resolveSelection } from '../metainfo/index.js';
 import type { MagnetLink, Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
 import { type MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
@@ -8,9 +8,10 @@ import { keepResumeData, ResumeFile, writeStateFile } from '../session/resume.js
 import type { TorrentSession } from '../session/session.js';
 import { torrentStatus } from '../session/status.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
-import { FileStorage } from '../storage/index.js';
+import { FileStorage, partFilePath } from '../storage/index.js';
 import { dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
+import { runOnComplete } from './on-complete.js';
 import { ProgressBoard } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadSource, type TorrentSource } from './torrent-file.js';
@@ -30,6 +31,12 @@ export interface DownloadOptions {
   webToken?: string;
   dht?: boolean;
   dhtBootstrap?: { host: string; port: number }[];
+  /** File indices to download (`0,2-4`); the others are never created. */
+  select?: string;
+  /** Globs of files to leave out. */
+  exclude?: string[];
+  /** Run with the torrent's name, infohash and path in its environment when a torrent is done. */
+  onComplete?: string;
 }
 
 export async function downloadCommand(paths: string[], opts: DownloadOptions): Promise<void> {
@@ -73,8 +80,22 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     await Promise.all(keepers.map((k) => k.stop().catch(() => {})));
   };
   /** Storage under --out and what of it is verified: from the resume record when the files are as it left them. */
+  const selecting = opts.select !== undefined || (opts.exclude?.length ?? 0) > 0;
   const prepare = async (metainfo: Metainfo) => {
-    const storage = new FileStorage(metainfo, join(outDir, metainfo.name));
+    // --select / --exclude: files left out are never created; bytes of a chunk they share with a chosen
+    // file go to a part file under --out/.chunkswarm.
+    const files = selecting
+      ? resolveSelection(metainfo, { select: opts.select, exclude: opts.exclude })
+      : undefined;
+    const storage = new FileStorage(
+      metainfo,
+      join(outDir, metainfo.name),
+      files ? { selection: { files, partPath: partFilePath(stateDir, metainfo.infoHashHex) } } : {},
+    );
+    if (files)
+      board.log(
+        `${metainfo.name}: ${files.size} of ${metainfo.files.length} file(s) selected (${[...files].sort((a, b) => a - b).join(', ')})`,
+      );
     const resume = new ResumeFile(stateDir, metainfo.infoHashHex);
     // Files exactly as the last run left them: its record of verified chunks stands. Otherwise hash them.
     const recorded = await resume.load(metainfo, storage.paths);
@@ -83,14 +104,15 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       board.log(
         `resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name}${recorded ? ', as recorded when it stopped' : ''})`,
       );
-    return { storage, have, mode: 'auto' as const, resume };
+    const priorities = files ? piecePriorities(metainfo, files) : undefined;
+    return { storage, have, mode: 'auto' as const, resume, priorities };
   };
   const keepState = (session: TorrentSession, storage: FileStorage, resume: ResumeFile): void => {
     keepers.push(keepResumeData(session, storage, resume, (m) => board.log(`warning: ${m}`)));
   };
   const openSession = async (metainfo: Metainfo): Promise<TorrentSession> => {
-    const { storage, have, mode, resume } = await prepare(metainfo);
-    const session = await client.add({ metainfo }, { storage, have, mode });
+    const { storage, have, mode, resume, priorities } = await prepare(metainfo);
+    const session = await client.add({ metainfo }, { storage, have, mode, priorities });
     keepState(session, storage, resume);
     return session;
   };
@@ -116,15 +138,23 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     // The average rate counts only what this run fetched: a resumed download had the rest already.
     const leftAtStart = s.left;
     const finish = (): void => {
-      const seconds = ((s.completedAt ?? Date.now()) - s.startedAt) / 1000;
-      const size = s.metainfo.totalLength;
+      const seconds = ((s.completedAt ?? s.clock.now()) - s.startedAt) / 1000;
+      // With --select, what was fetched is the chosen files (and the chunks they share with others).
+      const size = s.complete ? s.metainfo.totalLength : s.metainfo.totalLength - s.left;
       board.log(
         `complete ${s.metainfo.name} ${formatBytes(size)} in ${formatDuration(seconds)} (${formatRate(leftAtStart / Math.max(seconds, 0.001))})`,
       );
+      if (opts.onComplete)
+        void runOnComplete(
+          opts.onComplete,
+          { name: s.metainfo.name, infoHashHex: s.metainfo.infoHashHex, path: join(outDir, s.metainfo.name) },
+          (line) => board.log(line),
+        );
       if (--remaining === 0) resolveAll();
     };
-    if (s.complete) finish();
-    else s.events.once('complete', finish);
+    // Done: every chunk, or every chunk of the files selected.
+    if (s.done) finish();
+    else s.events.once('done', finish);
     s.events.on('warning', (m) => board.log(`warning: ${m}`));
     logTrackerState(s, (line) => board.log(line));
     s.events.on('peer-banned', (address, why) => board.log(`banned ${address}: ${why}`));

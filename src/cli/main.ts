@@ -138,6 +138,12 @@ dhtOptions(program.command('download <torrents...>'))
   .addOption(announceIp())
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
+  .option('--select <files>', 'download only these files, by index as `info` lists them: 0,2-4')
+  .option('--exclude <glob...>', 'leave out files whose path matches (*, ?, **; repeat for more)')
+  .option(
+    '--on-complete <command>',
+    'run COMMAND (sh -c) when a torrent is done; CHUNKSWARM_NAME, _INFOHASH, _PATH set',
+  )
   .action((paths, opts) => import('./download.js').then((c) => c.downloadCommand(paths, opts)).catch(fail));
 
 program

@@ -1,5 +1,10 @@
 import { describeError } from '../shared/errors.js';
-import type { AnnounceEvent, ClientAnnounceParams, TrackerAnswer } from '../tracker/index.js';
+import {
+  type AnnounceEvent,
+  type ClientAnnounceParams,
+  encodeRatesParam,
+  type TrackerAnswer,
+} from '../tracker/index.js';
 import type { TorrentSession } from './session.js';
 
 /** What the session needs of its trackers: the TrackerClient in production, an in-memory tracker in tests. */
@@ -64,6 +69,16 @@ export class Announcing {
     if (bits.length < 6000) extras.cs_bitfield = bits;
     else extras.cs_have = String(s.have.count);
     if (opts.status) extras.cs_status = '1';
+    // Who we trade with and how fast, for the tracker page's swarm graph (chunkswarm trackers; others ignore it).
+    const rates = encodeRatesParam(
+      [...s.peers.values()].map((p) => ({
+        ip: p.ip,
+        port: p.listenPort ?? p.remotePort,
+        down: p.down.rate,
+        up: p.up.rate,
+      })),
+    );
+    if (rates) extras.cs_rates = rates;
     if (s.announceIp) extras.ip = s.announceIp;
     const early = (answer: TrackerAnswer): void => {
       if (event !== 'stopped' && s.mode !== 'manual' && !s.stopped) s.dialling.dial(answer.peers);

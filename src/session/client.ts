@@ -40,6 +40,8 @@ export interface OpenedStorage {
   readonly storage: Storage;
   readonly have: Bitfield;
   readonly mode: SessionMode;
+  /** Per-piece priorities (0: a file left out with --select). */
+  readonly priorities?: ArrayLike<number>;
 }
 
 export interface ClientOptions {

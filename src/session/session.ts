@@ -38,6 +38,8 @@ export type SessionEvents = {
   /** No tracker answered; the next try is `retryInMs` away. */
   'announce-failed': [reason: string, retryInMs: number];
   complete: [];
+  /** Every wanted piece is verified: the whole torrent, or the files selected. Once. */
+  done: [];
   warning: [message: string];
   /** A peer misbehaved once too often (bad data, blocks never asked for): refused from now on. */
   'peer-banned': [address: string, why: string];
@@ -67,6 +69,8 @@ export interface SessionOptions {
   readonly env?: Env;
   /** The torrent's trackers (default: a TrackerClient over the metainfo's announce list). */
   readonly announcer?: Announcer;
+  /** Per-piece priority (0: not wanted, a file left out with --select; see picker.setPriorities). */
+  readonly priorities?: ArrayLike<number>;
   /**
    * While seeding, steer leechers to pieces nobody has been sent yet and unchoke every interested one until
    * each piece went out once (see distributor.ts). Default true; false leaves plain tit-for-tat (the simulator
@@ -122,6 +126,8 @@ export class TorrentSession implements PeerHost {
   /** Set when the session had to stop downloading. */
   failure: string | undefined;
   stopped = false;
+  /** 'done' was emitted (or the torrent was done when it opened). */
+  doneEmitted = false;
   /** Ways to find peers besides the trackers (the DHT): asked again when the torrent runs out of peers. */
   readonly peerFinders: { lookupNow(): void }[] = [];
 
@@ -158,6 +164,7 @@ export class TorrentSession implements PeerHost {
     this.down = new RateMeter(this.clock);
     this.up = new RateMeter(this.clock);
     this.picker = new PiecePicker(opts.metainfo, { have: opts.have, random: () => this.random.next() });
+    if (opts.priorities) this.picker.setPriorities(opts.priorities);
     const announcer =
       opts.announcer ??
       new TrackerClient({
@@ -175,6 +182,7 @@ export class TorrentSession implements PeerHost {
     this.manual = new ManualMoves(this);
     this.exchanging = new Exchanging(this);
     if (opts.have.complete) this.completedAt = this.startedAt;
+    this.doneEmitted = this.done;
   }
 
   get infoHash(): Buffer {
@@ -191,6 +199,11 @@ export class TorrentSession implements PeerHost {
 
   get complete(): boolean {
     return this.have.complete;
+  }
+
+  /** Every wanted piece is verified (all of them, unless some files were left out). */
+  get done(): boolean {
+    return this.have.complete || this.picker.wantedMissingCount() === 0;
   }
 
   get left(): number {

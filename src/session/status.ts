@@ -62,7 +62,8 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
     tracker,
     notConnected: s.dialling.notConnected(),
     waitingFor: waitingFor({
-      complete: s.complete,
+      // Done with the files asked for: nothing to wait for.
+      complete: s.done,
       mode: s.mode,
       paused: s.paused,
       failure: s.failure,

@@ -54,7 +54,12 @@ export class Verifying {
         if (!s.picker.interesting(s.bitsOf(p)) && s.mode === 'auto') p.setInterested(false);
       }
       s.events.emit('piece-verified', index, from);
+      const wasDone = s.doneEmitted;
       if (s.have.complete && s.completedAt === undefined) s.onComplete();
+      if (!wasDone && s.done) {
+        s.doneEmitted = true;
+        s.events.emit('done');
+      }
     } catch (err) {
       s.picker.pieceFailed(index);
       // A piece we cannot store (disk full, folder not writable) will not store on a retry either: stop
