@@ -41,7 +41,7 @@ export class Requesting {
     const room = depth - peer.inFlight.size;
     // While plenty is queued, top up only once a few blocks have come in: fewer and fuller REQUEST writes.
     if (room <= 0 || (room < FILL_BATCH && peer.inFlight.size >= FILL_BATCH)) return;
-    for (const i of peer.suggested) if (s.have.has(i)) peer.suggested.delete(i);
+    for (const i of peer.suggested) if (s.have.has(i) || s.picker.priority(i) === 0) peer.suggested.delete(i);
     // A seeder that suggests pieces is handing each leecher its own share: take only those from it, so
     // its upload is never spent on a piece that is already out in the swarm.
     // Between two batches of suggestions its list can run dry for a moment: keep following it for a few

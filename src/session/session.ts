@@ -400,7 +400,9 @@ export class TorrentSession implements PeerHost {
         this.requesting.fill(peer);
         break;
       case 'suggest':
-        if (m.index >= this.pieceCount || this.have.has(m.index)) break;
+        // A piece of a file left out (--select) is no use to us, however a seeder steers.
+        if (m.index >= this.pieceCount || this.have.has(m.index) || this.picker.priority(m.index) === 0)
+          break;
         this.events.emit('suggest', peer, m.index);
         if (this.mode === 'auto') {
           peer.lastSuggestAt = this.clock.now();
