@@ -24,6 +24,7 @@ import {
   useNote,
 } from './common.js';
 import './style.css';
+import { WirePanel } from './wire.js';
 
 function App() {
   const { state, live } = useLiveState<PeerPageState>();
@@ -52,6 +53,7 @@ function App() {
         {state.fetching.map((f) => (
           <Fetching key={f.infoHash} f={f} />
         ))}
+        {state.wire && <WirePanel torrents={state.torrents} />}
         <Console torrents={state.torrents} />
       </main>
     </>

@@ -14,7 +14,7 @@ import { ProgressBoard } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadSource, type TorrentSource } from './torrent-file.js';
 import { logTrackerState } from './tracker-log.js';
-import { startWebFlag } from './web-flag.js';
+import { startTraceFlag, startWebFlag } from './web-flag.js';
 
 export interface DownloadOptions {
   out: string;
@@ -27,9 +27,11 @@ export interface DownloadOptions {
   announceIp?: string;
   web?: string;
   webToken?: string;
+  trace?: boolean;
 }
 
 export async function downloadCommand(paths: string[], opts: DownloadOptions): Promise<void> {
+  const trace = startTraceFlag(opts.trace, opts.web);
   // Every argument is read (and every magnet checked) before anything starts: a typo costs nothing.
   const torrents: Metainfo[] = [];
   const magnets: Extract<TorrentSource, { kind: 'magnet' }>[] = [];
@@ -206,6 +208,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   await startWebFlag(opts.web, opts.webToken, {
     client,
     command: 'download',
+    trace,
     log: (line) => board.log(line),
     saveTo: { open: openSession },
     onAdded: (s) => {

@@ -44,6 +44,8 @@ const web = (): Option =>
     parseWebAddress(v);
     return v;
   });
+const trace = (): Option =>
+  new Option('--trace', "record every connection's messages for the peer page's Wire panel (with --web)");
 const announceIp = (): Option => new Option('--announce-ip <addr>', 'address to announce when behind NAT');
 
 program
@@ -95,6 +97,7 @@ program
   .addOption(announceIp())
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
+  .addOption(trace())
   .action((path, opts) => import('./seed.js').then((c) => c.seedCommand(path, opts)).catch(fail));
 
 program
@@ -107,6 +110,7 @@ program
   .addOption(announceIp())
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
+  .addOption(trace())
   .action((path, opts) => import('./peer.js').then((c) => c.peerCommand(path, opts)).catch(fail));
 
 program
@@ -124,6 +128,7 @@ program
   .addOption(announceIp())
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
+  .addOption(trace())
   .action((paths, opts) => import('./download.js').then((c) => c.downloadCommand(paths, opts)).catch(fail));
 
 // Not a top-level await: a command that ends by closing everything must exit with its own code, not

@@ -64,6 +64,8 @@ export interface PeerPageState {
   /** `ip:port` the peer listens on. */
   readonly listen: string;
   readonly command: 'download' | 'seed' | 'peer';
+  /** Started with --trace: the Wire panel has messages to show (`/api/wire`). */
+  readonly wire: boolean;
   /** Bytes per second, 0 for unlimited: totals for the process. */
   readonly limits: { readonly upload: number; readonly download: number };
   /** Why adding a torrent is not offered here, or null when it is. */
@@ -164,4 +166,58 @@ export interface ErrorReply {
   readonly code?: string;
   /** On a 403 for a missing or wrong request token: the token to use. */
   readonly token?: string;
+}
+
+// ---- the Wire panel (`--trace`) ----
+
+/** A connection whose messages are traced (see src/peer/trace.ts, which fills these). */
+export interface WireConnectionView {
+  readonly id: number;
+  /** `ip:port` where the peer listens (as the shell names it). */
+  readonly address: string;
+  /** From the peer's extension handshake or its peer id: the network's words, shown as text. */
+  readonly client: string;
+  /** The torrent, once the handshake named it. */
+  readonly infoHash: string | null;
+  readonly outgoing: boolean;
+  readonly closed: boolean;
+  /** Messages traced, and how many of them the server no longer keeps (its ring holds the last ones). */
+  readonly total: number;
+  readonly dropped: number;
+}
+
+/** A field of a message: plain JSON. */
+export type WireValue = string | number | boolean | null | readonly WireValue[] | WireFields;
+export interface WireFields {
+  readonly [key: string]: WireValue;
+}
+
+/** One message, as sent (`out`, by us) or received (`in`, from the peer). */
+export interface WireEntryView {
+  /** Its place in the connection's trace, from 0. */
+  readonly seq: number;
+  /** Server time, ms. */
+  readonly at: number;
+  readonly dir: 'in' | 'out';
+  /** handshake, extended-handshake, bitfield, have-all, have, interested, request, piece, ut_metadata, ... */
+  readonly kind: string;
+  /** e.g. `REQUEST 3:0+16384` (index:begin+length). */
+  readonly summary: string;
+  readonly fields: WireFields;
+  /** Its first bytes on the wire, as hex (at most 64), and its whole length. */
+  readonly bytes: { readonly hex: string; readonly length: number };
+}
+
+/** `GET /api/wire/<id>`: what the server still holds of one connection. */
+export interface WireBacklog {
+  readonly connection: WireConnectionView;
+  readonly entries: readonly WireEntryView[];
+}
+
+/** A `wire` event: the traced connections, and the messages since the last one (in order per connection). */
+export interface WirePush {
+  readonly connections: readonly WireConnectionView[];
+  readonly entries: readonly (WireEntryView & { readonly conn: number })[];
+  /** Messages left out of this push to keep it small (a fast transfer); the backlog still has the latest. */
+  readonly skipped: number;
 }
