@@ -18,6 +18,16 @@ import {
   PROTOCOL,
   type WireMessage,
 } from '../wire/index.js';
+import type {
+  TraceDir,
+  TracedConnectionView,
+  TraceEntry,
+  TraceFields,
+  TraceKind,
+  TraceValue,
+} from './trace-view.js';
+
+export type { TraceDir, TracedConnectionView, TraceEntry, TraceFields, TraceKind, TraceValue };
 
 /** Bytes of each message kept for display (the rest is counted, not kept). */
 export const TRACE_BYTES = 64;
@@ -25,75 +35,6 @@ export const TRACE_BYTES = 64;
 export const TRACE_CAPACITY = 500;
 /** Closed connections whose trace stays viewable; older ones are forgotten. */
 export const TRACE_CLOSED_KEPT = 32;
-
-export type TraceDir = 'in' | 'out';
-
-export type TraceKind =
-  | 'handshake'
-  | 'extended-handshake'
-  | 'bitfield'
-  | 'have-all'
-  | 'have-none'
-  | 'have'
-  | 'interested'
-  | 'not-interested'
-  | 'choke'
-  | 'unchoke'
-  | 'request'
-  | 'piece'
-  | 'cancel'
-  | 'reject'
-  | 'suggest'
-  | 'allowed-fast'
-  | 'keep-alive'
-  | 'port'
-  | 'ut_metadata'
-  | 'ut_pex'
-  | 'extended';
-
-export const TRACE_KINDS: readonly TraceKind[] = [
-  'handshake',
-  'extended-handshake',
-  'bitfield',
-  'have-all',
-  'have-none',
-  'have',
-  'interested',
-  'not-interested',
-  'choke',
-  'unchoke',
-  'request',
-  'piece',
-  'cancel',
-  'reject',
-  'suggest',
-  'allowed-fast',
-  'keep-alive',
-  'port',
-  'ut_metadata',
-  'ut_pex',
-  'extended',
-];
-
-/** A field's value: plain JSON, so it crosses to the page as it is. */
-export type TraceValue = string | number | boolean | null | readonly TraceValue[] | TraceFields;
-export interface TraceFields {
-  readonly [key: string]: TraceValue;
-}
-
-export interface TraceEntry {
-  /** Position in the connection's trace, from 0; gaps never occur, the oldest are dropped. */
-  readonly seq: number;
-  /** When it was sent or received, ms since the epoch. */
-  readonly at: number;
-  readonly dir: TraceDir;
-  readonly kind: TraceKind;
-  /** One line for the sequence diagram, e.g. `REQUEST 3:0+16384`. */
-  readonly summary: string;
-  readonly fields: TraceFields;
-  /** The message's first bytes on the wire (at most TRACE_BYTES, as hex) and its whole length. */
-  readonly bytes: { readonly hex: string; readonly length: number };
-}
 
 /** What a connection hands its tracer: the handshake or a message, as decoded or as sent. */
 export type WireTracer = (dir: TraceDir, event: DecoderEvent) => void;
@@ -111,21 +52,24 @@ export function traceEntry(
   at: number,
   names: ExtensionNames = noNames,
 ): TraceEntry {
-  const base = { seq, at, dir };
-  if (event.kind === 'handshake') return { ...base, ...handshakeParts(event.handshake) };
-  try {
-    return { ...base, ...messageParts(dir, event.message, names) };
-  } catch (err) {
-    // Only our own reading of a payload can fail here; the connection decides what the message means.
-    const m = event.message;
-    return {
-      ...base,
-      kind: m.type === 'extended' ? 'extended' : (m.type as TraceKind),
-      summary: m.type.toUpperCase(),
-      fields: { error: err instanceof Error ? err.message : String(err) },
-      bytes: { hex: '', length: 0 },
-    };
+  let p: Parts;
+  if (event.kind === 'handshake') p = handshakeParts(event.handshake);
+  else {
+    try {
+      p = messageParts(dir, event.message, names);
+    } catch (err) {
+      // Only our own reading of a payload can fail here; the connection decides what the message means.
+      const type = event.message.type;
+      p = {
+        kind: type === 'extended' ? 'extended' : (type as TraceKind),
+        summary: type.toUpperCase(),
+        fields: { error: err instanceof Error ? err.message : String(err) },
+        bytes: { hex: '', length: 0 },
+      };
+    }
   }
+  // One literal of one shape: a trace of a fast transfer makes thousands of these a second.
+  return { seq, at, dir, kind: p.kind, summary: p.summary, fields: p.fields, bytes: p.bytes };
 }
 
 type Parts = Pick<TraceEntry, 'kind' | 'summary' | 'fields' | 'bytes'>;
@@ -236,7 +180,7 @@ function messageParts(dir: TraceDir, m: WireMessage, names: ExtensionNames): Par
 
 function small(m: WireMessage): TraceEntry['bytes'] {
   const b = encodeMessage(m);
-  return bytesOf([b], b.length);
+  return { hex: b.toString('hex', 0, Math.min(TRACE_BYTES, b.length)), length: b.length };
 }
 
 function popcount(byte: number): number {
@@ -377,19 +321,6 @@ export interface TraceSubject {
   readonly clientName: string;
   readonly host?: { readonly infoHash: Buffer } | undefined;
   readonly extension?: { readonly m: ReadonlyMap<string, number> } | undefined;
-}
-
-/** One traced connection as the page lists it. */
-export interface TracedConnectionView {
-  readonly id: number;
-  readonly address: string;
-  readonly client: string;
-  /** The torrent, once the handshake named it. */
-  readonly infoHash: string | null;
-  readonly outgoing: boolean;
-  readonly closed: boolean;
-  readonly total: number;
-  readonly dropped: number;
 }
 
 interface Traced {

@@ -2,6 +2,7 @@
  * What the dashboards' servers send their pages, as JSON. The pages (web/*.tsx, bundled by esbuild)
  * import these types, so both sides agree on every field. Plain data only: no classes, no Buffers.
  */
+import type { TracedConnectionView, TraceEntry } from '../peer/trace-view.js';
 
 // ---- tracker page ----
 
@@ -170,43 +171,9 @@ export interface ErrorReply {
 
 // ---- the Wire panel (`--trace`) ----
 
-/** A connection whose messages are traced (see src/peer/trace.ts, which fills these). */
-export interface WireConnectionView {
-  readonly id: number;
-  /** `ip:port` where the peer listens (as the shell names it). */
-  readonly address: string;
-  /** From the peer's extension handshake or its peer id: the network's words, shown as text. */
-  readonly client: string;
-  /** The torrent, once the handshake named it. */
-  readonly infoHash: string | null;
-  readonly outgoing: boolean;
-  readonly closed: boolean;
-  /** Messages traced, and how many of them the server no longer keeps (its ring holds the last ones). */
-  readonly total: number;
-  readonly dropped: number;
-}
-
-/** A field of a message: plain JSON. */
-export type WireValue = string | number | boolean | null | readonly WireValue[] | WireFields;
-export interface WireFields {
-  readonly [key: string]: WireValue;
-}
-
-/** One message, as sent (`out`, by us) or received (`in`, from the peer). */
-export interface WireEntryView {
-  /** Its place in the connection's trace, from 0. */
-  readonly seq: number;
-  /** Server time, ms. */
-  readonly at: number;
-  readonly dir: 'in' | 'out';
-  /** handshake, extended-handshake, bitfield, have-all, have, interested, request, piece, ut_metadata, ... */
-  readonly kind: string;
-  /** e.g. `REQUEST 3:0+16384` (index:begin+length). */
-  readonly summary: string;
-  readonly fields: WireFields;
-  /** Its first bytes on the wire, as hex (at most 64), and its whole length. */
-  readonly bytes: { readonly hex: string; readonly length: number };
-}
+/** A connection whose messages are traced, and one message, as src/peer/trace.ts records them. */
+export type WireConnectionView = TracedConnectionView;
+export type WireEntryView = TraceEntry;
 
 /** `GET /api/wire/<id>`: what the server still holds of one connection. */
 export interface WireBacklog {
