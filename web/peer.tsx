@@ -25,6 +25,7 @@ import {
   useNote,
 } from './common.js';
 import './style.css';
+import { WirePanel } from './wire.js';
 
 function App() {
   const { state, live } = useLiveState<PeerPageState>();
@@ -53,6 +54,7 @@ function App() {
         {state.fetching.map((f) => (
           <Fetching key={f.infoHash} f={f} />
         ))}
+        {state.wire && <WirePanel torrents={state.torrents} />}
         <Console torrents={state.torrents} />
       </main>
     </>

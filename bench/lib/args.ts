@@ -10,6 +10,8 @@ export interface BenchOptions {
   rounds: number;
   /** pair file size in MiB */
   sizeMiB: number;
+  /** pair: also chunkswarm rounds whose leecher runs with `--trace --web 127.0.0.1:0` (a row of its own) */
+  pairTrace: boolean;
   /** swarm file size in MiB */
   swarmMiB: number;
   /** leechers in the swarm */
@@ -43,6 +45,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --only LIST         figures to run, comma-separated: ${FIGURES.join(',')} (default: all)
   --rounds N          pair rounds per client, alternating (default 3)
   --size-mib N        pair file size in MiB (default 1024)
+  --pair-trace        pair: also chunkswarm rounds with the leecher's wire trace on
+                      (--trace --web 127.0.0.1:0), reported beside the plain ones
   --swarm-mib N       swarm file size in MiB (default 128)
   --leechers N        swarm leechers (default 8)
   --uplink-mib N      swarm upload cap per process in MiB/s (default 8)
@@ -94,6 +98,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     only,
     rounds: positiveInt('rounds', v.rounds, 3),
     sizeMiB: positiveInt('size-mib', v['size-mib'], 1024),
+    pairTrace: v['pair-trace'] === true,
     swarmMiB: positiveInt('swarm-mib', v['swarm-mib'], 128),
     leechers: positiveInt('leechers', v.leechers, 8),
     uplinkMiB: positiveInt('uplink-mib', v['uplink-mib'], 8),
@@ -120,6 +125,7 @@ function parse(argv: readonly string[]) {
       only: { type: 'string' },
       rounds: { type: 'string' },
       'size-mib': { type: 'string' },
+      'pair-trace': { type: 'boolean' },
       'swarm-mib': { type: 'string' },
       leechers: { type: 'string' },
       'uplink-mib': { type: 'string' },

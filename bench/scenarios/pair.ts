@@ -31,7 +31,8 @@ export function cpuPerGiB(cpuSeconds: number | null, bytes: number): number | nu
   return cpuSeconds === null || !(bytes > 0) ? null : cpuSeconds / (bytes / GIB);
 }
 
-type Client = 'chunkswarm' | 'libtorrent';
+/** `chunkswarm --trace`: the leecher records its wire trace for a page (`--trace --web`), none open. */
+type Client = 'chunkswarm' | 'libtorrent' | 'chunkswarm --trace';
 
 export interface PairRound {
   client: Client;
@@ -71,9 +72,13 @@ export async function runPair(ctx: ScenarioContext): Promise<FigureResult> {
   for (let r = 1; r <= opts.rounds; r++) {
     // odd rounds libtorrent first, even rounds chunkswarm first
     const order: Client[] = r % 2 === 1 ? ['libtorrent', 'chunkswarm'] : ['chunkswarm', 'libtorrent'];
+    // The traced round right beside a plain one, alternating which goes first, so drift hits both alike.
+    if (opts.pairTrace) order.splice(order.indexOf('chunkswarm') + (r % 2), 0, 'chunkswarm --trace');
     for (const client of order) {
       const res =
-        client === 'libtorrent' ? await libtorrentRound(setup, r) : await chunkswarmRound(setup, r, null);
+        client === 'libtorrent'
+          ? await libtorrentRound(setup, r)
+          : await chunkswarmRound(setup, r, null, client === 'chunkswarm --trace');
       log(
         `pair round ${r} ${client}: ${fmt(res.wallSeconds, 2)} s (complete at ${fmt(res.completeSeconds, 2)} s), ${fmt(res.mbps, 0)} MB/s, leecher CPU ${fmt(res.leecherCpuSeconds, 2)} s, ` +
           `seeder CPU ${fmt(res.seederCpuSeconds, 2)} s, leecher peak RSS ${fmt(res.leecherPeakRssMB, 0)} MB`,
@@ -109,6 +114,27 @@ export async function runPair(ctx: ScenarioContext): Promise<FigureResult> {
   const c = summary('chunkswarm');
   const l = summary('libtorrent');
   const speed = ratio(c.mbps, l.mbps);
+  const t = opts.pairTrace ? summary('chunkswarm --trace') : null;
+  const traceRows = t
+    ? [
+        {
+          figure: 'pair with --trace (leecher --web --trace, no page open), MB/s; reference: without',
+          chunkswarm: fmt(t.mbps, 0),
+          reference: fmt(c.mbps, 0),
+          ratio: fmt(ratio(t.mbps, c.mbps), 2, 'x'),
+          target: '~1.0x (tracing off costs nothing)',
+          verdict: '',
+        },
+        {
+          figure: 'pair with --trace: leecher CPU-s per GiB; reference: without',
+          chunkswarm: fmt(t.leecherCpuSecondsPerGiB, 2),
+          reference: fmt(c.leecherCpuSecondsPerGiB, 2),
+          ratio: fmt(ratio(t.leecherCpuSecondsPerGiB, c.leecherCpuSecondsPerGiB), 2, 'x'),
+          target: '',
+          verdict: '',
+        },
+      ]
+    : [];
   const rows = [
     {
       figure: `pair ${opts.sizeMiB} MiB throughput, MB/s (median of ${opts.rounds})`,
@@ -150,6 +176,7 @@ export async function runPair(ctx: ScenarioContext): Promise<FigureResult> {
       target: '< 200 MB',
       verdict: verdict(c.leecherPeakRssMB === null ? null : c.leecherPeakRssMB < 200),
     },
+    ...traceRows,
   ];
   return {
     rows,
@@ -165,7 +192,7 @@ export async function runPair(ctx: ScenarioContext): Promise<FigureResult> {
         seederCpuSeconds: round(x.seederCpuSeconds),
         leecherPeakRssMB: round(x.leecherPeakRssMB, 1),
       })),
-      median: { chunkswarm: c, libtorrent: l },
+      median: { chunkswarm: c, libtorrent: l, ...(t ? { chunkswarmTrace: t } : {}) },
       throughputRatio: round(speed),
       targets: { throughputRatio: 1.0, leecherPeakRssMB: 200 },
       profiles,
@@ -189,7 +216,7 @@ async function finishLeecher(
   file: string,
 ) {
   const exit = await leecher.waitExit(s.capMs);
-  const doneRe = client === 'chunkswarm' ? /^complete / : /"event": "finished"/;
+  const doneRe = client === 'libtorrent' ? /"event": "finished"/ : /^complete /;
   const doneLine = leecher.lines.find((l) => doneRe.test(l.line));
   const seederCpu = cpuDelta(seeder, seederCpu0);
   if (exit.code !== 0)
@@ -241,10 +268,18 @@ async function libtorrentRound(s: Setup, r: number): Promise<PairRound> {
   }
 }
 
-/** One chunkswarm round; with profileDir, both processes write CPU profiles there. */
-export async function chunkswarmRound(s: Setup, r: number, profileDir: string | null): Promise<PairRound> {
+/**
+ * One chunkswarm round; with profileDir, both processes write CPU profiles there; with `trace`, the leecher
+ * records its wire trace (`--trace --web 127.0.0.1:0`).
+ */
+export async function chunkswarmRound(
+  s: Setup,
+  r: number,
+  profileDir: string | null,
+  trace = false,
+): Promise<PairRound> {
   const { ctx } = s;
-  const out = join(ctx.dir, `cs-dl-${r}`);
+  const out = join(ctx.dir, `cs-dl-${r}${trace ? '-trace' : ''}`);
   const seedPort = await freePort();
   const cs = (role: string) => ({
     group: ctx.group,
@@ -267,10 +302,21 @@ export async function chunkswarmRound(s: Setup, r: number, profileDir: string | 
     const leecher = await startChunkswarm(
       cs('leecher'),
       `cs-leech-${r}`,
-      ['download', s.torrent, '--out', out, '--host', '127.0.0.1', '--port', String(await freePort())],
+      [
+        'download',
+        s.torrent,
+        '--out',
+        out,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(await freePort()),
+        ...(trace ? ['--trace', '--web', '127.0.0.1:0'] : []),
+      ],
       true,
     );
-    return await finishLeecher(s, leecher, seeder, cpu0, 'chunkswarm', r, join(out, basename(s.source)));
+    const client: Client = trace ? 'chunkswarm --trace' : 'chunkswarm';
+    return await finishLeecher(s, leecher, seeder, cpu0, client, r, join(out, basename(s.source)));
   } finally {
     await seeder.stop();
     rmSync(out, { recursive: true, force: true });

@@ -92,6 +92,8 @@ test('options: defaults, --only in canonical order, bad values are usage errors'
   assert.equal(parseBenchArgs(['--committed']).committed, true);
   assert.equal(d.quietCheck, false);
   assert.equal(parseBenchArgs(['--quiet-check']).quietCheck, true);
+  assert.equal(d.pairTrace, false);
+  assert.equal(parseBenchArgs(['--pair-trace']).pairTrace, true);
   assert.throws(() => parseBenchArgs(['--quiet-check=yes']), UsageError);
   const o = parseBenchArgs(['--only', 'sha1,pair', '--rounds', '5', '--size-mib', '64', '--no-build']);
   assert.deepEqual(o.only, ['pair', 'sha1']);

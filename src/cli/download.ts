@@ -16,7 +16,7 @@ import { ProgressBoard } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadSource, type TorrentSource } from './torrent-file.js';
 import { logTrackerState } from './tracker-log.js';
-import { startWebFlag } from './web-flag.js';
+import { startTraceFlag, startWebFlag } from './web-flag.js';
 
 export interface DownloadOptions {
   out: string;
@@ -37,9 +37,11 @@ export interface DownloadOptions {
   exclude?: string[];
   /** Run with the torrent's name, infohash and path in its environment when a torrent is done. */
   onComplete?: string;
+  trace?: boolean;
 }
 
 export async function downloadCommand(paths: string[], opts: DownloadOptions): Promise<void> {
+  const trace = startTraceFlag(opts.trace, opts.web);
   // Every argument is read (and every magnet checked) before anything starts: a typo costs nothing.
   const outDir = resolve(opts.out);
   const dhtState = dhtStatePath(outDir);
@@ -245,6 +247,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   await startWebFlag(opts.web, opts.webToken, {
     client,
     command: 'download',
+    trace,
     log: (line) => board.log(line),
     saveTo: { open: openSession },
     onAdded: (s) => {

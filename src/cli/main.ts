@@ -44,6 +44,8 @@ const web = (): Option =>
     parseWebAddress(v);
     return v;
   });
+const trace = (): Option =>
+  new Option('--trace', "record every connection's messages for the peer page's Wire panel (with --web)");
 const announceIp = (): Option => new Option('--announce-ip <addr>', 'address to announce when behind NAT');
 
 program
@@ -110,6 +112,7 @@ dhtOptions(program.command('seed <torrent>'))
   .addOption(announceIp())
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
+  .addOption(trace())
   .action((path, opts) => import('./seed.js').then((c) => c.seedCommand(path, opts)).catch(fail));
 
 program
@@ -122,6 +125,7 @@ program
   .addOption(announceIp())
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
+  .addOption(trace())
   .action((path, opts) => import('./peer.js').then((c) => c.peerCommand(path, opts)).catch(fail));
 
 dhtOptions(program.command('download <torrents...>'))
@@ -144,6 +148,7 @@ dhtOptions(program.command('download <torrents...>'))
     '--on-complete <command>',
     'run COMMAND (sh -c) when a torrent is done; CHUNKSWARM_NAME, _INFOHASH, _PATH set',
   )
+  .addOption(trace())
   .action((paths, opts) => import('./download.js').then((c) => c.downloadCommand(paths, opts)).catch(fail));
 
 program

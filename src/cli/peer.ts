@@ -9,7 +9,7 @@ import { ShellTap } from '../web/console.js';
 import { createColors } from './format.js';
 import { onShutdown } from './signals.js';
 import { loadTorrent } from './torrent-file.js';
-import { startWebFlag } from './web-flag.js';
+import { startTraceFlag, startWebFlag } from './web-flag.js';
 
 export async function peerCommand(
   path: string,
@@ -21,8 +21,10 @@ export async function peerCommand(
     announceIp?: string;
     web?: string;
     webToken?: string;
+    trace?: boolean;
   },
 ): Promise<void> {
+  const trace = startTraceFlag(opts.trace, opts.web);
   const metainfo = await loadTorrent(path);
   const chunks = new ChunkFolderStorage(metainfo, resolve(opts.dir));
   const storage = opts.data ? new FileStorage(metainfo, resolve(opts.data), { readOnly: true }) : chunks;
@@ -66,6 +68,7 @@ export async function peerCommand(
     log: (line) => out.line(line),
     saveTo: { chunks: opts.dir },
     shell: { session, run: (line) => tap.capture(() => shell.run(line)) },
+    trace,
   });
 
   out.line(

@@ -8,7 +8,7 @@ import { ProgressLine } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadTorrent } from './torrent-file.js';
 import { logTrackerState } from './tracker-log.js';
-import { startWebFlag } from './web-flag.js';
+import { startTraceFlag, startWebFlag } from './web-flag.js';
 
 export async function seedCommand(
   path: string,
@@ -20,8 +20,10 @@ export async function seedCommand(
     announceIp?: string;
     web?: string;
     webToken?: string;
+    trace?: boolean;
   } & DhtFlags,
 ): Promise<void> {
+  const trace = startTraceFlag(opts.trace, opts.web);
   const metainfo = await loadTorrent(path);
   const storage = new FileStorage(metainfo, resolve(opts.data), { readOnly: true });
   const client = new Client({
@@ -58,7 +60,12 @@ export async function seedCommand(
   console.log(
     `seeding ${metainfo.name} on ${host}:${port} (${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks)`,
   );
-  await startWebFlag(opts.web, opts.webToken, { client, command: 'seed', log: (line) => console.log(line) });
+  await startWebFlag(opts.web, opts.webToken, {
+    client,
+    command: 'seed',
+    log: (line) => console.log(line),
+    trace,
+  });
   session.events.on('peer-connected', (p) =>
     console.log(`peer connected: ${p.peerAddress} (${p.clientName})`),
   );

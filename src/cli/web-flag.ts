@@ -1,11 +1,14 @@
 import { resolve } from 'node:path';
 import type { Metainfo } from '../metainfo/types.js';
+import { PeerConnection, UT_METADATA_ID } from '../peer/connection.js';
+import { TraceBook } from '../peer/trace.js';
 import type { Client } from '../session/client.js';
 import type { TorrentSession } from '../session/session.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { ChunkFolderStorage } from '../storage/index.js';
 import type { ConsoleRunner } from '../web/console.js';
 import { type PeerWebHandle, startPeerWeb } from '../web/peer-web.js';
+import { UT_METADATA } from '../wire/index.js';
 import { parseWebAddress } from './format.js';
 import { logTrackerState } from './tracker-log.js';
 
@@ -27,6 +30,22 @@ export interface WebFlagParts {
   readonly holdWhileFetching?: () => () => void;
   /** The shell of `chunkswarm peer`, for the page's console. */
   readonly shell?: { readonly session: TorrentSession; readonly run: ConsoleRunner };
+  /** `--trace` (from startTraceFlag): the page gets its Wire panel. */
+  readonly trace?: TraceBook;
+}
+
+/**
+ * `--trace`: from now on every connection the process makes or accepts records its messages, both ways,
+ * for the peer page's Wire panel. Call it before the first connection. Only the page shows a trace, so
+ * without --web it is refused, as --web-token is.
+ */
+export function startTraceFlag(trace: boolean | undefined, web: string | undefined): TraceBook | undefined {
+  if (!trace) return undefined;
+  if (web === undefined) throw new ChunkswarmError('EUSAGE', '--trace goes with --web HOST:PORT');
+  // Peers send ut_metadata under the id we gave in our extension handshake (BEP 10).
+  const book = new TraceBook({ ours: new Map([[UT_METADATA_ID, UT_METADATA]]) });
+  PeerConnection.traceWith = (conn) => book.tracerFor(conn);
+  return book;
 }
 
 /**
@@ -81,6 +100,7 @@ export async function startWebFlag(
       addDisabled:
         'a seeder serves what it was started with: add torrents in `chunkswarm download --web` or `chunkswarm peer --web`',
       shell: parts.shell,
+      trace: parts.trace,
     });
   } catch (err) {
     throw new ChunkswarmError('EUSAGE', `cannot serve the web page on ${web}: ${describeError(err)}`);

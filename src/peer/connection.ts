@@ -19,12 +19,14 @@ import {
   type Handshake,
   type MetadataMessage,
   metadataPieceCount,
+  PROTOCOL,
   UT_METADATA,
   UT_PEX,
   WireDecoder,
   type WireMessage,
 } from '../wire/index.js';
 import { RateMeter, type TokenBucket } from './rate.js';
+import type { WireTracer } from './trace.js';
 
 /** How much a connection may queue in user space before the serving loop waits for 'drain'. */
 const SEND_BUFFER_BYTES = 1024 * 1024;
@@ -83,6 +85,12 @@ const blockId = (b: BlockKey): string => `${b.index}:${b.begin}:${b.length}`;
  * enforces what the protocol requires of the other side and closes the connection when that is broken.
  */
 export class PeerConnection {
+  /**
+   * `--trace`: asked once per new connection for the tracer of its messages (see peer/trace.ts). Unset,
+   * tracing costs one undefined check per message.
+   */
+  static traceWith: ((conn: PeerConnection) => WireTracer | undefined) | undefined;
+
   readonly stream: ByteStream;
   readonly clock: Clock;
   readonly outgoing: boolean;
@@ -121,6 +129,8 @@ export class PeerConnection {
   lastPiece = 0;
   connectedAt: number;
   closed = false;
+  /** Sees every message both ways, handshake included; set only while tracing is on. */
+  readonly tracer: WireTracer | undefined;
 
   readonly #decoder: WireDecoder;
   readonly #resolveHost: ((infoHash: Buffer) => PeerHost | undefined) | undefined;
@@ -172,6 +182,7 @@ export class PeerConnection {
     this.listenPort = opts.listenPort ?? (this.outgoing ? stream.remotePort : undefined);
     this.address = formatAddress(this.ip, stream.remotePort);
     this.#decoder = new WireDecoder({ limits: { pieceCount: opts.host?.pieceCount ?? 0 }, zeroCopy: true });
+    this.tracer = PeerConnection.traceWith?.(this);
     stream.attach({
       data: (chunk) => this.#onData(chunk),
       drain: () => this.#drained(),
@@ -205,6 +216,7 @@ export class PeerConnection {
   send(message: WireMessage): void {
     if (this.closed) return;
     this.#write(encodeMessage(message));
+    this.tracer?.('out', { kind: 'message', message });
   }
 
   #write(bytes: Buffer, written?: () => void): void {
@@ -228,6 +240,7 @@ export class PeerConnection {
     }
     this.#write(encodePieceHeader(index, begin, block.length));
     this.#write(block, written);
+    this.tracer?.('out', { kind: 'message', message: { type: 'piece', index, begin, block } });
     this.up.add(block.length);
     // Node's socket buffer signals "full" at 16 KiB: waiting for 'drain' there would send one block per
     // turn of the event loop. Keep up to SEND_BUFFER_BYTES queued instead; the kernel takes it in big writes.
@@ -279,7 +292,9 @@ export class PeerConnection {
     const now = this.clock.now();
     for (const b of blocks) {
       this.inFlight.set(blockId(b), { block: b, sentAt: now });
-      this.#write(encodeMessage({ type: 'request', index: b.index, begin: b.begin, length: b.length }));
+      const message = { type: 'request', index: b.index, begin: b.begin, length: b.length } as const;
+      this.#write(encodeMessage(message));
+      this.tracer?.('out', { kind: 'message', message });
     }
   }
 
@@ -324,9 +339,13 @@ export class PeerConnection {
   #sendHandshake(): void {
     const host = this.host!;
     this.#sentHandshake = true;
-    this.#write(
-      encodeHandshake({ infoHash: host.infoHash, peerId: host.peerId, fast: true, extended: true }),
-    );
+    const ours = { infoHash: host.infoHash, peerId: host.peerId, fast: true, extended: true };
+    const bytes = encodeHandshake(ours);
+    this.#write(bytes);
+    this.tracer?.('out', {
+      kind: 'handshake',
+      handshake: { ...ours, dht: false, reserved: bytes.subarray(1 + PROTOCOL.length, 9 + PROTOCOL.length) },
+    });
   }
 
   #onData(chunk: Buffer): void {
@@ -348,6 +367,7 @@ export class PeerConnection {
     }
     for (const event of events) {
       if (this.closed) return;
+      this.tracer?.('in', event);
       try {
         if (event.kind === 'handshake') this.#onHandshake(event.handshake);
         else this.#onMessage(event.message);

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
 import { peerFlags } from '../peer/flags.js';
+import type { TraceBook } from '../peer/trace.js';
 import type { Client } from '../session/client.js';
 import { checkMagnetSources, type MetadataFetch } from '../session/metadata-fetch.js';
 import type { TorrentSession } from '../session/session.js';
@@ -15,7 +16,15 @@ import { type ConsoleRunner, MAX_CONSOLE_LINE, readOnlyConsole } from './console
 import { isLoopbackHost, newToken, WebGuard } from './guard.js';
 import { readBody, readJson, sendError, sendJson } from './http.js';
 import { coalesce, SseHub } from './sse.js';
-import type { ChunkMapView, MagnetFetchView, PeerPageState, PeerView, TorrentView } from './types.js';
+import type {
+  ChunkMapView,
+  MagnetFetchView,
+  PeerPageState,
+  PeerView,
+  TorrentView,
+  WireBacklog,
+  WirePush,
+} from './types.js';
 
 /** Cells in a chunk map; past this a cell stands for a run of chunks. */
 export const MAX_MAP_CELLS = 4096;
@@ -29,6 +38,10 @@ const MAX_FETCHES = 8;
 const MAX_FAILED = 5;
 const PUSH_MS = 250;
 const SAMPLE_MS = 1000;
+/** The Wire panel's messages go out in batches: a fast transfer must not flood the page. */
+const WIRE_PUSH_MS = 200;
+/** Most messages in one push (about 2000 a second); past that the newest are sent and the rest counted. */
+export const MAX_WIRE_PUSH = 400;
 
 export interface PeerWebOptions {
   readonly client: Client;
@@ -58,6 +71,8 @@ export interface PeerWebOptions {
   /** The full shell of one session (`chunkswarm peer`); every other session gets a read-only console. */
   readonly shell?: { readonly session: TorrentSession; readonly run: ConsoleRunner };
   readonly assets?: StaticAssets;
+  /** `--trace`: every connection's messages, for the page's Wire panel. */
+  readonly trace?: TraceBook;
 }
 
 export interface PeerWebHandle {
@@ -105,6 +120,11 @@ export class PeerWeb {
   }, PUSH_MS);
   #sampler: NodeJS.Timeout | undefined;
   #me = '';
+  /** The Wire panel's stream (`--trace`), and what of each connection it has been sent. */
+  readonly wireHub = new SseHub();
+  readonly #wireSent = new Map<number, number>();
+  #wireKey = '';
+  #wireTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: PeerWebOptions, guard: WebGuard) {
     this.#o = opts;
@@ -129,6 +149,13 @@ export class PeerWeb {
         { method: 'POST', path: '/api/torrents', handle: (req, res) => this.#add(req, res) },
         { method: 'POST', path: '/api/magnet', handle: (req, res) => this.#magnet(req, res) },
         { method: 'POST', path: '/api/console', handle: (req, res) => this.#console(req, res) },
+        { method: 'GET', path: '/api/wire', handle: (_q, res) => this.#wireList(res) },
+        { method: 'GET', path: '/api/wire/events', handle: (_q, res) => this.#wireEvents(res) },
+        {
+          method: 'GET',
+          path: /^\/api\/wire\/(\d{1,9})$/,
+          handle: (_q, res, p) => this.#wireBacklog(res, p[0]!),
+        },
       ],
     });
   }
@@ -143,10 +170,16 @@ export class PeerWeb {
     this.#sync();
     this.#sampler = setInterval(() => this.#sample(), SAMPLE_MS);
     this.#sampler.unref();
+    if (this.#o.trace) {
+      this.#wireTimer = setInterval(() => this.#wirePush(), WIRE_PUSH_MS);
+      this.#wireTimer.unref();
+    }
   }
 
   close(): void {
     clearInterval(this.#sampler);
+    clearInterval(this.#wireTimer);
+    this.wireHub.close();
     this.#push.cancel();
     for (const t of this.#tracked.values()) for (const off of t.off) off();
     this.#tracked.clear();
@@ -162,6 +195,7 @@ export class PeerWeb {
       now: Date.now(),
       listen: this.#me,
       command: this.#o.command,
+      wire: this.#o.trace !== undefined,
       limits: { upload: c.uploadBucket.rate, download: c.downloadBucket.rate },
       addDisabled: this.#o.addTorrent
         ? null
@@ -412,6 +446,77 @@ export class PeerWeb {
     } catch (err) {
       sendError(res, err, { Connection: 'close' });
     }
+  }
+
+  #traceBook(): TraceBook {
+    const book = this.#o.trace;
+    if (!book) throw new ChunkswarmError('EUSAGE', 'start the command with --trace to see the wire');
+    return book;
+  }
+
+  #wireList(res: ServerResponse): void {
+    try {
+      sendJson(res, 200, { connections: this.#traceBook().connections() });
+    } catch (err) {
+      sendError(res, err);
+    }
+  }
+
+  #wireBacklog(res: ServerResponse, id: string): void {
+    try {
+      const book = this.#traceBook();
+      const connection = book.connection(Number(id));
+      if (!connection) {
+        sendJson(res, 404, { error: `no traced connection ${id} (closed ones are kept for a while only)` });
+        return;
+      }
+      const reply: WireBacklog = { connection, entries: book.entries(connection.id) };
+      sendJson(res, 200, reply);
+    } catch (err) {
+      sendError(res, err);
+    }
+  }
+
+  #wireEvents(res: ServerResponse): void {
+    try {
+      const first: WirePush = { connections: this.#traceBook().connections(), entries: [], skipped: 0 };
+      this.wireHub.open(res, 'wire', first);
+    } catch (err) {
+      sendError(res, err);
+    }
+  }
+
+  /**
+   * Sends the messages traced since the last push, to every open Wire panel. Nothing is built while none is
+   * open; the cursors move on anyway, and a panel that opens reads the backlog of the connection it shows.
+   */
+  #wirePush(): void {
+    const book = this.#o.trace;
+    if (!book) return;
+    const connections = book.connections();
+    const listening = this.wireHub.size > 0;
+    const entries: (WirePush['entries'][number] & { order: number })[] = [];
+    let skipped = 0;
+    const seen = new Set<number>();
+    for (const c of connections) {
+      seen.add(c.id);
+      const from = this.#wireSent.get(c.id) ?? 0;
+      this.#wireSent.set(c.id, c.total);
+      if (!listening || c.total <= from) continue;
+      const fresh = book.entries(c.id, from);
+      skipped += c.total - from - fresh.length;
+      for (const e of fresh) entries.push({ ...e, conn: c.id, order: e.at });
+    }
+    for (const id of this.#wireSent.keys()) if (!seen.has(id)) this.#wireSent.delete(id);
+    if (!listening) return;
+    const key = connections.map((c) => `${c.id}${c.closed ? 'c' : ''}${c.address}${c.client}`).join(',');
+    if (entries.length === 0 && key === this.#wireKey) return;
+    this.#wireKey = key;
+    // Several connections: in time order, so the newest are kept when there are too many.
+    entries.sort((a, b) => a.order - b.order);
+    const kept = entries.slice(-MAX_WIRE_PUSH).map(({ order: _, ...e }) => e);
+    const push: WirePush = { connections, entries: kept, skipped: skipped + entries.length - kept.length };
+    this.wireHub.broadcast('wire', push);
   }
 
   #defaultConsoleSession(): Tracked {

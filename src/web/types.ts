@@ -2,6 +2,7 @@
  * What the dashboards' servers send their pages, as JSON. The pages (web/*.tsx, bundled by esbuild)
  * import these types, so both sides agree on every field. Plain data only: no classes, no Buffers.
  */
+import type { TracedConnectionView, TraceEntry } from '../peer/trace-view.js';
 
 import type { PeerStatus } from '../shared/status.js';
 
@@ -89,6 +90,8 @@ export interface PeerPageState {
   /** `ip:port` the peer listens on. */
   readonly listen: string;
   readonly command: 'download' | 'seed' | 'peer';
+  /** Started with --trace: the Wire panel has messages to show (`/api/wire`). */
+  readonly wire: boolean;
   /** Bytes per second, 0 for unlimited: totals for the process. */
   readonly limits: { readonly upload: number; readonly download: number };
   /** Why adding a torrent is not offered here, or null when it is. */
@@ -176,4 +179,24 @@ export interface ErrorReply {
   readonly code?: string;
   /** On a 403 for a missing or wrong request token: the token to use. */
   readonly token?: string;
+}
+
+// ---- the Wire panel (`--trace`) ----
+
+/** A connection whose messages are traced, and one message, as src/peer/trace.ts records them. */
+export type WireConnectionView = TracedConnectionView;
+export type WireEntryView = TraceEntry;
+
+/** `GET /api/wire/<id>`: what the server still holds of one connection. */
+export interface WireBacklog {
+  readonly connection: WireConnectionView;
+  readonly entries: readonly WireEntryView[];
+}
+
+/** A `wire` event: the traced connections, and the messages since the last one (in order per connection). */
+export interface WirePush {
+  readonly connections: readonly WireConnectionView[];
+  readonly entries: readonly (WireEntryView & { readonly conn: number })[];
+  /** Messages left out of this push to keep it small (a fast transfer); the backlog still has the latest. */
+  readonly skipped: number;
 }

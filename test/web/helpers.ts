@@ -101,11 +101,17 @@ export function makeTorrent(
 export function nextEvent<T>(
   port: number,
   want: (data: T) => boolean,
-  opts: { timeoutMs?: number; onOpen?: () => void } = {},
+  opts: { timeoutMs?: number; onOpen?: () => void; path?: string } = {},
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path: '/events', headers: { Host: `127.0.0.1:${port}` }, agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        path: opts.path ?? '/events',
+        headers: { Host: `127.0.0.1:${port}` },
+        agent: false,
+      },
       (res) => {
         let buf = '';
         let opened = false;
