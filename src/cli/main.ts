@@ -151,6 +151,25 @@ dhtOptions(program.command('download <torrents...>'))
   .addOption(trace())
   .action((paths, opts) => import('./download.js').then((c) => c.downloadCommand(paths, opts)).catch(fail));
 
+dhtOptions(
+  program
+    .command('stream <torrent>')
+    .description('download one file and serve it over HTTP as it comes (Range requests), for a player')
+    .requiredOption('--out <dir>', 'folder to save into (creates <out>/<name>)')
+    .addOption(
+      new Option('--file <n>', 'which file, by index as `info` lists them (default: the largest)').argParser(
+        (v) => {
+          if (!/^\d+$/.test(v))
+            throw new ChunkswarmError('EUSAGE', `--file must be a file index (0, 1, ...), got ${v}`);
+          return Number(v);
+        },
+      ),
+    )
+    .option('--http <host:port>', 'where to serve it (default 127.0.0.1 and a free port)')
+    .addOption(host())
+    .addOption(port('peer port')),
+).action((path, opts) => import('./stream.js').then((c) => c.streamCommand(path, opts)).catch(fail));
+
 program
   .command('dht')
   .description('run a bare DHT node (BEP 5): a bootstrap node for other peers, until interrupted')
