@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, describe, it, type TestContext } from 'node:test';
+import { isChunkswarmError } from '../../src/shared/errors.js';
+import { parseRedisUrl, STORE_UNAVAILABLE } from '../../src/tracker/server/redis/client.js';
+import { RedisSwarmStore } from '../../src/tracker/server/redis-store.js';
+import { type RedisServer, startRedis } from './redis-helpers.js';
+import { H, ports, rec, swarmStoreSuite } from './store-suite.js';
+
+let redis: RedisServer | undefined;
+let started = false;
+let stores = 0;
+const open: RedisSwarmStore[] = [];
+
+/** One redis-server for the file, started by the first test that needs it. */
+async function server(t: TestContext): Promise<RedisServer | undefined> {
+  if (!started) {
+    started = true;
+    redis = await startRedis(t);
+  }
+  if (!redis) await startRedis(t);
+  return redis;
+}
+
+after(async () => {
+  for (const s of open) await s.close().catch(() => {});
+  await redis?.stop();
+});
+
+// Each store gets its own key prefix: the suite's stores never see each other's swarms. The suite
+// drives time itself, so these stores take the caller's clock.
+swarmStoreSuite('RedisSwarmStore', async (t, opts) => {
+  const r = await server(t);
+  if (!r) return undefined;
+  const s = await RedisSwarmStore.connect(r.url(), { ...opts, prefix: `suite${++stores}:`, clock: 'caller' });
+  open.push(s);
+  return s;
+});
+
+describe('RedisSwarmStore', () => {
+  it('announces in one step: records, picks and counts, compact or whole', async (t) => {
+    const r = await server(t);
+    if (!r) return;
+    const s = await RedisSwarmStore.connect(r.url(), { prefix: 'x1:' });
+    open.push(s);
+    for (let n = 1; n <= 5; n++) await s.announce(H, rec(n, { left: n === 1 ? 0 : 9 }), 'started', 0);
+    const compact = await s.exchange(H, rec(6), 'started', 0, 50, true);
+    assert.equal(compact.stats.complete, 1);
+    assert.equal(compact.stats.incomplete, 5);
+    assert.equal(compact.packed!.v4.length, 5 * 6);
+    assert.deepEqual(compact.peers, []);
+    const whole = await s.exchange(H, rec(6), undefined, 0, 3, false);
+    assert.equal(whole.packed, undefined);
+    assert.equal(whole.peers.length, 3);
+    assert.ok(!ports(whole.peers).includes(6006));
+    const stopped = await s.exchange(H, rec(6), 'stopped', 0, 50, true);
+    assert.equal(stopped.stats.incomplete, 4);
+    assert.deepEqual(await s.totals(), { swarms: 1, peers: 5, seeders: 1 });
+    assert.deepEqual(await s.statsMany([H, '00'.repeat(20)]), [
+      { complete: 1, incomplete: 4, downloaded: 0, name: undefined, pieces: undefined },
+      { complete: 0, incomplete: 0, downloaded: 0 },
+    ]);
+  });
+
+  it("stamps peers with Redis's clock, whatever time the tracker passes", async (t) => {
+    const r = await server(t);
+    if (!r) return;
+    const s = await RedisSwarmStore.connect(r.url(), { prefix: 'x2:' });
+    open.push(s);
+    const [sec] = (await s.client.send(['TIME'])) as Buffer[];
+    const redisNow = Number(sec!.toString()) * 1000;
+    await s.announce(H, rec(1), undefined, 5);
+    const [p] = await s.peers(H, 10, undefined, 5);
+    assert.ok(Math.abs(p!.lastSeen - redisNow) < 60_000, `lastSeen ${p!.lastSeen} vs Redis ${redisNow}`);
+    // An age measured from our clock expires by Redis's: nothing is a day old yet.
+    assert.equal(await s.expire(Date.now() - 86_400_000), 0);
+    assert.equal(await s.expire(Date.now() + 60_000), 1);
+  });
+
+  it('answers "store unavailable" while Redis is gone and recovers by itself', async (t) => {
+    const own = await startRedis(t);
+    if (!own) return;
+    t.after(() => own.stop());
+    const s = await RedisSwarmStore.connect(own.url(), {
+      prefix: 'x3:',
+      client: { reconnectMinMs: 20, reconnectMaxMs: 100 },
+    });
+    t.after(() => s.close());
+    await s.announce(H, rec(1), undefined, 0);
+    await own.kill();
+    await assert.rejects(
+      async () => s.exchange(H, rec(2), undefined, 0, 50, true),
+      (e: unknown) => isChunkswarmError(e, 'ETRACKER_FAILURE') && e.message === STORE_UNAVAILABLE,
+    );
+    await own.restart();
+    // Bounded wait for the background reconnection (its backoff is at most 100 ms here).
+    let answer: Awaited<ReturnType<typeof s.exchange>> | undefined;
+    for (let i = 0; i < 100 && answer === undefined; i++) {
+      answer = await s.exchange(H, rec(2), undefined, 0, 50, true).catch(() => undefined);
+      if (answer === undefined) await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.ok(answer, 'the store reconnected');
+    // Not durable here: the restarted Redis is empty, and the swarm starts again from this peer.
+    assert.equal(answer.stats.incomplete, 1);
+  });
+
+  it('fails to start with a one-line reason when Redis is not there', async (t) => {
+    const r = await server(t);
+    if (!r) return;
+    await assert.rejects(
+      RedisSwarmStore.connect('redis://127.0.0.1:1/0'),
+      (e: unknown) =>
+        isChunkswarmError(e, 'ETRACKER_UNREACHABLE') &&
+        /cannot reach Redis at 127\.0\.0\.1:1/.test(e.message),
+    );
+  });
+});
+
+describe('parseRedisUrl', () => {
+  it('reads host, port, database and credentials, and refuses what is not a redis:// URL', () => {
+    assert.deepEqual(parseRedisUrl('redis://10.0.0.5:6380/3'), {
+      host: '10.0.0.5',
+      port: 6380,
+      db: 3,
+      username: undefined,
+      password: undefined,
+    });
+    assert.deepEqual(parseRedisUrl('redis://:s%40cret@[::1]'), {
+      host: '::1',
+      port: 6379,
+      db: 0,
+      username: undefined,
+      password: 's@cret',
+    });
+    assert.equal(parseRedisUrl('redis://u:p@h/0').username, 'u');
+    for (const bad of ['http://h:1/0', 'redis://h/x', 'nonsense', 'rediss://h/0']) {
+      assert.throws(
+        () => parseRedisUrl(bad),
+        (e: unknown) => isChunkswarmError(e, 'EUSAGE'),
+        bad,
+      );
+    }
+  });
+});
