@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { isChunkswarmError } from '../../src/shared/errors.js';
-import { parseRedisUrl, STORE_UNAVAILABLE } from '../../src/tracker/server/redis/client.js';
+import { parseRedisUrl } from '../../src/tracker/server/redis/client.js';
 import { RedisSwarmStore } from '../../src/tracker/server/redis-store.js';
+import { STORE_UNAVAILABLE } from '../../src/tracker/server/store.js';
 import { type RedisServer, startRedis } from './redis-helpers.js';
 import { H, ports, rec, swarmStoreSuite } from './store-suite.js';
 

@@ -2,6 +2,13 @@
 // better-sqlite3's native module, which only `chunkswarm tracker --db` needs. RedisSwarmStore
 // (./redis-store.js) is loaded the same way, by `--redis` only.
 export {
+  type MetricsSnapshot,
+  type Outcome,
+  storeKind,
+  TrackerMetrics,
+  type Transport,
+} from './metrics.js';
+export {
   type ExtraHandler,
   type SocketLayer,
   startTracker,
@@ -21,6 +28,7 @@ export {
   peerKey,
   type SavedPeer,
   type SavedSwarm,
+  STORE_UNAVAILABLE,
   type StoreExchange,
   type StoreTotals,
   type SwarmChange,

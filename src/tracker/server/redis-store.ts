@@ -7,7 +7,7 @@
  * Times are Redis's clock by default: every tracker stamps and expires peers by the same clock,
  * whatever its own machine's says.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import type { AnnounceEvent } from '../protocol/announce-request.js';
@@ -274,6 +274,20 @@ export class RedisSwarmStore implements AsyncSwarmStore {
     );
     const [peers, seeders] = asArray(r[1] ?? null).map((v) => Number(v ?? 0));
     return { swarms: Number(r[0]), peers: peers ?? 0, seeders: seeders ?? 0 };
+  }
+
+  async sharedSecret(): Promise<Buffer> {
+    const key = `${this.#prefix}udp-secret`;
+    const r = await this.#eval2([
+      'EVAL',
+      "redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])",
+      1,
+      key,
+      randomBytes(32),
+    ]);
+    if (!Buffer.isBuffer(r) || r.length < 16)
+      throw new ChunkswarmError('ETRACKER_FAILURE', `unusable ${key} in Redis`);
+    return r;
   }
 
   close(): Promise<void> {

@@ -116,7 +116,20 @@ export interface AsyncSwarmStore {
   swarms(limit?: number): Promise<string[]>;
   expire(olderThan: number): Promise<number>;
   totals(): Promise<StoreTotals>;
+  /**
+   * A secret every tracker sharing this store gets the same of (the first one draws it): UDP
+   * connection ids (BEP 15) made by one tracker then verify at any other, as they must behind a
+   * load balancer or across `--workers`. Optional.
+   */
+  sharedSecret?(): Promise<Buffer>;
   close(): Promise<void>;
+}
+
+/** The failure reason announcers get while a store across the network cannot be reached. */
+export const STORE_UNAVAILABLE = 'tracker store unavailable, try again later';
+
+export function storeUnavailable(cause?: unknown): ChunkswarmError {
+  return new ChunkswarmError('ETRACKER_FAILURE', STORE_UNAVAILABLE, { cause });
 }
 
 /** Either kind of store, as a tracker accepts it. */

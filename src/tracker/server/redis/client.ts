@@ -12,6 +12,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { ChunkswarmError, describeError } from '../../../shared/errors.js';
+import { storeUnavailable } from '../store.js';
 import { encodeCommand, type RespArg, RespError, RespParser, type RespValue } from './resp.js';
 
 /** Where Redis is, from `redis://[[user]:password@]host[:port][/db]`. */
@@ -52,13 +53,6 @@ export function parseRedisUrl(raw: string): RedisAddress {
     username: url.username === '' ? undefined : decodeURIComponent(url.username),
     password: url.password === '' ? undefined : decodeURIComponent(url.password),
   };
-}
-
-/** The failure reason announcers get while Redis cannot be reached. */
-export const STORE_UNAVAILABLE = 'tracker store unavailable, try again later';
-
-export function storeUnavailable(cause?: unknown): ChunkswarmError {
-  return new ChunkswarmError('ETRACKER_FAILURE', STORE_UNAVAILABLE, { cause });
 }
 
 export interface RedisClientOptions {
