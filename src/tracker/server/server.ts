@@ -18,7 +18,7 @@ import {
   type StoreTotals,
   type SwarmStore,
 } from './store.js';
-import { type SwarmAnnounce, type SwarmAnswer, SwarmLogic, type TrackerEvent } from './swarm-logic.js';
+import { type SwarmAnswer, SwarmLogic, type TrackerEvent } from './swarm-logic.js';
 import {
   type Connection,
   type ConnectionHandlers,
