@@ -12,6 +12,7 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { ChunkswarmError } from '../shared/errors.js';
 import { formatAddress } from '../shared/types.js';
+import { type MetricsSnapshot, sumSnapshots } from '../tracker/server/metrics.js';
 import { isLoopbackHost, newToken } from '../web/guard.js';
 import type { TrackerCommandOptions } from './tracker.js';
 
@@ -47,6 +48,7 @@ export async function runPrimary(
   const fork = (): Worker => {
     const w = cluster.fork({ [env.portEnv]: String(port), [env.tokenEnv]: token });
     live.add(w);
+    w.on('message', (m: unknown) => collectMetrics(w, m, live));
     return w;
   };
 
@@ -108,6 +110,39 @@ export async function runPrimary(
   console.log(
     `tracker workers: ${workers} processes on ${formatAddress(opts.host, port)} (primary pid ${process.pid})`,
   );
+}
+
+let nextCollection = 0;
+
+/**
+ * A worker serving /metrics asks for every worker's counters: collect them (a worker that does not
+ * answer within a second is left out) and send back the sum.
+ */
+function collectMetrics(asker: Worker, m: unknown, live: ReadonlySet<Worker>): void {
+  const msg = m as { type?: unknown; id?: unknown };
+  if (msg?.type !== 'metrics-ask') return;
+  const id = ++nextCollection;
+  const parts: MetricsSnapshot[] = [];
+  const workers = [...live];
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    for (const w of workers) w.off('message', onPart);
+    if (asker.isConnected()) asker.send({ type: 'metrics-sum', id: msg.id, snapshot: sumSnapshots(parts) });
+  };
+  const onPart = (p: unknown) => {
+    const part = p as { type?: unknown; id?: unknown; snapshot?: MetricsSnapshot };
+    if (part?.type !== 'metrics-part' || part.id !== id || part.snapshot === undefined) return;
+    parts.push(part.snapshot);
+    if (parts.length === workers.length) finish();
+  };
+  const timer = setTimeout(finish, 1000);
+  for (const w of workers) {
+    w.on('message', onPart);
+    if (w.isConnected()) w.send({ type: 'metrics-collect', id });
+  }
 }
 
 /**

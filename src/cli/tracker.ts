@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { ChunkswarmError } from '../shared/errors.js';
 import { type AnySwarmStore, startTracker } from '../tracker/index.js';
+import type { MetricsSnapshot, TrackerMetrics } from '../tracker/server/index.js';
 import { isLoopbackHost, newToken } from '../web/guard.js';
 import { TrackerWeb } from '../web/tracker-web.js';
 import { onShutdown } from './signals.js';
@@ -101,6 +102,7 @@ export async function trackerCommand(opts: TrackerCommandOptions): Promise<void>
         // dgram sockets, not the bare handles of the default socket layer.
         socketLayer: worker ? 'net' : 'handles',
         sharedUdp: worker,
+        metricsOf: worker ? fleetMetrics : undefined,
         // The page rebuilds its whole state on an event; with nobody watching (a page that connects
         // gets the state then) that is work on every announce for no one.
         onEvent: (e) => {
@@ -138,6 +140,7 @@ export async function trackerCommand(opts: TrackerCommandOptions): Promise<void>
     await store?.close();
   });
   if (worker) {
+    answerMetricsCollection(tracker.metrics);
     // The primary prints the lines once every worker listens.
     process.send?.({
       type: 'listening',
@@ -169,4 +172,38 @@ export async function firstFree<T>(
       if (!inUse || i === ports.length - 1) throw err;
     }
   }
+}
+
+// --- a worker's side of the counters (see tracker-workers.ts for the primary's) ---
+
+let nextAsk = 0;
+
+/** All workers' counters added up, from the primary; this worker's alone if it does not answer. */
+function fleetMetrics(own: MetricsSnapshot): Promise<MetricsSnapshot> {
+  const id = ++nextAsk;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      process.off('message', onMessage);
+      resolve(own);
+    }, 2000);
+    const onMessage = (m: unknown) => {
+      const msg = m as { type?: unknown; id?: unknown; snapshot?: MetricsSnapshot };
+      if (msg?.type !== 'metrics-sum' || msg.id !== id || msg.snapshot === undefined) return;
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      resolve(msg.snapshot);
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: 'metrics-ask', id });
+  });
+}
+
+/** Hands this worker's counters to the primary when it collects them. */
+function answerMetricsCollection(metrics: TrackerMetrics): void {
+  process.on('message', (m: unknown) => {
+    const msg = m as { type?: unknown; id?: unknown };
+    if (msg?.type === 'metrics-collect') {
+      process.send?.({ type: 'metrics-part', id: msg.id, snapshot: metrics.snapshot() });
+    }
+  });
 }

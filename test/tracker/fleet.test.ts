@@ -164,6 +164,13 @@ describe('tracker fleet on Redis', () => {
       );
       assert.equal(r.peers.length, n - 1);
     }
+    // /metrics, whichever worker serves it, counts what all workers answered.
+    for (let i = 0; i < 3; i++) {
+      const text = (await httpGet('127.0.0.1', fleet.port, '/metrics')).body.toString();
+      assert.match(text, /^chunkswarm_tracker_announces_total\{transport="http",result="ok"\} 10$/m);
+      assert.match(text, /^chunkswarm_tracker_announces_total\{transport="udp",result="ok"\} 4$/m);
+      assert.match(text, /^chunkswarm_tracker_peers 14$/m);
+    }
     // SIGTERM to the primary stops the workers and exits 0.
     fleet.child.kill('SIGTERM');
     assert.equal(await fleet.exited, 0);

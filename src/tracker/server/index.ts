@@ -4,7 +4,9 @@
 export {
   type MetricsSnapshot,
   type Outcome,
+  renderMetrics,
   storeKind,
+  sumSnapshots,
   TrackerMetrics,
   type Transport,
 } from './metrics.js';

@@ -106,57 +106,85 @@ export class TrackerMetrics {
     };
   }
 
-  /**
-   * The exposition text. `totals`: the store's gauges, undefined when the store could not say
-   * (then `chunkswarm_tracker_store_up` is 0 and the gauges are left out).
-   */
+  /** The exposition text of this process's counters (see renderMetrics). */
   render(totals: StoreTotals | undefined, storeKind: string): string {
-    const s = this.snapshot();
-    const out: string[] = [];
-    const family = (name: string, type: string, help: string) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    };
-    const counters = (name: string, what: string, tbl: MetricsSnapshot['announces']) => {
-      family(name, 'counter', `${what} answered, by transport and result.`);
-      for (const t of TRANSPORTS) {
-        for (const o of OUTCOMES) out.push(`${name}{transport="${t}",result="${o}"} ${tbl[t][o]}`);
-      }
-    };
-    counters('chunkswarm_tracker_announces_total', 'Announces', s.announces);
-    counters('chunkswarm_tracker_scrapes_total', 'Scrapes', s.scrapes);
-    family(
-      'chunkswarm_tracker_announce_duration_seconds',
-      'histogram',
-      'Time from a parsed announce to its answer, store round trip included.',
-    );
-    for (const [le, n] of s.latency.buckets) {
-      out.push(`chunkswarm_tracker_announce_duration_seconds_bucket{le="${le}"} ${n}`);
-    }
-    out.push(`chunkswarm_tracker_announce_duration_seconds_bucket{le="+Inf"} ${s.latency.count}`);
-    out.push(`chunkswarm_tracker_announce_duration_seconds_sum ${s.latency.sum}`);
-    out.push(`chunkswarm_tracker_announce_duration_seconds_count ${s.latency.count}`);
-    family(
-      'chunkswarm_tracker_store_errors_total',
-      'counter',
-      'Requests not served because the swarm store failed or could not be reached.',
-    );
-    out.push(`chunkswarm_tracker_store_errors_total ${s.storeErrors}`);
-    family(
-      'chunkswarm_tracker_store_up',
-      'gauge',
-      'Whether the swarm store answered this scrape of /metrics.',
-    );
-    out.push(`chunkswarm_tracker_store_up{store="${storeKind}"} ${totals === undefined ? 0 : 1}`);
-    if (totals !== undefined) {
-      family('chunkswarm_tracker_swarms', 'gauge', 'Swarms in the store (all trackers sharing it).');
-      out.push(`chunkswarm_tracker_swarms ${totals.swarms}`);
-      family('chunkswarm_tracker_peers', 'gauge', 'Peers in the store, seeders included, not yet expired.');
-      out.push(`chunkswarm_tracker_peers ${totals.peers}`);
-      family('chunkswarm_tracker_seeders', 'gauge', 'Seeders in the store.');
-      out.push(`chunkswarm_tracker_seeders ${totals.seeders}`);
-    }
-    return `${out.join('\n')}\n`;
+    return renderMetrics(this.snapshot(), totals, storeKind);
   }
+}
+
+/** Counters of several processes (`--workers`) added up, as one process would have counted them. */
+export function sumSnapshots(list: readonly MetricsSnapshot[]): MetricsSnapshot {
+  const table = (pick: (m: MetricsSnapshot) => MetricsSnapshot['announces']) =>
+    Object.fromEntries(
+      TRANSPORTS.map((t) => [
+        t,
+        Object.fromEntries(OUTCOMES.map((o) => [o, list.reduce((n, m) => n + (pick(m)[t]?.[o] ?? 0), 0)])),
+      ]),
+    ) as MetricsSnapshot['announces'];
+  return {
+    announces: table((m) => m.announces),
+    scrapes: table((m) => m.scrapes),
+    storeErrors: list.reduce((n, m) => n + m.storeErrors, 0),
+    latency: {
+      count: list.reduce((n, m) => n + m.latency.count, 0),
+      sum: list.reduce((n, m) => n + m.latency.sum, 0),
+      buckets: LATENCY_BUCKETS.map((le, i) => [
+        le,
+        list.reduce((n, m) => n + (m.latency.buckets[i]?.[1] ?? 0), 0),
+      ]),
+    },
+  };
+}
+
+/**
+ * The exposition text of `s`. `totals`: the store's gauges, undefined when the store could not
+ * say (then `chunkswarm_tracker_store_up` is 0 and the gauges are left out).
+ */
+export function renderMetrics(
+  s: MetricsSnapshot,
+  totals: StoreTotals | undefined,
+  storeKind: string,
+): string {
+  const out: string[] = [];
+  const family = (name: string, type: string, help: string) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  };
+  const counters = (name: string, what: string, tbl: MetricsSnapshot['announces']) => {
+    family(name, 'counter', `${what} answered, by transport and result.`);
+    for (const t of TRANSPORTS) {
+      for (const o of OUTCOMES) out.push(`${name}{transport="${t}",result="${o}"} ${tbl[t][o]}`);
+    }
+  };
+  counters('chunkswarm_tracker_announces_total', 'Announces', s.announces);
+  counters('chunkswarm_tracker_scrapes_total', 'Scrapes', s.scrapes);
+  family(
+    'chunkswarm_tracker_announce_duration_seconds',
+    'histogram',
+    'Time from a parsed announce to its answer, store round trip included.',
+  );
+  for (const [le, n] of s.latency.buckets) {
+    out.push(`chunkswarm_tracker_announce_duration_seconds_bucket{le="${le}"} ${n}`);
+  }
+  out.push(`chunkswarm_tracker_announce_duration_seconds_bucket{le="+Inf"} ${s.latency.count}`);
+  out.push(`chunkswarm_tracker_announce_duration_seconds_sum ${s.latency.sum}`);
+  out.push(`chunkswarm_tracker_announce_duration_seconds_count ${s.latency.count}`);
+  family(
+    'chunkswarm_tracker_store_errors_total',
+    'counter',
+    'Requests not served because the swarm store failed or could not be reached.',
+  );
+  out.push(`chunkswarm_tracker_store_errors_total ${s.storeErrors}`);
+  family('chunkswarm_tracker_store_up', 'gauge', 'Whether the swarm store answered this scrape of /metrics.');
+  out.push(`chunkswarm_tracker_store_up{store="${storeKind}"} ${totals === undefined ? 0 : 1}`);
+  if (totals !== undefined) {
+    family('chunkswarm_tracker_swarms', 'gauge', 'Swarms in the store (all trackers sharing it).');
+    out.push(`chunkswarm_tracker_swarms ${totals.swarms}`);
+    family('chunkswarm_tracker_peers', 'gauge', 'Peers in the store, seeders included, not yet expired.');
+    out.push(`chunkswarm_tracker_peers ${totals.peers}`);
+    family('chunkswarm_tracker_seeders', 'gauge', 'Seeders in the store.');
+    out.push(`chunkswarm_tracker_seeders ${totals.seeders}`);
+  }
+  return `${out.join('\n')}\n`;
 }
 
 /** The store's kind (`memory`, `sqlite`, `redis`), as /metrics and the page name it. */

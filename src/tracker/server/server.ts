@@ -10,7 +10,14 @@ import { parseAnnounceQuery } from '../protocol/announce-request.js';
 import { encodeAnnounceResponse, encodeFailure } from '../protocol/announce-response.js';
 import { MALFORMED_REQUEST, RequestHeadReader, tooLargeReason } from '../protocol/http-head.js';
 import { encodeScrapeResponse, parseScrapeQuery } from '../protocol/scrape.js';
-import { outcomeOf, storeKind, TrackerMetrics, type Transport } from './metrics.js';
+import {
+  type MetricsSnapshot,
+  outcomeOf,
+  renderMetrics,
+  storeKind,
+  TrackerMetrics,
+  type Transport,
+} from './metrics.js';
 import {
   type AnySwarmStore,
   isAsyncStore,
@@ -82,6 +89,11 @@ export interface TrackerOptions<S extends AnySwarmStore = SwarmStore> {
    * cluster's primary holds the socket and hands it to each worker. Default false (exclusive).
    */
   readonly sharedUdp?: boolean;
+  /**
+   * The counters `/metrics` shows, given this process's own: default those. Workers of one
+   * `--workers` tracker answer with all workers' counters added up.
+   */
+  readonly metricsOf?: (own: MetricsSnapshot) => Promise<MetricsSnapshot>;
 }
 
 export interface TrackerHandle<S extends AnySwarmStore = SwarmStore> {
@@ -286,7 +298,9 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
     } catch {
       totals = undefined;
     }
-    return metrics.render(totals, storeKind(store));
+    const own = metrics.snapshot();
+    const shown = opts.metricsOf ? await opts.metricsOf(own).catch(() => own) : own;
+    return renderMetrics(shown, totals, storeKind(store));
   };
 
   // --- node:http, for everything but a fresh connection's announce or scrape ---
