@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { udpAnnounce } from '../../src/tracker/client/index.js';
 import { parseAnnounceResponse } from '../../src/tracker/protocol/index.js';
-import { STORE_UNAVAILABLE } from '../../src/tracker/server/index.js';
+import { STORE_UNAVAILABLE, startTracker } from '../../src/tracker/server/index.js';
+import { RedisSwarmStore } from '../../src/tracker/server/redis-store.js';
+import { TrackerWeb } from '../../src/web/tracker-web.js';
+import type { TrackerState } from '../../src/web/types.js';
 import { announceQuery, failureOf, hash, httpGet, peerId } from './helpers.js';
 import { spawnTracker, type TrackerProcess } from './process-helpers.js';
 import { startRedis } from './redis-helpers.js';
@@ -174,5 +177,32 @@ describe('tracker fleet on Redis', () => {
     // SIGTERM to the primary stops the workers and exits 0.
     fleet.child.kill('SIGTERM');
     assert.equal(await fleet.exited, 0);
+  });
+
+  it('the tracker page reads a Redis store: swarms, peers and the stats section', async (t) => {
+    const redis = await startRedis(t);
+    if (!redis) return;
+    const store = await RedisSwarmStore.connect(redis.url());
+    const tracker = await startTracker({ port: 0, udp: false, store });
+    const web = new TrackerWeb(tracker);
+    await web.start();
+    t.after(async () => {
+      web.close();
+      await tracker.close();
+      await store.close();
+      await redis.stop();
+    });
+    await httpAnnounce(tracker.port, 4, 1, '&cs_name=page.iso');
+    await httpAnnounce(tracker.port, 4, 2);
+    const st = JSON.parse(
+      (await httpGet('127.0.0.1', tracker.port, '/api/state')).body.toString(),
+    ) as TrackerState;
+    const sw = st.swarms.find((s) => s.infoHash === hash(4).toString('hex'));
+    assert.ok(sw, JSON.stringify(st));
+    assert.equal(sw.name, 'page.iso');
+    assert.equal(sw.leechers, 2);
+    assert.deepEqual(sw.peers.map((p) => p.address).sort(), ['127.0.0.1:6001', '127.0.0.1:6002']);
+    assert.equal(st.stats?.store, 'redis');
+    assert.equal(st.stats?.announcesHttp, 2);
   });
 });
