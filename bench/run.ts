@@ -16,6 +16,7 @@ import type { FigureResult, Row, ScenarioContext } from './lib/context.js';
 import { Janitor, ProcessGroup } from './lib/procs.js';
 import { formatProfile, summariseProfileDir } from './lib/profile.js';
 import { formatTable, localDate, writeResults } from './lib/report.js';
+import { runFleet } from './scenarios/fleet.js';
 import { runPair } from './scenarios/pair.js';
 import { runSha1 } from './scenarios/sha1.js';
 import { runSwarm } from './scenarios/swarm.js';
@@ -31,6 +32,7 @@ const SCENARIOS: Record<Figure, (ctx: ScenarioContext) => Promise<FigureResult>>
   swarm: runSwarm,
   tracker: runTracker,
   sha1: runSha1,
+  fleet: runFleet,
 };
 
 /** Hard cap per figure, generous: a run past it is stuck, not slow. */
@@ -45,6 +47,8 @@ function capSeconds(f: Figure, o: BenchOptions): number {
       return (3 + extra) * (o.trackerSeconds + 35) + 60;
     case 'sha1':
       return 120 + o.sha1MiB / 50;
+    case 'fleet':
+      return (3 + extra) * (o.trackerSeconds + 40) + 60;
   }
 }
 
@@ -59,10 +63,11 @@ function missingTools(f: Figure): string[] {
     if (!lt) missing.push('python3-libtorrent');
   }
   if (f === 'pair' && !has('/usr/bin/time')) missing.push('time');
-  if (f === 'tracker') {
+  if (f === 'tracker' || f === 'fleet') {
     if (!onPath('wrk')) missing.push('wrk');
     if (!has('/usr/bin/opentracker')) missing.push('opentracker');
   }
+  if (f === 'fleet' && !onPath('redis-server')) missing.push('redis-server');
   return missing;
 }
 

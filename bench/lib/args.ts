@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench -- ...`. */
 import { parseArgs } from 'node:util';
 
-export const FIGURES = ['pair', 'swarm', 'tracker', 'sha1'] as const;
+export const FIGURES = ['pair', 'swarm', 'tracker', 'sha1', 'fleet'] as const;
 export type Figure = (typeof FIGURES)[number];
 
 export interface BenchOptions {
@@ -40,7 +40,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --swarm-mib N       swarm file size in MiB (default 128)
   --leechers N        swarm leechers (default 8)
   --uplink-mib N      swarm upload cap per process in MiB/s (default 8)
-  --tracker-seconds N measured wrk seconds per tracker (default 10)
+  --tracker-seconds N measured wrk seconds per tracker, fleet runs too (default 10)
   --sha1-mib N        MiB hashed for the SHA-1 ceiling (default 512)
   --profile           run chunkswarm with --cpu-prof and print its top functions
   --no-build          do not run \`npm run build\` first

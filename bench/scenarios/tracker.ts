@@ -43,7 +43,7 @@ export function probeAnnounce(url: string, infoHashHex: string): Promise<string>
   });
 }
 
-async function waitAnswering(url: string, infoHash: string, timeoutMs: number): Promise<void> {
+export async function waitAnswering(url: string, infoHash: string, timeoutMs: number): Promise<void> {
   const end = performance.now() + timeoutMs;
   let last = '';
   while (performance.now() < end) {
@@ -59,20 +59,32 @@ async function waitAnswering(url: string, infoHash: string, timeoutMs: number): 
   throw new Error(`${url} gave no announce reply: ${last}`);
 }
 
-async function measure(
+/** What a measured run reads of the tracker: its CPU so far, and why it died if it did. */
+export interface Measured {
+  cpuSeconds(): number | null;
+  died(): string | undefined;
+}
+
+export function measuredProc(proc: Proc): Measured {
+  return { cpuSeconds: () => proc.cpuSeconds(), died: () => (proc.exit ? proc.tail(3) : undefined) };
+}
+
+export async function measure(
   ctx: ScenarioContext,
   name: string,
   url: string,
-  proc: Proc,
+  target: Proc | Measured,
   swarmsFile: string,
 ): Promise<TrackerRun> {
+  const proc = 'died' in target ? target : measuredProc(target);
   const load = { url, swarmsFile, peers: PEERS };
   ctx.log(`tracker: ${name}: ${WARMUP_SECONDS} s warm-up, then ${ctx.opts.trackerSeconds} s measured`);
   await runWrk({ ...load, seconds: WARMUP_SECONDS });
   const cpu0 = proc.cpuSeconds();
   const wrk = await runWrk({ ...load, seconds: ctx.opts.trackerSeconds });
   const cpu1 = proc.cpuSeconds();
-  if (proc.exit) throw new Error(`${name} died under load: ${proc.tail(3)}`);
+  const died = proc.died();
+  if (died !== undefined) throw new Error(`${name} died under load: ${died}`);
   const served = servedAnnounces(wrk);
   const cpu = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
   const run = {
@@ -88,7 +100,7 @@ async function measure(
   return run;
 }
 
-async function startOpentracker(
+export async function startOpentracker(
   ctx: ScenarioContext,
   swarms: string[],
 ): Promise<{ proc: Proc; url: string }> {
