@@ -55,17 +55,32 @@ export type RespArg = string | Buffer | number;
 
 /** A command as RESP2 puts it on the wire: an array of bulk strings. */
 export function encodeCommand(args: readonly RespArg[]): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`, 'latin1')];
-  for (const a of args) {
-    const b = typeof a === 'string' ? Buffer.from(a, 'utf8') : typeof a === 'number' ? num(a) : a;
-    parts.push(Buffer.from(`$${b.length}\r\n`, 'latin1'), b, CRLF);
+  // Sized first, then written into one buffer: a command per announce, so no garbage per argument.
+  const texts: (string | Buffer)[] = new Array(args.length);
+  const lengths: number[] = new Array(args.length);
+  let size = 3 + String(args.length).length;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    let v: string | Buffer;
+    if (typeof a === 'number') {
+      if (!Number.isFinite(a)) throw new RangeError(`cannot send ${a} to Redis`);
+      v = String(a);
+    } else v = a;
+    const n = typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.length;
+    texts[i] = v;
+    lengths[i] = n;
+    size += 1 + String(n).length + 2 + n + 2;
   }
-  return Buffer.concat(parts);
-}
-
-function num(n: number): Buffer {
-  if (!Number.isFinite(n)) throw new RangeError(`cannot send ${n} to Redis`);
-  return Buffer.from(String(n), 'latin1');
+  const out = Buffer.allocUnsafe(size);
+  let o = out.write(`*${args.length}\r\n`, 0, 'latin1');
+  for (let i = 0; i < texts.length; i++) {
+    const v = texts[i]!;
+    o += out.write(`$${lengths[i]}\r\n`, o, 'latin1');
+    o += typeof v === 'string' ? out.write(v, o, 'utf8') : v.copy(out, o);
+    out[o++] = 0x0d;
+    out[o++] = 0x0a;
+  }
+  return out;
 }
 
 const CRLF = Buffer.from('\r\n', 'latin1');
