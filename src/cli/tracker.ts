@@ -98,9 +98,8 @@ export async function trackerCommand(opts: TrackerCommandOptions): Promise<void>
         store,
         requestTimeoutMs: requestTimeoutFromEnv(),
         udp: opts.udp !== false,
-        // Workers share the port through the cluster module, which sees only net.Server and
-        // dgram sockets, not the bare handles of the default socket layer.
-        socketLayer: worker ? 'net' : 'handles',
+        // In a worker the handles layer takes the port from the cluster's primary (see tcp.ts).
+        socketLayer: 'handles',
         sharedUdp: worker,
         metricsOf: worker ? fleetMetrics : undefined,
         // The page rebuilds its whole state on an event; with nobody watching (a page that connects
