@@ -69,6 +69,8 @@ export async function trackerCommand(opts: TrackerCommandOptions): Promise<void>
     const { RedisSwarmStore } = await import('../tracker/server/redis-store.js');
     store = await RedisSwarmStore.connect(opts.redis, {
       staleAfterMs: 2 * opts.interval * 1000,
+      // One sweep per half expiry period for the whole fleet, not one per process.
+      sweepEveryMs: Math.floor(Math.min(opts.interval * 1000, 60_000) / 2),
       client: {
         onStateChange: (up, reason) => {
           if (up) console.error(`tracker store: Redis ${reason}`);

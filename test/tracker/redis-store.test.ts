@@ -77,6 +77,22 @@ describe('RedisSwarmStore', () => {
     assert.equal(await s.expire(Date.now() + 60_000), 1);
   });
 
+  it('sweeps once per period across every tracker sharing the store', async (t) => {
+    const r = await server(t);
+    if (!r) return;
+    const opts = { prefix: 'x4:', clock: 'caller' as const, sweepEveryMs: 60_000 };
+    const a = await RedisSwarmStore.connect(r.url(), opts);
+    const b = await RedisSwarmStore.connect(r.url(), opts);
+    open.push(a, b);
+    await a.announce(H, rec(1), undefined, 10);
+    await a.announce(H, rec(2), undefined, 10);
+    assert.equal(await a.expire(100), 2);
+    await b.announce(H, rec(3), undefined, 10);
+    assert.equal(await b.expire(100), 0, 'the other tracker swept a moment ago');
+    assert.equal(await a.expire(100), 0);
+    assert.deepEqual(ports(await b.peers(H, 10, undefined, 10)), [6003]);
+  });
+
   it('answers "store unavailable" while Redis is gone and recovers by itself', async (t) => {
     const own = await startRedis(t);
     if (!own) return;

@@ -36,6 +36,12 @@ export interface RedisSwarmStoreOptions extends Omit<MemorySwarmStoreOptions, 'j
   readonly clock?: 'redis' | 'caller';
   /** Connection behaviour (timeouts, backoff, state changes). */
   readonly client?: Omit<RedisClientOptions, 'onConnect'>;
+  /**
+   * Sweep at most this often (ms) across every tracker sharing the store: `expire` takes a lock
+   * in Redis for this long and does nothing (returns 0) when another tracker holds it. Default
+   * none: every call sweeps. A fleet of many processes, each sweeping every minute, needs one.
+   */
+  readonly sweepEveryMs?: number;
 }
 
 /** Swarms swept by one EXPIRE script run: long enough to be worth it, short enough not to stall Redis. */
@@ -68,6 +74,7 @@ export class RedisSwarmStore implements AsyncSwarmStore {
   readonly #maxSwarms: string;
   readonly #maxPerIp: string;
   readonly #stale: string;
+  readonly #sweepEvery: number | undefined;
 
   /** Use `RedisSwarmStore.connect`: it waits for Redis and fails clearly when it is not there. */
   private constructor(client: RedisClient, opts: RedisSwarmStoreOptions) {
@@ -79,6 +86,7 @@ export class RedisSwarmStore implements AsyncSwarmStore {
     this.#maxPerIp = String(opts.maxPeersPerIp ?? DEFAULT_MAX_PEERS_PER_IP);
     const stale = opts.staleAfterMs ?? Number.POSITIVE_INFINITY;
     this.#stale = Number.isFinite(stale) ? String(stale) : '';
+    this.#sweepEvery = opts.sweepEveryMs;
   }
 
   /**
@@ -245,6 +253,10 @@ export class RedisSwarmStore implements AsyncSwarmStore {
   }
 
   async expire(olderThan: number): Promise<number> {
+    if (this.#sweepEvery !== undefined) {
+      const lock = await this.#eval2(['SET', `${this.#prefix}sweep-lock`, '1', 'PX', this.#sweepEvery, 'NX']);
+      if (lock === null) return 0;
+    }
     const all = await this.swarms();
     let removed = 0;
     // Redis's clock: the same age, measured from Redis's now rather than ours.
