@@ -6,15 +6,14 @@
  * together, since Redis runs every announce's script. Redis's own CPU per announce gives the
  * ceiling one Redis core sets on a fleet of any size.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
 import { startChunkswarmTracker } from '../lib/clients.js';
 import { type FigureResult, fmt, type ScenarioContext } from '../lib/context.js';
 import { freePort, type Proc, procCpuSeconds, waitListening } from '../lib/procs.js';
 import { ratio, round } from '../lib/stats.js';
-import { servedAnnounces, swarmHashes } from '../lib/wrk.js';
-import { type Measured, measure, startOpentracker, type TrackerRun, waitAnswering } from './tracker.js';
+import { servedAnnounces } from '../lib/wrk.js';
+import { type Measured, measure, swarmsAndReference, type TrackerRun, waitAnswering } from './tracker.js';
 
 const SWARMS = 300;
 
@@ -81,13 +80,7 @@ interface FleetRun extends TrackerRun {
 }
 
 export async function runFleet(ctx: ScenarioContext): Promise<FigureResult> {
-  const swarms = swarmHashes(SWARMS);
-  const swarmsFile = join(ctx.dir, 'swarms.txt');
-  writeFileSync(swarmsFile, `${swarms.join('\n')}\n`);
-
-  const ot = await startOpentracker(ctx, swarms);
-  const otRun = await measure(ctx, 'opentracker', ot.url, ot.proc, swarmsFile);
-  await ot.proc.stop();
+  const { swarms, swarmsFile, otRun } = await swarmsAndReference(ctx, SWARMS);
 
   const runs: FleetRun[] = [];
   for (const workers of [1, 2]) {

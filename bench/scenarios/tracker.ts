@@ -132,14 +132,25 @@ export async function startOpentracker(
   return { proc, url };
 }
 
-export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
-  const swarms = swarmHashes(SWARMS);
+/**
+ * The swarms file wrk announces into, and opentracker measured on it: the reference every
+ * tracker figure sits beside.
+ */
+export async function swarmsAndReference(
+  ctx: ScenarioContext,
+  count: number,
+): Promise<{ swarms: string[]; swarmsFile: string; otRun: TrackerRun }> {
+  const swarms = swarmHashes(count);
   const swarmsFile = join(ctx.dir, 'swarms.txt');
   writeFileSync(swarmsFile, `${swarms.join('\n')}\n`);
-
   const ot = await startOpentracker(ctx, swarms);
   const otRun = await measure(ctx, 'opentracker', ot.url, ot.proc, swarmsFile);
   await ot.proc.stop();
+  return { swarms, swarmsFile, otRun };
+}
+
+export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
+  const { swarms, swarmsFile, otRun } = await swarmsAndReference(ctx, SWARMS);
 
   const cs = { group: ctx.group, bin: ctx.bin };
   const tracker = await startChunkswarmTracker(cs);

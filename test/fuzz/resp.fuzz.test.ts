@@ -9,21 +9,9 @@ import {
   RespProtocolError,
   type RespValue,
 } from '../../src/tracker/server/redis/resp.js';
+import { split } from './split.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
-
-/** `bytes` cut at the given offsets. */
-function split(bytes: Buffer, cuts: number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const c of at) {
-    if (c > from) out.push(bytes.subarray(from, c));
-    from = Math.max(from, c);
-  }
-  out.push(bytes.subarray(from));
-  return out.filter((c) => c.length > 0);
-}
 
 /** Replies a server may send: simple strings and errors have no CR or LF in them. */
 const line = fc.stringMatching(/^[ -~]{0,40}$/);

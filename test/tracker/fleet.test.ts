@@ -4,7 +4,7 @@
  * announce, and say "try again later" while Redis is gone. Needs Debian's redis-server.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { udpAnnounce } from '../../src/tracker/client/index.js';
 import { parseAnnounceResponse } from '../../src/tracker/protocol/index.js';
 import { STORE_UNAVAILABLE, startTracker } from '../../src/tracker/server/index.js';
@@ -13,7 +13,7 @@ import { TrackerWeb } from '../../src/web/tracker-web.js';
 import type { TrackerState } from '../../src/web/types.js';
 import { announceQuery, failureOf, hash, httpGet, peerId } from './helpers.js';
 import { spawnTracker, type TrackerProcess } from './process-helpers.js';
-import { startRedis } from './redis-helpers.js';
+import { type RedisServer, startRedis } from './redis-helpers.js';
 
 const portsOf = (peers: readonly { port: number }[]) => peers.map((p) => p.port).sort((a, b) => a - b);
 
@@ -25,6 +25,39 @@ async function httpAnnounce(port: number, h: number, n: number, extra = '') {
   );
   assert.equal(r.status, 200);
   return r.body;
+}
+
+/** Starts tracker processes over `redis`; they and Redis are stopped when the test ends. */
+function fleetOn(t: TestContext, redis: RedisServer): (args: string[]) => Promise<TrackerProcess> {
+  const procs: TrackerProcess[] = [];
+  t.after(async () => {
+    for (const p of procs) await p.stop();
+    await redis.stop();
+  });
+  return async (args) => {
+    const p = await spawnTracker(args);
+    procs.push(p);
+    return p;
+  };
+}
+
+/** Peer `n` of swarm `h` announces over UDP (BEP 15) with `left` bytes to go. */
+function udpPeer(port: number, h: number, n: number, left: number, event: 'started' | undefined) {
+  return udpAnnounce(
+    `udp://127.0.0.1:${port}/announce`,
+    {
+      infoHash: hash(h),
+      peerId: peerId(n),
+      port: 6000 + n,
+      uploaded: 0,
+      downloaded: 0,
+      left,
+      event,
+      numwant: 50,
+      key: n,
+    },
+    { timeoutMs: 10_000 },
+  );
 }
 
 /** Retries `f` until it gives a value (bounded: `tries` times, `ms` apart). */
@@ -41,34 +74,14 @@ describe('tracker fleet on Redis', () => {
   it('two trackers share a swarm: an HTTP peer on one and a UDP peer on the other see each other', async (t) => {
     const redis = await startRedis(t);
     if (!redis) return;
-    const procs: TrackerProcess[] = [];
-    t.after(async () => {
-      for (const p of procs) await p.stop();
-      await redis.stop();
-    });
-    const a = await spawnTracker(['--redis', redis.url(1)]);
-    procs.push(a);
-    const b = await spawnTracker(['--redis', redis.url(1)]);
-    procs.push(b);
+    const spawn = fleetOn(t, redis);
+    const a = await spawn(['--redis', redis.url(1)]);
+    const b = await spawn(['--redis', redis.url(1)]);
     assert.notEqual(a.port, b.port);
 
     const first = parseAnnounceResponse(await httpAnnounce(a.port, 1, 1));
     assert.deepEqual(first.peers, []);
-    const viaUdp = await udpAnnounce(
-      `udp://127.0.0.1:${b.port}/announce`,
-      {
-        infoHash: hash(1),
-        peerId: peerId(2),
-        port: 6002,
-        uploaded: 0,
-        downloaded: 0,
-        left: 0,
-        event: 'started',
-        numwant: 50,
-        key: 7,
-      },
-      { timeoutMs: 10_000 },
-    );
+    const viaUdp = await udpPeer(b.port, 1, 2, 0, 'started');
     assert.deepEqual(portsOf(viaUdp.peers), [6001], 'the UDP peer on B gets the HTTP peer from A');
     assert.equal(viaUdp.complete, 1);
     assert.equal(viaUdp.incomplete, 1);
@@ -85,13 +98,8 @@ describe('tracker fleet on Redis', () => {
   it('loses no answered announce to SIGKILL of the tracker and of Redis, and recovers from Redis going away', async (t) => {
     const redis = await startRedis(t, { durable: true });
     if (!redis) return;
-    const procs: TrackerProcess[] = [];
-    t.after(async () => {
-      for (const p of procs) await p.stop();
-      await redis.stop();
-    });
-    const a = await spawnTracker(['--redis', redis.url()]);
-    procs.push(a);
+    const spawn = fleetOn(t, redis);
+    const a = await spawn(['--redis', redis.url()]);
     for (let n = 1; n <= 5; n++) {
       assert.equal(failureOf(await httpAnnounce(a.port, 2, n)), undefined);
     }
@@ -99,8 +107,7 @@ describe('tracker fleet on Redis', () => {
     await a.stop();
     await redis.kill('SIGKILL');
     await redis.restart();
-    const b = await spawnTracker(['--redis', redis.url()]);
-    procs.push(b);
+    const b = await spawn(['--redis', redis.url()]);
     const after = parseAnnounceResponse(await httpAnnounce(b.port, 2, 6, '&numwant=50'));
     assert.deepEqual(portsOf(after.peers), [6001, 6002, 6003, 6004, 6005]);
     assert.equal(after.incomplete, 6);
@@ -132,13 +139,8 @@ describe('tracker fleet on Redis', () => {
 
     const redis = await startRedis(t);
     if (!redis) return;
-    const procs: TrackerProcess[] = [];
-    t.after(async () => {
-      for (const p of procs) await p.stop();
-      await redis.stop();
-    });
-    const fleet = await spawnTracker(['--redis', redis.url(), '--workers', '2']);
-    procs.push(fleet);
+    const spawn = fleetOn(t, redis);
+    const fleet = await spawn(['--redis', redis.url(), '--workers', '2']);
     // The first line is out; the rest follow it at once.
     await eventually(async () => (/tracker workers:/.test(fleet.output()) ? true : undefined));
     assert.match(fleet.output(), /tracker listening on udp:\/\/127\.0\.0\.1:\d+\/announce/);
@@ -150,21 +152,7 @@ describe('tracker fleet on Redis', () => {
     }
     // UDP connection ids are valid at every worker (a secret shared through Redis): repeat.
     for (let n = 11; n <= 14; n++) {
-      const r = await udpAnnounce(
-        `udp://127.0.0.1:${fleet.port}/announce`,
-        {
-          infoHash: hash(3),
-          peerId: peerId(n),
-          port: 6000 + n,
-          uploaded: 0,
-          downloaded: 0,
-          left: 1,
-          event: undefined,
-          numwant: 50,
-          key: n,
-        },
-        { timeoutMs: 10_000 },
-      );
+      const r = await udpPeer(fleet.port, 3, n, 1, undefined);
       assert.equal(r.peers.length, n - 1);
     }
     // /metrics, whichever worker serves it, counts what all workers answered.
