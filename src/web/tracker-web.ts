@@ -124,6 +124,13 @@ export class TrackerWeb {
           handle: (_q, res, [h]) => this.#serveTorrent(res, h!),
         },
         { method: 'POST', path: '/api/torrents', handle: (req, res) => this.#upload(req, res) },
+        {
+          // The page's Stats section alone, for scripts (the same counters as /metrics, as JSON).
+          method: 'GET',
+          path: '/stats',
+          handle: (_q, res) =>
+            sendJson(res, 200, statsView(this.#tracker.metrics.snapshot(), storeKind(this.#store))),
+        },
       ],
     });
   }

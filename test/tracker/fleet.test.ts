@@ -192,5 +192,9 @@ describe('tracker fleet on Redis', () => {
     assert.deepEqual(sw.peers.map((p) => p.address).sort(), ['127.0.0.1:6001', '127.0.0.1:6002']);
     assert.equal(st.stats?.store, 'redis');
     assert.equal(st.stats?.announcesHttp, 2);
+    const stats = JSON.parse((await httpGet('127.0.0.1', tracker.port, '/stats')).body.toString());
+    assert.equal(stats.store, 'redis');
+    assert.equal(stats.announcesHttp, 2);
+    assert.equal(stats.failed, 0);
   });
 });
