@@ -11,7 +11,7 @@
  * compact answer (most announces) is then read from the zsets alone, with no record touched.
  *   P{h}:m  hash   d = completed count, n = name, c = chunk count; exists while the swarm does
  *   P{h}:i  hash   address -> peers from it (loopback not counted)
- * and of the whole store: P`swarms` (zset infohash -> last announce) and P`totals` (hash: peers,
+ * and of the whole store: P`swarms` (zset infohash -> when it was first announced) and P`totals` (hash: peers,
  * seeders), which /metrics reads without walking every swarm.
  *
  * Flags: 1 seeder, 2 upload only (seeder or BEP 21 partial seed), 4 completed counted.
@@ -200,7 +200,7 @@ local dseed = 0
 if seeder then dseed = 1 end
 if wasSeeder then dseed = dseed - 1 end
 if dseed ~= 0 then redis.call('HINCRBY', kt, 'seeders', dseed) end
-redis.call('ZADD', kx, now, ih)
+if known == 0 then redis.call('ZADD', kx, now, ih) end
 return {{nS, nL, downloaded, name or false, pieces or false, 1}, now, peers(kp, ks, kl, nS, nL, limit, member, uploadOnly, now, stale, rand, mode)}
 `;
 
