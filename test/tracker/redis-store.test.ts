@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
+import fc from 'fast-check';
 import { isChunkswarmError } from '../../src/shared/errors.js';
+import { MemorySwarmStore } from '../../src/tracker/server/index.js';
 import { parseRedisUrl } from '../../src/tracker/server/redis/client.js';
 import { RedisSwarmStore } from '../../src/tracker/server/redis-store.js';
 import { STORE_UNAVAILABLE } from '../../src/tracker/server/store.js';
@@ -128,6 +130,79 @@ describe('RedisSwarmStore', () => {
       (e: unknown) =>
         isChunkswarmError(e, 'ETRACKER_UNREACHABLE') &&
         /cannot reach Redis at 127\.0\.0\.1:1/.test(e.message),
+    );
+  });
+});
+
+describe('RedisSwarmStore against MemorySwarmStore (model)', () => {
+  it('random announces, stops and expiries leave both stores alike', async (t) => {
+    const r = await server(t);
+    if (!r) return;
+    const hashes = ['aa'.repeat(20), 'bb'.repeat(20), 'cc'.repeat(20)];
+    const ips = ['10.0.0.1', '2001:db8::1', '127.0.0.1'];
+    const events = [undefined, 'started', 'completed', 'stopped', 'paused'] as const;
+    const op = fc.oneof(
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          kind: fc.constant('announce' as const),
+          h: fc.nat(2),
+          n: fc.nat(4),
+          ip: fc.nat(2),
+          left: fc.constantFrom(0, 5, undefined),
+          port: fc.constantFrom(1, 2),
+          event: fc.constantFrom(...events),
+          dt: fc.nat(30),
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('expire' as const), age: fc.nat(60) }) },
+    );
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
+        const caps = { maxPeersPerSwarm: 5, maxSwarms: 2, maxPeersPerIp: 2, staleAfterMs: 40 };
+        const mem = new MemorySwarmStore(caps);
+        const red = await RedisSwarmStore.connect(r.url(), {
+          ...caps,
+          prefix: `model${++run}:`,
+          clock: 'caller',
+        });
+        try {
+          let now = 100;
+          const outcome = async (f: () => unknown) => {
+            try {
+              await f();
+              return 'ok';
+            } catch (e) {
+              return isChunkswarmError(e, 'ETRACKER_FAILURE') ? e.message : `unexpected ${String(e)}`;
+            }
+          };
+          const view = async (s: MemorySwarmStore | RedisSwarmStore) => {
+            const out: unknown[] = [(await s.swarms()).sort(), await s.totals()];
+            for (const h of hashes) {
+              const ps = await s.peers(h, 1000, undefined, now);
+              out.push(await s.stats(h), ps.map((p) => `${p.key}:${p.port}:${p.left}:${p.lastSeen}`).sort());
+            }
+            return out;
+          };
+          for (const o of ops) {
+            if (o.kind === 'announce') {
+              now += o.dt;
+              const peer = rec(o.n, { ip: ips[o.ip]!, left: o.left, port: 7000 + o.port });
+              const a = await outcome(() => mem.announce(hashes[o.h]!, peer, o.event, now));
+              const b = await outcome(() => red.announce(hashes[o.h]!, peer, o.event, now));
+              assert.equal(b, a);
+              assert.deepEqual(await red.stats(hashes[o.h]!), mem.stats(hashes[o.h]!));
+            } else {
+              assert.equal(await red.expire(now - o.age), mem.expire(now - o.age));
+            }
+          }
+          assert.deepEqual(await view(red), await view(mem));
+        } finally {
+          await red.close();
+        }
+      }),
+      { numRuns: Math.max(20, Math.floor(Number(process.env.FUZZ_RUNS ?? 2000) / 20)) },
     );
   });
 });
