@@ -4,7 +4,7 @@
 Run it with Debian's /usr/bin/python3 (python3-libtorrent is installed in its dist-packages; another
 python3 earlier on PATH usually cannot import it).
 
-    lt_peer.py --torrent T --save DIR --listen 127.0.0.1:0 --seed
+    lt_peer.py --torrent T --save DIR --listen 127.0.0.1:0 --seed [--super-seed]
     lt_peer.py --torrent T --save DIR --listen 127.0.0.1:0 --connect 127.0.0.1:PORT --exit-on-finish
 
 It reports on stdout, one JSON object per line, so the harness can follow it without parsing prose:
@@ -82,7 +82,12 @@ def main():
     ap.add_argument('--torrent', required=True)
     ap.add_argument('--save', required=True, help='folder that holds (seed) or receives the content')
     ap.add_argument('--listen', default='127.0.0.1:0', help='HOST:PORT, port 0 for any free one')
-    ap.add_argument('--seed', action='store_true', help='trust the data as complete (seed_mode, no hash pass)')
+    ap.add_argument('--seed', action='store_true',
+                    help='trust the data as complete (seed_mode: no hash pass at start, each piece is '
+                         'hashed the first time a peer asks for it)')
+    ap.add_argument('--super-seed', action='store_true',
+                    help="with --seed: libtorrent's super-seeding (BEP 16), each peer is offered one "
+                         'piece at a time, so the seed sends every piece about once')
     ap.add_argument('--connect', action='append', default=[], help='HOST:PORT to dial (repeatable)')
     ap.add_argument('--peers-file', help='dial every HOST:PORT line that appears in this file')
     ap.add_argument('--upload-limit', type=int, default=0, help='bytes per second, 0 for none')
@@ -91,6 +96,8 @@ def main():
     ap.add_argument('--exit-on-finish', action='store_true')
     ap.add_argument('--max-seconds', type=float, default=300.0)
     args = ap.parse_args()
+    if args.super_seed and not args.seed:
+        ap.error('--super-seed needs --seed')
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
@@ -110,6 +117,8 @@ def main():
     params.flags &= ~lt.torrent_flags.auto_managed
     if args.seed:
         params.flags |= lt.torrent_flags.seed_mode
+    if args.super_seed:
+        params.flags |= lt.torrent_flags.super_seeding
     started = time.time()
     handle = ses.add_torrent(params)
     if not args.use_trackers:
@@ -157,6 +166,7 @@ def main():
     emit({
         'event': 'exit',
         'role': 'seed' if args.seed else 'leech',
+        'super_seeding': bool(handle.flags() & lt.torrent_flags.super_seeding),
         'total_bytes': total,
         'done_bytes': status.total_wanted_done,
         'finished': done,

@@ -3,7 +3,7 @@
  * printed as a table and written to bench/results/<YYYY-MM-DD>.json. See bench/README.md.
  *
  * The bench reports; it never fails because a target was missed. It exits 1 only when a figure
- * could not be measured at all, 2 on bad options.
+ * could not be measured at all, 2 on bad options, 3 when --quiet-check finds the machine busy.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
@@ -13,9 +13,11 @@ import { performance } from 'node:perf_hooks';
 import { type BenchOptions, type Figure, parseBenchArgs, USAGE, UsageError } from './lib/args.js';
 import { BENCH_DIR, chunkswarmBin, libtorrentVersion, ROOT, SYSTEM_PYTHON } from './lib/clients.js';
 import type { FigureResult, Row, ScenarioContext } from './lib/context.js';
+import { parseGitStatus, quietCheckRefusal, roundLoad } from './lib/machine.js';
 import { Janitor, ProcessGroup } from './lib/procs.js';
 import { formatProfile, summariseProfileDir } from './lib/profile.js';
 import { formatTable, localDate, writeResults } from './lib/report.js';
+import { runDht } from './scenarios/dht.js';
 import { runFleet } from './scenarios/fleet.js';
 import { runPair } from './scenarios/pair.js';
 import { runSha1 } from './scenarios/sha1.js';
@@ -32,6 +34,7 @@ const SCENARIOS: Record<Figure, (ctx: ScenarioContext) => Promise<FigureResult>>
   swarm: runSwarm,
   tracker: runTracker,
   sha1: runSha1,
+  dht: runDht,
   fleet: runFleet,
 };
 
@@ -42,11 +45,16 @@ function capSeconds(f: Figure, o: BenchOptions): number {
     case 'pair':
       return (o.rounds * 2 + extra) * (30 + (o.sizeMiB * 1.048576) / 20) + 120;
     case 'swarm':
-      return (2 + extra) * ((o.swarmMiB / o.uplinkMiB) * 10 + 90) + 60;
+      // libtorrent twice (seed_mode, super-seeding), chunkswarm once
+      return (3 + extra) * ((o.swarmMiB / o.uplinkMiB) * 10 + 90) + 60;
     case 'tracker':
-      return (3 + extra) * (o.trackerSeconds + 35) + 60;
+      // per tracker: http and udp, shared and pinned, each after a 2 s warm-up
+      return (8 + 2 * extra) * (o.trackerSeconds + 2 + 10) + 120;
     case 'sha1':
       return 120 + o.sha1MiB / 50;
+    case 'dht':
+      // Joining dominates: 5,000 nodes took 3 CPU-minutes, 17 wall-minutes on a loaded two-core machine.
+      return 120 + o.dhtNodes.reduce((a, n) => a + n * 0.4 + o.dhtLookups * 2, 0);
     case 'fleet':
       return (3 + extra) * (o.trackerSeconds + 40) + 60;
   }
@@ -98,13 +106,15 @@ function buildCommitted(into: string): string {
   return chunkswarmBin(into);
 }
 
-function git(args: string[]): string | null {
+/** git's output, trimmed unless `raw` (`status --porcelain` lines start with a meaningful space). */
+function git(args: string[], raw = false): string | null {
   try {
-    return execFileSync('git', args, {
+    const out = execFileSync('git', args, {
       cwd: ROOT,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
+    });
+    return raw ? out : out.trim();
   } catch {
     return null;
   }
@@ -123,7 +133,7 @@ async function machineInfo(): Promise<Record<string, unknown>> {
 }
 
 function load(): number {
-  return Math.round((loadavg()[0] ?? 0) * 100) / 100;
+  return roundLoad(loadavg()[0]);
 }
 
 function withCap<T>(work: Promise<T>, seconds: number, what: string): Promise<T> {
@@ -152,6 +162,12 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  // checked before anything starts: the build itself raises the load
+  const refusal = opts.quietCheck ? quietCheckRefusal(load()) : null;
+  if (refusal) {
+    process.stderr.write(`${refusal}\n`);
+    return 3;
+  }
 
   const janitor = new Janitor();
   janitor.keepFiles = opts.keep;
@@ -169,7 +185,8 @@ async function main(): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), 'chunkswarm-bench-'));
   janitor.dirs.add(root);
   if (opts.keep) log(`temp files kept in ${root}`);
-  const needsCli = opts.only.some((f) => f !== 'sha1');
+  // sha1 and dht measure code in this process: no CLI to build.
+  const needsCli = opts.only.some((f) => f !== 'sha1' && f !== 'dht');
   let bin = chunkswarmBin();
   if (needsCli && opts.committed) bin = buildCommitted(join(root, 'committed'));
   else if (needsCli && opts.build) build();
@@ -177,13 +194,22 @@ async function main(): Promise<number> {
 
   const profileRoot = opts.profile ? join(BENCH_DIR, 'results', 'profiles', localDate()) : null;
   const commit = git(['rev-parse', 'HEAD']);
-  const dirty = !opts.committed && (git(['status', '--porcelain', '--', 'src']) ?? '') !== '';
+  // --committed measures a clean clone of HEAD; otherwise say what the checkout changes (the
+  // results folder the bench writes is not a change to what is measured)
+  const tree = opts.committed
+    ? { dirty: false, paths: [] }
+    : parseGitStatus(git(['status', '--porcelain', '--untracked-files=normal'], true) ?? '', [
+        'bench/results',
+      ]);
+  const dirty = tree.paths.some((p) => p.startsWith('src/'));
+  const measuredOn = { commit, srcDirty: dirty, treeDirty: tree.dirty, changedPaths: tree.paths };
 
   const rows: Row[] = [];
   const table: Record<string, Row[]> = {};
   const figures: Record<string, unknown> = {};
   let failures = 0;
   const busy: string[] = [];
+  const loads: string[] = [];
   for (const f of opts.only) {
     const missing = missingTools(f);
     if (missing.length > 0) {
@@ -211,10 +237,10 @@ async function main(): Promise<number> {
       }
       rows.push(...res.rows);
       table[f] = res.rows;
+      loads.push(`${f} ${load1m} -> ${loadEnd}`);
       figures[f] = {
         measuredAt: started,
-        commit,
-        srcDirty: dirty,
+        ...measuredOn,
         loadAverage1mAtStart: load1m,
         loadAverage1mAtEnd: loadEnd,
         ...res.data,
@@ -233,7 +259,7 @@ async function main(): Promise<number> {
       };
       rows.push(row);
       table[f] = [row];
-      figures[f] = { measuredAt: started, commit, srcDirty: dirty, error: msg };
+      figures[f] = { measuredAt: started, ...measuredOn, loadAverage1mAtStart: load1m, error: msg };
       failures++;
     } finally {
       await group.close();
@@ -250,9 +276,10 @@ async function main(): Promise<number> {
   }
   const out = opts.out ?? join(BENCH_DIR, 'results', `${localDate()}.json`);
   writeResults(out, await machineInfo(), figures, table);
-  process.stdout.write(
-    `\nresults: ${out}${commit ? ` (commit ${commit.slice(0, 10)}${dirty ? ', src modified' : ''})` : ''}\n`,
-  );
+  const more = tree.paths.length > 3 ? ` and ${tree.paths.length - 3} more` : '';
+  const state = tree.dirty ? `, uncommitted changes in ${tree.paths.slice(0, 3).join(', ')}${more}` : '';
+  process.stdout.write(`\nresults: ${out}${commit ? ` (commit ${commit.slice(0, 10)}${state})` : ''}\n`);
+  if (loads.length > 0) process.stdout.write(`1-minute load, start -> end: ${loads.join('; ')}\n`);
 
   if (profileRoot) {
     for (const f of opts.only) {

@@ -1,3 +1,4 @@
+import { PEER_FLAG_LEGEND } from '../src/peer/flags.js';
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
@@ -107,8 +108,13 @@ function Torrent({ t }: { t: TorrentView }) {
         <Stat label="downloaded" value={fmtBytes(t.downloaded)} />
         <Stat label="uploaded" value={fmtBytes(t.uploaded)} />
         <Stat label="peers" value={t.peers.length} testid="peer-count" />
-        <Stat label="tracker" value={t.trackerConnected ? 'connected' : 'not connected'} />
+        <Stat label="tracker" value={t.tracker} />
       </div>
+      {t.waitingFor && (
+        <p class="waiting" data-testid="waiting-for">
+          waiting: {t.waitingFor}
+        </p>
+      )}
       <div class="two">
         <div>
           <h3>
@@ -152,14 +158,20 @@ function Torrent({ t }: { t: TorrentView }) {
             {t.peers.map((p) => (
               <tr key={p.address} data-testid="peer-row">
                 <td>
-                  <code>{p.address}</code> <span class="dim">{p.outgoing ? 'out' : 'in'}</span>
+                  <code>{p.address}</code> <span class="dim">{p.source}</span>
                 </td>
                 <td>{p.client}</td>
                 <td class="flags">
                   {flag(!p.amChoking, 'unchoked by us', 'choked by us', 'we serve it')}
                   {flag(p.peerInterested, 'interested in us', 'not interested in us', 'it wants ours')}
                   {flag(!p.peerChoking, 'unchokes us', 'chokes us', 'it serves us')}
-                  {flag(p.amInterested, 'we are interested', 'we are not interested', 'we want its')}
+                  {flag(p.amInterested, 'we are interested', 'we are not interested', 'we want its')}{' '}
+                  <code
+                    data-testid="peer-flags"
+                    title={PEER_FLAG_LEGEND.map(([f, what]) => `${f} ${what}`).join('\n')}
+                  >
+                    {p.flags}
+                  </code>
                 </td>
                 <td>{fmtRate(p.downRate)}</td>
                 <td>{fmtRate(p.upRate)}</td>
@@ -171,6 +183,18 @@ function Torrent({ t }: { t: TorrentView }) {
             ))}
           </tbody>
         </table>
+      )}
+      {t.notConnected.length > 0 && (
+        <details>
+          <summary>{t.notConnected.length} known peer(s) not connected</summary>
+          <ul>
+            {t.notConnected.map((n) => (
+              <li key={n.address}>
+                <code>{n.address}</code> — {n.why}
+              </li>
+            ))}
+          </ul>
+        </details>
       )}
     </section>
   );

@@ -1,12 +1,13 @@
 import { render } from 'preact';
 import { useState } from 'preact/hooks';
-import type { SwarmView, TrackerState, TrackerStatsView } from '../src/web/types.js';
+import type { SwarmGraph, SwarmView, TrackerState, TrackerStatsView } from '../src/web/types.js';
 import {
   ChunkGrid,
   errorText,
   fmtAgo,
   fmtBytes,
   fmtPercent,
+  fmtRate,
   LiveBadge,
   Note,
   post,
@@ -170,6 +171,7 @@ function Swarm({ swarm: s, now }: { swarm: SwarmView; now: number }) {
           </div>
         </div>
       )}
+      {s.graph && s.graph.nodes.length > 0 && <GraphView graph={s.graph} />}
       <h3>Peer set</h3>
       {s.peers.length === 0 ? (
         <p class="dim">No peers right now.</p>
@@ -213,6 +215,135 @@ function Swarm({ swarm: s, now }: { swarm: SwarmView; now: number }) {
       )}
       {s.peersOmitted > 0 && <p class="dim">{s.peersOmitted} more peer(s) not shown.</p>}
     </section>
+  );
+}
+
+const GRAPH_W = 560;
+const GRAPH_H = 440;
+const NODE_R = 9;
+
+/**
+ * The swarm as a graph: peers on a circle in the server's order (seeders first, then by address),
+ * so a node keeps its place between updates; an arrow per transfer from sender to receiver, as
+ * thick as its share of the fastest one; under each node its chunk strip.
+ */
+function GraphView({ graph }: { graph: SwarmGraph }) {
+  const n = graph.nodes.length;
+  const cx = GRAPH_W / 2;
+  const cy = GRAPH_H / 2 - 10;
+  const radius = n === 1 ? 0 : Math.min(150, 50 + n * 14);
+  const at = new Map<string, { x: number; y: number; ox: number; oy: number }>();
+  graph.nodes.forEach((node, i) => {
+    const a = (2 * Math.PI * i) / n - Math.PI / 2;
+    // ox/oy: the outward direction, where the node's label and strip go, clear of the arrows inside.
+    at.set(node.id, {
+      x: cx + radius * Math.cos(a),
+      y: cy + radius * Math.sin(a),
+      ox: n === 1 ? 0 : Math.cos(a),
+      oy: n === 1 ? 1 : Math.sin(a),
+    });
+  });
+  const fastest = Math.max(1, ...graph.edges.map((e) => e.rate));
+  return (
+    <div class="graph">
+      <h3>
+        Swarm graph{' '}
+        <span class="dim">
+          (arrows: sender to receiver, width by rate, from the rates chunkswarm peers report
+          {graph.nodesOmitted > 0 ? `; ${graph.nodesOmitted} peer(s) not drawn` : ''}
+          {graph.edgesOmitted > 0 ? `; ${graph.edgesOmitted} slow transfer(s) not drawn` : ''})
+        </span>
+      </h3>
+      <svg
+        viewBox={`0 0 ${GRAPH_W} ${GRAPH_H}`}
+        width={GRAPH_W}
+        height={GRAPH_H}
+        role="img"
+        aria-label={`swarm graph of ${n} peers and ${graph.edges.length} transfers`}
+        data-testid="swarm-graph"
+      >
+        <defs>
+          <marker id="cs-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" orient="auto">
+            <path d="M0,0 L10,5 L0,10 z" fill="#5a7fb5" />
+          </marker>
+        </defs>
+        {graph.edges.map((e) => {
+          const p = at.get(e.from);
+          const q = at.get(e.to);
+          if (!p || !q) return null;
+          const dx = q.x - p.x;
+          const dy = q.y - p.y;
+          const len = Math.hypot(dx, dy) || 1;
+          // Bend each arrow to its left, so A->B and B->A stay apart; stop it at the node's rim.
+          const mx = (p.x + q.x) / 2 - (dy / len) * 16;
+          const my = (p.y + q.y) / 2 + (dx / len) * 16;
+          const ex = q.x - ((q.x - mx) / Math.hypot(q.x - mx, q.y - my)) * (NODE_R + 2);
+          const ey = q.y - ((q.y - my) / Math.hypot(q.x - mx, q.y - my)) * (NODE_R + 2);
+          return (
+            <path
+              key={`${e.from}>${e.to}`}
+              d={`M${p.x.toFixed(1)},${p.y.toFixed(1)} Q${mx.toFixed(1)},${my.toFixed(1)} ${ex.toFixed(1)},${ey.toFixed(1)}`}
+              fill="none"
+              stroke="#5a7fb5"
+              stroke-opacity="0.75"
+              stroke-width={(1 + 5 * (e.rate / fastest)).toFixed(2)}
+              marker-end="url(#cs-arrow)"
+              data-testid="graph-edge"
+              data-from={e.from}
+              data-to={e.to}
+              data-rate={e.rate}
+            >
+              <title>{`${e.from} → ${e.to}: ${fmtRate(e.rate)}`}</title>
+            </path>
+          );
+        })}
+        {graph.nodes.map((node) => {
+          const p = at.get(node.id)!;
+          const stripW = 56;
+          const cells = node.strip ?? [];
+          // Label and strip outside the circle: out along the node's direction.
+          const lx = p.x + p.ox * 50;
+          const ly = p.y + p.oy * 26 + 4;
+          return (
+            <g key={node.id} data-testid="graph-node" data-address={node.id} data-known={String(node.known)}>
+              <circle
+                cx={p.x}
+                cy={p.y}
+                r={NODE_R}
+                fill={node.seeder ? '#3c9a5f' : node.known ? '#4a78c0' : '#b8bec7'}
+                stroke="#fff"
+                stroke-width="2"
+              >
+                <title>
+                  {`${node.id}${node.seeder ? ' (seeder)' : ''}${node.known ? '' : ' (not in this swarm’s peer set)'}${node.reports ? '' : ' — sends no rates'}`}
+                </title>
+              </circle>
+              <text x={lx} y={ly} text-anchor="middle" class="graph-label">
+                {node.id}
+              </text>
+              {cells.length > 0 && (
+                <g data-testid="graph-strip">
+                  <rect x={lx - stripW / 2} y={ly + 4} width={stripW} height={5} fill="#e8ecf1" />
+                  {cells.map((f, i) =>
+                    f > 0 ? (
+                      <rect
+                        key={i}
+                        x={lx - stripW / 2 + (i * stripW) / cells.length}
+                        y={ly + 4}
+                        width={stripW / cells.length}
+                        height={5}
+                        fill="#4a78c0"
+                        fill-opacity={f.toFixed(2)}
+                      />
+                    ) : null,
+                  )}
+                </g>
+              )}
+            </g>
+          );
+        })}
+      </svg>
+    </div>
   );
 }
 

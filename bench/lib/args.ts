@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench -- ...`. */
 import { parseArgs } from 'node:util';
 
-export const FIGURES = ['pair', 'swarm', 'tracker', 'sha1', 'fleet'] as const;
+export const FIGURES = ['pair', 'swarm', 'tracker', 'sha1', 'dht', 'fleet'] as const;
 export type Figure = (typeof FIGURES)[number];
 
 export interface BenchOptions {
@@ -20,6 +20,10 @@ export interface BenchOptions {
   trackerSeconds: number;
   /** MiB hashed for the SHA-1 ceiling */
   sha1MiB: number;
+  /** sizes of the simulated DHT networks */
+  dhtNodes: number[];
+  /** get_peers lookups measured in each DHT network */
+  dhtLookups: number;
   /** run chunkswarm processes with --cpu-prof and summarise the profiles */
   profile: boolean;
   /** skip `npm run build` */
@@ -28,6 +32,8 @@ export interface BenchOptions {
   committed: boolean;
   /** keep temp files (for a post-mortem) */
   keep: boolean;
+  /** refuse to measure (exit 3) when the 1-minute load average is above 1 */
+  quietCheck: boolean;
   /** where the results JSON goes (default bench/results/<date>.json) */
   out: string | null;
   help: boolean;
@@ -36,17 +42,21 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [options]
   --only LIST         figures to run, comma-separated: ${FIGURES.join(',')} (default: all)
   --rounds N          pair rounds per client, alternating (default 3)
-  --size-mib N        pair file size in MiB (default 256)
+  --size-mib N        pair file size in MiB (default 1024)
   --swarm-mib N       swarm file size in MiB (default 128)
   --leechers N        swarm leechers (default 8)
   --uplink-mib N      swarm upload cap per process in MiB/s (default 8)
   --tracker-seconds N measured wrk seconds per tracker, fleet runs too (default 10)
   --sha1-mib N        MiB hashed for the SHA-1 ceiling (default 512)
+  --dht-nodes LIST    sizes of the simulated DHT networks, comma-separated (default 200,5000)
+  --dht-lookups N     get_peers lookups measured in each DHT network (default 20)
   --profile           run chunkswarm with --cpu-prof and print its top functions
   --no-build          do not run \`npm run build\` first
   --committed         measure the last commit: clone it into the temp folder and build it there,
                       so uncommitted edits and rebuilds of dist/ during the run cannot touch it
   --keep              keep the temp folder
+  --quiet-check       refuse to measure (exit 3, one line) when the 1-minute load average is
+                      above 1: other work on the machine skews the ratios
   --out FILE          results file (default bench/results/<YYYY-MM-DD>.json)
   -h, --help          this text`;
 
@@ -83,16 +93,19 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   return {
     only,
     rounds: positiveInt('rounds', v.rounds, 3),
-    sizeMiB: positiveInt('size-mib', v['size-mib'], 256),
+    sizeMiB: positiveInt('size-mib', v['size-mib'], 1024),
     swarmMiB: positiveInt('swarm-mib', v['swarm-mib'], 128),
     leechers: positiveInt('leechers', v.leechers, 8),
     uplinkMiB: positiveInt('uplink-mib', v['uplink-mib'], 8),
     trackerSeconds: positiveInt('tracker-seconds', v['tracker-seconds'], 10),
     sha1MiB: positiveInt('sha1-mib', v['sha1-mib'], 512),
+    dhtNodes: (v['dht-nodes'] ?? '200,5000').split(',').map((x) => positiveInt('dht-nodes', x.trim(), 0)),
+    dhtLookups: positiveInt('dht-lookups', v['dht-lookups'], 20),
     profile: v.profile === true,
     build: v['no-build'] !== true,
     committed: v.committed === true,
     keep: v.keep === true,
+    quietCheck: v['quiet-check'] === true,
     out: v.out ?? null,
     help: v.help === true,
   };
@@ -112,10 +125,13 @@ function parse(argv: readonly string[]) {
       'uplink-mib': { type: 'string' },
       'tracker-seconds': { type: 'string' },
       'sha1-mib': { type: 'string' },
+      'dht-nodes': { type: 'string' },
+      'dht-lookups': { type: 'string' },
       profile: { type: 'boolean' },
       'no-build': { type: 'boolean' },
       committed: { type: 'boolean' },
       keep: { type: 'boolean' },
+      'quiet-check': { type: 'boolean' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -106,6 +106,8 @@ export interface LtPeerOptions {
   save: string;
   listenPort: number;
   seed?: boolean;
+  /** with seed: libtorrent's super-seeding (torrent_flags.super_seeding, BEP 16) */
+  superSeed?: boolean;
   connect?: string[];
   peersFile?: string;
   uploadLimit?: number;
@@ -117,6 +119,7 @@ export interface LtPeerOptions {
 export async function startLtPeer(group: ProcessGroup, name: string, o: LtPeerOptions): Promise<Proc> {
   const args = [LT_PEER, '--torrent', o.torrent, '--save', o.save, '--listen', `127.0.0.1:${o.listenPort}`];
   if (o.seed) args.push('--seed');
+  if (o.superSeed) args.push('--super-seed');
   for (const c of o.connect ?? []) args.push('--connect', c);
   if (o.peersFile) args.push('--peers-file', o.peersFile);
   if (o.uploadLimit) args.push('--upload-limit', String(o.uploadLimit));

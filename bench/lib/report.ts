@@ -39,6 +39,11 @@ export interface ResultsFile {
   date: string;
   updatedAt: string;
   machine: Record<string, unknown>;
+  /**
+   * Every commit the file's figures were measured on: one entry when all of them come from the
+   * same code, more when a partial run (`--only`) refreshed some figures on a later commit.
+   */
+  commits: string[];
   /** per figure: what was measured, when, on which commit, with which options */
   figures: Record<string, unknown>;
   /** the rows of the last table printed for each figure */
@@ -66,11 +71,13 @@ export function writeResults(
     }
   }
   const now = new Date();
+  const merged = { ...(previous.figures ?? {}), ...figures };
   const out: ResultsFile = {
     date: localDate(now),
     updatedAt: now.toISOString(),
     machine,
-    figures: { ...(previous.figures ?? {}), ...figures },
+    commits: commitsOf(merged),
+    figures: merged,
     table: { ...(previous.table ?? {}), ...table },
   };
   mkdirSync(dirname(path), { recursive: true });
@@ -78,4 +85,14 @@ export function writeResults(
   writeFileSync(tmp, `${JSON.stringify(out, null, 2)}\n`);
   renameSync(tmp, path);
   return out;
+}
+
+/** The distinct `commit` fields of the figures, in the order first met. */
+export function commitsOf(figures: Record<string, unknown>): string[] {
+  const seen = new Set<string>();
+  for (const f of Object.values(figures)) {
+    const c = typeof f === 'object' && f !== null ? (f as { commit?: unknown }).commit : undefined;
+    if (typeof c === 'string') seen.add(c);
+  }
+  return [...seen];
 }

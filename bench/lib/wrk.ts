@@ -1,8 +1,8 @@
 /** Runs wrk with bench/announce.lua and reads the BENCH_WRK line it prints. */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { BENCH_DIR } from './clients.js';
+import { readResultLine, runLoadTool } from './load-tool.js';
 
 export const ANNOUNCE_LUA = join(BENCH_DIR, 'announce.lua');
 
@@ -26,15 +26,9 @@ export interface WrkResult {
 }
 
 export function parseWrkResult(output: string): WrkResult | null {
-  const line = output.split('\n').find((l) => l.startsWith('BENCH_WRK '));
-  if (!line) return null;
-  const f = new Map<string, number>();
-  for (const m of line.matchAll(/(\w+)=([\d.]+)/g)) f.set(m[1] as string, Number(m[2]));
-  const need = (k: string): number => {
-    const v = f.get(k);
-    if (v === undefined || !Number.isFinite(v)) throw new Error(`wrk result line lacks ${k}: ${line}`);
-    return v;
-  };
+  const r = readResultLine(output, 'BENCH_WRK');
+  if (!r) return null;
+  const need = r.need;
   return {
     requests: need('requests'),
     ok: need('ok'),
@@ -69,6 +63,8 @@ export interface WrkLoad {
   connections?: number;
   peers?: number;
   numwant?: number;
+  /** run wrk under `taskset -c CPUS` */
+  cpus?: string;
 }
 
 export function runWrk(load: WrkLoad): Promise<WrkResult> {
@@ -86,23 +82,7 @@ export function runWrk(load: WrkLoad): Promise<WrkResult> {
     String(load.peers ?? 20000),
     String(load.numwant ?? 50),
   ];
-  return new Promise((resolve, reject) => {
-    execFile(
-      'wrk',
-      args,
-      { timeout: (load.seconds + 30) * 1000, maxBuffer: 1 << 20 },
-      (err, stdout, stderr) => {
-        const parsed = parseWrkResult(stdout);
-        if (parsed) resolve(parsed);
-        else
-          reject(
-            new Error(
-              `wrk gave no result${err ? ` (${err.message})` : ''}: ${(stderr || stdout).trim().slice(-300)}`,
-            ),
-          );
-      },
-    );
-  });
+  return runLoadTool('wrk', 'wrk', args, load, parseWrkResult);
 }
 
 /** `count` reproducible infohashes, 40 hex per line. */

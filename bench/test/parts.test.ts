@@ -7,12 +7,26 @@ import { test } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
 import { FIGURES, parseBenchArgs, UsageError } from '../lib/args.js';
 import { keystream, sha1File, writeSeededFile } from '../lib/datafile.js';
+import { parseGitStatus, QUIET_LOAD_LIMIT, quietCheckRefusal, roundLoad } from '../lib/machine.js';
 import { parseListeningPorts, parseProcStatCpu, parseTimeReport } from '../lib/procs.js';
 import { type CpuProfile, summariseProfile } from '../lib/profile.js';
-import { formatTable, localDate, writeResults } from '../lib/report.js';
+import { commitsOf, formatTable, localDate, writeResults } from '../lib/report.js';
 import { max, mbPerSecond, median, ratio, round } from '../lib/stats.js';
+import {
+  ACTION_ANNOUNCE,
+  ANNOUNCE_BYTES,
+  EVENT,
+  formatUdpLoadResult,
+  parseUdpLoadResult,
+  peerOf,
+  readReplyHead,
+  writeAnnounce,
+  writeConnect,
+} from '../lib/udp-load.js';
 import { parseWrkResult, servedAnnounces, swarmHashes } from '../lib/wrk.js';
-import { parseTotals, swarmTraffic } from '../scenarios/swarm.js';
+import { cpuPerGiB } from '../scenarios/pair.js';
+import { efficiencyTarget, parseTotals, swarmRows, swarmTraffic } from '../scenarios/swarm.js';
+import { summarise, trackerRows } from '../scenarios/tracker.js';
 
 test('CPU seconds from /proc/PID/stat, also when the command name holds spaces and parentheses', () => {
   // fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
@@ -69,13 +83,16 @@ test('options: defaults, --only in canonical order, bad values are usage errors'
   const d = parseBenchArgs([]);
   assert.deepEqual(d.only, [...FIGURES]);
   assert.equal(d.rounds, 3);
-  assert.equal(d.sizeMiB, 256);
+  assert.equal(d.sizeMiB, 1024);
   assert.equal(d.swarmMiB, 128);
   assert.equal(d.leechers, 8);
   assert.equal(d.uplinkMiB, 8);
   assert.equal(d.build, true);
   assert.equal(d.committed, false);
   assert.equal(parseBenchArgs(['--committed']).committed, true);
+  assert.equal(d.quietCheck, false);
+  assert.equal(parseBenchArgs(['--quiet-check']).quietCheck, true);
+  assert.throws(() => parseBenchArgs(['--quiet-check=yes']), UsageError);
   const o = parseBenchArgs(['--only', 'sha1,pair', '--rounds', '5', '--size-mib', '64', '--no-build']);
   assert.deepEqual(o.only, ['pair', 'sha1']);
   assert.equal(o.rounds, 5);
@@ -165,6 +182,7 @@ test('results file: a partial run keeps the figures it did not measure', () => {
     writeResults(path, { cores: 2 }, { pair: { mbps: 1 }, sha1: { mbps: 2 } }, { pair: [row], sha1: [row] });
     const out = writeResults(path, { cores: 2 }, { sha1: { mbps: 3 } }, { sha1: [row] });
     assert.deepEqual(out.figures, { pair: { mbps: 1 }, sha1: { mbps: 3 } });
+    assert.deepEqual(out.commits, [], 'figures without a commit name none');
     assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')).figures, out.figures);
     writeFileSync(path, '{broken');
     const fresh = writeResults(path, { cores: 2 }, { tracker: { x: 1 } }, {});
@@ -223,4 +241,250 @@ test('swarm traffic: copies from the seeder, and totals read from chunkswarm dow
     { down: 1048576, up: 524288 },
   );
   assert.equal(parseTotals(['complete x.bin']), null);
+});
+
+test('results file: names every commit its figures were measured on', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-test-'));
+  try {
+    const path = join(dir, 'r.json');
+    const a = 'a'.repeat(40);
+    const b = 'b'.repeat(40);
+    const one = writeResults(path, {}, { pair: { commit: a }, sha1: { commit: a } }, {});
+    assert.deepEqual(one.commits, [a], 'one run, one commit');
+    const two = writeResults(path, {}, { sha1: { commit: b } }, {});
+    assert.deepEqual(
+      two.commits,
+      [a, b],
+      'a later partial run adds its commit; the pair figure keeps its own',
+    );
+    const three = writeResults(path, {}, { pair: { commit: b } }, {});
+    assert.deepEqual(three.commits, [b], 'once every figure is re-measured only the new commit is left');
+    assert.deepEqual(commitsOf({ x: null, y: 3, z: { commit: 7 } }), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--quiet-check: measures at a load of 1 or less, refuses above it in one line', () => {
+  assert.equal(QUIET_LOAD_LIMIT, 1);
+  assert.equal(quietCheckRefusal(0), null);
+  assert.equal(quietCheckRefusal(1), null);
+  const r = quietCheckRefusal(1.01);
+  assert.ok(r);
+  assert.match(r, /1-minute load 1\.01 is above 1/);
+  assert.doesNotMatch(r, /\n/, 'one line');
+  assert.equal(quietCheckRefusal(3.5, 4), null, 'the limit is a parameter');
+  assert.match(quietCheckRefusal(Number.NaN) ?? '', /unknown/, 'an unreadable load refuses too');
+  assert.equal(roundLoad(1.23456), 1.23);
+  assert.equal(roundLoad(undefined), 0);
+});
+
+test('git status: changed, untracked and renamed paths make the tree dirty; ignored folders do not', () => {
+  assert.deepEqual(parseGitStatus(''), { dirty: false, paths: [] });
+  const status = [
+    ' M src/tracker/server/udp.ts',
+    'M  bench/run.ts',
+    '?? notes.txt',
+    'R  old name.ts -> src/new name.ts',
+    '?? bench/results/2026-12-04.json',
+    ' M bench/results',
+    '?? "odd\\tname"',
+    '',
+  ].join('\n');
+  const t = parseGitStatus(status, ['bench/results']);
+  assert.equal(t.dirty, true);
+  assert.deepEqual(t.paths, [
+    'src/tracker/server/udp.ts',
+    'bench/run.ts',
+    'notes.txt',
+    'src/new name.ts',
+    'odd\\tname',
+  ]);
+  assert.deepEqual(
+    parseGitStatus('?? bench/results/x.json\n M bench/results-old.ts\n', ['bench/results']).paths,
+    ['bench/results-old.ts'],
+    'a prefix matches whole folder names only',
+  );
+  const many = Array.from({ length: 30 }, (_, i) => ` M f${i}`).join('\n');
+  assert.equal(parseGitStatus(many).paths.length, 20, 'at most 20 paths are kept');
+});
+
+test('udp load: connect and announce packets laid out as BEP 15 says', () => {
+  const c = writeConnect(Buffer.alloc(16), 0xdeadbeef);
+  assert.equal(c.toString('hex'), '0000041727101980' + '00000000' + 'deadbeef');
+  const id = Buffer.from('0102030405060708', 'hex');
+  const ih = Buffer.alloc(20, 0xaa);
+  const peer = peerOf(12345, 300);
+  const a = writeAnnounce(Buffer.alloc(98, 0xff), {
+    connectionId: id,
+    transactionId: 7,
+    infoHash: ih,
+    peerId: peer.peerId,
+    left: 6 * 2 ** 32 + 5,
+    event: EVENT.started,
+    key: 0x01020304,
+    numWant: 50,
+    port: peer.port,
+  });
+  assert.equal(a.length, ANNOUNCE_BYTES);
+  assert.ok(a.subarray(0, 8).equals(id));
+  assert.equal(a.readUInt32BE(8), ACTION_ANNOUNCE);
+  assert.equal(a.readUInt32BE(12), 7);
+  assert.ok(a.subarray(16, 36).equals(ih));
+  assert.equal(a.subarray(36, 56).toString('latin1'), '-BN0001-000000012345');
+  assert.equal(a.readBigUInt64BE(56), 0n, 'downloaded');
+  assert.equal(a.readBigUInt64BE(64), 6n * 2n ** 32n + 5n, 'left, above 32 bits too');
+  assert.equal(a.readBigUInt64BE(72), 0n, 'uploaded');
+  assert.equal(a.readUInt32BE(80), 2, 'event started');
+  assert.equal(a.readUInt32BE(84), 0, 'IP 0: the sender');
+  assert.equal(a.readUInt32BE(88), 0x01020304);
+  assert.equal(a.readInt32BE(92), 50);
+  assert.equal(a.readUInt16BE(96), peer.port);
+  assert.deepEqual(readReplyHead(Buffer.from('0000000300000009', 'hex')), { action: 3, transactionId: 9 });
+  assert.equal(readReplyHead(Buffer.alloc(7)), null);
+});
+
+test('udp load: the population matches announce.lua (swarm, port, seeds)', () => {
+  const p = peerOf(601, 300);
+  assert.equal(p.swarm, 1);
+  assert.equal(p.port, 10002);
+  assert.equal(p.seed, false);
+  assert.equal(peerOf(600, 300).seed, true, 'a quarter are seeds: k % 4 === 0');
+  assert.equal(peerOf(0, 300).peerId.length, 20);
+  // (port, swarm) is unique within a swarm, since every request comes from 127.0.0.1
+  const seen = new Set<string>();
+  for (let k = 0; k < 20000; k++) {
+    const q = peerOf(k, 300);
+    seen.add(`${q.swarm}:${q.port}`);
+  }
+  assert.equal(seen.size, 20000);
+});
+
+test('udp load result line: written and read back, the error text may hold spaces and =', () => {
+  const r = {
+    announces: 1200,
+    connects: 1210,
+    errors: 2,
+    timeouts: 1,
+    durationSeconds: 3.0125,
+    p50Ms: 0.25,
+    p99Ms: 4.5,
+    cpuSeconds: 1.75,
+    firstError: 'connection id expired: a=b\nsecond line',
+  };
+  const line = formatUdpLoadResult(r);
+  assert.doesNotMatch(line, /\n/);
+  const back = parseUdpLoadResult(`noise\n${line}\n`);
+  assert.deepEqual(back, {
+    ...r,
+    durationSeconds: 3.013,
+    firstError: 'connection id expired: a=b second line',
+  });
+  assert.equal(parseUdpLoadResult(formatUdpLoadResult({ ...r, firstError: null }))?.firstError, null);
+  assert.equal(parseUdpLoadResult('nothing'), null);
+  assert.throws(() => parseUdpLoadResult('BENCH_UDP announces=1 error=connects=2'), /lacks connects/);
+});
+
+test('tracker runs: wrk and udp results summarised alike; rows flag failures and an unfilled core', () => {
+  const wrk = {
+    requests: 1000,
+    ok: 990,
+    notOk: 4,
+    refused: 6,
+    durationSeconds: 10,
+    errConnect: 0,
+    errRead: 0,
+    errWrite: 0,
+    errTimeout: 0,
+    errStatus: 4,
+    p50Ms: 1,
+    p99Ms: 2,
+  };
+  const h = summarise('http', false, wrk, 0.5);
+  assert.equal(h.announces, 990);
+  assert.equal(h.failures, 10);
+  assert.equal(h.announcesPerSecond, 99);
+  assert.equal(h.announcesPerCpuSecond, 1980);
+  assert.equal(h.coreShare, 0.05);
+  const udp = {
+    announces: 3000,
+    connects: 3001,
+    errors: 0,
+    timeouts: 0,
+    durationSeconds: 2,
+    p50Ms: 1,
+    p99Ms: 2,
+    cpuSeconds: 1,
+    firstError: null,
+  };
+  const u = summarise('udp', true, udp, 1.9);
+  assert.equal(u.failures, 0);
+  assert.equal(u.announcesPerSecond, 1500);
+  assert.equal(summarise('udp', false, udp, null).announcesPerCpuSecond, null);
+
+  const half = summarise('udp', true, udp, 1.0);
+  const rows = trackerRows(
+    { http: h, udp: u, httpPinned: null, udpPinned: u },
+    { http: { ...h, failures: 0 }, udp: half, httpPinned: null, udpPinned: half },
+  );
+  const byName = new Map(rows.map((r) => [r.figure, r]));
+  const httpCpu = rows[0];
+  assert.match(httpCpu?.chunkswarm ?? '', /1980 \(10 failed\)/);
+  assert.equal(httpCpu?.verdict, 'MISSED', 'failures miss the target even at 1.00x');
+  assert.equal(rows[1]?.ratio, '0.53x');
+  assert.ok(
+    ![...byName.keys()].some((f) => f.includes('http announces/s, tracker on 1 core')),
+    'no pinned http row',
+  );
+  const pinned = rows.find((r) => r.figure.includes('udp announces/s, tracker on 1 core'));
+  assert.equal(pinned?.chunkswarm, '1500', 'a tracker that filled 95% of its core is not flagged');
+  assert.equal(pinned?.reference, '1500 (used 50% of it)');
+});
+
+test('swarm rows: targets by swarm size, copies and CPU judged, caps that broke are marked', () => {
+  assert.equal(efficiencyTarget(8), 0.95);
+  assert.equal(efficiencyTarget(24), 0.85);
+  const traffic = (copies: number) => ({
+    leecherUpBytes: [1e6, 3e6],
+    leecherDownBytes: 8e6,
+    seederCopies: copies,
+  });
+  const run = (seconds: number, copies: number, cpu: number) => ({
+    seconds,
+    efficiency: 16 / seconds,
+    leecherSeconds: [seconds],
+    totalCpuSeconds: cpu,
+    seederCpuSeconds: 1,
+    trackerCpuSeconds: null,
+    traffic: traffic(copies),
+  });
+  const cs = run(18, 1.05, 10);
+  const rows = swarmRows('1+24', cs, run(40, 2.6, 12), 16, 0.85, true);
+  assert.deepEqual(
+    rows.map((r) => r.verdict),
+    ['', 'met', 'met', '', 'met'],
+  );
+  assert.equal(rows[3]?.chunkswarm, '1-3');
+  const worse = swarmRows('1+24', run(14, 1.2, 20), run(40, 2.6, 12), 16, 0.85, true);
+  assert.match(worse[1]?.chunkswarm ?? '', /caps broke/);
+  assert.deepEqual(
+    worse.map((r) => r.verdict),
+    ['', 'MISSED', 'MISSED', '', 'MISSED'],
+  );
+  const second = swarmRows('super', cs, run(30, 1.1, 9), 16, 0.85, false);
+  assert.deepEqual(
+    second.map((r) => r.verdict),
+    ['', '', '', '', 'MISSED'],
+    'the second block judges only CPU against its own reference',
+  );
+  const none = swarmRows('super', cs, null, 16, 0.85, false);
+  assert.equal(none[0]?.reference, 'did not finish', 'a reference run that failed is shown as such');
+  assert.equal(none[0]?.chunkswarm, '18.0', "chunkswarm's figure stays");
+  assert.equal(none[4]?.verdict, 'n/a');
+});
+
+test('pair CPU per GiB', () => {
+  assert.equal(cpuPerGiB(3, 512 * 1024 * 1024), 6);
+  assert.equal(cpuPerGiB(null, 1), null);
+  assert.equal(cpuPerGiB(1, 0), null);
 });

@@ -1,19 +1,22 @@
 /**
  * The reference-client parts against the real tools: bench/lt_peer.py moves a file between two
- * libtorrent sessions, and bench/announce.lua makes wrk send valid, varied, one-shot announces.
+ * libtorrent sessions (also super-seeding), bench/announce.lua makes wrk send valid, varied,
+ * one-shot announces, and bench/udp-announce.ts sends BEP 15 exchanges a small tracker here checks.
  * Each test is skipped when its tool is not installed (apt-get install python3-libtorrent wrk).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ltEvent, SYSTEM_PYTHON, startLtPeer } from '../lib/clients.js';
+import { LT_PEER, ltEvent, SYSTEM_PYTHON, startLtPeer } from '../lib/clients.js';
 import { sha1File, writeSeededFile } from '../lib/datafile.js';
 import { freePort, ProcessGroup } from '../lib/procs.js';
+import { runUdpLoad, UDP_ANNOUNCE_SCRIPT } from '../lib/udp-load.js';
 import { runWrk, swarmHashes } from '../lib/wrk.js';
 
 const hasLibtorrent = spawnSync(SYSTEM_PYTHON, ['-c', 'import libtorrent'], { stdio: 'ignore' }).status === 0;
@@ -222,4 +225,179 @@ test('announce.lua: without a swarms file wrk reports no result, and the bench s
     runWrk({ url: 'http://127.0.0.1:9/announce', swarmsFile: empty, seconds: 1 }),
     /wrk gave no result/,
   );
+});
+
+test('lt_peer.py --super-seed: libtorrent seeds super-seeding, says so, and two leechers get the file', {
+  skip: !hasLibtorrent && 'python3-libtorrent is not installed',
+  timeout: 60_000,
+}, async () => {
+  const src = join(dir, 'super-src');
+  mkdirSync(src);
+  writeSeededFile(join(src, 's.bin'), (2 << 20) + 99, 5);
+  const torrent = join(dir, 's.torrent');
+  makeTorrent(join(src, 's.bin'), torrent);
+  const seedPort = await freePort();
+  const seeder = await startLtPeer(group, 'super-seed', {
+    torrent,
+    save: src,
+    listenPort: seedPort,
+    seed: true,
+    superSeed: true,
+    maxSeconds: 50,
+  });
+  await seeder.waitForLine(/"event": "listening"/, 20_000);
+  // Two leechers: a super-seed reveals a further piece to a peer once it has seen an earlier one
+  // passed on, so a single leecher alone can stall; it is made for swarms.
+  const ports = [await freePort(), await freePort()];
+  const leechers = await Promise.all(
+    ports.map((port, i) =>
+      startLtPeer(group, `super-leech-${i}`, {
+        torrent,
+        save: join(dir, `super-out-${i}`),
+        listenPort: port,
+        connect: [`127.0.0.1:${seedPort}`, `127.0.0.1:${ports[1 - i]}`],
+        exitOnFinish: true,
+        maxSeconds: 40,
+      }),
+    ),
+  );
+  for (const [i, l] of leechers.entries()) {
+    const exit = await l.waitExit(45_000);
+    assert.equal(exit.code, 0, l.tail(2));
+    assert.equal(sha1File(join(dir, `super-out-${i}`, 's.bin')), sha1File(join(src, 's.bin')));
+    assert.equal(ltEvent(l, 'exit')?.super_seeding, false);
+  }
+  await seeder.stop(5000);
+  assert.equal(ltEvent(seeder, 'exit')?.super_seeding, true);
+});
+
+test('lt_peer.py: --super-seed without --seed is refused', {
+  skip: !hasLibtorrent && 'python3-libtorrent is not installed',
+  timeout: 30_000,
+}, () => {
+  const r = spawnSync(
+    SYSTEM_PYTHON,
+    [LT_PEER, '--torrent', 'x', '--save', dir, '--super-seed', '--max-seconds', '1'],
+    { encoding: 'utf8', timeout: 20_000 },
+  );
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--super-seed needs --seed/);
+});
+
+/**
+ * A BEP 15 tracker small enough to check every packet: ids bound to the sender's port, one error
+ * reply now and then, and a few requests left unanswered so the load's timeouts are seen too.
+ */
+function bep15Server(): Promise<{
+  socket: ReturnType<typeof createSocket>;
+  port: number;
+  seen: { connects: number; announces: number; bad: string[]; peers: Set<string>; hashes: Set<string> };
+}> {
+  const seen = {
+    connects: 0,
+    announces: 0,
+    bad: [] as string[],
+    peers: new Set<string>(),
+    hashes: new Set<string>(),
+  };
+  const ids = new Map<number, Buffer>();
+  const socket = createSocket('udp4');
+  let n = 0;
+  socket.on('message', (msg, rinfo) => {
+    n++;
+    if (msg.length < 16) {
+      seen.bad.push(`short ${msg.length}`);
+      return;
+    }
+    const action = msg.readUInt32BE(8);
+    const tid = msg.readUInt32BE(12);
+    // every 97th request unanswered: the client must time out and start over
+    if (n % 97 === 0) return;
+    if (action === 0) {
+      if (msg.length !== 16 || msg.readBigUInt64BE(0) !== 0x41727101980n) seen.bad.push('connect');
+      seen.connects++;
+      const id = Buffer.alloc(8);
+      id.writeUInt32BE(rinfo.port, 0);
+      id.writeUInt32BE(n, 4);
+      ids.set(rinfo.port, id);
+      const reply = Buffer.alloc(16);
+      reply.writeUInt32BE(0, 0);
+      reply.writeUInt32BE(tid, 4);
+      id.copy(reply, 8);
+      socket.send(reply, rinfo.port, rinfo.address);
+      return;
+    }
+    if (action !== 1 || msg.length !== 98) {
+      seen.bad.push(`action ${action} length ${msg.length}`);
+      return;
+    }
+    const known = ids.get(rinfo.port);
+    if (!known?.equals(msg.subarray(0, 8))) seen.bad.push('announce without its connection id');
+    seen.announces++;
+    seen.hashes.add(msg.subarray(16, 36).toString('hex'));
+    seen.peers.add(msg.subarray(36, 56).toString('latin1'));
+    if (n % 50 === 0) {
+      const err = Buffer.concat([Buffer.alloc(8), Buffer.from('go away')]);
+      err.writeUInt32BE(3, 0);
+      err.writeUInt32BE(tid, 4);
+      socket.send(err, rinfo.port, rinfo.address);
+      return;
+    }
+    const reply = Buffer.alloc(20 + 6);
+    reply.writeUInt32BE(1, 0);
+    reply.writeUInt32BE(tid, 4);
+    reply.writeUInt32BE(1800, 8);
+    socket.send(reply, rinfo.port, rinfo.address);
+  });
+  return new Promise((resolve) =>
+    socket.bind(0, '127.0.0.1', () => resolve({ socket, port: socket.address().port, seen })),
+  );
+}
+
+test('udp-announce.ts: connect then announce with that id, varied peers, errors and timeouts counted', {
+  timeout: 30_000,
+}, async () => {
+  const swarms = swarmHashes(5);
+  const swarmsFile = join(dir, 'udp-swarms.txt');
+  writeFileSync(swarmsFile, `${swarms.join('\n')}\n`);
+  const srv = await bep15Server();
+  try {
+    const r = await runUdpLoad({
+      host: '127.0.0.1',
+      port: srv.port,
+      swarmsFile,
+      seconds: 2,
+      inFlight: 4,
+      peers: 300,
+    });
+    assert.deepEqual(srv.seen.bad.slice(0, 3), [], 'every packet is well formed and carries its id');
+    assert.ok(r.announces > 100, `enough announces to judge: ${r.announces}`);
+    // in flight at the end: at most one exchange per socket is cut off
+    assert.ok(
+      srv.seen.announces - (r.announces + r.errors) <= 4 + r.timeouts,
+      'announces answered are counted',
+    );
+    assert.ok(
+      r.errors > 0 && r.firstError === 'go away',
+      `error replies counted: ${r.errors} ${r.firstError}`,
+    );
+    assert.ok(r.timeouts > 0, 'unanswered requests time out and the socket starts over');
+    assert.ok(r.connects >= r.announces, 'a connect before every announce');
+    assert.equal(srv.seen.hashes.size, 5, 'every swarm is hit');
+    for (const h of srv.seen.hashes) assert.ok(swarms.includes(h));
+    assert.ok(srv.seen.peers.size > 50, 'peer ids vary');
+    assert.ok(r.cpuSeconds > 0 && r.durationSeconds >= 1.9);
+  } finally {
+    srv.socket.close();
+  }
+});
+
+test('udp-announce.ts: refuses an address off this machine', { timeout: 30_000 }, async () => {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', UDP_ANNOUNCE_SCRIPT, '--host', '192.0.2.1', '--port', '9', '--swarms', 'x'],
+    { encoding: 'utf8', timeout: 20_000 },
+  );
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /loopback/);
 });

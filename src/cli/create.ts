@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { createTorrent, magnetUri } from '../metainfo/index.js';
+import { createTorrent, filePieces, magnetUri } from '../metainfo/index.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { formatBytes } from './format.js';
@@ -9,17 +9,24 @@ import { isMagnet, loadTorrent, printMagnetInfo } from './torrent-file.js';
 
 export async function createCommand(
   path: string,
-  opts: { tracker: string[]; pieceLength?: number; output?: string; comment?: string },
+  opts: { tracker?: string[] | false; pieceLength?: number; output?: string; comment?: string },
 ): Promise<void> {
   const pieceLength = opts.pieceLength ?? LIMITS.defaultPieceLength;
-  for (const url of opts.tracker) {
+  // A trackerless torrent (--no-tracker) is found through the DHT (BEP 5) and peer exchange.
+  if (opts.tracker === undefined)
+    throw new ChunkswarmError(
+      'EUSAGE',
+      'give --tracker URL, or --no-tracker for a torrent found through the DHT',
+    );
+  const trackers = opts.tracker === false ? [] : opts.tracker;
+  for (const url of trackers) {
     if (!/^(https?|udp):\/\/[^\s]+$/i.test(url))
       throw new ChunkswarmError('EUSAGE', `not a tracker URL: ${url}`);
   }
   const progress = new ProgressLine(process.stderr, 'hashing');
   const { torrent, metainfo } = await createTorrent({
     path: resolve(path),
-    trackers: opts.tracker,
+    trackers,
     pieceLength,
     comment: opts.comment,
     onProgress: (done, total) => progress.update(done, total),
@@ -44,7 +51,11 @@ export async function infoCommand(path: string, opts: { json?: boolean }): Promi
     pieceLength: m.pieceLength,
     pieces: m.pieceCount,
     private: m.private,
-    files: m.files.map((f) => ({ path: f.path.join('/'), length: f.length })),
+    // `index` is what `download --select` takes; `chunks` the first and last chunk holding the file.
+    files: m.files.map((f, index) => {
+      const r = filePieces(m, index);
+      return { index, path: f.path.join('/'), length: f.length, chunks: r ? [r.first, r.last] : null };
+    }),
     trackers: m.announceList.map((tier) => [...tier]),
     magnet: magnetUri(m),
   };
@@ -58,8 +69,9 @@ export async function infoCommand(path: string, opts: { json?: boolean }): Promi
   console.log(`chunks:      ${m.pieceCount} of ${formatBytes(m.pieceLength)}`);
   console.log(`trackers:    ${summary.trackers.map((t) => t.join(' ')).join(' | ') || '(none)'}`);
   console.log(`files:       ${m.files.length}`);
+  const width = String(m.files.length - 1).length;
   for (const f of summary.files.slice(0, 50))
-    console.log(`  ${formatBytes(f.length).padStart(10)}  ${f.path}`);
-  if (m.files.length > 50) console.log(`  ... and ${m.files.length - 50} more`);
+    console.log(`  ${String(f.index).padStart(width)}  ${formatBytes(f.length).padStart(10)}  ${f.path}`);
+  if (m.files.length > 50) console.log(`  ... and ${m.files.length - 50} more (--json lists every file)`);
   console.log(`magnet:      ${summary.magnet}`);
 }

@@ -65,7 +65,7 @@ async function shellPeer(name: string, metainfo: Metainfo, dir: string) {
   const storage = new ChunkFolderStorage(metainfo, dir);
   const have = await storage.verifyExisting({ hasher: client.hasher });
   const { host, port } = await client.listen();
-  const session = client.addSession({ metainfo, storage, have, mode: 'manual' });
+  const session = await client.add({ metainfo }, { storage, have, mode: 'manual' });
   const me = formatAddress(host, port);
   const shell = new Shell({
     session,
@@ -187,7 +187,7 @@ async function partTwo(work: string, announce: string): Promise<boolean> {
     await client.listen();
     const storage = new FileStorage(metainfo, join(work, `leecher${i}`, metainfo.name));
     const have = await storage.verifyExisting({ hasher: client.hasher });
-    const session = client.addSession({ metainfo, storage, have, mode: 'auto' });
+    const session = await client.add({ metainfo }, { storage, have, mode: 'auto' });
     leechers.push({ name: `leecher ${i} (${client.host}:${client.port})`, client, session });
   }
   const started = Date.now();

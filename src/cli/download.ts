@@ -3,16 +3,18 @@ import { join, resolve } from 'node:path';
 import { buildTorrentFile, parseMetainfo } from '../metainfo/index.js';
 import type { MagnetLink, Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
-import { MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
+import { type MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
 import { keepResumeData, ResumeFile, writeStateFile } from '../session/resume.js';
 import type { TorrentSession } from '../session/session.js';
+import { torrentStatus } from '../session/status.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
-import { LIMITS } from '../shared/limits.js';
 import { FileStorage } from '../storage/index.js';
+import { dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
 import { ProgressBoard } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadSource, type TorrentSource } from './torrent-file.js';
+import { logTrackerState } from './tracker-log.js';
 import { startWebFlag } from './web-flag.js';
 
 export interface DownloadOptions {
@@ -26,15 +28,20 @@ export interface DownloadOptions {
   announceIp?: string;
   web?: string;
   webToken?: string;
+  dht?: boolean;
+  dhtBootstrap?: { host: string; port: number }[];
 }
 
 export async function downloadCommand(paths: string[], opts: DownloadOptions): Promise<void> {
   // Every argument is read (and every magnet checked) before anything starts: a typo costs nothing.
+  const outDir = resolve(opts.out);
+  const dhtState = dhtStatePath(outDir);
+  const dhtWanted = await wantsDht(opts, dhtState);
   const torrents: Metainfo[] = [];
   const magnets: Extract<TorrentSource, { kind: 'magnet' }>[] = [];
   const seen = new Set<string>();
   for (const p of paths) {
-    const src = await loadSource(p);
+    const src = await loadSource(p, { dht: dhtWanted });
     const hash = src.kind === 'torrent' ? src.metainfo.infoHashHex : src.link.infoHashHex;
     // The same torrent twice (say, as a .torrent and as a magnet): the first one given is enough.
     if (seen.has(hash)) continue;
@@ -42,7 +49,6 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     if (src.kind === 'torrent') torrents.push(src.metainfo);
     else magnets.push(src);
   }
-  const outDir = resolve(opts.out);
   // Resume data and the metadata of magnets live beside the downloads, in a folder of their own.
   const stateDir = join(outDir, STATE_DIR);
   await mkdir(stateDir, { recursive: true });
@@ -56,6 +62,9 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   });
   await client.listen();
   const board = new ProgressBoard();
+  const dht = dhtWanted
+    ? await startPeerDht(client, opts.host, opts, dhtState, (l) => board.log(l))
+    : undefined;
   const sessions: TorrentSession[] = [];
   const keepers: { stop(): Promise<void> }[] = [];
   /** Stops every torrent, lets the chunks in hand reach the disk, and records what is verified. */
@@ -63,7 +72,8 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     await Promise.all(sessions.map((s) => s.stop()));
     await Promise.all(keepers.map((k) => k.stop().catch(() => {})));
   };
-  const openSession = async (metainfo: Metainfo): Promise<TorrentSession> => {
+  /** Storage under --out and what of it is verified: from the resume record when the files are as it left them. */
+  const prepare = async (metainfo: Metainfo) => {
     const storage = new FileStorage(metainfo, join(outDir, metainfo.name));
     const resume = new ResumeFile(stateDir, metainfo.infoHashHex);
     // Files exactly as the last run left them: its record of verified chunks stands. Otherwise hash them.
@@ -73,8 +83,15 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       board.log(
         `resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name}${recorded ? ', as recorded when it stopped' : ''})`,
       );
-    const session = client.addSession({ metainfo, storage, have, mode: 'auto' });
+    return { storage, have, mode: 'auto' as const, resume };
+  };
+  const keepState = (session: TorrentSession, storage: FileStorage, resume: ResumeFile): void => {
     keepers.push(keepResumeData(session, storage, resume, (m) => board.log(`warning: ${m}`)));
+  };
+  const openSession = async (metainfo: Metainfo): Promise<TorrentSession> => {
+    const { storage, have, mode, resume } = await prepare(metainfo);
+    const session = await client.add({ metainfo }, { storage, have, mode });
+    keepState(session, storage, resume);
     return session;
   };
   for (const metainfo of torrents) sessions.push(await openSession(metainfo));
@@ -85,6 +102,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     printTotals(sessions);
     await saveResumeData();
     await client.close();
+    await dht?.close();
   });
   board.log(`listening on ${client.host}:${client.port}`);
 
@@ -108,6 +126,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     if (s.complete) finish();
     else s.events.once('complete', finish);
     s.events.on('warning', (m) => board.log(`warning: ${m}`));
+    logTrackerState(s, (line) => board.log(line));
     s.events.on('peer-banned', (address, why) => board.log(`banned ${address}: ${why}`));
     s.events.on('error', (m) => {
       board.stop();
@@ -121,9 +140,8 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   };
   for (const s of sessions) track(s);
 
-  for (const s of sessions) {
-    s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
-  }
+  // A tracker that does not answer is tried again (backoff from 2 s); logTrackerState says when.
+  for (const s of sessions) if (s.metainfo.announceList.length > 0) s.connectTracker().catch(() => {});
   // The fetch's errors name the torrent themselves.
   const failed = (err: unknown): void => {
     board.stop();
@@ -132,22 +150,18 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     void client.close().finally(() => process.exit(exitCodeOf(err)));
   };
   // A magnet becomes a torrent like the others once peers have sent its metadata (BEP 9); then it joins
-  // the same path: storage, resume, tracker, progress, `complete`, --seed.
-  const startMagnet = async (metainfo: Metainfo, peers: readonly { ip: string; port: number }[]) => {
-    const open = client.sessions.get(metainfo.infoHashHex);
-    if (open) {
-      // Added from the web page meanwhile: that session is already counted, and it can use the peers.
-      for (const p of peers) open.connect(p.ip, p.port).catch(() => {});
+  // the same path: storage, resume, tracker, progress, `complete`, --seed. The connections that brought the
+  // metadata stay: the session adopts them.
+  const started = (s: TorrentSession): void => {
+    if (sessions.includes(s)) {
+      // Added from the web page meanwhile: that session is already counted, and it has the peers now.
       if (--remaining === 0) resolveAll();
       return;
     }
-    const s = await openSession(metainfo);
     sessions.push(s);
     track(s);
     // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with.
-    if (metainfo.announceList.length > 0)
-      s.connectTracker().catch((err) => board.log(`tracker: ${describeError(err)} (will retry)`));
-    s.dialUntilComplete(peers);
+    if (s.metainfo.announceList.length > 0) s.connectTracker().catch(() => {});
   };
   for (const { link } of magnets) {
     const saved = join(stateDir, `${link.infoHashHex}.torrent`);
@@ -155,33 +169,46 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     if (cached) {
       board.log(`metadata of ${cached.name}: read from ${saved}, saved when it was first fetched`);
       const xpe = link.peers.flatMap((spec) => parseHostPort(spec) ?? []);
-      startMagnet(cached, xpe).catch(failed);
+      const open = client.sessions.get(cached.infoHashHex);
+      (open ? Promise.resolve(open) : openSession(cached))
+        .then((s) => {
+          started(s);
+          s.dialUntilComplete(xpe);
+        })
+        .catch(failed);
       continue;
     }
-    const fetch = new MetadataFetch({
-      magnet: link,
-      peerId: client.peerId,
-      listenPort: client.port,
-      announceIp: opts.announceIp,
-      mayConnect: () => client.connectionCount < LIMITS.maxPeersTotal,
-    });
-    fetches.push(fetch);
-    board.log(`fetching the metadata of ${fetch.label} from peers (magnet link)`);
-    fetch.events.on('warning', (m) => board.log(`warning: ${m}`));
-    fetch.events.on('hash-failed', (peers) =>
-      board.log(`warning: metadata from ${peers.join(', ')} does not match the infohash; asking again`),
-    );
-    fetch
-      .run()
-      .then(async ({ metainfo, peers }) => {
-        board.log(
-          `metadata of ${metainfo.name}: ${formatBytes(metainfo.infoBytes.length)}, ${formatBytes(metainfo.totalLength)} in ${metainfo.files.length} file(s)`,
-        );
-        // Kept so that a restart of this magnet need not wait for peers to send it again.
-        await saveMetadata(saved, metainfo).catch((err) =>
-          board.log(`warning: cannot save the metadata to ${saved}: ${describeError(err)}`),
-        );
-        await startMagnet(metainfo, peers);
+    let prepared: Awaited<ReturnType<typeof prepare>> | undefined;
+    client
+      .add(
+        {
+          magnet: link,
+          onFetch: (fetch) => {
+            fetches.push(fetch);
+            board.log(`fetching the metadata of ${fetch.label} from peers (magnet link)`);
+            fetch.events.on('warning', (m) => board.log(`warning: ${m}`));
+            fetch.events.on('hash-failed', (peers) =>
+              board.log(
+                `warning: metadata from ${peers.join(', ')} does not match the infohash; asking again`,
+              ),
+            );
+          },
+        },
+        async (metainfo) => {
+          board.log(
+            `metadata of ${metainfo.name}: ${formatBytes(metainfo.infoBytes.length)}, ${formatBytes(metainfo.totalLength)} in ${metainfo.files.length} file(s)`,
+          );
+          // Kept so that a restart of this magnet need not wait for peers to send it again.
+          await saveMetadata(saved, metainfo).catch((err) =>
+            board.log(`warning: cannot save the metadata to ${saved}: ${describeError(err)}`),
+          );
+          prepared = await prepare(metainfo);
+          return prepared;
+        },
+      )
+      .then((s) => {
+        if (prepared && !sessions.includes(s)) keepState(s, prepared.storage, prepared.resume);
+        started(s);
       })
       .catch(failed);
   }
@@ -195,7 +222,6 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       sessions.push(s);
       track(s);
     },
-    announceIp: opts.announceIp,
     // A magnet added from the page is waited for while its metadata comes, like the ones given here.
     holdWhileFetching: () => {
       remaining++;
@@ -204,21 +230,35 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       };
     },
   });
+  // A stall is said once, when its reason has held for two ticks (a second), and again when it changes.
+  const stalls = new Map<
+    TorrentSession,
+    { reason: string | undefined; ticks: number; said: string | undefined }
+  >();
   const timer = setInterval(() => {
-    for (const s of sessions) {
-      board.update(s.metainfo.infoHashHex, {
-        name: s.metainfo.name,
-        done: s.metainfo.totalLength - s.left,
-        total: s.metainfo.totalLength,
-        rate: s.down.rate,
-        upRate: s.up.rate,
-        peers: s.peers.size,
+    const statuses = sessions.map((s) => torrentStatus(s));
+    statuses.forEach((st, i) => {
+      const s = sessions[i]!;
+      board.update(st.infoHash, {
+        name: st.name,
+        done: st.done,
+        total: st.size,
+        rate: st.downRate,
+        upRate: st.upRate,
+        peers: st.peers.length,
       });
-    }
+      const stall = stalls.get(s) ?? { reason: undefined, ticks: 0, said: undefined };
+      stall.ticks = stall.reason === st.waitingFor ? stall.ticks + 1 : 0;
+      stall.reason = st.waitingFor;
+      if (stall.ticks === 2 && stall.reason !== undefined && stall.reason !== stall.said)
+        board.log(`${st.name}: waiting: ${stall.reason}`);
+      if (stall.ticks >= 2) stall.said = stall.reason;
+      stalls.set(s, stall);
+    });
     board.plain(() =>
-      sessions.map(
-        (s) =>
-          `${s.metainfo.name}: ${s.have.count}/${s.pieceCount} chunks, ${formatRate(s.down.rate)} down, ${formatRate(s.up.rate)} up, ${s.peers.size} peers`,
+      statuses.map(
+        (st) =>
+          `${st.name}: ${st.have}/${st.pieceCount} chunks, ${formatRate(st.downRate)} down, ${formatRate(st.upRate)} up, ${st.peers.length} peers${st.waitingFor ? ` (waiting: ${st.waitingFor})` : ''}`,
       ),
     );
   }, 500);
@@ -236,6 +276,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   printTotals(sessions);
   await saveResumeData();
   await client.close();
+  await dht?.close();
   process.exit(0);
 }
 

@@ -87,3 +87,16 @@ export function parseWebAddress(text: string): { host: string; port: number } {
   }
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }
+
+/** `HOST:PORT` or `[v6]:PORT` of a DHT node (`--bootstrap`): both parts required, port 1 to 65535. */
+export function parseNodeAddress(text: string, flag = '--bootstrap'): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new ChunkswarmError(
+      'EUSAGE',
+      `${flag} wants HOST:PORT (for example 127.0.0.1:6881), not "${text}"`,
+    );
+  }
+  return { host: m[1] || m[2]!, port };
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
-import { parsePort, parsePositiveInt, parseRate, parseWebAddress } from './format.js';
+import { parseNodeAddress, parsePort, parsePositiveInt, parseRate, parseWebAddress } from './format.js';
 
 /** Codes that mean the user gave us something wrong (exit 2) rather than a failure on the way (exit 1). */
 const USAGE_CODES = new Set(['EUSAGE', 'EMETAINFO', 'EMETAINFO_SIZE', 'EUNSAFE_PATH', 'EMAGNET']);
@@ -78,7 +78,8 @@ program
 program
   .command('create <path>')
   .description('make a .torrent of a file or folder')
-  .requiredOption('--tracker <url...>', 'announce URL (repeat for more)')
+  .option('--tracker <url...>', 'announce URL (repeat for more)')
+  .option('--no-tracker', 'no tracker: peers find it through the DHT (BEP 5)')
   .addOption(
     new Option('--piece-length <bytes>', 'piece (chunk) length, power of two').argParser((v) =>
       parsePositiveInt(v, '--piece-length'),
@@ -94,8 +95,22 @@ program
   .option('--json', 'machine-readable output')
   .action((path, opts) => import('./create.js').then((c) => c.infoCommand(path, opts)).catch(fail));
 
-program
-  .command('seed <torrent>')
+/** `--dht-bootstrap` and `--no-dht` of `download` and `seed` (BEP 5; no default bootstrap host). */
+function dhtOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--dht-bootstrap <host:port...>',
+        'DHT nodes to join through (the DHT runs once these or a saved table give it nodes)',
+      ).argParser((v: string, prev: { host: string; port: number }[] | undefined) => [
+        ...(prev ?? []),
+        parseNodeAddress(v, '--dht-bootstrap'),
+      ]),
+    )
+    .option('--no-dht', 'no DHT, even with a saved routing table');
+}
+
+dhtOptions(program.command('seed <torrent>'))
   .description('check the data, then serve it to every peer until interrupted')
   .requiredOption('--data <path>', 'the content: the file, or the root folder of a multi-file torrent')
   .addOption(host())
@@ -118,8 +133,7 @@ program
   .option('--web-token <token>', 'token for a non-loopback --web')
   .action((path, opts) => import('./peer.js').then((c) => c.peerCommand(path, opts)).catch(fail));
 
-program
-  .command('download <torrents...>')
+dhtOptions(program.command('download <torrents...>'))
   .description('fetch torrents from every peer at once, verified')
   .requiredOption('--out <dir>', 'folder to save into (creates <out>/<name>)')
   .option('--seed', 'keep seeding after completion')
@@ -134,6 +148,23 @@ program
   .addOption(web())
   .option('--web-token <token>', 'token for a non-loopback --web')
   .action((paths, opts) => import('./download.js').then((c) => c.downloadCommand(paths, opts)).catch(fail));
+
+program
+  .command('dht')
+  .description('run a bare DHT node (BEP 5): a bootstrap node for other peers, until interrupted')
+  .addOption(host())
+  .addOption(port('UDP port (default 6881, or the next free one)'))
+  .addOption(
+    new Option(
+      '--bootstrap <host:port...>',
+      'DHT nodes to join through (none: wait to be contacted)',
+    ).argParser((v: string, prev: { host: string; port: number }[] | undefined) => [
+      ...(prev ?? []),
+      parseNodeAddress(v),
+    ]),
+  )
+  .option('--state <file>', 'keep the node id and routing table in FILE across restarts')
+  .action((opts) => import('./dht.js').then((c) => c.dhtCommand(opts)).catch(fail));
 
 // Not a top-level await: a command that ends by closing everything must exit with its own code, not
 // with Node's 13 for a module whose await never settled.

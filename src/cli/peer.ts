@@ -29,7 +29,7 @@ export async function peerCommand(
   const client = new Client({ host: opts.host, port: opts.port, announceIp: opts.announceIp });
   const have = await storage.verifyExisting({ hasher: client.hasher });
   const { host, port } = await client.listen();
-  const session = client.addSession({ metainfo, storage, have, mode: 'manual' });
+  const session = await client.add({ metainfo }, { storage, have, mode: 'manual' });
   const me = formatAddress(opts.announceIp ?? host, port);
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const colors = createColors(tty);
@@ -65,7 +65,6 @@ export async function peerCommand(
     command: 'peer',
     log: (line) => out.line(line),
     saveTo: { chunks: opts.dir },
-    announceIp: opts.announceIp,
     shell: { session, run: (line) => tap.capture(() => shell.run(line)) },
   });
 

@@ -1,11 +1,13 @@
 import { resolve } from 'node:path';
 import { Client } from '../session/client.js';
-import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { ChunkswarmError } from '../shared/errors.js';
 import { FileStorage } from '../storage/index.js';
+import { type DhtFlags, seedDhtStatePath, startPeerDht } from './dht-process.js';
 import { formatBytes } from './format.js';
 import { ProgressLine } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadTorrent } from './torrent-file.js';
+import { logTrackerState } from './tracker-log.js';
 import { startWebFlag } from './web-flag.js';
 
 export async function seedCommand(
@@ -18,7 +20,7 @@ export async function seedCommand(
     announceIp?: string;
     web?: string;
     webToken?: string;
-  },
+  } & DhtFlags,
 ): Promise<void> {
   const metainfo = await loadTorrent(path);
   const storage = new FileStorage(metainfo, resolve(opts.data), { readOnly: true });
@@ -43,13 +45,16 @@ export async function seedCommand(
       `warning: only ${have.count} of ${have.size} chunks of ${opts.data} verified; seeding those`,
     );
   const { host, port } = await client.listen();
-  const session = client.addSession({ metainfo, storage, have, mode: 'seed' });
-  onShutdown(() => client.close());
-  try {
-    await session.connectTracker();
-  } catch (err) {
-    console.error(`tracker: ${describeError(err)} (serving peers that connect anyway; will retry)`);
-  }
+  // Before the torrent is added, so that it is announced on the DHT too (unless private, BEP 27).
+  const dht = await startPeerDht(client, host, opts, seedDhtStatePath(), (line) => console.log(line));
+  const session = await client.add({ metainfo }, { storage, have, mode: 'seed' });
+  onShutdown(async () => {
+    await client.close();
+    await dht?.close();
+  });
+  // A tracker that is not up yet is asked again (from 2 s, backing off); peers that connect are served anyway.
+  logTrackerState(session, (line) => console.error(line));
+  if (metainfo.announceList.length > 0) await session.connectTracker().catch(() => {});
   console.log(
     `seeding ${metainfo.name} on ${host}:${port} (${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks)`,
   );

@@ -15,13 +15,13 @@ export type TorrentSource =
   | { readonly kind: 'magnet'; readonly uri: string; readonly link: MagnetLink };
 
 /**
- * Reads a .torrent or parses a magnet link. A magnet must name somewhere to find peers (an http tracker
- * or `x.pe`), since there is no DHT; like every other problem here, that is a one-line usage error.
+ * Reads a .torrent or parses a magnet link. A magnet must name somewhere to find peers (a tracker, `x.pe`,
+ * or the DHT when one runs); like every other problem here, that is a one-line usage error.
  */
-export async function loadSource(arg: string): Promise<TorrentSource> {
+export async function loadSource(arg: string, opts: { dht?: boolean } = {}): Promise<TorrentSource> {
   if (!isMagnet(arg)) return { kind: 'torrent', path: arg, metainfo: await loadTorrent(arg) };
   const link = parseMagnet(arg);
-  checkMagnetSources(link);
+  checkMagnetSources(link, opts);
   return { kind: 'magnet', uri: arg, link };
 }
 

@@ -7,6 +7,7 @@ import { ChunkFolderStorage } from '../storage/index.js';
 import type { ConsoleRunner } from '../web/console.js';
 import { type PeerWebHandle, startPeerWeb } from '../web/peer-web.js';
 import { parseWebAddress } from './format.js';
+import { logTrackerState } from './tracker-log.js';
 
 export interface WebFlagParts {
   readonly client: Client;
@@ -24,8 +25,6 @@ export interface WebFlagParts {
   readonly onAdded?: (session: TorrentSession) => void;
   /** Told when the page starts fetching a magnet's metadata; what it returns is called when that ends. */
   readonly holdWhileFetching?: () => () => void;
-  /** `--announce-ip`, for the trackers of a magnet added from the page. */
-  readonly announceIp?: string;
   /** The shell of `chunkswarm peer`, for the page's console. */
   readonly shell?: { readonly session: TorrentSession; readonly run: ConsoleRunner };
 }
@@ -48,21 +47,23 @@ export async function startWebFlag(
   const addTorrent =
     saveTo === undefined
       ? undefined
-      : async (metainfo: Metainfo, peers: readonly PeerAddress[] = []): Promise<TorrentSession> => {
+      : async (metainfo: Metainfo): Promise<TorrentSession> => {
           let session: TorrentSession;
           if ('open' in saveTo) session = await saveTo.open(metainfo);
           else {
             const storage = new ChunkFolderStorage(metainfo, resolve(saveTo.chunks));
             const have = await storage.verifyExisting({ hasher: client.hasher });
-            session = client.addSession({ metainfo, storage, have, mode: 'auto' });
+            session = await client.add({ metainfo }, { storage, have, mode: 'auto' });
           }
           log(
             `added ${metainfo.name} from the web page (${session.have.count}/${metainfo.pieceCount} chunks held)`,
           );
-          // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with.
-          if (metainfo.announceList.length > 0)
-            session.connectTracker().catch((err) => log(`tracker: ${describeError(err)} (will retry)`));
-          session.dialUntilComplete(peers);
+          // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with,
+          // handed over by the page (Client.handOver).
+          if (metainfo.announceList.length > 0) {
+            logTrackerState(session, log);
+            session.connectTracker().catch(() => {});
+          }
           parts.onAdded?.(session);
           return session;
         };
@@ -77,7 +78,6 @@ export async function startWebFlag(
       addTorrent,
       holdWhileFetching: parts.holdWhileFetching,
       log,
-      announceIp: parts.announceIp,
       addDisabled:
         'a seeder serves what it was started with: add torrents in `chunkswarm download --web` or `chunkswarm peer --web`',
       shell: parts.shell,
@@ -93,5 +93,3 @@ export async function startWebFlag(
   }
   return handle;
 }
-
-type PeerAddress = { readonly ip: string; readonly port: number };

@@ -163,6 +163,31 @@ function readTrackers(root: BDict, announce: string | undefined): string[][] {
   return tiers;
 }
 
+/** Most `nodes` entries taken from a torrent; a host name longer than DNS allows is skipped. */
+const MAX_TORRENT_NODES = 64;
+const MAX_HOST_LENGTH = 253;
+
+/**
+ * BEP 5: `nodes` is a list of `[host, port]` pairs for a trackerless torrent. An entry of another shape
+ * is skipped, as other optional keys are: the torrent stays usable.
+ */
+function readNodes(root: BDict): { host: string; port: number }[] {
+  const list = dictGet(root, 'nodes');
+  const out: { host: string; port: number }[] = [];
+  if (!Array.isArray(list)) return out;
+  for (const entry of list) {
+    if (out.length >= MAX_TORRENT_NODES) break;
+    if (!Array.isArray(entry) || entry.length !== 2) continue;
+    const [host, port] = entry;
+    if (!Buffer.isBuffer(host) || host.length === 0 || host.length > MAX_HOST_LENGTH) continue;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+    const name = host.toString('latin1');
+    if (!/^[A-Za-z0-9.:\-[\]]+$/.test(name)) continue;
+    out.push({ host: name.replace(/^\[(.*)\]$/, '$1'), port });
+  }
+  return out;
+}
+
 function optionalText(d: BDict, key: string): string | undefined {
   // Optional descriptive keys: a wrong type is ignored rather than refusing a usable torrent.
   const utf8 = dictGet(d, `${key}.utf-8`);
@@ -191,6 +216,7 @@ function assemble(root: BDict, info: BDict, infoBytes: Buffer): Metainfo {
     announceList: readTrackers(root, announce),
     // BEP 27: only the integer 1 makes a torrent private.
     private: dictGet(info, 'private') === 1,
+    nodes: readNodes(root),
     comment: optionalText(root, 'comment'),
     createdBy: optionalText(root, 'created by'),
     creationDate: typeof creationDate === 'number' ? creationDate : undefined,

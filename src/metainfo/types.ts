@@ -30,6 +30,8 @@ export interface Metainfo extends TorrentLayout {
   /** BEP 12 tiers; when the torrent has only `announce`, one tier holding it. */
   readonly announceList: readonly (readonly string[])[];
   readonly private: boolean;
+  /** BEP 5 `nodes`: DHT nodes the torrent's author named, as host (name or address) and port. */
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
   readonly comment: string | undefined;
   readonly createdBy: string | undefined;
   readonly creationDate: number | undefined;

@@ -1,9 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
 import { Bitfield } from '../shared/bitfield.js';
+import { type Clock, systemClock } from '../shared/clock.js';
+import type { ByteStream, Random } from '../shared/env.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
-import { formatAddress } from '../shared/types.js';
+import { cryptoRandom } from '../shared/node-env.js';
+import type { PeerSource } from '../shared/status.js';
+import { formatAddress, normaliseIp } from '../shared/types.js';
 import {
   type DecoderEvent,
   decodeExtensionHandshake,
@@ -32,9 +34,11 @@ export const CLIENT_NAME = 'chunkswarm 0.1.0';
 export const UT_METADATA_ID = 2;
 
 /** Azureus-style peer id: `-CS0100-` and 12 random bytes. */
-export function makePeerId(): Buffer {
-  return Buffer.concat([Buffer.from('-CS0100-'), randomBytes(12)]);
+export function makePeerId(random: Random = cryptoRandom): Buffer {
+  return Buffer.concat([Buffer.from('-CS0100-'), random.bytes(12)]);
 }
+
+export type { PeerSource } from '../shared/status.js';
 
 /** What a connection needs from the torrent it serves; the session implements it. */
 export interface PeerHost {
@@ -50,6 +54,11 @@ export interface PeerHost {
   readonly metadataSize?: number;
   /** A peer asked, within range and within its allowance, for piece `piece` of the metadata: answer it. */
   onMetadataRequest?(peer: PeerConnection, piece: number): void;
+  /**
+   * Set while the info dictionary is still being fetched (a magnet, BEP 9): `pieceCount` is 0, we advertise
+   * ut_metadata without a size, and the peer's metadata data and rejects come here.
+   */
+  onMetadataMessage?(peer: PeerConnection, message: MetadataMessage): void;
   onReady(peer: PeerConnection): void;
   onMessage(peer: PeerConnection, message: WireMessage): void;
   onClose(peer: PeerConnection, reason: string): void;
@@ -69,12 +78,15 @@ const blockId = (b: BlockKey): string => `${b.index}:${b.begin}:${b.length}`;
  * enforces what the protocol requires of the other side and closes the connection when that is broken.
  */
 export class PeerConnection {
-  readonly socket: Socket;
+  readonly stream: ByteStream;
+  readonly clock: Clock;
   readonly outgoing: boolean;
   readonly address: string;
   readonly ip: string;
   /** Port the peer listens on: the dialled port, or the one from its extension handshake. */
   listenPort: number | undefined;
+  /** Where we heard of the peer; `incoming` when it dialled us. */
+  source: PeerSource;
 
   host: PeerHost | undefined;
   remote: Handshake | undefined;
@@ -94,23 +106,24 @@ export class PeerConnection {
   peerChoking = true;
   peerInterested = false;
 
-  readonly down = new RateMeter();
-  readonly up = new RateMeter();
+  readonly down: RateMeter;
+  readonly up: RateMeter;
   /** Requests we sent and that have not been answered: id -> time sent. */
   readonly inFlight = new Map<string, { block: BlockKey; sentAt: number }>();
   /** Requests the peer sent that we have not served yet. */
   readonly pendingRequests = new Map<string, BlockKey>();
-  lastReceived = Date.now();
+  lastReceived: number;
   lastPiece = 0;
-  connectedAt = Date.now();
+  connectedAt: number;
   closed = false;
 
   readonly #decoder: WireDecoder;
   readonly #resolveHost: ((infoHash: Buffer) => PeerHost | undefined) | undefined;
-  #handshakeTimer: NodeJS.Timeout | undefined;
-  #keepAliveTimer: NodeJS.Timeout | undefined;
+  #cancelHandshakeTimer: (() => void) | undefined;
+  #cancelKeepAlive: (() => void) | undefined;
   #sentHandshake = false;
-  #corked = false;
+  /** Serving loops waiting for the stream to take what is queued. */
+  #drainWaiters: (() => void)[] = [];
   readonly #ended = new Set<string>();
   /** Requests refused because the peer already had `reqq` outstanding, over the connection's life. */
   #overReqq = 0;
@@ -118,6 +131,11 @@ export class PeerConnection {
   #whileChoked = 0;
   /** HAVEs for pieces the peer had already announced. */
   #repeatedHaves = 0;
+  /**
+   * What the peer said it holds before we knew the piece count (a magnet's metadata phase): checked and
+   * turned into `bits` by `adoptPieceCount`.
+   */
+  #early: { bitfield?: Buffer; all?: boolean; haves: Set<number> } | undefined;
   /** Metadata pieces served, and metadata requests refused, over the connection's life (BEP 9). */
   #metadataServed = 0;
   #metadataRefused = 0;
@@ -127,29 +145,48 @@ export class PeerConnection {
    * infohash the peer asks for; the connection is refused when it returns undefined.
    */
   constructor(
-    socket: Socket,
-    opts: { host?: PeerHost; resolveHost?: (infoHash: Buffer) => PeerHost | undefined; listenPort?: number },
+    stream: ByteStream,
+    opts: {
+      host?: PeerHost;
+      resolveHost?: (infoHash: Buffer) => PeerHost | undefined;
+      listenPort?: number;
+      clock?: Clock;
+      source?: PeerSource;
+    },
   ) {
-    this.socket = socket;
+    this.stream = stream;
+    this.clock = opts.clock ?? systemClock;
+    this.down = new RateMeter(this.clock);
+    this.up = new RateMeter(this.clock);
+    this.lastReceived = this.connectedAt = this.clock.now();
     this.outgoing = opts.host !== undefined;
+    this.source = opts.source ?? (this.outgoing ? 'tracker' : 'incoming');
     this.host = opts.host;
     this.#resolveHost = opts.resolveHost;
-    this.ip = normaliseIp(socket.remoteAddress ?? '?');
-    this.listenPort = opts.listenPort ?? (this.outgoing ? socket.remotePort : undefined);
-    this.address = formatAddress(this.ip, socket.remotePort ?? 0);
+    this.ip = normaliseIp(stream.remoteAddress);
+    this.listenPort = opts.listenPort ?? (this.outgoing ? stream.remotePort : undefined);
+    this.address = formatAddress(this.ip, stream.remotePort);
     this.#decoder = new WireDecoder({ limits: { pieceCount: opts.host?.pieceCount ?? 0 }, zeroCopy: true });
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.close(describeError(err)));
-    socket.on('close', () => this.close('connection closed'));
-    socket.on('end', () => this.close('peer closed the connection'));
-    this.#handshakeTimer = setTimeout(() => this.close('handshake timed out'), LIMITS.handshakeTimeoutMs);
+    stream.attach({
+      data: (chunk) => this.#onData(chunk),
+      drain: () => this.#drained(),
+      close: (reason) => this.close(reason),
+    });
+    this.#cancelHandshakeTimer = this.clock.setTimeout(
+      () => this.close('handshake timed out'),
+      LIMITS.handshakeTimeoutMs,
+    );
     if (this.host) this.#sendHandshake();
+  }
+
+  /** The port the connection came from (or went to). */
+  get remotePort(): number {
+    return this.stream.remotePort;
   }
 
   /** `ip:port` where the peer accepts connections, the form the shell and the tracker use. */
   get peerAddress(): string {
-    return formatAddress(this.ip, this.listenPort ?? this.socket.remotePort ?? 0);
+    return formatAddress(this.ip, this.listenPort ?? this.stream.remotePort);
   }
 
   get clientName(): string {
@@ -165,25 +202,15 @@ export class PeerConnection {
     this.#write(encodeMessage(message));
   }
 
-  /**
-   * Everything written in one turn of the event loop (HAVEs after a verified piece, REQUESTs after a batch
-   * of blocks, blocks served together) leaves in one writev: a system call per message was the largest
-   * cost of a rate-limited peer, which sends and receives a few blocks at a time.
-   */
   #write(bytes: Buffer, written?: () => void): void {
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
-      process.nextTick(this.#uncork);
-    }
-    if (written) this.socket.write(bytes, () => written());
-    else this.socket.write(bytes);
+    this.stream.write(bytes, written);
   }
 
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.socket.uncork();
-  };
+  #drained(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
+  }
 
   /**
    * Sends a block; resolves when the socket has taken it (so callers can apply backpressure). `written` is
@@ -199,16 +226,8 @@ export class PeerConnection {
     this.up.add(block.length);
     // Node's socket buffer signals "full" at 16 KiB: waiting for 'drain' there would send one block per
     // turn of the event loop. Keep up to SEND_BUFFER_BYTES queued instead; the kernel takes it in big writes.
-    if (this.socket.writableLength < SEND_BUFFER_BYTES) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
+    if (this.stream.pendingBytes < SEND_BUFFER_BYTES) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   /** The id the peer wants ut_metadata messages under, when it offered the extension (BEP 9, BEP 10). */
@@ -246,7 +265,7 @@ export class PeerConnection {
   /** Sends REQUESTs for `blocks` (they leave with this turn's other writes, in one system call). */
   request(blocks: readonly BlockKey[]): void {
     if (this.closed) return;
-    const now = Date.now();
+    const now = this.clock.now();
     for (const b of blocks) {
       this.inFlight.set(blockId(b), { block: b, sentAt: now });
       this.#write(encodeMessage({ type: 'request', index: b.index, begin: b.begin, length: b.length }));
@@ -284,11 +303,10 @@ export class PeerConnection {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.#handshakeTimer);
-    clearInterval(this.#keepAliveTimer);
-    // What this turn wrote (our handshake, a REJECT) still goes out, as it would have without the cork.
-    if (this.#corked) this.#uncork();
-    this.socket.destroy();
+    this.#cancelHandshakeTimer?.();
+    this.#cancelKeepAlive?.();
+    this.stream.close();
+    this.#drained();
     this.host?.onClose(this, reason);
   }
 
@@ -302,12 +320,12 @@ export class PeerConnection {
 
   #onData(chunk: Buffer): void {
     if (this.closed) return;
-    this.lastReceived = Date.now();
+    this.lastReceived = this.clock.now();
     const bucket = this.host?.downloadBucket;
     if (bucket && bucket.rate > 0) {
-      this.socket.pause();
+      this.stream.pause();
       void bucket.take(chunk.length).then(() => {
-        if (!this.closed) this.socket.resume();
+        if (!this.closed) this.stream.resume();
       });
     }
     let events: DecoderEvent[];
@@ -342,36 +360,98 @@ export class PeerConnection {
     this.fast = h.fast;
     this.#decoder.setPieceCount(host.pieceCount);
     if (!this.#sentHandshake) this.#sendHandshake();
-    clearTimeout(this.#handshakeTimer);
-    if (h.extended) {
-      this.send({
-        type: 'extended',
-        id: 0,
-        payload: encodeExtensionHandshake({
-          m: host.metadataSize !== undefined ? { [UT_METADATA]: UT_METADATA_ID } : {},
-          metadataSize: host.metadataSize,
-          client: CLIENT_NAME,
-          port: host.listenPort,
-          reqq: LIMITS.maxIncomingRequests,
-          yourIp: ipBytes(this.ip),
-        }),
-      });
-    }
+    this.#cancelHandshakeTimer?.();
+    if (h.extended) this.sendExtensionHandshake();
     const have = host.haveBits();
-    if (this.fast && have.complete) this.send({ type: 'have-all' });
+    // Before the metadata we hold nothing, and cannot say how many pieces there are (BEP 6 wants one of these).
+    if (host.pieceCount === 0) {
+      if (this.fast) this.send({ type: 'have-none' });
+    } else if (this.fast && have.complete) this.send({ type: 'have-all' });
     else if (this.fast && have.count === 0) this.send({ type: 'have-none' });
     else if (have.count > 0) this.send({ type: 'bitfield', bits: Buffer.from(have.bytes) });
-    this.#keepAliveTimer = setInterval(() => {
-      if (Date.now() - this.lastReceived > LIMITS.idleTimeoutMs) this.close('idle for too long');
+    this.#cancelKeepAlive = this.clock.setInterval(() => {
+      if (this.clock.now() - this.lastReceived > LIMITS.idleTimeoutMs) this.close('idle for too long');
       else this.send({ type: 'keep-alive' });
     }, 60_000);
-    this.#keepAliveTimer.unref();
     host.onReady(this);
+  }
+
+  /**
+   * Our BEP 10 handshake: ut_metadata when we serve or fetch the info dictionary, its size once we know it.
+   * Sent again when a magnet's metadata arrives (BEP 10 allows later handshakes to update the first).
+   */
+  sendExtensionHandshake(): void {
+    const host = this.host;
+    if (!host || !this.remote?.extended) return;
+    const metadata = host.metadataSize !== undefined || host.onMetadataMessage !== undefined;
+    this.send({
+      type: 'extended',
+      id: 0,
+      payload: encodeExtensionHandshake({
+        m: metadata ? { [UT_METADATA]: UT_METADATA_ID } : {},
+        metadataSize: host.metadataSize,
+        client: CLIENT_NAME,
+        port: host.listenPort,
+        reqq: LIMITS.maxIncomingRequests,
+        yourIp: ipBytes(this.ip),
+      }),
+    });
+  }
+
+  /**
+   * The metadata arrived and the torrent has `n` pieces: what the peer said it holds before is checked against
+   * that (a bitfield of the wrong size or with spare bits set, a HAVE past the end, is a protocol error).
+   */
+  adoptPieceCount(n: number): void {
+    this.#decoder.setPieceCount(n);
+    const early = this.#early;
+    this.#early = undefined;
+    if (!early) return;
+    let bits: Bitfield;
+    if (early.all) bits = Bitfield.full(n);
+    else if (early.bitfield) {
+      if (early.bitfield.length !== Math.ceil(n / 8) || !Bitfield.isValidPayload(n, early.bitfield))
+        throw new ChunkswarmError(
+          'EWIRE_PROTOCOL',
+          `a bitfield of ${early.bitfield.length} bytes for ${n} pieces`,
+        );
+      bits = new Bitfield(n, early.bitfield);
+    } else bits = new Bitfield(n);
+    for (const i of early.haves) {
+      if (i >= n) throw new ChunkswarmError('EWIRE_PROTOCOL', `have for piece ${i} of ${n}`);
+      bits.set(i);
+    }
+    this.bits = bits;
+  }
+
+  /** While the piece count is unknown, a peer's bitfield and HAVEs are kept as they came. */
+  #keepEarly(m: WireMessage): void {
+    this.#early ??= { haves: new Set() };
+    const early = this.#early;
+    if (m.type === 'bitfield') {
+      early.bitfield = Buffer.from(m.bits);
+      early.all = false;
+      early.haves.clear();
+    } else if (m.type === 'have-all' || m.type === 'have-none') {
+      early.all = m.type === 'have-all';
+      early.bitfield = undefined;
+      early.haves.clear();
+    } else if (m.type === 'have') {
+      // Distinct HAVEs are bounded by the largest torrent; this caps what a flood can make us hold.
+      if (early.haves.size >= 65_536)
+        throw new ChunkswarmError('EWIRE_PROTOCOL', 'too many HAVEs before the metadata');
+      early.haves.add(m.index);
+    }
+    this.bitsReceived = true;
   }
 
   #onMessage(m: WireMessage): void {
     const host = this.host!;
     const n = host.pieceCount;
+    if (n === 0) {
+      this.#onMessageBeforeMetadata(host, m);
+      return;
+    }
     switch (m.type) {
       case 'keep-alive':
       case 'port':
@@ -418,7 +498,7 @@ export class PeerConnection {
         break;
       case 'piece':
         this.down.add(m.block.length);
-        this.lastPiece = Date.now();
+        this.lastPiece = this.clock.now();
         break;
       case 'extended':
         if (m.id === 0) {
@@ -464,6 +544,68 @@ export class PeerConnection {
   }
 
   /**
+   * The metadata phase of a magnet: what the peer holds is noted for later, its ut_metadata answers go to
+   * the fetch, and everything about pieces waits (we hold none, so we choke it and want nothing yet).
+   */
+  #onMessageBeforeMetadata(host: PeerHost, m: WireMessage): void {
+    switch (m.type) {
+      case 'bitfield':
+      case 'have':
+        this.#keepEarly(m);
+        return;
+      case 'have-all':
+      case 'have-none':
+        if (!this.fast) throw new ChunkswarmError('EWIRE_PROTOCOL', `${m.type} without the fast extension`);
+        this.#keepEarly(m);
+        return;
+      case 'choke':
+      case 'unchoke':
+        this.peerChoking = m.type === 'choke';
+        return;
+      case 'interested':
+      case 'not-interested':
+        this.peerInterested = m.type === 'interested';
+        return;
+      case 'request':
+        // Nothing to serve yet: an honest peer does not ask while we choke it, so these count as such.
+        if (++this.#whileChoked > LIMITS.maxIncomingRequests)
+          throw new ChunkswarmError(
+            'EWIRE_PROTOCOL',
+            `more than ${LIMITS.maxIncomingRequests} requests while choked`,
+          );
+        if (this.fast) this.send({ type: 'reject', index: m.index, begin: m.begin, length: m.length });
+        return;
+      case 'extended':
+        if (m.id === 0) {
+          this.extension = decodeExtensionHandshake(m.payload);
+          if (this.extension.port && !this.outgoing) this.listenPort = this.extension.port;
+          host.onMessage(this, m);
+        } else if (m.id === UT_METADATA_ID) this.#onMetadataWhileFetching(host, m.payload);
+        return;
+      default:
+        // piece, cancel, suggest, allowed-fast, reject, port: about pieces we cannot know of yet.
+        return;
+    }
+  }
+
+  /** A ut_metadata message while we fetch (BEP 9): data and rejects for the fetch; requests are refused. */
+  #onMetadataWhileFetching(host: PeerHost, payload: Buffer): void {
+    const size = this.extension?.metadataSize;
+    if (size === undefined || size < 1) return; // it offered nothing: nothing it sends can be ours
+    const m = decodeMetadataMessage(payload, { metadataSize: size, maxMetadataBytes: LIMITS.metainfoBytes });
+    if (m.type === 'request') {
+      if (++this.#metadataRefused > LIMITS.maxIncomingRequests)
+        throw new ChunkswarmError(
+          'EWIRE_PROTOCOL',
+          `more than ${LIMITS.maxIncomingRequests} metadata requests`,
+        );
+      this.sendMetadata({ type: 'reject', piece: m.piece });
+      return;
+    }
+    host.onMetadataMessage?.(this, m);
+  }
+
+  /**
    * A ut_metadata message (BEP 9). We only ever serve on a PeerConnection, so data and rejects are dropped.
    * A request past the end gets a reject, as BEP 9 says; so does one past the peer's allowance, which covers
    * fetching the metadata twice over: a peer that keeps asking after as many refusals as `reqq` is flooding.
@@ -494,9 +636,7 @@ function pick(m: BlockKey): BlockKey {
   return { index: m.index, begin: m.begin, length: m.length };
 }
 
-export function normaliseIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
+export { normaliseIp };
 
 function ipBytes(ip: string): Buffer | undefined {
   const parts = ip.split('.');

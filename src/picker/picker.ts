@@ -59,6 +59,17 @@ interface PeerState {
   readonly requests: Set<number>;
 }
 
+/** Per-piece download priority (see setPriorities). Matches metainfo's `PiecePriority`. */
+export const PRIORITY_SKIP = 0;
+export const PRIORITY_NORMAL = 1;
+export const PRIORITY_HIGH = 2;
+
+/** Pieces a streaming reader needs next: `first` .. `first + count - 1`, fetched in that order. */
+export interface StreamWindow {
+  readonly first: number;
+  readonly count: number;
+}
+
 function notWanted(): BlockReceipt {
   return { wanted: false, pieceDone: false, cancel: [] };
 }
@@ -73,6 +84,10 @@ function notWanted(): BlockReceipt {
  *    rare pieces spread before their holders leave.
  * 3. While we hold fewer than `randomFirst` pieces, start a random piece instead: a fresh swarm does
  *    not all chase the same rare piece, and we get something to trade quickly.
+ * 0. File selection and streaming (setPriorities, setStreamWindow): pieces of priority 0 are never
+ *    started by `pick` (pickPiece, an explicit request, still fetches them); the pieces of the
+ *    stream window come before everything else, in order, since a reader waits on the first of
+ *    them; high-priority pieces are started before any other new piece, rarest first among them.
  * 4. A block goes to one peer at a time, except in endgame (every missing block received or in
  *    flight), when a block in flight elsewhere may also be asked of another peer, fewest copies first,
  *    never twice of the same peer; the first copy to arrive cancels the others.
@@ -98,8 +113,17 @@ export class PiecePicker {
   readonly #rarity: RarityOrder;
   readonly #peers = new Map<string, PeerState>();
   readonly #progress = new Map<number, PieceProgress>();
-  /** Blocks of missing pieces that are neither received nor in flight: endgame when this reaches 0. */
+  /** Blocks of wanted missing pieces that are neither received nor in flight: endgame when this reaches 0. */
   #freeBlocks = 0;
+  /** Priority per piece; 0 = skip. */
+  readonly #priority: Uint8Array;
+  /** Bit set for pieces of priority above 0, for `interesting`. */
+  readonly #wanted: Bitfield;
+  /** Missing pieces of priority high or above. */
+  readonly #high = new Set<number>();
+  /** Wanted pieces not yet verified. */
+  #wantedMissing: number;
+  #window: StreamWindow | undefined;
 
   constructor(layout: PickerLayout, opts: PickerOptions = {}) {
     const { pieceCount, pieceLength, totalLength } = layout;
@@ -151,11 +175,79 @@ export class PiecePicker {
     this.have = opts.have ? opts.have.clone() : new Bitfield(pieceCount);
     this.#rarity = new RarityOrder(pieceCount, this.have, this.#random);
     for (let i = 0; i < pieceCount; i++) if (!this.have.has(i)) this.#freeBlocks += this.#blockCount(i);
+    this.#priority = new Uint8Array(pieceCount).fill(PRIORITY_NORMAL);
+    this.#wanted = Bitfield.full(pieceCount);
+    this.#wantedMissing = pieceCount - this.have.count;
   }
 
-  /** Endgame: pieces are missing, and every block of them is either received or in flight. */
+  /** Endgame: wanted pieces are missing, and every block of them is either received or in flight. */
   get inEndgame(): boolean {
-    return this.#freeBlocks === 0 && this.have.count < this.#pieceCount;
+    return this.#freeBlocks === 0 && this.#wantedMissing > 0;
+  }
+
+  /**
+   * Sets every piece's priority (one value per piece): 0 skips the piece (its files are not
+   * selected), 1 is normal, 2 and above are started before normal pieces. Takes effect at the next
+   * pick; blocks already in flight are left to arrive. O(P).
+   */
+  setPriorities(priorities: ArrayLike<number>): void {
+    if (priorities.length !== this.#pieceCount) {
+      throw new ChunkswarmError(
+        'EUSAGE',
+        `${priorities.length} priorities were given but the torrent has ${this.#pieceCount} pieces`,
+      );
+    }
+    for (let i = 0; i < this.#pieceCount; i++) {
+      const raw = priorities[i]!;
+      const p = Number.isInteger(raw) ? Math.min(255, Math.max(0, raw)) : PRIORITY_NORMAL;
+      const was = this.#priority[i]!;
+      this.#priority[i] = p;
+      if (this.have.has(i)) continue;
+      if (p >= PRIORITY_HIGH) this.#high.add(i);
+      else this.#high.delete(i);
+      if (was > 0 === p > 0) continue;
+      const prog = this.#progress.get(i);
+      const free = prog ? freeIn(prog) : this.#blockCount(i);
+      if (p > 0) {
+        this.#wanted.set(i);
+        this.#freeBlocks += free;
+        this.#wantedMissing++;
+        this.#rarity.restore(i);
+      } else {
+        this.#wanted.clear(i);
+        this.#freeBlocks -= free;
+        this.#wantedMissing--;
+        // Out of the rarity order, a skipped piece costs rarest-first scans nothing.
+        this.#rarity.retire(i);
+      }
+    }
+  }
+
+  /** The priority of a piece (0 for an index out of range). */
+  priority(index: number): number {
+    return this.#priority[index] ?? 0;
+  }
+
+  /**
+   * A reader (`stream`) needs pieces `first ..` next: up to `count` of them, in order, are picked
+   * before anything else, so each reaches hashing as soon as the peers allow. Seeking is a new
+   * window; undefined ends streaming.
+   */
+  setStreamWindow(window: StreamWindow | undefined): void {
+    if (window === undefined) {
+      this.#window = undefined;
+      return;
+    }
+    const { first, count } = window;
+    this.#checkIndex(first);
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new ChunkswarmError('EUSAGE', `a stream window needs at least one piece, got ${count}`);
+    }
+    this.#window = { first, count: Math.min(count, this.#pieceCount - first) };
+  }
+
+  get streamWindow(): StreamWindow | undefined {
+    return this.#window;
   }
 
   /**
@@ -214,10 +306,31 @@ export class PiecePicker {
     if (this.inEndgame) return this.#pickEndgame(peer, st, room, only ? preferred : undefined);
     const out: BlockRef[] = [];
 
+    // The stream window first, in order, whatever a seeder suggests: a reader is waiting.
+    const w = this.#window;
+    if (w) {
+      for (let index = w.first; index < w.first + w.count && room > 0; index++) {
+        if (this.have.has(index) || !st.bits.has(index) || this.#priority[index] === PRIORITY_SKIP) continue;
+        const prog = this.#progress.get(index) ?? this.#start(index);
+        for (let b = 0; b < prog.blockCount && room > 0; b++) {
+          if (prog.received[b] || prog.owners[b]) continue;
+          this.#request(peer, st, index, prog, b, out);
+          room--;
+        }
+        this.#dropIfIdle(index, prog);
+      }
+      if (room === 0) return out;
+    }
+
     const started: [number, PieceProgress][] = [];
     for (const entry of this.#progress) {
       const prog = entry[1];
-      if (freeIn(prog) > 0 && st.bits.has(entry[0]) && (!only || preferred.has(entry[0])))
+      if (
+        freeIn(prog) > 0 &&
+        st.bits.has(entry[0]) &&
+        this.#priority[entry[0]] !== PRIORITY_SKIP &&
+        (!only || preferred.has(entry[0]))
+      )
         started.push(entry);
     }
     started.sort(([ia, a], [ib, b]) => freeIn(a) - freeIn(b) || b.receivedCount - a.receivedCount || ia - ib);
@@ -232,7 +345,9 @@ export class PiecePicker {
 
     // Pieces the peer has are counted in their availability, so groups below 1 hold none of them.
     const visit = (index: number): boolean => {
-      if (this.#progress.has(index) || !st.bits.has(index)) return false;
+      if (this.#progress.has(index) || !st.bits.has(index) || this.#priority[index] === PRIORITY_SKIP)
+        return false;
+      if (only && !preferred.has(index)) return false;
       const prog = this.#start(index);
       for (let b = 0; b < prog.blockCount && room > 0; b++) {
         this.#request(peer, st, index, prog, b, out);
@@ -240,6 +355,13 @@ export class PiecePicker {
       }
       return room === 0;
     };
+    // High-priority pieces (a streamed file's first and last, a file marked high) before any other
+    // new piece, rarest first among them. O(H log H) for H such pieces.
+    if (this.#high.size > 0) {
+      const high = [...this.#high].filter((i) => st.bits.has(i) && !this.#progress.has(i));
+      high.sort((a, b) => this.#rarity.availability(a) - this.#rarity.availability(b) || a - b);
+      for (const index of high) if (visit(index)) return out;
+    }
     // Pieces the peer suggested (BEP 6) come before rarest-first: a seeder uses them to hand each
     // leecher different pieces, so it sends every piece once before any piece twice.
     if (preferred) {
@@ -331,11 +453,13 @@ export class PiecePicker {
         const key = this.#key(index, b);
         for (const owner of owners) this.#peers.get(owner)!.requests.delete(key);
       }
-      this.#freeBlocks -= freeIn(prog);
+      if (this.#wanted.has(index)) this.#freeBlocks -= freeIn(prog);
       this.#progress.delete(index);
-    } else {
+    } else if (this.#wanted.has(index)) {
       this.#freeBlocks -= this.#blockCount(index);
     }
+    if (this.#wanted.has(index)) this.#wantedMissing--;
+    this.#high.delete(index);
     this.have.set(index);
     this.#rarity.retire(index);
   }
@@ -348,18 +472,19 @@ export class PiecePicker {
     for (let b = 0; b < prog.blockCount; b++) {
       if (!prog.received[b]) continue;
       prog.received[b] = 0;
-      this.#freeBlocks++;
+      if (this.#wanted.has(index)) this.#freeBlocks++;
     }
     prog.receivedCount = 0;
     this.#dropIfIdle(index, prog);
   }
 
-  /** The peer has at least one piece we lack (BEP 3: we should then be interested). */
+  /** The peer has at least one wanted piece we lack (BEP 3: we should then be interested). */
   interesting(peerBits: Bitfield): boolean {
     const theirs = peerBits.bytes;
     const ours = this.have.bytes;
+    const wanted = this.#wanted.bytes;
     const n = Math.min(theirs.length, ours.length);
-    for (let i = 0; i < n; i++) if ((theirs[i]! & ~ours[i]!) !== 0) return true;
+    for (let i = 0; i < n; i++) if ((theirs[i]! & ~ours[i]! & wanted[i]!) !== 0) return true;
     return false;
   }
 
@@ -373,6 +498,11 @@ export class PiecePicker {
     return this.#pieceCount - this.have.count;
   }
 
+  /** Pieces of priority above 0 not yet verified: 0 means the selected files are complete. */
+  wantedMissingCount(): number {
+    return this.#wantedMissing;
+  }
+
   /** Pieces in progress (some blocks received or requested, not yet verified), ascending. */
   partialPieces(): number[] {
     return [...this.#progress.keys()].sort((a, b) => a - b);
@@ -380,8 +510,11 @@ export class PiecePicker {
 
   #pickEndgame(peer: string, st: PeerState, max: number, only?: ReadonlySet<number>): BlockRef[] {
     const candidates: { index: number; block: number; copies: number }[] = [];
+    const w = this.#window;
+    const inWindow = (i: number) => (w && i >= w.first && i < w.first + w.count ? 0 : 1);
     for (const [index, prog] of this.#progress) {
-      if (!st.bits.has(index) || (only && !only.has(index))) continue;
+      if (!st.bits.has(index) || (only && !only.has(index)) || this.#priority[index] === PRIORITY_SKIP)
+        continue;
       for (let b = 0; b < prog.blockCount; b++) {
         if (prog.received[b]) continue;
         const owners = prog.owners[b];
@@ -389,7 +522,13 @@ export class PiecePicker {
         candidates.push({ index, block: b, copies: owners?.length ?? 0 });
       }
     }
-    candidates.sort((x, y) => x.copies - y.copies || x.index - y.index || x.block - y.block);
+    candidates.sort(
+      (x, y) =>
+        inWindow(x.index) - inWindow(y.index) ||
+        x.copies - y.copies ||
+        x.index - y.index ||
+        x.block - y.block,
+    );
     const out: BlockRef[] = [];
     for (const c of candidates.slice(0, max)) {
       this.#request(peer, st, c.index, this.#progress.get(c.index)!, c.block, out);
@@ -423,7 +562,7 @@ export class PiecePicker {
     else {
       prog.owners[b] = [peer];
       prog.requestedCount++;
-      this.#freeBlocks--;
+      if (this.#wanted.has(index)) this.#freeBlocks--;
     }
     st.requests.add(this.#key(index, b));
     out.push(this.#blockRef(index, b));
@@ -441,7 +580,7 @@ export class PiecePicker {
     if (owners.length > 0) return;
     prog.owners[b] = undefined;
     prog.requestedCount--;
-    this.#freeBlocks++;
+    if (this.#wanted.has(index)) this.#freeBlocks++;
     this.#dropIfIdle(index, prog);
   }
 

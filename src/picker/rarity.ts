@@ -86,6 +86,26 @@ export class RarityOrder {
   }
 
   /**
+   * The piece is wanted again (a file selected again after it was skipped): it rejoins the group of
+   * its availability, which was kept current while it was retired. O(distinct availability levels).
+   */
+  restore(piece: number): void {
+    if (this.isWanted(piece)) return;
+    const a = this.#count[piece]!;
+    // Groups up to `a` must exist; new ones are empty and start where the wanted region ends.
+    while (this.#start.length - 1 < a) this.#start.push(this.#wantedEnd);
+    this.#swap(this.#pos[piece]!, this.#wantedEnd);
+    this.#wantedEnd++;
+    // It now sits last in the top group; walk it down to its own group.
+    for (let g = this.#start.length - 1; g > a; g--) {
+      const first = this.#start[g]!;
+      this.#swap(this.#pos[piece]!, first);
+      this.#start[g] = first + 1;
+    }
+    this.#trim();
+  }
+
+  /**
    * Visits wanted pieces with availability >= `minAvailability`, rarest group first; inside a group
    * it starts at a random member and wraps around. Stops as soon as `visit` returns true. `visit`
    * must not change availability or retire pieces. Cost: the number of positions visited, at most

@@ -5,33 +5,25 @@
  * 16 KiB pieces — several peers at once, asking again elsewhere on a reject or a timeout — and checks the
  * SHA-1 of the whole against the infohash before turning it into a Metainfo.
  *
- * Its connections are its own, lighter than a PeerConnection: the piece count is unknown, so HAVEs and
- * bitfields cannot be checked and are ignored. Once the metadata is here they are closed and the normal
- * download dials the same peers again as a full session.
+ * Its connections are ordinary PeerConnections with this fetch as their host: ut_metadata is an extension
+ * of the peer wire protocol like any other. While the piece count is unknown a connection keeps what its
+ * peer says it holds; once the metadata is here the connections are handed to the torrent's session as
+ * they are (no peer is dialled twice), and incoming peers are accepted all along (the Client routes them here).
  */
 import { createHash } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
 import { metainfoFromInfoBytes } from '../metainfo/index.js';
 import type { MagnetLink, Metainfo } from '../metainfo/types.js';
-import { CLIENT_NAME, normaliseIp, UT_METADATA_ID } from '../peer/connection.js';
+import { PeerConnection, type PeerHost } from '../peer/connection.js';
+import { Bitfield } from '../shared/bitfield.js';
+import type { Env } from '../shared/env.js';
 import { ChunkswarmError, describeError, isChunkswarmError } from '../shared/errors.js';
 import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
-import { formatAddress } from '../shared/types.js';
+import { nodeEnv } from '../shared/node-env.js';
+import { formatAddress, normaliseIp } from '../shared/types.js';
 import { isSupportedTracker, TrackerClient } from '../tracker/index.js';
-import {
-  type DecoderEvent,
-  decodeExtensionHandshake,
-  decodeMetadataMessage,
-  encodeExtensionHandshake,
-  encodeHandshake,
-  encodeMessage,
-  encodeMetadataMessage,
-  type MetadataMessage,
-  metadataPieceCount,
-  UT_METADATA,
-  WireDecoder,
-} from '../wire/index.js';
+import { type MetadataMessage, metadataPieceCount, type WireMessage } from '../wire/index.js';
+import type { Announcer } from './announcing.js';
 
 export interface MetadataFetchOptions {
   readonly magnet: MagnetLink;
@@ -50,6 +42,12 @@ export interface MetadataFetchOptions {
   readonly announceIp?: string;
   /** Called before each new connection: false when the process-wide budget is spent. */
   readonly mayConnect?: () => boolean;
+  /** Clock, randomness and network (default: Node's). */
+  readonly env?: Env;
+  /** The magnet's trackers (default: a TrackerClient over its `tr=` URLs). */
+  readonly announcer?: Announcer;
+  /** Peers come from elsewhere too (the DHT, through `addPeers`): a magnet needs no tracker or `x.pe`. */
+  readonly otherSources?: boolean;
 }
 
 export type MetadataFetchEvents = {
@@ -63,12 +61,16 @@ export type MetadataFetchEvents = {
   /** The assembled metadata did not hash to the infohash; these peers sent its pieces. */
   'hash-failed': [peers: string[]];
   warning: [message: string];
+  /** The fetch is over (metadata here, failed or stopped): it takes no more connections. */
+  end: [];
 };
 
 export interface MetadataResult {
   readonly metainfo: Metainfo;
   /** Every peer learned (those that sent metadata first), for the download to dial. */
   readonly peers: readonly { readonly ip: string; readonly port: number }[];
+  /** The connections still open, for the torrent's session to adopt (`TorrentSession.adopt`). */
+  readonly connections: readonly PeerConnection[];
 }
 
 /**
@@ -95,21 +97,16 @@ const REANNOUNCE_MS = 15_000;
 const TICK_MS = 500;
 /** Addresses kept from trackers and the link: plenty for one torrent, and a cap on what a tracker can make us hold. */
 const MAX_KNOWN = 1000;
-/** How long a graceful close waits for the peer's side to close. */
-const CLOSE_WAIT_MS = 2_000;
 /** How long the `stopped` announce of a failed fetch may hold up the exit. */
 const STOPPED_ANNOUNCE_MS = 3_000;
 
 interface FetchPeer {
-  readonly key: string;
-  readonly ip: string;
-  readonly port: number;
-  readonly socket: Socket;
-  readonly decoder: WireDecoder;
+  readonly conn: PeerConnection;
+  /** ip:port the peer listens on (an incoming peer's port is known once its extension handshake came). */
+  key: string;
   /** The extension handshake arrived. */
   ready: boolean;
-  /** The id the peer takes ut_metadata messages under, and the size it offers. */
-  utId: number | undefined;
+  /** The size of the metadata it offers. */
   size: number | undefined;
   /** Pieces asked and not answered yet -> when asked. */
   readonly inFlight: Map<number, number>;
@@ -117,10 +114,6 @@ interface FetchPeer {
   readonly asked: Set<number>;
   holdUntil: number;
   timeouts: number;
-  /** Metadata requests the peer sent us, all refused: we have nothing yet. */
-  requestsRefused: number;
-  closed: boolean;
-  timer: NodeJS.Timeout | undefined;
 }
 
 interface Assembly {
@@ -138,21 +131,28 @@ interface Assembly {
 }
 
 /** One metadata fetch for one magnet link; `run` once. */
-export class MetadataFetch {
+export class MetadataFetch implements PeerHost {
   readonly events = new TypedEmitter<MetadataFetchEvents>();
   readonly magnet: MagnetLink;
+  readonly infoHash: Buffer;
+  readonly peerId: Buffer;
+  readonly listenPort: number;
+  /** Unknown until the metadata is here: connections keep what peers hold for later (see PeerConnection). */
+  readonly pieceCount = 0;
 
   readonly #opts: MetadataFetchOptions;
+  readonly #env: Env;
   readonly #timeoutMs: number;
   readonly #requestTimeoutMs: number;
   readonly #maxPeers: number;
   readonly #maxBytes: number;
-  readonly #tracker: TrackerClient | undefined;
+  readonly #tracker: Announcer | undefined;
   /** Every address learned, in the order learned, with when it was last dialled. */
   readonly #known = new Map<string, { ip: string; port: number; lastDial: number }>();
-  readonly #peers = new Map<string, FetchPeer>();
-  /** Connections not yet open. */
-  readonly #dialing = new Map<string, FetchPeer>();
+  /** Connections past the BitTorrent handshake, by connection. */
+  readonly #peers = new Map<PeerConnection, FetchPeer>();
+  /** Addresses being dialled. */
+  readonly #dialing = new Set<string>();
   readonly #banned = new Set<string>();
   /** Peers that sent us pieces that ended in valid metadata, or offered it: dialled first afterwards. */
   readonly #offered = new Set<string>();
@@ -162,22 +162,27 @@ export class MetadataFetch {
   #lastAnnounce = 0;
   #minInterval = 0;
   #hashFailures = 0;
-  #tick: NodeJS.Timeout | undefined;
-  #deadline: NodeJS.Timeout | undefined;
+  #cancelTick: (() => void) | undefined;
+  #cancelDeadline: (() => void) | undefined;
   #settle: ((result: MetadataResult | Error) => void) | undefined;
   #done = false;
 
   constructor(opts: MetadataFetchOptions) {
     this.#opts = opts;
+    this.#env = opts.env ?? nodeEnv;
     this.magnet = opts.magnet;
+    this.infoHash = opts.magnet.infoHash;
+    this.peerId = opts.peerId;
+    this.listenPort = opts.listenPort;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#maxPeers = opts.maxPeers ?? DEFAULT_MAX_PEERS;
     this.#maxBytes = opts.maxMetadataBytes ?? LIMITS.metainfoBytes;
-    checkMagnetSources(opts.magnet);
+    checkMagnetSources(opts.magnet, { dht: opts.otherSources === true });
     const usable = opts.magnet.trackers.filter(isSupportedTracker);
     this.#tracker =
-      usable.length > 0
+      opts.announcer ??
+      (usable.length > 0
         ? new TrackerClient({
             tiers: opts.magnet.trackers.map((t) => [t]),
             infoHash: opts.magnet.infoHash,
@@ -185,7 +190,7 @@ export class MetadataFetch {
             port: opts.listenPort,
             announceIp: opts.announceIp,
           })
-        : undefined;
+        : undefined);
     for (const spec of opts.magnet.peers) {
       const addr = parseHostPort(spec);
       if (addr) this.#learn(addr.ip, addr.port);
@@ -204,14 +209,24 @@ export class MetadataFetch {
     return { connected: this.#peers.size, offering };
   }
 
+  /** Connections open or being opened: they count against the process's peer limit. */
+  get connectionCount(): number {
+    return this.#peers.size + this.#dialing.size;
+  }
+
+  haveBits(): Bitfield {
+    return new Bitfield(0);
+  }
+
   /** Resolves with the metainfo once peers sent metadata whose SHA-1 is the infohash; rejects on timeout or stop. */
   run(): Promise<MetadataResult> {
     if (this.#settle || this.#done) throw new ChunkswarmError('EUSAGE', 'a metadata fetch runs once');
     const result = new Promise<MetadataResult>((resolve, reject) => {
       this.#settle = (r) => (r instanceof Error ? reject(r) : resolve(r));
     });
-    this.#deadline = setTimeout(() => this.#fail(this.#timeoutError()), this.#timeoutMs);
-    this.#tick = setInterval(() => this.#onTick(), TICK_MS);
+    const clock = this.#env.clock;
+    this.#cancelDeadline = clock.setTimeout(() => this.#fail(this.#timeoutError()), this.#timeoutMs);
+    this.#cancelTick = clock.setInterval(() => this.#onTick(), TICK_MS);
     this.#announce('started');
     this.#dialKnown();
     return result;
@@ -224,6 +239,13 @@ export class MetadataFetch {
 
   // ---- finding peers ----
 
+  /** Peers found elsewhere (the DHT): dialled like the trackers' ones. */
+  addPeers(peers: readonly { ip: string; port: number }[]): void {
+    if (this.#done) return;
+    for (const p of peers) this.#learn(p.ip, p.port);
+    this.#dialKnown();
+  }
+
   #learn(ip: string, port: number): void {
     const key = formatAddress(ip, port);
     if (!this.#known.has(key) && this.#known.size < MAX_KNOWN)
@@ -234,17 +256,10 @@ export class MetadataFetch {
     const tracker = this.#tracker;
     if (!tracker || this.#announcing || this.#done) return;
     this.#announcing = true;
-    this.#lastAnnounce = Date.now();
+    this.#lastAnnounce = this.#env.clock.now();
     tracker
-      .announceAll(
-        {
-          event,
-          uploaded: 0,
-          downloaded: 0,
-          left: UNKNOWN_LEFT,
-          numwant: 50,
-          compact: true,
-        },
+      .announceEvery(
+        { event, uploaded: 0, downloaded: 0, left: UNKNOWN_LEFT, numwant: 50, compact: true },
         // Each tracker's peers are dialled as its answer comes: a silent UDP tracker takes the whole timeout.
         (answer) => {
           if (this.#done) return;
@@ -255,28 +270,26 @@ export class MetadataFetch {
           this.#dialKnown();
         },
       )
-      .then((outcomes) => {
-        if (this.#done) return;
-        for (const o of outcomes) {
-          if (o.status === 'rejected') this.events.emit('announce-failed', o.reason.message);
-          else if (o.status === 'skipped') this.events.emit('warning', o.warning);
-        }
+      .then((merged) => {
+        if (!this.#done && merged.warning) this.events.emit('warning', merged.warning);
       })
-      .catch((err) => this.events.emit('announce-failed', describeError(err)))
+      .catch((err) => {
+        if (!this.#done) this.events.emit('announce-failed', describeError(err));
+      })
       .finally(() => {
         this.#announcing = false;
       });
   }
 
   #isSelf(ip: string, port: number): boolean {
-    return port === this.#opts.listenPort && (ip === '127.0.0.1' || ip === '::1' || ip === 'localhost');
+    return port === this.listenPort && (ip === '127.0.0.1' || ip === '::1' || ip === 'localhost');
   }
 
   #dialKnown(): void {
-    const now = Date.now();
+    const now = this.#env.clock.now();
     for (const [key, k] of this.#known) {
-      if (this.#peers.size + this.#dialing.size >= this.#maxPeers) return;
-      if (this.#peers.has(key) || this.#dialing.has(key) || this.#banned.has(key)) continue;
+      if (this.connectionCount >= this.#maxPeers) return;
+      if (this.#dialing.has(key) || this.#banned.has(key) || this.#connectedTo(key)) continue;
       if (this.#isSelf(k.ip, k.port) || (k.lastDial > 0 && now - k.lastDial < REDIAL_MS)) continue;
       if (this.#opts.mayConnect && !this.#opts.mayConnect()) return;
       k.lastDial = now;
@@ -284,172 +297,98 @@ export class MetadataFetch {
     }
   }
 
+  #connectedTo(key: string): boolean {
+    for (const p of this.#peers.values()) if (p.key === key) return true;
+    return false;
+  }
+
   #dial(key: string, ip: string, port: number): void {
-    const socket = netConnect({ host: ip, port });
-    const peer: FetchPeer = {
+    this.#dialing.add(key);
+    this.#env.net.dial(ip, port, LIMITS.handshakeTimeoutMs).then(
+      (stream) => {
+        this.#dialing.delete(key);
+        if (this.#done) {
+          stream.close();
+          return;
+        }
+        // The handshakes (BEP 3, then BEP 10) go through an ordinary connection; this fetch is its host.
+        new PeerConnection(stream, { host: this, listenPort: port, clock: this.#env.clock });
+      },
+      (err: unknown) => {
+        this.#dialing.delete(key);
+        const known = this.#known.get(key);
+        if (known) known.lastDial = this.#env.clock.now();
+        if (!this.#done) this.events.emit('peer-disconnected', key, describeError(err));
+      },
+    );
+  }
+
+  // ---- PeerHost: the connections' side ----
+
+  onReady(conn: PeerConnection): void {
+    const key = conn.peerAddress;
+    if (this.#done || this.#banned.has(key)) {
+      conn.close(this.#done ? 'metadata fetch ended' : 'banned');
+      return;
+    }
+    if (this.#peers.size >= this.#maxPeers) {
+      conn.close('too many peers');
+      return;
+    }
+    if (!conn.remote?.extended) {
+      conn.close('the peer does not speak the extension protocol (BEP 10), so it cannot send metadata');
+      return;
+    }
+    this.#peers.set(conn, {
+      conn,
       key,
-      ip,
-      port,
-      socket,
-      decoder: new WireDecoder({ limits: { pieceCount: 0 } }),
       ready: false,
-      utId: undefined,
       size: undefined,
       inFlight: new Map(),
       asked: new Set(),
       holdUntil: 0,
       timeouts: 0,
-      requestsRefused: 0,
-      closed: false,
-      timer: undefined,
-    };
-    this.#dialing.set(key, peer);
-    // Both handshakes (BEP 3 and BEP 10) must be done within the handshake timeout.
-    peer.timer = setTimeout(() => this.#close(peer, 'handshake timed out'), LIMITS.handshakeTimeoutMs);
-    socket.on('error', (err) => this.#close(peer, describeError(err)));
-    socket.on('close', () => this.#close(peer, 'connection closed'));
-    socket.once('connect', () => {
-      if (peer.closed) return;
-      this.#dialing.delete(key);
-      this.#peers.set(key, peer);
-      socket.setNoDelay(true);
-      // No fast extension: without a piece count we could not answer its HAVE ALL / HAVE NONE rules.
-      socket.write(
-        encodeHandshake({ infoHash: this.magnet.infoHash, peerId: this.#opts.peerId, extended: true }),
-      );
-      socket.on('data', (chunk: Buffer) => this.#onData(peer, chunk));
     });
+    if (!conn.outgoing) this.#learn(conn.ip, conn.listenPort ?? conn.remotePort);
   }
 
-  /** Closes a connection: at once, or (`graceful`) with a FIN, resolving once the peer has closed its side. */
-  #close(peer: FetchPeer, reason: string, graceful = false): Promise<void> {
-    const gone = new Promise<void>((resolve) => {
-      if (peer.socket.destroyed) resolve();
-      else peer.socket.once('close', () => resolve());
-    });
-    if (peer.closed) return gone;
-    peer.closed = true;
-    clearTimeout(peer.timer);
-    if (graceful && peer.socket.writable) {
-      peer.socket.end();
-      // A peer that never closes its side is not waited for long.
-      setTimeout(() => peer.socket.destroy(), CLOSE_WAIT_MS).unref();
-    } else peer.socket.destroy();
-    if (this.#dialing.get(peer.key) === peer) this.#dialing.delete(peer.key);
-    const known = this.#known.get(peer.key);
-    if (known) known.lastDial = Date.now();
-    if (this.#peers.get(peer.key) === peer) {
-      this.#peers.delete(peer.key);
-      this.events.emit('peer-disconnected', peer.key, reason);
-    }
-    if (!this.#done) this.#assign();
-    return gone;
-  }
-
-  // ---- one peer ----
-
-  #onData(peer: FetchPeer, chunk: Buffer): void {
-    if (peer.closed) return;
-    let events: DecoderEvent[];
-    try {
-      events = peer.decoder.push(chunk);
-    } catch (err) {
-      this.#close(peer, `protocol error: ${describeError(err)}`);
+  onMessage(conn: PeerConnection, m: WireMessage): void {
+    const peer = this.#peers.get(conn);
+    if (!peer || m.type !== 'extended' || m.id !== 0 || this.#done) return;
+    const size = conn.extension?.metadataSize;
+    peer.size =
+      conn.metadataId !== undefined && size !== undefined && size >= 1 && size <= this.#maxBytes
+        ? size
+        : undefined;
+    // An incoming peer names its port only now: that is the address it is known (and dialled) by.
+    peer.key = conn.peerAddress;
+    const first = !peer.ready;
+    peer.ready = true;
+    if (first) this.events.emit('peer-connected', peer.key, peer.size);
+    if (peer.size === undefined) {
+      // BEP 9: a peer without the metadata leaves out metadata_size. It is of no use to us now.
+      const why =
+        conn.metadataId === undefined
+          ? 'the peer does not offer metadata (no ut_metadata)'
+          : size !== undefined && size > this.#maxBytes
+            ? `the peer offers ${size} bytes of metadata, more than the ${this.#maxBytes}-byte limit`
+            : 'the peer does not have the metadata either';
+      conn.close(why);
       return;
     }
-    for (const ev of events) {
-      if (peer.closed || this.#done) return;
-      try {
-        if (ev.kind === 'handshake') this.#onHandshake(peer, ev.handshake);
-        else if (ev.message.type === 'extended') this.#onExtended(peer, ev.message.id, ev.message.payload);
-        // Everything else (bitfield, HAVEs, choke state) is about pieces we cannot know of yet.
-      } catch (err) {
-        this.#close(peer, `protocol error: ${describeError(err)}`);
-        return;
-      }
-    }
+    this.#offered.add(peer.key);
+    this.#assign();
   }
 
-  #onHandshake(peer: FetchPeer, h: { infoHash: Buffer; peerId: Buffer; extended: boolean }): void {
-    if (!h.infoHash.equals(this.magnet.infoHash))
-      throw new ChunkswarmError('EWIRE_HANDSHAKE', 'wrong infohash');
-    if (h.peerId.equals(this.#opts.peerId)) {
-      this.#banned.add(peer.key);
-      throw new ChunkswarmError('EWIRE_HANDSHAKE', 'connected to ourselves');
-    }
-    if (!h.extended) {
-      this.#close(
-        peer,
-        'the peer does not speak the extension protocol (BEP 10), so it cannot send metadata',
-      );
-      return;
-    }
-    peer.socket.write(
-      encodeMessage({
-        type: 'extended',
-        id: 0,
-        payload: encodeExtensionHandshake({
-          m: { [UT_METADATA]: UT_METADATA_ID },
-          client: CLIENT_NAME,
-          port: this.#opts.listenPort,
-        }),
-      }),
-    );
-  }
-
-  #onExtended(peer: FetchPeer, id: number, payload: Buffer): void {
-    if (id === 0) {
-      const h = decodeExtensionHandshake(payload);
-      const utId = h.m.get(UT_METADATA);
-      const size = h.metadataSize;
-      peer.utId = utId !== undefined && utId > 0 ? utId : undefined;
-      peer.size =
-        peer.utId !== undefined && size !== undefined && size >= 1 && size <= this.#maxBytes
-          ? size
-          : undefined;
-      const first = !peer.ready;
-      peer.ready = true;
-      clearTimeout(peer.timer);
-      if (first) this.events.emit('peer-connected', peer.key, peer.size);
-      if (peer.size === undefined) {
-        // BEP 9: a peer without the metadata leaves out metadata_size. It is of no use to us now.
-        const why =
-          peer.utId === undefined
-            ? 'the peer does not offer metadata (no ut_metadata)'
-            : size !== undefined && size > this.#maxBytes
-              ? `the peer offers ${size} bytes of metadata, more than the ${this.#maxBytes}-byte limit`
-              : 'the peer does not have the metadata either';
-        this.#close(peer, why);
-        return;
-      }
-      this.#offered.add(peer.key);
-      this.#assign();
-      return;
-    }
-    if (id !== UT_METADATA_ID || peer.size === undefined) return;
-    this.#onMetadata(
-      peer,
-      decodeMetadataMessage(payload, { metadataSize: peer.size, maxMetadataBytes: this.#maxBytes }),
-    );
-  }
-
-  #onMetadata(peer: FetchPeer, m: MetadataMessage): void {
-    if (m.type === 'request') {
-      // We have nothing to give yet (BEP 9: answer with a reject); a peer that keeps asking is flooding.
-      if (++peer.requestsRefused > LIMITS.maxIncomingRequests)
-        throw new ChunkswarmError(
-          'EWIRE_PROTOCOL',
-          `more than ${LIMITS.maxIncomingRequests} metadata requests`,
-        );
-      this.#send(peer, { type: 'reject', piece: m.piece });
-      return;
-    }
-    if (m.type === 'unknown') return;
+  onMetadataMessage(conn: PeerConnection, m: MetadataMessage): void {
+    const peer = this.#peers.get(conn);
+    if (!peer || peer.size === undefined || this.#done) return;
+    if (m.type === 'unknown' || m.type === 'request') return;
     if (!peer.asked.delete(m.piece)) return; // never asked, or from an attempt given up on: ignore quietly
     peer.inFlight.delete(m.piece);
     if (m.type === 'reject') {
       // The peer may be limiting requests or has dropped the torrent: ask elsewhere, and it later.
-      peer.holdUntil = Date.now() + HOLD_MS;
+      peer.holdUntil = this.#env.clock.now() + HOLD_MS;
       this.#assign();
       return;
     }
@@ -474,16 +413,30 @@ export class MetadataFetch {
     this.#assign();
   }
 
+  onClose(conn: PeerConnection, reason: string): void {
+    const peer = this.#peers.get(conn);
+    const key = peer?.key ?? conn.peerAddress;
+    const known = this.#known.get(key);
+    if (known) known.lastDial = this.#env.clock.now();
+    if (!peer) {
+      // Closed during the handshakes (a refused dial, a timeout, a wrong infohash).
+      if (conn.outgoing && !this.#done) this.events.emit('peer-disconnected', key, reason);
+      return;
+    }
+    this.#peers.delete(conn);
+    this.events.emit('peer-disconnected', key, reason);
+    if (!this.#done) this.#assign();
+  }
+
   #send(peer: FetchPeer, m: MetadataMessage): void {
-    if (peer.closed || peer.utId === undefined) return;
-    peer.socket.write(encodeMessage({ type: 'extended', id: peer.utId, payload: encodeMetadataMessage(m) }));
+    peer.conn.sendMetadata(m);
   }
 
   // ---- asking for pieces ----
 
   /** Peers that offer metadata of `size`, open and not held back. */
   #offering(size: number): FetchPeer[] {
-    return [...this.#peers.values()].filter((p) => !p.closed && p.ready && p.size === size);
+    return [...this.#peers.values()].filter((p) => !p.conn.closed && p.ready && p.size === size);
   }
 
   /** The size most connected peers offer (the first offered, on a tie). */
@@ -530,7 +483,7 @@ export class MetadataFetch {
         this.#assembly = a;
       }
     }
-    const now = Date.now();
+    const now = this.#env.clock.now();
     let peers = this.#offering(a.size);
     peers = peers.filter((p) => p.holdUntil <= now);
     if (a.single) {
@@ -575,10 +528,10 @@ export class MetadataFetch {
       this.#dropRequests();
       if (a.single && a.source !== undefined) {
         // Everything came from this one peer: it is the one that lies.
-        const culprit = this.#peers.get(a.source);
         this.#banned.add(a.source);
         this.#offered.delete(a.source);
-        if (culprit) this.#close(culprit, 'sent metadata that does not match the infohash');
+        for (const p of this.#peers.values())
+          if (p.key === a.source) p.conn.close('sent metadata that does not match the infohash');
       }
       this.#assembly = this.#newAssembly(a.size, true);
       this.#assign();
@@ -603,7 +556,7 @@ export class MetadataFetch {
       return;
     }
     for (const s of a.sources) if (s !== undefined) this.#offered.add(s);
-    this.#finish({ metainfo, peers: this.#peerList() });
+    this.#finish(metainfo);
   }
 
   #peerList(): { ip: string; port: number }[] {
@@ -620,7 +573,7 @@ export class MetadataFetch {
 
   #onTick(): void {
     if (this.#done) return;
-    const now = Date.now();
+    const now = this.#env.clock.now();
     for (const p of [...this.#peers.values()]) {
       let timedOut = false;
       for (const [piece, at] of p.inFlight) {
@@ -632,7 +585,7 @@ export class MetadataFetch {
       }
       if (timedOut) {
         p.holdUntil = now + HOLD_MS;
-        if (++p.timeouts >= MAX_TIMEOUTS) this.#close(p, 'the peer stopped answering metadata requests');
+        if (++p.timeouts >= MAX_TIMEOUTS) p.conn.close('the peer stopped answering metadata requests');
       }
     }
     this.#assign();
@@ -663,35 +616,37 @@ export class MetadataFetch {
 
   #fail(err: Error): void {
     if (this.#done) return;
-    this.#stopAll();
+    this.#end();
+    for (const p of [...this.#peers.values()]) p.conn.close('metadata fetch ended');
     // Leave the tracker's peer list: nothing will follow this announce.
     const stopped =
       this.#tracker && this.#announced
         ? this.#tracker
-            .announceAll({ event: 'stopped', uploaded: 0, downloaded: 0, left: UNKNOWN_LEFT, numwant: 0 })
+            .announceEvery({ event: 'stopped', uploaded: 0, downloaded: 0, left: UNKNOWN_LEFT, numwant: 0 })
             .then(() => undefined)
             .catch(() => undefined)
         : Promise.resolve();
     const settle = this.#settle;
-    void Promise.race([stopped, sleep(STOPPED_ANNOUNCE_MS)]).then(() => settle?.(err));
+    const waited = new Promise<void>((r) => this.#env.clock.setTimeout(r, STOPPED_ANNOUNCE_MS));
+    void Promise.race([stopped, waited]).then(() => settle?.(err));
   }
 
-  #finish(result: MetadataResult): void {
-    if (this.#done) return;
-    const settle = this.#settle;
-    // The download dials these peers again at once: let each see this connection end first, or it may take
-    // the new one for a duplicate of the old and drop it.
-    void this.#stopAll(true).then(() => settle?.(result));
+  /**
+   * The metadata is here. The open connections are handed over as they are — the session adopts them, with
+   * what each peer said it holds — so no peer is dialled twice; the rest of the peers learned are for it to dial.
+   */
+  #finish(metainfo: Metainfo): void {
+    this.#end();
+    const connections = [...this.#peers.keys()].filter((c) => !c.closed);
+    this.#peers.clear();
+    this.#settle?.({ metainfo, peers: this.#peerList(), connections });
   }
 
-  #stopAll(graceful = false): Promise<void> {
+  #end(): void {
     this.#done = true;
-    clearTimeout(this.#deadline);
-    clearInterval(this.#tick);
-    const closing = [...this.#peers.values(), ...this.#dialing.values()].map((p) =>
-      this.#close(p, 'metadata fetch ended', graceful),
-    );
-    return Promise.all(closing).then(() => undefined);
+    this.#cancelDeadline?.();
+    this.#cancelTick?.();
+    this.events.emit('end');
   }
 }
 
@@ -704,14 +659,14 @@ export function fetchMetadata(opts: MetadataFetchOptions): Promise<MetadataResul
  * A magnet link we can do something with names a tracker we speak to (http, https, udp) or a peer
  * (`x.pe`): without a DHT there is no other way to find peers. Throws EMAGNET (a usage error) otherwise.
  */
-export function checkMagnetSources(link: MagnetLink): void {
+export function checkMagnetSources(link: MagnetLink, opts: { dht?: boolean } = {}): void {
   const label = link.name ?? link.infoHashHex;
-  if (link.trackers.some(isSupportedTracker) || link.peers.length > 0) return;
+  if (opts.dht || link.trackers.some(isSupportedTracker) || link.peers.length > 0) return;
   throw new ChunkswarmError(
     'EMAGNET',
     link.trackers.length > 0
       ? `magnet ${label} names only trackers chunkswarm cannot speak to (${link.trackers.join(', ')}) and no peer (x.pe=): add an http or udp tracker, or a peer`
-      : `magnet ${label} names no tracker (tr=) and no peer (x.pe=), and chunkswarm has no DHT to find peers with: add one of them`,
+      : `magnet ${label} names no tracker (tr=) and no peer (x.pe=), and no DHT node is known: add one of them, or --dht-bootstrap HOST:PORT`,
   );
 }
 
@@ -723,8 +678,3 @@ export function parseHostPort(spec: string): { ip: string; port: number } | unde
   if (port < 1 || port > 65535) return undefined;
   return { ip: m[1] ?? m[2]!, port };
 }
-
-const sleep = (ms: number): Promise<void> =>
-  new Promise((r) => {
-    setTimeout(r, ms).unref();
-  });

@@ -145,26 +145,28 @@ export interface StampedStorage {
   flush(): Promise<void>;
 }
 
-/** How long no chunk must have been verified before the record is saved. */
-const QUIET_MS = 1000;
+/** A verified chunk is in the record at most this long after its verification (DESIGN: within a second). */
+export const SAVE_WITHIN_MS = 1000;
+
+/** What `keepResumeData` watches: the session's verified chunks, its events and its clock. */
+export type ResumeSubject = Pick<TorrentSession, 'have' | 'infoHash' | 'complete' | 'events' | 'clock'>;
 
 /**
- * Saves a session's resume data once chunks have stopped coming for a second, at once when the torrent
- * completes, and on `stop()`. Not while chunks are still being written: the next write would leave the
- * record stale by its files' times before anyone read it, and each save syncs the data to disk first,
- * which a fast download should not pay every second. Each save syncs the data, then stamps the files,
- * so the record never lists a chunk whose bytes are not on disk.
+ * Saves a session's resume data within a second of each verified chunk — while chunks keep coming, once a
+ * second, not after they stop — at once when the torrent completes, and on `stop()`. Each save syncs the
+ * data, then stamps the files, so the record never lists a chunk whose bytes are not on disk.
  */
 export function keepResumeData(
-  session: TorrentSession,
+  session: ResumeSubject,
   storage: StampedStorage,
   file: ResumeFile,
   onError: (message: string) => void,
 ): { stop(): Promise<void> } {
+  const clock = session.clock;
   let dirty = true;
   let saving: Promise<void> | undefined;
   let failed = false;
-  let quiet: NodeJS.Timeout | undefined;
+  let cancelTimer: (() => void) | undefined;
   const save = async (): Promise<void> => {
     dirty = false;
     const pieces = session.have.clone();
@@ -181,24 +183,30 @@ export function keepResumeData(
       })
       .finally(() => {
         saving = undefined;
+        // Chunks verified while this save ran are saved next, still within their second.
+        if (dirty) schedule(0);
       });
     return saving;
   };
+  /** A save is due in `ms` unless one is already planned sooner: verified chunks never push it later. */
   const schedule = (ms: number): void => {
-    clearTimeout(quiet);
-    quiet = setTimeout(() => (saving ? schedule(QUIET_MS) : void saveOnce()), ms);
-    quiet.unref();
+    if (cancelTimer && ms > 0) return;
+    cancelTimer?.();
+    cancelTimer = clock.setTimeout(() => {
+      cancelTimer = undefined;
+      if (!saving) void saveOnce();
+    }, ms);
   };
   const off = session.events.on('piece-verified', () => {
     dirty = true;
-    schedule(session.complete ? 0 : QUIET_MS);
+    if (!saving) schedule(session.complete ? 0 : SAVE_WITHIN_MS);
   });
   // The state found at start is worth a record too: a restart before anything arrives is then instant.
-  schedule(QUIET_MS);
+  schedule(SAVE_WITHIN_MS);
   return {
     async stop() {
       off();
-      clearTimeout(quiet);
+      cancelTimer?.();
       await saving;
       if (dirty) await saveOnce();
     },

@@ -1,32 +1,30 @@
-import { connect as netConnect } from 'node:net';
 import { pieceSize } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
-import {
-  PeerConnection as Connection,
-  normaliseIp,
-  type PeerConnection,
-  type PeerHost,
-} from '../peer/connection.js';
+import type { PeerConnection, PeerHost } from '../peer/connection.js';
 import { RateMeter, type TokenBucket } from '../peer/rate.js';
-import { type BlockRef, PiecePicker } from '../picker/index.js';
+import { PiecePicker } from '../picker/index.js';
 import { Bitfield } from '../shared/bitfield.js';
+import type { Clock } from '../shared/clock.js';
+import type { Env, Random } from '../shared/env.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
-import { formatAddress } from '../shared/types.js';
-import { type CachedBlock, type PieceHasher, PieceReadCache, type Storage } from '../storage/index.js';
-import type { AnnounceResult, TrackerPeer } from '../tracker/index.js';
+import { nodeEnv } from '../shared/node-env.js';
+import type { SessionMode } from '../shared/status.js';
+import type { PieceHasher, Storage } from '../storage/index.js';
+import type { AnnounceResult, TrackerAnswer, TrackerPeer } from '../tracker/index.js';
 import { TrackerClient } from '../tracker/index.js';
 import { metadataPieceMessage, type WireMessage } from '../wire/index.js';
+import { type Announcer, Announcing } from './announcing.js';
 import { PieceBufferPool } from './buffer-pool.js';
-import { admit, rechoke } from './choker.js';
-import { SeedDistributor } from './distributor.js';
+import { Choking, RECHOKE_MS } from './choking.js';
+import { Dialling } from './dialling.js';
+import { ManualMoves } from './manual.js';
+import { Requesting } from './requesting.js';
+import { Serving } from './serving.js';
+import { Verifying } from './verifying.js';
 
-/**
- * How a session moves data. `auto`: the engine fetches everything (download); `manual`: only what the
- * shell asks for (`/request_download`, an offer, `/auto_download` switches to auto); `seed`: serve only.
- */
-export type SessionMode = 'auto' | 'manual' | 'seed';
+export type { SessionMode } from '../shared/status.js';
 
 export type SessionEvents = {
   'peer-connected': [peer: PeerConnection];
@@ -36,7 +34,8 @@ export type SessionEvents = {
   'peer-have': [peer: PeerConnection, index: number];
   suggest: [peer: PeerConnection, index: number];
   announce: [result: AnnounceResult & { url: string }];
-  'announce-failed': [reason: string];
+  /** No tracker answered; the next try is `retryInMs` away. */
+  'announce-failed': [reason: string, retryInMs: number];
   complete: [];
   warning: [message: string];
   /** A peer misbehaved once too often (bad data, blocks never asked for): refused from now on. */
@@ -63,27 +62,30 @@ export interface SessionOptions {
   readonly uploadSlots?: number;
   /** Called before a new outgoing connection: false when the process-wide budget is spent. */
   readonly mayConnect?: () => boolean;
+  /** Clock, randomness and network (default: Node's). */
+  readonly env?: Env;
+  /** The torrent's trackers (default: a TrackerClient over the metainfo's announce list). */
+  readonly announcer?: Announcer;
+  /**
+   * While seeding, steer leechers to pieces nobody has been sent yet and unchoke every interested one until
+   * each piece went out once (see distributor.ts). Default true; false leaves plain tit-for-tat (the simulator
+   * compares the two).
+   */
+  readonly superSeed?: boolean;
 }
 
-interface PendingPiece {
+const REDIAL_KNOWN_MS = 30_000;
+
+/** A piece whose blocks are arriving: its buffer and who sent them. */
+export interface PendingPiece {
   data: Buffer;
   contributors: Set<string>;
 }
 
-const REQUEST_TIMEOUT_MS = 20_000;
-const STEER_GRACE_MS = 3_000;
-/** Requests served per turn of a serving loop: 64 KiB of blocks per write. */
-const SERVE_BATCH = 4;
-/** Blocks a peer's queue must have room for before it is topped up (unless it is nearly empty). */
-const FILL_BATCH = 8;
-const SNUB_MS = 60_000;
-const REDIAL_MS = 15_000;
-const RECHOKE_MS = 10_000;
-const OPTIMISTIC_EVERY = 3; // rechokes: 30 s
-
 /**
- * One torrent: its peers, the picker, storage and tracker client. The shell, the progress bars and the
- * web page watch `events`; none of them reaches into the peers.
+ * One torrent: its peers, the picker, storage and trackers. Each concern lives in its own file and object —
+ * announcing, dialling, requesting, serving, verifying, choking, the shell's manual moves — over the state
+ * kept here. The shell, the progress bars and the web page watch `events`; none of them reaches into peers.
  */
 export class TorrentSession implements PeerHost {
   readonly events = new TypedEmitter<SessionEvents>();
@@ -91,15 +93,24 @@ export class TorrentSession implements PeerHost {
   readonly storage: Storage;
   readonly picker: PiecePicker;
   readonly peers = new Map<string, PeerConnection>();
-  readonly down = new RateMeter();
-  readonly up = new RateMeter();
+  readonly env: Env;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly down: RateMeter;
+  readonly up: RateMeter;
   readonly peerId: Buffer;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
+  readonly hasher: PieceHasher;
+  readonly uploadBucket: TokenBucket;
+  readonly downloadBucket: TokenBucket;
+  readonly buffers = new PieceBufferPool();
+  readonly maxPeers: number;
+  readonly uploadSlots: number;
+  readonly announceIp: string | undefined;
+  readonly mayConnect: (() => boolean) | undefined;
+  readonly superSeed: boolean;
   mode: SessionMode;
   listenPort: number;
-  tracker: TrackerClient;
-  trackerConnected = false;
-  lastAnnounce: (AnnounceResult & { url: string }) | undefined;
   /** Peers the tracker told us about (latest reply), with the chunk status chunkswarm trackers add. */
   knownPeers: TrackerPeer[] = [];
   paused = false;
@@ -109,46 +120,58 @@ export class TorrentSession implements PeerHost {
   hashFailures = 0;
   /** Set when the session had to stop downloading. */
   failure: string | undefined;
+  stopped = false;
+  /** Ways to find peers besides the trackers (the DHT): asked again when the torrent runs out of peers. */
+  readonly peerFinders: { lookupNow(): void }[] = [];
 
-  readonly #opts: SessionOptions;
-  readonly #cache: PieceReadCache;
-  readonly #buffers = new PieceBufferPool();
-  readonly #toFill = new Set<PeerConnection>();
-  readonly #distributor: SeedDistributor;
-  readonly #pending = new Map<number, PendingPiece>();
-  readonly #verifying = new Set<number>();
-  readonly #serving = new Set<PeerConnection>();
-  readonly #strikes = new Map<string, number>();
-  readonly #banned = new Set<string>();
-  readonly #dialing = new Set<string>();
+  readonly announcing: Announcing;
+  readonly dialling: Dialling;
+  readonly requesting: Requesting;
+  readonly serving: Serving;
+  readonly verifying: Verifying;
+  readonly choking: Choking;
+  readonly manual: ManualMoves;
+
   readonly #waiters = new Set<() => void>();
-  #optimistic: string | undefined;
-  #rechokes = 0;
-  #timers: NodeJS.Timeout[] = [];
-  #announceTimer: NodeJS.Timeout | undefined;
-  #stopped = false;
+  readonly #onStop: (() => void)[] = [];
 
   constructor(opts: SessionOptions) {
-    this.#opts = opts;
+    this.env = opts.env ?? nodeEnv;
+    this.clock = this.env.clock;
+    this.random = this.env.random;
     this.metainfo = opts.metainfo;
     this.storage = opts.storage;
     this.peerId = opts.peerId;
     this.mode = opts.mode;
     this.listenPort = opts.listenPort;
-    this.picker = new PiecePicker(opts.metainfo, { have: opts.have });
-    this.#cache = new PieceReadCache(opts.storage);
-    this.#distributor = new SeedDistributor(opts.metainfo.pieceCount, (i) => pieceSize(opts.metainfo, i));
-    this.tracker = new TrackerClient({
-      tiers: opts.metainfo.announceList,
-      infoHash: opts.metainfo.infoHash,
-      peerId: opts.peerId,
-      port: opts.listenPort,
-    });
-    if (opts.have.complete) this.completedAt = Date.now();
-  }
-
-  get downloadBucket(): TokenBucket {
-    return this.#opts.downloadBucket;
+    this.hasher = opts.hasher;
+    this.uploadBucket = opts.uploadBucket;
+    this.downloadBucket = opts.downloadBucket;
+    this.maxPeers = opts.maxPeers ?? LIMITS.maxPeersPerTorrent;
+    this.uploadSlots = opts.uploadSlots ?? 4;
+    this.announceIp = opts.announceIp;
+    this.mayConnect = opts.mayConnect;
+    this.superSeed = opts.superSeed ?? true;
+    this.startedAt = this.clock.now();
+    this.down = new RateMeter(this.clock);
+    this.up = new RateMeter(this.clock);
+    this.picker = new PiecePicker(opts.metainfo, { have: opts.have, random: () => this.random.next() });
+    const announcer =
+      opts.announcer ??
+      new TrackerClient({
+        tiers: opts.metainfo.announceList,
+        infoHash: opts.metainfo.infoHash,
+        peerId: opts.peerId,
+        port: opts.listenPort,
+      });
+    this.announcing = new Announcing(this, announcer);
+    this.dialling = new Dialling(this);
+    this.requesting = new Requesting(this);
+    this.serving = new Serving(this);
+    this.verifying = new Verifying(this);
+    this.choking = new Choking(this);
+    this.manual = new ManualMoves(this);
+    if (opts.have.complete) this.completedAt = this.startedAt;
   }
 
   get infoHash(): Buffer {
@@ -192,174 +215,68 @@ export class TorrentSession implements PeerHost {
   }
 
   start(): void {
-    this.#timers.push(setInterval(() => this.#tick(), 1000));
-    this.#timers.push(setInterval(() => this.#rechoke(), RECHOKE_MS));
-    for (const t of this.#timers) t.unref();
+    this.onStop(this.clock.setInterval(() => this.#tick(), 1000));
+    this.onStop(this.clock.setInterval(() => this.choking.rechoke(), RECHOKE_MS));
   }
 
-  // ---- tracker ----
+  /** Runs `fn` when the session stops (a timer to cancel). */
+  onStop(fn: () => void): void {
+    this.#onStop.push(fn);
+  }
 
-  /**
-   * Announce to every tier of trackers at once, peers merged from all that answer; with `status` the reply
-   * lists every peer's chunks (chunkswarm trackers).
-   */
-  async announce(
+  // ---- trackers (announcing.ts) ----
+
+  get trackerConnected(): boolean {
+    return this.announcing.active;
+  }
+
+  get lastAnnounce(): TrackerAnswer | undefined {
+    return this.announcing.last;
+  }
+
+  announce(
     event?: 'started' | 'completed' | 'stopped',
     opts: { status?: boolean } = {},
-  ): Promise<AnnounceResult & { url: string }> {
-    const extras: Record<string, string> = {
-      cs_pieces: String(this.pieceCount),
-      cs_name: this.metainfo.name,
-    };
-    const bits = Buffer.from(this.have.bytes).toString('base64url');
-    // Keep the URL under the tracker's 8 KiB request cap: large torrents send only the count.
-    if (bits.length < 6000) extras.cs_bitfield = bits;
-    else extras.cs_have = String(this.have.count);
-    if (opts.status) extras.cs_status = '1';
-    if (this.#opts.announceIp) extras.ip = this.#opts.announceIp;
-    try {
-      // Peers are dialled as each tracker answers: a silent one (a UDP tracker times out after 15 s)
-      // must not hold up the others' peers.
-      const early = (answer: AnnounceResult): void => {
-        if (event !== 'stopped' && this.mode !== 'manual' && !this.#stopped) this.#dial(answer.peers);
-      };
-      const result = await this.tracker.announceEvery(
-        {
-          event,
-          uploaded: this.uploaded,
-          downloaded: this.downloaded,
-          left: this.left,
-          numwant: event === 'stopped' ? 0 : 50,
-          compact: !opts.status,
-          extras,
-        },
-        early,
-      );
-      this.lastAnnounce = result;
-      if (event !== 'stopped') this.knownPeers = result.peers;
-      this.events.emit('announce', result);
-      return result;
-    } catch (err) {
-      this.events.emit('announce-failed', describeError(err));
-      throw err;
-    }
+  ): Promise<TrackerAnswer> {
+    return this.announcing.announce(event, opts);
   }
 
   /**
-   * Announce `started` and keep re-announcing at the tracker's interval; when automatic, `announce` dials
-   * what each tracker returns.
+   * Announce `started` and keep announcing (at the tracker's interval; with backoff while no tracker
+   * answers). Rejects when the first announce fails; the retries go on.
    */
-  async connectTracker(opts: { status?: boolean } = {}): Promise<AnnounceResult & { url: string }> {
-    const result = await this.announce('started', opts);
-    this.trackerConnected = true;
-    this.#scheduleAnnounce(result.interval);
-    return result;
+  connectTracker(opts: { status?: boolean } = {}): Promise<TrackerAnswer> {
+    return this.announcing.start(opts);
   }
 
   disconnectTracker(): void {
-    this.trackerConnected = false;
-    clearTimeout(this.#announceTimer);
+    this.announcing.stop();
   }
 
-  #scheduleAnnounce(intervalSeconds: number): void {
-    clearTimeout(this.#announceTimer);
-    const ms = Math.max(5, Math.min(intervalSeconds || 1800, 3600)) * 1000;
-    this.#announceTimer = setTimeout(() => {
-      if (!this.trackerConnected || this.#stopped) return;
-      this.announce(undefined, {})
-        .then((r) => this.#scheduleAnnounce(r.interval))
-        .catch(() => this.#scheduleAnnounce(60));
-    }, ms);
-    this.#announceTimer.unref();
-  }
-
-  // ---- connections ----
+  // ---- connections (dialling.ts) ----
 
   dialKnownPeers(): void {
-    this.#dial(this.knownPeers);
+    this.dialling.dial(this.knownPeers);
   }
 
-  /**
-   * Dials `peers` now and again every 15 s until the torrent is complete: the peers a magnet's metadata
-   * came from and its `x.pe` ones, which no tracker will name and nothing else would retry.
-   */
   dialUntilComplete(peers: readonly { ip: string; port: number }[]): void {
-    if (peers.length === 0) return;
-    this.#dial(peers);
-    const redial = setInterval(() => (this.complete ? clearInterval(redial) : this.#dial(peers)), REDIAL_MS);
-    redial.unref();
-    this.#timers.push(redial);
-  }
-
-  /** Dials each of `peers` not connected or being dialled already, up to the torrent's peer limit. */
-  #dial(peers: readonly { ip: string; port: number }[]): void {
-    for (const p of peers) {
-      if (this.peers.size + this.#dialing.size >= (this.#opts.maxPeers ?? LIMITS.maxPeersPerTorrent)) return;
-      this.connect(p.ip, p.port).catch(() => {});
-    }
+    this.dialling.dialUntilComplete(peers);
   }
 
   isConnectedTo(ip: string, port: number): PeerConnection | undefined {
-    for (const p of this.peers.values())
-      if (p.ip === ip && (p.listenPort === port || p.socket.remotePort === port)) return p;
-    return undefined;
+    return this.dialling.isConnectedTo(ip, port);
   }
 
-  /** Dial a peer; resolves when both handshakes are done. */
   connect(ip: string, port: number): Promise<PeerConnection> {
-    const existing = this.isConnectedTo(normaliseIp(ip), port);
-    if (existing) return Promise.resolve(existing);
-    const key = formatAddress(ip, port);
-    if (this.#banned.has(key)) return Promise.reject(new ChunkswarmError('EPEER', `${key} is banned`));
-    if (port === this.listenPort && isLocal(ip))
-      return Promise.reject(new ChunkswarmError('EPEER', 'that is this peer'));
-    if (this.#dialing.has(key))
-      return Promise.reject(new ChunkswarmError('EPEER', `already dialling ${key}`));
-    if (this.#opts.mayConnect && !this.#opts.mayConnect())
-      return Promise.reject(new ChunkswarmError('EPEER', 'connection limit reached'));
-    this.#dialing.add(key);
-    return new Promise((resolve, reject) => {
-      const socket = netConnect({ host: ip, port });
-      const fail = (reason: string): void => {
-        this.#dialing.delete(key);
-        reject(new ChunkswarmError('EPEER', `cannot connect to ${key}: ${reason}`));
-      };
-      socket.setTimeout(LIMITS.handshakeTimeoutMs, () => socket.destroy(new Error('timed out')));
-      socket.once('error', (err) => fail(describeError(err)));
-      socket.once('connect', () => {
-        socket.setTimeout(0);
-        const conn = new Connection(socket, { host: this, listenPort: port });
-        const onReady = (peer: PeerConnection): void => {
-          if (peer !== conn) return;
-          off();
-          this.#dialing.delete(key);
-          // Its bitfield (or HAVE ALL) follows the handshake at once; wait a moment so callers see it.
-          // A peer with nothing may send nothing, hence the short cap.
-          this.#until(() => conn.bitsReceived || conn.closed, Date.now() + 1000, '')
-            .catch(() => {})
-            .finally(() => resolve(conn));
-        };
-        const onGone = (peer: PeerConnection, reason: string): void => {
-          if (peer !== conn) return;
-          off();
-          fail(reason);
-        };
-        const offA = this.events.on('peer-connected', onReady);
-        const offB = this.events.on('peer-disconnected', onGone);
-        const off = (): void => {
-          offA();
-          offB();
-        };
-      });
-    });
+    return this.dialling.connect(ip, port);
   }
 
   onReady(peer: PeerConnection): void {
-    if (this.#stopped || this.peers.size >= (this.#opts.maxPeers ?? LIMITS.maxPeersPerTorrent)) {
+    if (this.stopped || this.peers.size >= this.maxPeers) {
       peer.close('too many peers');
       return;
     }
-    if (this.#banned.has(peer.peerAddress)) {
+    if (this.verifying.isBanned(peer.peerAddress)) {
       peer.close('banned');
       return;
     }
@@ -371,23 +288,46 @@ export class TorrentSession implements PeerHost {
       }
     }
     this.peers.set(peer.address, peer);
-    this.picker.addPeer(peer.address, this.#bitsOf(peer));
+    this.picker.addPeer(peer.address, this.bitsOf(peer));
     this.events.emit('peer-connected', peer);
+  }
+
+  /**
+   * Connections a magnet's metadata fetch made (or accepted) join this session as they are: what each peer
+   * said it held before the piece count was known is checked now, and it hears what we hold.
+   */
+  adopt(connections: readonly PeerConnection[]): void {
+    for (const conn of connections) {
+      if (conn.closed) continue;
+      try {
+        conn.adoptPieceCount(this.pieceCount);
+      } catch (err) {
+        conn.close(`protocol error: ${describeError(err)}`);
+        continue;
+      }
+      conn.host = this;
+      this.onReady(conn);
+      if (conn.closed) continue;
+      // It heard HAVE NONE (or nothing) while we knew no pieces: HAVEs now for what resume data found.
+      for (let i = 0; i < this.pieceCount; i++) if (this.have.has(i)) conn.send({ type: 'have', index: i });
+      // BEP 10 lets a later handshake update the first: now with the metadata's size, for others' magnets.
+      conn.sendExtensionHandshake();
+      this.requesting.updateInterest(conn);
+    }
   }
 
   onClose(peer: PeerConnection, reason: string): void {
     if (this.peers.get(peer.address) === peer) {
       this.peers.delete(peer.address);
       this.picker.removePeer(peer.address);
-      this.#distributor.release(peer.address);
-      this.#serving.delete(peer);
-      if (this.#optimistic === peer.address) this.#optimistic = undefined;
+      this.choking.forget(peer);
+      this.serving.stopServing(peer);
     }
     this.events.emit('peer-disconnected', peer, reason);
-    this.#wake();
+    this.wake();
   }
 
-  #bitsOf(peer: PeerConnection): Bitfield {
+  bitsOf(peer: PeerConnection): Bitfield {
     peer.bits ??= new Bitfield(this.pieceCount);
     return peer.bits;
   }
@@ -400,396 +340,82 @@ export class TorrentSession implements PeerHost {
       case 'have-all':
       case 'have-none':
         this.picker.removePeer(peer.address);
-        this.picker.addPeer(peer.address, this.#bitsOf(peer));
-        this.#updateInterest(peer);
+        this.picker.addPeer(peer.address, this.bitsOf(peer));
+        this.requesting.updateInterest(peer);
         break;
-      case 'have': {
-        const freed = this.#distributor.peerHas(m.index);
-        if (freed !== undefined) {
-          const owner = this.peers.get(freed);
-          if (owner) this.#suggestTo(owner);
-        }
+      case 'have':
+        this.choking.onHave(m.index);
         this.picker.peerHave(peer.address, m.index);
         this.events.emit('peer-have', peer, m.index);
-        this.#updateInterest(peer);
+        this.requesting.updateInterest(peer);
         break;
-      }
       case 'unchoke':
-        this.#fill(peer);
+        this.requesting.fill(peer);
         break;
       case 'choke':
         // Without the fast extension a choke cancels everything in flight (BEP 3); with it, REJECTs say so.
-        if (!peer.fast) this.#dropRequests(peer);
+        if (!peer.fast) this.requesting.dropRequests(peer);
         break;
       case 'interested':
-        if (peer.amChoking && this.#slotsFor(peer)) this.#unchoke(peer);
-        else this.#suggestTo(peer);
+        this.choking.onInterested(peer);
         break;
       case 'not-interested':
-        // Its slot is wasted on it now: hand the slot to the interested peer that sends to us fastest.
-        if (!peer.amChoking && this.mode !== 'manual') {
-          peer.setChoking(true);
-          this.#admitNext();
-        }
+        this.choking.onNotInterested(peer);
         break;
       case 'request':
-        this.#onRequest(peer, m);
+        this.serving.onRequest(peer, m);
         break;
       case 'piece':
-        this.#onBlock(peer, m.index, m.begin, m.block);
+        this.requesting.onBlock(peer, m.index, m.begin, m.block);
         break;
       case 'reject':
         if (peer.forget(m)) this.picker.requestEnded(peer.address, m);
-        this.#fill(peer);
+        this.requesting.fill(peer);
         break;
       case 'suggest':
         if (m.index >= this.pieceCount || this.have.has(m.index)) break;
         this.events.emit('suggest', peer, m.index);
         if (this.mode === 'auto') {
-          peer.lastSuggestAt = Date.now();
+          peer.lastSuggestAt = this.clock.now();
           if (peer.suggested.size < 64) peer.suggested.add(m.index);
-          this.#fill(peer);
-        } else if (this.mode === 'manual' && !peer.amInterested && !this.#pending.has(m.index)) {
-          // Out of the blue, a suggestion is an offer (`/upload_chunk` on the other side): fetch it.
-          // While we are fetching from that peer ourselves, it is only a hint and the shell ignores it.
-          this.fetchPiece(peer, m.index).catch((err) => this.events.emit('warning', describeError(err)));
-        }
+          this.requesting.fill(peer);
+        } else if (this.mode === 'manual') this.manual.onSuggest(peer, m.index);
         break;
       case 'extended':
         // An incoming peer names the port it listens on, the address its strikes and ban are kept under,
         // only in its extension handshake (BEP 10), after onReady: check the ban again now.
-        if (m.id === 0 && this.#banned.has(peer.peerAddress)) peer.close('banned');
+        if (m.id === 0 && this.verifying.isBanned(peer.peerAddress)) peer.close('banned');
         break;
       default:
         break;
     }
   }
 
-  #slotsFor(peer: PeerConnection): boolean {
-    if (this.mode === 'manual') return true;
-    const slots = this.#regularSlots();
-    return (
-      admit(
-        [...this.peers.values()].map((p) => this.#chokerView(p)),
-        slots,
-      ) || peer.address === this.#optimistic
-    );
-  }
-
-  /**
-   * Tit-for-tat's unchoke slots — except while a seeder's first pass runs (every piece sent once, steered
-   * by suggestions): then every interested peer is unchoked. A seeder wants nothing back, and the swarm
-   * relays fastest when each leecher holds pieces the others lack: spread over only 4 of N leechers, the
-   * seeder's pieces must be relayed (N-1) times by those 4, more than their uplinks carry, while the other
-   * leechers' uplinks idle for want of anything new to offer.
-   */
-  #regularSlots(): number {
-    if (this.complete && this.mode !== 'manual' && !this.#distributor.done)
-      return Math.max(4, this.peers.size);
-    return this.#opts.uploadSlots ?? 4;
-  }
-
-  /** Seeding automatically: steer an unchoked, interested peer towards pieces nobody has been sent yet. */
-  #admitNext(): void {
-    const waiting = [...this.peers.values()]
-      .filter((p) => p.peerInterested && p.amChoking)
-      .sort((a, b) => (this.complete ? b.up.rate - a.up.rate : b.down.rate - a.down.rate));
-    if (waiting[0] && this.#slotsFor(waiting[0])) this.#unchoke(waiting[0]);
-  }
-
-  /** Suggestions go out before the UNCHOKE, so the peer's first requests already follow them. */
-  #unchoke(peer: PeerConnection): void {
-    this.#suggestTo(peer, true);
-    peer.setChoking(false);
-  }
-
-  #suggestTo(peer: PeerConnection, unchoking = false): void {
-    if (!this.complete || this.mode === 'manual' || this.#distributor.done) return;
-    if (!peer.fast || !peer.peerInterested || (peer.amChoking && !unchoking) || peer.closed) return;
-    const bits = this.#bitsOf(peer);
-    for (const index of this.#distributor.next(peer.address, (i) => !bits.has(i)))
-      peer.send({ type: 'suggest', index });
-  }
-
-  #updateInterest(peer: PeerConnection): void {
-    if (this.mode !== 'auto' || this.paused) {
-      if (this.mode === 'seed') peer.setInterested(false);
-      return;
-    }
-    const want = this.picker.interesting(this.#bitsOf(peer));
-    peer.setInterested(want);
-    if (want) this.#fill(peer);
-  }
-
-  #dropRequests(peer: PeerConnection): void {
-    for (const { block } of [...peer.inFlight.values()]) {
-      peer.forget(block);
-      this.picker.requestEnded(peer.address, block);
+  /** The last piece was verified: tell the trackers, drop interest, and let two seeders part. */
+  onComplete(): void {
+    this.completedAt = this.clock.now();
+    this.events.emit('complete');
+    if (this.announcing.reachable) this.announce('completed').catch(() => {});
+    for (const p of this.peers.values()) {
+      p.setInterested(false);
+      // Two seeders have nothing to trade; the shell keeps its connections for the user to see.
+      if (p.isSeeder && this.mode !== 'manual') p.close('both seeding');
     }
   }
 
-  /** Keep enough requests in flight to fill this peer's link: about 2 s of its measured rate. */
-  #fill(peer: PeerConnection): void {
-    if (this.mode !== 'auto' || this.paused || peer.peerChoking || peer.closed) return;
-    const depth = Math.max(
-      64,
-      Math.min(LIMITS.maxOutgoingRequests, Math.ceil((peer.down.rate * 2) / LIMITS.blockSize)),
-    );
-    const room = depth - peer.inFlight.size;
-    // While plenty is queued, top up only once a few blocks have come in: fewer and fuller REQUEST writes.
-    if (room <= 0 || (room < FILL_BATCH && peer.inFlight.size >= FILL_BATCH)) return;
-    for (const i of peer.suggested) if (this.have.has(i)) peer.suggested.delete(i);
-    // A seeder that suggests pieces is handing each leecher its own share: take only those from it, so
-    // its upload is never spent on a piece that is already out in the swarm.
-    // Between two batches of suggestions its list can run dry for a moment: keep following it for a few
-    // seconds before falling back to rarest-first (it stops suggesting once every piece went out once).
-    const steered =
-      peer.isSeeder && (peer.suggested.size > 0 || Date.now() - peer.lastSuggestAt < STEER_GRACE_MS);
-    peer.request(this.picker.pick(peer.address, room, peer.suggested, { only: steered }));
+  // ---- the shell's moves (manual.ts) ----
+
+  fetchPiece(peer: PeerConnection, index: number, timeoutMs?: number): Promise<void> {
+    return this.manual.fetchPiece(peer, index, timeoutMs);
   }
 
-  #onRequest(peer: PeerConnection, r: BlockRef): void {
-    // A block lies inside its piece and every client knows the piece sizes from the torrent: asking past the end
-    // is a broken or hostile peer, not a race, so it is dropped rather than rejected.
-    if (r.begin + r.length > pieceSize(this.metainfo, r.index)) {
-      peer.close(
-        `protocol error: request for ${r.length} bytes at ${r.begin} of piece ${r.index}, past its end`,
-      );
-      return;
-    }
-    const ok =
-      !peer.amChoking &&
-      this.have.has(r.index) &&
-      r.begin + r.length <= pieceSize(this.metainfo, r.index) &&
-      r.length <= LIMITS.blockSize;
-    if (!ok) {
-      peer.takeRequest(r);
-      if (peer.fast) peer.send({ type: 'reject', index: r.index, begin: r.begin, length: r.length });
-      return;
-    }
-    this.#serve(peer);
-  }
-
-  /**
-   * One serving loop per peer: take a few of its requests at a time, wait for the shared upload budget,
-   * read the blocks, then write them together, so they leave in one system call.
-   */
-  #serve(peer: PeerConnection): void {
-    if (this.#serving.has(peer)) return;
-    this.#serving.add(peer);
-    const loop = async (): Promise<void> => {
-      while (!peer.closed && this.#serving.has(peer)) {
-        const batch: BlockRef[] = [];
-        for (const r of peer.pendingRequests.values()) {
-          batch.push(r);
-          if (batch.length === SERVE_BATCH) break;
-        }
-        if (batch.length === 0) break;
-        await this.#opts.uploadBucket.take(batch.reduce((sum, r) => sum + r.length, 0));
-        const blocks: [BlockRef, CachedBlock][] = [];
-        try {
-          for (const r of batch) {
-            // cancelled or choked meanwhile
-            if (peer.takeRequest(r)) blocks.push([r, await this.#cache.read(r.index, r.begin, r.length)]);
-          }
-        } catch (err) {
-          for (const [, b] of blocks) b.release();
-          throw err;
-        }
-        let taken: Promise<void> = Promise.resolve();
-        for (const [r, { data, release }] of blocks) {
-          // The cache reuses the block's memory once the kernel has it.
-          taken = peer.sendBlock(r.index, r.begin, data, release);
-          this.up.add(data.length);
-          this.uploaded += data.length;
-          if (this.#distributor.served(r.index, data.length)) this.#suggestTo(peer);
-        }
-        await taken;
-      }
-    };
-    loop()
-      .catch((err) => peer.close(`cannot serve: ${describeError(err)}`))
-      .finally(() => this.#serving.delete(peer));
-  }
-
-  #onBlock(peer: PeerConnection, index: number, begin: number, block: Buffer): void {
-    const ref = { index, begin, length: block.length };
-    const asked = peer.settle(ref);
-    this.down.add(block.length);
-    this.downloaded += block.length;
-    // Only a block never requested counts against a peer; late ones (endgame, timeouts) are normal.
-    if (asked === 'unrequested') {
-      this.#strike(peer, 'sent a block we did not ask for', 1);
-      return;
-    }
-    if (this.have.has(index) || this.#verifying.has(index)) return;
-    const { wanted, pieceDone, cancel } = this.picker.blockReceived(peer.address, ref);
-    if (!wanted) return;
-    for (const other of cancel) this.peers.get(other)?.cancel(ref);
-    let pending = this.#pending.get(index);
-    if (!pending) {
-      pending = { data: this.#buffers.take(pieceSize(this.metainfo, index)), contributors: new Set() };
-      this.#pending.set(index, pending);
-    }
-    block.copy(pending.data, begin);
-    pending.contributors.add(peer.peerAddress);
-    if (pieceDone) {
-      this.#pending.delete(index);
-      void this.#verify(index, pending, peer.peerAddress);
-    }
-    this.#scheduleFill(peer);
-  }
-
-  /**
-   * Refill a peer's queue once per turn of the event loop rather than once per block, so REQUESTs go out
-   * in batches: one write for many blocks.
-   */
-  #scheduleFill(peer: PeerConnection): void {
-    if (this.#toFill.size === 0) {
-      setImmediate(() => {
-        const peers = [...this.#toFill];
-        this.#toFill.clear();
-        for (const p of peers) this.#fill(p);
-      });
-    }
-    this.#toFill.add(peer);
-  }
-
-  async #verify(index: number, piece: PendingPiece, from: string): Promise<void> {
-    this.#verifying.add(index);
-    try {
-      const digest = await this.#opts.hasher.sha1(piece.data);
-      const expected = this.metainfo.pieceHashes.subarray(index * 20, index * 20 + 20);
-      if (!digest.equals(expected)) {
-        this.hashFailures++;
-        this.picker.pieceFailed(index);
-        const peers = [...piece.contributors];
-        // A piece that a banned peer had a hand in failed because of it: the blocks it sent before its ban
-        // stay in half-built pieces that others complete. Striking those others too banned an honest
-        // seeder after a poisoner, and the download stalled with nobody left to ask.
-        if (!peers.some((p) => this.#banned.has(p))) {
-          for (const p of peers) this.#strikeAddress(p, 'sent data that failed its hash check', 2);
-        }
-        this.events.emit('piece-failed', index, peers);
-        return;
-      }
-      await this.storage.writePiece(index, piece.data);
-      this.picker.pieceVerified(index);
-      for (const p of this.peers.values()) {
-        p.send({ type: 'have', index });
-        if (!this.picker.interesting(this.#bitsOf(p)) && this.mode === 'auto') p.setInterested(false);
-      }
-      this.events.emit('piece-verified', index, from);
-      if (this.have.complete && this.completedAt === undefined) {
-        this.completedAt = Date.now();
-        this.events.emit('complete');
-        if (this.trackerConnected) this.announce('completed').catch(() => {});
-        for (const p of this.peers.values()) {
-          p.setInterested(false);
-          // Two seeders have nothing to trade; the shell keeps its connections for the user to see.
-          if (p.isSeeder && this.mode !== 'manual') p.close('both seeding');
-        }
-      }
-    } catch (err) {
-      this.picker.pieceFailed(index);
-      // A piece we cannot store (disk full, folder not writable) will not store on a retry either: stop
-      // downloading, keep serving what is verified, and let the front end say why.
-      this.setPaused(true);
-      // Pieces verified at the same moment fail the same way (or on the hasher closed after the first
-      // failure): the front end hears of the first only.
-      if (this.failure === undefined) {
-        this.failure = `cannot store chunk ${index}: ${describeError(err)}`;
-        this.events.emit('error', this.failure);
-      }
-    } finally {
-      this.#buffers.give(piece.data);
-      this.#verifying.delete(index);
-      this.#wake();
-      for (const p of this.peers.values()) this.#fill(p);
-    }
-  }
-
-  #strike(peer: PeerConnection, why: string, weight: number): void {
-    this.#strikeAddress(peer.peerAddress, why, weight);
-  }
-
-  /** Misbehaviour counts against the peer's ip:port (never the whole IP: loopback hosts many honest peers). */
-  #strikeAddress(address: string, why: string, weight: number): void {
-    const n = (this.#strikes.get(address) ?? 0) + weight;
-    this.#strikes.set(address, n);
-    if (n >= 6 && !this.#banned.has(address)) {
-      this.#banned.add(address);
-      this.events.emit('peer-banned', address, why);
-      for (const p of this.peers.values()) if (p.peerAddress === address) p.close(`banned: ${why}`);
-    }
-  }
-
-  // ---- explicit moves (the shell) ----
-
-  /** Fetch one piece from one peer (`/request_download T C`); resolves when it is verified and stored. */
-  async fetchPiece(peer: PeerConnection, index: number, timeoutMs = 30_000): Promise<void> {
-    if (this.have.has(index)) return;
-    if (!this.#bitsOf(peer).has(index))
-      throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] does not have chunk ${index}`);
-    peer.setInterested(true);
-    const deadline = Date.now() + timeoutMs;
-    try {
-      await this.#until(() => !peer.peerChoking || peer.closed, deadline, 'the peer did not unchoke us');
-      while (!this.have.has(index)) {
-        if (peer.closed) throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] disconnected`);
-        if (peer.peerChoking)
-          await this.#until(() => !peer.peerChoking || peer.closed, deadline, 'the peer choked us');
-        let asked = 0;
-        if (!this.#verifying.has(index)) {
-          const blocks = this.picker.pickPiece(peer.address, index, 64);
-          peer.request(blocks);
-          asked = blocks.length;
-        }
-        // Nothing left to ask this peer (blocks in flight elsewhere): give them a moment.
-        if (asked === 0 && peer.inFlight.size === 0 && !this.#verifying.has(index)) await sleep(100);
-        const failures = this.hashFailures;
-        await this.#until(
-          () =>
-            this.have.has(index) ||
-            peer.closed ||
-            this.hashFailures > failures ||
-            (peer.inFlight.size === 0 && !this.#verifying.has(index)),
-          deadline,
-          `chunk ${index} did not arrive in time`,
-        );
-      }
-    } finally {
-      if (this.mode === 'manual' && !this.#anyFetchFrom(peer)) peer.setInterested(false);
-    }
-  }
-
-  #anyFetchFrom(peer: PeerConnection): boolean {
-    return peer.inFlight.size > 0;
-  }
-
-  /** Offer a piece to a peer (`/upload_chunk`): SUGGEST it and wait for their HAVE. */
-  async offerPiece(peer: PeerConnection, index: number, timeoutMs = 30_000): Promise<boolean> {
-    if (!this.have.has(index)) throw new ChunkswarmError('EPEER', `this peer does not hold chunk ${index}`);
-    if (this.#bitsOf(peer).has(index)) return true;
-    if (!peer.fast)
-      throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] does not support offers (BEP 6)`);
-    peer.send({ type: 'suggest', index });
-    if (peer.peerInterested && peer.amChoking) peer.setChoking(false);
-    try {
-      await this.#until(
-        () => this.#bitsOf(peer).has(index) || peer.closed,
-        Date.now() + timeoutMs,
-        'timeout',
-      );
-    } catch {
-      return false;
-    }
-    return this.#bitsOf(peer).has(index);
+  offerPiece(peer: PeerConnection, index: number, timeoutMs?: number): Promise<boolean> {
+    return this.manual.offerPiece(peer, index, timeoutMs);
   }
 
   setMode(mode: SessionMode): void {
     this.mode = mode;
-    for (const p of this.peers.values()) this.#updateInterest(p);
+    for (const p of this.peers.values()) this.requesting.updateInterest(p);
   }
 
   setPaused(paused: boolean): void {
@@ -803,25 +429,28 @@ export class TorrentSession implements PeerHost {
         }
         p.setInterested(false);
         p.setChoking(true);
-      } else this.#updateInterest(p);
+      } else this.requesting.updateInterest(p);
     }
     this.events.emit('paused', paused);
   }
 
+  // ---- waiting ----
+
   /** Resolves when `cond` holds; re-checked on every verified piece, HAVE, choke change and disconnect. */
-  #until(cond: () => boolean, deadline: number, what: string): Promise<void> {
+  until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
     if (cond()) return Promise.resolve();
+    const deadline = this.clock.now() + timeoutMs;
     return new Promise((resolve, reject) => {
       const check = (): void => {
         if (cond()) {
           done();
           resolve();
-        } else if (Date.now() >= deadline) {
+        } else if (this.clock.now() >= deadline) {
           done();
           reject(new ChunkswarmError('ETIMEOUT', what));
         }
       };
-      const timer = setInterval(check, 50);
+      const cancelTimer = this.clock.setInterval(check, 50);
       const offs = [
         this.events.on('peer-have', check),
         this.events.on('piece-verified', check),
@@ -830,85 +459,54 @@ export class TorrentSession implements PeerHost {
       ];
       this.#waiters.add(check);
       const done = (): void => {
-        clearInterval(timer);
+        cancelTimer();
         for (const off of offs) off();
         this.#waiters.delete(check);
       };
     });
   }
 
-  #wake(): void {
+  wake(): void {
     for (const w of [...this.#waiters]) w();
   }
 
-  // ---- timers ----
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
+  }
 
   #tick(): void {
-    const now = Date.now();
-    for (const p of this.peers.values()) {
-      for (const { block, sentAt } of [...p.inFlight.values()]) {
-        if (now - sentAt > REQUEST_TIMEOUT_MS) {
-          p.forget(block);
-          this.picker.requestEnded(p.address, block);
-        }
-      }
-      this.#fill(p);
-    }
-    this.#wake();
+    this.requesting.tick();
+    this.announcing.tick();
+    this.#redialKnown();
+    this.wake();
   }
 
-  #chokerView(p: PeerConnection): import('./choker.js').ChokerPeer {
-    return {
-      key: p.address,
-      interested: p.peerInterested,
-      downloadRate: p.down.rate,
-      uploadRate: p.up.rate,
-      unchoked: !p.amChoking,
-      connectedAt: p.connectedAt,
-      snubbed:
-        p.amInterested && p.inFlight.size > 0 && Date.now() - Math.max(p.lastPiece, p.connectedAt) > SNUB_MS,
-    };
-  }
+  #lastRedial = 0;
 
-  #rechoke(): void {
-    if (this.mode === 'manual' || this.paused) return;
-    const views = [...this.peers.values()].map((p) => this.#chokerView(p));
-    const decision = rechoke(views, {
-      regularSlots: this.#regularSlots(),
-      seeding: this.complete,
-      now: Date.now(),
-      rotateOptimistic: this.#rechokes++ % OPTIMISTIC_EVERY === 0,
-      optimistic: this.#optimistic,
-      random: Math.random,
-    });
-    this.#optimistic = decision.optimistic;
-    for (const p of this.peers.values()) {
-      if (!decision.unchoke.has(p.address)) p.setChoking(true);
-      else if (p.amChoking) this.#unchoke(p);
-      else this.#suggestTo(p);
-    }
+  /**
+   * Every 30 s while downloading below the peer limit, the peers the trackers named and we are not
+   * connected to are dialled again: in a flash crowd a leecher can fill up with incoming peers, close its
+   * own dial to the seeder as one too many, and then never hear of it again before the next announce.
+   */
+  #redialKnown(): void {
+    const now = this.clock.now();
+    if (this.mode !== 'auto' || this.complete || this.paused || now - this.#lastRedial < REDIAL_KNOWN_MS)
+      return;
+    this.#lastRedial = now;
+    if (this.peers.size < this.maxPeers) this.dialling.dial(this.knownPeers);
   }
 
   // ---- shutdown ----
 
   async stop(opts: { announce?: boolean } = {}): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    for (const t of this.#timers) clearInterval(t);
-    clearTimeout(this.#announceTimer);
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const cancel of this.#onStop) cancel();
     for (const p of [...this.peers.values()]) p.close('session stopped');
     // Chunks being hashed or written as the peers went are let finish: what was verified is then on disk,
     // and resume data saved after stop() stays true.
-    await this.#until(() => this.#verifying.size === 0, Date.now() + 10_000, '').catch(() => {});
-    if (opts.announce !== false && this.trackerConnected) {
-      this.trackerConnected = false;
-      await this.announce('stopped').catch(() => {});
-    }
+    await this.until(() => this.verifying.inProgress === 0, 10_000, '').catch(() => {});
+    if (opts.announce !== false) await this.announcing.leave();
+    else this.announcing.stop();
   }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function isLocal(ip: string): boolean {
-  return ip === '127.0.0.1' || ip === '::1' || ip === 'localhost';
 }

@@ -27,6 +27,9 @@ export type ErrorCode =
   | 'ETRACKER_FAILURE'
   | 'ETRACKER_RESPONSE'
   | 'ETRACKER_UNREACHABLE'
+  // dht (BEP 5)
+  | 'EKRPC'
+  | 'EDHT_STATE'
   // storage
   | 'ESTORAGE'
   | 'EPIECE_HASH'

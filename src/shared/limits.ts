@@ -44,7 +44,35 @@ export const LIMITS = {
   /** Infohashes in one scrape request, and peers kept per swarm. */
   trackerMaxScrapeHashes: 64,
   trackerMaxPeersPerSwarm: 5_000,
+  /** Peers one chunkswarm announce reports transfer rates for (`cs_rates`, the tracker page's swarm graph). */
+  trackerMaxRates: 16,
   trackerMaxSwarms: 100_000,
   /** Largest .torrent uploaded through a web page. */
   webUploadBytes: 4 * 1024 * 1024,
+  /** Largest KRPC datagram (BEP 5) read or sent: a UDP packet that fits a common path MTU. */
+  dhtDatagramBytes: 1500,
+  /** Longest transaction id and token taken from another node (ours are 2 and 8 bytes). */
+  dhtTransactionIdBytes: 32,
+  dhtTokenBytes: 64,
+  /** Queries of ours awaiting an answer, per process: more are refused until some finish. */
+  dhtMaxPending: 1024,
+  /** Datagrams a single address and port may send per second (burst: twice that). */
+  dhtPerSenderRate: 50,
+  /** Datagrams all senders together may send per second (burst: twice that). */
+  dhtTotalRate: 5_000,
+  /** Senders whose rate is tracked at once (the least recently seen is forgotten past it). */
+  dhtTrackedSenders: 10_000,
+  /** Peers kept per infohash and infohashes kept, from announce_peer; peers expire after 30 min. */
+  dhtPeersPerInfoHash: 500,
+  dhtMaxInfoHashes: 5_000,
+  dhtPeerTtlMs: 30 * 60_000,
+  /** Lookups running at once; more wait their turn. */
+  dhtMaxLookups: 32,
+  /** Queries one lookup may send at most, so a lookup in a small or hostile network ends. */
+  dhtLookupMaxQueries: 128,
+  /** ut_pex (BEP 11): peers taken from one received message, and messages a peer may send a minute. */
+  pexMaxReceivedPeers: 100,
+  pexMaxMessagesPerMinute: 6,
+  /** Largest ut_pex payload read. */
+  pexMessageBytes: 8 * 1024,
 } as const;

@@ -17,3 +17,8 @@ export function infoHashHex(bytes: Uint8Array): InfoHashHex {
 export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, as a dual-stack socket reports it) as plain IPv4. */
+export function normaliseIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}

@@ -1,5 +1,6 @@
 import type { PeerConnection } from '../peer/connection.js';
 import type { TorrentSession } from '../session/session.js';
+import { torrentStatus, trackerWords } from '../session/status.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { formatAddress } from '../shared/types.js';
 import type { TrackerPeer } from '../tracker/index.js';
@@ -203,14 +204,17 @@ export class Shell {
         return;
       }
       case '/status': {
-        const seeders = [...s.peers.values()].filter((p) => p.isSeeder).length;
-        out.line(`${s.metainfo.name}  ${s.metainfo.infoHashHex}`);
+        const st = torrentStatus(s);
+        const seeders = st.peers.filter((p) => p.seeder).length;
+        out.line(`${st.name}  ${st.infoHash}`);
         out.line(
-          `chunks ${s.have.count}/${s.pieceCount}  peers ${s.peers.size} (${seeders} seeders)  tracker ${s.trackerConnected ? 'connected' : 'not connected'}`,
+          `chunks ${st.have}/${st.pieceCount}  peers ${st.peers.length} (${seeders} seeders)  tracker ${trackerWords(st.tracker, s.clock.now())}`,
         );
         out.line(
-          `down ${rate(s.down.rate)} (${s.downloaded} B)  up ${rate(s.up.rate)} (${s.uploaded} B)  listening on ${me}`,
+          `down ${rate(st.downRate)} (${st.downloaded} B)  up ${rate(st.upRate)} (${st.uploaded} B)  listening on ${me}`,
         );
+        if (st.waitingFor) out.line(`waiting: ${st.waitingFor}`);
+        for (const n of st.notConnected.slice(0, 10)) out.line(`not connected to ${n.address}: ${n.why}`);
         return;
       }
     }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import type { TorrentLayout } from '../metainfo/types.js';
+import { dirname, join, resolve } from 'node:path';
+import type { FileSpan, TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import { errnoCode, safeJoin, storageError } from './fs-errors.js';
@@ -15,6 +15,29 @@ export interface FileStorageOptions {
   readOnly?: boolean;
   /** Most file handles kept open at once; the least recently used idle one is closed beyond it. Default 64. */
   maxOpenFiles?: number;
+  /**
+   * Download only some files (`--select`): the files not in `files` are never created. Their bytes
+   * that share a piece with a selected file (a piece at a file boundary is hashed whole, so it must
+   * be stored whole) go to `partPath`, at the same offset they have in the torrent's byte stream: a
+   * sparse file, stateless, that needs no index. Reads of such pieces come from it too.
+   */
+  selection?: { readonly files: ReadonlySet<number>; readonly partPath: string };
+}
+
+/**
+ * Where a download keeps the part file of a selection: beside its resume data, in the state folder
+ * (`<out>/.chunkswarm`), never among the torrent's own files.
+ */
+export function partFilePath(stateDir: string, infoHashHex: string): string {
+  return join(stateDir, `${infoHashHex}.parts`);
+}
+
+/** A run of piece bytes placed in one on-disk file: a torrent file, or the part file (index = file count). */
+interface Placed {
+  readonly handle: number;
+  readonly position: number;
+  readonly pieceOffset: number;
+  readonly length: number;
 }
 
 interface OpenFile {
@@ -48,6 +71,15 @@ export class FileStorage implements Storage {
   readonly #newEntriesIn = new Set<string>();
   #deferredError: ChunkswarmError | undefined;
   #closed = false;
+  /** 1 for a file whose bytes live in the file itself; 0 for one whose bytes go to the part file. */
+  readonly #inFile: Uint8Array;
+  readonly #partPath: string | undefined;
+  /** Reads and writes under way; setSelection waits for them, and new ones wait for it (#gate). */
+  #active = 0;
+  #drained: (() => void) | undefined;
+  #gate: Promise<void> | undefined;
+  /** Pieces written or found verified by this storage: setSelection moves their bytes even if the caller's `have` does not list them yet. */
+  readonly #stored: Bitfield;
 
   constructor(layout: TorrentLayout, contentPath: string, opts: FileStorageOptions = {}) {
     this.layout = layout;
@@ -64,6 +96,90 @@ export class FileStorage implements Storage {
       this.#paths = [this.contentPath];
     } else {
       this.#paths = layout.files.map((f) => safeJoin(this.contentPath, f.path));
+    }
+    this.#inFile = new Uint8Array(layout.files.length).fill(1);
+    this.#stored = new Bitfield(layout.pieceCount);
+    const sel = opts.selection;
+    if (sel) {
+      this.#partPath = resolve(sel.partPath);
+      this.#inFile.fill(0);
+      for (const i of sel.files) this.#checkFileIndex(i);
+      for (const i of sel.files) this.#inFile[i] = 1;
+      if (this.#paths.includes(this.#partPath)) {
+        throw new ChunkswarmError(
+          'ESTORAGE',
+          `the part file ${this.#partPath} is one of the torrent's files`,
+        );
+      }
+    }
+  }
+
+  /** The part file of a selection (see FileStorageOptions.selection); undefined without one. */
+  get partPath(): string | undefined {
+    return this.#partPath;
+  }
+
+  /** Whether file `fileIndex`'s bytes live in the file itself (selected now or before), not in the part file. */
+  isFileCreated(fileIndex: number): boolean {
+    this.#checkFileIndex(fileIndex);
+    return this.#inFile[fileIndex] === 1;
+  }
+
+  /**
+   * Adds files to the selection while the download runs. The bytes of each newly selected file
+   * that are already held (pieces `have` marks, or that this storage wrote or verified) move
+   * from the part file into the file; reads and writes wait meanwhile, so none sees a half-moved
+   * piece. A file that leaves the selection stays where it is: its bytes are already in it, and the
+   * picker simply stops fetching its pieces (so this never removes a file or moves bytes back).
+   */
+  async setSelection(files: ReadonlySet<number>, have: Bitfield): Promise<void> {
+    this.#checkOpen();
+    for (const i of files) this.#checkFileIndex(i);
+    if (this.#partPath === undefined) return; // without a selection, every file is in place already
+    while (this.#gate) await this.#gate;
+    const added = [...files].filter((i) => this.#inFile[i] === 0).sort((a, b) => a - b);
+    if (added.length === 0) return;
+    if (this.readOnly) {
+      throw new ChunkswarmError(
+        'ESTORAGE',
+        `cannot add files under ${this.contentPath}: storage is read-only`,
+      );
+    }
+    let open!: () => void;
+    this.#gate = new Promise<void>((r) => {
+      open = r;
+    });
+    try {
+      if (this.#active > 0) await new Promise<void>((r) => (this.#drained = r));
+      const partIndex = this.#paths.length;
+      for (const f of added) {
+        const file = this.layout.files[f]!;
+        if (file.length === 0) {
+          // A zero-length file has no piece to bring it; create it now, as prepare would have.
+          await this.#withFile(f, true, 'create', async () => {});
+          this.#inFile[f] = 1;
+          continue;
+        }
+        const first = Math.floor(file.offset / this.layout.pieceLength);
+        const last = Math.floor((file.offset + file.length - 1) / this.layout.pieceLength);
+        const moves: FileSpan[] = [];
+        for (let p = first; p <= last; p++) {
+          if (!have.has(p) && !this.#stored.has(p)) continue;
+          for (const s of spansOf(this.layout, p)) if (s.fileIndex === f) moves.push(s);
+        }
+        const buf = Buffer.allocUnsafe(Math.min(this.layout.pieceLength, file.length));
+        for (const s of moves) {
+          const out = buf.subarray(0, s.length);
+          await this.#withFile(partIndex, false, 'read', (h) =>
+            this.#readFully(h, out, 0, s.length, file.offset + s.fileOffset),
+          );
+          await this.#withFile(f, true, 'write', (h) => writeFully(h, out, 0, s.length, s.fileOffset));
+        }
+        this.#inFile[f] = 1;
+      }
+    } finally {
+      this.#gate = undefined;
+      open();
     }
   }
 
@@ -86,10 +202,10 @@ export class FileStorage implements Storage {
   async prepare(): Promise<void> {
     this.#checkOpen();
     if (this.readOnly) return;
-    const dirs = new Set(this.#paths.map((p) => dirname(p)));
+    const dirs = new Set(this.#paths.filter((_, i) => this.#inFile[i] === 1).map((p) => dirname(p)));
     for (const dir of dirs) await this.#mkdirs(dir);
     for (let i = 0; i < this.#paths.length; i++) {
-      if (this.layout.files[i]!.length !== 0) continue;
+      if (this.layout.files[i]!.length !== 0 || this.#inFile[i] === 0) continue;
       const path = this.#paths[i]!;
       try {
         // O_CREAT without O_TRUNC: an existing file keeps its bytes.
@@ -104,14 +220,16 @@ export class FileStorage implements Storage {
 
   async read(index: number, begin: number, length: number, into?: Buffer): Promise<Buffer> {
     this.#checkOpen();
-    const spans = spansOf(this.layout, index, begin, length);
+    const spans = this.#place(spansOf(this.layout, index, begin, length));
     const out =
       into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
-    await Promise.all(
-      spans.map((s) =>
-        this.#withFile(s.fileIndex, false, 'read', async (f) => {
-          await this.#readFully(f, out, s.pieceOffset - begin, s.length, s.fileOffset);
-        }),
+    await this.#guarded(() =>
+      Promise.all(
+        spans.map((s) =>
+          this.#withFile(s.handle, false, 'read', async (f) => {
+            await this.#readFully(f, out, s.pieceOffset - begin, s.length, s.position);
+          }),
+        ),
       ),
     );
     return out;
@@ -127,30 +245,71 @@ export class FileStorage implements Storage {
     }
     checkWholePiece(this.layout, index, data);
     const spans = spansOf(this.layout, index);
-    await Promise.all(
-      spans.map((s) =>
-        this.#withFile(s.fileIndex, true, 'write', async (f) => {
-          let done = 0;
-          while (done < s.length) {
-            const { bytesWritten } = await f.handle.write(
-              data,
-              s.pieceOffset + done,
-              s.length - done,
-              s.fileOffset + done,
-            );
-            done += bytesWritten;
-          }
-          f.dirty = true;
-        }),
-      ),
+    await this.#guarded(async () => {
+      await Promise.all(
+        this.#place(spans).map((s) =>
+          this.#withFile(s.handle, true, 'write', (f) =>
+            writeFully(f, data, s.pieceOffset, s.length, s.position),
+          ),
+        ),
+      );
+      // Inside the guard: a selection change that waits for this write then sees the piece as stored.
+      this.#stored.set(index);
+    });
+  }
+
+  /** Where each span's bytes are on disk: in its file, or in the part file when that file is not selected. */
+  #place(spans: readonly FileSpan[]): Placed[] {
+    const partIndex = this.#paths.length;
+    return spans.map((s) =>
+      this.#inFile[s.fileIndex] === 1
+        ? { handle: s.fileIndex, position: s.fileOffset, pieceOffset: s.pieceOffset, length: s.length }
+        : {
+            handle: partIndex,
+            position: this.layout.files[s.fileIndex]!.offset + s.fileOffset,
+            pieceOffset: s.pieceOffset,
+            length: s.length,
+          },
     );
+  }
+
+  async #guarded<T>(op: () => Promise<T>): Promise<T> {
+    // Without a selection nothing ever moves: no bookkeeping on the hot path.
+    if (this.#partPath === undefined) return op();
+    while (this.#gate !== undefined) await this.#gate;
+    this.#active++;
+    try {
+      return await op();
+    } finally {
+      this.#active--;
+      if (this.#active === 0 && this.#drained) {
+        const wake = this.#drained;
+        this.#drained = undefined;
+        wake();
+      }
+    }
+  }
+
+  #checkFileIndex(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.layout.files.length) {
+      throw new ChunkswarmError(
+        'ESTORAGE',
+        `the torrent has no file number ${i}: it has ${this.layout.files.length} (0 to ${this.layout.files.length - 1})`,
+      );
+    }
+  }
+
+  /** The on-disk path behind a handle index: a torrent file, or the part file. */
+  #diskPath(index: number): string {
+    return index === this.#paths.length ? this.#partPath! : this.#paths[index]!;
   }
 
   async verifyExisting(opts: VerifyOptions = {}): Promise<Bitfield> {
     this.#checkOpen();
     const { layout } = this;
+    const onDisk = this.#partPath === undefined ? this.#paths : [...this.#paths, this.#partPath];
     const sizes = await Promise.all(
-      this.#paths.map(async (p) => {
+      onDisk.map(async (p) => {
         try {
           const st = await stat(p);
           return st.isFile() ? st.size : -1;
@@ -168,8 +327,10 @@ export class FileStorage implements Storage {
       layout.pieceCount,
       window,
       async (i) => {
-        const spans = spansOf(layout, i);
-        if (!spans.every((s) => sizes[s.fileIndex]! >= s.fileOffset + s.length)) return false;
+        const spans = this.#place(spansOf(layout, i));
+        if (!spans.every((s) => sizes[s.handle]! >= s.position + s.length)) return false;
+        // A piece with no byte in a selected file is not wanted: do not hash the part file's holes.
+        if (this.#partPath !== undefined && spans.every((s) => s.handle === this.#paths.length)) return false;
         let data: Buffer;
         try {
           data = await this.read(i, 0, pieceLengthOf(layout, i));
@@ -186,7 +347,10 @@ export class FileStorage implements Storage {
         return digest.equals(pieceHash(layout, i));
       },
       (i, ok) => {
-        if (ok) bits.set(i);
+        if (ok) {
+          bits.set(i);
+          this.#stored.set(i);
+        }
         opts.onProgress?.(i + 1, layout.pieceCount);
       },
     );
@@ -227,7 +391,7 @@ export class FileStorage implements Storage {
           await f.handle.datasync();
         } catch (err) {
           f.dirty = true;
-          throw storageError('sync', this.#paths[f.index]!, err);
+          throw storageError('sync', this.#diskPath(f.index), err);
         } finally {
           this.#release(f);
         }
@@ -259,7 +423,7 @@ export class FileStorage implements Storage {
     try {
       return await fn(f);
     } catch (err) {
-      throw storageError(verb, this.#paths[index]!, err);
+      throw storageError(verb, this.#diskPath(index), err);
     } finally {
       this.#release(f);
     }
@@ -293,7 +457,7 @@ export class FileStorage implements Storage {
 
   /** Opens file `index` into the cache, already in use by the caller (so eviction cannot take it). */
   async #openFile(index: number, write: boolean): Promise<OpenFile> {
-    const path = this.#paths[index]!;
+    const path = this.#diskPath(index);
     let handle: FileHandle;
     if (!write) {
       try {
@@ -361,7 +525,7 @@ export class FileStorage implements Storage {
   }
 
   #closeHandle(f: OpenFile): void {
-    const path = this.#paths[f.index]!;
+    const path = this.#diskPath(f.index);
     const done = (async () => {
       try {
         // An evicted handle with unsynced writes is synced now, so a later flush() still covers them.
@@ -381,14 +545,32 @@ export class FileStorage implements Storage {
     while (done < length) {
       const { bytesRead } = await f.handle.read(out, at + done, length - done, position + done);
       if (bytesRead === 0) {
+        const file = this.layout.files[f.index];
         throw new ShortFileError(
           'ESTORAGE',
-          `cannot read ${this.#paths[f.index]}: the file ends at byte ${position + done}, but the torrent has ${this.layout.files[f.index]!.length} bytes in it`,
+          file
+            ? `cannot read ${this.#paths[f.index]}: the file ends at byte ${position + done}, but the torrent has ${file.length} bytes in it`
+            : `cannot read ${this.#partPath}: the part file ends at byte ${position + done}, before bytes it should hold`,
         );
       }
       done += bytesRead;
     }
   }
+}
+
+async function writeFully(
+  f: OpenFile,
+  data: Buffer,
+  at: number,
+  length: number,
+  position: number,
+): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesWritten } = await f.handle.write(data, at + done, length - done, position + done);
+    done += bytesWritten;
+  }
+  f.dirty = true;
 }
 
 /** fsync a folder so the names created in it survive a crash; some systems cannot, which is harmless. */

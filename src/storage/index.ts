@@ -1,5 +1,5 @@
 export { ChunkFolderStorage } from './chunk-folder.js';
-export { FileStorage, type FileStorageOptions } from './file-storage.js';
+export { FileStorage, type FileStorageOptions, partFilePath } from './file-storage.js';
 export { PieceHasher, type PieceHasherOptions, pieceHash, type Sha1Options, verifyPiece } from './hasher.js';
 export { MemoryStorage } from './memory.js';
 export { type CachedBlock, PieceReadCache } from './read-cache.js';

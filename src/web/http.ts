@@ -155,3 +155,15 @@ export function splitUrl(url: string | undefined): { path: string; query: URLSea
     return { path: '/', query: new URLSearchParams() };
   }
 }
+
+/**
+ * A Content-Disposition that survives any torrent name: ASCII fallback plus RFC 6266 `filename*`.
+ * `inline` for a file shown in place (a stream), `attachment` for one to save.
+ */
+export function contentDisposition(
+  name: string,
+  disposition: 'attachment' | 'inline' = 'attachment',
+): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\;]/g, '_');
+  return `${disposition}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}

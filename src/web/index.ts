@@ -18,7 +18,15 @@ export {
   TOKEN_HEADER,
   WebGuard,
 } from './guard.js';
-export { escapeHtml, readBody, readJson, SECURITY_HEADERS, sendError, sendJson } from './http.js';
+export {
+  contentDisposition,
+  escapeHtml,
+  readBody,
+  readJson,
+  SECURITY_HEADERS,
+  sendError,
+  sendJson,
+} from './http.js';
 export {
   chunkMap,
   MAX_MAP_CELLS,
@@ -30,8 +38,22 @@ export {
 } from './peer-web.js';
 export { coalesce, frame, MAX_STREAMS, SseHub } from './sse.js';
 export {
+  contentTypeFor,
+  parseRange,
+  type RangeAnswer,
+  STREAM_STEP,
+  type StreamHandlerOptions,
+  type StreamServerHandle,
+  type StreamServerOptions,
+  type StreamSource,
+  startStreamServer,
+  streamHandler,
+  type TorrentFileSourceOptions,
+  torrentFileSource,
+} from './stream.js';
+export { MAX_GRAPH_EDGES, MAX_GRAPH_NODES, STRIP_CELLS, swarmGraph } from './swarm-graph.js';
+export {
   availability,
-  contentDisposition,
   MAX_CELLS,
   MAX_PEER_ROWS,
   MAX_REGISTERED,

@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
-import type { PeerConnection } from '../peer/connection.js';
+import { peerFlags } from '../peer/flags.js';
 import type { Client } from '../session/client.js';
-import { checkMagnetSources, MetadataFetch, type MetadataResult } from '../session/metadata-fetch.js';
+import { checkMagnetSources, type MetadataFetch } from '../session/metadata-fetch.js';
 import type { TorrentSession } from '../session/session.js';
+import { type PeerStatus, torrentStatus, trackerWords } from '../session/status.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { formatAddress } from '../shared/types.js';
@@ -42,14 +43,12 @@ export interface PeerWebOptions {
    * Opens a torrent added through the page; without it the page says adding is not offered. `peers` are
    * those a magnet's metadata came from (with its `x.pe` ones), which no tracker may name.
    */
-  readonly addTorrent?: (meta: Metainfo, peers?: MetadataResult['peers']) => Promise<TorrentSession>;
+  readonly addTorrent?: (meta: Metainfo) => Promise<TorrentSession>;
   /**
    * Called as a magnet's metadata fetch starts; what it returns is called once the fetch is over (torrent
    * added or fetch failed). `download` waits for these as for its other torrents.
    */
   readonly holdWhileFetching?: () => () => void;
-  /** Sent to a magnet's trackers in place of our address (NAT). */
-  readonly announceIp?: string;
   /** Where the command prints its lines: a magnet's fetch is told there too. */
   readonly log?: (line: string) => void;
   /** How long a magnet's metadata may take (default MetadataFetch's 60 s). */
@@ -221,29 +220,30 @@ export class PeerWeb {
 
   #torrentView(t: Tracked): TorrentView {
     const s = t.session;
-    const m = s.metainfo;
+    const st = torrentStatus(s);
     const full = this.#o.shell?.session === s;
     return {
-      infoHash: m.infoHashHex,
-      name: m.name,
-      size: m.totalLength,
-      pieceCount: m.pieceCount,
-      pieceLength: m.pieceLength,
-      have: s.have.count,
-      done: m.totalLength - s.left,
-      complete: s.complete,
-      paused: s.paused,
-      mode: s.mode,
+      infoHash: st.infoHash,
+      name: st.name,
+      size: st.size,
+      pieceCount: st.pieceCount,
+      pieceLength: s.metainfo.pieceLength,
+      have: st.have,
+      done: st.done,
+      complete: st.complete,
+      paused: st.paused,
+      mode: st.mode,
       trackerConnected: s.trackerConnected,
-      downRate: s.down.rate,
-      upRate: s.up.rate,
-      downloaded: s.downloaded,
-      uploaded: s.uploaded,
+      tracker: trackerWords(st.tracker, s.clock.now()),
+      waitingFor: st.waitingFor,
+      notConnected: st.notConnected.slice(0, 20),
+      downRate: st.downRate,
+      upRate: st.upRate,
+      downloaded: st.downloaded,
+      uploaded: st.uploaded,
       map: chunkMap(s.pieceCount, (i) => s.have.has(i), new Set(s.picker.partialPieces())),
       rates: { t: t.t, down: t.down, up: t.up },
-      peers: [...s.peers.values()]
-        .map((p) => peerView(p, s.pieceCount))
-        .sort((a, b) => a.address.localeCompare(b.address)),
+      peers: st.peers.map(peerView),
       console: full ? 'full' : 'read-only',
     };
   }
@@ -352,14 +352,7 @@ export class PeerWeb {
         'EUSAGE',
         `${MAX_FETCHES} magnet links are fetching their metadata already: wait for one to finish`,
       );
-    const fetch = new MetadataFetch({
-      magnet: link,
-      peerId: c.peerId,
-      listenPort: c.port,
-      announceIp: this.#o.announceIp,
-      timeoutMs: this.#o.metadataTimeoutMs,
-      mayConnect: () => c.connectionCount < LIMITS.maxPeersTotal,
-    });
+    const fetch = c.fetchMetadata(link, { timeoutMs: this.#o.metadataTimeoutMs });
     const entry: Fetching = { fetch, error: null };
     // A retry of a failed link takes the old entry's place, at the end.
     this.#fetching.delete(hash);
@@ -370,11 +363,15 @@ export class PeerWeb {
     const release = this.#o.holdWhileFetching?.();
     fetch
       .run()
-      .then(async ({ metainfo, peers }) => {
-        // Opened meanwhile (from the command line, or its .torrent from this page): it can use the peers.
-        const open = c.sessions.get(hash);
-        if (open) for (const p of peers) open.connect(p.ip, p.port).catch(() => {});
-        else await add(metainfo, peers);
+      .then(async (result) => {
+        // Opened meanwhile (from the command line, or its .torrent from this page): it takes the peers.
+        const session =
+          c.sessions.get(hash) ??
+          (await add(result.metainfo).catch((err: unknown) => {
+            for (const conn of result.connections) conn.close('the torrent could not be opened');
+            throw err;
+          }));
+        c.handOver(session, result);
         if (this.#fetching.get(hash) === entry) this.#fetching.delete(hash);
       })
       .catch((err) => {
@@ -485,19 +482,17 @@ function rateField(v: unknown, what: string): number | undefined {
   return v;
 }
 
-function peerView(p: PeerConnection, pieceCount: number): PeerView {
+function peerView({ silent, requests, ...p }: PeerStatus): PeerView {
   return {
-    address: p.peerAddress,
-    client: p.clientName,
-    outgoing: p.outgoing,
-    seeder: p.isSeeder,
-    amChoking: p.amChoking,
-    amInterested: p.amInterested,
-    peerChoking: p.peerChoking,
-    peerInterested: p.peerInterested,
-    downRate: p.down.rate,
-    upRate: p.up.rate,
-    have: Math.min(p.bits?.count ?? 0, pieceCount),
+    ...p,
+    snubbed: p.snubbed || silent,
+    outgoing: p.source !== 'incoming',
+    flags: peerFlags({
+      ...p,
+      downloading: p.downRate > 0 || requests > 0,
+      uploading: p.upRate > 0,
+      incoming: p.source === 'incoming',
+    }),
   };
 }
 

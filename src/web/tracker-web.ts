@@ -21,8 +21,9 @@ import {
 import { WebApp } from './app.js';
 import type { StaticAssets } from './assets.js';
 import { WebGuard } from './guard.js';
-import { readBody, send, sendError, sendJson } from './http.js';
+import { contentDisposition, readBody, send, sendError, sendJson } from './http.js';
 import { coalesce, SseHub } from './sse.js';
+import { swarmGraph } from './swarm-graph.js';
 import type { AvailabilityMap, SwarmPeerView, SwarmView, TrackerState, TrackerStatsView } from './types.js';
 
 /** Swarms listed on the page, peers per swarm in its table, and cells in an availability map. */
@@ -283,7 +284,8 @@ export class TrackerWeb {
       hasTorrent: reg !== undefined,
       magnet: reg ? magnetUri(reg) : this.#magnet(infoHash, name),
     };
-    if (records === undefined) return { ...base, peers: [], peersOmitted: 0, availability: null };
+    if (records === undefined)
+      return { ...base, peers: [], peersOmitted: 0, availability: null, graph: null };
     records.sort(
       (a, b) => Number(isSeeder(b)) - Number(isSeeder(a)) || a.ip.localeCompare(b.ip) || a.port - b.port,
     );
@@ -293,6 +295,7 @@ export class TrackerWeb {
       peers,
       peersOmitted: records.length - peers.length,
       availability: pieces === null ? null : availability(records, pieces),
+      graph: swarmGraph(records, pieces),
     };
   }
 
@@ -420,10 +423,4 @@ export function availability(
     cells.push(min + everything);
   }
   return { cells, chunksPerCell: perCell, peersCounted: counted, peersUnknown: unknown };
-}
-
-/** An attachment name that survives any torrent name: ASCII fallback plus RFC 6266 `filename*`. */
-export function contentDisposition(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\;]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }

@@ -3,6 +3,8 @@
  * import these types, so both sides agree on every field. Plain data only: no classes, no Buffers.
  */
 
+import type { PeerStatus } from '../shared/status.js';
+
 // ---- tracker page ----
 
 export interface TrackerState {
@@ -49,6 +51,29 @@ export interface SwarmView {
   readonly peers: readonly SwarmPeerView[];
   readonly peersOmitted: number;
   readonly availability: AvailabilityMap | null;
+  /** Who sends to whom, from the rates chunkswarm peers announce (`cs_rates`); null in summaries. */
+  readonly graph: SwarmGraph | null;
+}
+
+/** The swarm graph of the tracker's page (see swarm-graph.ts). */
+export interface SwarmGraph {
+  readonly nodes: readonly SwarmGraphNode[];
+  /** Sender to receiver, bytes per second, fastest first. */
+  readonly edges: readonly { readonly from: string; readonly to: string; readonly rate: number }[];
+  readonly nodesOmitted: number;
+  readonly edgesOmitted: number;
+}
+
+export interface SwarmGraphNode {
+  /** ip:port, as in the peer set. */
+  readonly id: string;
+  /** False for an address only another peer's rates name. */
+  readonly known: boolean;
+  readonly seeder: boolean;
+  /** The peer sends its rates (a chunkswarm peer); edges of others come from their partners only. */
+  readonly reports: boolean;
+  /** Fraction held of each run of chunks (up to STRIP_CELLS); null when unknown. */
+  readonly strip: readonly number[] | null;
 }
 
 export interface SwarmPeerView {
@@ -113,6 +138,12 @@ export interface TorrentView {
   readonly paused: boolean;
   readonly mode: 'auto' | 'manual' | 'seed';
   readonly trackerConnected: boolean;
+  /** The tracker in words: connected, or why not and when it is tried again. */
+  readonly tracker: string;
+  /** What a stalled download waits for (undefined while it moves). */
+  readonly waitingFor: string | undefined;
+  /** Peers known and not connected, and why (at most 20). */
+  readonly notConnected: readonly { readonly address: string; readonly why: string }[];
   readonly downRate: number;
   readonly upRate: number;
   readonly downloaded: number;
@@ -138,18 +169,11 @@ export interface ChunkMapView {
   readonly chunksPerCell: number;
 }
 
-export interface PeerView {
-  readonly address: string;
-  readonly client: string;
+/** A connected peer as the page shows it: its status (see session/status.ts) and its flags in letters. */
+export interface PeerView extends Omit<PeerStatus, 'silent' | 'requests'> {
   readonly outgoing: boolean;
-  readonly seeder: boolean;
-  readonly amChoking: boolean;
-  readonly amInterested: boolean;
-  readonly peerChoking: boolean;
-  readonly peerInterested: boolean;
-  readonly downRate: number;
-  readonly upRate: number;
-  readonly have: number;
+  /** Transmission-style letters (see peerFlags). */
+  readonly flags: string;
 }
 
 export interface ConsoleLine {

@@ -26,3 +26,18 @@ export {
   metadataPieceMessage,
   UT_METADATA,
 } from './metadata.js';
+export {
+  decodePex,
+  encodePex,
+  PEX_INTERVAL_MS,
+  PEX_MAX_ADDED,
+  PEX_MAX_DROPPED,
+  type PexDecodeLimits,
+  PexFlag,
+  PexInbox,
+  PexLink,
+  type PexMessage,
+  type PexPeer,
+  PexState,
+  UT_PEX,
+} from './pex.js';

@@ -25,7 +25,7 @@ interface CsInfo {
   size: number;
   pieceLength: number;
   pieces: number;
-  files: { path: string; length: number }[];
+  files: { index: number; path: string; length: number; chunks: [number, number] | null }[];
   trackers: string[][];
 }
 
@@ -34,6 +34,8 @@ async function csInfo(torrent: string): Promise<CsInfo> {
   assert.equal(r.code, 0, `chunkswarm info --json ${torrent} failed:\n${r.stdout}${r.stderr}`);
   return JSON.parse(r.stdout) as CsInfo;
 }
+
+const pathsAndLengths = (info: CsInfo) => info.files.map((f) => ({ path: f.path, length: f.length }));
 
 /** A folder whose names test the ordering rules and odd-but-harmless names. */
 async function makeCourse(root: string): Promise<void> {
@@ -105,7 +107,11 @@ test('nested folders, spaces, non-ASCII names and empty files: libtorrent reads 
     // The same files in the same order: the byte order chunkswarm sorts by, with both empty files.
     assert.deepEqual(
       lt.files.map((f) => ({ path: f.path.slice(`${lt.name}/`.length), length: f.length })),
-      info.files,
+      pathsAndLengths(info),
+    );
+    assert.deepEqual(
+      info.files.map((f) => f.index),
+      info.files.map((_, i) => i),
     );
     assert.deepEqual(
       info.files.map((f) => f.path),
@@ -165,7 +171,7 @@ test('chunkswarm info --json reads the v1 torrents libtorrent makes, with libtor
       lt.files.length === 1 && lt.files[0]!.path === lt.name
         ? [{ path: lt.name, length: lt.files[0]!.length }]
         : lt.files.map((f) => ({ path: f.path.slice(`${lt.name}/`.length), length: f.length }));
-    assert.deepEqual(info.files, ltFiles);
+    assert.deepEqual(pathsAndLengths(info), ltFiles);
     // libtorrent shuffles trackers within a tier when it loads a torrent (BEP 12), so compare sets.
     assert.deepEqual(info.trackers.flat().sort(), [...lt.trackers].sort());
   }

@@ -1,18 +1,10 @@
 import type { BlockRef } from '../../src/picker/index.js';
 import { PiecePicker } from '../../src/picker/index.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
+import { seededGenerator as seededRandom } from '../../src/shared/random.js';
 
 /** A small deterministic generator (mulberry32), so tie breaks and random-first are repeatable. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded = seededRandom;
 
 export const KiB16 = 16 * 1024;
 

@@ -37,6 +37,8 @@ class Sim {
   readonly inflight = new Map<string, Map<string, BlockRef>>();
   readonly received = new Set<string>();
   readonly have = new Set<number>();
+  /** Pieces of priority 0 (files not selected). */
+  readonly skip = new Set<number>();
   failuresLeft = 3;
 
   constructor(
@@ -85,10 +87,28 @@ class Sim {
     return false;
   }
 
+  /** New priorities from the bits of `mask` (bit i clear: skip piece i; set: normal or, with `high`, high). */
+  prioritise(mask: number, high: number): void {
+    const priorities = Array.from({ length: this.g.pieceCount }, (_, i) =>
+      mask & (1 << i) ? (high & (1 << i) ? 2 : 1) : 0,
+    );
+    this.picker.setPriorities(priorities);
+    this.skip.clear();
+    priorities.forEach((p, i) => {
+      if (p === 0) this.skip.add(i);
+    });
+  }
+
+  wantedMissing(): number {
+    let n = 0;
+    for (let i = 0; i < this.g.pieceCount; i++) if (!this.have.has(i) && !this.skip.has(i)) n++;
+    return n;
+  }
+
   expectEndgame(): boolean {
-    if (this.have.size === this.g.pieceCount) return false;
+    if (this.wantedMissing() === 0) return false;
     for (let i = 0; i < this.g.pieceCount; i++) {
-      if (this.have.has(i)) continue;
+      if (this.have.has(i) || this.skip.has(i)) continue;
       for (const b of blocksOf(this.g, i)) {
         const k = keyOf(b);
         if (!this.received.has(k) && !this.inFlightAnywhere(k)) return false;
@@ -103,7 +123,7 @@ class Sim {
     const bits = this.bits.get(peer)!;
     const mine = this.inflight.get(peer)!;
     for (let i = 0; i < this.g.pieceCount; i++) {
-      if (this.have.has(i) || !bits.has(i)) continue;
+      if (this.have.has(i) || !bits.has(i) || this.skip.has(i)) continue;
       for (const b of blocksOf(this.g, i)) {
         const k = keyOf(b);
         if (this.received.has(k) || mine.has(k)) continue;
@@ -132,6 +152,7 @@ class Sim {
         `malformed block ${k}`,
       );
       assert.ok(!this.have.has(b.index), `block ${k} of a piece we have`);
+      assert.ok(!this.skip.has(b.index), `block ${k} of a skipped piece`);
       assert.ok(this.bits.get(peer)!.has(b.index), `block ${k} of a piece ${peer} lacks`);
       assert.ok(!inCall.has(k), `block ${k} twice in one pick`);
       assert.ok(!mine.has(k), `block ${k} already in flight to ${peer}`);
@@ -201,6 +222,7 @@ class Sim {
       assert.equal(this.picker.have.has(i), this.have.has(i));
     }
     assert.equal(this.picker.missingCount(), this.g.pieceCount - this.have.size);
+    assert.equal(this.picker.wantedMissingCount(), this.wantedMissing());
     assert.equal(this.picker.inEndgame, this.expectEndgame());
     const started = new Set<number>();
     for (const k of this.received) started.add(Number(k.split(':')[0]));
@@ -238,6 +260,8 @@ const op = fc.record({
     'leave',
     'join',
     'disk',
+    'priority',
+    'window',
   ),
   a: fc.nat(),
   b: fc.nat(),
@@ -275,23 +299,37 @@ describe('picker property', () => {
             else if (kind === 'leave') sim.leave(peer);
             else if (kind === 'join') sim.join(peer);
             else if (kind === 'disk' && c % 4 === 0) sim.foundOnDisk(b % g.pieceCount);
+            else if (kind === 'priority') sim.prioritise(b, c);
+            else if (kind === 'window')
+              sim.picker.setStreamWindow(
+                c % 3 === 0 ? undefined : { first: b % g.pieceCount, count: 1 + (c % 4) },
+              );
             sim.check();
           }
 
-          // Drain: everyone back, the first peer becomes a seed, keep picking and delivering.
+          // Drain: everyone back, the first peer becomes a seed, keep picking and delivering: first
+          // until the selected pieces are in (and none other is started), then the rest.
           for (const p of peers) sim.join(p);
           for (let i = 0; i < g.pieceCount; i++) sim.announce(peers[0]!, i);
           const totalBlocks = Math.ceil(g.totalLength / g.blockSize) + g.pieceCount;
           let coin = seed;
-          for (let round = 0; round < 4 * (totalBlocks + 3) && sim.have.size < g.pieceCount; round++) {
-            for (const p of peers) sim.pick(p, 4);
-            for (const [p, k] of sim.flights()) {
-              if (!sim.inflight.get(p)!.has(k)) continue; // cancelled by an earlier copy
-              coin = (coin * 1103515245 + 12345) >>> 0;
-              sim.deliver(p, k, (coin & 4) === 0);
-              sim.check();
+          const drain = () => {
+            for (let round = 0; round < 4 * (totalBlocks + 3) && sim.wantedMissing() > 0; round++) {
+              for (const p of peers) sim.pick(p, 4);
+              for (const [p, k] of sim.flights()) {
+                if (!sim.inflight.get(p)!.has(k)) continue; // cancelled by an earlier copy
+                coin = (coin * 1103515245 + 12345) >>> 0;
+                sim.deliver(p, k, (coin & 4) === 0);
+                sim.check();
+              }
             }
-          }
+          };
+          drain();
+          assert.equal(sim.picker.wantedMissingCount(), 0, 'the selection never completed');
+          assert.equal(sim.picker.inEndgame, false);
+          for (const p of peers) assert.equal(sim.picker.pick(p, 4).length, 0, 'picked beyond the selection');
+          sim.prioritise(0xff, 0);
+          drain();
           assert.equal(sim.picker.missingCount(), 0, 'the swarm never completed');
           assert.equal(sim.picker.have.complete, true);
           assert.equal(sim.picker.inEndgame, false);

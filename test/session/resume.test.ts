@@ -11,12 +11,16 @@ import { after, before, describe, it } from 'node:test';
 import {
   decodeResume,
   encodeResume,
+  keepResumeData,
   ResumeFile,
   sameStamps,
   stampFiles,
   writeStateFile,
 } from '../../src/session/resume.js';
+import type { SessionEvents } from '../../src/session/session.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
+import { FakeClock } from '../../src/shared/clock.js';
+import { TypedEmitter } from '../../src/shared/events.js';
 
 const infoHash = Buffer.alloc(20, 7);
 let dir = '';
@@ -111,5 +115,67 @@ describe('writeStateFile', () => {
     assert.deepEqual(await readdir(sub), ['x.resume']);
     const { readFile } = await import('node:fs/promises');
     assert.equal((await readFile(path)).toString(), 'second, longer');
+  });
+});
+
+describe('keepResumeData on the fake clock', () => {
+  /**
+   * A session as keepResumeData sees it, with chunks verified by hand. The record's writes are noted with
+   * the fake time they started and the chunks they held (no disk: the schedule is what is under test).
+   */
+  function harness() {
+    const clock = new FakeClock(0);
+    const have = new Bitfield(64);
+    const events = new TypedEmitter<SessionEvents>();
+    const saves: { at: number; count: number }[] = [];
+    class NotedFile extends ResumeFile {
+      override async save(record: { pieces: Bitfield }): Promise<void> {
+        saves.push({ at: clock.now(), count: record.pieces.count });
+      }
+    }
+    const storage = { paths: [], flush: async () => {} };
+    const subject = {
+      have,
+      infoHash,
+      events,
+      clock,
+      get complete() {
+        return have.complete;
+      },
+    };
+    const keeper = keepResumeData(subject, storage, new NotedFile(dir, 'ab'.repeat(20)), (m) =>
+      assert.fail(m),
+    );
+    const verified: number[] = [];
+    const verify = (i: number): void => {
+      have.set(i);
+      verified.push(clock.now());
+      events.emit('piece-verified', i, undefined);
+    };
+    return { clock, verify, saves, verified, keeper };
+  }
+
+  it('records each chunk within a second while chunks keep coming, not only once they stop', async () => {
+    const h = harness();
+    // A chunk every 200 ms for 5 s: the old rule (save after a quiet second) never saved in that time.
+    for (let i = 0; i < 25; i++) {
+      h.verify(i);
+      await h.clock.advanceAsync(200);
+    }
+    // The n-th verified chunk is in a save that started at most a second after it was verified.
+    h.verified.forEach((at, n) => {
+      const save = h.saves.find((s) => s.count >= n + 1);
+      assert.ok(save && save.at - at <= 1000, `chunk ${n} verified at ${at} ms, saved ${save?.at} ms`);
+    });
+    // About once a second, not once per chunk.
+    assert.ok(h.saves.length <= 7, `${h.saves.length} saves for 25 chunks in 5 s`);
+    await h.keeper.stop();
+    assert.equal(h.saves.at(-1)?.count, 25);
+  });
+
+  it('saves the state found at start once, and nothing more while nothing arrives', async () => {
+    const h = harness();
+    await h.clock.advanceAsync(10_000);
+    assert.deepEqual(h.saves, [{ at: 1000, count: 0 }]);
   });
 });

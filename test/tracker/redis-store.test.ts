@@ -64,6 +64,22 @@ describe('RedisSwarmStore', () => {
     ]);
   });
 
+  it("keeps a chunkswarm peer's cs_rates with its record, for the page's swarm graph", async (t) => {
+    const r = await server(t);
+    if (!r) return;
+    const s = await RedisSwarmStore.connect(r.url(), { prefix: 'rates:' });
+    open.push(s);
+    const rates = [
+      { ip: '10.0.0.2', port: 6002, down: 1234, up: 5 },
+      { ip: '2001:db8::1', port: 7001, down: 0, up: 99 },
+    ];
+    await s.announce(H, { ...rec(1), rates }, 'started', 0);
+    await s.announce(H, rec(2), 'started', 0);
+    const peers = await s.peers(H, 10, undefined, Date.now());
+    assert.deepEqual(peers.find((p) => p.port === 6001)?.rates, rates);
+    assert.equal(peers.find((p) => p.port === 6002)?.rates, undefined);
+  });
+
   it("stamps peers with Redis's clock, whatever time the tracker passes", async (t) => {
     const r = await server(t);
     if (!r) return;

@@ -244,7 +244,12 @@ for (const layer of ['handles', 'net'] as const) {
     it('expireNow expires on demand, and stale peers are not handed out before that', async () => {
       const fake = new FakeClock(1_000_000);
       // A clock whose timers never fire: only expireNow can remove anyone.
-      const clock = { now: () => fake.now(), setInterval: () => () => {}, setTimeout: () => () => {} };
+      const clock = {
+        now: () => fake.now(),
+        setInterval: () => () => {},
+        setTimeout: () => () => {},
+        defer: () => {},
+      };
       const t = await startTracker({ socketLayer: layer, port: 0, interval: 10, clock });
       try {
         const get = (q: string) =>

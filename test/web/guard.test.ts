@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hostName, isLoopbackHost, readCookie, WebGuard } from '../../src/web/guard.js';
-import { escapeHtml } from '../../src/web/http.js';
-import { contentDisposition } from '../../src/web/tracker-web.js';
+import { contentDisposition, escapeHtml } from '../../src/web/http.js';
 
 test('Host: IP literals and localhost pass, with or without a port', () => {
   const g = new WebGuard();

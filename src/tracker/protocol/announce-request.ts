@@ -3,6 +3,7 @@ import { ChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import { normalizeIp, parseIp } from './ip.js';
 import { decodeComponent, decodeLatin1, forEachParam, parseDecimal } from './query.js';
+import { decodeRatesParam, type PeerRate } from './rates.js';
 
 /** BEP 3 events, plus `paused` (BEP 21: a partial seed that stopped downloading but still uploads). */
 export type AnnounceEvent = 'started' | 'completed' | 'stopped' | 'paused';
@@ -37,6 +38,8 @@ export interface AnnounceRequest {
   readonly name: string | undefined;
   /** `cs_status=1`: answer with a non-compact list that carries each peer's chunk status. */
   readonly wantStatus: boolean;
+  /** `cs_rates`: the peer's rates with its busiest peers (see rates.ts). */
+  readonly rates: readonly PeerRate[] | undefined;
 }
 
 export interface ParseAnnounceOptions {
@@ -153,6 +156,12 @@ export function parseAnnounceQuery(
     name = decodeUtf8Name(bytes);
   }
   const wantStatus = has(at, F.csStatus) ? flagField(rawQuery, at, F.csStatus, 'cs_status') : false;
+  let rates: PeerRate[] | undefined;
+  if (has(at, F.csRates)) {
+    const text = decodeLatin1(rawQuery, at[F.csRates * 2]!, at[F.csRates * 2 + 1]!, false);
+    if (text === undefined) fail('invalid cs_rates');
+    rates = decodeRatesParam(text);
+  }
 
   return {
     infoHash,
@@ -175,6 +184,7 @@ export function parseAnnounceQuery(
     have,
     name,
     wantStatus,
+    rates,
   };
 }
 
@@ -198,9 +208,10 @@ const F = {
   csHave: 15,
   csName: 16,
   csStatus: 17,
+  csRates: 18,
 } as const;
 type Field = (typeof F)[keyof typeof F];
-const FIELD_COUNT = 18;
+const FIELD_COUNT = 19;
 const FIELD_AT = new Int32Array(FIELD_COUNT * 2);
 const FIELDS: ReadonlyMap<string, Field> = new Map<string, Field>([
   ['info_hash', F.infoHash],
@@ -221,6 +232,7 @@ const FIELDS: ReadonlyMap<string, Field> = new Map<string, Field>([
   ['cs_have', F.csHave],
   ['cs_name', F.csName],
   ['cs_status', F.csStatus],
+  ['cs_rates', F.csRates],
 ]);
 
 const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;

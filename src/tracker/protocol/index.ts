@@ -26,6 +26,7 @@ export {
 } from './http-head.js';
 export { formatIp, normalizeIp, parseIp } from './ip.js';
 export { decodeComponent, encodeBytes } from './query.js';
+export { decodeRatesParam, encodeRatesParam, MAX_RATES_PARAM, type PeerRate } from './rates.js';
 export {
   buildScrapeUrl,
   encodeScrapeResponse,

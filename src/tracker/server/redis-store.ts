@@ -341,7 +341,10 @@ function decodePacked(part: RespValue[]): CompactPeers {
   };
 }
 
-/** The record fields Lua never reads, as JSON: peer id in hex, bitfield in base64. */
+/**
+ * The record fields Lua never reads, as JSON: peer id in hex, bitfield in base64, `cs_rates` as
+ * [ip, port, down, up] (at most LIMITS.trackerMaxRates of them, as parsed).
+ */
 interface Blob {
   i: string;
   u: number;
@@ -351,6 +354,7 @@ interface Blob {
   p?: number;
   b?: string;
   n?: string;
+  r?: [string, number, number, number][];
 }
 
 function encodeBlob(p: PeerRecord): string {
@@ -364,6 +368,7 @@ function encodeBlob(p: PeerRecord): string {
   if (p.pieces !== undefined) b.p = p.pieces;
   if (p.bitfield !== undefined) b.b = Buffer.from(p.bitfield).toString('base64');
   if (p.name !== undefined) b.n = p.name;
+  if (p.rates !== undefined) b.r = p.rates.map((x) => [x.ip, x.port, x.down, x.up]);
   return JSON.stringify(b);
 }
 
@@ -391,6 +396,7 @@ function decodeRecords(part: RespValue[]): PeerRecord[] {
       lastSeen: Number(text(part[i + 2]!)),
       name: blob.n,
       compact,
+      ...(blob.r ? { rates: blob.r.map(([ip, port, down, up]) => ({ ip, port, down, up })) } : {}),
     });
   }
   return out;

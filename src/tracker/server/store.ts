@@ -2,6 +2,7 @@ import { ChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import type { AnnounceEvent } from '../protocol/announce-request.js';
 import { compactEntry, isSeeder, type ResponsePeer } from '../protocol/announce-response.js';
+import type { PeerRate } from '../protocol/rates.js';
 
 /**
  * One peer of one swarm, as the tracker keeps it: the seed's PEER_SET entry.
@@ -17,6 +18,11 @@ export interface PeerRecord extends ResponsePeer {
   readonly left: number | undefined;
   /** The torrent's name, when a chunkswarm peer sent it (`cs_name`). */
   readonly name?: string | undefined;
+  /**
+   * Rates with its busiest peers, when a chunkswarm peer sent them (`cs_rates`); kept in memory and
+   * in Redis, not in SQLite.
+   */
+  readonly rates?: readonly PeerRate[] | undefined;
 }
 
 export interface SwarmStats {
@@ -167,6 +173,8 @@ export interface MemorySwarmStoreOptions {
   readonly maxPeersPerIp?: number;
   /** Peers older than this (ms) are no longer handed out, even before `expire` removes them. */
   readonly staleAfterMs?: number;
+  /** Where a selection of peers starts (default Math.random; the simulator passes a seeded one). */
+  readonly random?: () => number;
   /**
    * Told of every change before it is made in memory, so a store on disk can write it first; when
    * the journal throws, the change is not made and the error goes to the announcer.
@@ -266,8 +274,10 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #staleAfter: number;
   readonly #journal: SwarmJournal | undefined;
   readonly #keep = new ByteKeeper();
+  readonly #random: () => number;
 
   constructor(opts: MemorySwarmStoreOptions = {}) {
+    this.#random = opts.random ?? Math.random;
     this.#maxPeers = opts.maxPeersPerSwarm ?? LIMITS.trackerMaxPeersPerSwarm;
     this.#maxSwarms = opts.maxSwarms ?? LIMITS.trackerMaxSwarms;
     this.#maxPerIp = opts.maxPeersPerIp ?? DEFAULT_MAX_PEERS_PER_IP;
@@ -409,6 +419,7 @@ export class MemorySwarmStore implements SwarmStore {
     else into.bitfield = this.#keep.keep(bits);
     into.lastSeen = from.lastSeen;
     into.name = from.name;
+    into.rates = from.rates;
     return moved;
   }
 
@@ -432,7 +443,7 @@ export class MemorySwarmStore implements SwarmStore {
     const freshSince = now - this.#staleAfter;
     const n = swarm.list.length;
     // A random starting point and a walk from there: a fresh selection per call, with no shuffle.
-    const start = Math.floor(Math.random() * n);
+    const start = Math.floor(this.#random() * n);
     for (let i = 0; i < n && out.length < limit; i++) {
       const e = swarm.list[(start + i) % n]!;
       if (e === asker || (leechersOnly && e.seeder) || e.rec.lastSeen < freshSince) continue;
@@ -456,7 +467,7 @@ export class MemorySwarmStore implements SwarmStore {
     let o6 = 0;
     let taken = 0;
     // Same walk as `peers`: a random start, then onwards.
-    const start = Math.floor(Math.random() * n);
+    const start = Math.floor(this.#random() * n);
     for (let k = 0; k < n && taken < want; k++) {
       let i = start + k;
       if (i >= n) i -= n;

@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import type { AnnounceEvent } from '../protocol/announce-request.js';
+import type { PeerRate } from '../protocol/rates.js';
 import type { ScrapeFile } from '../protocol/scrape.js';
 import {
   type AnySwarmStore,
@@ -64,6 +65,7 @@ export interface SwarmAnnounce {
   readonly pieces?: number | undefined;
   readonly have?: number | undefined;
   readonly name?: string | undefined;
+  readonly rates?: readonly PeerRate[] | undefined;
 }
 
 /** What an announce gives back: the peers for the asker and the swarm's counts after it. */
@@ -128,6 +130,7 @@ export class SwarmLogic {
       lastSeen: now,
       name: a.name,
       compact: a.compactAddress,
+      ...(a.rates ? { rates: a.rates } : {}),
     };
     const remote = this.#remote;
     if (remote !== undefined) {

@@ -1,0 +1,176 @@
+import { describeError } from '../shared/errors.js';
+import type { AnnounceEvent, ClientAnnounceParams, TrackerAnswer } from '../tracker/index.js';
+import type { TorrentSession } from './session.js';
+
+/** What the session needs of its trackers: the TrackerClient in production, an in-memory tracker in tests. */
+export interface Announcer {
+  /** Announces to every tier; `onAnswer` hears each tracker's answer as it comes; rejects when none answered. */
+  announceEvery(
+    params: ClientAnnounceParams,
+    onAnswer?: (answer: TrackerAnswer) => void,
+  ): Promise<TrackerAnswer>;
+}
+
+/** First wait after a failed announce; it doubles with each failure in a row, up to RETRY_CAP_MS. */
+export const RETRY_FIRST_MS = 2_000;
+export const RETRY_CAP_MS = 300_000;
+/** A torrent left without peers asks its trackers again, but not more often than this. */
+export const PEERLESS_ASK_MS = 15_000;
+
+/** How long to wait after `failures` failed announces in a row: doubling, capped, with ±20% jitter. */
+export function retryDelay(failures: number, random: () => number): number {
+  const base = Math.min(RETRY_CAP_MS, RETRY_FIRST_MS * 2 ** Math.max(0, failures - 1));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/**
+ * The session's side of its trackers: `started` once, then a re-announce at the tracker's interval. A
+ * tracker that cannot be reached — down at start, or gone later — is asked again after a few seconds, then
+ * after longer and longer waits (a few minutes at most), so a peer started before its tracker registers as
+ * soon as the tracker is up. A torrent whose peers are all gone asks again soon rather than at the interval.
+ */
+export class Announcing {
+  /** Announcing is on: `started` was asked for (it may not have been answered yet) and not `stopped`. */
+  active = false;
+  /** The last announce was answered. */
+  reachable = false;
+  last: TrackerAnswer | undefined;
+  /** Failed announces in a row. */
+  failures = 0;
+  lastError: string | undefined;
+  /** When the next announce is due (ms on the session's clock); undefined when none is planned. */
+  nextAt: number | undefined;
+  #sentStarted = false;
+  #lastAttemptAt = Number.NEGATIVE_INFINITY;
+  #inFlight = false;
+  #lastFinderAsk = Number.NEGATIVE_INFINITY;
+  #cancelTimer: (() => void) | undefined;
+
+  constructor(
+    private readonly s: TorrentSession,
+    private readonly announcer: Announcer,
+  ) {}
+
+  /**
+   * One announce to every tier at once, peers merged from all that answer; with `status` the reply lists
+   * every peer's chunks (chunkswarm trackers). Peers are dialled as each tracker answers: a silent one (a
+   * UDP tracker times out after 15 s) must not hold up the others' peers.
+   */
+  async announce(event?: AnnounceEvent, opts: { status?: boolean } = {}): Promise<TrackerAnswer> {
+    const s = this.s;
+    const extras: Record<string, string> = { cs_pieces: String(s.pieceCount), cs_name: s.metainfo.name };
+    const bits = Buffer.from(s.have.bytes).toString('base64url');
+    // Keep the URL under the tracker's 8 KiB request cap: large torrents send only the count.
+    if (bits.length < 6000) extras.cs_bitfield = bits;
+    else extras.cs_have = String(s.have.count);
+    if (opts.status) extras.cs_status = '1';
+    if (s.announceIp) extras.ip = s.announceIp;
+    const early = (answer: TrackerAnswer): void => {
+      if (event !== 'stopped' && s.mode !== 'manual' && !s.stopped) s.dialling.dial(answer.peers);
+    };
+    this.#lastAttemptAt = s.clock.now();
+    this.#inFlight = true;
+    try {
+      const result = await this.announcer.announceEvery(
+        {
+          event,
+          uploaded: s.uploaded,
+          downloaded: s.downloaded,
+          left: s.left,
+          numwant: event === 'stopped' ? 0 : 50,
+          compact: !opts.status,
+          extras,
+        },
+        early,
+      );
+      this.last = result;
+      this.reachable = true;
+      this.failures = 0;
+      this.lastError = undefined;
+      if (event !== 'stopped') s.knownPeers = result.peers;
+      s.events.emit('announce', result);
+      return result;
+    } catch (err) {
+      this.reachable = false;
+      this.failures++;
+      this.lastError = describeError(err);
+      throw err;
+    } finally {
+      this.#inFlight = false;
+    }
+  }
+
+  /**
+   * Announce `started` and keep announcing: at the tracker's interval once it answers, with backoff while it
+   * does not. Rejects when this first announce fails, but the retries go on all the same.
+   */
+  async start(opts: { status?: boolean } = {}): Promise<TrackerAnswer> {
+    this.active = true;
+    return this.#announceAndPlan(opts);
+  }
+
+  stop(): void {
+    this.active = false;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+    this.nextAt = undefined;
+  }
+
+  /** Announce `stopped` if `started` went out; ends the schedule. */
+  async leave(): Promise<void> {
+    this.stop();
+    if (this.#sentStarted) {
+      this.#sentStarted = false;
+      await this.announce('stopped').catch(() => {});
+    }
+  }
+
+  /**
+   * Once a second: a torrent still downloading with no useful peer left asks its trackers (and the DHT) now
+   * rather than later.
+   */
+  tick(): void {
+    const s = this.s;
+    if (s.complete || s.mode !== 'auto' || s.paused || s.dialling.pending > 0) return;
+    // Peers that have nothing we lack, or went silent (a crashed seeder stays connected until its idle
+    // timeout), are as good as none.
+    for (const p of s.peers.values())
+      if (!s.requesting.isSilent(p) && s.picker.interesting(s.bitsOf(p))) return;
+    if (s.clock.now() - this.#lastFinderAsk >= PEERLESS_ASK_MS) {
+      this.#lastFinderAsk = s.clock.now();
+      for (const f of s.peerFinders) f.lookupNow();
+    }
+    if (!this.active || this.#inFlight) return;
+    const minInterval = (this.last?.minInterval ?? 0) * 1000;
+    if (s.clock.now() - this.#lastAttemptAt < Math.max(PEERLESS_ASK_MS, minInterval)) return;
+    if (this.nextAt !== undefined && this.nextAt <= s.clock.now() + PEERLESS_ASK_MS) return;
+    this.#plan(0);
+  }
+
+  /** The event this announce carries: `started` until a tracker heard it. */
+  async #announceAndPlan(opts: { status?: boolean } = {}): Promise<TrackerAnswer> {
+    const event = this.#sentStarted ? undefined : 'started';
+    try {
+      const result = await this.announce(event, opts);
+      this.#sentStarted = true;
+      this.#plan(Math.max(5, Math.min(result.interval || 1800, 3600)) * 1000);
+      return result;
+    } catch (err) {
+      const wait = retryDelay(this.failures, () => this.s.random.next());
+      this.s.events.emit('announce-failed', describeError(err), wait);
+      this.#plan(wait);
+      throw err;
+    }
+  }
+
+  #plan(ms: number): void {
+    this.#cancelTimer?.();
+    if (!this.active || this.s.stopped) return;
+    this.nextAt = this.s.clock.now() + ms;
+    this.#cancelTimer = this.s.clock.setTimeout(() => {
+      this.#cancelTimer = undefined;
+      this.nextAt = undefined;
+      if (this.active && !this.s.stopped) this.#announceAndPlan().catch(() => {});
+    }, ms);
+  }
+}

@@ -1,0 +1,145 @@
+import { pieceSize } from '../metainfo/index.js';
+import type { PeerConnection } from '../peer/connection.js';
+import { admit, type ChokerPeer, rechoke } from './choker.js';
+import { SeedDistributor } from './distributor.js';
+import type { TorrentSession } from './session.js';
+
+export const RECHOKE_MS = 10_000;
+/** Rechokes between two optimistic unchokes: 30 s. */
+const OPTIMISTIC_EVERY = 3;
+/** A peer we want data from that sent nothing for this long is snubbed: it loses its regular slot. */
+const SNUB_MS = 60_000;
+
+/**
+ * Who we upload to: tit-for-tat every 10 s plus an optimistic unchoke every 30 s (the choice itself is the
+ * pure `rechoke`), a newly interested peer unchoked at once while a slot is free, and — when seeding a
+ * fresh swarm — suggestions that hand each leecher pieces nobody has been sent yet (the idea of BEP 16).
+ */
+export class Choking {
+  readonly distributor: SeedDistributor;
+  optimistic: string | undefined;
+  #rechokes = 0;
+
+  constructor(private readonly s: TorrentSession) {
+    this.distributor = new SeedDistributor(s.metainfo.pieceCount, (i) => pieceSize(s.metainfo, i), {
+      random: () => s.random.next(),
+    });
+  }
+
+  forget(peer: PeerConnection): void {
+    this.distributor.release(peer.address);
+    if (this.optimistic === peer.address) this.optimistic = undefined;
+  }
+
+  onInterested(peer: PeerConnection): void {
+    if (peer.amChoking && this.#slotsFor(peer)) this.#unchoke(peer);
+    else this.suggestTo(peer);
+  }
+
+  onNotInterested(peer: PeerConnection): void {
+    // Its slot is wasted on it now: hand the slot to the interested peer that sends to us fastest.
+    if (!peer.amChoking && this.s.mode !== 'manual') {
+      peer.setChoking(true);
+      this.#admitNext();
+    }
+  }
+
+  /** A peer announced a piece: if we had suggested it to someone else's share, that share moves on. */
+  onHave(index: number): void {
+    const freed = this.distributor.peerHas(index);
+    if (freed === undefined) return;
+    const owner = this.s.peers.get(freed);
+    if (owner) this.suggestTo(owner);
+  }
+
+  /** A block went out: once a suggested piece is fully sent, suggest the next. */
+  served(peer: PeerConnection, index: number, bytes: number): void {
+    if (this.distributor.served(index, bytes)) this.suggestTo(peer);
+  }
+
+  view(p: PeerConnection): ChokerPeer {
+    return {
+      key: p.address,
+      interested: p.peerInterested,
+      downloadRate: p.down.rate,
+      uploadRate: p.up.rate,
+      unchoked: !p.amChoking,
+      connectedAt: p.connectedAt,
+      snubbed: this.isSnubbed(p),
+    };
+  }
+
+  isSnubbed(p: PeerConnection): boolean {
+    return (
+      p.amInterested &&
+      p.inFlight.size > 0 &&
+      this.s.clock.now() - Math.max(p.lastPiece, p.connectedAt) > SNUB_MS
+    );
+  }
+
+  rechoke(): void {
+    const s = this.s;
+    if (s.mode === 'manual' || s.paused) return;
+    const decision = rechoke(
+      [...s.peers.values()].map((p) => this.view(p)),
+      {
+        regularSlots: this.#regularSlots(),
+        seeding: s.complete,
+        now: s.clock.now(),
+        rotateOptimistic: this.#rechokes++ % OPTIMISTIC_EVERY === 0,
+        optimistic: this.optimistic,
+        random: () => s.random.next(),
+      },
+    );
+    this.optimistic = decision.optimistic;
+    for (const p of s.peers.values()) {
+      if (!decision.unchoke.has(p.address)) p.setChoking(true);
+      else if (p.amChoking) this.#unchoke(p);
+      else this.suggestTo(p);
+    }
+  }
+
+  #slotsFor(peer: PeerConnection): boolean {
+    if (this.s.mode === 'manual') return true;
+    const views = [...this.s.peers.values()].map((p) => this.view(p));
+    return admit(views, this.#regularSlots()) || peer.address === this.optimistic;
+  }
+
+  /**
+   * Tit-for-tat's unchoke slots — except while a seeder's first pass runs (every piece sent once, steered
+   * by suggestions): then every interested peer is unchoked. A seeder wants nothing back, and the swarm
+   * relays fastest when each leecher holds pieces the others lack: spread over only 4 of N leechers, the
+   * seeder's pieces must be relayed (N-1) times by those 4, more than their uplinks carry, while the other
+   * leechers' uplinks idle for want of anything new to offer.
+   */
+  #regularSlots(): number {
+    const s = this.s;
+    if (s.complete && s.mode !== 'manual' && s.superSeed && !this.distributor.done)
+      return Math.max(4, s.peers.size);
+    return s.uploadSlots;
+  }
+
+  #admitNext(): void {
+    const s = this.s;
+    const waiting = [...s.peers.values()]
+      .filter((p) => p.peerInterested && p.amChoking)
+      .sort((a, b) => (s.complete ? b.up.rate - a.up.rate : b.down.rate - a.down.rate));
+    if (waiting[0] && this.#slotsFor(waiting[0])) this.#unchoke(waiting[0]);
+  }
+
+  /** Suggestions go out before the UNCHOKE, so the peer's first requests already follow them. */
+  #unchoke(peer: PeerConnection): void {
+    this.suggestTo(peer, true);
+    peer.setChoking(false);
+  }
+
+  /** Seeding automatically: steer an unchoked, interested peer towards pieces nobody has been sent yet. */
+  suggestTo(peer: PeerConnection, unchoking = false): void {
+    const s = this.s;
+    if (!s.complete || s.mode === 'manual' || !s.superSeed || this.distributor.done) return;
+    if (!peer.fast || !peer.peerInterested || (peer.amChoking && !unchoking) || peer.closed) return;
+    const bits = s.bitsOf(peer);
+    for (const index of this.distributor.next(peer.address, (i) => !bits.has(i)))
+      peer.send({ type: 'suggest', index });
+  }
+}

@@ -1,0 +1,137 @@
+import { PeerConnection, type PeerSource } from '../peer/connection.js';
+import { ChunkswarmError } from '../shared/errors.js';
+import { LIMITS } from '../shared/limits.js';
+import { formatAddress, normaliseIp } from '../shared/types.js';
+import type { TorrentSession } from './session.js';
+
+/** How often peers that no tracker will name again (a magnet's `x.pe`, its metadata sources) are redialled. */
+const REDIAL_MS = 15_000;
+/** How long a dialler waits for the peer's bitfield after the handshakes, so callers see what it holds. */
+const BITFIELD_WAIT_MS = 1000;
+
+/** Outgoing connections of a session: one dial per address at a time, within the peer limits. */
+/** Failed dials remembered for the status page: plenty for one torrent, bounded against a flood of addresses. */
+const MAX_FAILURES = 200;
+
+export class Dialling {
+  readonly #dialing = new Set<string>();
+  /** Why the last dial of an address failed (refused, timed out, ...), newest last. */
+  readonly #failures = new Map<string, string>();
+
+  constructor(private readonly s: TorrentSession) {}
+
+  /** Dials in progress. */
+  get pending(): number {
+    return this.#dialing.size;
+  }
+
+  /** Dials each of `peers` not connected or being dialled already, up to the torrent's peer limit. */
+  dial(peers: readonly { ip: string; port: number }[], source: PeerSource = 'tracker'): void {
+    for (const p of peers) {
+      if (this.s.peers.size + this.#dialing.size >= this.s.maxPeers) return;
+      this.connect(p.ip, p.port, source).catch(() => {});
+    }
+  }
+
+  /** Peers the trackers named (or dials failed) that we are not connected to, each with the reason. */
+  notConnected(): { address: string; why: string }[] {
+    const s = this.s;
+    const out = new Map<string, string>();
+    for (const [address, why] of this.#failures) out.set(address, why);
+    for (const p of s.knownPeers) {
+      const address = formatAddress(p.ip, p.port);
+      if (out.has(address) || this.isConnectedTo(p.ip, p.port)) continue;
+      if (p.port === s.listenPort && isLocal(p.ip)) continue;
+      out.set(
+        address,
+        this.#dialing.has(address)
+          ? 'connecting'
+          : s.complete
+            ? 'not needed: we are seeding'
+            : s.peers.size >= s.maxPeers
+              ? `peer limit (${s.maxPeers}) reached`
+              : 'not dialled yet',
+      );
+    }
+    for (const [address, why] of s.verifying.banned) out.set(address, `banned: ${why}`);
+    for (const p of s.peers.values()) out.delete(p.peerAddress);
+    return [...out].map(([address, why]) => ({ address, why }));
+  }
+
+  /**
+   * Dials `peers` now and again every 15 s until the torrent is complete: the peers a magnet's metadata came
+   * from and its `x.pe` ones, which no tracker will name and nothing else would retry.
+   */
+  dialUntilComplete(peers: readonly { ip: string; port: number }[]): void {
+    if (peers.length === 0) return;
+    this.dial(peers, 'magnet');
+    const cancel = this.s.clock.setInterval(() => {
+      if (this.s.complete) cancel();
+      else this.dial(peers, 'magnet');
+    }, REDIAL_MS);
+    this.s.onStop(cancel);
+  }
+
+  #failed(address: string, why: string): void {
+    this.#failures.delete(address);
+    this.#failures.set(address, why);
+    if (this.#failures.size > MAX_FAILURES) this.#failures.delete(this.#failures.keys().next().value!);
+  }
+
+  isConnectedTo(ip: string, port: number): PeerConnection | undefined {
+    for (const p of this.s.peers.values())
+      if (p.ip === ip && (p.listenPort === port || p.remotePort === port)) return p;
+    return undefined;
+  }
+
+  /** Dials a peer; resolves when both handshakes are done (and its bitfield came, or a moment passed). */
+  async connect(ip: string, port: number, source: PeerSource = 'manual'): Promise<PeerConnection> {
+    const s = this.s;
+    const existing = this.isConnectedTo(normaliseIp(ip), port);
+    if (existing) return existing;
+    const key = formatAddress(ip, port);
+    if (s.verifying.isBanned(key)) throw new ChunkswarmError('EPEER', `${key} is banned`);
+    if (port === s.listenPort && isLocal(ip)) throw new ChunkswarmError('EPEER', 'that is this peer');
+    if (this.#dialing.has(key)) throw new ChunkswarmError('EPEER', `already dialling ${key}`);
+    if (s.mayConnect && !s.mayConnect()) throw new ChunkswarmError('EPEER', 'connection limit reached');
+    this.#dialing.add(key);
+    try {
+      let stream: Awaited<ReturnType<typeof s.env.net.dial>>;
+      try {
+        stream = await s.env.net.dial(ip, port, LIMITS.handshakeTimeoutMs);
+      } catch (err) {
+        this.#failed(key, (err as Error).message);
+        throw new ChunkswarmError('EPEER', `cannot connect to ${key}: ${(err as Error).message}`);
+      }
+      const conn = await new Promise<PeerConnection>((resolve, reject) => {
+        const conn = new PeerConnection(stream, { host: s, listenPort: port, clock: s.clock, source });
+        const offReady = s.events.on('peer-connected', (peer) => {
+          if (peer !== conn) return;
+          off();
+          resolve(conn);
+        });
+        const offGone = s.events.on('peer-disconnected', (peer, reason) => {
+          if (peer !== conn) return;
+          off();
+          this.#failed(key, reason);
+          reject(new ChunkswarmError('EPEER', `cannot connect to ${key}: ${reason}`));
+        });
+        const off = (): void => {
+          offReady();
+          offGone();
+        };
+      });
+      this.#dialing.delete(key);
+      this.#failures.delete(key);
+      // Its bitfield (or HAVE ALL) follows the handshake at once; a peer with nothing may send nothing.
+      await s.until(() => conn.bitsReceived || conn.closed, BITFIELD_WAIT_MS, '').catch(() => {});
+      return conn;
+    } finally {
+      this.#dialing.delete(key);
+    }
+  }
+}
+
+export function isLocal(ip: string): boolean {
+  return ip === '127.0.0.1' || ip === '::1' || ip === 'localhost';
+}

@@ -1,0 +1,150 @@
+import { pieceSize } from '../metainfo/index.js';
+import type { PeerConnection } from '../peer/connection.js';
+import { LIMITS } from '../shared/limits.js';
+import type { PendingPiece, TorrentSession } from './session.js';
+
+/** A request unanswered this long is given back to the picker for others to take. */
+export const REQUEST_TIMEOUT_MS = 20_000;
+/**
+ * A peer that has requests of ours and sent no block for this long has gone silent (stalled, or its link
+ * died without a close): everything it holds is re-issued elsewhere, and it gets one request at a time
+ * until it sends again.
+ */
+export const SILENT_MS = 8_000;
+/** A seeder's suggestions are followed for this long after the last one before falling back to rarest-first. */
+const STEER_GRACE_MS = 3_000;
+/** Blocks a peer's queue must have room for before it is topped up (unless it is nearly empty). */
+const FILL_BATCH = 8;
+
+/**
+ * What we ask of whom: keeps each unchoking peer's queue about two seconds deep, collects blocks into
+ * pieces, cancels endgame duplicates, and takes back requests from peers that stopped answering.
+ */
+export class Requesting {
+  readonly pending = new Map<number, PendingPiece>();
+  readonly #toFill = new Set<PeerConnection>();
+  /** Peers that went silent: asked for one block at a time until they answer. */
+  readonly #silent = new WeakSet<PeerConnection>();
+
+  constructor(private readonly s: TorrentSession) {}
+
+  /** Keep enough requests in flight to fill this peer's link: about 2 s of its measured rate. */
+  fill(peer: PeerConnection): void {
+    const s = this.s;
+    if (s.mode !== 'auto' || s.paused || peer.peerChoking || peer.closed) return;
+    const depth = this.#silent.has(peer)
+      ? 1
+      : Math.max(
+          64,
+          Math.min(LIMITS.maxOutgoingRequests, Math.ceil((peer.down.rate * 2) / LIMITS.blockSize)),
+        );
+    const room = depth - peer.inFlight.size;
+    // While plenty is queued, top up only once a few blocks have come in: fewer and fuller REQUEST writes.
+    if (room <= 0 || (room < FILL_BATCH && peer.inFlight.size >= FILL_BATCH)) return;
+    for (const i of peer.suggested) if (s.have.has(i)) peer.suggested.delete(i);
+    // A seeder that suggests pieces is handing each leecher its own share: take only those from it, so
+    // its upload is never spent on a piece that is already out in the swarm.
+    // Between two batches of suggestions its list can run dry for a moment: keep following it for a few
+    // seconds before falling back to rarest-first (it stops suggesting once every piece went out once).
+    const steered =
+      peer.isSeeder && (peer.suggested.size > 0 || s.clock.now() - peer.lastSuggestAt < STEER_GRACE_MS);
+    peer.request(s.picker.pick(peer.address, room, peer.suggested, { only: steered }));
+  }
+
+  fillAll(): void {
+    for (const p of this.s.peers.values()) this.fill(p);
+  }
+
+  /**
+   * Refill a peer's queue once per turn of the event loop rather than once per block, so REQUESTs go out
+   * in batches: one write for many blocks.
+   */
+  scheduleFill(peer: PeerConnection): void {
+    if (this.#toFill.size === 0) {
+      this.s.clock.defer(() => {
+        const peers = [...this.#toFill];
+        this.#toFill.clear();
+        for (const p of peers) this.fill(p);
+      });
+    }
+    this.#toFill.add(peer);
+  }
+
+  updateInterest(peer: PeerConnection): void {
+    const s = this.s;
+    if (s.mode !== 'auto' || s.paused) {
+      if (s.mode === 'seed') peer.setInterested(false);
+      return;
+    }
+    const want = s.picker.interesting(s.bitsOf(peer));
+    peer.setInterested(want);
+    if (want) this.fill(peer);
+  }
+
+  /** Gives back every request in flight to `peer` (a choke without the fast extension, a silent peer). */
+  dropRequests(peer: PeerConnection): void {
+    for (const { block } of [...peer.inFlight.values()]) {
+      peer.forget(block);
+      this.s.picker.requestEnded(peer.address, block);
+    }
+  }
+
+  onBlock(peer: PeerConnection, index: number, begin: number, block: Buffer): void {
+    const s = this.s;
+    const ref = { index, begin, length: block.length };
+    const asked = peer.settle(ref);
+    s.down.add(block.length);
+    s.downloaded += block.length;
+    // Only a block never requested counts against a peer; late ones (endgame, timeouts) are normal.
+    if (asked === 'unrequested') {
+      s.verifying.strike(peer.peerAddress, 'sent a block we did not ask for', 1);
+      return;
+    }
+    if (this.#silent.delete(peer)) s.events.emit('warning', `Peer[${peer.peerAddress}] answers again`);
+    if (s.have.has(index) || s.verifying.busy(index)) return;
+    const { wanted, pieceDone, cancel } = s.picker.blockReceived(peer.address, ref);
+    if (!wanted) return;
+    for (const other of cancel) s.peers.get(other)?.cancel(ref);
+    let pending = this.pending.get(index);
+    if (!pending) {
+      pending = { data: s.buffers.take(pieceSize(s.metainfo, index)), contributors: new Set() };
+      this.pending.set(index, pending);
+    }
+    block.copy(pending.data, begin);
+    pending.contributors.add(peer.peerAddress);
+    if (pieceDone) {
+      this.pending.delete(index);
+      void s.verifying.verify(index, pending, peer.peerAddress);
+    }
+    this.scheduleFill(peer);
+  }
+
+  /** Once a second: requests past their time, and peers gone silent, are given back for others to take. */
+  tick(): void {
+    const s = this.s;
+    const now = s.clock.now();
+    for (const p of s.peers.values()) {
+      const oldest = p.inFlight.values().next().value;
+      if (oldest && !this.#silent.has(p)) {
+        // Requests are kept in the order they were sent: the first is the one waited for longest.
+        if (now - Math.max(p.lastPiece, oldest.sentAt) > SILENT_MS) {
+          this.#silent.add(p);
+          this.dropRequests(p);
+          s.events.emit('warning', `Peer[${p.peerAddress}] stopped sending: its requests go to other peers`);
+        }
+      }
+      for (const { block, sentAt } of [...p.inFlight.values()]) {
+        if (now - sentAt > REQUEST_TIMEOUT_MS) {
+          p.forget(block);
+          s.picker.requestEnded(p.address, block);
+        }
+      }
+    }
+    // Blocks given back above are taken by whoever has room.
+    this.fillAll();
+  }
+
+  isSilent(peer: PeerConnection): boolean {
+    return this.#silent.has(peer);
+  }
+}

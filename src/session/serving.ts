@@ -1,0 +1,84 @@
+import { pieceSize } from '../metainfo/index.js';
+import type { PeerConnection } from '../peer/connection.js';
+import type { BlockRef } from '../picker/index.js';
+import { describeError } from '../shared/errors.js';
+import { LIMITS } from '../shared/limits.js';
+import { type CachedBlock, PieceReadCache } from '../storage/index.js';
+import type { TorrentSession } from './session.js';
+
+/** Requests served per turn of a serving loop: 64 KiB of blocks per write. */
+const SERVE_BATCH = 4;
+
+/**
+ * Uploads: one serving loop per peer takes a few of its requests at a time, waits for the shared upload
+ * budget, reads the blocks through a small cache of whole pieces, and writes them together.
+ */
+export class Serving {
+  readonly #cache: PieceReadCache;
+  readonly #loops = new Set<PeerConnection>();
+
+  constructor(private readonly s: TorrentSession) {
+    this.#cache = new PieceReadCache(s.storage);
+  }
+
+  stopServing(peer: PeerConnection): void {
+    this.#loops.delete(peer);
+  }
+
+  onRequest(peer: PeerConnection, r: BlockRef): void {
+    const s = this.s;
+    // A block lies inside its piece and every client knows the piece sizes from the torrent: asking past the end
+    // is a broken or hostile peer, not a race, so it is dropped rather than rejected.
+    if (r.begin + r.length > pieceSize(s.metainfo, r.index)) {
+      peer.close(
+        `protocol error: request for ${r.length} bytes at ${r.begin} of piece ${r.index}, past its end`,
+      );
+      return;
+    }
+    if (peer.amChoking || !s.have.has(r.index) || r.length > LIMITS.blockSize) {
+      peer.takeRequest(r);
+      if (peer.fast) peer.send({ type: 'reject', index: r.index, begin: r.begin, length: r.length });
+      return;
+    }
+    this.#serve(peer);
+  }
+
+  #serve(peer: PeerConnection): void {
+    if (this.#loops.has(peer)) return;
+    this.#loops.add(peer);
+    const s = this.s;
+    const loop = async (): Promise<void> => {
+      while (!peer.closed && this.#loops.has(peer)) {
+        const batch: BlockRef[] = [];
+        for (const r of peer.pendingRequests.values()) {
+          batch.push(r);
+          if (batch.length === SERVE_BATCH) break;
+        }
+        if (batch.length === 0) break;
+        await s.uploadBucket.take(batch.reduce((sum, r) => sum + r.length, 0));
+        const blocks: [BlockRef, CachedBlock][] = [];
+        try {
+          for (const r of batch) {
+            // cancelled or choked meanwhile
+            if (peer.takeRequest(r)) blocks.push([r, await this.#cache.read(r.index, r.begin, r.length)]);
+          }
+        } catch (err) {
+          for (const [, b] of blocks) b.release();
+          throw err;
+        }
+        let taken: Promise<void> = Promise.resolve();
+        for (const [r, { data, release }] of blocks) {
+          // The cache reuses the block's memory once the network has it.
+          taken = peer.sendBlock(r.index, r.begin, data, release);
+          s.up.add(data.length);
+          s.uploaded += data.length;
+          s.choking.served(peer, r.index, data.length);
+        }
+        await taken;
+      }
+    };
+    loop()
+      .catch((err) => peer.close(`cannot serve: ${describeError(err)}`))
+      .finally(() => this.#loops.delete(peer));
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * What a torrent looks like right now, as plain data: the progress line, the shell's `/status`, the peer
+ * page and `/status` over HTTP read this, never the live connections. It also says, in one line, what a
+ * stalled download is waiting for.
+ */
+import type { PeerConnection } from '../peer/connection.js';
+import type { PeerStatus, SessionMode, TorrentStatus, TrackerStatus } from '../shared/status.js';
+import type { TorrentSession } from './session.js';
+
+export type { PeerStatus, TorrentStatus, TrackerStatus } from '../shared/status.js';
+
+export function peerStatus(s: TorrentSession, p: PeerConnection): PeerStatus {
+  return {
+    address: p.peerAddress,
+    client: p.clientName,
+    source: p.source,
+    seeder: p.isSeeder,
+    have: Math.min(p.bits?.count ?? 0, s.pieceCount),
+    amChoking: p.amChoking,
+    amInterested: p.amInterested,
+    peerChoking: p.peerChoking,
+    peerInterested: p.peerInterested,
+    optimistic: s.choking.optimistic === p.address,
+    snubbed: s.choking.isSnubbed(p),
+    silent: s.requesting.isSilent(p),
+    downRate: p.down.rate,
+    upRate: p.up.rate,
+    requests: p.inFlight.size,
+  };
+}
+
+export function torrentStatus(s: TorrentSession): TorrentStatus {
+  const a = s.announcing;
+  const tracker: TrackerStatus = {
+    state: !a.active ? 'off' : a.failures > 0 ? 'failing' : a.reachable ? 'ok' : 'waiting',
+    lastError: a.lastError,
+    nextAt: a.nextAt,
+    peers: a.last?.peers.length ?? 0,
+  };
+  const peers = [...s.peers.values()]
+    .map((p) => peerStatus(s, p))
+    .sort((x, y) => x.address.localeCompare(y.address));
+  const missing: number[] = [];
+  for (let i = 0; i < s.pieceCount && missing.length < 1_000_000; i++)
+    if (!s.have.has(i) && s.picker.availability(i) === 0) missing.push(i);
+  const useful = [...s.peers.values()].filter((p) => s.picker.interesting(s.bitsOf(p)));
+  return {
+    infoHash: s.metainfo.infoHashHex,
+    name: s.metainfo.name,
+    size: s.metainfo.totalLength,
+    pieceCount: s.pieceCount,
+    have: s.have.count,
+    done: s.metainfo.totalLength - s.left,
+    complete: s.complete,
+    paused: s.paused,
+    mode: s.mode,
+    downRate: s.down.rate,
+    upRate: s.up.rate,
+    downloaded: s.downloaded,
+    uploaded: s.uploaded,
+    peers,
+    tracker,
+    notConnected: s.dialling.notConnected(),
+    waitingFor: waitingFor({
+      complete: s.complete,
+      mode: s.mode,
+      paused: s.paused,
+      failure: s.failure,
+      peers: s.peers.size,
+      hasTrackers: s.metainfo.announceList.length > 0,
+      tracker,
+      now: s.clock.now(),
+      nobodyHas: missing,
+      usefulPeers: useful.length,
+      usefulUnchoking: useful.filter((p) => !p.peerChoking).length,
+      downRate: s.down.rate,
+    }),
+  };
+}
+
+export interface StallInput {
+  readonly complete: boolean;
+  readonly mode: SessionMode;
+  readonly paused: boolean;
+  readonly failure: string | undefined;
+  readonly peers: number;
+  readonly hasTrackers: boolean;
+  readonly tracker: TrackerStatus;
+  readonly now: number;
+  /** Missing chunks that no connected peer holds. */
+  readonly nobodyHas: readonly number[];
+  /** Connected peers holding something we lack, and how many of them let us ask. */
+  readonly usefulPeers: number;
+  readonly usefulUnchoking: number;
+  readonly downRate: number;
+}
+
+/** In one line, what a download that does not move is waiting for (pure: tested case by case). */
+export function waitingFor(x: StallInput): string | undefined {
+  if (x.complete || x.mode !== 'auto') return undefined;
+  if (x.failure) return x.failure;
+  if (x.paused) return 'paused';
+  const next =
+    x.tracker.nextAt === undefined
+      ? ''
+      : `, next try in ${Math.max(0, Math.ceil((x.tracker.nextAt - x.now) / 1000))} s`;
+  if (x.peers === 0) {
+    if (x.tracker.state === 'failing')
+      return `no peers: the tracker did not answer (${x.tracker.lastError ?? 'no reply'}${next})`;
+    if (x.tracker.state === 'waiting') return 'no peers yet: waiting for the tracker';
+    if (x.tracker.state === 'ok' && x.tracker.peers === 0)
+      return `no peers: the tracker knows no other peer${next.replace('try', 'announce')}`;
+    if (!x.hasTrackers) return 'no peers: the torrent names no tracker, and no peer has connected';
+    return 'no peers connected';
+  }
+  if (x.downRate > 0) return undefined;
+  if (x.nobodyHas.length > 0 && x.usefulPeers === 0)
+    return `no connected peer has ${describeChunks(x.nobodyHas)}`;
+  if (x.usefulPeers === 0) return 'no connected peer has a chunk we lack';
+  if (x.usefulUnchoking === 0)
+    return `all ${x.usefulPeers} peer(s) with chunks we lack choke us (waiting for an unchoke)`;
+  if (x.nobodyHas.length > 0) return `no connected peer has ${describeChunks(x.nobodyHas)}`;
+  return undefined;
+}
+
+/** "chunk 7", "chunks 3, 7 and 9", "chunks 3, 7, 9 and 12 more". */
+export function describeChunks(chunks: readonly number[]): string {
+  if (chunks.length === 1) return `chunk ${chunks[0]}`;
+  const shown = chunks.slice(0, 3);
+  const rest = chunks.length - shown.length;
+  return rest > 0
+    ? `chunks ${shown.join(', ')} and ${rest} more`
+    : `chunks ${shown.slice(0, -1).join(', ')} and ${shown.at(-1)}`;
+}
+
+/** The tracker part of `/status`: connected, or why not and when it is tried again. */
+export function trackerWords(t: TrackerStatus, now: number): string {
+  if (t.state === 'off') return 'not connected';
+  if (t.state === 'ok') return 'connected';
+  const next =
+    t.nextAt === undefined ? '' : `, next try in ${Math.max(0, Math.ceil((t.nextAt - now) / 1000))} s`;
+  return t.state === 'failing' ? `not reachable (${t.lastError ?? 'no reply'}${next})` : 'connecting';
+}

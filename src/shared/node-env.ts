@@ -1,0 +1,126 @@
+/** The production side of the seam (env.ts): Node's timers, crypto randomness and TCP sockets. */
+import { randomBytes } from 'node:crypto';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
+import { systemClock } from './clock.js';
+import type { ByteStream, Env, Listener, Network, Random, StreamHandlers } from './env.js';
+import { describeError } from './errors.js';
+import { normaliseIp } from './types.js';
+
+/**
+ * A TCP socket as a ByteStream. Everything written in one turn of the event loop (HAVEs after a verified
+ * piece, REQUESTs after a batch of blocks, blocks served together) leaves in one writev: a system call per
+ * message was the largest cost of a rate-limited peer, which sends and receives a few blocks at a time.
+ */
+export class SocketStream implements ByteStream {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly #socket: Socket;
+  #corked = false;
+  #closed = false;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+    this.remoteAddress = normaliseIp(socket.remoteAddress ?? '?');
+    this.remotePort = socket.remotePort ?? 0;
+    socket.setNoDelay(true);
+    // An error before `attach` (between connect and the first handler) is reported by 'close' later.
+    socket.on('error', () => {});
+  }
+
+  get pendingBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  attach(h: StreamHandlers): void {
+    const s = this.#socket;
+    const close = (reason: string): void => {
+      if (this.#closed) return;
+      this.#closed = true;
+      h.close(reason);
+    };
+    s.on('data', (chunk: Buffer) => h.data(chunk));
+    s.on('drain', () => h.drain());
+    s.on('error', (err) => close(describeError(err)));
+    s.on('end', () => close('peer closed the connection'));
+    s.on('close', () => {
+      // A writer waiting for room must not wait forever on a closed socket.
+      h.drain();
+      close('connection closed');
+    });
+  }
+
+  write(bytes: Buffer, written?: () => void): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(this.#uncork);
+    }
+    if (written) this.#socket.write(bytes, () => written());
+    else this.#socket.write(bytes);
+  }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  close(): void {
+    this.#closed = true;
+    // What this turn wrote (our handshake, a REJECT) still goes out, as it would have without the cork.
+    if (this.#corked) this.#uncork();
+    this.#socket.destroy();
+  }
+}
+
+export const nodeNetwork: Network = {
+  dial(host, port, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ host, port });
+      socket.setTimeout(timeoutMs, () => socket.destroy(new Error('timed out')));
+      socket.once('error', (err) => reject(new Error(describeError(err))));
+      socket.once('connect', () => {
+        socket.setTimeout(0);
+        socket.removeAllListeners('error');
+        resolve(new SocketStream(socket));
+      });
+    });
+  },
+  listen(host, port, onStream) {
+    return new Promise<Listener>((resolve, reject) => {
+      const sockets = new Set<Socket>();
+      const server = createServer({ noDelay: true }, (socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        onStream(new SocketStream(socket));
+      });
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        server.on('error', () => {});
+        const addr = server.address();
+        resolve({
+          port: typeof addr === 'object' && addr ? addr.port : port,
+          close() {
+            server.close();
+            for (const s of sockets) s.destroy();
+          },
+        });
+      });
+    });
+  },
+};
+
+export const cryptoRandom: Random = {
+  next: () => Math.random(),
+  bytes: (n) => randomBytes(n),
+};
+
+export const nodeEnv: Env = { clock: systemClock, random: cryptoRandom, net: nodeNetwork };

@@ -1,0 +1,69 @@
+/**
+ * The plain data of a torrent's status (made by session/status.ts): types only, with no imports, so the web pages'
+ * bundle can share them without Node's types.
+ */
+
+/**
+ * How a session moves data. `auto`: the engine fetches everything (download); `manual`: only what the
+ * shell asks for (`/request_download`, an offer, `/auto_download` switches to auto); `seed`: serve only.
+ */
+export type SessionMode = 'auto' | 'manual' | 'seed';
+
+/** Where we heard of a peer (shown on the pages): or `incoming`, it dialled us. */
+export type PeerSource = 'tracker' | 'dht' | 'pex' | 'magnet' | 'manual' | 'incoming';
+
+export interface PeerStatus {
+  readonly address: string;
+  readonly client: string;
+  /** Where we heard of it: a tracker, the DHT, PEX, a magnet's `x.pe`, the shell; or it dialled us. */
+  readonly source: PeerSource;
+  readonly seeder: boolean;
+  /** Chunks it holds. */
+  readonly have: number;
+  readonly amChoking: boolean;
+  readonly amInterested: boolean;
+  readonly peerChoking: boolean;
+  readonly peerInterested: boolean;
+  /** It holds our optimistic unchoke. */
+  readonly optimistic: boolean;
+  /** We want data from it and it sent nothing for a minute. */
+  readonly snubbed: boolean;
+  /** It stopped answering our requests: they went to other peers. */
+  readonly silent: boolean;
+  readonly downRate: number;
+  readonly upRate: number;
+  /** Our requests it has not answered yet. */
+  readonly requests: number;
+}
+
+export interface TrackerStatus {
+  /** off: not announcing (the shell before /connect_tracker); failing: the last announce got no answer. */
+  readonly state: 'off' | 'ok' | 'failing' | 'waiting';
+  readonly lastError: string | undefined;
+  /** When the next announce is due, in ms on the session's clock. */
+  readonly nextAt: number | undefined;
+  /** Peers the trackers gave in their last answer. */
+  readonly peers: number;
+}
+
+export interface TorrentStatus {
+  readonly infoHash: string;
+  readonly name: string;
+  readonly size: number;
+  readonly pieceCount: number;
+  readonly have: number;
+  readonly done: number;
+  readonly complete: boolean;
+  readonly paused: boolean;
+  readonly mode: SessionMode;
+  readonly downRate: number;
+  readonly upRate: number;
+  readonly downloaded: number;
+  readonly uploaded: number;
+  readonly peers: readonly PeerStatus[];
+  readonly tracker: TrackerStatus;
+  /** Peers we know of and are not connected to, and why. */
+  readonly notConnected: readonly { readonly address: string; readonly why: string }[];
+  /** What the download waits for, when it is stuck; undefined while it moves (or is complete). */
+  readonly waitingFor: string | undefined;
+}

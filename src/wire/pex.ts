@@ -1,0 +1,256 @@
+/**
+ * Peer exchange (BEP 11, `ut_pex` in the BEP 10 handshake): connected peers tell each other which peers
+ * they have connected to and dropped since their last message. Pure: the codec, the sender's diff
+ * (`PexState`) and the receiver's flood guard (`PexInbox`); the connection sends and dials.
+ *
+ * A message is a bencoded dictionary: `added` (compact IPv4 peers, 6 bytes each) with `added.f` (one
+ * flags byte per added peer), `dropped`, and the same for IPv6 (`added6`, `added6.f`, `dropped6`, 18 bytes
+ * each).
+ */
+import { type BValue, decodePrefix, dictGet, encode, isDict } from '../codec/index.js';
+import { ChunkswarmError } from '../shared/errors.js';
+import { formatIp, parseIp } from '../shared/ip.js';
+import { LIMITS } from '../shared/limits.js';
+
+/** The extension's name in a BEP 10 handshake's `m` dictionary. */
+export const UT_PEX = 'ut_pex';
+
+/** BEP 11's flags byte, per added peer. */
+export const PexFlag = {
+  /** Prefers encrypted connections. */
+  encryption: 0x01,
+  /** Seed or upload-only. */
+  seed: 0x02,
+  /** Supports uTP. */
+  utp: 0x04,
+  /** Supports ut_holepunch. */
+  holepunch: 0x08,
+  /** Reachable: we connected to it (an outgoing connection). */
+  reachable: 0x10,
+} as const;
+
+/** BEP 11: a message goes out at most once a minute... */
+export const PEX_INTERVAL_MS = 60_000;
+/** ...with at most 50 added and 50 dropped peers. */
+export const PEX_MAX_ADDED = 50;
+export const PEX_MAX_DROPPED = 50;
+
+export interface PexPeer {
+  readonly host: string;
+  readonly port: number;
+  /** BEP 11 flags (PexFlag); 0 when unknown. */
+  readonly flags: number;
+}
+
+export interface PexMessage {
+  readonly added: readonly PexPeer[];
+  readonly dropped: readonly { readonly host: string; readonly port: number }[];
+}
+
+export interface PexDecodeLimits {
+  /** Peers kept per list (added, dropped) from one message; the rest are ignored (default 100). */
+  readonly maxPeers: number;
+  /** Largest payload read (default 8 KiB). */
+  readonly maxBytes: number;
+}
+
+function bad(message: string): never {
+  throw new ChunkswarmError('EWIRE_MESSAGE', `peer exchange message (BEP 11): ${message}`);
+}
+
+function peerKey(p: { host: string; port: number }): string {
+  return `${p.host}|${p.port}`;
+}
+
+/** Reads compact peers of `size` bytes each; entries with port 0 are skipped. */
+function readCompact(
+  bytes: BValue | undefined,
+  size: 6 | 18,
+  key: string,
+  max: number,
+): { host: string; port: number; at: number }[] {
+  if (bytes === undefined) return [];
+  if (!Buffer.isBuffer(bytes)) bad(`'${key}' is not a string`);
+  if (bytes.length % size !== 0) bad(`'${key}' is ${bytes.length} bytes, not a multiple of ${size}`);
+  const out: { host: string; port: number; at: number }[] = [];
+  for (let o = 0, i = 0; o < bytes.length && out.length < max; o += size, i++) {
+    const port = bytes.readUInt16BE(o + size - 2);
+    if (port === 0) continue;
+    out.push({ host: formatIp(bytes.subarray(o, o + size - 2)), port, at: i });
+  }
+  return out;
+}
+
+/**
+ * Reads a ut_pex payload. Peers past `maxPeers` per list are ignored, not an error: the sender broke
+ * BEP 11's limit, and the caller decides whether that costs it the connection.
+ */
+export function decodePex(payload: Uint8Array, limits: Partial<PexDecodeLimits> = {}): PexMessage {
+  const maxPeers = limits.maxPeers ?? LIMITS.pexMaxReceivedPeers;
+  const maxBytes = limits.maxBytes ?? LIMITS.pexMessageBytes;
+  if (payload.length > maxBytes) bad(`payload of ${payload.length} bytes is over the ${maxBytes}-byte limit`);
+  let root: BValue;
+  try {
+    // A few strings in one dictionary; some clients leave the keys unsorted, which nothing here minds.
+    root = decodePrefix(payload, { maxBytes, maxDepth: 2, maxTokens: 64, strictKeyOrder: false }).value;
+  } catch (err) {
+    throw new ChunkswarmError('EWIRE_MESSAGE', 'peer exchange message (BEP 11): not valid bencode', {
+      cause: err,
+    });
+  }
+  if (!isDict(root)) bad('not a dictionary');
+  const added: PexPeer[] = [];
+  for (const [list, flagsKey, size] of [
+    ['added', 'added.f', 6],
+    ['added6', 'added6.f', 18],
+  ] as const) {
+    const peers = readCompact(dictGet(root, list), size, list, maxPeers - added.length);
+    const flags = dictGet(root, flagsKey);
+    // Flags are optional and advisory: a missing or short list means "unknown" for the peers it lacks.
+    const f = Buffer.isBuffer(flags) ? flags : undefined;
+    for (const p of peers) added.push({ host: p.host, port: p.port, flags: f?.[p.at] ?? 0 });
+  }
+  const dropped: { host: string; port: number }[] = [];
+  for (const [list, size] of [
+    ['dropped', 6],
+    ['dropped6', 18],
+  ] as const) {
+    for (const p of readCompact(dictGet(root, list), size, list, maxPeers - dropped.length)) {
+      dropped.push({ host: p.host, port: p.port });
+    }
+  }
+  return { added, dropped };
+}
+
+/** Encodes a ut_pex payload. Over BEP 11's 50 added or 50 dropped is refused: `PexState` never makes one. */
+export function encodePex(msg: PexMessage): Buffer {
+  if (msg.added.length > PEX_MAX_ADDED || msg.dropped.length > PEX_MAX_DROPPED) {
+    throw new ChunkswarmError(
+      'EWIRE_MESSAGE',
+      'a ut_pex message carries at most 50 added and 50 dropped peers',
+    );
+  }
+  const added: Buffer[] = [];
+  const addedF: number[] = [];
+  const added6: Buffer[] = [];
+  const added6F: number[] = [];
+  const dropped: Buffer[] = [];
+  const dropped6: Buffer[] = [];
+  const compact = (p: { host: string; port: number }): Buffer | undefined => {
+    const ip = parseIp(p.host);
+    if (ip === undefined || !Number.isInteger(p.port) || p.port < 1 || p.port > 0xffff) return undefined;
+    const out = Buffer.alloc(ip.length + 2);
+    ip.copy(out);
+    out.writeUInt16BE(p.port, ip.length);
+    return out;
+  };
+  for (const p of msg.added) {
+    const c = compact(p);
+    if (c === undefined) continue;
+    (c.length === 6 ? added : added6).push(c);
+    (c.length === 6 ? addedF : added6F).push(p.flags & 0xff);
+  }
+  for (const p of msg.dropped) {
+    const c = compact(p);
+    if (c !== undefined) (c.length === 6 ? dropped : dropped6).push(c);
+  }
+  return encode({
+    added: Buffer.concat(added),
+    'added.f': Buffer.from(addedF),
+    added6: added6.length > 0 ? Buffer.concat(added6) : undefined,
+    'added6.f': added6.length > 0 ? Buffer.from(added6F) : undefined,
+    dropped: Buffer.concat(dropped),
+    dropped6: dropped6.length > 0 ? Buffer.concat(dropped6) : undefined,
+  });
+}
+
+/**
+ * What we have told one peer: given the peers we are connected to now, `next` gives the message to send
+ * (peers connected since, peers dropped since, at most 50 of each) or undefined when nothing changed.
+ * Peers past the 50 stay for the next message. The caller calls it at most once a minute (BEP 11) and
+ * leaves out the peer it is sending to, peers without a known listening port, and everything for a
+ * private torrent (BEP 27).
+ */
+export class PexState {
+  /** Peers the other side has been told about, by endpoint. */
+  readonly #told = new Map<string, PexPeer>();
+
+  next(connected: readonly PexPeer[]): PexMessage | undefined {
+    const now = new Map<string, PexPeer>();
+    for (const p of connected) if (p.port > 0 && parseIp(p.host) !== undefined) now.set(peerKey(p), p);
+    const added: PexPeer[] = [];
+    for (const [k, p] of now) {
+      if (added.length >= PEX_MAX_ADDED) break;
+      if (!this.#told.has(k)) added.push(p);
+    }
+    const dropped: { host: string; port: number }[] = [];
+    for (const [k, p] of this.#told) {
+      if (dropped.length >= PEX_MAX_DROPPED) break;
+      if (!now.has(k)) dropped.push({ host: p.host, port: p.port });
+    }
+    if (added.length === 0 && dropped.length === 0) return undefined;
+    for (const p of added) this.#told.set(peerKey(p), p);
+    for (const p of dropped) this.#told.delete(peerKey(p));
+    return { added, dropped };
+  }
+}
+
+/**
+ * The receiving side's guard: BEP 11 says one message a minute; a few more are forgiven (a reconnect, a
+ * clock edge), a sender past `maxPerMinute` in any 60 s floods and should be disconnected.
+ */
+export class PexInbox {
+  readonly #max: number;
+  #times: number[] = [];
+
+  constructor(maxPerMinute: number = LIMITS.pexMaxMessagesPerMinute) {
+    this.#max = maxPerMinute;
+  }
+
+  /** Records a message at `now` (ms); false when the sender has gone past the limit. */
+  accept(now: number): boolean {
+    this.#times = this.#times.filter((t) => now - t < PEX_INTERVAL_MS);
+    this.#times.push(now);
+    // A caller that keeps reading after `false` must not grow this either.
+    if (this.#times.length > this.#max + 1) this.#times.shift();
+    return this.#times.length <= this.#max;
+  }
+}
+
+/**
+ * ut_pex for one connection, as the session uses it: `outgoing` gives the payload to send (at most once
+ * a minute, only when something changed, never naming the peer itself), `incoming` reads a received
+ * payload into peers to dial, or says the sender floods (disconnect it) or sent junk (ignore it).
+ * Not for private torrents (BEP 27): the session neither offers nor reads ut_pex there.
+ */
+export class PexLink {
+  readonly #state = new PexState();
+  readonly #inbox = new PexInbox();
+  readonly #remote: string;
+  #lastSent: number | undefined;
+
+  /** `remote`: the peer on the other end, by the address and listening port we know it by. */
+  constructor(remote: { readonly host: string; readonly port: number }) {
+    this.#remote = peerKey(remote);
+  }
+
+  outgoing(now: number, connected: readonly PexPeer[]): Buffer | undefined {
+    if (this.#lastSent !== undefined && now - this.#lastSent < PEX_INTERVAL_MS) return undefined;
+    const msg = this.#state.next(connected.filter((p) => peerKey(p) !== this.#remote));
+    if (msg === undefined) return undefined;
+    this.#lastSent = now;
+    return encodePex(msg);
+  }
+
+  incoming(
+    now: number,
+    payload: Uint8Array,
+  ): { kind: 'peers'; added: readonly PexPeer[] } | { kind: 'flood' } | { kind: 'bad' } {
+    if (!this.#inbox.accept(now)) return { kind: 'flood' };
+    try {
+      return { kind: 'peers', added: decodePex(payload).added };
+    } catch {
+      return { kind: 'bad' };
+    }
+  }
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""libtorrent's DHT (BEP 5) on loopback, for chunkswarm's DHT interoperability tests.
+
+Run it with Debian's /usr/bin/python3 (python3-libtorrent lives in its dist-packages).
+
+  lt_dht.py seed   --torrent T --save DIR --node IP:PORT... [--max-seconds N]
+      seeds T (no tracker needed) and announces it into the DHT through the given nodes
+  lookup --infohash HEX --node IP:PORT... [--want IP:PORT] [--max-seconds N]
+      asks the DHT for the peers of HEX every two seconds until --want is among them (or time is up)
+
+Every line is flushed at once so a test can wait for it:
+  listening IP:PORT     the TCP listen socket (and the DHT's UDP socket, same port) is up
+  dht-nodes N           the routing table's size, when it changes
+  peers IP:PORT,...     (lookup) the peers a dht_get_peers returned
+  found IP:PORT         (lookup) --want was among them; the lookup exits 0
+  result {json}         the last line
+
+The only nodes contacted are the --node ones: they are both the bootstrap list (given at construction,
+so no default router is ever tried) and added to the routing table with add_dht_node, since libtorrent
+never keeps its bootstrap nodes in its table. Local discovery, UPnP and NAT-PMP are off.
+"""
+import argparse
+import json
+import sys
+import time
+
+import libtorrent as lt
+
+
+def say(line):
+    sys.stdout.write(line + '\n')
+    sys.stdout.flush()
+
+
+def dht_session(nodes):
+    mask = (lt.alert.category_t.dht_notification | lt.alert.category_t.status_notification
+            | lt.alert.category_t.error_notification | lt.alert.category_t.dht_operation_notification)
+    return lt.session({
+        'listen_interfaces': '127.0.0.1:0',
+        'enable_dht': True,
+        'dht_bootstrap_nodes': ','.join(nodes),
+        'enable_lsd': False,
+        'enable_upnp': False,
+        'enable_natpmp': False,
+        # Every node of a loopback DHT shares 127.0.0.1: libtorrent's defaults would keep one of them
+        # and ignore the address after 50 packets in 10 s.
+        'dht_restrict_routing_ips': False,
+        'dht_restrict_search_ips': False,
+        'dht_block_ratelimit': 100000,
+        'dht_block_timeout': 5,
+        'dht_announce_interval': 10,
+        'allow_multiple_connections_per_ip': True,
+        'enable_incoming_utp': False,
+        'enable_outgoing_utp': False,
+        'alert_mask': int(mask),
+        'user_agent': 'libtorrent-dht-interop/' + lt.__version__,
+    })
+
+
+def endpoint(text):
+    host, port = text.rsplit(':', 1)
+    return host, int(port)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('mode', choices=['seed', 'lookup'])
+    ap.add_argument('--torrent')
+    ap.add_argument('--save')
+    ap.add_argument('--infohash')
+    ap.add_argument('--want')
+    ap.add_argument('--node', action='append', default=[])
+    ap.add_argument('--max-seconds', type=float, default=60)
+    a = ap.parse_args()
+
+    ses = dht_session(a.node)
+    for n in a.node:
+        ses.add_dht_node(endpoint(n))
+    say('listening 127.0.0.1:%d' % ses.listen_port())
+
+    if a.mode == 'seed':
+        ti = lt.torrent_info(a.torrent)
+        ses.add_torrent({'ti': ti, 'save_path': a.save, 'flags': lt.torrent_flags.seed_mode})
+        target = None
+    else:
+        target = lt.sha1_hash(bytes.fromhex(a.infohash))
+
+    start = time.time()
+    last_nodes = -1
+    last_query = 0.0
+    found = False
+    seen = set()
+    while time.time() - start < a.max_seconds and not found:
+        ses.post_dht_stats()
+        for alert in ses.pop_alerts():
+            if isinstance(alert, lt.dht_stats_alert):
+                n = sum(b['num_nodes'] for b in alert.routing_table)
+                if n != last_nodes:
+                    last_nodes = n
+                    say('dht-nodes %d' % n)
+            elif isinstance(alert, lt.dht_get_peers_reply_alert):
+                peers = ['%s:%d' % p for p in alert.peers()]
+                seen.update(peers)
+                say('peers ' + ','.join(peers))
+                if a.want is not None and a.want in peers:
+                    say('found ' + a.want)
+                    found = True
+        if target is not None and time.time() - last_query > 2:
+            last_query = time.time()
+            ses.dht_get_peers(target)
+        time.sleep(0.1)
+    say('result ' + json.dumps({'found': found, 'peers': sorted(seen), 'nodes': last_nodes}))
+    return 0 if (found or a.mode == 'seed') else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

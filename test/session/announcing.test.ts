@@ -1,0 +1,109 @@
+/**
+ * A tracker that cannot be reached, on the fake clock: asked again after about 2, 4, 8 ... s (capped at a
+ * few minutes), registered as soon as it answers, then asked at its interval; a download left without
+ * peers asks again soon rather than at the interval.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TokenBucket } from '../../src/peer/rate.js';
+import { RETRY_CAP_MS, retryDelay } from '../../src/session/announcing.js';
+import { TorrentSession } from '../../src/session/session.js';
+import { Bitfield } from '../../src/shared/bitfield.js';
+import { FakeClock } from '../../src/shared/clock.js';
+import { type Network, seededRandom } from '../../src/shared/env.js';
+import { ChunkswarmError } from '../../src/shared/errors.js';
+import { MemoryStorage, PieceHasher } from '../../src/storage/index.js';
+import type { ClientAnnounceParams, TrackerAnswer } from '../../src/tracker/index.js';
+import { makeTorrent } from '../magnet/helpers.js';
+
+/** No peer answers on this network: the test is about trackers. */
+const deadNetwork: Network = {
+  dial: () => Promise.reject(new Error('connection refused')),
+  listen: () => Promise.reject(new Error('not here')),
+};
+
+/** A tracker that is down until `upAt` (fake ms), then answers with `peers`. */
+class TrackerThatComesUp {
+  readonly calls: { at: number; event: string | undefined }[] = [];
+  constructor(
+    private readonly clock: FakeClock,
+    public upAt: number,
+    public peers: { ip: string; port: number }[] = [],
+  ) {}
+  async announceEvery(params: ClientAnnounceParams): Promise<TrackerAnswer> {
+    this.calls.push({ at: this.clock.now(), event: params.event });
+    if (this.clock.now() < this.upAt) throw new ChunkswarmError('ETRACKER_UNREACHABLE', 'connection refused');
+    return { url: 'http://tracker/announce', interval: 1800, complete: 1, incomplete: 1, peers: this.peers };
+  }
+}
+
+function session(clock: FakeClock, tracker: TrackerThatComesUp): TorrentSession {
+  const metainfo = makeTorrent(8);
+  const s = new TorrentSession({
+    metainfo,
+    storage: new MemoryStorage(metainfo),
+    have: new Bitfield(metainfo.pieceCount),
+    peerId: Buffer.alloc(20, 1),
+    listenPort: 6881,
+    mode: 'auto',
+    hasher: new PieceHasher({ inlineBelow: Number.POSITIVE_INFINITY }),
+    uploadBucket: new TokenBucket(0, clock),
+    downloadBucket: new TokenBucket(0, clock),
+    env: { clock, random: seededRandom(7), net: deadNetwork },
+    announcer: tracker,
+  });
+  s.start();
+  return s;
+}
+
+describe('announcing on the fake clock', () => {
+  it('backs off from 2 s, doubling, capped at a few minutes, with jitter', () => {
+    const mid = () => 0.5;
+    assert.deepEqual(
+      [1, 2, 3, 4].map((n) => retryDelay(n, mid)),
+      [2000, 4000, 8000, 16000],
+    );
+    assert.equal(retryDelay(30, mid), RETRY_CAP_MS);
+    assert.ok(retryDelay(1, () => 0) >= 1600 && retryDelay(1, () => 0.999) <= 2400);
+  });
+
+  it('a tracker down at start is asked again in seconds, and registers us as soon as it is up', async () => {
+    const clock = new FakeClock(0);
+    const tracker = new TrackerThatComesUp(clock, 3000);
+    const s = session(clock, tracker);
+    const failures: number[] = [];
+    s.events.on('announce-failed', (_reason, retryIn) => failures.push(retryIn));
+    await assert.rejects(s.connectTracker(), /connection refused/);
+    await clock.advanceAsync(20_000);
+    // Tried at 0, about 2 s, about 6 s: the third try (after the tracker came up at 3 s) is answered.
+    assert.equal(tracker.calls.length, 3, JSON.stringify(tracker.calls));
+    assert.ok(tracker.calls[2]!.at <= 3000 + 4800, `registered at ${tracker.calls[2]!.at} ms`);
+    assert.deepEqual(
+      tracker.calls.map((c) => c.event),
+      ['started', 'started', 'started'],
+      'started is sent until a tracker heard it',
+    );
+    assert.equal(failures.length, 2);
+    assert.equal(s.announcing.reachable, true);
+    // Then at the tracker's interval (1800 s), not sooner... except that a download with no peers asks
+    // again every 15 s: this one has none (nobody answers on this network).
+    await clock.advanceAsync(60_000);
+    const later = tracker.calls.slice(3);
+    assert.ok(later.length >= 3 && later.length <= 5, `${later.length} announces in a minute without peers`);
+    assert.ok(later.every((c) => c.event === undefined));
+    await s.stop({ announce: false });
+  });
+
+  it('a seeder (nothing to fetch) keeps to the interval', async () => {
+    const clock = new FakeClock(0);
+    const tracker = new TrackerThatComesUp(clock, 0);
+    const s = session(clock, tracker);
+    s.setMode('seed');
+    await s.connectTracker();
+    await clock.advanceAsync(1_000_000);
+    assert.equal(tracker.calls.length, 1);
+    await clock.advanceAsync(900_000);
+    assert.equal(tracker.calls.length, 2);
+    await s.stop({ announce: false });
+  });
+});

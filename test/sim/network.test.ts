@@ -1,0 +1,240 @@
+/**
+ * The simulator's network on the fake clock: order, bandwidth shared on an uplink and a downlink, latency,
+ * backpressure and flow control, close, refused and timed-out dials, a killed host.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FakeClock } from '../../src/shared/clock.js';
+import type { ByteStream, Network } from '../../src/shared/env.js';
+import { SimNetwork } from '../../src/sim/network.js';
+
+const KiB = 1024;
+
+interface Received {
+  chunks: Buffer[];
+  bytes: number;
+  /** Virtual time at which `bytes` reached each total. */
+  at: [number, number][];
+  closed: string | undefined;
+  drains: number;
+}
+
+function record(stream: ByteStream, clock: FakeClock): Received {
+  const r: Received = { chunks: [], bytes: 0, at: [], closed: undefined, drains: 0 };
+  stream.attach({
+    data: (c) => {
+      r.chunks.push(c);
+      r.bytes += c.length;
+      r.at.push([clock.now(), r.bytes]);
+    },
+    drain: () => r.drains++,
+    close: (reason) => {
+      r.closed = reason;
+    },
+  });
+  return r;
+}
+
+/** When the receiver first had `n` bytes. */
+function timeOf(r: Received, n: number): number {
+  const hit = r.at.find(([, total]) => total >= n);
+  assert.ok(hit, `never received ${n} bytes (got ${r.bytes})`);
+  return hit[0];
+}
+
+async function connect(
+  clock: FakeClock,
+  from: Network,
+  to: Network,
+  toAddress: string,
+  port = 7000,
+): Promise<{ client: ByteStream; server: ByteStream }> {
+  let server: ByteStream | undefined;
+  await to.listen(toAddress, port, (s) => {
+    server = s;
+  });
+  const dialled = from.dial(toAddress, port, 10_000);
+  await clock.advanceAsync(1000);
+  const client = await dialled;
+  assert.ok(server);
+  return { client, server };
+}
+
+describe('SimNetwork', () => {
+  it('delivers every write, in order, by reference', async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock);
+    const a = net.addHost('127.0.1.1', { up: 200 * KiB, latencyMs: 5 });
+    const b = net.addHost('127.0.1.2', { down: 100 * KiB, latencyMs: 5 });
+    const { client, server } = await connect(clock, a, b, '127.0.1.2');
+    const got = record(server, clock);
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 200; i++) {
+      const buf = Buffer.alloc(1 + ((i * 977) % 5000), i & 255);
+      sent.push(buf);
+      client.write(buf);
+    }
+    await clock.advanceAsync(60_000);
+    assert.deepEqual(Buffer.concat(got.chunks), Buffer.concat(sent));
+    assert.ok(
+      got.chunks.every((c, i) => c === sent[i]),
+      'the same Buffers, not copies',
+    );
+  });
+
+  it('a write is acknowledged only once the other side has read it', async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock);
+    const a = net.addHost('127.0.1.1', { latencyMs: 50 });
+    const b = net.addHost('127.0.1.2', { latencyMs: 50 });
+    const { client, server } = await connect(clock, a, b, '127.0.1.2');
+    const got = record(server, clock);
+    let writtenAt: number | undefined;
+    const start = clock.now();
+    client.write(Buffer.alloc(100), () => {
+      writtenAt = clock.now();
+    });
+    await clock.advanceAsync(500);
+    // One-way latency is the sum of both hosts' shares.
+    assert.equal(timeOf(got, 100) - start, 100);
+    assert.equal(writtenAt! - start, 100);
+  });
+
+  it('shares an uplink fairly between its streams, and a downlink between its senders', async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock);
+    const a = net.addHost('127.0.1.1', { up: 100 * KiB });
+    const b = net.addHost('127.0.1.2');
+    const c = net.addHost('127.0.1.3');
+    const ab = await connect(clock, a, b, '127.0.1.2');
+    const ac = await connect(clock, a, c, '127.0.1.3');
+    const gb = record(ab.server, clock);
+    const gc = record(ac.server, clock);
+    const start = clock.now();
+    for (let i = 0; i < 20; i++) {
+      ab.client.write(Buffer.alloc(10 * KiB));
+      ac.client.write(Buffer.alloc(10 * KiB));
+    }
+    await clock.advanceAsync(10_000);
+    // 400 KiB at 100 KiB/s: each stream gets half, so both end at about 4 s, not one at 2 s.
+    for (const g of [gb, gc]) {
+      const t = timeOf(g, 200 * KiB) - start;
+      assert.ok(t >= 3800 && t <= 4200, `finished at ${t} ms`);
+      assert.ok(timeOf(g, 100 * KiB) - start >= 1800, 'halfway at about 2 s');
+    }
+
+    // Two senders into one downlink of 100 KiB/s.
+    const d = net.addHost('127.0.1.4', { down: 100 * KiB });
+    const bd = await connect(clock, b, d, '127.0.1.4');
+    const cd = await connect(clock, c, d, '127.0.1.4', 7001);
+    const g1 = record(bd.server, clock);
+    const g2 = record(cd.server, clock);
+    const t0 = clock.now();
+    bd.client.write(Buffer.alloc(150 * KiB));
+    cd.client.write(Buffer.alloc(150 * KiB));
+    await clock.advanceAsync(10_000);
+    const last = Math.max(timeOf(g1, 150 * KiB), timeOf(g2, 150 * KiB)) - t0;
+    assert.ok(last >= 2900 && last <= 3200, `300 KiB through 100 KiB/s took ${last} ms`);
+  });
+
+  it('queues writes (pendingBytes), says drain once they left, and stops at the window while the reader is paused', async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock, { windowBytes: 64 * KiB });
+    const a = net.addHost('127.0.1.1', { up: 64 * KiB });
+    const b = net.addHost('127.0.1.2');
+    const { client, server } = await connect(clock, a, b, '127.0.1.2');
+    const sender = record(client, clock);
+    const got = record(server, clock);
+    server.pause();
+    for (let i = 0; i < 32; i++) client.write(Buffer.alloc(16 * KiB));
+    assert.equal(client.pendingBytes, 512 * KiB);
+    await clock.advanceAsync(5000);
+    // Paused: only a window's worth left the sender, and none was read.
+    assert.equal(got.bytes, 0);
+    assert.equal(client.pendingBytes, 512 * KiB - 64 * KiB);
+    assert.equal(sender.drains, 0);
+    server.resume();
+    await clock.advanceAsync(20_000);
+    assert.equal(got.bytes, 512 * KiB);
+    assert.equal(client.pendingBytes, 0);
+    assert.equal(sender.drains, 1);
+  });
+
+  it('a close reaches the other side after what was written before it, after the latency', async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock);
+    const a = net.addHost('127.0.1.1', { latencyMs: 20 });
+    const b = net.addHost('127.0.1.2', { latencyMs: 20 });
+    const { client, server } = await connect(clock, a, b, '127.0.1.2');
+    const mine = record(client, clock);
+    const got = record(server, clock);
+    client.write(Buffer.from('last words'));
+    client.close();
+    const closedAt = clock.now();
+    await clock.advanceAsync(39);
+    assert.equal(got.closed, undefined);
+    await clock.advanceAsync(1);
+    assert.equal(Buffer.concat(got.chunks).toString(), 'last words');
+    assert.equal(got.closed, 'peer closed the connection');
+    assert.equal(clock.now() - closedAt, 40);
+    // The side that closed is not told; writes after the close go nowhere.
+    assert.equal(mine.closed, undefined);
+    server.write(Buffer.from('too late'));
+    await clock.advanceAsync(1000);
+    assert.equal(mine.bytes, 0);
+  });
+
+  it('refuses a dial to a port nobody listens on, and times out one to a dead or unknown host', async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock);
+    const a = net.addHost('127.0.1.1', { latencyMs: 10 });
+    net.addHost('127.0.1.2', { latencyMs: 10 });
+    const outcome = (p: Promise<ByteStream>) =>
+      p.then(
+        () => ({ ok: true, at: clock.now(), why: '' }),
+        (e: Error) => ({ ok: false, at: clock.now(), why: e.message }),
+      );
+    const refused = outcome(a.dial('127.0.1.2', 9999, 5000));
+    const unknown = outcome(a.dial('127.0.9.9', 6881, 5000));
+    net.kill('127.0.1.2');
+    const dead = outcome(a.dial('127.0.1.2', 9999, 3000));
+    await clock.advanceAsync(10_000);
+    assert.deepEqual(await unknown, { ok: false, at: 5000, why: 'timed out' });
+    assert.deepEqual(await dead, { ok: false, at: 3000, why: 'timed out' });
+    // Its SYN reached the host after the kill: no answer at all, not a refusal.
+    assert.deepEqual(await refused, { ok: false, at: 5000, why: 'timed out' });
+
+    const c = net.addHost('127.0.1.3', { latencyMs: 10 });
+    const t0 = clock.now();
+    const refusedNow = outcome(c.dial('127.0.1.1', 9999, 5000));
+    await clock.advanceAsync(1000);
+    assert.deepEqual(await refusedNow, { ok: false, at: t0 + 40, why: 'connection refused' });
+  });
+
+  it('a killed host goes silent, or resets its streams', async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock);
+    const a = net.addHost('127.0.1.1', { latencyMs: 5 });
+    const b = net.addHost('127.0.1.2', { latencyMs: 5 });
+    const c = net.addHost('127.0.1.3', { latencyMs: 5 });
+    const ab = await connect(clock, a, b, '127.0.1.2');
+    const cb = await connect(clock, c, b, '127.0.1.2', 7001);
+    const fromB = record(ab.client, clock);
+    record(ab.server, clock);
+    const fromB2 = record(cb.client, clock);
+    net.kill('127.0.1.2', 'silent');
+    ab.client.write(Buffer.alloc(1000));
+    await clock.advanceAsync(60_000);
+    assert.equal(fromB.closed, undefined, 'silence: no close, no data');
+    assert.equal(fromB2.closed, undefined);
+
+    net.addHost('127.0.1.2', { latencyMs: 5 });
+    const d = net.addHost('127.0.1.4', { latencyMs: 5 });
+    const e = net.addHost('127.0.1.5', { latencyMs: 5 });
+    const de = await connect(clock, d, e, '127.0.1.5');
+    const fromE = record(de.client, clock);
+    net.kill('127.0.1.5', 'reset');
+    await clock.advanceAsync(100);
+    assert.equal(fromE.closed, 'connection reset by peer');
+  });
+});

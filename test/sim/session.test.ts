@@ -1,0 +1,219 @@
+/**
+ * The session's behaviour on the fake clock, over the simulated network and tracker: unchoke on interest,
+ * requests given back when a peer goes silent, endgame cancels, the seeder's first pass, the tracker retried
+ * with backoff, a lost seeder replaced without a restart. Times asserted are virtual (protocol timers), never
+ * wall time.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { PeerConnection } from '../../src/peer/connection.js';
+import { parseScenario, type Scenario } from '../../src/sim/scenario.js';
+import { type SimPeer, Swarm } from '../../src/sim/swarm.js';
+
+type Group = { role: string } & Record<string, unknown>;
+
+function scenario(groups: Group[], extra: Record<string, unknown> = {}): Scenario {
+  return parseScenario({ name: 'test', sizeMiB: 1, pieceKiB: 64, latencyMs: 10, groups, ...extra });
+}
+
+function byName(swarm: Swarm, name: string): SimPeer {
+  const p = swarm.peers.find((q) => q.name === name);
+  assert.ok(p, name);
+  return p;
+}
+
+/** Starts the swarm and moves the clock until `cond` or `capMs`. */
+async function runUntil(swarm: Swarm, cond: () => boolean, capMs: number): Promise<void> {
+  await swarm.advanceUntil(cond, capMs);
+}
+
+describe('session on the simulated network', () => {
+  it('a seeder unchokes a leecher as soon as it is interested, not at the next rechoke', async () => {
+    const swarm = new Swarm(scenario([{ role: 'seeder', upKiBps: 256 }, { role: 'leecher' }]));
+    swarm.start();
+    const leecher = byName(swarm, 'leecher-1');
+    let connectedAt: number | undefined;
+    await runUntil(swarm, () => leecher.session !== undefined, 1000);
+    leecher.session!.events.on('peer-connected', () => {
+      connectedAt ??= swarm.clock.now();
+    });
+    const unchoked = (): boolean => [...leecher.session!.peers.values()].some((p) => !p.peerChoking);
+    await runUntil(swarm, unchoked, 20_000);
+    assert.ok(unchoked());
+    assert.ok(connectedAt !== undefined);
+    // Interested goes out with the handshake's answers; the unchoke comes back one round trip later.
+    assert.ok(
+      swarm.clock.now() - connectedAt < 500,
+      `unchoked ${swarm.clock.now() - connectedAt} ms after connecting`,
+    );
+    assert.ok(swarm.clock.now() < 10_000, 'before the first rechoke');
+    await swarm.close();
+  });
+
+  it('requests held by a peer that went silent are given to another, and the download finishes', async () => {
+    const swarm = new Swarm(
+      scenario([
+        { role: 'seeder', upKiBps: 64, leaveAfter: 3, leaveHow: 'crash' },
+        { role: 'seeder', upKiBps: 64 },
+        { role: 'leecher', downKiBps: 1024 },
+      ]),
+    );
+    swarm.start();
+    const leecher = byName(swarm, 'leecher-1');
+    const dead = swarm.peers[0]!;
+    const warnings: string[] = [];
+    await runUntil(swarm, () => leecher.session !== undefined, 1000);
+    leecher.session!.events.on('warning', (m) => warnings.push(m));
+    const result = await swarm.run({ capMs: 120_000 });
+    assert.equal(result.allComplete, true);
+    assert.equal(result.badPieces, 0);
+    assert.ok(
+      warnings.some((w) => w.includes(dead.address) && w.includes('stopped sending')),
+      `warnings: ${warnings.join('; ')}`,
+    );
+    // Given back SILENT_MS (8 s) after the last block, not at the 20 s request timeout or the 180 s idle one.
+    const silentAt = leecher.completedAt!;
+    assert.ok(silentAt < 60_000, `finished at ${silentAt} ms`);
+    await swarm.close();
+  });
+
+  it('in the endgame, a block that arrives from one peer is cancelled at the others', async () => {
+    const swarm = new Swarm(
+      scenario([
+        { role: 'seeder', count: 3, upKiBps: 128 },
+        { role: 'leecher', downKiBps: 4096 },
+      ]),
+    );
+    swarm.start();
+    const leecher = byName(swarm, 'leecher-1');
+    await runUntil(swarm, () => leecher.session !== undefined, 1000);
+    let cancels = 0;
+    leecher.session!.events.on('peer-connected', (peer: PeerConnection) => {
+      const cancel = peer.cancel.bind(peer);
+      peer.cancel = (block) => {
+        cancels++;
+        cancel(block);
+      };
+    });
+    const result = await swarm.run({ capMs: 120_000 });
+    assert.equal(result.allComplete, true);
+    assert.equal(result.badPieces, 0);
+    assert.ok(cancels > 0, 'duplicate requests of the last blocks were cancelled');
+    assert.equal(
+      leecher.session!.verifying.banned.size,
+      0,
+      'late blocks after a cancel are not held against anyone',
+    );
+    await swarm.close();
+  });
+
+  it('the seeder sends every piece once before it sends any piece twice (first pass on), and not otherwise', async () => {
+    const twiceEarly = async (superSeeding: boolean): Promise<number> => {
+      const swarm = new Swarm(
+        scenario(
+          [
+            { role: 'seeder', upKiBps: 128 },
+            { role: 'leecher', count: 8, upKiBps: 256, downKiBps: 2048 },
+          ],
+          { sizeMiB: 2, superSeeding },
+        ),
+      );
+      swarm.start();
+      const seeder = swarm.peers[0]!;
+      await runUntil(swarm, () => seeder.session !== undefined, 1000);
+      const session = seeder.session!;
+      const size = session.metainfo.pieceLength;
+      const served = new Map<number, number>();
+      let complete = 0;
+      let early = 0;
+      const served0 = session.choking.served.bind(session.choking);
+      session.choking.served = (peer, index, bytes) => {
+        const before = served.get(index) ?? 0;
+        served.set(index, before + bytes);
+        if (before < size && before + bytes >= size) complete++;
+        // A second copy of this piece starts while some piece has not gone out once.
+        if (before >= size && before < size + bytes && complete < session.pieceCount) early++;
+        served0(peer, index, bytes);
+      };
+      const result = await swarm.run({ capMs: 300_000 });
+      assert.equal(result.allComplete, true);
+      await swarm.close();
+      return early;
+    };
+    const on = await twiceEarly(true);
+    const off = await twiceEarly(false);
+    assert.equal(on, 0, `${on} pieces went out twice before every piece went out once`);
+    assert.ok(off > 0, 'without the first pass the seeder repeats pieces early');
+  });
+
+  it('a tracker down at start is retried after about 2 s, 4 s, 8 s; the peer registers once it is up', async () => {
+    const swarm = new Swarm(
+      scenario([
+        { role: 'seeder', upKiBps: 512 },
+        { role: 'leecher', downKiBps: 2048 },
+      ]),
+    );
+    swarm.tracker.reachable = false;
+    swarm.start();
+    const leecher = byName(swarm, 'leecher-1');
+    await runUntil(swarm, () => leecher.session !== undefined, 1000);
+    const waits: number[] = [];
+    leecher.session!.events.on('announce-failed', (_why, retryInMs) => waits.push(retryInMs));
+    await runUntil(swarm, () => waits.length >= 3, 60_000);
+    assert.equal(waits.length, 3);
+    for (const [i, base] of [2000, 4000, 8000].entries())
+      assert.ok(waits[i]! >= base * 0.8 && waits[i]! <= base * 1.2, `retry ${i + 1} after ${waits[i]} ms`);
+    assert.equal(swarm.tracker.store.stats(leecher.session!.metainfo.infoHashHex).incomplete, 0);
+    swarm.tracker.reachable = true;
+    const result = await swarm.run({ capMs: 120_000 });
+    assert.equal(result.allComplete, true);
+    assert.ok(swarm.tracker.announces > 0);
+    await swarm.close();
+  });
+
+  it('a leecher whose seeder left asks the tracker again every PEERLESS_ASK_MS, and gets the new seeder, without a restart', async () => {
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 64, leaveAfter: 5, leaveHow: 'stop' },
+          { role: 'seeder', upKiBps: 512, joinAt: 40 },
+          { role: 'leecher', downKiBps: 2048 },
+        ],
+        // A min interval shorter than PEERLESS_ASK_MS: the session honours the tracker's min interval, and
+        // chunkswarm's tracker says 900 s by default (half its 1800 s interval).
+        { sizeMiB: 2, trackerMinInterval: 10 },
+      ),
+    );
+    swarm.start();
+    const leecher = byName(swarm, 'leecher-1');
+    await runUntil(swarm, () => leecher.session !== undefined, 1000);
+    const asked: number[] = [];
+    leecher.session!.events.on('announce', () => asked.push(swarm.clock.now()));
+    const result = await swarm.run({ capMs: 600_000 });
+    assert.equal(result.allComplete, true);
+    // The tracker's interval is 30 min; alone from 5 s, it asks at about 15 s and 30 s (PEERLESS_ASK_MS apart).
+    const alone = asked.filter((t) => t > 5000 && t < 40_000);
+    assert.ok(alone.length >= 2, `asked at ${asked.join(', ')} ms`);
+    assert.ok(alone[0]! <= 5000 + 15_000 + 1500, `first ask alone at ${alone[0]} ms`);
+    assert.ok(leecher.completedAt! < 120_000, `finished at ${leecher.completedAt} ms`);
+    await swarm.close();
+  });
+
+  it('a seeder that crashed silently is replaced by one that appears later (it finds the leecher through the tracker)', async () => {
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 64, leaveAfter: 5, leaveHow: 'crash' },
+          { role: 'seeder', upKiBps: 512, joinAt: 8 },
+          { role: 'leecher', downKiBps: 2048 },
+        ],
+        { sizeMiB: 2 },
+      ),
+    );
+    swarm.start();
+    const result = await swarm.run({ capMs: 900_000 });
+    assert.equal(result.allComplete, true);
+    assert.equal(result.badPieces, 0);
+    await swarm.close();
+  });
+});
