@@ -18,6 +18,7 @@ import { Janitor, ProcessGroup } from './lib/procs.js';
 import { formatProfile, summariseProfileDir } from './lib/profile.js';
 import { formatTable, localDate, writeResults } from './lib/report.js';
 import { runDht } from './scenarios/dht.js';
+import { runFleet } from './scenarios/fleet.js';
 import { runPair } from './scenarios/pair.js';
 import { runSha1 } from './scenarios/sha1.js';
 import { runSwarm } from './scenarios/swarm.js';
@@ -34,6 +35,7 @@ const SCENARIOS: Record<Figure, (ctx: ScenarioContext) => Promise<FigureResult>>
   tracker: runTracker,
   sha1: runSha1,
   dht: runDht,
+  fleet: runFleet,
 };
 
 /** Hard cap per figure, generous: a run past it is stuck, not slow. */
@@ -53,6 +55,8 @@ function capSeconds(f: Figure, o: BenchOptions): number {
     case 'dht':
       // Joining dominates: 5,000 nodes took 3 CPU-minutes, 17 wall-minutes on a loaded two-core machine.
       return 120 + o.dhtNodes.reduce((a, n) => a + n * 0.4 + o.dhtLookups * 2, 0);
+    case 'fleet':
+      return (3 + extra) * (o.trackerSeconds + 40) + 60;
   }
 }
 
@@ -67,10 +71,11 @@ function missingTools(f: Figure): string[] {
     if (!lt) missing.push('python3-libtorrent');
   }
   if (f === 'pair' && !has('/usr/bin/time')) missing.push('time');
-  if (f === 'tracker') {
+  if (f === 'tracker' || f === 'fleet') {
     if (!onPath('wrk')) missing.push('wrk');
     if (!has('/usr/bin/opentracker')) missing.push('opentracker');
   }
+  if (f === 'fleet' && !onPath('redis-server')) missing.push('redis-server');
   return missing;
 }
 

@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useState } from 'preact/hooks';
-import type { SwarmGraph, SwarmView, TrackerState } from '../src/web/types.js';
+import type { SwarmGraph, SwarmView, TrackerState, TrackerStatsView } from '../src/web/types.js';
 import {
   ChunkGrid,
   errorText,
@@ -48,8 +48,32 @@ function App() {
           state.swarms.map((s) => <Swarm key={s.infoHash} swarm={s} now={state.now} />)
         )}
         {state.swarmsOmitted > 0 && <p class="dim">{state.swarmsOmitted} more swarm(s) not shown.</p>}
+        {state.stats && <Stats stats={state.stats} />}
       </main>
     </>
+  );
+}
+
+/** This process's counters (the same as /metrics): no addresses, so shown to whoever sees the page. */
+function Stats({ stats: m }: { stats: TrackerStatsView }) {
+  return (
+    <section class="card" id="stats" data-testid="stats">
+      <div class="swarm-head">
+        <h2>Stats</h2>
+        <span class="links">
+          <a href="/metrics">/metrics</a>
+        </span>
+      </div>
+      <div class="stats">
+        <Stat label="HTTP announces" value={m.announcesHttp} testid="stat-http" />
+        <Stat label="UDP announces" value={m.announcesUdp} testid="stat-udp" />
+        <Stat label="scrapes" value={m.scrapes} />
+        <Stat label="failed" value={m.failed} />
+        <Stat label="store errors" value={m.storeErrors} />
+        <Stat label="mean announce" value={m.meanAnnounceMs === null ? '–' : `${m.meanAnnounceMs.toFixed(2)} ms`} />
+        <Stat label="store" value={m.store} testid="stat-store" />
+      </div>
+    </section>
   );
 }
 

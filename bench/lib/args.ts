@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench -- ...`. */
 import { parseArgs } from 'node:util';
 
-export const FIGURES = ['pair', 'swarm', 'tracker', 'sha1', 'dht'] as const;
+export const FIGURES = ['pair', 'swarm', 'tracker', 'sha1', 'dht', 'fleet'] as const;
 export type Figure = (typeof FIGURES)[number];
 
 export interface BenchOptions {
@@ -50,7 +50,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --swarm-mib N       swarm file size in MiB (default 128)
   --leechers N        swarm leechers (default 8)
   --uplink-mib N      swarm upload cap per process in MiB/s (default 8)
-  --tracker-seconds N measured wrk seconds per tracker (default 10)
+  --tracker-seconds N measured wrk seconds per tracker, fleet runs too (default 10)
   --sha1-mib N        MiB hashed for the SHA-1 ceiling (default 512)
   --dht-nodes LIST    sizes of the simulated DHT networks, comma-separated (default 200,5000)
   --dht-lookups N     get_peers lookups measured in each DHT network (default 20)

@@ -52,9 +52,22 @@ export interface TrackerRun {
   udp?: UdpLoadResult;
 }
 
-interface Target {
+/** What a measured run reads of the tracker: its CPU so far, and why it died if it did. */
+export interface Measured {
+  cpuSeconds(): number | null;
+  died(): string | undefined;
+}
+
+function measuredProc(proc: Proc): Measured {
+  return { cpuSeconds: () => proc.cpuSeconds(), died: () => (proc.exit ? proc.tail(3) : undefined) };
+}
+
+export interface Target {
   name: string;
+  /** the process pinned to a core */
   proc: Proc;
+  /** CPU and liveness read around a load, when more than `proc` counts (a fleet: its workers and Redis) */
+  measured?: Measured;
   httpUrl: string;
   udpPort: number;
 }
@@ -76,7 +89,7 @@ export function probeAnnounce(url: string, infoHashHex: string): Promise<string>
   });
 }
 
-async function waitAnswering(url: string, infoHash: string, timeoutMs: number): Promise<void> {
+export async function waitAnswering(url: string, infoHash: string, timeoutMs: number): Promise<void> {
   const end = performance.now() + timeoutMs;
   let last = '';
   while (performance.now() < end) {
@@ -93,7 +106,7 @@ async function waitAnswering(url: string, infoHash: string, timeoutMs: number): 
 }
 
 /** One load, warm-up first, with the tracker's CPU read around the measured part. */
-async function measure(
+export async function measure(
   ctx: ScenarioContext,
   t: Target,
   protocol: Protocol,
@@ -117,11 +130,13 @@ async function measure(
           seconds,
           cpus: cpuSet,
         });
+  const m = t.measured ?? measuredProc(t.proc);
   await load(WARMUP_SECONDS);
-  const cpu0 = t.proc.cpuSeconds();
+  const cpu0 = m.cpuSeconds();
   const result = await load(ctx.opts.trackerSeconds);
-  const cpu1 = t.proc.cpuSeconds();
-  if (t.proc.exit) throw new Error(`${t.name} died under load: ${t.proc.tail(3)}`);
+  const cpu1 = m.cpuSeconds();
+  const died = m.died();
+  if (died !== undefined) throw new Error(`${t.name} died under load: ${died}`);
   const run = summarise(protocol, pinned, result, cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null);
   if (run.announces === 0) {
     const why = run.udp?.firstError ?? `${run.failures} failures`;
@@ -189,7 +204,7 @@ async function measureAll(
   return { http, udp, httpPinned, udpPinned };
 }
 
-async function startOpentracker(
+export async function startOpentracker(
   ctx: ScenarioContext,
   swarms: string[],
 ): Promise<{ proc: Proc; url: string; port: number }> {
@@ -221,10 +236,16 @@ async function startOpentracker(
   return { proc, url, port };
 }
 
-export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
-  const swarms = swarmHashes(SWARMS);
+/** `count` swarms' infohashes, and the file the load generators announce into. */
+export function writeSwarms(ctx: ScenarioContext, count: number): { swarms: string[]; swarmsFile: string } {
+  const swarms = swarmHashes(count);
   const swarmsFile = join(ctx.dir, 'swarms.txt');
   writeFileSync(swarmsFile, `${swarms.join('\n')}\n`);
+  return { swarms, swarmsFile };
+}
+
+export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
+  const { swarms, swarmsFile } = writeSwarms(ctx, SWARMS);
   const canPin = cpus().length >= 2;
 
   const ot = await startOpentracker(ctx, swarms);

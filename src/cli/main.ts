@@ -59,6 +59,15 @@ program
       .argParser((v) => parsePositiveInt(v, '--interval')),
   )
   .option('--db <file>', 'keep swarms, peers and completed counts in SQLite (survives restarts)')
+  .option(
+    '--redis <url>',
+    'keep swarms in Redis (redis://HOST:PORT/DB): trackers sharing it serve the same swarms',
+  )
+  .addOption(
+    new Option('--workers <n>', 'processes sharing the port, for all cores (more than 1 needs --redis)')
+      .default(1)
+      .argParser((v) => parsePositiveInt(v, '--workers')),
+  )
   .option('--torrents <dir>', 'folder of .torrent files to name swarms by')
   .option('--trust-ip-param', 'honour the ip= announce parameter (behind a proxy)')
   .option(

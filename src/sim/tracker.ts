@@ -117,7 +117,10 @@ export class SimTracker {
       extras: params.extras,
     });
     const a = parseAnnounceQuery(url.slice(url.indexOf('?') + 1), peer.ip);
-    const { packed, peers, stats } = this.#logic.announce(a, a.compact && !a.wantStatus);
+    const answer = this.#logic.announce(a, a.compact && !a.wantStatus);
+    // SwarmLogic returns a promise only over an async store (Redis); the memory store answers in the call.
+    if (answer instanceof Promise) throw new Error('SimTracker: the memory store answered with a promise');
+    const { packed, peers, stats } = answer;
     return encodeAnnounceResponse({
       interval: this.#interval,
       minInterval: this.#minInterval,

@@ -8,14 +8,23 @@ import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { formatAddress } from '../shared/types.js';
 import { isSeeder } from '../tracker/protocol/announce-response.js';
-import type { PeerRecord, SwarmStore, TrackerEvent, TrackerHandle } from '../tracker/server/index.js';
+import {
+  type AnySwarmStore,
+  isAsyncStore,
+  type MetricsSnapshot,
+  type PeerRecord,
+  type SwarmStats,
+  storeKind,
+  type TrackerEvent,
+  type TrackerHandle,
+} from '../tracker/server/index.js';
 import { WebApp } from './app.js';
 import type { StaticAssets } from './assets.js';
 import { WebGuard } from './guard.js';
 import { contentDisposition, readBody, send, sendError, sendJson } from './http.js';
 import { coalesce, SseHub } from './sse.js';
 import { swarmGraph } from './swarm-graph.js';
-import type { AvailabilityMap, SwarmPeerView, SwarmView, TrackerState } from './types.js';
+import type { AvailabilityMap, SwarmPeerView, SwarmView, TrackerState, TrackerStatsView } from './types.js';
 
 /** Swarms listed on the page, peers per swarm in its table, and cells in an availability map. */
 export const MAX_SWARMS = 200;
@@ -27,6 +36,11 @@ export const MAX_REGISTERED = 10_000;
 const COUNT_BUDGET = 16_000_000;
 const PUSH_MS = 250;
 const RESCAN_MS = 10_000;
+/**
+ * With a shared store (Redis) other trackers' announces change the swarms too and this process
+ * hears of none of them: open pages are refreshed this often instead.
+ */
+const SHARED_REFRESH_MS = 2000;
 
 export interface TrackerWebOptions {
   /** Folder of .torrent files that name swarms and are offered for download (`--torrents DIR`). */
@@ -53,8 +67,12 @@ interface Registered {
 export class TrackerWeb {
   readonly app: WebApp;
   readonly hub = new SseHub();
-  readonly #tracker: TrackerHandle;
-  readonly #store: SwarmStore;
+  readonly #tracker: TrackerHandle<AnySwarmStore>;
+  readonly #store: AnySwarmStore;
+  /** For an async store: the state last read from it (state() must answer at once). */
+  #cached: TrackerState | undefined;
+  #refreshing: Promise<TrackerState> | undefined;
+  #sharedTimer: NodeJS.Timeout | undefined;
   readonly #clock: Clock;
   readonly #registered = new Map<string, Registered>();
   readonly #dir: string | undefined;
@@ -63,11 +81,17 @@ export class TrackerWeb {
   readonly #warn: (message: string) => void;
   /** Builds the state only when a page is open to receive it. */
   readonly #push = coalesce(() => {
-    if (this.hub.size > 0) this.hub.broadcast('state', this.state());
+    if (this.hub.size === 0) return;
+    if (isAsyncStore(this.#store)) {
+      this.refresh().then(
+        (st) => this.hub.broadcast('state', st),
+        () => {},
+      );
+    } else this.hub.broadcast('state', this.state());
   }, PUSH_MS);
   #rescan: NodeJS.Timeout | undefined;
 
-  constructor(tracker: TrackerHandle, opts: TrackerWebOptions = {}) {
+  constructor(tracker: TrackerHandle<AnySwarmStore>, opts: TrackerWebOptions = {}) {
     this.#tracker = tracker;
     this.#store = tracker.store;
     this.#clock = opts.clock ?? systemClock;
@@ -85,13 +109,29 @@ export class TrackerWeb {
       title: () => `chunkswarm tracker on ${formatAddress(tracker.host, tracker.port)}`,
       state: () => this.state(),
       routes: [
-        { method: 'GET', path: '/api/state', handle: (_q, res) => sendJson(res, 200, this.state()) },
+        {
+          method: 'GET',
+          path: '/api/state',
+          handle: async (_q, res) => {
+            const st = isAsyncStore(this.#store)
+              ? await this.refresh().catch(() => this.state())
+              : this.state();
+            sendJson(res, 200, st);
+          },
+        },
         {
           method: 'GET',
           path: /^\/torrents\/([0-9a-f]{40})\.torrent$/,
           handle: (_q, res, [h]) => this.#serveTorrent(res, h!),
         },
         { method: 'POST', path: '/api/torrents', handle: (req, res) => this.#upload(req, res) },
+        {
+          // The page's Stats section alone, for scripts (the same counters as /metrics, as JSON).
+          method: 'GET',
+          path: '/stats',
+          handle: (_q, res) =>
+            sendJson(res, 200, statsView(this.#tracker.metrics.snapshot(), storeKind(this.#store))),
+        },
       ],
     });
   }
@@ -110,6 +150,10 @@ export class TrackerWeb {
       this.#rescan.unref();
     }
     this.#tracker.setExtraHandler(this.app.handle);
+    if (isAsyncStore(this.#store)) {
+      this.#sharedTimer = setInterval(() => this.#push(), SHARED_REFRESH_MS);
+      this.#sharedTimer.unref();
+    }
   }
 
   /** Pass every tracker event here (TrackerOptions.onEvent): pages are updated soon after. */
@@ -119,6 +163,7 @@ export class TrackerWeb {
 
   close(): void {
     clearInterval(this.#rescan);
+    clearInterval(this.#sharedTimer);
     this.#push.cancel();
     this.hub.close();
     this.#tracker.setExtraHandler(undefined);
@@ -164,29 +209,66 @@ export class TrackerWeb {
     }
   }
 
+  /**
+   * What the page shows. With an async store (Redis) this is the state last read (see refresh),
+   * or an empty one before the first read.
+   */
   state(): TrackerState {
+    const store = this.#store;
     const now = this.#clock.now();
-    const hashes = new Set([...this.#store.swarms(), ...this.#registered.keys()]);
-    const all = [...hashes].map((h) => this.#swarm(h, now, false));
-    // Busy swarms first, then by name: a page with many idle registered torrents still shows the live ones.
-    all.sort(
-      (a, b) =>
-        b.seeders + b.leechers - (a.seeders + a.leechers) ||
-        (a.name ?? '\uffff').localeCompare(b.name ?? '\uffff') ||
-        a.infoHash.localeCompare(b.infoHash),
-    );
-    const shown = all.slice(0, MAX_SWARMS).map((s) => this.#swarm(s.infoHash, now, true));
+    if (isAsyncStore(store)) return this.#cached ?? this.#compose(now, [], 0);
+    const hashes = [...new Set([...store.swarms(), ...this.#registered.keys()])];
+    const top = busiestFirst(hashes.map((h) => this.#swarm(h, store.stats(h), undefined)));
+    const shown = top
+      .slice(0, MAX_SWARMS)
+      .map((s) =>
+        this.#swarm(
+          s.infoHash,
+          store.stats(s.infoHash),
+          store.peers(s.infoHash, Number.MAX_SAFE_INTEGER, undefined, now),
+        ),
+      );
+    return this.#compose(now, shown, top.length - shown.length);
+  }
+
+  /** Reads the state from an async store (one read at a time) and keeps it for state(). */
+  refresh(): Promise<TrackerState> {
+    const store = this.#store;
+    if (!isAsyncStore(store)) return Promise.resolve(this.state());
+    this.#refreshing ??= (async () => {
+      const now = this.#clock.now();
+      const hashes = [...new Set([...(await store.swarms(MAX_REGISTERED)), ...this.#registered.keys()])];
+      const stats = await store.statsMany(hashes);
+      const top = busiestFirst(hashes.map((h, i) => this.#swarm(h, stats[i]!, undefined))).slice(
+        0,
+        MAX_SWARMS,
+      );
+      const peers = await Promise.all(
+        top.map((s) => store.peers(s.infoHash, MAX_PEER_ROWS * 4, undefined, now)),
+      );
+      const byHash = new Map(hashes.map((h, i) => [h, stats[i]!]));
+      const shown = top.map((s, i) => this.#swarm(s.infoHash, byHash.get(s.infoHash)!, peers[i]!));
+      this.#cached = this.#compose(now, shown, hashes.length - shown.length);
+      return this.#cached;
+    })().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  #compose(now: number, shown: SwarmView[], omitted: number): TrackerState {
     return {
       announceUrl: this.#tracker.announceUrl,
       now,
       swarms: shown,
-      swarmsOmitted: all.length - shown.length,
+      swarmsOmitted: omitted,
       registered: this.#registered.size,
+      stats: statsView(this.#tracker.metrics.snapshot(), storeKind(this.#store)),
     };
   }
 
-  #swarm(infoHash: string, now: number, detail: boolean): SwarmView {
-    const stats = this.#store.stats(infoHash);
+  /** A swarm as the page shows it; `records` (its peers) only for the swarms shown in detail. */
+  #swarm(infoHash: string, stats: SwarmStats, records: PeerRecord[] | undefined): SwarmView {
     const reg = this.#registered.get(infoHash)?.meta;
     const name = reg?.name ?? stats.name ?? null;
     const pieces = reg?.pieceCount ?? stats.pieces ?? null;
@@ -202,8 +284,8 @@ export class TrackerWeb {
       hasTorrent: reg !== undefined,
       magnet: reg ? magnetUri(reg) : this.#magnet(infoHash, name),
     };
-    if (!detail) return { ...base, peers: [], peersOmitted: 0, availability: null, graph: null };
-    const records = this.#store.peers(infoHash, Number.MAX_SAFE_INTEGER, undefined, now);
+    if (records === undefined)
+      return { ...base, peers: [], peersOmitted: 0, availability: null, graph: null };
     records.sort(
       (a, b) => Number(isSeeder(b)) - Number(isSeeder(a)) || a.ip.localeCompare(b.ip) || a.port - b.port,
     );
@@ -246,6 +328,39 @@ export class TrackerWeb {
       sendError(res, err, { Connection: 'close' });
     }
   }
+}
+
+/** The page's summary of the /metrics counters. */
+export function statsView(m: MetricsSnapshot, store: string): TrackerStatsView {
+  let failed = 0;
+  let scrapes = 0;
+  for (const t of ['http', 'udp'] as const) {
+    for (const [o, n] of Object.entries(m.announces[t])) if (o !== 'ok') failed += n;
+    for (const [o, n] of Object.entries(m.scrapes[t])) {
+      scrapes += n;
+      if (o !== 'ok') failed += n;
+    }
+  }
+  const sum = (r: Readonly<Record<string, number>>) => Object.values(r).reduce((a, b) => a + b, 0);
+  return {
+    announcesHttp: sum(m.announces.http),
+    announcesUdp: sum(m.announces.udp),
+    scrapes,
+    failed,
+    storeErrors: m.storeErrors,
+    meanAnnounceMs: m.latency.count === 0 ? null : (m.latency.sum / m.latency.count) * 1000,
+    store,
+  };
+}
+
+/** Busy swarms first, then by name: a page with many idle registered torrents still shows the live ones. */
+function busiestFirst(all: SwarmView[]): SwarmView[] {
+  return all.sort(
+    (a, b) =>
+      b.seeders + b.leechers - (a.seeders + a.leechers) ||
+      (a.name ?? '\uffff').localeCompare(b.name ?? '\uffff') ||
+      a.infoHash.localeCompare(b.infoHash),
+  );
 }
 
 function peerView(r: PeerRecord, pieces: number | null, size: number | undefined): SwarmPeerView {

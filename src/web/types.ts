@@ -17,6 +17,21 @@ export interface TrackerState {
   readonly swarmsOmitted: number;
   /** How many .torrent files the tracker knows (uploaded or from --torrents). */
   readonly registered: number;
+  /** This process's request counts (the /metrics counters, summed): no addresses in them. */
+  readonly stats?: TrackerStatsView;
+}
+
+export interface TrackerStatsView {
+  readonly announcesHttp: number;
+  readonly announcesUdp: number;
+  readonly scrapes: number;
+  /** Announces and scrapes answered with a failure reason (bad request, full, store down). */
+  readonly failed: number;
+  readonly storeErrors: number;
+  /** Mean announce latency in ms, store included; null before the first announce. */
+  readonly meanAnnounceMs: number | null;
+  /** Where swarms live: memory, sqlite or redis. */
+  readonly store: string;
 }
 
 export interface SwarmView {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type HeadDecision, RequestHeadReader } from '../../src/tracker/protocol/index.js';
+import { split } from './split.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 const MAX = 512;
@@ -14,19 +15,6 @@ function feed(chunks: Uint8Array[]): HeadDecision {
     if (d.kind !== 'more') return d;
   }
   return { kind: 'more' };
-}
-
-/** `bytes` cut at the given offsets (sorted, deduplicated, inside the buffer). */
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const c of at) {
-    if (c > from) out.push(bytes.subarray(from, c));
-    from = Math.max(from, c);
-  }
-  out.push(bytes.subarray(from));
-  return out.filter((c) => c.length > 0);
 }
 
 const token = fc.stringMatching(/^[A-Z]{1,8}$/);

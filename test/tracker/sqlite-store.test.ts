@@ -13,7 +13,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 const fresh = () => join(dir, `swarms-${++files}.db`);
 
-swarmStoreSuite('SqliteSwarmStore', (opts) => new SqliteSwarmStore(fresh(), opts));
+swarmStoreSuite('SqliteSwarmStore', (_t, opts) => new SqliteSwarmStore(fresh(), opts));
 
 describe('SqliteSwarmStore on disk', () => {
   it('gives back swarms, peers, counts and flags after a reopen', () => {

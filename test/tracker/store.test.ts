@@ -3,7 +3,20 @@ import { describe, it } from 'node:test';
 import { MemorySwarmStore, type SwarmChange, type SwarmJournal } from '../../src/tracker/server/index.js';
 import { H, ports, rec, swarmStoreSuite } from './store-suite.js';
 
-swarmStoreSuite('MemorySwarmStore', (opts) => new MemorySwarmStore(opts));
+swarmStoreSuite('MemorySwarmStore', (_t, opts) => new MemorySwarmStore(opts));
+
+describe('MemorySwarmStore', () => {
+  it('forgets everything on close, and totals what it holds', () => {
+    const s = new MemorySwarmStore();
+    s.announce(H, rec(1), undefined, 1);
+    s.announce(H, rec(2, { left: 0 }), undefined, 1);
+    s.announce('cd'.repeat(20), rec(1), undefined, 1);
+    assert.deepEqual(s.totals(), { swarms: 2, peers: 3, seeders: 1 });
+    s.close();
+    assert.deepEqual(s.swarms(), []);
+    assert.deepEqual(s.totals(), { swarms: 0, peers: 0, seeders: 0 });
+  });
+});
 
 describe('MemorySwarmStore journal', () => {
   it('tells the journal each change before making it, with the swarm numbers when they change', () => {

@@ -1,5 +1,15 @@
 // SqliteSwarmStore lives in ./sqlite-store.js and is not re-exported here: importing it loads
-// better-sqlite3's native module, which only `chunkswarm tracker --db` needs.
+// better-sqlite3's native module, which only `chunkswarm tracker --db` needs. RedisSwarmStore
+// (./redis-store.js) is loaded the same way, by `--redis` only.
+export {
+  type MetricsSnapshot,
+  type Outcome,
+  renderMetrics,
+  storeKind,
+  sumSnapshots,
+  TrackerMetrics,
+  type Transport,
+} from './metrics.js';
 export {
   type ExtraHandler,
   type SocketLayer,
@@ -9,14 +19,20 @@ export {
   type TrackerOptions,
 } from './server.js';
 export {
+  type AnySwarmStore,
+  type AsyncSwarmStore,
   type CompactPeers,
   DEFAULT_MAX_PEERS_PER_IP,
+  isAsyncStore,
   MemorySwarmStore,
   type MemorySwarmStoreOptions,
   type PeerRecord,
   peerKey,
   type SavedPeer,
   type SavedSwarm,
+  STORE_UNAVAILABLE,
+  type StoreExchange,
+  type StoreTotals,
   type SwarmChange,
   type SwarmJournal,
   type SwarmStats,

@@ -10,8 +10,22 @@ import { parseAnnounceQuery } from '../protocol/announce-request.js';
 import { encodeAnnounceResponse, encodeFailure } from '../protocol/announce-response.js';
 import { MALFORMED_REQUEST, RequestHeadReader, tooLargeReason } from '../protocol/http-head.js';
 import { encodeScrapeResponse, parseScrapeQuery } from '../protocol/scrape.js';
-import { MemorySwarmStore, type SwarmStore } from './store.js';
-import { SwarmLogic, type TrackerEvent } from './swarm-logic.js';
+import {
+  type MetricsSnapshot,
+  outcomeOf,
+  renderMetrics,
+  storeKind,
+  TrackerMetrics,
+  type Transport,
+} from './metrics.js';
+import {
+  type AnySwarmStore,
+  isAsyncStore,
+  MemorySwarmStore,
+  type StoreTotals,
+  type SwarmStore,
+} from './store.js';
+import { type SwarmAnswer, SwarmLogic, type TrackerEvent } from './swarm-logic.js';
 import {
   type Connection,
   type ConnectionHandlers,
@@ -19,7 +33,7 @@ import {
   listenTcp,
   type SocketLayer,
 } from './tcp.js';
-import { listenUdp, type UdpListener } from './udp.js';
+import { ConnectionIds, listenUdp, type UdpListener } from './udp.js';
 
 export type { TrackerEvent } from './swarm-logic.js';
 export type { SocketLayer } from './tcp.js';
@@ -30,7 +44,7 @@ export type { SocketLayer } from './tcp.js';
  */
 export type ExtraHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
-export interface TrackerOptions {
+export interface TrackerOptions<S extends AnySwarmStore = SwarmStore> {
   /** Default 127.0.0.1. */
   readonly host?: string;
   /** Default 6969; 0 picks any free port. */
@@ -41,9 +55,10 @@ export interface TrackerOptions {
   readonly minInterval?: number;
   /**
    * Default a new MemorySwarmStore, closed with the tracker. A store passed in stays open; give it
-   * `staleAfterMs` of two intervals, as the default store has.
+   * `staleAfterMs` of two intervals, as the default store has. An async store (Redis) makes every
+   * announce wait for it; a synchronous one keeps the whole answer in one call.
    */
-  readonly store?: SwarmStore;
+  readonly store?: S;
   /** Honour the `ip` parameter (behind a proxy); otherwise the socket's address is the peer's. */
   readonly trustIpParam?: boolean;
   readonly clock?: Clock;
@@ -69,9 +84,19 @@ export interface TrackerOptions {
    * `udpWarning`.
    */
   readonly udp?: boolean;
+  /**
+   * Bind the UDP port so that other processes of a Node cluster share it (`--workers`): the
+   * cluster's primary holds the socket and hands it to each worker. Default false (exclusive).
+   */
+  readonly sharedUdp?: boolean;
+  /**
+   * The counters `/metrics` shows, given this process's own: default those. Workers of one
+   * `--workers` tracker answer with all workers' counters added up.
+   */
+  readonly metricsOf?: (own: MetricsSnapshot) => Promise<MetricsSnapshot>;
 }
 
-export interface TrackerHandle {
+export interface TrackerHandle<S extends AnySwarmStore = SwarmStore> {
   readonly host: string;
   readonly port: number;
   /** `http://HOST:PORT/announce` */
@@ -83,7 +108,9 @@ export interface TrackerHandle {
   readonly udpWarning: string | undefined;
   /** Sent as `tracker id` in every announce response. */
   readonly trackerId: string;
-  readonly store: SwarmStore;
+  readonly store: S;
+  /** Requests counted so far (also served as `/metrics`). */
+  readonly metrics: TrackerMetrics;
   /**
    * The node:http server that serves every request other than a fresh connection's announce or
    * scrape (the web page, SSE, uploads, later requests on a kept-alive connection). It does not
@@ -91,7 +118,9 @@ export interface TrackerHandle {
    */
   readonly server: Server;
   /** Runs the expiry now (the timer runs it every so often); returns peers removed. */
-  expireNow(): number;
+  expireNow(): ReturnType<S['expire']>;
+  /** The `/metrics` text (Prometheus exposition format). */
+  metricsText(): Promise<string>;
   /** Replaces the handler of non-tracker paths (the web page can be attached after start). */
   setExtraHandler(handler: ExtraHandler | undefined): void;
   close(): Promise<void>;
@@ -126,7 +155,9 @@ function frame(body: Buffer): Buffer {
  * Starts a tracker, HTTP (BEP 3 announce, BEP 48 scrape) and UDP (BEP 15) on one port number,
  * and resolves once it listens.
  */
-export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHandle> {
+export async function startTracker<S extends AnySwarmStore = SwarmStore>(
+  opts: TrackerOptions<S> = {},
+): Promise<TrackerHandle<S>> {
   const host = opts.host ?? '127.0.0.1';
   const interval = opts.interval ?? DEFAULT_INTERVAL_S;
   if (!Number.isSafeInteger(interval) || interval < 1) {
@@ -139,7 +170,8 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
   const clock = opts.clock ?? systemClock;
   const expireAfterMs = 2 * interval * 1000;
   const ownsStore = opts.store === undefined;
-  const store = opts.store ?? new MemorySwarmStore({ staleAfterMs: expireAfterMs });
+  const store: AnySwarmStore = opts.store ?? new MemorySwarmStore({ staleAfterMs: expireAfterMs });
+  const metrics = new TrackerMetrics();
   const trustIpParam = opts.trustIpParam === true;
   const onEvent = opts.onEvent;
   const trackerId = randomBytes(6).toString('hex');
@@ -167,10 +199,15 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
     return encodeFailure(reason);
   };
 
-  const announce = (remoteIp: string, query: string): Buffer => {
+  const announce = (remoteIp: string, query: string): Buffer | Promise<Buffer> => {
     const a = parseAnnounceQuery(query, remoteIp, { trustIpParam });
     // Peers' chunk status needs their records, so only a plain compact answer takes packed entries.
-    const { packed, peers: picked, stats } = logic.announce(a, a.compact && !a.wantStatus);
+    const answer = logic.announce(a, a.compact && !a.wantStatus);
+    return answer instanceof Promise ? answer.then((r) => announceBody(a, r)) : announceBody(a, answer);
+  };
+
+  const announceBody = (a: ReturnType<typeof parseAnnounceQuery>, r: SwarmAnswer): Buffer => {
+    const { packed, peers: picked, stats } = r;
     let peers = picked;
     let shortened = false;
     if (a.wantStatus) {
@@ -205,20 +242,65 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
     return body;
   };
 
-  const scrape = (remoteIp: string, query: string): Buffer => {
+  const scrape = (remoteIp: string, query: string): Buffer | Promise<Buffer> => {
     const asked = parseScrapeQuery(query);
-    const hashes = asked.length > 0 ? asked : allSwarms(store);
-    return encodeScrapeResponse(logic.scrape(hashes, remoteIp));
+    if (asked.length === 0 && isAsyncStore(store)) {
+      return store
+        .swarms(LIMITS.trackerMaxScrapeHashes)
+        .then((all) => logic.scrape(toHashes(all), remoteIp))
+        .then(encodeScrapeResponse);
+    }
+    const files = logic.scrape(asked.length > 0 ? asked : toHashes(allSwarms(store as SwarmStore)), remoteIp);
+    return files instanceof Promise ? files.then(encodeScrapeResponse) : encodeScrapeResponse(files);
   };
 
-  /** The bencoded answer to a tracker request; never throws. */
-  const trackerBody = (method: string, path: string, query: string, remoteIp: string): Buffer => {
+  /** Counts a request that ended with `outcome`, started at `t0` (performance.now()). */
+  const count = (path: string, outcome: ReturnType<typeof outcomeOf>, t0: number, transport: Transport) => {
+    if (path === '/announce') metrics.announce(transport, outcome, (performance.now() - t0) / 1000);
+    else metrics.scrape(transport, outcome);
+  };
+
+  /** The bencoded answer to a tracker request; never throws, nor rejects. */
+  const trackerBody = (
+    method: string,
+    path: string,
+    query: string,
+    remoteIp: string,
+  ): Buffer | Promise<Buffer> => {
+    const t0 = performance.now();
     try {
       if (method !== 'GET') throw new ChunkswarmError('ETRACKER_REQUEST', `use GET for ${path}`);
-      return path === '/announce' ? announce(remoteIp, query) : scrape(remoteIp, query);
+      const body = path === '/announce' ? announce(remoteIp, query) : scrape(remoteIp, query);
+      if (body instanceof Promise) {
+        return body.then(
+          (b) => {
+            count(path, 'ok', t0, 'http');
+            return b;
+          },
+          (err: unknown) => {
+            count(path, outcomeOf(err), t0, 'http');
+            return failure(remoteIp, path, err);
+          },
+        );
+      }
+      count(path, 'ok', t0, 'http');
+      return body;
     } catch (err) {
+      count(path, outcomeOf(err), t0, 'http');
       return failure(remoteIp, path, err);
     }
+  };
+
+  const metricsText = async (): Promise<string> => {
+    let totals: StoreTotals | undefined;
+    try {
+      totals = isAsyncStore(store) ? await store.totals() : store.totals?.();
+    } catch {
+      totals = undefined;
+    }
+    const own = metrics.snapshot();
+    const shown = opts.metricsOf ? await opts.metricsOf(own).catch(() => own) : own;
+    return renderMetrics(shown, totals, storeKind(store));
   };
 
   // --- node:http, for everything but a fresh connection's announce or scrape ---
@@ -249,7 +331,19 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
         // A later request on a kept-alive connection. Close after a refused method: whatever
         // body came along is not read.
         const body = trackerBody(req.method ?? '', path, q < 0 ? '' : url.slice(q + 1), remoteIp);
-        answer(res, body, req.method !== 'GET');
+        if (body instanceof Promise) void body.then((b) => answer(res, b, req.method !== 'GET'));
+        else answer(res, body, req.method !== 'GET');
+        return;
+      }
+      if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+        // No address or infohash in it (see metrics.ts): served to anyone, like a scrape.
+        void metricsText().then((text) => {
+          res.writeHead(200, {
+            'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+            'Content-Length': Buffer.byteLength(text),
+          });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        });
         return;
       }
       try {
@@ -296,7 +390,11 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
         conn.state = undefined;
         if (d.kind === 'tracker') {
           // Anything after the head (a pipelined request, a body) is not read: the answer closes.
-          conn.reply(frame(trackerBody(d.method, d.path, d.query, conn.remoteAddress())));
+          const body = trackerBody(d.method, d.path, d.query, conn.remoteAddress());
+          // An async store's answer comes later; the connection waits for it (the store's own
+          // timeout bounds that wait) and closes with the reply as usual.
+          if (body instanceof Promise) void body.then((b) => conn.reply(frame(b)));
+          else conn.reply(frame(body));
         } else if (d.kind === 'other') {
           conn.handOver(server, reader.bytes());
         } else {
@@ -319,6 +417,9 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
     },
   };
   const wantPort = opts.port ?? 6969;
+  // Trackers sharing a store share the UDP secret, so a connection id from one works at another.
+  const udpSecret =
+    opts.udp !== false && isAsyncStore(store) && store.sharedSecret ? await store.sharedSecret() : undefined;
   let listener: Listener;
   let udp: UdpListener | undefined;
   let udpWarning: string | undefined;
@@ -327,7 +428,7 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
       listener = await listenTcp(host, wantPort, opts.socketLayer ?? 'handles', handlers);
     } catch (err) {
       server.close();
-      if (ownsStore) store.close();
+      if (ownsStore) await store.close();
       throw explainListenError(err, host, wantPort);
     }
     if (opts.udp === false) break;
@@ -337,6 +438,9 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
         clock,
         interval,
         emit: onEvent ? emit : undefined,
+        metrics,
+        shared: opts.sharedUdp === true,
+        ids: udpSecret === undefined ? undefined : new ConnectionIds({ secret: udpSecret }),
       });
       break;
     } catch (err) {
@@ -369,11 +473,27 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
   }, sweepMs);
   sweeper.unref();
 
+  const expireNow = (): number | Promise<number> => {
+    const removed = store.expire(clock.now() - expireAfterMs);
+    const told = (n: number) => {
+      if (n > 0 && onEvent) emit({ type: 'expire', removed: n });
+      return n;
+    };
+    return removed instanceof Promise ? removed.then(told) : told(removed);
+  };
+  /** An async sweep still running: the next tick skips rather than piling up sweeps. */
+  let sweeping = false;
   const stopExpiry = clock.setInterval(
     () => {
+      if (sweeping) return;
       try {
-        const removed = store.expire(clock.now() - expireAfterMs);
-        if (removed > 0 && onEvent) emit({ type: 'expire', removed });
+        const r = expireNow();
+        if (r instanceof Promise) {
+          sweeping = true;
+          r.catch(() => {}).finally(() => {
+            sweeping = false;
+          });
+        }
       } catch {
         // A store that cannot write now (disk full) expires on a later run.
       }
@@ -393,13 +513,11 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
     udpAnnounceUrl: udp ? `udp://${formatAddress(host, port)}/announce` : undefined,
     udpWarning,
     trackerId,
-    store,
+    store: store as S,
+    metrics,
     server,
-    expireNow() {
-      const removed = store.expire(clock.now() - expireAfterMs);
-      if (removed > 0 && onEvent) emit({ type: 'expire', removed });
-      return removed;
-    },
+    expireNow: expireNow as () => ReturnType<S['expire']>,
+    metricsText,
     setExtraHandler(handler) {
       extraHandler = handler;
     },
@@ -415,7 +533,7 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
         server.close();
         await done;
         await udpDone;
-        if (ownsStore) store.close();
+        if (ownsStore) await store.close();
       })();
       return closing;
     },
@@ -423,11 +541,12 @@ export async function startTracker(opts: TrackerOptions = {}): Promise<TrackerHa
 }
 
 /** Every swarm for a scrape without `info_hash`, capped like an explicit list (BEP 48 allows less). */
-function allSwarms(store: SwarmStore): Buffer[] {
-  return store
-    .swarms()
-    .slice(0, LIMITS.trackerMaxScrapeHashes)
-    .map((hex) => Buffer.from(hex, 'hex'));
+function allSwarms(store: SwarmStore): string[] {
+  return store.swarms().slice(0, LIMITS.trackerMaxScrapeHashes);
+}
+
+function toHashes(hex: readonly string[]): Buffer[] {
+  return hex.map((h) => Buffer.from(h, 'hex'));
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type PeerRecord,
   type SavedPeer,
   type SavedSwarm,
+  type StoreTotals,
   type SwarmChange,
   type SwarmJournal,
   type SwarmStats,
@@ -140,6 +141,10 @@ export class SqliteSwarmStore implements SwarmStore {
 
   swarms(): string[] {
     return this.#mem.swarms();
+  }
+
+  totals(): StoreTotals {
+    return this.#mem.totals();
   }
 
   expire(olderThan: number): number {

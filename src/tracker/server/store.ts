@@ -18,7 +18,10 @@ export interface PeerRecord extends ResponsePeer {
   readonly left: number | undefined;
   /** The torrent's name, when a chunkswarm peer sent it (`cs_name`). */
   readonly name?: string | undefined;
-  /** Rates with its busiest peers, when a chunkswarm peer sent them (`cs_rates`); kept in memory only. */
+  /**
+   * Rates with its busiest peers, when a chunkswarm peer sent them (`cs_rates`); kept in memory and
+   * in Redis, not in SQLite.
+   */
   readonly rates?: readonly PeerRate[] | undefined;
 }
 
@@ -63,7 +66,83 @@ export interface SwarmStore {
   swarms(): string[];
   /** Removes peers last seen before `olderThan` (ms) and swarms left empty; returns peers removed. */
   expire(olderThan: number): number;
+  /** What /metrics reports of the whole store. Optional: a store without it reports no gauges. */
+  totals?(): StoreTotals;
   close(): void;
+}
+
+/** Swarms, peers and seeders of a whole store. */
+export interface StoreTotals {
+  readonly swarms: number;
+  readonly peers: number;
+  readonly seeders: number;
+}
+
+/** What one announce gives back from an async store: its selection and the swarm's counts. */
+export interface StoreExchange {
+  /** Set when compact entries were asked for; `peers` is then empty. */
+  readonly packed: CompactPeers | undefined;
+  readonly peers: PeerRecord[];
+  readonly stats: SwarmStats;
+}
+
+/**
+ * A store across the network (Redis): the same operations as SwarmStore, answered later. An
+ * announce goes through `exchange`, which records it, picks peers and counts the swarm in one
+ * round trip; the tracker awaits only for such a store, so the in-memory path stays synchronous.
+ * Errors: ChunkswarmError `ETRACKER_FAILURE` with the failure reason to send (caps, or the store
+ * being unreachable).
+ */
+export interface AsyncSwarmStore {
+  readonly async: true;
+  announce(infoHash: string, peer: PeerRecord, event: AnnounceEvent | undefined, now: number): Promise<void>;
+  /**
+   * `announce`, then up to `numwant` peers as `peers` or (`compact`) `compactPeers` would pick
+   * them for this peer, then `stats`: one atomic step.
+   */
+  exchange(
+    infoHash: string,
+    peer: PeerRecord,
+    event: AnnounceEvent | undefined,
+    now: number,
+    numwant: number,
+    compact: boolean,
+  ): Promise<StoreExchange>;
+  peers(infoHash: string, limit: number, excludeKey: string | undefined, now: number): Promise<PeerRecord[]>;
+  compactPeers(
+    infoHash: string,
+    limit: number,
+    excludeKey: string | undefined,
+    now: number,
+  ): Promise<CompactPeers>;
+  stats(infoHash: string): Promise<SwarmStats>;
+  /** `stats` of each swarm, in order, in one round trip (a scrape). */
+  statsMany(infoHashes: readonly string[]): Promise<SwarmStats[]>;
+  /** Infohashes of the swarms, at most `limit` of them when given. */
+  swarms(limit?: number): Promise<string[]>;
+  expire(olderThan: number): Promise<number>;
+  totals(): Promise<StoreTotals>;
+  /**
+   * A secret every tracker sharing this store gets the same of (the first one draws it): UDP
+   * connection ids (BEP 15) made by one tracker then verify at any other, as they must behind a
+   * load balancer or across `--workers`. Optional.
+   */
+  sharedSecret?(): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** The failure reason announcers get while a store across the network cannot be reached. */
+export const STORE_UNAVAILABLE = 'tracker store unavailable, try again later';
+
+export function storeUnavailable(cause?: unknown): ChunkswarmError {
+  return new ChunkswarmError('ETRACKER_FAILURE', STORE_UNAVAILABLE, { cause });
+}
+
+/** Either kind of store, as a tracker accepts it. */
+export type AnySwarmStore = SwarmStore | AsyncSwarmStore;
+
+export function isAsyncStore(store: AnySwarmStore): store is AsyncSwarmStore {
+  return (store as { async?: unknown }).async === true;
 }
 
 /** Peers as compact entries: 6 bytes each (IPv4 address, port) and 18 bytes each (IPv6). */
@@ -427,6 +506,16 @@ export class MemorySwarmStore implements SwarmStore {
 
   swarms(): string[] {
     return [...this.#swarms.keys()];
+  }
+
+  totals(): StoreTotals {
+    let peers = 0;
+    let seeders = 0;
+    for (const swarm of this.#swarms.values()) {
+      peers += swarm.list.length;
+      seeders += swarm.seeders;
+    }
+    return { swarms: this.#swarms.size, peers, seeders };
   }
 
   expire(olderThan: number): number {

@@ -7,7 +7,16 @@ import type { Clock } from '../../shared/clock.js';
 import type { AnnounceEvent } from '../protocol/announce-request.js';
 import type { PeerRate } from '../protocol/rates.js';
 import type { ScrapeFile } from '../protocol/scrape.js';
-import { type CompactPeers, type PeerRecord, peerKey, type SwarmStats, type SwarmStore } from './store.js';
+import {
+  type AnySwarmStore,
+  type AsyncSwarmStore,
+  type CompactPeers,
+  isAsyncStore,
+  type PeerRecord,
+  peerKey,
+  type SwarmStats,
+  type SwarmStore,
+} from './store.js';
 
 /** What the tracker tells its owner (logs, the web page); small on purpose. */
 export type TrackerEvent =
@@ -73,19 +82,26 @@ export interface SwarmAnswer {
 }
 
 export interface SwarmLogicOptions {
-  readonly store: SwarmStore;
+  readonly store: AnySwarmStore;
   readonly clock: Clock;
   /** Undefined when nobody listens: then no event is even built. */
   readonly emit: ((e: TrackerEvent) => void) | undefined;
 }
 
+/**
+ * With a synchronous store (memory, SQLite) every answer is ready when the call returns: no
+ * promise, no event-loop turn, on the path that issue 14's announces per CPU-second measure. With
+ * an async store (Redis) the answer is a promise; callers check which they got.
+ */
 export class SwarmLogic {
-  readonly #store: SwarmStore;
+  readonly #store: SwarmStore | undefined;
+  readonly #remote: AsyncSwarmStore | undefined;
   readonly #clock: Clock;
   readonly #emit: ((e: TrackerEvent) => void) | undefined;
 
   constructor(opts: SwarmLogicOptions) {
-    this.#store = opts.store;
+    if (isAsyncStore(opts.store)) this.#remote = opts.store;
+    else this.#store = opts.store;
     this.#clock = opts.clock;
     this.#emit = opts.emit;
   }
@@ -93,10 +109,10 @@ export class SwarmLogic {
   /**
    * Records the announce (`stopped` removes the peer) and picks up to `numwant` other peers of the
    * swarm. `compact`: the caller sends compact entries, so a store that packs them is asked to.
-   * Throws what the store throws (ETRACKER_FAILURE when the swarm or tracker is full).
+   * Throws (or rejects with) what the store throws: ETRACKER_FAILURE when the swarm or tracker is
+   * full, or the store cannot be reached.
    */
-  announce(a: SwarmAnnounce, compact: boolean): SwarmAnswer {
-    const store = this.#store;
+  announce(a: SwarmAnnounce, compact: boolean): SwarmAnswer | Promise<SwarmAnswer> {
     const now = this.#clock.now();
     const infoHash = a.infoHash.toString('hex');
     const key = peerKey(a.peerId, a.ip);
@@ -116,6 +132,14 @@ export class SwarmLogic {
       compact: a.compactAddress,
       ...(a.rates ? { rates: a.rates } : {}),
     };
+    const remote = this.#remote;
+    if (remote !== undefined) {
+      return remote.exchange(infoHash, rec, a.event, now, a.numwant, compact).then((r) => {
+        this.#emit?.({ type: 'announce', infoHash, ip: a.ip, port: a.port, event: a.event });
+        return { infoHash, packed: r.packed, peers: r.peers, stats: r.stats };
+      });
+    }
+    const store = this.#store!;
     store.announce(infoHash, rec, a.event, now);
     const stopped = a.event === 'stopped';
     // Most announces want compact peers: the store packs them without building a record each.
@@ -130,8 +154,16 @@ export class SwarmLogic {
   }
 
   /** The counts of each swarm asked for, in order; an unknown swarm counts zeros. */
-  scrape(infoHashes: readonly Buffer[], ip: string): ScrapeFile[] {
-    const files = infoHashes.map((h) => ({ infoHash: h, ...this.#store.stats(h.toString('hex')) }));
+  scrape(infoHashes: readonly Buffer[], ip: string): ScrapeFile[] | Promise<ScrapeFile[]> {
+    const remote = this.#remote;
+    if (remote !== undefined) {
+      return remote.statsMany(infoHashes.map((h) => h.toString('hex'))).then((all) => {
+        this.#emit?.({ type: 'scrape', ip, infoHashes: all.length });
+        return all.map((st, i) => ({ infoHash: infoHashes[i]!, ...st }));
+      });
+    }
+    const store = this.#store!;
+    const files = infoHashes.map((h) => ({ infoHash: h, ...store.stats(h.toString('hex')) }));
     this.#emit?.({ type: 'scrape', ip, infoHashes: files.length });
     return files;
   }

@@ -14,6 +14,7 @@
  * The binding is internal to Node (reached through the deprecated `process.binding`), so every
  * use of it is confined to this file and checked before the tracker relies on it.
  */
+import cluster from 'node:cluster';
 import { lookup } from 'node:dns/promises';
 import type { Server as HttpServer } from 'node:http';
 import { createServer, isIP, Socket } from 'node:net';
@@ -53,6 +54,11 @@ export function handlesAvailable(): boolean {
   return loadBinding() !== undefined;
 }
 
+/**
+ * Listens on `host`:`port`. In a worker of a Node cluster (`tracker --workers`), the listening
+ * socket must come from the cluster's primary, which only net.Server asks for: the `handles` layer
+ * then lets a net.Server get it and takes over its handle, so workers keep the cheap path.
+ */
 export async function listenTcp(
   host: string,
   port: number,
@@ -64,6 +70,35 @@ export async function listenTcp(
     if (binding) return listenHandles(binding, host, port, handlers);
   }
   return listenNet(host, port, handlers);
+}
+
+/** The listening handle of a net.Server, when this Node exposes it as the handles layer expects. */
+function serverHandle(server: import('node:net').Server): TcpHandle | undefined {
+  const h = (server as unknown as { _handle?: Partial<TcpHandle> | null })._handle;
+  return h && typeof h.close === 'function' && typeof h.getsockname === 'function' && 'onconnection' in h
+    ? (h as TcpHandle)
+    : undefined;
+}
+
+/** A listening handle shared by the cluster's primary, through a net.Server of this worker. */
+async function clusterHandle(
+  host: string,
+  port: number,
+): Promise<{ handle: TcpHandle; close: () => Promise<void> } | undefined> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen({ host, port }, () => {
+      srv.off('error', reject);
+      resolve();
+    });
+  });
+  const handle = serverHandle(srv);
+  if (handle === undefined) {
+    await new Promise<void>((resolve) => srv.close(() => resolve()));
+    return undefined;
+  }
+  return { handle, close: () => new Promise<void>((resolve) => srv.close(() => resolve())) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,13 +213,25 @@ async function listenHandles(
   port: number,
   handlers: ConnectionHandlers,
 ): Promise<Listener> {
-  const ip = isIP(host) !== 0 ? host : (await lookup(host)).address;
-  const server = new b.TCP(b.serverType);
-  let err = isIP(ip) === 6 ? server.bind6(ip, port, 0) : server.bind(ip, port);
-  if (err === 0) err = server.listen(511);
-  if (err !== 0) {
-    server.close();
-    throw listenError(err, host, port);
+  let server: TcpHandle;
+  let closeServer: () => Promise<void>;
+  const shared = cluster.isWorker ? await clusterHandle(host, port) : undefined;
+  if (shared !== undefined) {
+    server = shared.handle;
+    closeServer = shared.close;
+  } else if (cluster.isWorker) {
+    return listenNet(host, port, handlers);
+  } else {
+    const ip = isIP(host) !== 0 ? host : (await lookup(host)).address;
+    const own = new b.TCP(b.serverType);
+    let err = isIP(ip) === 6 ? own.bind6(ip, port, 0) : own.bind(ip, port);
+    if (err === 0) err = own.listen(511);
+    if (err !== 0) {
+      own.close();
+      throw listenError(err, host, port);
+    }
+    server = own;
+    closeServer = () => new Promise<void>((resolve) => own.close(resolve));
   }
   const name: { port?: number } = {};
   server.getsockname(name);
@@ -296,7 +343,7 @@ async function listenHandles(
   return {
     port: name.port ?? port,
     close() {
-      closing ??= new Promise<void>((resolve) => server.close(resolve));
+      closing ??= closeServer();
       return closing;
     },
   };

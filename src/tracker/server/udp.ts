@@ -30,7 +30,8 @@ import {
   UDP_ACTION,
   type UdpAnnounceRequestIn,
 } from '../protocol/udp.js';
-import type { SwarmAnnounce, SwarmLogic, TrackerEvent } from './swarm-logic.js';
+import { outcomeOf, type TrackerMetrics } from './metrics.js';
+import type { SwarmAnnounce, SwarmAnswer, SwarmLogic, TrackerEvent } from './swarm-logic.js';
 
 /** BEP 15: a client may use a connection id for a minute; the tracker accepts it up to two. */
 export const CONNECTION_ID_WINDOW_MS = 60_000;
@@ -83,6 +84,13 @@ export interface UdpServeOptions {
   readonly emit: ((e: TrackerEvent) => void) | undefined;
   /** Default: a fresh secret, so ids die with the process. */
   readonly ids?: ConnectionIds;
+  /** Where announces and scrapes are counted; default nowhere. */
+  readonly metrics?: TrackerMetrics;
+  /**
+   * Share the port with the other workers of a Node cluster (the primary holds the socket).
+   * Connection ids must then verify in every worker: give them all the same `ids` secret.
+   */
+  readonly shared?: boolean;
 }
 
 export interface UdpListener {
@@ -106,7 +114,7 @@ export async function listenUdp(host: string, port: number, opts: UdpServeOption
       reject(err);
     };
     socket.once('error', onError);
-    socket.bind({ address, port, exclusive: true }, () => {
+    socket.bind({ address, port, exclusive: opts.shared !== true }, () => {
       socket.off('error', onError);
       resolve();
     });
@@ -131,8 +139,10 @@ class UdpTracker {
   readonly #interval: number;
   readonly #emit: ((e: TrackerEvent) => void) | undefined;
   readonly #ids: ConnectionIds;
+  readonly #metrics: TrackerMetrics | undefined;
 
   constructor(socket: Socket, opts: UdpServeOptions) {
+    this.#metrics = opts.metrics;
     this.#socket = socket;
     this.#logic = opts.logic;
     this.#clock = opts.clock;
@@ -167,21 +177,42 @@ class UdpTracker {
         return;
       }
       proven = true;
-      if (head.action === UDP_ACTION.announce) this.#announce(msg, ip, rinfo);
-      else this.#scrape(msg, ip, rinfo);
+      const isAnnounce = head.action === UDP_ACTION.announce;
+      const t0 = performance.now();
+      const done = isAnnounce ? this.#announce(msg, ip, rinfo) : this.#scrape(msg, ip, rinfo);
+      if (done instanceof Promise) {
+        done.then(
+          () => this.#count(isAnnounce, 'ok', t0),
+          (err: unknown) => {
+            this.#count(isAnnounce, outcomeOf(err), t0);
+            this.#refuse(msg, head.transactionId, rinfo, ip, reasonOf(err), true);
+          },
+        );
+      } else this.#count(isAnnounce, 'ok', t0);
     } catch (err) {
-      const reason =
-        isChunkswarmError(err, 'ETRACKER_REQUEST') || isChunkswarmError(err, 'ETRACKER_FAILURE')
-          ? err.message
-          : 'internal tracker error';
-      this.#refuse(msg, head.transactionId, rinfo, ip, reason, proven);
+      if (proven) this.#count(head.action === UDP_ACTION.announce, outcomeOf(err), performance.now());
+      this.#refuse(msg, head.transactionId, rinfo, ip, reasonOf(err), proven);
     }
   }
 
-  #announce(msg: Buffer, ip: string, rinfo: RemoteInfo): void {
+  #count(announce: boolean, outcome: ReturnType<typeof outcomeOf>, t0: number): void {
+    const m = this.#metrics;
+    if (m === undefined) return;
+    if (announce) m.announce('udp', outcome, (performance.now() - t0) / 1000);
+    else m.scrape('udp', outcome);
+  }
+
+  /** Sends the answer; a promise when the store answers later (it rejects with the store's error). */
+  #announce(msg: Buffer, ip: string, rinfo: RemoteInfo): void | Promise<void> {
     const req = decodeUdpAnnounceRequest(msg);
-    const family = ip.includes(':') ? 6 : 4;
     const answer = this.#logic.announce(swarmAnnounce(req, ip), true);
+    if (answer instanceof Promise)
+      return answer.then((a) => this.#sendAnswer(a, req.transactionId, ip, rinfo));
+    this.#sendAnswer(answer, req.transactionId, ip, rinfo);
+  }
+
+  #sendAnswer(answer: SwarmAnswer, transactionId: number, ip: string, rinfo: RemoteInfo): void {
+    const family = ip.includes(':') ? 6 : 4;
     let peers: Buffer;
     if (answer.packed) {
       peers = family === 6 ? answer.packed.v6 : answer.packed.v4;
@@ -197,7 +228,7 @@ class UdpTracker {
     }
     this.#send(
       encodeUdpAnnounceResponse({
-        transactionId: req.transactionId,
+        transactionId,
         interval: this.#interval,
         leechers: answer.stats.incomplete,
         seeders: answer.stats.complete,
@@ -208,9 +239,12 @@ class UdpTracker {
     );
   }
 
-  #scrape(msg: Buffer, ip: string, rinfo: RemoteInfo): void {
+  #scrape(msg: Buffer, ip: string, rinfo: RemoteInfo): void | Promise<void> {
     const req = decodeUdpScrapeRequest(msg);
     const files = this.#logic.scrape(req.infoHashes, ip);
+    if (files instanceof Promise) {
+      return files.then((f) => this.#send(encodeUdpScrapeResponse(req.transactionId, f), rinfo));
+    }
     this.#send(encodeUdpScrapeResponse(req.transactionId, files), rinfo);
   }
 
@@ -241,6 +275,13 @@ class UdpTracker {
       // A socket closed while a datagram was in hand.
     }
   }
+}
+
+/** The reason sent for an error: ours as they are, anything else kept from strangers. */
+function reasonOf(err: unknown): string {
+  return isChunkswarmError(err, 'ETRACKER_REQUEST') || isChunkswarmError(err, 'ETRACKER_FAILURE')
+    ? err.message
+    : 'internal tracker error';
 }
 
 /**
