@@ -40,6 +40,11 @@ function App() {
           <span>
             listening on <code>{state.listen}</code>
           </span>
+          {state.dht && (
+            <span data-testid="dht-nodes">
+              DHT: {state.dht.nodes} node(s), {state.dht.goodNodes} good
+            </span>
+          )}
           <LiveBadge live={live} />
         </div>
       </header>

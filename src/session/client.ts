@@ -23,6 +23,8 @@ export interface PeerFinder {
     port: number,
     onPeers: (peers: { host: string; port: number }[]) => void,
   ): { lookupNow(): void; stop(): void } | undefined;
+  /** Nodes in its routing table (and how many are good), for `/status` and the peer page. */
+  stats?(): { readonly nodes: number; readonly goodNodes: number };
 }
 
 /** What to open: a .torrent's metainfo, or a magnet link whose metadata is fetched from peers first (BEP 9). */

@@ -213,6 +213,10 @@ export class Shell {
         out.line(
           `down ${rate(st.downRate)} (${st.downloaded} B)  up ${rate(st.upRate)} (${st.uploaded} B)  listening on ${me}`,
         );
+        const sources = new Map<string, number>();
+        for (const p of st.peers) sources.set(p.source, (sources.get(p.source) ?? 0) + 1);
+        if (sources.size > 0)
+          out.line(`peers from: ${[...sources].map(([source, n]) => `${n} ${source}`).join(', ')}`);
         if (st.waitingFor) out.line(`waiting: ${st.waitingFor}`);
         for (const n of st.notConnected.slice(0, 10)) out.line(`not connected to ${n.address}: ${n.why}`);
         return;

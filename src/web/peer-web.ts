@@ -197,6 +197,7 @@ export class PeerWeb {
       command: this.#o.command,
       wire: this.#o.trace !== undefined,
       limits: { upload: c.uploadBucket.rate, download: c.downloadBucket.rate },
+      dht: c.dht?.stats ? (({ nodes, goodNodes }) => ({ nodes, goodNodes }))(c.dht.stats()) : null,
       addDisabled: this.#o.addTorrent
         ? null
         : (this.#o.addDisabled ?? `chunkswarm ${this.#o.command} does not take more torrents`),

@@ -114,6 +114,8 @@ export interface PeerPageState {
   readonly torrents: readonly TorrentView[];
   /** Magnet links added from the page that have no session yet: fetching their metadata, or failed. */
   readonly fetching: readonly MagnetFetchView[];
+  /** The process's DHT node, when it runs one (BEP 5): nodes in its routing table. */
+  readonly dht: { readonly nodes: number; readonly goodNodes: number } | null;
 }
 
 /** A magnet link whose metadata is being fetched from peers (BEP 9); it becomes a TorrentView once here. */
