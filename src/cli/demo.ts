@@ -1,7 +1,7 @@
 /**
  * `npm start`: a guided tour on loopback that ends by itself. Part 1 runs the seed assignment's slash
  * commands one by one between two shell peers and a seeder; part 2 lets four automatic leechers fetch a
- * multi-file torrent and shows who fed whom.
+ * multi-file torrent and shows who fed whom. `--lesson NAME` runs one lesson instead (src/lessons/).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -272,14 +272,35 @@ async function main(): Promise<void> {
   process.exit(ok ? 0 : 1);
 }
 
+/** `--lesson NAME` or `--lesson=NAME`; undefined when the tour is wanted. */
+function lessonArg(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--lesson') return argv[i + 1] ?? '';
+    if (a.startsWith('--lesson=')) return a.slice('--lesson='.length);
+  }
+  return undefined;
+}
+
+async function lessonMain(name: string): Promise<void> {
+  const { lessonNames, runLesson } = await import('../lessons/index.js');
+  if (!lessonNames().includes(name)) {
+    console.error(`demo: no lesson ${JSON.stringify(name)}; try --lesson ${lessonNames().join('|')}`);
+    process.exit(2);
+  }
+  const ok = await runLesson(name, { line: (text) => console.log(text) });
+  process.exit(ok ? 0 : 1);
+}
+
+const lesson = lessonArg(process.argv.slice(2));
 const deadline = setTimeout(() => {
-  console.error('demo: took longer than two minutes; stopping');
+  console.error(`demo: took longer than ${lesson === undefined ? 'two minutes' : 'ninety seconds'}; stopping`);
   for (const child of children) child.kill('SIGKILL');
   process.exit(1);
-}, 120_000);
+}, lesson === undefined ? 120_000 : 90_000);
 deadline.unref();
 
-main().catch((err) => {
+(lesson === undefined ? main() : lessonMain(lesson)).catch((err) => {
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
   for (const child of children) child.kill('SIGKILL');
   process.exit(1);

@@ -1,0 +1,30 @@
+import type { LessonPeer, LessonSwarm } from './swarm.js';
+
+export interface LessonResult {
+  /** Whether the numbers make the lesson's point. */
+  readonly ok: boolean;
+  /** The measured numbers, in one line (printed after `proof: `). */
+  readonly proof: string;
+}
+
+export interface Lesson {
+  readonly name: string;
+  readonly title: string;
+  /** What to watch for, in a few plain lines, printed before the swarm starts. */
+  readonly explain: readonly string[];
+  run(swarm: LessonSwarm): Promise<LessonResult>;
+}
+
+/** `A 12/64  B 30/64 ...`: how many chunks each peer holds. */
+export function holdings(peers: readonly LessonPeer[]): string {
+  return peers.map((p) => `${p.name} ${p.session.have.count}/${p.session.pieceCount}`).join('  ');
+}
+
+export function average(values: readonly number[]): number {
+  return values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** Seconds, to one decimal, for proof lines. */
+export function secs(n: number): string {
+  return `${n.toFixed(1)} s`;
+}
