@@ -2,11 +2,13 @@
  * `npm start -- --lesson NAME`: a scripted swarm on 127.0.0.1 that shows one idea of BitTorrent, with the
  * tracker's and every peer's page open, and ends by itself with a `proof:` line of measured numbers.
  */
+
+import { freeRider } from './free-rider.js';
 import type { Lesson } from './lesson.js';
 import { rarestFirst } from './rarest-first.js';
 import { type LessonOutput, LessonSwarm } from './swarm.js';
 
-export const LESSONS: readonly Lesson[] = [rarestFirst];
+export const LESSONS: readonly Lesson[] = [rarestFirst, freeRider];
 
 export function lessonNames(): string[] {
   return LESSONS.map((l) => l.name);

@@ -28,3 +28,32 @@ export function average(values: readonly number[]): number {
 export function secs(n: number): string {
   return `${n.toFixed(1)} s`;
 }
+
+/**
+ * Bytes each peer received from each other peer, read from its connections' counters every 250 ms (a
+ * connection's counter goes when it closes, so the largest value seen is kept).
+ */
+export class Received {
+  readonly #bytes = new Map<LessonPeer, Map<string, number>>();
+
+  constructor(swarm: LessonSwarm, receivers: readonly LessonPeer[]) {
+    for (const r of receivers) this.#bytes.set(r, new Map());
+    swarm.every(250, () => this.sample());
+  }
+
+  sample(): void {
+    for (const [r, from] of this.#bytes) {
+      for (const conn of r.session.peers.values()) {
+        const key = conn.peerAddress;
+        from.set(key, Math.max(from.get(key) ?? 0, conn.down.total));
+      }
+    }
+  }
+
+  /** Bytes `receiver` got from the peers `count` accepts. */
+  from(receiver: LessonPeer, count: (address: string) => boolean = () => true): number {
+    let sum = 0;
+    for (const [address, bytes] of this.#bytes.get(receiver) ?? []) if (count(address)) sum += bytes;
+    return sum;
+  }
+}

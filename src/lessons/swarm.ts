@@ -24,6 +24,8 @@ export interface LessonOutput {
 
 export interface PeerSpec {
   readonly seeder?: boolean;
+  /** A leecher that starts with some chunks already: which ones. */
+  readonly holds?: (index: number) => boolean;
   /** Bytes/s, for everything this peer sends (0: unlimited). */
   readonly uploadLimit?: number;
   readonly downloadLimit?: number;
@@ -123,8 +125,10 @@ export class LessonSwarm {
     const { host, port } = await client.listen();
     const memory = new MemoryStorage(metainfo);
     const have = new Bitfield(metainfo.pieceCount);
-    if (spec.seeder) {
+    const holds = spec.seeder ? () => true : spec.holds;
+    if (holds) {
       for (let i = 0; i < metainfo.pieceCount; i++) {
+        if (!holds(i)) continue;
         const begin = i * metainfo.pieceLength;
         await memory.writePiece(i, data.subarray(begin, begin + pieceSize(metainfo, i)));
         have.set(i);
@@ -168,7 +172,7 @@ export class LessonSwarm {
 
   /** The name of the peer at `address` (as `piece-verified` and the peer list give it). */
   nameOf(address: string | undefined): string {
-    return this.peers.find((p) => p.address === address)?.name ?? (address ?? 'unknown');
+    return this.peers.find((p) => p.address === address)?.name ?? address ?? 'unknown';
   }
 
   /** Calls `fn` every `ms` until the lesson ends. */
