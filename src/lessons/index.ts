@@ -3,12 +3,13 @@
  * tracker's and every peer's page open, and ends by itself with a `proof:` line of measured numbers.
  */
 
+import { choking } from './choking.js';
 import { freeRider } from './free-rider.js';
 import type { Lesson } from './lesson.js';
 import { rarestFirst } from './rarest-first.js';
 import { type LessonOutput, LessonSwarm } from './swarm.js';
 
-export const LESSONS: readonly Lesson[] = [rarestFirst, freeRider];
+export const LESSONS: readonly Lesson[] = [rarestFirst, choking, freeRider];
 
 export function lessonNames(): string[] {
   return LESSONS.map((l) => l.name);
