@@ -4,12 +4,13 @@
  */
 
 import { choking } from './choking.js';
+import { corruptPeer } from './corrupt-peer.js';
 import { freeRider } from './free-rider.js';
 import type { Lesson } from './lesson.js';
 import { rarestFirst } from './rarest-first.js';
 import { type LessonOutput, LessonSwarm } from './swarm.js';
 
-export const LESSONS: readonly Lesson[] = [rarestFirst, choking, freeRider];
+export const LESSONS: readonly Lesson[] = [rarestFirst, choking, freeRider, corruptPeer];
 
 export function lessonNames(): string[] {
   return LESSONS.map((l) => l.name);
