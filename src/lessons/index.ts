@@ -8,9 +8,10 @@ import { corruptPeer } from './corrupt-peer.js';
 import { freeRider } from './free-rider.js';
 import type { Lesson } from './lesson.js';
 import { rarestFirst } from './rarest-first.js';
+import { superSeeding } from './super-seeding.js';
 import { type LessonOutput, LessonSwarm } from './swarm.js';
 
-export const LESSONS: readonly Lesson[] = [rarestFirst, choking, freeRider, corruptPeer];
+export const LESSONS: readonly Lesson[] = [rarestFirst, choking, freeRider, corruptPeer, superSeeding];
 
 export function lessonNames(): string[] {
   return LESSONS.map((l) => l.name);
