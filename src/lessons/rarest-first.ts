@@ -96,7 +96,8 @@ export const rarestFirst: Lesson = {
     const pickedAvg = average(picked);
     const otherAvg = average(alternatives);
     return {
-      ok: spread && done && rarestWhenLeft >= 1 && pickedAvg < otherAvg,
+      ok:
+        spread && done && rarestWhenLeft >= 1 && pickedAvg <= otherAvg && rarestTaken >= 0.8 * picked.length,
       proof:
         `${rarestTaken}/${picked.length} chunks the leechers started were the rarest their sender had (held by ${pickedAvg.toFixed(2)} other peers on average, the sender's other chunks by ${otherAvg.toFixed(2)}); ` +
         `every chunk was in the swarm at t=${leftAt.toFixed(1)} s (rarest held by ${rarestWhenLeft}), when the seeder left having sent ${copies.toFixed(2)}x the file; ` +
