@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { lessonContent as content } from '../lessons/swarm.js';
 import { createTorrent } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
@@ -47,17 +48,6 @@ function startProcess(args: string[], ready: RegExp): Promise<{ child: ChildProc
     });
     child.once('exit', (code) => reject(new Error(`chunkswarm ${args[0]} exited ${code}: ${stderr.trim()}`)));
   });
-}
-
-/** Deterministic pseudo-random content, so every run of the demo trades the same bytes. */
-function content(bytes: number, seed: string): Buffer {
-  const out = Buffer.alloc(bytes);
-  let block = createHash('sha256').update(seed).digest();
-  for (let off = 0; off < bytes; off += block.length) {
-    block.copy(out, off);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
 }
 
 async function shellPeer(name: string, metainfo: Metainfo, dir: string) {
@@ -293,11 +283,16 @@ async function lessonMain(name: string): Promise<void> {
 }
 
 const lesson = lessonArg(process.argv.slice(2));
-const deadline = setTimeout(() => {
-  console.error(`demo: took longer than ${lesson === undefined ? 'two minutes' : 'ninety seconds'}; stopping`);
-  for (const child of children) child.kill('SIGKILL');
-  process.exit(1);
-}, lesson === undefined ? 120_000 : 90_000);
+const deadline = setTimeout(
+  () => {
+    console.error(
+      `demo: took longer than ${lesson === undefined ? 'two minutes' : 'ninety seconds'}; stopping`,
+    );
+    for (const child of children) child.kill('SIGKILL');
+    process.exit(1);
+  },
+  lesson === undefined ? 120_000 : 90_000,
+);
 deadline.unref();
 
 (lesson === undefined ? main() : lessonMain(lesson)).catch((err) => {

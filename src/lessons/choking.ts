@@ -1,7 +1,7 @@
 import { torrentStatus } from '../session/status.js';
 import type { Lesson } from './lesson.js';
 import { average, Received, secs } from './lesson.js';
-import { kib, type LessonPeer, type LessonSwarm, lessonContent } from './swarm.js';
+import { aHalf, kib, type LessonPeer, type LessonSwarm, lessonContent } from './swarm.js';
 
 const FAST = 3;
 const SLOW = 3;
@@ -22,7 +22,7 @@ export const choking: Lesson = {
     const seeder = await swarm.addPeer('seeder', metainfo, data, { seeder: true, uploadLimit: 64 * 1024 });
     const leechers: LessonPeer[] = [];
     for (let i = 0; i < FAST + SLOW; i++) {
-      const holds = (index: number): boolean => (lessonContent(1, `choking ${i} ${index}`)[0]! & 1) === 1;
+      const holds = aHalf(`choking ${i}`);
       leechers.push(
         await swarm.addPeer(String.fromCharCode(65 + i), metainfo, data, {
           uploadLimit: i < FAST ? 256 * 1024 : 32 * 1024,

@@ -1,6 +1,6 @@
 import type { Lesson } from './lesson.js';
 import { average, holdings, secs } from './lesson.js';
-import { kib, type LessonPeer, type LessonSwarm, lessonContent } from './swarm.js';
+import { aHalf, kib, type LessonPeer, type LessonSwarm, lessonContent } from './swarm.js';
 
 const HONEST = 8;
 
@@ -23,7 +23,7 @@ export const freeRider: Lesson = {
     // Each honest leecher starts with a different half of the file, so they all have something to trade
     // with each other from the first second to nearly the last.
     for (let i = 0; i < HONEST; i++) {
-      const holds = (index: number): boolean => (lessonContent(1, `free-rider ${i} ${index}`)[0]! & 1) === 1;
+      const holds = aHalf(`free-rider ${i}`);
       honest.push(await swarm.addPeer(`L${i + 1}`, metainfo, data, { uploadLimit: 256 * 1024, holds }));
     }
     const rider = await swarm.addPeer('F (free)', metainfo, data, { uploadLimit: 1 });

@@ -46,7 +46,7 @@ export interface LessonPeer {
   finishedAt: number | undefined;
 }
 
-/** Deterministic bytes, so every run of a lesson trades the same file. */
+/** Deterministic bytes, so every run of a lesson (and of the demo) trades the same file. */
 export function lessonContent(bytes: number, seed: string): Buffer {
   const out = Buffer.alloc(bytes);
   let block = createHash('sha256').update(seed).digest();
@@ -55,6 +55,11 @@ export function lessonContent(bytes: number, seed: string): Buffer {
     block = createHash('sha256').update(block).digest();
   }
   return out;
+}
+
+/** A fixed pick of about half the chunks, different for each `seed`: a leecher that starts half-way. */
+export function aHalf(seed: string): (index: number) => boolean {
+  return (index) => (lessonContent(1, `${seed} ${index}`)[0]! & 1) === 1;
 }
 
 export class LessonSwarm {
