@@ -12,8 +12,8 @@ export const choking: Lesson = {
   explain: [
     'Six leechers each start with a different half of the file. A, B and C upload fast (256 KiB/s); D, E and',
     'F slowly (32 KiB/s). Each leecher has two upload slots plus one "optimistic" slot: every 10 s it unchokes',
-    'the two peers that sent it the most and chokes the rest (tit-for-tat). The fast ones soon keep their',
-    'slots for each other, so they download fastest; the slow ones live on optimistic unchokes.',
+    'the two peers that sent it the most and chokes the rest (tit-for-tat). The fast ones come to keep their',
+    'slots for each other, so they download faster; the slow ones live mostly on optimistic unchokes.',
     'Below, "B -> A C F*" means B is uploading to A, C and F (* the optimistic one).',
   ],
   async run(swarm: LessonSwarm) {

@@ -8,12 +8,11 @@ export const freeRider: Lesson = {
   name: 'free-rider',
   title: 'the free rider: download without uploading',
   explain: [
-    'Eight honest leechers, each holding a different half of the file, share what they have (each uploads',
-    'up to 256 KiB/s); the free rider F starts empty and takes, but',
-    'never unchokes anyone, so it uploads nothing. Every 10 s each leecher keeps its four upload slots for',
-    'the peers that send it the most (tit-for-tat), so F, which sends nothing, loses its slots: it is left',
-    "with the seeder's share and the optimistic unchokes that give every peer a chance. Watch F fall behind",
-    'until the honest leechers finish and, as seeders, give to anyone.',
+    'Eight honest leechers, each holding a different half of the file, trade (up to 256 KiB/s up each).',
+    'The free rider F starts empty and takes, but never unchokes anyone: it uploads nothing. Every 10 s',
+    'each leecher keeps its four upload slots for the peers that send it the most (tit-for-tat), so F',
+    "loses its slots and lives on the seeder's small share and the optimistic unchokes that give every",
+    'peer a chance. Watch F fall behind until the honest leechers finish and, as seeders, give to anyone.',
   ],
   async run(swarm: LessonSwarm) {
     const data = lessonContent(6 * 1024 * 1024, 'free-rider');
