@@ -17,8 +17,8 @@ export const choking: Lesson = {
     'Below, "B -> A C F*" means B is uploading to A, C and F (* the optimistic one).',
   ],
   async run(swarm: LessonSwarm) {
-    const data = lessonContent(12 * 1024 * 1024, 'choking');
-    const metainfo = swarm.torrent('choking.bin', data, 128 * 1024);
+    const data = lessonContent(24 * 1024 * 1024, 'choking');
+    const metainfo = swarm.torrent('choking.bin', data, 256 * 1024);
     const seeder = await swarm.addPeer('seeder', metainfo, data, { seeder: true, uploadLimit: 64 * 1024 });
     const leechers: LessonPeer[] = [];
     for (let i = 0; i < FAST + SLOW; i++) {
