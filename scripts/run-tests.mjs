@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const slow = new Set(['integration', 'interop', 'web', 'hostile', 'magnet']);
+const slow = new Set(['integration', 'interop', 'web', 'hostile', 'magnet', 'lessons']);
 const unitOnly = process.argv.includes('--unit');
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 

@@ -1,7 +1,7 @@
 /**
  * `npm start`: a guided tour on loopback that ends by itself. Part 1 runs the seed assignment's slash
  * commands one by one between two shell peers and a seeder; part 2 lets four automatic leechers fetch a
- * multi-file torrent and shows who fed whom.
+ * multi-file torrent and shows who fed whom. `--lesson NAME` runs one lesson instead (src/lessons/).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { lessonContent as content } from '../lessons/swarm.js';
 import { createTorrent } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
@@ -47,17 +48,6 @@ function startProcess(args: string[], ready: RegExp): Promise<{ child: ChildProc
     });
     child.once('exit', (code) => reject(new Error(`chunkswarm ${args[0]} exited ${code}: ${stderr.trim()}`)));
   });
-}
-
-/** Deterministic pseudo-random content, so every run of the demo trades the same bytes. */
-function content(bytes: number, seed: string): Buffer {
-  const out = Buffer.alloc(bytes);
-  let block = createHash('sha256').update(seed).digest();
-  for (let off = 0; off < bytes; off += block.length) {
-    block.copy(out, off);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
 }
 
 async function shellPeer(name: string, metainfo: Metainfo, dir: string) {
@@ -272,14 +262,40 @@ async function main(): Promise<void> {
   process.exit(ok ? 0 : 1);
 }
 
-const deadline = setTimeout(() => {
-  console.error('demo: took longer than two minutes; stopping');
-  for (const child of children) child.kill('SIGKILL');
-  process.exit(1);
-}, 120_000);
+/** `--lesson NAME` or `--lesson=NAME`; undefined when the tour is wanted. */
+function lessonArg(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--lesson') return argv[i + 1] ?? '';
+    if (a.startsWith('--lesson=')) return a.slice('--lesson='.length);
+  }
+  return undefined;
+}
+
+async function lessonMain(name: string): Promise<void> {
+  const { lessonNames, runLesson } = await import('../lessons/index.js');
+  if (!lessonNames().includes(name)) {
+    console.error(`demo: no lesson ${JSON.stringify(name)}; try --lesson ${lessonNames().join('|')}`);
+    process.exit(2);
+  }
+  const ok = await runLesson(name, { line: (text) => console.log(text) });
+  process.exit(ok ? 0 : 1);
+}
+
+const lesson = lessonArg(process.argv.slice(2));
+const deadline = setTimeout(
+  () => {
+    console.error(
+      `demo: took longer than ${lesson === undefined ? 'two minutes' : 'ninety seconds'}; stopping`,
+    );
+    for (const child of children) child.kill('SIGKILL');
+    process.exit(1);
+  },
+  lesson === undefined ? 120_000 : 90_000,
+);
 deadline.unref();
 
-main().catch((err) => {
+(lesson === undefined ? main() : lessonMain(lesson)).catch((err) => {
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
   for (const child of children) child.kill('SIGKILL');
   process.exit(1);
