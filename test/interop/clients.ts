@@ -43,10 +43,11 @@ export function cs(args: string[], timeoutMs = 30_000): Promise<RunResult> {
 export async function csCreate(
   path: string,
   out: string,
-  opts: { trackers: string[]; pieceLength?: number },
+  opts: { trackers: string[]; pieceLength?: number; noTracker?: boolean },
 ): Promise<string> {
   const args = ['create', path, '-o', out];
   for (const t of opts.trackers) args.push('--tracker', t);
+  if (opts.noTracker) args.push('--no-tracker');
   if (opts.pieceLength) args.push('--piece-length', String(opts.pieceLength));
   const r = await cs(args);
   assert.equal(r.code, 0, `chunkswarm create ${path} failed:\n${r.stdout}${r.stderr}`);
@@ -116,11 +117,20 @@ export interface LtPeer {
 export async function startLt(
   h: Harness,
   role: 'seed' | 'leech',
-  opts: { torrent: string; save: string; connect?: string[]; uploadLimit?: number; maxSeconds?: number },
+  opts: {
+    torrent: string;
+    save: string;
+    connect?: string[];
+    uploadLimit?: number;
+    maxSeconds?: number;
+    /** A partial seed: it checks its data and holds (and wants) only the first N pieces. */
+    havePieces?: number;
+  },
 ): Promise<LtPeer> {
   const args = [LT_PEER, role, '--torrent', opts.torrent, '--save', opts.save, '--listen', '127.0.0.1:0'];
   for (const c of opts.connect ?? []) args.push('--connect', c);
   if (opts.uploadLimit) args.push('--upload-limit', String(opts.uploadLimit));
+  if (opts.havePieces !== undefined) args.push('--have-pieces', String(opts.havePieces));
   args.push('--max-seconds', String(opts.maxSeconds ?? 60));
   const proc = h.spawn(PYTHON, args);
   const m = await proc.waitFor(/^listening (\S+):(\d+)$/m);
