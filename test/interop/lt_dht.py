@@ -70,6 +70,19 @@ def dht_session(nodes):
     })
 
 
+class TableSize:
+    """Says `dht-nodes N` whenever a dht_stats_alert shows the routing table's size changed."""
+
+    def __init__(self):
+        self.last = -1
+
+    def update(self, alert):
+        n = sum(b['num_nodes'] for b in alert.routing_table)
+        if n != self.last:
+            self.last = n
+            say('dht-nodes %d' % n)
+
+
 def endpoint(text):
     host, port = text.rsplit(':', 1)
     return host, int(port)
@@ -84,17 +97,14 @@ def fetch(ses, a):
     atp.flags &= ~lt.torrent_flags.paused
     h = ses.add_torrent(atp)
     start = time.time()
-    last_nodes = -1
+    table = TableSize()
     finished = False
     senders = set()
     while time.time() - start < a.max_seconds and not finished:
         ses.post_dht_stats()
         for alert in ses.pop_alerts():
             if isinstance(alert, lt.dht_stats_alert):
-                n = sum(b['num_nodes'] for b in alert.routing_table)
-                if n != last_nodes:
-                    last_nodes = n
-                    say('dht-nodes %d' % n)
+                table.update(alert)
             elif isinstance(alert, lt.block_finished_alert):
                 # From the alert, not get_peer_info: on loopback the whole download can start and end
                 # (and the seed be dropped) between two polls.
@@ -109,7 +119,7 @@ def fetch(ses, a):
     if finished:
         say('finished')
     say('result ' + json.dumps({'finished': finished, 'done': st.total_wanted_done, 'total': st.total_wanted,
-                                'senders': sorted(senders), 'nodes': last_nodes}))
+                                'senders': sorted(senders), 'nodes': table.last}))
     ses.pause()
     return 0 if finished else 1
 
@@ -141,7 +151,7 @@ def main():
         target = lt.sha1_hash(bytes.fromhex(a.infohash))
 
     start = time.time()
-    last_nodes = -1
+    table = TableSize()
     last_query = 0.0
     found = False
     seen = set()
@@ -149,10 +159,7 @@ def main():
         ses.post_dht_stats()
         for alert in ses.pop_alerts():
             if isinstance(alert, lt.dht_stats_alert):
-                n = sum(b['num_nodes'] for b in alert.routing_table)
-                if n != last_nodes:
-                    last_nodes = n
-                    say('dht-nodes %d' % n)
+                table.update(alert)
             elif isinstance(alert, lt.dht_get_peers_reply_alert):
                 peers = ['%s:%d' % p for p in alert.peers()]
                 seen.update(peers)
@@ -164,7 +171,7 @@ def main():
             last_query = time.time()
             ses.dht_get_peers(target)
         time.sleep(0.1)
-    say('result ' + json.dumps({'found': found, 'peers': sorted(seen), 'nodes': last_nodes}))
+    say('result ' + json.dumps({'found': found, 'peers': sorted(seen), 'nodes': table.last}))
     return 0 if (found or a.mode == 'seed') else 1
 
 

@@ -9,13 +9,10 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startDhtUdp } from '../../src/dht/udp.js';
 import { Harness, makeFile, type Proc, sameBytes } from '../integration/harness.js';
-import { csCreate, ltMake, startLt } from './clients.js';
+import { csCreate, dhtPeersUntil, LT_DHT, ltMake, startLt, startLtDhtSeed } from './clients.js';
 import { needPackages, PYTHON } from './gate.js';
-
-const LT_DHT = join(dirname(fileURLToPath(import.meta.url)), 'lt_dht.py');
 
 /** A bare `chunkswarm dht` node: the only bootstrap node of each test's DHT. */
 async function bootstrapNode(h: Harness): Promise<{ proc: Proc; address: string }> {
@@ -80,34 +77,21 @@ describe('trackerless swarms with libtorrent: DHT and PEX', () => {
     await makeFile(data, 1024 * 1024 + 777, 'cs-fetches-magnet');
     const torrent = join(h.dir, 'down.torrent');
     const infoHash = await ltMake(data, torrent, { pieceLength: 32 * 1024 });
-    const seeder = h.spawn(PYTHON, [
-      LT_DHT,
-      'seed',
-      '--torrent',
+    const seeder = await startLtDhtSeed(h, {
       torrent,
-      '--save',
-      dirname(data),
-      '--node',
-      boot.address,
-      '--max-seconds',
-      '120',
-    ]);
-    const listen = await seeder.waitFor(/listening (127\.0\.0\.1:\d+)/);
-    const want = listen[1]!;
+      save: dirname(data),
+      nodes: [boot.address],
+      maxSeconds: 120,
+    });
+    const want = seeder.address;
     // libtorrent announces on its own schedule: wait until the DHT names it, so the download's first
     // lookup (the next is minutes later once a node took its announce) can find it.
     const probe = await startDhtUdp({ host: '127.0.0.1', port: 0 });
     try {
       const [host, port] = boot.address.split(':');
       probe.node.start([{ host: host!, port: Number(port) }]);
-      let found = false;
-      const deadline = Date.now() + 60_000;
-      while (!found && Date.now() < deadline) {
-        const r = await probe.node.getPeers(Buffer.from(infoHash, 'hex'));
-        found = r.peers.some((p) => `${p.host}:${p.port}` === want);
-        if (!found) await new Promise((r) => setTimeout(r, 1000));
-      }
-      assert.ok(found, `libtorrent's ${want} never reached the DHT\n${seeder.output()}`);
+      const found = await dhtPeersUntil(probe.node, Buffer.from(infoHash, 'hex'), want, 60_000);
+      assert.ok(found.has(want), `libtorrent's ${want} never reached the DHT\n${seeder.proc.output()}`);
     } finally {
       await probe.close();
     }
@@ -123,7 +107,7 @@ describe('trackerless swarms with libtorrent: DHT and PEX', () => {
       '--dht-bootstrap',
       boot.address,
     ]);
-    assert.equal(await download.exited(90_000), 0, `${download.output()}\n${seeder.output()}`);
+    assert.equal(await download.exited(90_000), 0, `${download.output()}\n${seeder.proc.output()}`);
     assert.match(download.output(), /^complete down\.bin /m);
     assert.ok(await sameBytes(data, join(out, 'down.bin')), 'chunkswarm has different bytes');
   });
