@@ -615,6 +615,7 @@ export class PeerConnection {
           if (this.extension.port && !this.outgoing) this.listenPort = this.extension.port;
           host.onMessage(this, m);
         } else if (m.id === UT_METADATA_ID) this.#onMetadataWhileFetching(host, m.payload);
+        else if (m.id === UT_PEX_ID && host.pex) host.onMessage(this, m);
         return;
       default:
         // piece, cancel, suggest, allowed-fast, reject, port: about pieces we cannot know of yet.

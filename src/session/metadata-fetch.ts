@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { metainfoFromInfoBytes } from '../metainfo/index.js';
 import type { MagnetLink, Metainfo } from '../metainfo/types.js';
-import { PeerConnection, type PeerHost } from '../peer/connection.js';
+import { PeerConnection, type PeerHost, UT_PEX_ID } from '../peer/connection.js';
 import { Bitfield } from '../shared/bitfield.js';
 import type { Env } from '../shared/env.js';
 import { ChunkswarmError, describeError, isChunkswarmError } from '../shared/errors.js';
@@ -22,7 +22,13 @@ import { LIMITS } from '../shared/limits.js';
 import { nodeEnv } from '../shared/node-env.js';
 import { formatAddress, normaliseIp } from '../shared/types.js';
 import { isSupportedTracker, TrackerClient } from '../tracker/index.js';
-import { type MetadataMessage, metadataPieceCount, type WireMessage } from '../wire/index.js';
+import {
+  decodePex,
+  type MetadataMessage,
+  metadataPieceCount,
+  PexInbox,
+  type WireMessage,
+} from '../wire/index.js';
 import type { Announcer } from './announcing.js';
 
 export interface MetadataFetchOptions {
@@ -114,6 +120,8 @@ interface FetchPeer {
   readonly asked: Set<number>;
   holdUntil: number;
   timeouts: number;
+  /** Its ut_pex messages, at most a few a minute (BEP 11). */
+  readonly pexInbox: PexInbox;
 }
 
 interface Assembly {
@@ -139,6 +147,14 @@ export class MetadataFetch implements PeerHost {
   readonly listenPort: number;
   /** Unknown until the metadata is here: connections keep what peers hold for later (see PeerConnection). */
   readonly pieceCount = 0;
+  /**
+   * ut_pex is offered from the first extension handshake (BEP 11): libtorrent reads the `m` of a peer's
+   * first handshake only, so a peer that left it out then never gets a PEX message on that connection,
+   * even after the session's later handshake adds it. Peers named while we fetch are dialled here too.
+   * (A magnet does not say whether its torrent is private; once the metadata says so, the session neither
+   * sends nor reads ut_pex, BEP 27.)
+   */
+  readonly pex = true;
 
   readonly #opts: MetadataFetchOptions;
   readonly #env: Env;
@@ -348,12 +364,17 @@ export class MetadataFetch implements PeerHost {
       asked: new Set(),
       holdUntil: 0,
       timeouts: 0,
+      pexInbox: new PexInbox(),
     });
     if (!conn.outgoing) this.#learn(conn.ip, conn.listenPort ?? conn.remotePort);
   }
 
   onMessage(conn: PeerConnection, m: WireMessage): void {
     const peer = this.#peers.get(conn);
+    if (peer && m.type === 'extended' && m.id === UT_PEX_ID && !this.#done) {
+      this.#onPex(peer, m.payload);
+      return;
+    }
     if (!peer || m.type !== 'extended' || m.id !== 0 || this.#done) return;
     const size = conn.extension?.metadataSize;
     peer.size =
@@ -378,6 +399,21 @@ export class MetadataFetch implements PeerHost {
     }
     this.#offered.add(peer.key);
     this.#assign();
+  }
+
+  /** Peers named by ut_pex while we fetch: more sources of the metadata, adopted by the session with the rest. */
+  #onPex(peer: FetchPeer, payload: Buffer): void {
+    if (!peer.pexInbox.accept(this.#env.clock.now())) {
+      peer.conn.close('protocol error: peer exchange messages more often than BEP 11 allows');
+      return;
+    }
+    let added: readonly { host: string; port: number }[];
+    try {
+      added = decodePex(payload).added;
+    } catch {
+      return; // junk: ignored, as the session does
+    }
+    this.addPeers(added.map((p) => ({ ip: p.host, port: p.port })));
   }
 
   onMetadataMessage(conn: PeerConnection, m: MetadataMessage): void {

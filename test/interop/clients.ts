@@ -8,10 +8,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decode, dictGet, isDict } from '../../src/codec/index.js';
+import type { DhtNode } from '../../src/dht/node.js';
 import { BIN, type Harness, type Proc } from '../integration/harness.js';
 import { PYTHON } from './gate.js';
 
 export const LT_PEER = join(dirname(fileURLToPath(import.meta.url)), 'lt_peer.py');
+export const LT_DHT = join(dirname(fileURLToPath(import.meta.url)), 'lt_dht.py');
 
 export interface RunResult {
   code: number | null;
@@ -43,10 +45,11 @@ export function cs(args: string[], timeoutMs = 30_000): Promise<RunResult> {
 export async function csCreate(
   path: string,
   out: string,
-  opts: { trackers: string[]; pieceLength?: number },
+  opts: { trackers: string[]; pieceLength?: number; noTracker?: boolean },
 ): Promise<string> {
   const args = ['create', path, '-o', out];
   for (const t of opts.trackers) args.push('--tracker', t);
+  if (opts.noTracker) args.push('--no-tracker');
   if (opts.pieceLength) args.push('--piece-length', String(opts.pieceLength));
   const r = await cs(args);
   assert.equal(r.code, 0, `chunkswarm create ${path} failed:\n${r.stdout}${r.stderr}`);
@@ -116,11 +119,20 @@ export interface LtPeer {
 export async function startLt(
   h: Harness,
   role: 'seed' | 'leech',
-  opts: { torrent: string; save: string; connect?: string[]; uploadLimit?: number; maxSeconds?: number },
+  opts: {
+    torrent: string;
+    save: string;
+    connect?: string[];
+    uploadLimit?: number;
+    maxSeconds?: number;
+    /** A partial seed: it checks its data and holds (and wants) only the first N pieces. */
+    havePieces?: number;
+  },
 ): Promise<LtPeer> {
   const args = [LT_PEER, role, '--torrent', opts.torrent, '--save', opts.save, '--listen', '127.0.0.1:0'];
   for (const c of opts.connect ?? []) args.push('--connect', c);
   if (opts.uploadLimit) args.push('--upload-limit', String(opts.uploadLimit));
+  if (opts.havePieces !== undefined) args.push('--have-pieces', String(opts.havePieces));
   args.push('--max-seconds', String(opts.maxSeconds ?? 60));
   const proc = h.spawn(PYTHON, args);
   const m = await proc.waitFor(/^listening (\S+):(\d+)$/m);
@@ -137,6 +149,49 @@ export async function startLt(
       return JSON.parse(line[1]!) as LtResult;
     },
   };
+}
+
+/**
+ * A libtorrent seeder with its DHT on (lt_dht.py seed), joined through `nodes` (`ip:port`) and
+ * announcing the torrent there; resolves with the `ip:port` it listens on once it is up.
+ */
+export async function startLtDhtSeed(
+  h: Harness,
+  opts: { torrent: string; save: string; nodes: string[]; maxSeconds: number },
+): Promise<{ proc: Proc; address: string }> {
+  const proc = h.spawn(PYTHON, [
+    LT_DHT,
+    'seed',
+    '--torrent',
+    opts.torrent,
+    '--save',
+    opts.save,
+    ...opts.nodes.flatMap((n) => ['--node', n]),
+    '--max-seconds',
+    String(opts.maxSeconds),
+  ]);
+  const m = await proc.waitFor(/listening (127\.0\.0\.1:\d+)/);
+  return { proc, address: m[1]! };
+}
+
+/**
+ * Asks the DHT through `node` for the peers of `infoHash` once a second until `want` (`ip:port`) is
+ * among them or `timeoutMs` is up; returns every peer seen, for the caller to assert on.
+ */
+export async function dhtPeersUntil(
+  node: DhtNode,
+  infoHash: Buffer,
+  want: string,
+  timeoutMs: number,
+): Promise<Set<string>> {
+  const found = new Set<string>();
+  const deadline = Date.now() + timeoutMs;
+  while (!found.has(want) && Date.now() < deadline) {
+    const r = await node.getPeers(infoHash);
+    for (const p of r.peers) found.add(`${p.host}:${p.port}`);
+    if (!found.has(want)) await new Promise((r) => setTimeout(r, 1000));
+  }
+  return found;
 }
 
 /** aria2c options that keep it on loopback, finite and quiet (see the aria2 notes in docs/PROTOCOL.md). */

@@ -8,13 +8,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type DhtUdp, startDhtUdp } from '../../src/dht/udp.js';
 import { Harness, makeFile, type Proc } from '../integration/harness.js';
-import { ltMake } from './clients.js';
+import { dhtPeersUntil, LT_DHT, ltMake, startLtDhtSeed } from './clients.js';
 import { needPackages, PYTHON } from './gate.js';
-
-const LT_DHT = join(dirname(fileURLToPath(import.meta.url)), 'lt_dht.py');
 
 async function startDht(h: Harness, bootstrap: number[]): Promise<{ proc: Proc; port: number }> {
   const args = ['dht', '--port', '0'];
@@ -60,31 +57,18 @@ describe('DHT interop with libtorrent', () => {
     await makeFile(data, 256 * 1024, 'dht-interop');
     const torrent = join(h.dir, 'payload.torrent');
     const infoHash = await ltMake(data, torrent, { pieceLength: 16 * 1024 });
-    const seeder = h.spawn(PYTHON, [
-      LT_DHT,
-      'seed',
-      '--torrent',
+    const seeder = await startLtDhtSeed(h, {
       torrent,
-      '--save',
-      dirname(data),
-      ...nodes.flatMap((p) => ['--node', `127.0.0.1:${p}`]),
-      '--max-seconds',
-      '90',
-    ]);
-    const listen = await seeder.waitFor(/listening 127\.0\.0\.1:(\d+)/);
-    const want = `127.0.0.1:${listen[1]}`;
-
+      save: dirname(data),
+      nodes: nodes.map((p) => `127.0.0.1:${p}`),
+      maxSeconds: 90,
+    });
+    const want = seeder.address;
     const seeker = await ourNode(nodes[2]!);
-    const found = new Set<string>();
-    const deadline = Date.now() + 60_000;
-    while (!found.has(want) && Date.now() < deadline) {
-      const r = await seeker.node.getPeers(Buffer.from(infoHash, 'hex'));
-      for (const p of r.peers) found.add(`${p.host}:${p.port}`);
-      if (!found.has(want)) await new Promise((r) => setTimeout(r, 1000));
-    }
+    const found = await dhtPeersUntil(seeker.node, Buffer.from(infoHash, 'hex'), want, 60_000);
     assert.ok(
       found.has(want),
-      `libtorrent's ${want} not found; got [${[...found].join(', ')}]\n${seeder.output()}`,
+      `libtorrent's ${want} not found; got [${[...found].join(', ')}]\n${seeder.proc.output()}`,
     );
   });
 

@@ -7,6 +7,7 @@ dist-packages, and a python3 earlier on PATH may not see it.
   lt_peer.py make SRC OUT.torrent --piece-length N [--tracker URL]... [--sorted] [--hybrid]   prints the v1 infohash
   lt_peer.py info T.torrent                                             JSON: how libtorrent reads it
   lt_peer.py seed  --torrent T --save DIR [--listen 127.0.0.1:0] [--upload-limit B] [--connect IP:PORT]...
+                   [--have-pieces N]   a partial seed: checks its data and wants only the first N pieces
   lt_peer.py leech --torrent T --save DIR [--listen 127.0.0.1:0] [--connect IP:PORT]...
 
 seed/leech print one line per event, flushed at once so a test can wait for it:
@@ -35,7 +36,7 @@ PE_DISABLED = 2
 PE_PLAINTEXT = 1
 
 
-def loopback_settings(listen, upload_limit):
+def loopback_settings(listen, upload_limit, partial=False):
     mask = (lt.alert.category_t.error_notification | lt.alert.category_t.peer_notification
             | lt.alert.category_t.status_notification | lt.alert.category_t.tracker_notification
             | lt.alert.category_t.connect_notification | lt.alert.category_t.storage_notification)
@@ -56,6 +57,9 @@ def loopback_settings(listen, upload_limit):
         'enable_incoming_utp': False,
         'enable_outgoing_utp': False,
         'upload_rate_limit': upload_limit,
+        # A partial seed wants nothing more, so by default it would close connections to peers that have
+        # nothing for it; a test keeps them to see what it tells others about them (ut_pex).
+        'close_redundant_connections': not partial,
         'alert_mask': int(mask),
         'user_agent': 'libtorrent-interop/' + lt.__version__,
     }
@@ -140,18 +144,25 @@ def cmd_peer(a, seeding):
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__('flag', True))
     signal.signal(signal.SIGINT, lambda *_: stop.__setitem__('flag', True))
 
-    ses = lt.session(loopback_settings(a.listen, a.upload_limit))
+    partial = seeding and a.have_pieces is not None
+    ses = lt.session(loopback_settings(a.listen, a.upload_limit, partial))
     global_class_for_everyone(ses)
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(a.torrent)
     atp.save_path = a.save
     atp.flags &= ~lt.torrent_flags.auto_managed
     atp.flags &= ~lt.torrent_flags.paused
-    if seeding:
+    if partial:
+        # Checked, not trusted: the pieces past the first N are not on disk. Priority 0 keeps it from
+        # fetching them, so it never has them to give.
+        n = atp.ti.num_pieces()
+        atp.piece_priorities = [4] * min(a.have_pieces, n) + [0] * max(0, n - a.have_pieces)
+    elif seeding:
         # Trust the data: the test wrote it, and a hash pass would only slow the start.
         atp.flags |= lt.torrent_flags.seed_mode
     h = ses.add_torrent(atp)
     total = atp.ti.total_size()
+    total_pieces = atp.ti.num_pieces()
 
     deadline = time.time() + a.max_seconds
     listening = False
@@ -186,8 +197,16 @@ def cmd_peer(a, seeding):
                 say('alert %s: %s' % (type(al).__name__, al.message()))
         if listening and not ready:
             # Incoming connections for a torrent still being added are refused: wait for this.
-            state = h.status().state
-            if state in (lt.torrent_status.downloading, lt.torrent_status.finished, lt.torrent_status.seeding):
+            st = h.status()
+            state = st.state
+            # A partial seed checks its data first; libtorrent may show `downloading` before that check
+            # begins, and the check closes every connection: wait until the check found its pieces.
+            if partial:
+                usable = state == lt.torrent_status.finished and st.num_pieces >= min(a.have_pieces, total_pieces)
+            else:
+                usable = state in (lt.torrent_status.downloading, lt.torrent_status.finished,
+                                   lt.torrent_status.seeding)
+            if usable:
                 ready = True
                 say('ready')
         if ready and to_dial:
@@ -258,6 +277,9 @@ def main():
         p.add_argument('--connect', action='append', default=[], help='IP:PORT to dial (repeatable)')
         p.add_argument('--upload-limit', type=int, default=0, help='bytes/s; 0 means none')
         p.add_argument('--max-seconds', type=float, default=60.0)
+        if name == 'seed':
+            p.add_argument('--have-pieces', type=int, default=None,
+                           help='hold and want only the first N pieces (the rest of the data may be absent)')
     a = ap.parse_args()
     if a.cmd == 'make':
         return cmd_make(a)

@@ -102,6 +102,20 @@ describe('fetching metadata for a magnet link', () => {
     assert.deepEqual(new Set(seen.from.values()), new Set([a.address, b.address]));
   });
 
+  it('offers ut_pex from its first handshake and fetches from a peer named by PEX (BEP 11)', async () => {
+    // libtorrent reads only a peer's first extension handshake for ut_pex: offered later, it never sends one.
+    const honest = await script('honest');
+    // It offers the metadata but never sends it: the only way to it is the peer it names.
+    const pointer = await script('silent');
+    pointer.pexNames = [honest.address];
+    const f = fetcher([pointer.address]);
+    const seen = watch(f);
+    const { metainfo } = await f.run();
+    assert.ok(metainfo.infoBytes.equals(torrent.infoBytes));
+    assert.equal(pointer.offeredPex, 1);
+    assert.deepEqual(new Set(seen.from.values()), new Set([honest.address]));
+  });
+
   it('asks another peer when one rejects', async () => {
     const rejecting = await script('reject');
     const honest = await script('honest');

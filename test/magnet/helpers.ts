@@ -20,9 +20,13 @@ import {
   encodeHandshake,
   encodeMessage,
   encodeMetadataMessage,
+  encodePex,
   type MetadataMessage,
   metadataPieceMessage,
+  PexFlag,
+  UT_PEX,
   WireDecoder,
+  type WireMessage,
 } from '../../src/wire/index.js';
 
 export const KiB = 1024;
@@ -105,6 +109,10 @@ export class ScriptedSeeder {
   readonly requests: number[] = [];
   readonly sockets = new Set<Socket>();
   port = 0;
+  /** Peers (`ip:port`) named in a ut_pex message (BEP 11) to each connection that offers ut_pex. */
+  pexNames: string[] = [];
+  /** How many connections offered ut_pex in their first extension handshake. */
+  offeredPex = 0;
   #gate: Promise<void> = Promise.resolve();
   #open: () => void = () => {};
 
@@ -140,6 +148,14 @@ export class ScriptedSeeder {
     return new Promise((r) => this.server.close(() => r()));
   }
 
+  #pexMessage(id: number): WireMessage {
+    const added = this.pexNames.map((a) => {
+      const [host, port] = a.split(':');
+      return { host: host!, port: Number(port), flags: PexFlag.seed | PexFlag.reachable };
+    });
+    return { type: 'extended', id, payload: encodePex({ added, dropped: [] }) };
+  }
+
   #serve(socket: Socket): void {
     this.sockets.add(socket);
     socket.on('error', () => {});
@@ -152,6 +168,7 @@ export class ScriptedSeeder {
           ? Buffer.from(this.metadata.map((b) => b ^ 0x5a))
           : this.metadata;
     let theirId = 0;
+    let theirPex: number | undefined;
     socket.on('data', (chunk: Buffer) => {
       let events: DecoderEvent[];
       try {
@@ -182,7 +199,16 @@ export class ScriptedSeeder {
         const m = ev.message;
         if (m.type !== 'extended') continue;
         if (m.id === 0) {
-          theirId = decodeExtensionHandshake(m.payload).m.get('ut_metadata') ?? 0;
+          const hs = decodeExtensionHandshake(m.payload);
+          const firstHandshake = theirId === 0 && theirPex === undefined;
+          theirId = hs.m.get('ut_metadata') ?? 0;
+          const pexId = hs.m.get(UT_PEX) ?? 0;
+          if (firstHandshake && pexId > 0) {
+            theirPex = pexId;
+            this.offeredPex++;
+            if (this.pexNames.length > 0) socket.write(encodeMessage(this.#pexMessage(pexId)));
+          }
+          if (theirPex === undefined) theirPex = 0;
           continue;
         }
         if (m.id !== 7) continue;
