@@ -137,6 +137,8 @@ export class PeerConnection {
   #cancelHandshakeTimer: (() => void) | undefined;
   #cancelKeepAlive: (() => void) | undefined;
   #sentHandshake = false;
+  /** Our extension handshake offered ut_pex (so a later one withdraws it if the torrent is private). */
+  #offeredPex = false;
   /** Serving loops waiting for the stream to take what is queued. */
   #drainWaiters: (() => void)[] = [];
   readonly #ended = new Set<string>();
@@ -418,6 +420,10 @@ export class PeerConnection {
     const m: Record<string, number> = {};
     if (metadata) m[UT_METADATA] = UT_METADATA_ID;
     if (host.pex) m[UT_PEX] = UT_PEX_ID;
+    // Offered while a magnet's metadata came, and the torrent turned out private (BEP 27): withdrawn, as
+    // BEP 10 lets a later handshake do with an id of 0.
+    else if (this.#offeredPex) m[UT_PEX] = 0;
+    this.#offeredPex ||= host.pex === true;
     this.send({
       type: 'extended',
       id: 0,
