@@ -4,41 +4,21 @@
  * peer is dialled twice — and a peer that dials us while the metadata is fetched is taken in too.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { buildInfoDict, metainfoFromInfoBytes, pieceSize } from '../../src/metainfo/index.js';
+import { pieceSize } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
 import { Client } from '../../src/session/client.js';
 import type { TorrentSession } from '../../src/session/session.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { MemoryStorage } from '../../src/storage/index.js';
 import { magnetOf } from '../magnet/helpers.js';
+import { torrentOf } from './torrents.js';
 
 const clients: Client[] = [];
 after(async () => {
   for (const c of clients) await c.close({ announce: false });
 });
-
-/** A torrent of real bytes: `pieces` pieces of 16 KiB, hashed. */
-function torrentOf(data: Buffer): Metainfo {
-  const pieceLength = 16 * 1024;
-  const count = Math.ceil(data.length / pieceLength);
-  const hashes = Buffer.alloc(count * 20);
-  for (let i = 0; i < count; i++)
-    createHash('sha1')
-      .update(data.subarray(i * pieceLength, (i + 1) * pieceLength))
-      .digest()
-      .copy(hashes, i * 20);
-  return metainfoFromInfoBytes(
-    buildInfoDict({
-      name: 'lesson.bin',
-      pieceLength,
-      pieceHashes: hashes,
-      files: [{ path: [], length: data.length }],
-      multiFile: false,
-    }),
-  );
-}
 
 async function seeder(
   metainfo: Metainfo,

@@ -3,40 +3,19 @@
  * the seeder learn of each other from it and connect; a private torrent offers no ut_pex (BEP 27).
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { buildInfoDict, metainfoFromInfoBytes } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
 import { Client } from '../../src/session/client.js';
 import type { TorrentSession } from '../../src/session/session.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { MemoryStorage } from '../../src/storage/index.js';
+import { torrentOf } from './torrents.js';
 
 const clients: Client[] = [];
 after(async () => {
   for (const c of clients) await c.close({ announce: false });
 });
-
-function torrentOf(data: Buffer, opts: { private?: boolean } = {}): Metainfo {
-  const pieceLength = 16 * 1024;
-  const count = Math.ceil(data.length / pieceLength);
-  const hashes = Buffer.alloc(count * 20);
-  for (let i = 0; i < count; i++)
-    createHash('sha1')
-      .update(data.subarray(i * pieceLength, (i + 1) * pieceLength))
-      .digest()
-      .copy(hashes, i * 20);
-  let info = buildInfoDict({
-    name: 'pex.bin',
-    pieceLength,
-    pieceHashes: hashes,
-    files: [{ path: [], length: data.length }],
-    multiFile: false,
-  });
-  // `private` sorts last in the info dictionary: slip it in before the closing 'e'.
-  if (opts.private) info = Buffer.concat([info.subarray(0, info.length - 1), Buffer.from('7:privatei1ee')]);
-  return metainfoFromInfoBytes(info);
-}
 
 async function peer(
   metainfo: Metainfo,
@@ -69,7 +48,7 @@ async function until(what: string, cond: () => boolean, ms = 10_000): Promise<vo
 describe('peer exchange', () => {
   it('two leechers that know only the seeder learn of each other through it, and connect', async () => {
     const data = randomBytes(64 * 16 * 1024);
-    const metainfo = torrentOf(data);
+    const metainfo = torrentOf(data, { name: 'pex.bin' });
     // Slow enough that both are still downloading when the seeder's first PEX message goes out.
     const seed = await peer(metainfo, data, 64 * 1024);
     const a = await peer(metainfo, undefined);
@@ -88,7 +67,7 @@ describe('peer exchange', () => {
 
   it('is not offered for a private torrent', async () => {
     const data = randomBytes(4 * 16 * 1024);
-    const metainfo = torrentOf(data, { private: true });
+    const metainfo = torrentOf(data, { name: 'pex.bin', private: true });
     const seed = await peer(metainfo, data, 16 * 1024);
     const a = await peer(metainfo, undefined);
     const conn = await a.session.connect('127.0.0.1', seed.client.port);

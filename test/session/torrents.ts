@@ -1,0 +1,26 @@
+/** Torrents of real bytes for session tests on loopback. */
+import { createHash } from 'node:crypto';
+import { buildInfoDict, metainfoFromInfoBytes } from '../../src/metainfo/index.js';
+import type { Metainfo } from '../../src/metainfo/types.js';
+
+/** A single-file torrent of `data` in 16 KiB pieces, hashed; `private` adds BEP 27's flag. */
+export function torrentOf(data: Buffer, opts: { name?: string; private?: boolean } = {}): Metainfo {
+  const pieceLength = 16 * 1024;
+  const count = Math.ceil(data.length / pieceLength);
+  const hashes = Buffer.alloc(count * 20);
+  for (let i = 0; i < count; i++)
+    createHash('sha1')
+      .update(data.subarray(i * pieceLength, (i + 1) * pieceLength))
+      .digest()
+      .copy(hashes, i * 20);
+  let info = buildInfoDict({
+    name: opts.name ?? 'lesson.bin',
+    pieceLength,
+    pieceHashes: hashes,
+    files: [{ path: [], length: data.length }],
+    multiFile: false,
+  });
+  // `private` sorts last in the info dictionary: slip it in before the closing 'e'.
+  if (opts.private) info = Buffer.concat([info.subarray(0, info.length - 1), Buffer.from('7:privatei1ee')]);
+  return metainfoFromInfoBytes(info);
+}
