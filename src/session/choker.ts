@@ -68,6 +68,9 @@ export function rechoke(peers: readonly ChokerPeer[], o: ChokerOptions): ChokeDe
 }
 
 /** Between rechokes: may a newly interested peer be unchoked right away? */
-export function admit(peers: readonly ChokerPeer[], regularSlots: number): boolean {
+export function admit(
+  peers: readonly Pick<ChokerPeer, 'unchoked' | 'interested'>[],
+  regularSlots: number,
+): boolean {
   return peers.filter((p) => p.unchoked && p.interested).length < regularSlots + 1;
 }

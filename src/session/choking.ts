@@ -101,7 +101,11 @@ export class Choking {
 
   #slotsFor(peer: PeerConnection): boolean {
     if (this.s.mode === 'manual') return true;
-    const views = [...this.s.peers.values()].map((p) => this.view(p));
+    // Only the choke and interest flags count here: every peer's full view (rates, snubbing) on each
+    // INTERESTED was one of the larger costs of a simulated swarm of hundreds of peers.
+    const views: Pick<ChokerPeer, 'unchoked' | 'interested'>[] = [];
+    for (const p of this.s.peers.values())
+      views.push({ unchoked: !p.amChoking, interested: p.peerInterested });
     return admit(views, this.#regularSlots()) || peer.address === this.optimistic;
   }
 
