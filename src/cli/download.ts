@@ -173,7 +173,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   for (const s of sessions) track(s);
 
   // A tracker that does not answer is tried again (backoff from 2 s); logTrackerState says when.
-  for (const s of sessions) if (s.metainfo.announceList.length > 0) s.connectTracker().catch(() => {});
+  for (const s of sessions) s.connectTracker().catch(() => {});
   // The fetch's errors name the torrent themselves.
   const failed = (err: unknown): void => {
     board.stop();
@@ -192,8 +192,9 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     }
     sessions.push(s);
     track(s);
-    // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with.
-    if (s.metainfo.announceList.length > 0) s.connectTracker().catch(() => {});
+    // A magnet without `tr=` makes a torrent without trackers (connectTracker then does nothing): its
+    // peers are the ones it came with, and the DHT's.
+    s.connectTracker().catch(() => {});
   };
   for (const { link } of magnets) {
     const saved = join(stateDir, `${link.infoHashHex}.torrent`);
@@ -235,7 +236,8 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
             board.log(`warning: cannot save the metadata to ${saved}: ${describeError(err)}`),
           );
           prepared = await prepare(metainfo);
-          return prepared;
+          const { storage, have, mode, priorities } = prepared;
+          return { storage, have, mode, priorities };
         },
       )
       .then((s) => {

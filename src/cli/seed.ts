@@ -56,7 +56,7 @@ export async function seedCommand(
   });
   // A tracker that is not up yet is asked again (from 2 s, backing off); peers that connect are served anyway.
   logTrackerState(session, (line) => console.error(line));
-  if (metainfo.announceList.length > 0) await session.connectTracker().catch(() => {});
+  await session.connectTracker().catch(() => {});
   console.log(
     `seeding ${metainfo.name} on ${host}:${port} (${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks)`,
   );

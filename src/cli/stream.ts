@@ -88,7 +88,7 @@ export async function streamCommand(arg: string, opts: StreamOptions): Promise<v
     await dht?.close();
   });
   logTrackerState(session, console.log);
-  if (m.announceList.length > 0) session.connectTracker().catch(() => {});
+  session.connectTracker().catch(() => {});
   console.log(`streaming ${name} (${formatBytes(m.files[fileIndex]!.length)}) at ${server.url}`);
   session.events.once('done', () => console.log(`complete ${name}: every chunk of it verified`));
 }

@@ -77,12 +77,10 @@ export async function startWebFlag(
           log(
             `added ${metainfo.name} from the web page (${session.have.count}/${metainfo.pieceCount} chunks held)`,
           );
-          // A magnet without `tr=` makes a torrent without trackers: its peers are the ones it came with,
-          // handed over by the page (Client.handOver).
-          if (metainfo.announceList.length > 0) {
-            logTrackerState(session, log);
-            session.connectTracker().catch(() => {});
-          }
+          // A magnet without `tr=` makes a torrent without trackers (connectTracker then does nothing): its
+          // peers are the ones it came with, handed over by the page (Client.handOver).
+          logTrackerState(session, log);
+          session.connectTracker().catch(() => {});
           parts.onAdded?.(session);
           return session;
         };

@@ -30,6 +30,7 @@ import {
   type WireMessage,
 } from '../wire/index.js';
 import type { Announcer } from './announcing.js';
+import { isLocal } from './dialling.js';
 
 export interface MetadataFetchOptions {
   readonly magnet: MagnetLink;
@@ -298,7 +299,7 @@ export class MetadataFetch implements PeerHost {
   }
 
   #isSelf(ip: string, port: number): boolean {
-    return port === this.listenPort && (ip === '127.0.0.1' || ip === '::1' || ip === 'localhost');
+    return port === this.listenPort && isLocal(ip);
   }
 
   #dialKnown(): void {

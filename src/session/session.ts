@@ -113,6 +113,8 @@ export class TorrentSession implements PeerHost {
   readonly uploadSlots: number;
   readonly announceIp: string | undefined;
   readonly mayConnect: (() => boolean) | undefined;
+  /** There is someone to announce to: the torrent names trackers, or an announcer was given. */
+  readonly hasTrackers: boolean;
   readonly superSeed: boolean;
   mode: SessionMode;
   listenPort: number;
@@ -165,6 +167,7 @@ export class TorrentSession implements PeerHost {
     this.up = new RateMeter(this.clock);
     this.picker = new PiecePicker(opts.metainfo, { have: opts.have, random: () => this.random.next() });
     if (opts.priorities) this.picker.setPriorities(opts.priorities);
+    this.hasTrackers = opts.announcer !== undefined || opts.metainfo.announceList.length > 0;
     const announcer =
       opts.announcer ??
       new TrackerClient({
@@ -267,6 +270,9 @@ export class TorrentSession implements PeerHost {
    * answers). Rejects when the first announce fails; the retries go on.
    */
   connectTracker(opts: { status?: boolean } = {}): Promise<TrackerAnswer> {
+    // A trackerless torrent (found through the DHT and PEX) has nobody to announce to: nothing to retry.
+    if (!this.hasTrackers)
+      return Promise.reject(new ChunkswarmError('ETRACKER_UNREACHABLE', 'the torrent names no tracker'));
     return this.announcing.start(opts);
   }
 

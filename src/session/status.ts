@@ -41,7 +41,7 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
     .map((p) => peerStatus(s, p))
     .sort((x, y) => x.address.localeCompare(y.address));
   const missing: number[] = [];
-  for (let i = 0; i < s.pieceCount && missing.length < 1_000_000; i++)
+  for (let i = 0; i < s.pieceCount; i++)
     if (!s.have.has(i) && s.picker.availability(i) === 0) missing.push(i);
   const useful = [...s.peers.values()].filter((p) => s.picker.interesting(s.bitsOf(p)));
   return {
@@ -68,7 +68,7 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
       paused: s.paused,
       failure: s.failure,
       peers: s.peers.size,
-      hasTrackers: s.metainfo.announceList.length > 0,
+      hasTrackers: s.hasTrackers,
       tracker,
       now: s.clock.now(),
       nobodyHas: missing,
@@ -102,9 +102,7 @@ export function waitingFor(x: StallInput): string | undefined {
   if (x.failure) return x.failure;
   if (x.paused) return 'paused';
   const next =
-    x.tracker.nextAt === undefined
-      ? ''
-      : `, next try in ${Math.max(0, Math.ceil((x.tracker.nextAt - x.now) / 1000))} s`;
+    x.tracker.nextAt === undefined ? '' : `, next try in ${secondsUntil(x.tracker.nextAt, x.now)} s`;
   if (x.peers === 0) {
     if (x.tracker.state === 'failing')
       return `no peers: the tracker did not answer (${x.tracker.lastError ?? 'no reply'}${next})`;
@@ -138,7 +136,11 @@ export function describeChunks(chunks: readonly number[]): string {
 export function trackerWords(t: TrackerStatus, now: number): string {
   if (t.state === 'off') return 'not connected';
   if (t.state === 'ok') return 'connected';
-  const next =
-    t.nextAt === undefined ? '' : `, next try in ${Math.max(0, Math.ceil((t.nextAt - now) / 1000))} s`;
+  const next = t.nextAt === undefined ? '' : `, next try in ${secondsUntil(t.nextAt, now)} s`;
   return t.state === 'failing' ? `not reachable (${t.lastError ?? 'no reply'}${next})` : 'connecting';
+}
+
+/** Whole seconds from `now` to `at` (ms), never negative: how the next tracker try is told. */
+function secondsUntil(at: number, now: number): number {
+  return Math.max(0, Math.ceil((at - now) / 1000));
 }

@@ -37,7 +37,7 @@ class TrackerThatComesUp {
   }
 }
 
-function session(clock: FakeClock, tracker: TrackerThatComesUp): TorrentSession {
+function session(clock: FakeClock, tracker: TrackerThatComesUp | undefined): TorrentSession {
   const metainfo = makeTorrent(8);
   const s = new TorrentSession({
     metainfo,
@@ -50,7 +50,7 @@ function session(clock: FakeClock, tracker: TrackerThatComesUp): TorrentSession 
     uploadBucket: new TokenBucket(0, clock),
     downloadBucket: new TokenBucket(0, clock),
     env: { clock, random: seededRandom(7), net: deadNetwork },
-    announcer: tracker,
+    ...(tracker ? { announcer: tracker } : {}),
   });
   s.start();
   return s;
@@ -104,6 +104,18 @@ describe('announcing on the fake clock', () => {
     assert.equal(tracker.calls.length, 1);
     await clock.advanceAsync(900_000);
     assert.equal(tracker.calls.length, 2);
+    await s.stop({ announce: false });
+  });
+
+  it('a trackerless torrent has nobody to announce to: connectTracker says so once and plans nothing', async () => {
+    const clock = new FakeClock(0);
+    const s = session(clock, undefined);
+    const failures: string[] = [];
+    s.events.on('announce-failed', (reason) => failures.push(reason));
+    await assert.rejects(s.connectTracker(), /the torrent names no tracker/);
+    await clock.advanceAsync(600_000);
+    assert.deepEqual(failures, []);
+    assert.equal(s.announcing.nextAt, undefined);
     await s.stop({ announce: false });
   });
 });
