@@ -25,6 +25,11 @@ export class Serving {
     this.#loops.delete(peer);
   }
 
+  /** Bytes read from storage to serve peers (pieces are read whole, once while cached). */
+  get bytesRead(): number {
+    return this.#cache.bytesRead;
+  }
+
   onRequest(peer: PeerConnection, r: BlockRef): void {
     const s = this.s;
     // A block lies inside its piece and every client knows the piece sizes from the torrent: asking past the end
@@ -46,6 +51,7 @@ export class Serving {
   #serve(peer: PeerConnection): void {
     if (this.#loops.has(peer)) return;
     this.#loops.add(peer);
+    this.#cache.fitTo(this.#loops.size);
     const s = this.s;
     const loop = async (): Promise<void> => {
       while (!peer.closed && this.#loops.has(peer)) {

@@ -26,13 +26,34 @@ interface Entry {
  */
 export class PieceReadCache {
   readonly #storage: Storage;
-  readonly #capacity: number;
+  readonly #minPieces: number;
+  readonly #maxBytes: number;
+  #capacity: number;
   readonly #pieces = new Map<number, Entry>();
   readonly #free = new Map<number, Buffer[]>();
+  /** Bytes read from storage so far: with `served` bytes beside it, the cache's read amplification. */
+  bytesRead = 0;
 
-  constructor(storage: Storage, capacity = 16) {
+  /**
+   * `pieces`: how many pieces are kept at least. `maxBytes`: how far `fitTo` may grow the cache beyond
+   * that, so memory stays bounded whatever the piece size and however many peers are served.
+   */
+  constructor(storage: Storage, opts: { pieces?: number; maxBytes?: number } = {}) {
     this.#storage = storage;
-    this.#capacity = capacity;
+    this.#minPieces = opts.pieces ?? 16;
+    this.#maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
+    this.#capacity = this.#minPieces;
+  }
+
+  /**
+   * Sizes the cache for `readers` peers served at once. Serving goes round the peers a few blocks at a
+   * time, each peer in its own piece: with fewer slots than peers, least-recently-used evicts every piece
+   * just before its next turn, and each 64 KiB batch re-read a whole piece (16 times the bytes sent for
+   * 1 MiB pieces, at a seeder unchoking 24 peers).
+   */
+  fitTo(readers: number): void {
+    const byBytes = Math.max(1, Math.floor(this.#maxBytes / this.#storage.layout.pieceLength));
+    this.#capacity = Math.max(this.#minPieces, Math.min(readers + 4, byBytes));
   }
 
   async read(index: number, begin: number, length: number): Promise<CachedBlock> {
@@ -44,6 +65,7 @@ export class PieceReadCache {
       const size = pieceSize(this.#storage.layout, index);
       const buffer = this.#free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
       entry = { buffer, read: this.#storage.read(index, 0, size, buffer), users: 0, evicted: false };
+      this.bytesRead += size;
       const failed = entry;
       entry.read.catch(() => {
         if (this.#pieces.get(index) === failed) this.#pieces.delete(index);

@@ -18,7 +18,7 @@ async function stored() {
 describe('PieceReadCache', () => {
   it('serves blocks of the right pieces', async () => {
     const { built, storage } = await stored();
-    const cache = new PieceReadCache(storage, 2);
+    const cache = new PieceReadCache(storage, { pieces: 2 });
     for (const i of [0, 1, 0, 5, 7, 0]) {
       const b = await cache.read(i, 1024, 512);
       assert.deepEqual(b.data, piece(built, i).subarray(1024, 1536));
@@ -28,7 +28,7 @@ describe('PieceReadCache', () => {
 
   it('never reuses a buffer while a block of it is still being sent', async () => {
     const { built, storage } = await stored();
-    const cache = new PieceReadCache(storage, 1);
+    const cache = new PieceReadCache(storage, { pieces: 1 });
     const held = await cache.read(0, 0, 4096);
     // Piece 0 leaves the cache, and more pieces pass through it, while its block is unreleased.
     for (const i of [1, 2, 3, 4]) (await cache.read(i, 0, 16)).release();
@@ -44,7 +44,7 @@ describe('PieceReadCache', () => {
 
   it('does reuse buffers once they are free', async () => {
     const { built, storage } = await stored();
-    const cache = new PieceReadCache(storage, 1);
+    const cache = new PieceReadCache(storage, { pieces: 1 });
     const first = await cache.read(0, 0, 4096);
     first.release();
     // Piece 0 is evicted by piece 1; its buffer goes to the free list and piece 2 is read into it.
@@ -52,5 +52,24 @@ describe('PieceReadCache', () => {
     (await cache.read(2, 0, 16)).release();
     // A stale view on the reused buffer now shows piece 2: proof the memory was reused, not reallocated.
     assert.deepEqual(first.data, piece(built, 2));
+  });
+
+  it('grows with the peers served, so taking turns re-reads no piece', async () => {
+    const { storage } = await stored();
+    // Six peers, each in its own piece, served a block at a time in turns (as the serving loops do).
+    const turns = async (cache: PieceReadCache) => {
+      for (let block = 0; block < 4; block++)
+        for (let peer = 0; peer < 6; peer++) (await cache.read(peer, block * 1024, 1024)).release();
+      return cache.bytesRead;
+    };
+    const small = new PieceReadCache(storage, { pieces: 2 });
+    assert.equal(await turns(small), 24 * 4096, 'two slots for six peers: every turn reads its piece again');
+    const fitted = new PieceReadCache(storage, { pieces: 2 });
+    fitted.fitTo(6);
+    assert.equal(await turns(fitted), 6 * 4096, 'each piece read once');
+    // The byte bound holds however many peers there are: 3 pieces of 4 KiB fit in 12 KiB.
+    const bounded = new PieceReadCache(storage, { pieces: 2, maxBytes: 3 * 4096 });
+    bounded.fitTo(6);
+    assert.equal(await turns(bounded), 24 * 4096, 'capped below the six peers, it cannot help');
   });
 });
