@@ -45,7 +45,7 @@ export class TokenBucket {
   #tokens: number;
   #last: number;
   readonly #clock: Clock;
-  readonly #queue: { bytes: number; resolve: () => void }[] = [];
+  readonly #queue: { bytes: number; rank: number; resolve: () => void }[] = [];
   #timer: (() => void) | undefined;
 
   constructor(bytesPerSecond: number, clock: Clock = systemClock) {
@@ -65,11 +65,17 @@ export class TokenBucket {
     this.#drain();
   }
 
-  /** Resolves once `bytes` may be sent. */
-  take(bytes: number): Promise<void> {
+  /**
+   * Resolves once `bytes` may be sent. Waiters with a lower `rank` go first, in order of arrival among
+   * equals: serving ranks a batch by the bytes its piece still lacks, so the budget finishes pieces one
+   * after another instead of spreading over every peer's piece at once (see Serving).
+   */
+  take(bytes: number, rank = 0): Promise<void> {
     if (this.#rate <= 0 && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      this.#queue.push({ bytes, resolve });
+      let at = this.#queue.length;
+      while (at > 0 && this.#queue[at - 1]!.rank > rank) at--;
+      this.#queue.splice(at, 0, { bytes, rank, resolve });
       this.#drain();
     });
   }

@@ -61,7 +61,15 @@ export class Serving {
           if (batch.length === SERVE_BATCH) break;
         }
         if (batch.length === 0) break;
-        await s.uploadBucket.take(batch.reduce((sum, r) => sum + r.length, 0));
+        // Under an upload limit, the batch that completes its piece soonest goes first. Shared out evenly,
+        // a seeder's budget across 24 peers took a whole piece-time per peer before any of them held a
+        // piece to pass on (6 s for 1 MiB pieces at 4 MiB/s): the swarm idled while its pieces trickled.
+        const first = batch[0]!;
+        const rank = pieceSize(s.metainfo, first.index) - first.begin;
+        await s.uploadBucket.take(
+          batch.reduce((sum, r) => sum + r.length, 0),
+          rank,
+        );
         const blocks: [BlockRef, CachedBlock][] = [];
         try {
           for (const r of batch) {

@@ -50,6 +50,12 @@ export interface Scenario {
   readonly capSeconds: number;
   /** The seeder's first pass (each piece to one leecher before any twice); default on. */
   readonly superSeeding: boolean;
+  /**
+   * What a group's `upKiBps` / `downKiBps` are: `link` (default) the capacity of the peer's network link;
+   * `limit` the peer's own `--upload-limit` / `--download-limit` over an unlimited link, as in `npm run
+   * bench`, where every process has a limit on loopback.
+   */
+  readonly uplinks: 'link' | 'limit';
   /** `sha1` (real hashes) or `compare` (byte comparison with the generated content; see content.ts). */
   readonly hasher: 'sha1' | 'compare';
   /** Tit-for-tat unchoke slots of each peer. */
@@ -73,6 +79,11 @@ function num(o: Record<string, unknown>, key: string, dflt: number | undefined, 
   }
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min) fail(`${key} must be a number >= ${min}`);
   return v;
+}
+
+function uplinksOf(v: unknown): 'link' | 'limit' {
+  if (v === undefined || v === 'link' || v === 'limit') return v ?? 'link';
+  fail('uplinks must be link or limit');
 }
 
 function optNum(o: Record<string, unknown>, key: string): number | undefined {
@@ -128,6 +139,7 @@ export function parseScenario(json: unknown, opts: { peers?: number } = {}): Sce
     trackerMinInterval: num(o, 'trackerMinInterval', Math.floor(num(o, 'trackerInterval', 1800, 1) / 2), 0),
     capSeconds: num(o, 'capSeconds', 3600, 1),
     superSeeding: o.superSeeding !== false,
+    uplinks: uplinksOf(o.uplinks),
     hasher,
     uploadSlots: num(o, 'uploadSlots', 4, 1),
     maxPeers: num(o, 'maxPeers', 80, 1),

@@ -210,9 +210,16 @@ export class Swarm {
       : {
           clock: this.clock,
           random,
-          net: this.net.addHost(p.address, { up: p.up, down: p.down, latencyMs: s.latencyMs }),
+          net: this.net.addHost(
+            p.address,
+            s.uplinks === 'limit'
+              ? { up: Number.POSITIVE_INFINITY, down: Number.POSITIVE_INFINITY, latencyMs: s.latencyMs }
+              : { up: p.up, down: p.down, latencyMs: s.latencyMs },
+          ),
         };
     const limit = (x: number): number => (Number.isFinite(x) ? x : 0);
+    // On loopback, and with `uplinks: limit`, the capacities are the Client's limits.
+    const limited = this.loopback || s.uplinks === 'limit';
     const client = new Client({
       env,
       hasher:
@@ -224,8 +231,8 @@ export class Swarm {
       maxPeers: s.maxPeers,
       // The free rider takes requests and never serves them: a budget of one byte a second. On loopback
       // the capacities are the Client's limits.
-      uploadLimit: p.role === 'free-rider' ? 1 : this.loopback ? limit(p.up) : 0,
-      downloadLimit: this.loopback ? limit(p.down) : 0,
+      uploadLimit: p.role === 'free-rider' ? 1 : limited ? limit(p.up) : 0,
+      downloadLimit: limited ? limit(p.down) : 0,
     });
     p.client = client;
     p.storage = storage;

@@ -41,3 +41,20 @@ test('a limited bucket serves waiters in order at its rate (fake clock)', async 
   // 160 000 B at 100 000 B/s, less the 64 KiB burst: about 0.95 s of (fake) time.
   assert.ok(clock.now() >= 800 && clock.now() <= 1300, `took ${clock.now()} ms`);
 });
+
+test('a limited bucket serves the lowest rank first, in order of arrival among equals (fake clock)', async () => {
+  const clock = new FakeClock(0);
+  const b = new TokenBucket(100_000, clock);
+  const order: string[] = [];
+  const take = (name: string, rank: number) => b.take(40_000, rank).then(() => order.push(name));
+  const waits = [take('first', 5), take('a', 9), take('b', 9), take('nearly done', 1), take('c', 9)];
+  let steps = 0;
+  while (order.length < 5 && steps < 200) {
+    await new Promise((r) => setImmediate(r));
+    clock.advance(50);
+    steps++;
+  }
+  await Promise.all(waits);
+  // `first` went at once on the burst; of those that waited, the lowest rank jumps the queue.
+  assert.deepEqual(order, ['first', 'nearly done', 'a', 'b', 'c']);
+});
