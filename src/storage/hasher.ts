@@ -51,7 +51,20 @@ export interface PieceHasherOptions {
    * microseconds, less than the round trip to a worker. Default 64 KiB; 0 sends everything to workers.
    */
   inlineBelow?: number;
+  /**
+   * While fewer bytes than this reach the hasher per second, pieces of up to 1 MiB are hashed on the
+   * calling thread too: about a millisecond each, a small share of the event loop at such rates, and no
+   * worker has to start (each costs a V8 isolate: about 0.1 CPU-second and 10 MB) nor be woken per piece.
+   * A rate-capped peer among dozens of processes on two cores spent more on its hashing workers than on
+   * the hashing. Default 32 MiB/s; 0 sends every piece from `inlineBelow` up to the workers.
+   */
+  inlineBelowRate?: number;
+  /** Milliseconds for the rate above; tests pass a fake clock's. */
+  now?: () => number;
 }
+
+/** Pieces larger than this always go to a worker: hashing one would hold the event loop too long. */
+const INLINE_MAX_PIECE = 1024 * 1024;
 
 export interface Sha1Options {
   /**
@@ -66,6 +79,13 @@ export interface Sha1Options {
 export class PieceHasher {
   readonly threads: number;
   readonly #inlineBelow: number;
+  readonly #inlineBelowRate: number;
+  readonly #now: () => number;
+  /** Bytes asked to be hashed in the current one-second window, and when that window began. */
+  #windowBytes = 0;
+  #windowStart = Number.NEGATIVE_INFINITY;
+  /** Hashed on the calling thread because the rate was low (for tests and the bench). */
+  inlined = 0;
   readonly #slots: Slot[] = [];
   readonly #queue: Task[] = [];
   #nextId = 0;
@@ -81,6 +101,24 @@ export class PieceHasher {
     }
     this.threads = threads;
     this.#inlineBelow = opts.inlineBelow ?? 64 * 1024;
+    this.#inlineBelowRate = opts.inlineBelowRate ?? 32 * 1024 * 1024;
+    this.#now = opts.now ?? (() => performance.now());
+  }
+
+  /** Worker threads started so far. */
+  get workersStarted(): number {
+    return this.#slots.length;
+  }
+
+  /** Whether `bytes` more to hash keep this second's total under `inlineBelowRate`. */
+  #slowEnough(bytes: number): boolean {
+    const now = this.#now();
+    if (now - this.#windowStart >= 1000) {
+      this.#windowStart = now;
+      this.#windowBytes = 0;
+    }
+    this.#windowBytes += bytes;
+    return this.#windowBytes < this.#inlineBelowRate;
   }
 
   /**
@@ -91,6 +129,10 @@ export class PieceHasher {
   sha1(data: Buffer, opts: Sha1Options = {}): Promise<Buffer> {
     if (this.#closed) return Promise.reject(new ChunkswarmError('ESTORAGE', 'the piece hasher was closed'));
     if (data.length < this.#inlineBelow) return Promise.resolve(createHash('sha1').update(data).digest());
+    if (data.length <= INLINE_MAX_PIECE && this.#slowEnough(data.length) && this.#queue.length === 0) {
+      this.inlined++;
+      return Promise.resolve(createHash('sha1').update(data).digest());
+    }
     return new Promise<Buffer>((resolve, reject) => {
       let buf: ArrayBuffer | SharedArrayBuffer;
       let offset = 0;

@@ -63,7 +63,7 @@ describe('ChunkFolderStorage', () => {
     await mkdir(join(mem, 'album.part9'));
     const before = (await readdir(mem)).sort();
 
-    const hasher = new PieceHasher({ threads: 2, inlineBelow: 0 });
+    const hasher = new PieceHasher({ threads: 2, inlineBelow: 0, inlineBelowRate: 0 });
     const s = new ChunkFolderStorage(built.layout, mem);
     const progress: number[] = [];
     const bits = await s.verifyExisting({ hasher, onProgress: (done) => progress.push(done) });
@@ -163,7 +163,7 @@ describe('ChunkFolderStorage.merge', () => {
     const built = multiLayout();
     const s = await fill(built, join(dir, 'm'));
     const out = join(dir, 'out', 'album');
-    const hasher = new PieceHasher({ threads: 2, inlineBelow: 0 });
+    const hasher = new PieceHasher({ threads: 2, inlineBelow: 0, inlineBelowRate: 0 });
     await s.merge(out, { hasher });
     await hasher.close();
     for (let f = 0; f < built.layout.files.length; f++) {

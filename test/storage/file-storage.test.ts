@@ -88,7 +88,7 @@ describe('FileStorage, multi-file', () => {
     await writeAll(w, built);
     await w.close();
     const [a, , , d, e] = filePaths(root, built.layout);
-    const hasher = new PieceHasher({ threads: 2, inlineBelow: 0 });
+    const hasher = new PieceHasher({ threads: 2, inlineBelow: 0, inlineBelowRate: 0 });
     try {
       const check = async () => {
         const s = new FileStorage(built.layout, root, { readOnly: true });

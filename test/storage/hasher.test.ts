@@ -10,8 +10,8 @@ import { buildLayout, bytes, piece } from './helpers.js';
 const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest();
 
 describe('PieceHasher', () => {
-  // inlineBelow 0 sends every input through the workers, which is what these tests are about.
-  const hasher = new PieceHasher({ threads: 2, inlineBelow: 0 });
+  // inlineBelow and inlineBelowRate 0 send every input through the workers, which is what these tests are about.
+  const hasher = new PieceHasher({ threads: 2, inlineBelow: 0, inlineBelowRate: 0 });
   after(() => hasher.close());
 
   it('gives the same digests as crypto.createHash, for many inputs at once', async () => {
@@ -57,8 +57,40 @@ describe('PieceHasher', () => {
     }
   });
 
+  it('hashes pieces up to 1 MiB on the calling thread while the rate is low, and starts workers above it', async () => {
+    let now = 0;
+    const h = new PieceHasher({ threads: 1, inlineBelowRate: 4 * 65_536, now: () => now });
+    try {
+      const piece = bytes(65_536, 4);
+      // Three 64 KiB pieces in one second stay under 256 KiB/s: no worker is started.
+      for (let i = 0; i < 3; i++) assert.deepEqual(await h.sha1(piece), sha1(piece));
+      assert.equal(h.workersStarted, 0);
+      assert.equal(h.inlined, 3);
+      // The fourth reaches the rate: it goes to a worker, with the same digest.
+      assert.deepEqual(await h.sha1(piece), sha1(piece));
+      assert.equal(h.workersStarted, 1);
+      // A new second starts a new count.
+      now += 1000;
+      assert.deepEqual(await h.sha1(piece), sha1(piece));
+      assert.equal(h.inlined, 4);
+      // A piece above 1 MiB never holds the calling thread, whatever the rate.
+      now += 1000;
+      const large = bytes(1024 * 1024 + 1, 6);
+      const h2 = new PieceHasher({ threads: 1, inlineBelowRate: 1 << 30, now: () => now });
+      try {
+        assert.deepEqual(await h2.sha1(large), sha1(large));
+        assert.equal(h2.inlined, 0);
+        assert.equal(h2.workersStarted, 1);
+      } finally {
+        await h2.close();
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
   it('rejects work after close, and work still queued at close', async () => {
-    const h = new PieceHasher({ threads: 1, inlineBelow: 0 });
+    const h = new PieceHasher({ threads: 1, inlineBelow: 0, inlineBelowRate: 0 });
     const queued = Promise.allSettled([1, 2, 3].map((i) => h.sha1(bytes(200_000, i))));
     await h.close();
     for (const r of await queued) {
@@ -80,7 +112,7 @@ describe('PieceHasher', () => {
     const hasherUrl = new URL('../../src/storage/hasher.ts', import.meta.url).href;
     const script = `
       import { PieceHasher } from ${JSON.stringify(hasherUrl)};
-      const h = new PieceHasher({ threads: 2, inlineBelow: 0 });
+      const h = new PieceHasher({ threads: 2, inlineBelow: 0, inlineBelowRate: 0 });
       const d = await h.sha1(Buffer.alloc(100000, 7));
       console.log(d.toString('hex'));
     `;
@@ -98,7 +130,7 @@ describe('PieceHasher', () => {
 describe('verifyPiece and pieceHash', () => {
   const built = buildLayout('v', [{ path: ['v'], length: 40_000 }], 16_384, false);
   const { layout } = built;
-  const hasher = new PieceHasher({ threads: 1, inlineBelow: 0 });
+  const hasher = new PieceHasher({ threads: 1, inlineBelow: 0, inlineBelowRate: 0 });
   after(() => hasher.close());
 
   it('returns the expected 20 bytes for each piece', () => {

@@ -30,7 +30,7 @@ describe('MemoryStorage', () => {
     const progress: [number, number][] = [];
     assert.equal((await s.verifyExisting({ onProgress: (d, t) => progress.push([d, t]) })).toString(), '001');
     assert.deepEqual(progress.at(-1), [3, 3]);
-    const hasher = new PieceHasher({ threads: 1, inlineBelow: 0 });
+    const hasher = new PieceHasher({ threads: 1, inlineBelow: 0, inlineBelowRate: 0 });
     assert.equal((await s.verifyExisting({ hasher })).toString(), '001');
     await hasher.close();
     await s.flush();
