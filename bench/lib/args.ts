@@ -14,6 +14,8 @@ export interface BenchOptions {
   pairTrace: boolean;
   /** swarm file size in MiB */
   swarmMiB: number;
+  /** swarm piece length in KiB */
+  swarmPieceKiB: number;
   /** leechers in the swarm */
   leechers: number;
   /** per-process upload cap in the swarm, MiB/s */
@@ -48,6 +50,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --pair-trace        pair: also chunkswarm rounds with the leecher's wire trace on
                       (--trace --web 127.0.0.1:0), reported beside the plain ones
   --swarm-mib N       swarm file size in MiB (default 128)
+  --swarm-piece-kib N swarm piece length in KiB, a power of two from 16 (default 1024)
   --leechers N        swarm leechers (default 8)
   --uplink-mib N      swarm upload cap per process in MiB/s (default 8)
   --tracker-seconds N measured wrk seconds per tracker, fleet runs too (default 10)
@@ -71,6 +74,14 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1)
     throw new UsageError(`--${name} needs a whole number >= 1, got "${raw}"`);
+  return n;
+}
+
+/** A piece length BitTorrent allows: a power of two, 16 KiB at least. */
+function pieceKiB(raw: string | undefined): number {
+  const n = positiveInt('swarm-piece-kib', raw, 1024);
+  if (n < 16 || (n & (n - 1)) !== 0)
+    throw new UsageError(`--swarm-piece-kib needs a power of two from 16, got "${raw}"`);
   return n;
 }
 
@@ -100,6 +111,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     sizeMiB: positiveInt('size-mib', v['size-mib'], 1024),
     pairTrace: v['pair-trace'] === true,
     swarmMiB: positiveInt('swarm-mib', v['swarm-mib'], 128),
+    swarmPieceKiB: pieceKiB(v['swarm-piece-kib']),
     leechers: positiveInt('leechers', v.leechers, 8),
     uplinkMiB: positiveInt('uplink-mib', v['uplink-mib'], 8),
     trackerSeconds: positiveInt('tracker-seconds', v['tracker-seconds'], 10),
@@ -127,6 +139,7 @@ function parse(argv: readonly string[]) {
       'size-mib': { type: 'string' },
       'pair-trace': { type: 'boolean' },
       'swarm-mib': { type: 'string' },
+      'swarm-piece-kib': { type: 'string' },
       leechers: { type: 'string' },
       'uplink-mib': { type: 'string' },
       'tracker-seconds': { type: 'string' },

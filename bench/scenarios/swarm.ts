@@ -26,7 +26,6 @@ import { makeSource, sha1File } from '../lib/datafile.js';
 import { freePort, type Proc, sleep, waitListening } from '../lib/procs.js';
 import { ratio, round } from '../lib/stats.js';
 
-const PIECE = 1 << 20;
 /** Issue 14: at most 1.10 copies of the file leave the seeder. */
 export const COPIES_TARGET = 1.1;
 
@@ -103,12 +102,13 @@ interface Shape {
 export async function runSwarm(ctx: ScenarioContext): Promise<FigureResult> {
   const { opts, dir, log } = ctx;
   const size = opts.swarmMiB * 1024 * 1024;
+  const piece = opts.swarmPieceKiB * 1024;
   const uplink = opts.uplinkMiB * 1024 * 1024;
   log(`swarm: writing ${opts.swarmMiB} MiB of test data`);
   const { path: source, sha1: sourceSha1 } = makeSource(dir, 'swarm.bin', size, 21);
   const tracker = await startChunkswarmTracker({ group: ctx.group, bin: ctx.bin }, ['--interval', '5']);
   const torrent = join(dir, 'swarm.torrent');
-  await chunkswarmCreate(ctx.bin, source, tracker.announceUrl, torrent, PIECE);
+  await chunkswarmCreate(ctx.bin, source, tracker.announceUrl, torrent, piece);
   const tMin = size / uplink;
   const shape: Shape = {
     ctx,
@@ -175,7 +175,7 @@ export async function runSwarm(ctx: ScenarioContext): Promise<FigureResult> {
     rows,
     data: {
       sizeBytes: size,
-      pieceLength: PIECE,
+      pieceLength: piece,
       leechers: opts.leechers,
       uplinkBytesPerSecond: uplink,
       tMinSeconds: tMin,

@@ -85,6 +85,10 @@ test('options: defaults, --only in canonical order, bad values are usage errors'
   assert.equal(d.rounds, 3);
   assert.equal(d.sizeMiB, 1024);
   assert.equal(d.swarmMiB, 128);
+  assert.equal(d.swarmPieceKiB, 1024);
+  assert.equal(parseBenchArgs(['--swarm-piece-kib', '512']).swarmPieceKiB, 512);
+  assert.throws(() => parseBenchArgs(['--swarm-piece-kib', '8']), UsageError);
+  assert.throws(() => parseBenchArgs(['--swarm-piece-kib', '768']), UsageError);
   assert.equal(d.leechers, 8);
   assert.equal(d.uplinkMiB, 8);
   assert.equal(d.build, true);
