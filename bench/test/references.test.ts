@@ -183,13 +183,15 @@ test('announce.lua: valid varied announces, one connection each, and a count wrk
     const r = await runWrk({
       url: `http://127.0.0.1:${port}/announce`,
       swarmsFile,
-      seconds: 1,
+      seconds: 2,
       threads: 2,
       connections: 4,
       peers: 500,
     });
     assert.deepEqual(bad.slice(0, 3), [], 'every request is a well-formed announce');
-    assert.ok(r.requests > 50, `enough requests to judge: ${r.requests}`);
+    // A count, not a speed: a machine loaded by other work served 14 in a second where an idle one serves
+    // thousands, and a handful is enough for the checks below.
+    assert.ok(r.requests >= 10, `enough requests to judge: ${r.requests}`);
     assert.equal(seen.closeHeader, seen.requests, 'every request asks for Connection: close');
     // wrk may leave a request or two unanswered at the end of its run
     assert.ok(connections >= seen.requests, 'one TCP connection per announce');
