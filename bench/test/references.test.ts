@@ -171,8 +171,8 @@ test('announce.lua: valid varied announces, one connection each, and a count wrk
     const ev = /[?&]event=(\w+)/.exec(url)?.[1];
     if (ev) seen.events.add(ev);
     if (!/[?&]compact=1(&|$)/.test(url) || !/[?&]left=\d+/.test(url)) bad.push(url);
-    // every 50th reply is a refusal, to check the script tells them apart
-    const body = seen.requests % 50 === 0 ? 'd14:failure reason4:nopee' : 'd8:intervali1800e5:peers0:e';
+    // every 5th reply is a refusal, to check the script tells them apart
+    const body = seen.requests % 5 === 0 ? 'd14:failure reason4:nopee' : 'd8:intervali1800e5:peers0:e';
     res.writeHead(200, { 'Content-Type': 'text/plain' });
     res.end(body);
   });
@@ -183,15 +183,15 @@ test('announce.lua: valid varied announces, one connection each, and a count wrk
     const r = await runWrk({
       url: `http://127.0.0.1:${port}/announce`,
       swarmsFile,
-      seconds: 2,
+      seconds: 3,
       threads: 2,
       connections: 4,
       peers: 500,
     });
     assert.deepEqual(bad.slice(0, 3), [], 'every request is a well-formed announce');
     // A count, not a speed: a machine loaded by other work served 14 in a second where an idle one serves
-    // thousands, and a handful is enough for the checks below.
-    assert.ok(r.requests >= 10, `enough requests to judge: ${r.requests}`);
+    // thousands, and a few dozen are enough for the checks below.
+    assert.ok(r.requests >= 25, `enough requests to judge: ${r.requests}`);
     assert.equal(seen.closeHeader, seen.requests, 'every request asks for Connection: close');
     // wrk may leave a request or two unanswered at the end of its run
     assert.ok(connections >= seen.requests, 'one TCP connection per announce');
@@ -200,15 +200,15 @@ test('announce.lua: valid varied announces, one connection each, and a count wrk
       `wrk counted ${r.requests}, server saw ${seen.requests}`,
     );
     assert.equal(r.notOk, 0);
-    const refusalsSent = Math.floor(seen.requests / 50);
+    const refusalsSent = Math.floor(seen.requests / 5);
     assert.ok(
-      refusalsSent > 0 && Math.abs(r.refused - refusalsSent) <= 1,
+      refusalsSent > 0 && Math.abs(r.refused - refusalsSent) <= 2,
       `refusals: sent ${refusalsSent}, counted ${r.refused}`,
     );
     assert.equal(r.ok + r.refused, r.requests);
     for (const h of seen.hashes) assert.ok(swarms.includes(h), `info_hash ${h} comes from the swarms file`);
     assert.equal(seen.hashes.size, swarms.length, 'every swarm is hit');
-    assert.ok(seen.peers.size > 20, 'peer ids vary');
+    assert.ok(seen.peers.size > 10, 'peer ids vary');
     assert.ok(seen.ports.size > 5, 'ports vary');
     for (const p of seen.peers) assert.match(p, /^-BN0001-\d{12}$/);
     assert.ok(seen.events.has('started'), 'some announces are event=started');
