@@ -20,7 +20,11 @@ export class Choking {
   optimistic: string | undefined;
   #rechokes = 0;
 
+  /** We held the whole torrent when the session began: its only source, as far as we know. */
+  readonly #seedFromStart: boolean;
+
   constructor(private readonly s: TorrentSession) {
+    this.#seedFromStart = s.have.complete;
     this.distributor = new SeedDistributor(s.metainfo.pieceCount, (i) => pieceSize(s.metainfo, i), {
       random: () => s.random.next(),
     });
@@ -50,6 +54,24 @@ export class Choking {
     if (freed === undefined) return;
     const owner = this.s.peers.get(freed);
     if (owner) this.suggestTo(owner);
+  }
+
+  /** A peer's bitfield (or HAVE ALL): the pieces it holds are out in the swarm already. */
+  onBitfield(peer: PeerConnection): void {
+    if (!this.#firstPass) return;
+    const bits = this.s.bitsOf(peer);
+    for (let i = 0; i < bits.size; i++) if (bits.has(i)) this.onHave(i);
+  }
+
+  /**
+   * Whether the seeder's first pass runs: automatic seeding of a torrent we held from the start, while
+   * some piece has not gone out once. A leecher that just finished got every piece from the swarm, so
+   * every piece is out already; steering its leechers to "unsent" pieces held the last of them back
+   * (a lesson's honest leecher waited 10 s for pieces seven new seeders held).
+   */
+  get #firstPass(): boolean {
+    const s = this.s;
+    return s.complete && this.#seedFromStart && s.mode !== 'manual' && s.superSeed && !this.distributor.done;
   }
 
   /** A block went out: once a suggested piece is fully sent, suggest the next. */
@@ -118,8 +140,7 @@ export class Choking {
    */
   #regularSlots(): number {
     const s = this.s;
-    if (s.complete && s.mode !== 'manual' && s.superSeed && !this.distributor.done)
-      return Math.max(4, s.peers.size);
+    if (this.#firstPass) return Math.max(4, s.peers.size);
     return s.uploadSlots;
   }
 
@@ -140,7 +161,7 @@ export class Choking {
   /** Seeding automatically: steer an unchoked, interested peer towards pieces nobody has been sent yet. */
   suggestTo(peer: PeerConnection, unchoking = false): void {
     const s = this.s;
-    if (!s.complete || s.mode === 'manual' || !s.superSeed || this.distributor.done) return;
+    if (!this.#firstPass) return;
     if (!peer.fast || !peer.peerInterested || (peer.amChoking && !unchoking) || peer.closed) return;
     const bits = s.bitsOf(peer);
     for (const index of this.distributor.next(peer.address, (i) => !bits.has(i)))

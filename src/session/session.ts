@@ -374,6 +374,7 @@ export class TorrentSession implements PeerHost {
       case 'have-none':
         this.picker.removePeer(peer.address);
         this.picker.addPeer(peer.address, this.bitsOf(peer));
+        this.choking.onBitfield(peer);
         this.requesting.updateInterest(peer);
         break;
       case 'have':
