@@ -46,6 +46,8 @@ export type SessionEvents = {
   /** The session cannot go on downloading (storage failed); what was verified stays. */
   error: [message: string];
   paused: [paused: boolean];
+  /** The wanted pieces changed (a live file selection): see setPriorities. */
+  wanted: [];
 };
 
 export interface SessionOptions {
@@ -453,6 +455,27 @@ export class TorrentSession implements PeerHost {
   setMode(mode: SessionMode): void {
     this.mode = mode;
     for (const p of this.peers.values()) this.requesting.updateInterest(p);
+  }
+
+  /**
+   * Changes which pieces are wanted while the torrent runs (a new file selection): requests for pieces no
+   * longer wanted are cancelled, each peer's interest follows, and `done` fires again once the new set is
+   * verified.
+   */
+  setPriorities(priorities: ArrayLike<number>): void {
+    this.picker.setPriorities(priorities);
+    for (const p of this.peers.values()) {
+      for (const { block } of [...p.inFlight.values()]) {
+        if (this.picker.priority(block.index) !== 0) continue;
+        p.cancel(block);
+        this.picker.requestEnded(p.address, block);
+      }
+      this.requesting.updateInterest(p);
+    }
+    const wasDone = this.doneEmitted;
+    this.doneEmitted = this.done;
+    this.events.emit('wanted');
+    if (this.done && !wasDone) this.events.emit('done');
   }
 
   setPaused(paused: boolean): void {
