@@ -107,14 +107,15 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
         `resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name}${recorded ? ', as recorded when it stopped' : ''})`,
       );
     const priorities = files ? piecePriorities(metainfo, files) : undefined;
-    return { storage, have, mode: 'auto' as const, resume, priorities };
+    const selection = files ? { files } : undefined;
+    return { storage, have, mode: 'auto' as const, resume, priorities, selection };
   };
   const keepState = (session: TorrentSession, storage: FileStorage, resume: ResumeFile): void => {
     keepers.push(keepResumeData(session, storage, resume, (m) => board.log(`warning: ${m}`)));
   };
   const openSession = async (metainfo: Metainfo): Promise<TorrentSession> => {
-    const { storage, have, mode, resume, priorities } = await prepare(metainfo);
-    const session = await client.add({ metainfo }, { storage, have, mode, priorities });
+    const { storage, have, mode, resume, priorities, selection } = await prepare(metainfo);
+    const session = await client.add({ metainfo }, { storage, have, mode, priorities, selection });
     keepState(session, storage, resume);
     return session;
   };
@@ -236,8 +237,8 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
             board.log(`warning: cannot save the metadata to ${saved}: ${describeError(err)}`),
           );
           prepared = await prepare(metainfo);
-          const { storage, have, mode, priorities } = prepared;
-          return { storage, have, mode, priorities };
+          const { storage, have, mode, priorities, selection } = prepared;
+          return { storage, have, mode, priorities, selection };
         },
       )
       .then((s) => {

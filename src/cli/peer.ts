@@ -53,9 +53,9 @@ export async function peerCommand(
     out: tap.output,
     merge: opts.data
       ? undefined
-      : async (outDir) => {
+      : async (outDir, files) => {
           const target = join(resolve(outDir), metainfo.name);
-          await chunks.merge(target, { hasher: client.hasher });
+          await chunks.merge(target, { hasher: client.hasher, files });
           return target;
         },
     chunkFileName: (i) => chunks.chunkFileName(i),

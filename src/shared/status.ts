@@ -67,3 +67,14 @@ export interface TorrentStatus {
   /** What the download waits for, when it is stuck; undefined while it moves (or is complete). */
   readonly waitingFor: string | undefined;
 }
+
+/** One file of a torrent as the pages and the shell's `/select` show it. */
+export interface FileStatus {
+  readonly index: number;
+  /** Its path within the torrent, `/`-separated. */
+  readonly path: string;
+  readonly size: number;
+  readonly selected: boolean;
+  /** Its bytes that lie in verified chunks. */
+  readonly done: number;
+}

@@ -1,0 +1,77 @@
+/**
+ * The shell's `/select` in a real `chunkswarm peer` process: it lists the files, and a new selection
+ * changes what `/auto_download` fetches while the process runs; `/merge_chunks` then writes only the
+ * chosen files (chunks shared with a left-out file stay whole in the memory folder).
+ */
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Harness, makeFile, sameBytes } from '../integration/harness.js';
+
+const h = new Harness();
+before(() => h.setup());
+after(() => h.teardown());
+
+async function tree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true }))
+    if (e.isFile()) out.push(relative(dir, join(e.parentPath, e.name)));
+  return out.sort();
+}
+
+test('/select lists the files and changes the selection live; only chosen files are merged', async () => {
+  const root = join(h.dir, 'data', 'course');
+  // 0 a.bin, 1 c.bin, 2 notes/b.txt (ordered by path); sizes straddle the 64 KiB chunks.
+  await makeFile(join(root, 'a.bin'), 300_001, 'a');
+  await makeFile(join(root, 'c.bin'), 250_007, 'c');
+  await makeFile(join(root, 'notes', 'b.txt'), 200_003, 'b');
+  const { announce } = await h.tracker();
+  const torrent = join(h.dir, 'course.torrent');
+  const create = h.cs(['create', root, '--tracker', announce, '--piece-length', '65536', '-o', torrent]);
+  assert.equal(await create.exited(), 0, create.output());
+  const seed = h.cs(['seed', torrent, '--data', root, '--port', '0']);
+  await seed.waitFor(/^seeding /m);
+
+  const p = h.cs(['peer', torrent, '--dir', join(h.dir, 'mem'), '--port', '0'], { stdin: 'pipe' });
+  const out1 = join(h.dir, 'out1');
+  const out2 = join(h.dir, 'out2');
+  for (const line of [
+    '/select',
+    '/select 9',
+    '/select 2',
+    '/connect_tracker',
+    '/auto_download',
+    '/see_current_chunks',
+    `/merge_chunks ${out1}`,
+    '/select 0,2',
+    '/auto_download',
+    '/select',
+    `/merge_chunks ${out2}`,
+    '/quit_torrent',
+  ])
+    p.write(line);
+  p.child.stdin!.end();
+  assert.equal(await p.exited(60_000), 0, p.output());
+  const out = p.output();
+
+  assert.match(out, /Files \(3 of 3 selected\):\n {2}\[0\] yes +293\.0 KiB +0% +a\.bin\n/);
+  assert.match(out, /^ {2}\[2\] yes +195\.3 KiB +0% +notes\/b\.txt$/m);
+  assert.match(out, /Invalid command — type \/help \(\/select: file 9 does not exist/);
+  // notes/b.txt is bytes 550008..750010: chunks 8 to 11 of 12.
+  assert.match(out, /Selected 1 of 3 file\(s\); 4 chunk\(s\) of them still missing/);
+  assert.match(out, /Automatic download started: 4 chunks to fetch/);
+  assert.match(out, /Holding 4 of 12 chunks; 8 missing/);
+  assert.deepEqual(await tree(out1), ['course/notes/b.txt']);
+  assert.ok(await sameBytes(join(root, 'notes', 'b.txt'), join(out1, 'course', 'notes', 'b.txt')));
+  // a.bin is chunks 0 to 4; nothing of c.bin is fetched but what it shares with them.
+  assert.match(out, /Selected 2 of 3 file\(s\); 5 chunk\(s\) of them still missing/);
+  assert.match(
+    out,
+    /Files \(2 of 3 selected\):\n {2}\[0\] yes +293\.0 KiB +100% +a\.bin\n {2}\[1\] no +244\.1 KiB +\d+% +c\.bin\n {2}\[2\] yes +195\.3 KiB +100% +notes\/b\.txt/,
+  );
+  assert.match(out, /Merge complete! .*\(2 of 3 files, every chunk SHA-1 verified\)/);
+  assert.deepEqual(await tree(out2), ['course/a.bin', 'course/notes/b.txt']);
+  assert.ok(await sameBytes(join(root, 'a.bin'), join(out2, 'course', 'a.bin')));
+  assert.ok(await sameBytes(join(root, 'notes', 'b.txt'), join(out2, 'course', 'notes', 'b.txt')));
+});
