@@ -79,6 +79,8 @@ export class FileSelection {
       this.#files = chosen;
       const edge = new Set([...this.#edge].filter((i) => chosen.has(i)));
       s.setPriorities(piecePriorities(m, chosen, { edgeFiles: edge }));
+      // A download that went on seeding its files (`download --seed`) fetches the ones added.
+      if (s.mode === 'seed' && !s.done) s.setMode('auto');
     };
     const next = this.#queue.then(run);
     this.#queue = next.catch(() => {});
