@@ -75,8 +75,8 @@ export async function peerCommand(
     `chunkswarm peer for ${metainfo.name}: ${have.count}/${metainfo.pieceCount} chunks held, listening on ${me}`,
   );
   if (tty) out.line('type /help for the commands');
-  session.events.on('suggest', (p, i) => {
-    if (tty) out.line(colors.dim(`Peer[${p.peerAddress}] offers chunk ${i}`));
+  session.events.on('suggest', (address, i) => {
+    if (tty) out.line(colors.dim(`Peer[${address}] offers chunk ${i}`));
   });
   session.events.on('piece-verified', (i, from) => {
     if (tty) out.line(colors.dim(`chunk ${i} verified${from ? ` (from Peer[${from}])` : ''}`));

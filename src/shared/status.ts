@@ -34,6 +34,11 @@ export interface PeerStatus {
   readonly upRate: number;
   /** Our requests it has not answered yet. */
   readonly requests: number;
+  /** The chunks those requests are for, ascending. */
+  readonly requesting: readonly number[];
+  /** Bytes it sent us and we sent it over this connection. */
+  readonly downloaded: number;
+  readonly uploaded: number;
 }
 
 export interface TrackerStatus {

@@ -67,7 +67,7 @@ export class Shell {
     const s = this.#c.session;
     const peers = [
       ...this.#known().map((p) => formatAddress(p.ip, p.port)),
-      ...[...s.peers.values()].map((p) => p.peerAddress),
+      ...torrentStatus(s).peers.map((p) => p.address),
     ];
     const chunks = Array.from({ length: s.pieceCount }, (_, i) => this.#c.chunkFileName(i));
     return [...Object.keys(COMMANDS), ...new Set(peers), ...chunks, 'all', 'missing'];
@@ -127,8 +127,9 @@ export class Shell {
       case '/connect_peer': {
         const t = this.#target(args[0]!);
         const peer = await s.connect(t.ip, t.port);
+        const st = torrentStatus(s).peers.find((p) => p.address === peer.peerAddress);
         out.line(
-          `Peer[${formatAddress(t.ip, t.port)}] established connection to Peer[${me}] (${peer.clientName}, holds ${peer.bits?.count ?? 0}/${s.pieceCount} chunks)`,
+          `Peer[${formatAddress(t.ip, t.port)}] established connection to Peer[${me}] (${st?.client ?? 'gone again'}, holds ${st?.have ?? 0}/${s.pieceCount} chunks)`,
           'ok',
         );
         return;
@@ -173,10 +174,9 @@ export class Shell {
       case '/see_connected_seeders':
       case '/see_connected_leechers': {
         const seeders = name === '/see_connected_seeders';
-        const list = [...s.peers.values()].filter((p) => p.isSeeder === seeders);
+        const list = torrentStatus(s).peers.filter((p) => p.seeder === seeders);
         out.line(`${list.length} connected ${seeders ? 'seeder' : 'leecher'}(s)`);
-        for (const p of list)
-          out.line(`  ${p.peerAddress}  ${p.clientName}  ${p.bits?.count ?? 0}/${s.pieceCount} chunks`);
+        for (const p of list) out.line(`  ${p.address}  ${p.client}  ${p.have}/${s.pieceCount} chunks`);
         return;
       }
       case '/see_current_chunks': {
@@ -318,7 +318,7 @@ export class Shell {
   }
 
   #target(word: string): { ip: string; port: number } {
-    const connected = [...this.#c.session.peers.values()].map((p) => ({ ip: p.ip, port: p.listenPort ?? 0 }));
+    const connected = torrentStatus(this.#c.session).peers.flatMap((p) => splitAddress(p.address) ?? []);
     const known = this.#known();
     return resolveTarget(
       word,
@@ -328,6 +328,7 @@ export class Shell {
     );
   }
 
+  /** The connection to act on (fetch, offer, close): handed back to the session, never read for status. */
   #connected(word: string): PeerConnection {
     const t = this.#target(word);
     const peer = this.#c.session.isConnectedTo(t.ip, t.port);
@@ -354,6 +355,12 @@ export class Shell {
       );
     });
   }
+}
+
+/** `ip:port` or `[v6]:port` (as status lists peers) back into its parts. */
+function splitAddress(address: string): { ip: string; port: number } | undefined {
+  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(address);
+  return m ? { ip: m[1]!, port: Number(m[2]) } : undefined;
 }
 
 function bitString(bits: Buffer, n: number): string {
