@@ -4,36 +4,18 @@
  * part file instead of being fetched again, and every file ends byte-identical.
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Harness, makeFile, sameBytes } from './harness.js';
+import { courseSwarm, tree } from './course.js';
+import { Harness, sameBytes } from './harness.js';
 
 const h = new Harness();
 before(() => h.setup());
 after(() => h.teardown());
 
-async function tree(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    const path = relative(dir, join(e.parentPath, e.name));
-    if (e.isFile() && !path.startsWith('.chunkswarm')) out.push(path);
-  }
-  return out.sort();
-}
-
 test('resumed with a wider selection, then with none: held bytes move, nothing is fetched twice', async () => {
-  const root = join(h.dir, 'data', 'course');
   // 0 a.bin (chunks 0-4), 1 c.bin (chunks 4-8), 2 notes/b.txt (chunks 8-11) of 64 KiB.
-  await makeFile(join(root, 'a.bin'), 300_001, 'a');
-  await makeFile(join(root, 'c.bin'), 250_007, 'c');
-  await makeFile(join(root, 'notes', 'b.txt'), 200_003, 'b');
-  const { announce } = await h.tracker();
-  const torrent = join(h.dir, 'course.torrent');
-  const create = h.cs(['create', root, '--tracker', announce, '--piece-length', '65536', '-o', torrent]);
-  assert.equal(await create.exited(), 0, create.output());
-  const seed = h.cs(['seed', torrent, '--data', root, '--port', '0']);
-  await seed.waitFor(/^seeding /m);
+  const { root, torrent } = await courseSwarm(h);
   const out = join(h.dir, 'out');
   const run = async (extra: string[]): Promise<string> => {
     const p = h.cs(['download', torrent, '--out', out, '--port', '0', ...extra]);

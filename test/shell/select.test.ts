@@ -4,35 +4,18 @@
  * chosen files (chunks shared with a left-out file stay whole in the memory folder).
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Harness, makeFile, sameBytes } from '../integration/harness.js';
+import { courseSwarm, tree } from '../integration/course.js';
+import { Harness, sameBytes } from '../integration/harness.js';
 
 const h = new Harness();
 before(() => h.setup());
 after(() => h.teardown());
 
-async function tree(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { recursive: true, withFileTypes: true }))
-    if (e.isFile()) out.push(relative(dir, join(e.parentPath, e.name)));
-  return out.sort();
-}
-
 test('/select lists the files and changes the selection live; only chosen files are merged', async () => {
-  const root = join(h.dir, 'data', 'course');
   // 0 a.bin, 1 c.bin, 2 notes/b.txt (ordered by path); sizes straddle the 64 KiB chunks.
-  await makeFile(join(root, 'a.bin'), 300_001, 'a');
-  await makeFile(join(root, 'c.bin'), 250_007, 'c');
-  await makeFile(join(root, 'notes', 'b.txt'), 200_003, 'b');
-  const { announce } = await h.tracker();
-  const torrent = join(h.dir, 'course.torrent');
-  const create = h.cs(['create', root, '--tracker', announce, '--piece-length', '65536', '-o', torrent]);
-  assert.equal(await create.exited(), 0, create.output());
-  const seed = h.cs(['seed', torrent, '--data', root, '--port', '0']);
-  await seed.waitFor(/^seeding /m);
-
+  const { root, torrent } = await courseSwarm(h);
   const p = h.cs(['peer', torrent, '--dir', join(h.dir, 'mem'), '--port', '0'], { stdin: 'pipe' });
   const out1 = join(h.dir, 'out1');
   const out2 = join(h.dir, 'out2');

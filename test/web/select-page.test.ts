@@ -4,12 +4,13 @@
  * the page with Range requests.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { get } from 'node:http';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { Harness, makeFile, sameBytes } from '../integration/harness.js';
+import { courseSwarm, tree } from '../integration/course.js';
+import { Harness, sameBytes } from '../integration/harness.js';
 import { needPackages } from '../interop/gate.js';
 import { launch, openPage, until } from './browser.js';
 
@@ -19,15 +20,6 @@ after(async () => {
   await browser?.close();
   await h.teardown();
 });
-
-async function tree(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    const path = relative(dir, join(e.parentPath, e.name));
-    if (e.isFile() && !path.startsWith('.chunkswarm')) out.push(path);
-  }
-  return out.sort();
-}
 
 function range(url: string, from: number, to: number): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
@@ -43,19 +35,8 @@ test('peer page: a file checkbox changes what a running download fetches; a chos
   if (!needPackages(t, 'chromium')) return;
   await h.setup();
   browser = await launch();
-  const root = join(h.dir, 'data', 'course');
   // 0 a.bin, 1 c.bin, 2 notes/b.txt; sizes straddle the 64 KiB chunks.
-  await makeFile(join(root, 'a.bin'), 300_001, 'a');
-  await makeFile(join(root, 'c.bin'), 250_007, 'c');
-  await makeFile(join(root, 'notes', 'b.txt'), 200_003, 'b');
-  const { announce } = await h.tracker();
-  const torrent = join(h.dir, 'course.torrent');
-  const create = h.cs(['create', root, '--tracker', announce, '--piece-length', '65536', '-o', torrent]);
-  assert.equal(await create.exited(), 0, create.output());
-  const infoHash = create.output().split('\n')[0]!.trim();
-  const seed = h.cs(['seed', torrent, '--data', root, '--port', '0']);
-  await seed.waitFor(/^seeding /m);
-
+  const { root, torrent, infoHash } = await courseSwarm(h);
   const out = join(h.dir, 'out');
   const dl = h.cs([
     'download',
