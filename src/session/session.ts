@@ -471,15 +471,15 @@ export class TorrentSession implements PeerHost {
   }
 
   /**
-   * Changes which pieces are wanted while the torrent runs (a new file selection): requests for pieces no
-   * longer wanted are cancelled, each peer's interest follows, and `done` fires again once the new set is
-   * verified.
+   * Changes which pieces are wanted while the torrent runs (a new file selection): requests the engine made
+   * for pieces no longer wanted are cancelled (the shell's own fetches are left to finish), each peer's
+   * interest follows, and `done` fires again once the new set is verified.
    */
   setPriorities(priorities: ArrayLike<number>): void {
     this.picker.setPriorities(priorities);
     for (const p of this.peers.values()) {
       for (const { block } of [...p.inFlight.values()]) {
-        if (this.picker.priority(block.index) !== 0) continue;
+        if (this.mode !== 'auto' || this.picker.priority(block.index) !== 0) continue;
         p.cancel(block);
         this.picker.requestEnded(p.address, block);
       }
