@@ -4,44 +4,22 @@
  * is done without it and stops being interested), and the file added back is fetched to the end.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { after, it } from 'node:test';
-import { buildInfoDict, metainfoFromInfoBytes, pieceSize } from '../../src/metainfo/index.js';
-import type { Metainfo } from '../../src/metainfo/types.js';
+import { pieceSize } from '../../src/metainfo/index.js';
 import { Client } from '../../src/session/client.js';
 import { FileSelection } from '../../src/session/selection.js';
 import type { TorrentSession } from '../../src/session/session.js';
 import { torrentStatus } from '../../src/session/status.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { MemoryStorage } from '../../src/storage/index.js';
+import { torrentOf } from './torrents.js';
 
 const PIECE = 16 * 1024;
 const clients: Client[] = [];
 after(async () => {
   for (const c of clients) await c.close({ announce: false });
 });
-
-/** Two files of 48 pieces' worth each, so neither is done after the first piece arrives. */
-function twoFiles(data: Buffer, split: number): Metainfo {
-  const count = Math.ceil(data.length / PIECE);
-  const hashes = Buffer.alloc(count * 20);
-  for (let i = 0; i < count; i++)
-    createHash('sha1')
-      .update(data.subarray(i * PIECE, (i + 1) * PIECE))
-      .digest()
-      .copy(hashes, i * 20);
-  const info = buildInfoDict({
-    name: 'two',
-    pieceLength: PIECE,
-    pieceHashes: hashes,
-    files: [
-      { path: ['a.bin'], length: split },
-      { path: ['b.bin'], length: data.length - split },
-    ],
-    multiFile: true,
-  });
-  return metainfoFromInfoBytes(info);
-}
 
 async function client(opts: { uploadLimit?: number } = {}): Promise<Client> {
   const c = new Client({ port: 0, ...opts });
@@ -56,7 +34,13 @@ const once = (s: TorrentSession, event: 'done' | 'complete'): Promise<void> =>
 it('a file left out mid-download stops being wanted; added back, it is fetched', async () => {
   const data = randomBytes(96 * PIECE + 777);
   const split = 48 * PIECE + 100; // piece 48 holds the end of a.bin and the start of b.bin
-  const m = twoFiles(data, split);
+  const m = torrentOf(data, {
+    name: 'two',
+    files: [
+      { path: ['a.bin'], length: split },
+      { path: ['b.bin'], length: data.length - split },
+    ],
+  });
   const seedClient = await client({ uploadLimit: 1024 * 1024 });
   const storage = new MemoryStorage(m);
   for (let i = 0; i < m.pieceCount; i++)
