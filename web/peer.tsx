@@ -146,6 +146,7 @@ function Torrent({ t }: { t: TorrentView }) {
           <RateChart t={t} />
         </div>
       </div>
+      {t.files.length > 0 && <Files t={t} say={say} />}
       <h3>Peers</h3>
       {t.peers.length === 0 ? (
         <p class="dim">No peers connected.</p>
@@ -204,6 +205,79 @@ function Torrent({ t }: { t: TorrentView }) {
         </details>
       )}
     </section>
+  );
+}
+
+/**
+ * The torrent's files: a checkbox each changes the selection at once (files left out are not created,
+ * their pieces not fetched), and a link to each file the page can stream.
+ */
+function Files({ t, say }: { t: TorrentView; say: (text: string, error?: boolean) => void }) {
+  const chosen = t.files.filter((f) => f.selected).length;
+  const change = async (body: unknown) => {
+    try {
+      await postJson(`/api/torrents/${t.infoHash}/files`, body);
+    } catch (err) {
+      say(errorText(err), true);
+    }
+  };
+  return (
+    <details class="files" open={t.files.length <= 20} data-testid="files">
+      <summary>
+        Files <span class="dim">({chosen} of {t.fileCount} selected)</span>
+        {t.selectable && chosen < t.fileCount && (
+          <button type="button" class="small" onClick={() => change({ select: 'all' })} data-testid="select-all">
+            select all
+          </button>
+        )}
+      </summary>
+      <table class="peers">
+        <thead>
+          <tr>
+            <th>#</th>
+            <th>download</th>
+            <th>file</th>
+            <th>size</th>
+            <th>done</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {t.files.map((f) => (
+            <tr key={f.index} data-testid="file-row" data-index={f.index}>
+              <td>{f.index}</td>
+              <td>
+                <input
+                  type="checkbox"
+                  checked={f.selected}
+                  disabled={!t.selectable}
+                  aria-label={`download ${f.path}`}
+                  data-testid="file-select"
+                  onChange={(e) => change({ file: f.index, selected: e.currentTarget.checked })}
+                />
+              </td>
+              <td>
+                <code>{f.path}</code>
+              </td>
+              <td>{fmtBytes(f.size)}</td>
+              <td data-testid="file-done">{fmtPercent(f.size > 0 ? f.done / f.size : 1)}</td>
+              <td>
+                {f.stream && (
+                  <a href={f.stream} target="_blank" rel="noopener noreferrer" data-testid="file-stream">
+                    stream
+                  </a>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {t.fileCount > t.files.length && (
+        <p class="dim">
+          The first {t.files.length} of {t.fileCount} files are listed.
+        </p>
+      )}
+    </details>
   );
 }
 

@@ -4,11 +4,11 @@ import { buildTorrentFile, parseMetainfo, piecePriorities, resolveSelection } fr
 import type { MagnetLink, Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
 import { type MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
-import { keepResumeData, ResumeFile, writeStateFile } from '../session/resume.js';
+import { keepResumeData, openDownloadStorage, ResumeFile, writeStateFile } from '../session/resume.js';
 import type { TorrentSession } from '../session/session.js';
 import { torrentStatus } from '../session/status.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
-import { FileStorage, partFilePath } from '../storage/index.js';
+import { type FileStorage, partFilePath } from '../storage/index.js';
 import { dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
 import { runOnComplete } from './on-complete.js';
@@ -85,36 +85,38 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   const selecting = opts.select !== undefined || (opts.exclude?.length ?? 0) > 0;
   const prepare = async (metainfo: Metainfo) => {
     // --select / --exclude: files left out are never created; bytes of a chunk they share with a chosen
-    // file go to a part file under --out/.chunkswarm.
+    // file go to a part file under --out/.chunkswarm. A resumed download finds its bytes where the last run
+    // left them, whatever that run's selection was, and moves them for this one.
     const files = selecting
       ? resolveSelection(metainfo, { select: opts.select, exclude: opts.exclude })
       : undefined;
-    const storage = new FileStorage(
-      metainfo,
-      join(outDir, metainfo.name),
-      files ? { selection: { files, partPath: partFilePath(stateDir, metainfo.infoHashHex) } } : {},
-    );
     if (files)
       board.log(
         `${metainfo.name}: ${files.size} of ${metainfo.files.length} file(s) selected (${[...files].sort((a, b) => a - b).join(', ')})`,
       );
     const resume = new ResumeFile(stateDir, metainfo.infoHashHex);
-    // Files exactly as the last run left them: its record of verified chunks stands. Otherwise hash them.
-    const recorded = await resume.load(metainfo, storage.paths);
-    const have = recorded ?? (await storage.verifyExisting({ hasher: client.hasher }));
+    const { storage, have, recorded } = await openDownloadStorage({
+      metainfo,
+      contentPath: join(outDir, metainfo.name),
+      partPath: partFilePath(stateDir, metainfo.infoHashHex),
+      files,
+      resume,
+      hasher: client.hasher,
+    });
     if (have.count > 0)
       board.log(
         `resuming: ${have.count} of ${have.size} chunks already verified (${metainfo.name}${recorded ? ', as recorded when it stopped' : ''})`,
       );
     const priorities = files ? piecePriorities(metainfo, files) : undefined;
-    return { storage, have, mode: 'auto' as const, resume, priorities };
+    const selection = files ? { files } : undefined;
+    return { storage, have, mode: 'auto' as const, resume, priorities, selection };
   };
   const keepState = (session: TorrentSession, storage: FileStorage, resume: ResumeFile): void => {
     keepers.push(keepResumeData(session, storage, resume, (m) => board.log(`warning: ${m}`)));
   };
   const openSession = async (metainfo: Metainfo): Promise<TorrentSession> => {
-    const { storage, have, mode, resume, priorities } = await prepare(metainfo);
-    const session = await client.add({ metainfo }, { storage, have, mode, priorities });
+    const { storage, have, mode, resume, priorities, selection } = await prepare(metainfo);
+    const session = await client.add({ metainfo }, { storage, have, mode, priorities, selection });
     keepState(session, storage, resume);
     return session;
   };
@@ -236,8 +238,8 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
             board.log(`warning: cannot save the metadata to ${saved}: ${describeError(err)}`),
           );
           prepared = await prepare(metainfo);
-          const { storage, have, mode, priorities } = prepared;
-          return { storage, have, mode, priorities };
+          const { storage, have, mode, priorities, selection } = prepared;
+          return { storage, have, mode, priorities, selection };
         },
       )
       .then((s) => {

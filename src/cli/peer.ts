@@ -53,9 +53,9 @@ export async function peerCommand(
     out: tap.output,
     merge: opts.data
       ? undefined
-      : async (outDir) => {
+      : async (outDir, files) => {
           const target = join(resolve(outDir), metainfo.name);
-          await chunks.merge(target, { hasher: client.hasher });
+          await chunks.merge(target, { hasher: client.hasher, files });
           return target;
         },
     chunkFileName: (i) => chunks.chunkFileName(i),
@@ -75,8 +75,8 @@ export async function peerCommand(
     `chunkswarm peer for ${metainfo.name}: ${have.count}/${metainfo.pieceCount} chunks held, listening on ${me}`,
   );
   if (tty) out.line('type /help for the commands');
-  session.events.on('suggest', (p, i) => {
-    if (tty) out.line(colors.dim(`Peer[${p.peerAddress}] offers chunk ${i}`));
+  session.events.on('suggest', (address, i) => {
+    if (tty) out.line(colors.dim(`Peer[${address}] offers chunk ${i}`));
   });
   session.events.on('piece-verified', (i, from) => {
     if (tty) out.line(colors.dim(`chunk ${i} verified${from ? ` (from Peer[${from}])` : ''}`));

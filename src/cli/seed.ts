@@ -66,8 +66,8 @@ export async function seedCommand(
     log: (line) => console.log(line),
     trace,
   });
-  session.events.on('peer-connected', (p) =>
-    console.log(`peer connected: ${p.peerAddress} (${p.clientName})`),
+  session.events.on('peer-connected', (address, client) =>
+    console.log(`peer connected: ${address} (${client})`),
   );
   session.events.on('peer-banned', (address, why) => console.log(`banned ${address}: ${why}`));
 }

@@ -63,6 +63,7 @@ export async function streamCommand(arg: string, opts: StreamOptions): Promise<v
         have,
         mode: 'auto',
         priorities: piecePriorities(m, files, { edgeFiles: files }),
+        selection: { files, edgeFiles: files },
       };
     },
   );

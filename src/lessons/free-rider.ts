@@ -1,3 +1,4 @@
+import { torrentStatus } from '../session/status.js';
 import type { Lesson } from './lesson.js';
 import { average, holdings, secs } from './lesson.js';
 import { aHalf, kib, type LessonPeer, type LessonSwarm, lessonContent } from './swarm.js';
@@ -26,7 +27,7 @@ export const freeRider: Lesson = {
       honest.push(await swarm.addPeer(`L${i + 1}`, metainfo, data, { uploadLimit: 256 * 1024, holds }));
     }
     const rider = await swarm.addPeer('F (free)', metainfo, data, { uploadLimit: 1 });
-    // The free rider's whole trick: whoever its choker lets in is choked again at once (a CHOKE drops the
+    // The free rider's whole trick (its own peer's behaviour, so it acts on its connections): whoever its choker lets in is choked again at once (a CHOKE drops the
     // peer's requests), so nothing ever leaves it. Its 1 byte/s upload limit backs that up.
     swarm.every(20, () => {
       for (const conn of rider.session.peers.values()) if (!conn.amChoking) conn.setChoking(true);
@@ -35,7 +36,7 @@ export const freeRider: Lesson = {
     swarm.every(2000, () => {
       const rates = leechers.map((l) => `${l.name.split(' ')[0]} ${kib(l.session.down.rate)}`).join('  ');
       const feeding = honest.filter((l) =>
-        [...l.session.peers.values()].some((c) => c.peerAddress === rider.address && !c.amChoking),
+        torrentStatus(l.session).peers.some((p) => p.address === rider.address && !p.amChoking),
       );
       swarm.out.line(
         `t=${swarm.elapsed.toFixed(1).padStart(4)}s  ${holdings(leechers)}\n         down: ${rates}\n         F unchoked by ${feeding.length}/${HONEST} honest leechers`,

@@ -1,3 +1,4 @@
+import { torrentStatus } from '../session/status.js';
 import type { LessonPeer, LessonSwarm } from './swarm.js';
 
 export interface LessonResult {
@@ -43,10 +44,8 @@ export class Received {
 
   sample(): void {
     for (const [r, from] of this.#bytes) {
-      for (const conn of r.session.peers.values()) {
-        const key = conn.peerAddress;
-        from.set(key, Math.max(from.get(key) ?? 0, conn.down.total));
-      }
+      for (const p of torrentStatus(r.session).peers)
+        from.set(p.address, Math.max(from.get(p.address) ?? 0, p.downloaded));
     }
   }
 

@@ -1,3 +1,4 @@
+import { torrentStatus } from '../session/status.js';
 import type { Lesson } from './lesson.js';
 import { average, holdings } from './lesson.js';
 import { type LessonPeer, type LessonSwarm, lessonContent } from './swarm.js';
@@ -47,14 +48,13 @@ export const rarestFirst: Lesson = {
     swarm.every(50, () => {
       for (const l of leechers) {
         const seen = started.get(l)!;
-        const inFlight = new Set<number>();
-        for (const conn of l.session.peers.values())
-          for (const { block } of conn.inFlight.values()) inFlight.add(block.index);
-        for (const conn of l.session.peers.values()) {
-          const sender = swarm.present.find((p) => p.address === conn.peerAddress);
-          for (const { block } of conn.inFlight.values()) {
-            if (seen.has(block.index)) continue;
-            seen.add(block.index);
+        const peers = torrentStatus(l.session).peers;
+        const inFlight = new Set(peers.flatMap((p) => p.requesting));
+        for (const peer of peers) {
+          const sender = swarm.present.find((p) => p.address === peer.address);
+          for (const index of peer.requesting) {
+            if (seen.has(index)) continue;
+            seen.add(index);
             // The first few chunks are picked at random on purpose (something to trade, fast).
             if (!sender || l.session.have.count < 4) continue;
             const avail = availability(
@@ -66,9 +66,9 @@ export const rarestFirst: Lesson = {
               if (sender.session.have.has(i) && !l.session.have.has(i) && !inFlight.has(i))
                 others.push(avail[i]!);
             if (others.length === 0) continue;
-            picked.push(avail[block.index]!);
+            picked.push(avail[index]!);
             alternatives.push(average(others));
-            if (avail[block.index]! <= Math.min(...others)) rarestTaken++;
+            if (avail[index]! <= Math.min(...others)) rarestTaken++;
           }
         }
       }

@@ -9,6 +9,7 @@ import { nodeEnv } from '../shared/node-env.js';
 import type { Storage } from '../storage/index.js';
 import { PieceHasher } from '../storage/index.js';
 import { MetadataFetch, type MetadataResult } from './metadata-fetch.js';
+import { FileSelection, type InitialSelection } from './selection.js';
 import { type SessionMode, type SessionOptions, TorrentSession } from './session.js';
 
 /** A way to find a torrent's peers other than its trackers: the process's DHT node (BEP 5). */
@@ -44,6 +45,8 @@ export interface OpenedStorage {
   readonly mode: SessionMode;
   /** Per-piece priorities (0: a file left out with --select). */
   readonly priorities?: ArrayLike<number>;
+  /** The files chosen (--select), which `priorities` was made from; absent: every file. */
+  readonly selection?: InitialSelection;
 }
 
 export interface ClientOptions {
@@ -186,6 +189,7 @@ export class Client {
       storage: Storage;
       have: Bitfield;
       mode: SessionMode;
+      selection?: InitialSelection;
     } & Partial<SessionOptions>,
   ): TorrentSession {
     const key = opts.metainfo.infoHashHex;
@@ -202,6 +206,7 @@ export class Client {
       env: this.env,
       ...opts,
     });
+    if (opts.selection) FileSelection.attach(session, opts.selection);
     this.sessions.set(key, session);
     session.start();
     const m = session.metainfo;

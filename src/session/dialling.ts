@@ -105,12 +105,12 @@ export class Dialling {
       }
       const conn = await new Promise<PeerConnection>((resolve, reject) => {
         const conn = new PeerConnection(stream, { host: s, listenPort: port, clock: s.clock, source });
-        const offReady = s.events.on('peer-connected', (peer) => {
+        const offReady = s.connections.on('ready', (peer) => {
           if (peer !== conn) return;
           off();
           resolve(conn);
         });
-        const offGone = s.events.on('peer-disconnected', (peer, reason) => {
+        const offGone = s.connections.on('closed', (peer, reason) => {
           if (peer !== conn) return;
           off();
           this.#failed(key, reason);

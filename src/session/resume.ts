@@ -8,8 +8,11 @@
 import { open, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type BValue, decode, encode, getBytes, getInt, getList, isDict } from '../codec/index.js';
+import type { Metainfo } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
-import { syncDir } from '../storage/file-storage.js';
+import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { FileStorage, syncDir } from '../storage/file-storage.js';
+import type { PieceHasher } from '../storage/index.js';
 import type { TorrentSession } from './session.js';
 
 /** A file's size and modification time in nanoseconds; size -1 when the file does not exist. */
@@ -18,27 +21,52 @@ export interface FileStamp {
   readonly mtimeNs: bigint;
 }
 
+/**
+ * Where a download with a file selection keeps its bytes: in the files listed (chosen now or before), and
+ * for the others in the part file, whose stamp is kept like the files'.
+ */
+export interface Placement {
+  readonly inFile: readonly number[];
+  readonly part: FileStamp;
+}
+
 export interface ResumeRecord {
   readonly infoHash: Buffer;
   readonly pieces: Bitfield;
   readonly files: readonly FileStamp[];
+  /** Absent: every file holds its own bytes (no selection, no part file). */
+  readonly placement?: Placement | undefined;
 }
 
 const MAGIC = 'chunkswarm resume';
-const VERSION = 1;
+/** 2: the placement of a selection. A version 1 record is no record (it may hide bytes in a part file). */
+const VERSION = 2;
 /** Any code will do: every decoding error is caught and means "no record". */
 const CODE = 'ESTORAGE';
 const MISSING: FileStamp = { size: -1, mtimeNs: 0n };
 
+const stampValue = (f: FileStamp): BValue => [f.size, Buffer.from(f.mtimeNs.toString())];
+
 export function encodeResume(r: ResumeRecord): Buffer {
-  return encode(
-    new Map<string, BValue>([
-      [MAGIC, VERSION],
-      ['files', r.files.map((f) => [f.size, Buffer.from(f.mtimeNs.toString())])],
-      ['info hash', r.infoHash],
-      ['pieces', Buffer.from(r.pieces.bytes)],
-    ]),
-  );
+  const d = new Map<string, BValue>([
+    [MAGIC, VERSION],
+    ['files', r.files.map(stampValue)],
+    ['info hash', r.infoHash],
+    ['pieces', Buffer.from(r.pieces.bytes)],
+  ]);
+  if (r.placement) {
+    d.set('in file', [...r.placement.inFile]);
+    d.set('part', stampValue(r.placement.part));
+  }
+  return encode(d);
+}
+
+function readStamp(f: BValue): FileStamp | undefined {
+  if (!Array.isArray(f) || f.length !== 2) return undefined;
+  const [size, mtime] = f;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < -1) return undefined;
+  if (!Buffer.isBuffer(mtime) || !/^\d{1,25}$/.test(mtime.toString('latin1'))) return undefined;
+  return { size, mtimeNs: BigInt(mtime.toString('latin1')) };
 }
 
 /** The record, or undefined when the bytes are not a resume record of this torrent. Never throws. */
@@ -58,13 +86,18 @@ export function decodeResume(
     if (list?.length !== expect.fileCount) return undefined;
     const files: FileStamp[] = [];
     for (const f of list) {
-      if (!Array.isArray(f) || f.length !== 2) return undefined;
-      const [size, mtime] = f;
-      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < -1) return undefined;
-      if (!Buffer.isBuffer(mtime) || !/^\d{1,25}$/.test(mtime.toString('latin1'))) return undefined;
-      files.push({ size, mtimeNs: BigInt(mtime.toString('latin1')) });
+      const stamp = readStamp(f);
+      if (!stamp) return undefined;
+      files.push(stamp);
     }
-    return { infoHash, pieces, files };
+    const inFile = getList(d, 'in file', CODE);
+    if (inFile === undefined) return { infoHash, pieces, files };
+    if (!inFile.every((i) => typeof i === 'number' && Number.isSafeInteger(i) && i >= 0 && i < list.length))
+      return undefined;
+    const part = d.get('part');
+    const partStamp = part === undefined ? undefined : readStamp(part);
+    if (!partStamp) return undefined;
+    return { infoHash, pieces, files, placement: { inFile: inFile as number[], part: partStamp } };
   } catch {
     // A torn or foreign file is no record at all: the data gets checked in full.
     return undefined;
@@ -113,11 +146,12 @@ export class ResumeFile {
     this.path = join(dir, `${infoHashHex}.resume`);
   }
 
-  /** The verified chunks, when the record is this torrent's and every file is as it recorded. */
-  async load(
-    expect: { infoHash: Buffer; pieceCount: number },
-    paths: readonly string[],
-  ): Promise<Bitfield | undefined> {
+  /** The record, when there is one of this torrent (whether or not the files are still as it says). */
+  async read(expect: {
+    infoHash: Buffer;
+    pieceCount: number;
+    fileCount: number;
+  }): Promise<ResumeRecord | undefined> {
     let bytes: Buffer;
     try {
       const h = await open(this.path, 'r');
@@ -129,9 +163,19 @@ export class ResumeFile {
     } catch {
       return undefined;
     }
-    const record = decodeResume(bytes, { ...expect, fileCount: paths.length });
-    if (!record || !sameStamps(record.files, await stampFiles(paths))) return undefined;
-    return record.pieces;
+    return decodeResume(bytes, expect);
+  }
+
+  /**
+   * The verified chunks, when the record is this torrent's and every file (and the part file of a
+   * selection) is as it recorded.
+   */
+  async load(
+    expect: { infoHash: Buffer; pieceCount: number },
+    storage: Pick<StampedStorage, 'paths' | 'partPath'>,
+  ): Promise<Bitfield | undefined> {
+    const record = await this.read({ ...expect, fileCount: storage.paths.length });
+    return record && (await stillTrue(record, storage)) ? record.pieces : undefined;
   }
 
   save(record: ResumeRecord): Promise<void> {
@@ -139,10 +183,33 @@ export class ResumeFile {
   }
 }
 
-/** What `keepResumeData` needs of the storage: where its files are, and a way to put them on disk. */
+/** Every file, and the part file of a selection, is as the record stamped it. */
+async function stillTrue(
+  record: ResumeRecord,
+  storage: Pick<StampedStorage, 'paths' | 'partPath'>,
+): Promise<boolean> {
+  if (!sameStamps(record.files, await stampFiles(storage.paths))) return false;
+  if (!record.placement) return true;
+  if (storage.partPath === undefined) return false;
+  return sameStamps([record.placement.part], await stampFiles([storage.partPath]));
+}
+
+/**
+ * What `keepResumeData` needs of the storage: where its files are, and a way to put them on disk; with a
+ * selection, its part file and which files hold their own bytes (FileStorage has all of these).
+ */
 export interface StampedStorage {
   readonly paths: readonly string[];
   flush(): Promise<void>;
+  readonly partPath?: string | undefined;
+  isFileCreated?(fileIndex: number): boolean;
+}
+
+async function placementOf(storage: StampedStorage): Promise<Placement | undefined> {
+  if (storage.partPath === undefined || !storage.isFileCreated) return undefined;
+  const inFile = storage.paths.map((_, i) => i).filter((i) => storage.isFileCreated!(i));
+  const [part] = await stampFiles([storage.partPath]);
+  return { inFile, part: part! };
 }
 
 /** A verified chunk is in the record at most this long after its verification (DESIGN: within a second). */
@@ -172,7 +239,8 @@ export function keepResumeData(
     const pieces = session.have.clone();
     await storage.flush();
     const files = await stampFiles(storage.paths);
-    await file.save({ infoHash: session.infoHash, pieces, files });
+    const placement = await placementOf(storage);
+    await file.save({ infoHash: session.infoHash, pieces, files, placement });
   };
   const saveOnce = (): Promise<void> => {
     saving ??= save()
@@ -211,4 +279,55 @@ export function keepResumeData(
       if (dirty) await saveOnce();
     },
   };
+}
+
+/**
+ * Opens a download's files where the last run left their bytes, and finds what of them is verified: from
+ * the record when everything is as it stamped, else by hashing. A different selection this time is then
+ * made so: bytes of files that join it move out of the part file (FileStorage.setSelection); a file that
+ * leaves it stays where it is. `files` undefined: every file.
+ */
+export async function openDownloadStorage(opts: {
+  readonly metainfo: Metainfo;
+  readonly contentPath: string;
+  readonly partPath: string;
+  readonly files: ReadonlySet<number> | undefined;
+  readonly resume: ResumeFile;
+  readonly hasher: PieceHasher;
+}): Promise<{ storage: FileStorage; have: Bitfield; recorded: boolean }> {
+  const m = opts.metainfo;
+  const all = m.files.map((_, i) => i);
+  const record = await opts.resume.read({
+    infoHash: m.infoHash,
+    pieceCount: m.pieceCount,
+    fileCount: all.length,
+  });
+  let placed: Set<number> | undefined;
+  if (record?.placement) placed = new Set(record.placement.inFile);
+  else if (opts.files) {
+    // The last run (if any) had every file in place: those on disk keep their bytes where they are.
+    const onDisk = record
+      ? (await stampFiles(new FileStorage(m, opts.contentPath).paths)).map((st) => st.size >= 0)
+      : [];
+    placed = new Set([...opts.files, ...all.filter((i) => onDisk[i])]);
+  }
+  const storage = new FileStorage(
+    m,
+    opts.contentPath,
+    placed ? { selection: { files: placed, partPath: opts.partPath } } : {},
+  );
+  const trusted = record !== undefined && (await stillTrue(record, storage));
+  const have = trusted ? record.pieces : await storage.verifyExisting({ hasher: opts.hasher });
+  if (placed) {
+    try {
+      await storage.setSelection(opts.files ?? new Set(all), have);
+    } catch (err) {
+      await storage.close().catch(() => {});
+      throw new ChunkswarmError(
+        'ESTORAGE',
+        `cannot resume ${m.name} with this selection: moving its bytes out of ${opts.partPath} failed (${describeError(err)})`,
+      );
+    }
+  }
+  return { storage, have, recorded: trusted };
 }

@@ -27,13 +27,17 @@ import { Verifying } from './verifying.js';
 
 export type { SessionMode } from '../shared/status.js';
 
+/**
+ * What a session tells its front ends (shell, progress, pages, lessons): plain values only — a peer is its
+ * address (`ip:port` it listens on, as torrentStatus lists it) — so none of them holds a live connection.
+ */
 export type SessionEvents = {
-  'peer-connected': [peer: PeerConnection];
-  'peer-disconnected': [peer: PeerConnection, reason: string];
+  'peer-connected': [address: string, client: string];
+  'peer-disconnected': [address: string, reason: string];
   'piece-verified': [index: number, from: string | undefined];
   'piece-failed': [index: number, peers: string[]];
-  'peer-have': [peer: PeerConnection, index: number];
-  suggest: [peer: PeerConnection, index: number];
+  'peer-have': [address: string, index: number];
+  suggest: [address: string, index: number];
   announce: [result: AnnounceResult & { url: string }];
   /** No tracker answered; the next try is `retryInMs` away. */
   'announce-failed': [reason: string, retryInMs: number];
@@ -46,6 +50,14 @@ export type SessionEvents = {
   /** The session cannot go on downloading (storage failed); what was verified stays. */
   error: [message: string];
   paused: [paused: boolean];
+  /** The wanted pieces changed (a live file selection): see setPriorities. */
+  wanted: [];
+};
+
+/** The connections themselves, for the session's own parts (dialling) and tests that script a peer. */
+export type ConnectionEvents = {
+  ready: [peer: PeerConnection];
+  closed: [peer: PeerConnection, reason: string];
 };
 
 export interface SessionOptions {
@@ -94,6 +106,7 @@ export interface PendingPiece {
  */
 export class TorrentSession implements PeerHost {
   readonly events = new TypedEmitter<SessionEvents>();
+  readonly connections = new TypedEmitter<ConnectionEvents>();
   readonly metainfo: Metainfo;
   readonly storage: Storage;
   readonly picker: PiecePicker;
@@ -321,7 +334,8 @@ export class TorrentSession implements PeerHost {
     }
     this.peers.set(peer.address, peer);
     this.picker.addPeer(peer.address, this.bitsOf(peer));
-    this.events.emit('peer-connected', peer);
+    this.connections.emit('ready', peer);
+    this.events.emit('peer-connected', peer.peerAddress, peer.clientName);
   }
 
   /**
@@ -356,7 +370,8 @@ export class TorrentSession implements PeerHost {
       this.choking.forget(peer);
       this.serving.stopServing(peer);
     }
-    this.events.emit('peer-disconnected', peer, reason);
+    this.connections.emit('closed', peer, reason);
+    this.events.emit('peer-disconnected', peer.peerAddress, reason);
     this.wake();
   }
 
@@ -380,7 +395,7 @@ export class TorrentSession implements PeerHost {
       case 'have':
         this.choking.onHave(m.index);
         this.picker.peerHave(peer.address, m.index);
-        this.events.emit('peer-have', peer, m.index);
+        this.events.emit('peer-have', peer.peerAddress, m.index);
         this.requesting.updateInterest(peer);
         break;
       case 'unchoke':
@@ -410,7 +425,7 @@ export class TorrentSession implements PeerHost {
         // A piece of a file left out (--select) is no use to us, however a seeder steers.
         if (m.index >= this.pieceCount || this.have.has(m.index) || this.picker.priority(m.index) === 0)
           break;
-        this.events.emit('suggest', peer, m.index);
+        this.events.emit('suggest', peer.peerAddress, m.index);
         if (this.mode === 'auto') {
           peer.lastSuggestAt = this.clock.now();
           if (peer.suggested.size < 64) peer.suggested.add(m.index);
@@ -454,6 +469,27 @@ export class TorrentSession implements PeerHost {
   setMode(mode: SessionMode): void {
     this.mode = mode;
     for (const p of this.peers.values()) this.requesting.updateInterest(p);
+  }
+
+  /**
+   * Changes which pieces are wanted while the torrent runs (a new file selection): requests the engine made
+   * for pieces no longer wanted are cancelled (the shell's own fetches are left to finish), each peer's
+   * interest follows, and `done` fires again once the new set is verified.
+   */
+  setPriorities(priorities: ArrayLike<number>): void {
+    this.picker.setPriorities(priorities);
+    for (const p of this.peers.values()) {
+      for (const { block } of [...p.inFlight.values()]) {
+        if (this.mode !== 'auto' || this.picker.priority(block.index) !== 0) continue;
+        p.cancel(block);
+        this.picker.requestEnded(p.address, block);
+      }
+      this.requesting.updateInterest(p);
+    }
+    const wasDone = this.doneEmitted;
+    this.doneEmitted = this.done;
+    this.events.emit('wanted');
+    if (this.done && !wasDone) this.events.emit('done');
   }
 
   setPaused(paused: boolean): void {

@@ -26,6 +26,9 @@ export function peerStatus(s: TorrentSession, p: PeerConnection): PeerStatus {
     downRate: p.down.rate,
     upRate: p.up.rate,
     requests: p.inFlight.size,
+    requesting: [...new Set([...p.inFlight.values()].map((r) => r.block.index))].sort((a, b) => a - b),
+    downloaded: p.down.total,
+    uploaded: p.up.total,
   };
 }
 

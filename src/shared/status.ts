@@ -34,6 +34,11 @@ export interface PeerStatus {
   readonly upRate: number;
   /** Our requests it has not answered yet. */
   readonly requests: number;
+  /** The chunks those requests are for, ascending. */
+  readonly requesting: readonly number[];
+  /** Bytes it sent us and we sent it over this connection. */
+  readonly downloaded: number;
+  readonly uploaded: number;
 }
 
 export interface TrackerStatus {
@@ -66,4 +71,15 @@ export interface TorrentStatus {
   readonly notConnected: readonly { readonly address: string; readonly why: string }[];
   /** What the download waits for, when it is stuck; undefined while it moves (or is complete). */
   readonly waitingFor: string | undefined;
+}
+
+/** One file of a torrent as the pages and the shell's `/select` show it. */
+export interface FileStatus {
+  readonly index: number;
+  /** Its path within the torrent, `/`-separated. */
+  readonly path: string;
+  readonly size: number;
+  readonly selected: boolean;
+  /** Its bytes that lie in verified chunks. */
+  readonly done: number;
 }

@@ -22,6 +22,10 @@ export const COMMANDS = {
   '/see_current_chunks': { args: '', help: 'chunks held (index and chunk file) and how many are missing' },
   '/merge_chunks': { args: '[out]', help: 'join every chunk into the torrent file(s) under out, verified' },
   '/auto_download': { args: '', help: 'let the automatic engine fetch the rest from every peer' },
+  '/select': {
+    args: '[F]',
+    help: 'list the files (index, size, selected, progress); with F choose them (0,2-4 or all)',
+  },
   '/status': { args: '', help: 'one-screen status: chunks, peers, rates, tracker' },
   '/help': { args: '', help: 'this list' },
 } as const;

@@ -1,10 +1,19 @@
+import { parseSelect } from '../metainfo/index.js';
 import type { PeerConnection } from '../peer/connection.js';
+import { FileSelection } from '../session/selection.js';
 import type { TorrentSession } from '../session/session.js';
 import { torrentStatus, trackerWords } from '../session/status.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { formatAddress } from '../shared/types.js';
 import type { TrackerPeer } from '../tracker/index.js';
-import { COMMANDS, type ParsedCommand, parseCommand, resolveChunks, resolveTarget } from './parse.js';
+import {
+  COMMANDS,
+  INVALID,
+  type ParsedCommand,
+  parseCommand,
+  resolveChunks,
+  resolveTarget,
+} from './parse.js';
 
 /** Where replies go: plain lines, or lines with a kind the terminal colours. */
 export interface ShellOutput {
@@ -16,7 +25,7 @@ export interface ShellContext {
   /** `ip:port` this peer listens on. */
   readonly me: string;
   /** Merge chunks into `<out>/<name>`; undefined when this shell seeds from --data (nothing to merge). */
-  readonly merge: ((outDir: string) => Promise<string>) | undefined;
+  readonly merge: ((outDir: string, files?: ReadonlySet<number>) => Promise<string>) | undefined;
   /** Chunk file names, when the shell keeps a memory folder. */
   readonly chunkFileName: (index: number) => string;
   readonly out: ShellOutput;
@@ -58,7 +67,7 @@ export class Shell {
     const s = this.#c.session;
     const peers = [
       ...this.#known().map((p) => formatAddress(p.ip, p.port)),
-      ...[...s.peers.values()].map((p) => p.peerAddress),
+      ...torrentStatus(s).peers.map((p) => p.address),
     ];
     const chunks = Array.from({ length: s.pieceCount }, (_, i) => this.#c.chunkFileName(i));
     return [...Object.keys(COMMANDS), ...new Set(peers), ...chunks, 'all', 'missing'];
@@ -73,6 +82,7 @@ export class Shell {
         out.line(
           'T: ip:port, a bare ip, or an index from /see_peer_set. C: a chunk index, a chunk file name, all or missing.',
         );
+        out.line('F: file indices and ranges from /select, like 0,2-4, or all.');
         return;
       case '/check_tracker_connected':
         out.line(
@@ -117,8 +127,9 @@ export class Shell {
       case '/connect_peer': {
         const t = this.#target(args[0]!);
         const peer = await s.connect(t.ip, t.port);
+        const st = torrentStatus(s).peers.find((p) => p.address === peer.peerAddress);
         out.line(
-          `Peer[${formatAddress(t.ip, t.port)}] established connection to Peer[${me}] (${peer.clientName}, holds ${peer.bits?.count ?? 0}/${s.pieceCount} chunks)`,
+          `Peer[${formatAddress(t.ip, t.port)}] established connection to Peer[${me}] (${st?.client ?? 'gone again'}, holds ${st?.have ?? 0}/${s.pieceCount} chunks)`,
           'ok',
         );
         return;
@@ -163,10 +174,9 @@ export class Shell {
       case '/see_connected_seeders':
       case '/see_connected_leechers': {
         const seeders = name === '/see_connected_seeders';
-        const list = [...s.peers.values()].filter((p) => p.isSeeder === seeders);
+        const list = torrentStatus(s).peers.filter((p) => p.seeder === seeders);
         out.line(`${list.length} connected ${seeders ? 'seeder' : 'leecher'}(s)`);
-        for (const p of list)
-          out.line(`  ${p.peerAddress}  ${p.clientName}  ${p.bits?.count ?? 0}/${s.pieceCount} chunks`);
+        for (const p of list) out.line(`  ${p.address}  ${p.client}  ${p.have}/${s.pieceCount} chunks`);
         return;
       }
       case '/see_current_chunks': {
@@ -175,34 +185,47 @@ export class Shell {
         return;
       }
       case '/merge_chunks': {
-        const missing = s.have.missing();
+        const missing = this.#wantedMissing();
         if (missing.length > 0) {
           out.line(`Not enough chunks to merge: missing ${formatList(missing)}`, 'error');
           return;
         }
         if (!this.#c.merge)
           throw new ChunkswarmError('EUSAGE', 'this shell serves --data directly: the file is already whole');
-        const path = await this.#c.merge(args[0] ?? '.');
-        out.line(`Merge complete! ${path} (every chunk SHA-1 verified)`, 'ok');
+        const files = FileSelection.of(s).files;
+        const all = files.size === s.metainfo.files.length;
+        const path = await this.#c.merge(args[0] ?? '.', all ? undefined : files);
+        out.line(
+          `Merge complete! ${path} (${all ? '' : `${files.size} of ${s.metainfo.files.length} files, `}every chunk SHA-1 verified)`,
+          'ok',
+        );
         return;
       }
       case '/auto_download': {
-        if (s.complete) {
-          out.line('Every chunk is already held');
+        // With a /select, the chunks of the chosen files are the goal.
+        const wanted = this.#wantedMissing().length;
+        if (wanted === 0) {
+          out.line(s.complete ? 'Every chunk is already held' : 'Every chunk of the selected files is held');
           return;
         }
         s.setMode('auto');
         if (s.trackerConnected) s.dialKnownPeers();
-        out.line(
-          `Automatic download started: ${s.pieceCount - s.have.count} chunks to fetch from ${s.peers.size} peer(s)`,
-        );
+        out.line(`Automatic download started: ${wanted} chunks to fetch from ${s.peers.size} peer(s)`);
         await new Promise<void>((resolve) => {
-          if (s.complete) resolve();
-          else s.events.once('complete', () => resolve());
+          if (s.done) resolve();
+          else s.events.once('done', () => resolve());
         });
-        out.line(`complete ${s.metainfo.name}: all ${s.pieceCount} chunks verified`, 'ok');
+        out.line(
+          s.complete
+            ? `complete ${s.metainfo.name}: all ${s.pieceCount} chunks verified`
+            : `complete ${s.metainfo.name}: the chunks of the selected files are verified (${s.have.count} of ${s.pieceCount})`,
+          'ok',
+        );
         return;
       }
+      case '/select':
+        await this.#select(args[0]);
+        return;
       case '/status': {
         const st = torrentStatus(s);
         const seeders = st.peers.filter((p) => p.seeder).length;
@@ -229,7 +252,7 @@ export class Shell {
     const peer = this.#connected(targetWord);
     const theirs = peer.bits;
     const chunks = resolveChunks(chunkWord, s.metainfo.name, s.pieceCount, () =>
-      s.have.missing().filter((i) => theirs?.has(i)),
+      this.#wantedMissing().filter((i) => theirs?.has(i)),
     );
     if (chunks.length === 0) {
       out.line(`Peer[${peer.peerAddress}] has no chunk this peer is missing`);
@@ -248,6 +271,42 @@ export class Shell {
     }
   }
 
+  /** Missing chunks of the selected files (every missing chunk without a /select). */
+  #wantedMissing(): number[] {
+    const s = this.#c.session;
+    return s.have.missing().filter((i) => s.picker.priority(i) > 0);
+  }
+
+  async #select(spec: string | undefined): Promise<void> {
+    const { session: s, out } = this.#c;
+    const sel = FileSelection.of(s);
+    const count = s.metainfo.files.length;
+    if (spec !== undefined) {
+      let files: Set<number>;
+      try {
+        files = spec === 'all' ? new Set(s.metainfo.files.map((_, i) => i)) : parseSelect(spec, count);
+      } catch (err) {
+        throw new ChunkswarmError(
+          'EUSAGE',
+          `${INVALID} (${describeError(err).replace(/^--select/, '/select')})`,
+        );
+      }
+      await sel.set(files);
+      out.line(
+        `Selected ${files.size} of ${count} file(s); ${this.#wantedMissing().length} chunk(s) of them still missing`,
+        'ok',
+      );
+    }
+    const files = sel.status();
+    out.line(`Files (${files.filter((f) => f.selected).length} of ${count} selected):`);
+    for (const f of files) {
+      const pct = f.size === 0 ? 100 : Math.floor((100 * f.done) / f.size);
+      out.line(
+        `  [${f.index}] ${f.selected ? 'yes' : 'no '}  ${size(f.size).padStart(10)}  ${`${pct}%`.padStart(4)}  ${f.path}`,
+      );
+    }
+  }
+
   #requireTracker(): void {
     if (!this.#c.session.trackerConnected)
       throw new ChunkswarmError('EUSAGE', 'Peer is not connected to tracker');
@@ -259,7 +318,7 @@ export class Shell {
   }
 
   #target(word: string): { ip: string; port: number } {
-    const connected = [...this.#c.session.peers.values()].map((p) => ({ ip: p.ip, port: p.listenPort ?? 0 }));
+    const connected = torrentStatus(this.#c.session).peers.flatMap((p) => splitAddress(p.address) ?? []);
     const known = this.#known();
     return resolveTarget(
       word,
@@ -269,6 +328,7 @@ export class Shell {
     );
   }
 
+  /** The connection to act on (fetch, offer, close): handed back to the session, never read for status. */
   #connected(word: string): PeerConnection {
     const t = this.#target(word);
     const peer = this.#c.session.isConnectedTo(t.ip, t.port);
@@ -297,6 +357,12 @@ export class Shell {
   }
 }
 
+/** `ip:port` or `[v6]:port` (as status lists peers) back into its parts. */
+function splitAddress(address: string): { ip: string; port: number } | undefined {
+  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(address);
+  return m ? { ip: m[1]!, port: Number(m[2]) } : undefined;
+}
+
 function bitString(bits: Buffer, n: number): string {
   let s = '';
   for (let i = 0; i < n && i < 64; i++) s += (bits[i >> 3]! & (0x80 >> (i & 7))) !== 0 ? '1' : '0';
@@ -308,7 +374,12 @@ function formatList(xs: number[]): string {
 }
 
 function rate(bps: number): string {
-  if (bps >= 1 << 20) return `${(bps / (1 << 20)).toFixed(1)} MiB/s`;
-  if (bps >= 1024) return `${(bps / 1024).toFixed(1)} KiB/s`;
-  return `${Math.round(bps)} B/s`;
+  return `${size(Math.round(bps))}/s`;
+}
+
+function size(bytes: number): string {
+  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)} GiB`;
+  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${bytes} B`;
 }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import { wantedPieces } from '../metainfo/selection.js';
 import type { TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError } from '../shared/errors.js';
@@ -147,16 +148,22 @@ export class ChunkFolderStorage implements Storage {
    * SHA-1 on the way. Output goes to temporary files renamed only once everything is written, so
    * a corrupt or missing chunk leaves no half-merged file behind.
    */
-  async merge(targetContentPath: string, opts: { hasher?: PieceHasher } = {}): Promise<void> {
+  async merge(
+    targetContentPath: string,
+    opts: { hasher?: PieceHasher; files?: ReadonlySet<number> } = {},
+  ): Promise<void> {
     this.#checkOpen();
     const { layout } = this;
-    const missing: number[] = [];
-    for (let i = 0; i < layout.pieceCount; i++) if (!this.#held.has(i)) missing.push(i);
+    // With `files` (the shell's /select) only those files are written, from the chunks that hold their
+    // bytes; the others are not created. Chunks shared with a file left out stay whole in the folder.
+    const chosen = (f: number): boolean => opts.files === undefined || opts.files.has(f);
+    const pieces = opts.files ? [...wantedPieces(layout, opts.files).indexes()] : range(layout.pieceCount);
+    const missing = pieces.filter((i) => !this.#held.has(i));
     if (missing.length > 0) {
       const shown = missing.slice(0, 10).join(', ') + (missing.length > 10 ? ', ...' : '');
       throw new ChunkswarmError(
         'ESTORAGE',
-        `cannot merge: ${missing.length} of ${layout.pieceCount} chunks are missing (${shown})`,
+        `cannot merge: ${missing.length} of ${pieces.length} chunks are missing (${shown})`,
       );
     }
     const root = resolve(targetContentPath);
@@ -208,20 +215,22 @@ export class ChunkFolderStorage implements Storage {
     try {
       // Zero-length files get no bytes from any chunk, but they are part of the torrent all the same.
       for (let f = 0; f < layout.files.length; f++) {
-        if (layout.files[f]!.length !== 0) continue;
+        if (layout.files[f]!.length !== 0 || !chosen(f)) continue;
         await openTemp(f);
         await finish(f);
       }
       await ordered(
-        layout.pieceCount,
+        pieces.length,
         hasher ? hasher.threads + 2 : 2,
-        async (i) => {
+        async (k) => {
+          const i = pieces[k]!;
           const data = await this.#readChunk(i);
           if (typeof data === 'string') return { data, ok: false };
           const digest = hasher ? await hasher.sha1(data) : sha1(data);
           return { data, ok: digest.equals(pieceHash(layout, i)) };
         },
-        async (i, { data, ok }) => {
+        async (k, { data, ok }) => {
+          const i = pieces[k]!;
           if (typeof data === 'string' || !ok) this.#held.delete(i);
           if (data === 'missing') {
             throw new ChunkswarmError(
@@ -243,6 +252,7 @@ export class ChunkFolderStorage implements Storage {
           }
           const pieceEnd = i * layout.pieceLength + data.length;
           for (const s of spansOf(layout, i)) {
+            if (!chosen(s.fileIndex)) continue;
             const h = await openTemp(s.fileIndex);
             try {
               let done = 0;
@@ -275,13 +285,14 @@ export class ChunkFolderStorage implements Storage {
       throw err;
     }
     for (let f = 0; f < finals.length; f++) {
+      if (!chosen(f)) continue;
       try {
         await rename(temps[f]!, finals[f]!);
       } catch (err) {
         throw storageError('rename', `${temps[f]} to ${finals[f]}`, err);
       }
     }
-    for (const d of new Set(finals.map((p) => dirname(p)))) await syncDir(d);
+    for (const d of new Set(finals.filter((_, f) => chosen(f)).map((p) => dirname(p)))) await syncDir(d);
   }
 
   async flush(): Promise<void> {
@@ -333,6 +344,10 @@ export class ChunkFolderStorage implements Storage {
   #checkOpen(): void {
     if (this.#closed) throw new ChunkswarmError('ESTORAGE', `chunk folder ${this.dir} is closed`);
   }
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
 }
 
 class ShortChunk extends ChunkswarmError {}

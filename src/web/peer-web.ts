@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
+import { filePathInTorrent, parseMagnet, parseMetainfo, parseSelect } from '../metainfo/index.js';
 import type { Metainfo } from '../metainfo/types.js';
 import { peerFlags } from '../peer/flags.js';
 import type { TraceBook } from '../peer/trace.js';
 import type { Client } from '../session/client.js';
 import { checkMagnetSources, type MetadataFetch } from '../session/metadata-fetch.js';
+import { FileSelection } from '../session/selection.js';
 import type { TorrentSession } from '../session/session.js';
 import { type PeerStatus, torrentStatus, trackerWords } from '../session/status.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
@@ -16,8 +17,10 @@ import { type ConsoleRunner, MAX_CONSOLE_LINE, readOnlyConsole } from './console
 import { isLoopbackHost, newToken, WebGuard } from './guard.js';
 import { readBody, readJson, sendError, sendJson } from './http.js';
 import { coalesce, SseHub } from './sse.js';
+import { streamHandler, torrentFileSource } from './stream.js';
 import type {
   ChunkMapView,
+  FileView,
   MagnetFetchView,
   PeerPageState,
   PeerView,
@@ -28,6 +31,8 @@ import type {
 
 /** Cells in a chunk map; past this a cell stands for a run of chunks. */
 export const MAX_MAP_CELLS = 4096;
+/** Files listed per torrent on the page (a torrent of thousands of files shows the first ones). */
+export const MAX_FILES_SHOWN = 1000;
 /** Seconds of rate history a chart shows. */
 export const RATE_HISTORY = 120;
 /** Largest rate limit accepted, bytes/s (1 TiB/s: anything above is a typo). */
@@ -145,6 +150,16 @@ export class PeerWeb {
           path: /^\/api\/torrents\/([0-9a-f]{40})\/(pause|resume)$/,
           handle: (_q, res, p) => this.#pause(res, p[0]!, p[1] === 'pause'),
         },
+        {
+          method: 'POST',
+          path: /^\/api\/torrents\/([0-9a-f]{40})\/files$/,
+          handle: (req, res, p) => this.#select(req, res, p[0]!),
+        },
+        {
+          method: 'GET',
+          path: /^\/stream\/([0-9a-f]{40})(?:\/.*)?$/s,
+          handle: (req, res, p) => this.#stream(req, res, p[0]!),
+        },
         { method: 'POST', path: '/api/limits', handle: (req, res) => this.#limits(req, res) },
         { method: 'POST', path: '/api/torrents', handle: (req, res) => this.#add(req, res) },
         { method: 'POST', path: '/api/magnet', handle: (req, res) => this.#magnet(req, res) },
@@ -231,6 +246,7 @@ export class PeerWeb {
         ev.on('paused', push),
         ev.on('complete', push),
         ev.on('announce', push),
+        ev.on('wanted', push),
       ];
       this.#tracked.set(hash, { session, off, t: [], down: [], up: [], console: undefined });
     }
@@ -279,8 +295,98 @@ export class PeerWeb {
       map: chunkMap(s.pieceCount, (i) => s.have.has(i), new Set(s.picker.partialPieces())),
       rates: { t: t.t, down: t.down, up: t.up },
       peers: st.peers.map(peerView),
+      files: this.#files(s),
+      fileCount: s.metainfo.files.length,
+      selectable: !st.complete,
       console: full ? 'full' : 'read-only',
     };
+  }
+
+  #files(s: TorrentSession): FileView[] {
+    const hash = s.metainfo.infoHashHex;
+    return FileSelection.of(s)
+      .status()
+      .slice(0, MAX_FILES_SHOWN)
+      .map((f) => ({
+        ...f,
+        stream:
+          f.selected || f.done === f.size
+            ? `/stream/${hash}/${f.index}/${encodeURIComponent(f.path.slice(f.path.lastIndexOf('/') + 1))}`
+            : null,
+      }));
+  }
+
+  /**
+   * The files to download: `{"select": "0,2-4"}` (the syntax of `download --select`) or `{"select": "all"}`,
+   * or one checkbox, `{"file": 3, "selected": false}`.
+   */
+  async #select(req: IncomingMessage, res: ServerResponse, infoHash: string): Promise<void> {
+    try {
+      const { session } = this.#session(infoHash);
+      const body = await readJson(req);
+      if (session.complete)
+        throw new ChunkswarmError('EUSAGE', `every file of ${session.metainfo.name} is here already`);
+      const count = session.metainfo.files.length;
+      const sel = FileSelection.of(session);
+      let files: Set<number>;
+      if (typeof body.select === 'string') {
+        files =
+          body.select === 'all'
+            ? new Set(Array.from({ length: count }, (_, i) => i))
+            : parseSelect(body.select, count);
+      } else if (
+        typeof body.file === 'number' &&
+        Number.isSafeInteger(body.file) &&
+        typeof body.selected === 'boolean'
+      ) {
+        filePathInTorrent(session.metainfo, body.file); // one line when there is no such file
+        files = new Set(sel.files);
+        if (body.selected) files.add(body.file);
+        else files.delete(body.file);
+      } else {
+        throw new ChunkswarmError(
+          'EUSAGE',
+          'send {"select": "0,2-4"}, {"select": "all"} or {"file": N, "selected": true|false}',
+        );
+      }
+      await sel.set(files);
+      this.#push();
+      sendJson(res, 200, { selected: [...sel.files].sort((a, b) => a - b) });
+    } catch (err) {
+      sendError(res, err, { Connection: 'close' });
+    }
+  }
+
+  /**
+   * A file of any torrent here, over HTTP with Range requests (web/stream.ts): chosen files, read as their
+   * pieces are verified, the read position steering the picker; a file left out only once it is whole.
+   */
+  #stream(req: IncomingMessage, res: ServerResponse, infoHash: string): void {
+    let session: TorrentSession;
+    try {
+      session = this.#session(infoHash).session;
+    } catch (err) {
+      sendError(res, err);
+      return;
+    }
+    const sel = FileSelection.of(session);
+    streamHandler({
+      basePath: `/stream/${infoHash}`,
+      sources: (index) => {
+        const m = session.metainfo;
+        if (index >= m.files.length) return undefined;
+        const whole = sel.status()[index]!;
+        if (!sel.files.has(index) && whole.done !== whole.size) return undefined;
+        const source = torrentFileSource({
+          storage: session.storage,
+          fileIndex: index,
+          isVerified: (i) => session.have.has(i),
+          onPieceVerified: (fn) => session.events.on('piece-verified', (i) => fn(i)),
+          onWindow: (w) => session.picker.setStreamWindow(w),
+        });
+        return { source, name: filePathInTorrent(m, index) };
+      },
+    })(req, res);
   }
 
   #session(infoHash: string): Tracked {

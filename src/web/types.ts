@@ -4,7 +4,7 @@
  */
 import type { TracedConnectionView, TraceEntry } from '../peer/trace-view.js';
 
-import type { PeerStatus } from '../shared/status.js';
+import type { FileStatus, PeerStatus } from '../shared/status.js';
 
 // ---- tracker page ----
 
@@ -161,8 +161,20 @@ export interface TorrentView {
     readonly up: readonly number[];
   };
   readonly peers: readonly PeerView[];
+  /** The torrent's files (the first MAX_FILES_SHOWN), with the selection; empty until a magnet's metadata is here. */
+  readonly files: readonly FileView[];
+  /** How many files the torrent has (more than `files` holds past MAX_FILES_SHOWN). */
+  readonly fileCount: number;
+  /** The selection can be changed here (not once every file is here). */
+  readonly selectable: boolean;
   /** `full`: every slash command; `read-only`: the commands that only look. */
   readonly console: 'full' | 'read-only';
+}
+
+/** One file and its selection; `stream` is where the page serves it (Range requests), when it can. */
+export interface FileView extends FileStatus {
+  /** `/stream/<infohash>/<index>/<name>` for a selected or fully verified file; null otherwise. */
+  readonly stream: string | null;
 }
 
 /**

@@ -4,33 +4,21 @@
  * .chunkswarm); `--on-complete` runs once they are done. Also from a libtorrent seeder.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ltMake, startLt } from '../interop/clients.js';
 import { needPackages } from '../interop/gate.js';
-import { freePort, Harness, makeFile, sameBytes } from './harness.js';
+import { makeCourse, tree } from './course.js';
+import { freePort, Harness, sameBytes } from './harness.js';
 
 const h = new Harness();
 before(() => h.setup());
 after(() => h.teardown());
 
-/** Every file under `dir`, relative, sorted (the .chunkswarm state folder left out). */
-async function tree(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    const path = relative(dir, join(e.parentPath, e.name));
-    if (e.isFile() && !path.startsWith('.chunkswarm')) out.push(path);
-  }
-  return out.sort();
-}
-
 async function course(name: string): Promise<string> {
   const root = join(h.dir, name, 'course');
-  // Sizes that are not multiples of the 64 KiB chunk: chunks straddle the files.
-  await makeFile(join(root, 'a.bin'), 300_001, `${name} a`);
-  await makeFile(join(root, 'notes', 'b.txt'), 200_003, `${name} b`);
-  await makeFile(join(root, 'c.bin'), 250_007, `${name} c`);
+  await makeCourse(root, name);
   return root;
 }
 

@@ -48,6 +48,25 @@ describe('resume record', () => {
     assert.ok(back.infoHash.equals(infoHash));
   });
 
+  it('keeps the placement of a selection: the files in place and the part file stamp', () => {
+    const placed = { ...record, placement: { inFile: [1], part: { size: 4096, mtimeNs: 5n } } };
+    const back = decodeResume(encodeResume(placed), expect);
+    assert.deepEqual(back?.placement, placed.placement);
+    assert.equal(decodeResume(encodeResume(record), expect)?.placement, undefined);
+    // A file index the torrent does not have is no record.
+    const bad = { ...record, placement: { inFile: [2], part: { size: 1, mtimeNs: 1n } } };
+    assert.equal(decodeResume(encodeResume(bad), expect), undefined);
+  });
+
+  it('is no record when written by version 1, which did not say where a selection kept its bytes', () => {
+    const v1 = Buffer.from(
+      encodeResume(record).toString('latin1').replace('17:chunkswarm resumei2e', '17:chunkswarm resumei1e'),
+      'latin1',
+    );
+    assert.notDeepEqual(v1, encodeResume(record));
+    assert.equal(decodeResume(v1, expect), undefined);
+  });
+
   it('is no record for another torrent, another shape, or damaged bytes', () => {
     const bytes = encodeResume(record);
     assert.equal(decodeResume(bytes, { ...expect, infoHash: Buffer.alloc(20, 8) }), undefined);
@@ -74,21 +93,21 @@ describe('ResumeFile', () => {
     const file = new ResumeFile(dir, infoHash.toString('hex'));
     const pieces = Bitfield.fromString('110');
     await file.save({ infoHash, pieces, files: await stampFiles(paths) });
-    const loaded = await file.load({ infoHash, pieceCount: 3 }, paths);
+    const loaded = await file.load({ infoHash, pieceCount: 3 }, { paths });
     assert.equal(loaded?.toString(), '110');
 
     // Same size, newer time: a write after the record (a crash mid-download looks like this).
     await utimes(b, new Date(), new Date(Date.now() + 5_000));
-    assert.equal(await file.load({ infoHash, pieceCount: 3 }, paths), undefined);
+    assert.equal(await file.load({ infoHash, pieceCount: 3 }, { paths }), undefined);
     // Recorded again, then grown.
     await file.save({ infoHash, pieces, files: await stampFiles(paths) });
-    assert.ok(await file.load({ infoHash, pieceCount: 3 }, paths));
+    assert.ok(await file.load({ infoHash, pieceCount: 3 }, { paths }));
     await appendFile(a, 'x');
-    assert.equal(await file.load({ infoHash, pieceCount: 3 }, paths), undefined);
+    assert.equal(await file.load({ infoHash, pieceCount: 3 }, { paths }), undefined);
     // Recorded again, then a file is gone.
     await file.save({ infoHash, pieces, files: await stampFiles(paths) });
     await rm(b);
-    assert.equal(await file.load({ infoHash, pieceCount: 3 }, paths), undefined);
+    assert.equal(await file.load({ infoHash, pieceCount: 3 }, { paths }), undefined);
   });
 
   it('records a missing file as missing, and then it must still be missing', async () => {
@@ -102,7 +121,7 @@ describe('ResumeFile', () => {
 
   it('is nothing when there is no record yet', async () => {
     const file = new ResumeFile(dir, Buffer.alloc(20, 9).toString('hex'));
-    assert.equal(await file.load({ infoHash: Buffer.alloc(20, 9), pieceCount: 3 }, []), undefined);
+    assert.equal(await file.load({ infoHash: Buffer.alloc(20, 9), pieceCount: 3 }, { paths: [] }), undefined);
   });
 });
 

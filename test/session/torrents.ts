@@ -3,8 +3,14 @@ import { createHash } from 'node:crypto';
 import { buildInfoDict, metainfoFromInfoBytes } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
 
-/** A single-file torrent of `data` in 16 KiB pieces, hashed; `private` adds BEP 27's flag. */
-export function torrentOf(data: Buffer, opts: { name?: string; private?: boolean } = {}): Metainfo {
+/**
+ * A single-file torrent of `data` in 16 KiB pieces, hashed; `private` adds BEP 27's flag; `files` (their
+ * lengths adding up to `data`'s) makes it a multi-file one.
+ */
+export function torrentOf(
+  data: Buffer,
+  opts: { name?: string; private?: boolean; files?: { path: string[]; length: number }[] } = {},
+): Metainfo {
   const pieceLength = 16 * 1024;
   const count = Math.ceil(data.length / pieceLength);
   const hashes = Buffer.alloc(count * 20);
@@ -17,8 +23,8 @@ export function torrentOf(data: Buffer, opts: { name?: string; private?: boolean
     name: opts.name ?? 'lesson.bin',
     pieceLength,
     pieceHashes: hashes,
-    files: [{ path: [], length: data.length }],
-    multiFile: false,
+    files: opts.files ?? [{ path: [], length: data.length }],
+    multiFile: opts.files !== undefined,
   });
   // `private` sorts last in the info dictionary: slip it in before the closing 'e'.
   if (opts.private) info = Buffer.concat([info.subarray(0, info.length - 1), Buffer.from('7:privatei1ee')]);

@@ -17,6 +17,8 @@ test('every seed command parses, with its arguments', () => {
   });
   assert.deepEqual(parseCommand('/merge_chunks'), { name: '/merge_chunks', args: [] });
   assert.deepEqual(parseCommand('/merge_chunks out'), { name: '/merge_chunks', args: ['out'] });
+  assert.deepEqual(parseCommand('/select'), { name: '/select', args: [] });
+  assert.deepEqual(parseCommand('/select 0,2-4'), { name: '/select', args: ['0,2-4'] });
 });
 
 test('unknown commands and wrong argument counts give the one-line invalid reply', () => {

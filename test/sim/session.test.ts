@@ -88,7 +88,7 @@ describe('session on the simulated network', () => {
     const leecher = byName(swarm, 'leecher-1');
     await runUntil(swarm, () => leecher.session !== undefined, 1000);
     let cancels = 0;
-    leecher.session!.events.on('peer-connected', (peer: PeerConnection) => {
+    leecher.session!.connections.on('ready', (peer: PeerConnection) => {
       const cancel = peer.cancel.bind(peer);
       peer.cancel = (block) => {
         cancels++;

@@ -199,6 +199,17 @@ test('a magnet link is accepted at once, shown as fetching metadata, then opened
     );
     const s = await state();
     assert.ok(s.torrents.some((x) => x.infoHash === hash && x.name === 'from magnet.bin'));
+    // Its files are listed (and can be chosen) once the metadata is here.
+    assert.deepEqual(s.torrents.find((x) => x.infoHash === hash)?.files, [
+      {
+        index: 0,
+        path: 'from magnet.bin',
+        size: 40_000,
+        selected: true,
+        done: 0,
+        stream: `/stream/${hash}/0/from%20magnet.bin`,
+      },
+    ]);
     assert.ok(!s.fetching.some((f) => f.infoHash === hash));
     await until('the hold released', () => holds.taken === holds.released);
     const open = await post('/api/magnet', { uri });
@@ -314,6 +325,44 @@ test('other torrents get a read-only console', async () => {
   assert.equal(line!.kind, 'error');
   assert.match(line!.text, /\/connect_tracker changes things, so it runs only in `chunkswarm peer`/);
   assert.equal(other.trackerConnected, false);
+});
+
+test('the file selection is changed by a guarded POST; an empty or impossible one is refused in one line', async () => {
+  const h = other.metainfo.infoHashHex;
+  const path = `/api/torrents/${h}/files`;
+  const noToken = await call(web.port, {
+    method: 'POST',
+    path,
+    body: '{"select":"all"}',
+    headers: { Origin: `http://127.0.0.1:${web.port}`, 'Content-Type': 'application/json' },
+  });
+  assert.equal(noToken.status, 403);
+  const foreign = await call(web.port, {
+    method: 'POST',
+    path,
+    body: '{"select":"all"}',
+    headers: { Origin: 'http://rebind.evil.example', 'X-Chunkswarm-Token': token },
+  });
+  assert.equal(foreign.status, 403);
+  for (const [body, why] of [
+    [{ file: 0, selected: false }, /the selection is empty/],
+    [{ select: '3' }, /file 3 does not exist/],
+    [{ file: 7, selected: true }, /file 7 does not exist/],
+    [{ files: [0] }, /send \{"select": "0,2-4"\}/],
+  ] as const) {
+    const r = await post(path, body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.match(r.json().error as string, why);
+  }
+  const ok = await post(path, { select: 'all' });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(ok.json(), { selected: [0] });
+  const t = (await state()).torrents.find((x) => x.infoHash === h)!;
+  assert.equal(t.selectable, true);
+  assert.deepEqual(
+    t.files.map((f) => [f.index, f.selected]),
+    [[0, true]],
+  );
 });
 
 test('a foreign Host or Origin is refused by the peer page too', async () => {
