@@ -310,6 +310,10 @@ export async function openDownloadStorage(opts: {
       ? (await stampFiles(new FileStorage(m, opts.contentPath).paths)).map((st) => st.size >= 0)
       : [];
     placed = new Set([...opts.files, ...all.filter((i) => onDisk[i])]);
+  } else {
+    // Every file chosen, but through a selection all the same: a file unticked later, before any of its
+    // bytes arrived, then keeps its share of a boundary chunk in the part file and is never created.
+    placed = new Set(all);
   }
   const storage = new FileStorage(
     m,

@@ -129,8 +129,10 @@ export class FileStorage implements Storage {
    * Adds files to the selection while the download runs. The bytes of each newly selected file
    * that are already held (pieces `have` marks, or that this storage wrote or verified) move
    * from the part file into the file; reads and writes wait meanwhile, so none sees a half-moved
-   * piece. A file that leaves the selection stays where it is: its bytes are already in it, and the
-   * picker simply stops fetching its pieces (so this never removes a file or moves bytes back).
+   * piece. A file that leaves the selection stays where it is when it already has bytes (or exists on
+   * disk): the picker simply stops fetching its pieces, and this never removes a file or moves bytes
+   * back. One that has none yet goes to the part file, so a chunk it shares with a chosen file does not
+   * create it.
    */
   async setSelection(files: ReadonlySet<number>, have: Bitfield): Promise<void> {
     this.#checkOpen();
@@ -138,7 +140,8 @@ export class FileStorage implements Storage {
     if (this.#partPath === undefined) return; // without a selection, every file is in place already
     while (this.#gate) await this.#gate;
     const added = [...files].filter((i) => this.#inFile[i] === 0).sort((a, b) => a - b);
-    if (added.length === 0) return;
+    const leaving = this.layout.files.some((f, i) => !files.has(i) && this.#inFile[i] === 1 && f.length > 0);
+    if (added.length === 0 && (!leaving || this.readOnly)) return;
     if (this.readOnly) {
       throw new ChunkswarmError(
         'ESTORAGE',
@@ -151,6 +154,7 @@ export class FileStorage implements Storage {
     });
     try {
       if (this.#active > 0) await new Promise<void>((r) => (this.#drained = r));
+      await this.#releaseUntouched(files, have);
       const partIndex = this.#paths.length;
       for (const f of added) {
         const file = this.layout.files[f]!;
@@ -180,6 +184,22 @@ export class FileStorage implements Storage {
     } finally {
       this.#gate = undefined;
       open();
+    }
+  }
+
+  /**
+   * Files leaving the selection that hold no byte yet and are not on disk: their bytes go to the part file.
+   * Called with the gate shut and no read or write under way, so no write is creating one meanwhile.
+   */
+  async #releaseUntouched(files: ReadonlySet<number>, have: Bitfield): Promise<void> {
+    for (let f = 0; f < this.layout.files.length; f++) {
+      const file = this.layout.files[f]!;
+      if (files.has(f) || this.#inFile[f] === 0 || file.length === 0) continue;
+      const first = Math.floor(file.offset / this.layout.pieceLength);
+      const last = Math.floor((file.offset + file.length - 1) / this.layout.pieceLength);
+      let held = false;
+      for (let p = first; p <= last && !held; p++) held = have.has(p) || this.#stored.has(p);
+      if (!held && !(await exists(this.#paths[f]!))) this.#inFile[f] = 0;
     }
   }
 
@@ -586,5 +606,16 @@ export async function syncDir(dir: string): Promise<void> {
     throw storageError('sync folder', dir, err);
   } finally {
     await h?.close().catch(() => {});
+  }
+}
+
+/** Whether something is at `path` (a file we would otherwise create). */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
   }
 }

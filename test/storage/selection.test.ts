@@ -192,4 +192,29 @@ describe('FileStorage with a file selection', () => {
     await s.setSelection(new Set([0]), new Bitfield(3));
     await s.close();
   });
+
+  it('a file left out before any of its bytes arrived goes to the part file; one with bytes stays in place', async () => {
+    const built = multiLayout();
+    // Everything chosen at first, as a download without --select opens its storage.
+    const { storage, root, partPath } = open(built, [A, EMPTY, C, D, E]);
+    await storage.prepare();
+    await storage.writePiece(1, piece(built, 1)); // d.bin only
+    const have = new Bitfield(3);
+    have.set(1);
+    // Unticked: c.bin has no byte yet and goes out of the way; d.bin holds piece 1 and stays.
+    await storage.setSelection(new Set([A, EMPTY, E]), have);
+    assert.equal(storage.isFileCreated(C), false);
+    assert.equal(storage.isFileCreated(D), true);
+    // Piece 0 spans a.bin, c.bin and d.bin: c.bin's share goes to the part file, and c.bin is never created.
+    await storage.writePiece(0, piece(built, 0));
+    await storage.flush();
+    assert.equal(await exists(join(root, 'c.bin')), false, 'c.bin was created');
+    assert.deepEqual((await readFile(partPath)).subarray(10_000, 13_000), built.fileData[C]);
+    await readsBack(storage, built, [0, 1]);
+    // Chosen again: its bytes come out of the part file into c.bin.
+    have.set(0);
+    await storage.setSelection(new Set([A, EMPTY, C, E]), have);
+    assert.deepEqual(await readFile(join(root, 'c.bin')), built.fileData[C]);
+    await storage.close();
+  });
 });
