@@ -2,7 +2,7 @@ import { Bitfield } from '../../shared/bitfield.js';
 import { ChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import { normalizeIp, parseIp } from './ip.js';
-import { decodeComponent, decodeLatin1, forEachParam, parseDecimal } from './query.js';
+import { decodeComponent, decodeLatin1, parseDecimal } from './query.js';
 import { decodeRatesParam, type PeerRate } from './rates.js';
 
 /** BEP 3 events, plus `paused` (BEP 21: a partial seed that stopped downloading but still uploads). */
@@ -70,13 +70,7 @@ export function parseAnnounceQuery(
   // One table for every call (parsing is synchronous and never re-entered): a typed array
   // allocated per announce costs more than the rest of reading the parameters.
   const at = FIELD_AT.fill(-1);
-  const keysOk = forEachParam(rawQuery, (key, start, end) => {
-    const field = FIELDS.get(key);
-    if (field === undefined || at[field * 2]! >= 0) return;
-    at[field * 2] = start;
-    at[field * 2 + 1] = end;
-  });
-  if (!keysOk) fail('invalid percent-encoding in a parameter name');
+  if (!locateFields(rawQuery, at)) fail('invalid percent-encoding in a parameter name');
 
   const infoHash = bytesField(rawQuery, at, F.infoHash, 'info_hash');
   const peerId = bytesField(rawQuery, at, F.peerId, 'peer_id');
@@ -113,15 +107,21 @@ export function parseAnnounceQuery(
   const trackerId = has(at, F.trackerId) ? tokenField(rawQuery, at, F.trackerId, 'trackerid') : undefined;
 
   let ip: string | undefined;
+  let addr: Buffer | undefined;
   if (opts.trustIpParam && has(at, F.ip)) {
     const text = decodeLatin1(rawQuery, at[F.ip * 2]!, at[F.ip * 2 + 1]!, true);
     ip = text === undefined ? undefined : normalizeIp(text);
     if (ip === undefined) fail('invalid ip (an IPv4 or IPv6 address is needed)');
+  } else if (remoteIp === lastRemote.text) {
+    ip = lastRemote.ip;
+    addr = lastRemote.bytes;
   } else {
     ip = normalizeIp(remoteIp);
-    if (ip === undefined) fail('the tracker could not tell your address');
+    addr = ip === undefined ? undefined : parseIp(ip);
+    lastRemote = { text: remoteIp, ip, bytes: addr };
   }
-  const addr = parseIp(ip)!;
+  if (ip === undefined) fail('the tracker could not tell your address');
+  addr ??= parseIp(ip)!;
   const compactAddress = Buffer.allocUnsafe(addr.length + 2);
   compactAddress.set(addr, 0);
   compactAddress.writeUInt16BE(port, addr.length);
@@ -188,6 +188,17 @@ export function parseAnnounceQuery(
   };
 }
 
+/**
+ * The last socket address read, with its canonical text and bytes: announces come in runs from the
+ * same address (a NAT, a machine's own clients, a benchmark), and parsing the same text twice per
+ * announce (normalize, then to bytes) showed in the profile. `bytes` is only read, never handed out.
+ */
+let lastRemote: { text: string; ip: string | undefined; bytes: Buffer | undefined } = {
+  text: '',
+  ip: undefined,
+  bytes: undefined,
+};
+
 /** Parameter names we read; anything else (supportcrypto, corrupt, requirecrypto, ...) is ignored. */
 const F = {
   infoHash: 0,
@@ -234,6 +245,61 @@ const FIELDS: ReadonlyMap<string, Field> = new Map<string, Field>([
   ['cs_status', F.csStatus],
   ['cs_rates', F.csRates],
 ]);
+
+/** The names of FIELDS by length, so a plain key is matched in place, without a string of its own. */
+const NAMES_BY_LENGTH: readonly (readonly (readonly [string, Field])[])[] = (() => {
+  const out: [string, Field][][] = [];
+  for (const [name, field] of FIELDS) (out[name.length] ??= []).push([name, field]);
+  return out;
+})();
+
+/**
+ * Records in `at` where each known parameter's value sits (the first copy counts); false on a
+ * key with a bad escape. Does what forEachParam and a FIELDS lookup per key do, but a key
+ * without `%` or `+` (every key real clients send) is compared where it lies in the query.
+ */
+function locateFields(raw: string, at: Int32Array): boolean {
+  const len = raw.length;
+  let pos = 0;
+  while (pos <= len) {
+    let amp = raw.indexOf('&', pos);
+    if (amp < 0) amp = len;
+    if (amp > pos) {
+      let eq = raw.indexOf('=', pos);
+      if (eq < 0 || eq > amp) eq = amp;
+      let field: Field | undefined;
+      let plain = true;
+      for (let i = pos; i < eq; i++) {
+        const c = raw.charCodeAt(i);
+        if (c === 0x25 || c === 0x2b || c > 0xff) {
+          plain = false;
+          break;
+        }
+      }
+      if (plain) {
+        const names = NAMES_BY_LENGTH[eq - pos];
+        if (names !== undefined) {
+          for (const [name, f] of names) {
+            if (raw.startsWith(name, pos)) {
+              field = f;
+              break;
+            }
+          }
+        }
+      } else {
+        const key = decodeLatin1(raw, pos, eq, true);
+        if (key === undefined) return false;
+        field = FIELDS.get(key);
+      }
+      if (field !== undefined && at[field * 2]! < 0) {
+        at[field * 2] = eq < amp ? eq + 1 : amp;
+        at[field * 2 + 1] = amp;
+      }
+    }
+    pos = amp + 1;
+  }
+  return true;
+}
 
 const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
 
