@@ -249,7 +249,11 @@ const FIELDS: ReadonlyMap<string, Field> = new Map<string, Field>([
 /** The names of FIELDS by length, so a plain key is matched in place, without a string of its own. */
 const NAMES_BY_LENGTH: readonly (readonly (readonly [string, Field])[])[] = (() => {
   const out: [string, Field][][] = [];
-  for (const [name, field] of FIELDS) (out[name.length] ??= []).push([name, field]);
+  for (const [name, field] of FIELDS) {
+    const same = out[name.length] ?? [];
+    same.push([name, field]);
+    out[name.length] = same;
+  }
   return out;
 })();
 
