@@ -299,6 +299,16 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #journal: SwarmJournal | undefined;
   readonly #keep = new ByteKeeper();
   readonly #random: () => number;
+  /**
+   * What the last lookups found. One announce looks its swarm up three times (record, pick,
+   * count) and its peer twice, always with the same strings; every change to #swarms or to a
+   * swarm's byKey forgets them.
+   */
+  #memoHash: string | undefined;
+  #memoSwarm: Swarm | undefined;
+  #memoKeyOf: Swarm | undefined;
+  #memoKey: string | undefined;
+  #memoEntry: Entry | undefined;
 
   constructor(opts: MemorySwarmStoreOptions = {}) {
     this.#random = opts.random ?? Math.random;
@@ -309,10 +319,35 @@ export class MemorySwarmStore implements SwarmStore {
     this.#journal = opts.journal;
   }
 
-  announce(infoHash: string, peer: PeerRecord, event: AnnounceEvent | undefined, now: number): void {
+  #swarm(infoHash: string): Swarm | undefined {
+    if (infoHash === this.#memoHash) return this.#memoSwarm;
     const swarm = this.#swarms.get(infoHash);
+    this.#memoHash = infoHash;
+    this.#memoSwarm = swarm;
+    return swarm;
+  }
+
+  #entry(swarm: Swarm, key: string): Entry | undefined {
+    if (swarm === this.#memoKeyOf && key === this.#memoKey) return this.#memoEntry;
+    const entry = swarm.byKey.get(key);
+    this.#memoKeyOf = swarm;
+    this.#memoKey = key;
+    this.#memoEntry = entry;
+    return entry;
+  }
+
+  #forget(): void {
+    this.#memoHash = undefined;
+    this.#memoSwarm = undefined;
+    this.#memoKeyOf = undefined;
+    this.#memoKey = undefined;
+    this.#memoEntry = undefined;
+  }
+
+  announce(infoHash: string, peer: PeerRecord, event: AnnounceEvent | undefined, now: number): void {
+    const swarm = this.#swarm(infoHash);
     if (event === 'stopped') {
-      const entry = swarm?.byKey.get(peer.key);
+      const entry = swarm && this.#entry(swarm, peer.key);
       if (swarm && entry) {
         this.#journal?.announce({ kind: 'remove', infoHash, key: peer.key });
         this.#remove(swarm, entry);
@@ -324,7 +359,7 @@ export class MemorySwarmStore implements SwarmStore {
       throw new ChunkswarmError('ETRACKER_FAILURE', 'tracker is full: it tracks as many torrents as it can');
     }
     const rec = peer.lastSeen === now ? peer : { ...peer, lastSeen: now };
-    const entry = swarm?.byKey.get(rec.key);
+    const entry = swarm && this.#entry(swarm, rec.key);
     if (!entry) {
       const count = swarm?.list.length ?? 0;
       if (count >= this.#maxPeers) {
@@ -381,6 +416,7 @@ export class MemorySwarmStore implements SwarmStore {
    */
   restore(infoHash: string, saved: SavedSwarm, peers: Iterable<SavedPeer>): void {
     this.#swarms.delete(infoHash);
+    this.#forget();
     const swarm = this.#newSwarm(infoHash);
     swarm.downloaded = saved.downloaded;
     swarm.name = saved.name;
@@ -411,6 +447,7 @@ export class MemorySwarmStore implements SwarmStore {
       pieces: undefined,
     };
     this.#swarms.set(infoHash, swarm);
+    this.#forget();
     return swarm;
   }
 
@@ -467,16 +504,17 @@ export class MemorySwarmStore implements SwarmStore {
     if (entry.index >= swarm.flags.length) grow(swarm);
     writeSlot(swarm, entry, compact ?? compactEntry(entry.rec.ip, entry.rec.port));
     swarm.byKey.set(entry.rec.key, entry);
+    this.#forget();
     if (entry.seeder) swarm.seeders++;
     const ip = entry.rec.ip;
     if (!isLoopback(ip)) swarm.perIp.set(ip, (swarm.perIp.get(ip) ?? 0) + 1);
   }
 
   peers(infoHash: string, limit: number, excludeKey: string | undefined, now: number): PeerRecord[] {
-    const swarm = this.#swarms.get(infoHash);
+    const swarm = this.#swarm(infoHash);
     const out: PeerRecord[] = [];
     if (!swarm || limit <= 0) return out;
-    const asker = excludeKey === undefined ? undefined : swarm.byKey.get(excludeKey);
+    const asker = excludeKey === undefined ? undefined : this.#entry(swarm, excludeKey);
     const leechersOnly = asker?.uploadOnly === true;
     const freshSince = now - this.#staleAfter;
     const n = swarm.list.length;
@@ -491,9 +529,9 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   compactPeers(infoHash: string, limit: number, excludeKey: string | undefined, now: number): CompactPeers {
-    const swarm = this.#swarms.get(infoHash);
+    const swarm = this.#swarm(infoHash);
     if (!swarm || limit <= 0) return NO_PEERS;
-    const asker = excludeKey === undefined ? -1 : (swarm.byKey.get(excludeKey)?.index ?? -1);
+    const asker = excludeKey === undefined ? -1 : (this.#entry(swarm, excludeKey)?.index ?? -1);
     const skip = asker >= 0 && swarm.list[asker]!.uploadOnly ? F_SEEDER : 0;
     const freshSince = now - this.#staleAfter;
     const { addr, flags, seen } = swarm;
@@ -531,7 +569,7 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   stats(infoHash: string): SwarmStats {
-    const swarm = this.#swarms.get(infoHash);
+    const swarm = this.#swarm(infoHash);
     if (!swarm) return { complete: 0, incomplete: 0, downloaded: 0 };
     return {
       complete: swarm.seeders,
@@ -568,13 +606,17 @@ export class MemorySwarmStore implements SwarmStore {
           removed++;
         }
       }
-      if (swarm.list.length === 0) this.#swarms.delete(hash);
+      if (swarm.list.length === 0) {
+        this.#swarms.delete(hash);
+        this.#forget();
+      }
     }
     return removed;
   }
 
   close(): void {
     this.#swarms.clear();
+    this.#forget();
   }
 
   #remove(swarm: Swarm, entry: Entry): void {
@@ -592,6 +634,7 @@ export class MemorySwarmStore implements SwarmStore {
       swarm.seen[entry.index] = swarm.seen[swarm.list.length]!;
     }
     swarm.byKey.delete(entry.rec.key);
+    this.#forget();
     if (entry.seeder) swarm.seeders--;
     const ip = entry.rec.ip;
     const n = swarm.perIp.get(ip);

@@ -396,7 +396,9 @@ async function listenHandles(
       return true;
     }
     // A copy: the owner may keep the chunk (a request in parts), and firstRead is reused.
-    handlers.onData(conn, Buffer.from(firstRead.subarray(0, n)));
+    const chunk = Buffer.allocUnsafe(n);
+    firstRead.copy(chunk, 0, 0, n);
+    handlers.onData(conn, chunk);
     return conn.settled;
   }
 
