@@ -58,17 +58,10 @@ describe('tracker sockets', () => {
         },
       });
       try {
-        const reply = await new Promise<string>((resolve, reject) => {
-          const sock = connect(l.port, '127.0.0.1');
-          let out = '';
-          sock.on('error', reject);
-          sock.on('data', (c: Buffer) => {
-            out += c.toString();
-          });
-          sock.on('close', () => resolve(out));
-          sock.write('GET /one HTTP/1.1\r\nHost: x\r\n\r\n');
-          setTimeout(() => sock.write('GET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 50);
-        });
+        const reply = await exchange(l.port, [
+          [0, 'GET /one HTTP/1.1\r\nHost: x\r\n\r\n'],
+          [50, 'GET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+        ]);
         assert.match(reply, /GET \/one[\s\S]*GET \/two/);
         assert.equal(seen.length, 1);
         assert.notEqual(seen[0]!.remoteAddress(), undefined);
@@ -118,17 +111,10 @@ describe('tracker sockets', () => {
       assert.ok(l.firstReads().atAccept >= 1, JSON.stringify(l.firstReads()));
 
       // Sent in two parts, the second well after the accept: read through libuv.
-      const reply = await new Promise<string>((resolve, reject) => {
-        const sock = connect(l.port, '127.0.0.1');
-        let out = '';
-        sock.on('error', reject);
-        sock.on('data', (c: Buffer) => {
-          out += c.toString();
-        });
-        sock.on('close', () => resolve(out));
-        setTimeout(() => sock.write('sec'), 100);
-        setTimeout(() => sock.write('ond\n'), 200);
-      });
+      const reply = await exchange(l.port, [
+        [100, 'sec'],
+        [200, 'ond\n'],
+      ]);
       assert.equal(reply, 'echo second\n');
       assert.ok(l.firstReads().waited >= 1, JSON.stringify(l.firstReads()));
     } finally {
@@ -136,3 +122,20 @@ describe('tracker sockets', () => {
     }
   });
 });
+
+/** Connects, writes each part `ms` after connecting, and resolves with all it read once closed. */
+function exchange(port: number, parts: readonly (readonly [number, string])[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let out = '';
+    sock.on('error', reject);
+    sock.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    sock.on('close', () => resolve(out));
+    for (const [ms, text] of parts) {
+      if (ms === 0) sock.write(text);
+      else setTimeout(() => sock.write(text), ms);
+    }
+  });
+}

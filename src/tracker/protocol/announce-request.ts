@@ -2,7 +2,7 @@ import { Bitfield } from '../../shared/bitfield.js';
 import { ChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import { normalizeIp, parseIp } from './ip.js';
-import { decodeComponent, decodeLatin1, parseDecimal } from './query.js';
+import { decodeComponent, decodeLatin1, forEachRawParam, parseDecimal } from './query.js';
 import { decodeRatesParam, type PeerRate } from './rates.js';
 
 /** BEP 3 events, plus `paused` (BEP 21: a partial seed that stopped downloading but still uploads). */
@@ -263,46 +263,37 @@ const NAMES_BY_LENGTH: readonly (readonly (readonly [string, Field])[])[] = (() 
  * without `%` or `+` (every key real clients send) is compared where it lies in the query.
  */
 function locateFields(raw: string, at: Int32Array): boolean {
-  const len = raw.length;
-  let pos = 0;
-  while (pos <= len) {
-    let amp = raw.indexOf('&', pos);
-    if (amp < 0) amp = len;
-    if (amp > pos) {
-      let eq = raw.indexOf('=', pos);
-      if (eq < 0 || eq > amp) eq = amp;
-      let field: Field | undefined;
-      let plain = true;
-      for (let i = pos; i < eq; i++) {
-        const c = raw.charCodeAt(i);
-        if (c === 0x25 || c === 0x2b || c > 0xff) {
-          plain = false;
-          break;
-        }
-      }
-      if (plain) {
-        const names = NAMES_BY_LENGTH[eq - pos];
-        if (names !== undefined) {
-          for (const [name, f] of names) {
-            if (raw.startsWith(name, pos)) {
-              field = f;
-              break;
-            }
-          }
-        }
-      } else {
-        const key = decodeLatin1(raw, pos, eq, true);
-        if (key === undefined) return false;
-        field = FIELDS.get(key);
-      }
-      if (field !== undefined && at[field * 2]! < 0) {
-        at[field * 2] = eq < amp ? eq + 1 : amp;
-        at[field * 2 + 1] = amp;
+  return forEachRawParam(raw, (pos, eq, start, end) => {
+    let field: Field | undefined;
+    let plain = true;
+    for (let i = pos; i < eq; i++) {
+      const c = raw.charCodeAt(i);
+      if (c === 0x25 || c === 0x2b || c > 0xff) {
+        plain = false;
+        break;
       }
     }
-    pos = amp + 1;
-  }
-  return true;
+    if (plain) {
+      const names = NAMES_BY_LENGTH[eq - pos];
+      if (names !== undefined) {
+        for (const [name, f] of names) {
+          if (raw.startsWith(name, pos)) {
+            field = f;
+            break;
+          }
+        }
+      }
+    } else {
+      const key = decodeLatin1(raw, pos, eq, true);
+      if (key === undefined) return false;
+      field = FIELDS.get(key);
+    }
+    if (field !== undefined && at[field * 2]! < 0) {
+      at[field * 2] = start;
+      at[field * 2 + 1] = end;
+    }
+    return true;
+  });
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
