@@ -14,7 +14,7 @@ import { request } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { cpuProfileFlags, startChunkswarmTracker } from '../lib/clients.js';
+import { BENCH_DIR, cpuProfileFlags, ROOT, startChunkswarmTracker } from '../lib/clients.js';
 import { type FigureResult, fmt, type Row, type ScenarioContext, verdict } from '../lib/context.js';
 import { freePort, type Proc, sleep, waitListening } from '../lib/procs.js';
 import { ratio, round } from '../lib/stats.js';
@@ -269,6 +269,30 @@ export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
   );
   await tracker.proc.stop();
 
+  // The floor: Node answering a fixed reply per connection, on the tracker's socket layer and on
+  // net.Server. The tracker's per-CPU figure over the first one is the share of each announce that
+  // is the tracker's own work; the rest is what Node costs per connection.
+  const floors: Record<string, TrackerRun | null> = {};
+  for (const layer of ['handles', 'net'] as const) {
+    const proc = await ctx.group.start(
+      `floor-${layer}`,
+      process.execPath,
+      ['--import', 'tsx', join(BENCH_DIR, 'tracker-floor.ts'), layer],
+      { cwd: ROOT },
+    );
+    const { line } = await proc.waitForLine(/floor listening on \d+/, 20_000);
+    const port = Number(/(\d+)$/.exec(line)?.[1]);
+    const url = `http://127.0.0.1:${port}/announce`;
+    floors[layer] = await measure(
+      ctx,
+      { name: `Node floor (${layer})`, proc, httpUrl: url, udpPort: port },
+      'http',
+      false,
+      swarmsFile,
+    );
+    await proc.stop();
+  }
+
   let profiles: string | null = null;
   if (ctx.profileDir) {
     profiles = join(ctx.profileDir, 'tracker');
@@ -287,6 +311,7 @@ export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
   }
 
   const rows = trackerRows(csRuns, otRuns);
+  rows.push(...floorRows(csRuns.http ?? null, floors));
   const clean = (r: TrackerRun | null | undefined) =>
     r
       ? {
@@ -311,6 +336,7 @@ export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
       pinned: canPin ? { trackerCore: Number(TRACKER_CORE), loadCore: Number(LOAD_CORE) } : null,
       chunkswarm: cleanAll(csRuns),
       opentracker: cleanAll(otRuns),
+      nodeFloor: cleanAll(floors),
       perCpuRatio: {
         http: round(ratio(csRuns.http?.announcesPerCpuSecond, otRuns.http?.announcesPerCpuSecond)),
         udp: round(ratio(csRuns.udp?.announcesPerCpuSecond, otRuns.udp?.announcesPerCpuSecond)),
@@ -358,4 +384,26 @@ export function trackerRows(
   if (cs.udpPinned || ot.udpPinned)
     rows.push(row('tracker udp announces/s, tracker on 1 core', 'udpPinned', perSecond, false));
   return rows;
+}
+
+/**
+ * The floor rows: a fixed reply per connection, per server CPU-second. The ratio column is the
+ * tracker's figure over the floor's: how close the tracker comes to what Node allows.
+ */
+export function floorRows(cs: TrackerRun | null, floors: Record<string, TrackerRun | null>): Row[] {
+  const label: Record<string, string> = {
+    handles: "Node floor: fixed reply per connection, tracker's socket layer, per CPU-s",
+    net: 'Node floor: fixed reply per connection, net.Server, per CPU-s',
+  };
+  return Object.entries(floors).map(([layer, f]) => {
+    const r = ratio(cs?.announcesPerCpuSecond ?? null, f?.announcesPerCpuSecond ?? null);
+    return {
+      figure: label[layer] ?? layer,
+      chunkswarm: fmt(cs?.announcesPerCpuSecond ?? null, 0),
+      reference: fmt(f?.announcesPerCpuSecond ?? null, 0),
+      ratio: fmt(r, 2, 'x'),
+      target: '',
+      verdict: '',
+    };
+  });
 }

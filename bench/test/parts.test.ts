@@ -26,7 +26,7 @@ import {
 import { parseWrkResult, servedAnnounces, swarmHashes } from '../lib/wrk.js';
 import { cpuPerGiB } from '../scenarios/pair.js';
 import { efficiencyTarget, parseTotals, swarmRows, swarmTraffic } from '../scenarios/swarm.js';
-import { summarise, trackerRows } from '../scenarios/tracker.js';
+import { floorRows, summarise, trackerRows } from '../scenarios/tracker.js';
 
 test('CPU seconds from /proc/PID/stat, also when the command name holds spaces and parentheses', () => {
   // fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
@@ -445,6 +445,16 @@ test('tracker runs: wrk and udp results summarised alike; rows flag failures and
   const pinned = rows.find((r) => r.figure.includes('udp announces/s, tracker on 1 core'));
   assert.equal(pinned?.chunkswarm, '1500', 'a tracker that filled 95% of its core is not flagged');
   assert.equal(pinned?.reference, '1500 (used 50% of it)');
+
+  // The floor rows: the tracker's per-CPU figure over each floor's, no verdict.
+  const floor = summarise('http', false, { ...wrk, notOk: 0, refused: 0 }, 0.25);
+  const floors = floorRows(h, { handles: floor, net: null });
+  assert.equal(floors.length, 2);
+  assert.equal(floors[0]?.chunkswarm, '1980');
+  assert.equal(floors[0]?.reference, '4000');
+  assert.equal(floors[0]?.ratio, '0.49x');
+  assert.equal(floors[0]?.verdict, '');
+  assert.match(floors[1]?.figure ?? '', /net\.Server/);
 });
 
 test('swarm rows: targets by swarm size, copies and CPU judged, caps that broke are marked', () => {

@@ -13,6 +13,7 @@ import {
   parseScrapeQuery,
   parseScrapeResponse,
 } from '../../src/tracker/protocol/index.js';
+import { decodeComponent, forEachParam } from '../../src/tracker/protocol/query.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 
@@ -152,6 +153,66 @@ describe('tracker fuzz', () => {
           assert.equal(r.name, Buffer.from(p.name, 'utf8').toString('utf8'));
         }
       }),
+      { numRuns: RUNS },
+    );
+  });
+
+  // parseAnnounceQuery matches known keys in place and decodes the 20-byte fields on a fast path
+  // (announce-request.ts); this checks both against the plain reading of the query: forEachParam,
+  // the first copy of each key, decodeComponent.
+  it('any escaping of info_hash, peer_id and the keys reads as the plain decoding does', () => {
+    const escaping = fc.constantFrom('literal', 'upper', 'lower');
+    const spell = (bytes: Uint8Array, how: readonly string[]) =>
+      [...bytes]
+        .map((b, i) => {
+          const safe = b > 0x20 && b < 0x7f && !'%&=#?'.includes(String.fromCharCode(b));
+          const h = how[i % how.length];
+          if (h === 'literal' && safe) return String.fromCharCode(b);
+          const hex = b.toString(16).padStart(2, '0');
+          return `%${h === 'lower' ? hex : hex.toUpperCase()}`;
+        })
+        .join('');
+    const key = (name: string, escapeAt: number) =>
+      escapeAt < 0 || escapeAt >= name.length
+        ? name
+        : `${name.slice(0, escapeAt)}%${name.charCodeAt(escapeAt).toString(16)}${name.slice(escapeAt + 1)}`;
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 18, maxLength: 22 }),
+        fc.uint8Array({ minLength: 20, maxLength: 20 }),
+        fc.array(escaping, { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: -1, max: 9 }),
+        fc.boolean(),
+        (ih, pid, how, escapeAt, twice) => {
+          const parts = [
+            `${key('info_hash', escapeAt)}=${spell(ih, how)}`,
+            `peer_id=${spell(pid, how)}`,
+            'port=6881',
+            ...(twice ? [`info_hash=${'%00'.repeat(20)}`] : []),
+          ];
+          const query = parts.join('&');
+          let ok: ReturnType<typeof parseAnnounceQuery> | undefined;
+          let refused: string | undefined;
+          try {
+            ok = parseAnnounceQuery(query, '10.0.0.1');
+          } catch (err) {
+            if (!isChunkswarmError(err, 'ETRACKER_REQUEST')) throw err;
+            refused = err.message;
+          }
+          const first = new Map<string, Buffer | undefined>();
+          forEachParam(query, (k, start, end) => {
+            if (!first.has(k)) first.set(k, decodeComponent(query, start, end, false));
+          });
+          const want = first.get('info_hash');
+          if (want?.length === 20) {
+            assert.equal(refused, undefined);
+            assert.deepEqual(ok?.infoHash, want);
+            assert.deepEqual(ok?.peerId, Buffer.from(pid));
+          } else {
+            assert.equal(refused, 'info_hash must be 20 bytes');
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
   });

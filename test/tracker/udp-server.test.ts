@@ -17,7 +17,12 @@ import {
   parseScrapeResponse,
   UDP_PROTOCOL_ID,
 } from '../../src/tracker/protocol/index.js';
-import { startTracker, type TrackerEvent, type TrackerHandle } from '../../src/tracker/server/index.js';
+import {
+  ConnectionIds,
+  startTracker,
+  type TrackerEvent,
+  type TrackerHandle,
+} from '../../src/tracker/server/index.js';
 import { announceQuery, hash, httpGet, peerId } from './helpers.js';
 
 /** Short waits: every exchange here is on loopback, where nothing is lost. */
@@ -472,5 +477,22 @@ describe('BEP 41 URL data', () => {
       udpAnnounce(`udp://127.0.0.1:${t.port}/announce`, params(1, 1, { port: 0 }), FAST),
       isTrackerFailure(/invalid port 0/),
     );
+  });
+});
+
+describe('UDP connection ids', () => {
+  it('hold for the minute they were issued in and the next, for that address and port only', () => {
+    const ids = new ConnectionIds({ secret: Buffer.alloc(32, 7), windowMs: 60_000 });
+    const t0 = 10 * 60_000 + 5_000;
+    const id = ids.issue('10.0.0.1', 6881, t0);
+    assert.equal(ids.accepts(id, '10.0.0.1', 6881, t0), true);
+    assert.equal(ids.accepts(id, '10.0.0.1', 6881, t0 + 60_000), true, 'the next minute');
+    assert.equal(ids.accepts(id, '10.0.0.1', 6881, t0 + 120_000), false, 'two minutes on');
+    assert.equal(ids.accepts(id, '10.0.0.1', 6881, t0 - 60_000), false, 'the minute before');
+    assert.equal(ids.accepts(id, '10.0.0.1', 6882, t0), false, 'another port');
+    assert.equal(ids.accepts(id, '10.0.0.2', 6881, t0), false, 'another address');
+    assert.equal(ids.accepts(id ^ 1n, '10.0.0.1', 6881, t0), false, 'one bit off');
+    const other = new ConnectionIds({ secret: Buffer.alloc(32, 8), windowMs: 60_000 });
+    assert.equal(other.accepts(id, '10.0.0.1', 6881, t0), false, 'another secret');
   });
 });

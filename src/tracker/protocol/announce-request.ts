@@ -2,7 +2,7 @@ import { Bitfield } from '../../shared/bitfield.js';
 import { ChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import { normalizeIp, parseIp } from './ip.js';
-import { decodeComponent, decodeLatin1, forEachParam, parseDecimal } from './query.js';
+import { decodeComponent, decodeLatin1, forEachRawParam, parseDecimal } from './query.js';
 import { decodeRatesParam, type PeerRate } from './rates.js';
 
 /** BEP 3 events, plus `paused` (BEP 21: a partial seed that stopped downloading but still uploads). */
@@ -70,13 +70,7 @@ export function parseAnnounceQuery(
   // One table for every call (parsing is synchronous and never re-entered): a typed array
   // allocated per announce costs more than the rest of reading the parameters.
   const at = FIELD_AT.fill(-1);
-  const keysOk = forEachParam(rawQuery, (key, start, end) => {
-    const field = FIELDS.get(key);
-    if (field === undefined || at[field * 2]! >= 0) return;
-    at[field * 2] = start;
-    at[field * 2 + 1] = end;
-  });
-  if (!keysOk) fail('invalid percent-encoding in a parameter name');
+  if (!locateFields(rawQuery, at)) fail('invalid percent-encoding in a parameter name');
 
   const infoHash = bytesField(rawQuery, at, F.infoHash, 'info_hash');
   const peerId = bytesField(rawQuery, at, F.peerId, 'peer_id');
@@ -113,15 +107,21 @@ export function parseAnnounceQuery(
   const trackerId = has(at, F.trackerId) ? tokenField(rawQuery, at, F.trackerId, 'trackerid') : undefined;
 
   let ip: string | undefined;
+  let addr: Buffer | undefined;
   if (opts.trustIpParam && has(at, F.ip)) {
     const text = decodeLatin1(rawQuery, at[F.ip * 2]!, at[F.ip * 2 + 1]!, true);
     ip = text === undefined ? undefined : normalizeIp(text);
     if (ip === undefined) fail('invalid ip (an IPv4 or IPv6 address is needed)');
+  } else if (remoteIp === lastRemote.text) {
+    ip = lastRemote.ip;
+    addr = lastRemote.bytes;
   } else {
     ip = normalizeIp(remoteIp);
-    if (ip === undefined) fail('the tracker could not tell your address');
+    addr = ip === undefined ? undefined : parseIp(ip);
+    lastRemote = { text: remoteIp, ip, bytes: addr };
   }
-  const addr = parseIp(ip)!;
+  if (ip === undefined) fail('the tracker could not tell your address');
+  addr ??= parseIp(ip)!;
   const compactAddress = Buffer.allocUnsafe(addr.length + 2);
   compactAddress.set(addr, 0);
   compactAddress.writeUInt16BE(port, addr.length);
@@ -188,6 +188,17 @@ export function parseAnnounceQuery(
   };
 }
 
+/**
+ * The last socket address read, with its canonical text and bytes: announces come in runs from the
+ * same address (a NAT, a machine's own clients, a benchmark), and parsing the same text twice per
+ * announce (normalize, then to bytes) showed in the profile. `bytes` is only read, never handed out.
+ */
+let lastRemote: { text: string; ip: string | undefined; bytes: Buffer | undefined } = {
+  text: '',
+  ip: undefined,
+  bytes: undefined,
+};
+
 /** Parameter names we read; anything else (supportcrypto, corrupt, requirecrypto, ...) is ignored. */
 const F = {
   infoHash: 0,
@@ -235,6 +246,56 @@ const FIELDS: ReadonlyMap<string, Field> = new Map<string, Field>([
   ['cs_rates', F.csRates],
 ]);
 
+/** The names of FIELDS by length, so a plain key is matched in place, without a string of its own. */
+const NAMES_BY_LENGTH: readonly (readonly (readonly [string, Field])[])[] = (() => {
+  const out: [string, Field][][] = [];
+  for (const [name, field] of FIELDS) {
+    const same = out[name.length] ?? [];
+    same.push([name, field]);
+    out[name.length] = same;
+  }
+  return out;
+})();
+
+/**
+ * Records in `at` where each known parameter's value sits (the first copy counts); false on a
+ * key with a bad escape. Does what forEachParam and a FIELDS lookup per key do, but a key
+ * without `%` or `+` (every key real clients send) is compared where it lies in the query.
+ */
+function locateFields(raw: string, at: Int32Array): boolean {
+  return forEachRawParam(raw, (pos, eq, start, end) => {
+    let field: Field | undefined;
+    let plain = true;
+    for (let i = pos; i < eq; i++) {
+      const c = raw.charCodeAt(i);
+      if (c === 0x25 || c === 0x2b || c > 0xff) {
+        plain = false;
+        break;
+      }
+    }
+    if (plain) {
+      const names = NAMES_BY_LENGTH[eq - pos];
+      if (names !== undefined) {
+        for (const [name, f] of names) {
+          if (raw.startsWith(name, pos)) {
+            field = f;
+            break;
+          }
+        }
+      }
+    } else {
+      const key = decodeLatin1(raw, pos, eq, true);
+      if (key === undefined) return false;
+      field = FIELDS.get(key);
+    }
+    if (field !== undefined && at[field * 2]! < 0) {
+      at[field * 2] = start;
+      at[field * 2 + 1] = end;
+    }
+    return true;
+  });
+}
+
 const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
 
 function fail(reason: string): never {
@@ -248,11 +309,52 @@ function has(at: Int32Array, field: Field): boolean {
 /** A 20-byte binary field (`info_hash`, `peer_id`): `+` is a literal byte here, not a space. */
 function bytesField(raw: string, at: Int32Array, field: Field, name: string): Buffer {
   if (!has(at, field)) fail(`missing ${name}`);
-  const bytes = decodeComponent(raw, at[field * 2]!, at[field * 2 + 1]!, false);
+  const start = at[field * 2]!;
+  const end = at[field * 2 + 1]!;
+  const bytes = decode20(raw, start, end) ?? decodeComponent(raw, start, end, false);
   if (bytes === undefined) fail(`invalid percent-encoding in ${name}`);
   if (bytes.length !== 20) fail(`${name} must be 20 bytes`);
   return bytes;
 }
+
+/**
+ * The common case of bytesField, straight into a 20-byte buffer: Latin-1 text that decodes to
+ * exactly 20 bytes. Undefined for anything else (a bad escape, another length, a character above
+ * 0xff), which decodeComponent then reads and bytesField refuses with the right reason.
+ */
+function decode20(raw: string, start: number, end: number): Buffer | undefined {
+  // Between 20 bytes sent literally and 20 escapes.
+  if (end - start < 20 || end - start > 60) return undefined;
+  const out = Buffer.allocUnsafe(20);
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    if (n === 20) return undefined;
+    const c = raw.charCodeAt(i);
+    if (c === 0x25) {
+      if (i + 2 >= end) return undefined;
+      const hi = HEX_VALUE[raw.charCodeAt(i + 1) & 0xff]!;
+      const lo = HEX_VALUE[raw.charCodeAt(i + 2) & 0xff]!;
+      if (hi < 0 || lo < 0 || raw.charCodeAt(i + 1) > 0xff || raw.charCodeAt(i + 2) > 0xff) return undefined;
+      out[n++] = (hi << 4) | lo;
+      i += 2;
+    } else if (c > 0xff) {
+      return undefined;
+    } else {
+      out[n++] = c;
+    }
+  }
+  return n === 20 ? out : undefined;
+}
+
+const HEX_VALUE = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let c = 0; c < 10; c++) t[0x30 + c] = c;
+  for (let c = 0; c < 6; c++) {
+    t[0x41 + c] = 10 + c;
+    t[0x61 + c] = 10 + c;
+  }
+  return t;
+})();
 
 function numberField(raw: string, at: Int32Array, field: Field, name: string): number {
   const value = parseDecimal(raw, at[field * 2]!, at[field * 2 + 1]!);

@@ -53,6 +53,15 @@ for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
 
+const ANNOUNCE = Buffer.from('/announce', 'latin1');
+const SCRAPE = Buffer.from('/scrape', 'latin1');
+const GET = Buffer.from('GET', 'latin1');
+
+function sameBytes(buf: Buffer, at: number, want: Buffer): boolean {
+  for (let i = 0; i < want.length; i++) if (buf[at + i] !== want[i]) return false;
+  return true;
+}
+
 /**
  * Reads one request head fed in arbitrary pieces. `push` returns `more` until it can decide, then
  * the decision; after a decision it must not be fed again. `bytes()` gives everything pushed so far
@@ -187,13 +196,19 @@ export class RequestHeadReader {
   #path(): '/announce' | '/scrape' | undefined {
     const buf = this.#buf!;
     const start = this.#targetStart;
-    let stop = this.#targetEnd;
-    const q = buf.indexOf(0x3f, start);
-    if (q >= 0 && q < stop) stop = q;
-    const len = stop - start;
-    if (len === 9 && buf.toString('latin1', start, stop) === '/announce') return '/announce';
-    if (len === 7 && buf.toString('latin1', start, stop) === '/scrape') return '/scrape';
+    const q = this.#queryMark();
+    const stop = q < 0 ? this.#targetEnd : q;
+    // Compared byte by byte where they lie: no string per request just to route it.
+    if (stop - start === ANNOUNCE.length && sameBytes(buf, start, ANNOUNCE)) return '/announce';
+    if (stop - start === SCRAPE.length && sameBytes(buf, start, SCRAPE)) return '/scrape';
     return undefined;
+  }
+
+  /** Where the target's `?` is, or -1. */
+  #queryMark(): number {
+    const buf = this.#buf!;
+    for (let i = this.#targetStart; i < this.#targetEnd; i++) if (buf[i] === 0x3f) return i;
+    return -1;
   }
 
   /** Looks for the blank line that ends the head; each byte is searched once. */
@@ -204,18 +219,28 @@ export class RequestHeadReader {
     // also end right after the request line (no headers), which the request line's LF begins.
     const from = Math.max(this.#headersStart - 1, this.#searched - 2);
     let end = -1;
-    const window = buf.subarray(0, limit);
-    const lf = window.indexOf('\n\n', from, 'latin1');
-    const crlf = window.indexOf('\n\r\n', from, 'latin1');
-    if (lf >= 0) end = lf + 2;
-    if (crlf >= 0 && (end < 0 || crlf + 3 < end)) end = crlf + 3;
+    for (let i = from; i < limit; i++) {
+      if (buf[i] !== 0x0a) continue;
+      if (i + 1 < limit && buf[i + 1] === 0x0a) {
+        end = i + 2;
+        break;
+      }
+      if (i + 2 < limit && buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) {
+        end = i + 3;
+        break;
+      }
+    }
     this.#searched = limit;
     if (end < 0 || end > this.#max) return this.#len > this.#max ? this.#tooLarge() : MORE;
-    const q = buf.indexOf(0x3f, this.#targetStart);
-    const query = q >= 0 && q < this.#targetEnd ? buf.toString('latin1', q + 1, this.#targetEnd) : '';
+    const q = this.#queryMark();
+    const query = q >= 0 ? buf.toString('latin1', q + 1, this.#targetEnd) : '';
+    const methodLen = this.#methodEnd - this.#methodStart;
     return {
       kind: 'tracker',
-      method: buf.toString('latin1', this.#methodStart, this.#methodEnd),
+      method:
+        methodLen === 3 && sameBytes(buf, this.#methodStart, GET)
+          ? 'GET'
+          : buf.toString('latin1', this.#methodStart, this.#methodEnd),
       path: this.#path()!,
       query,
       headBytes: end,

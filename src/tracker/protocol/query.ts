@@ -91,6 +91,22 @@ export function forEachParam(
   raw: string,
   onParam: (key: string, start: number, end: number) => void,
 ): boolean {
+  return forEachRawParam(raw, (keyStart, keyEnd, start, end) => {
+    const key = decodeLatin1(raw, keyStart, keyEnd, true);
+    if (key === undefined) return false;
+    onParam(key, start, end);
+    return true;
+  });
+}
+
+/**
+ * Calls `onParam(keyStart, keyEnd, valueStart, valueEnd)` for each `key=value` of a raw query, in
+ * order, with nothing decoded; stops and returns false as soon as `onParam` returns false.
+ */
+export function forEachRawParam(
+  raw: string,
+  onParam: (keyStart: number, keyEnd: number, start: number, end: number) => boolean,
+): boolean {
   let pos = 0;
   const len = raw.length;
   while (pos <= len) {
@@ -99,9 +115,7 @@ export function forEachParam(
     if (amp > pos) {
       let eq = raw.indexOf('=', pos);
       if (eq < 0 || eq > amp) eq = amp;
-      const key = decodeLatin1(raw, pos, eq, true);
-      if (key === undefined) return false;
-      onParam(key, eq < amp ? eq + 1 : amp, amp);
+      if (!onParam(pos, eq, eq < amp ? eq + 1 : amp, amp)) return false;
     }
     pos = amp + 1;
   }

@@ -364,8 +364,8 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
 
   // --- the tracker's own socket: announces and scrapes here, the rest handed to `server` ---
 
-  /** Connections still sending their request head, oldest first, with when they opened. */
-  const pending = new Map<Connection, number>();
+  /** Connections still sending their request head, oldest first. */
+  const pending = new WaitingList();
 
   const refuse = (conn: Connection, reason: string) => {
     conn.reply(frame(failure(conn.remoteAddress(), '', new ChunkswarmError('ETRACKER_REQUEST', reason))));
@@ -377,16 +377,17 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
         conn.close();
         return;
       }
-      pending.set(conn, performance.now());
+      conn.state = pending.add(conn, performance.now());
     },
     onData(conn, chunk) {
-      if (!pending.has(conn)) return;
+      const w = conn.state as Waiting | undefined;
+      if (w === undefined || !w.listed) return;
       try {
-        let reader = conn.state as RequestHeadReader | undefined;
-        if (reader === undefined) conn.state = reader = new RequestHeadReader(maxRequestBytes);
+        w.reader ??= new RequestHeadReader(maxRequestBytes);
+        const reader = w.reader;
         const d = reader.push(chunk);
         if (d.kind === 'more') return;
-        pending.delete(conn);
+        pending.remove(w);
         conn.state = undefined;
         if (d.kind === 'tracker') {
           // Anything after the head (a pipelined request, a body) is not read: the answer closes.
@@ -402,13 +403,16 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
         }
       } catch {
         // A bug here must cost one connection, not the process (this runs straight from libuv).
-        pending.delete(conn);
+        pending.remove(w);
+        conn.state = undefined;
         conn.close();
       }
     },
     onEnd(conn, ended) {
-      if (!pending.delete(conn)) return;
-      const reader = conn.state as RequestHeadReader | undefined;
+      const w = conn.state as Waiting | undefined;
+      if (w === undefined || !w.listed) return;
+      pending.remove(w);
+      const reader = w.reader;
       conn.state = undefined;
       // Half-closed with part of a request sent: say why nothing more will happen. A connection
       // that sent nothing (a port check) just closes.
@@ -447,8 +451,7 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
       const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
       // `port: 0` promises a free port: one whose UDP twin is taken is not, so pick another.
       if (wantPort === 0 && inUse && attempt < FREE_PORT_TRIES) {
-        for (const conn of pending.keys()) conn.close();
-        pending.clear();
+        for (const conn of pending.clear()) conn.close();
         await listener.close();
         continue;
       }
@@ -461,11 +464,12 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
   const sweepMs = Math.max(10, Math.min(1000, Math.floor(requestTimeoutMs / 4)));
   const sweeper = setInterval(() => {
     const now = performance.now();
-    for (const [conn, since] of pending) {
+    for (let w = pending.oldest; w !== undefined; w = pending.oldest) {
       // Oldest first: the first one still in time ends the walk.
-      if (now - since < requestTimeoutMs) break;
-      pending.delete(conn);
-      const started = conn.state !== undefined;
+      if (now - w.since < requestTimeoutMs) break;
+      pending.remove(w);
+      const conn = w.conn;
+      const started = w.reader !== undefined;
       conn.state = undefined;
       if (started) refuse(conn, 'request took too long to arrive');
       else conn.close();
@@ -527,8 +531,7 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
         clearInterval(sweeper);
         const done = listener.close();
         const udpDone = udp?.close();
-        for (const conn of pending.keys()) conn.close();
-        pending.clear();
+        for (const conn of pending.clear()) conn.close();
         server.closeAllConnections();
         server.close();
         await done;
@@ -538,6 +541,64 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
       return closing;
     },
   };
+}
+
+/** A connection still sending its request head, in the tracker's list of them. */
+interface Waiting {
+  readonly conn: Connection;
+  /** performance.now() when it was accepted. */
+  readonly since: number;
+  /** Created with its first bytes. */
+  reader: RequestHeadReader | undefined;
+  prev: Waiting | undefined;
+  next: Waiting | undefined;
+  listed: boolean;
+}
+
+/**
+ * Connections still sending their request, oldest first: a list through the entries themselves
+ * (each connection holds its own as `state`), so joining and leaving it cost no hashing. A Map
+ * keyed by connection gave every connection object an identity hash and resized itself as the
+ * crowd of waiting connections grew and shrank, once per announce.
+ */
+class WaitingList {
+  oldest: Waiting | undefined;
+  #newest: Waiting | undefined;
+  size = 0;
+
+  add(conn: Connection, since: number): Waiting {
+    const w: Waiting = { conn, since, reader: undefined, prev: this.#newest, next: undefined, listed: true };
+    if (this.#newest) this.#newest.next = w;
+    else this.oldest = w;
+    this.#newest = w;
+    this.size++;
+    return w;
+  }
+
+  remove(w: Waiting): void {
+    if (!w.listed) return;
+    w.listed = false;
+    if (w.prev) w.prev.next = w.next;
+    else this.oldest = w.next;
+    if (w.next) w.next.prev = w.prev;
+    else this.#newest = w.prev;
+    w.prev = undefined;
+    w.next = undefined;
+    this.size--;
+  }
+
+  /** Empties the list; returns the connections that were in it. */
+  clear(): Connection[] {
+    const out: Connection[] = [];
+    for (let w = this.oldest; w !== undefined; w = w.next) {
+      w.listed = false;
+      out.push(w.conn);
+    }
+    this.oldest = undefined;
+    this.#newest = undefined;
+    this.size = 0;
+    return out;
+  }
 }
 
 /** Every swarm for a scrape without `info_hash`, capped like an explicit list (BEP 48 allows less). */

@@ -130,7 +130,8 @@ export class SwarmLogic {
       lastSeen: now,
       name: a.name,
       compact: a.compactAddress,
-      ...(a.rates ? { rates: a.rates } : {}),
+      // Always present (undefined when not sent): one object shape for every announce.
+      rates: a.rates,
     };
     const remote = this.#remote;
     if (remote !== undefined) {

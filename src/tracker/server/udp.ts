@@ -60,10 +60,12 @@ export class ConnectionIds {
     const given = Buffer.allocUnsafe(8);
     given.writeBigUInt64BE(id, 0);
     const w = this.#window(now);
-    // Both compared every time, in constant time: how long a check takes says nothing of the id.
-    const current = timingSafeEqual(given, this.#derive(w, ip, port));
-    const previous = timingSafeEqual(given, this.#derive(w - 1, ip, port));
-    return current || previous;
+    // Each comparison in constant time. The previous window is derived only when the current one
+    // does not match: an id that fails is compared with both, whatever it is, so the time taken
+    // tells a forger nothing; it only tells a holder of a valid id which minute it got it in,
+    // which that holder knows. One HMAC fewer on nearly every announce (issue 14).
+    if (timingSafeEqual(given, this.#derive(w, ip, port))) return true;
+    return timingSafeEqual(given, this.#derive(w - 1, ip, port));
   }
 
   #window(now: number): number {
