@@ -59,7 +59,9 @@ export class Harness {
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // 'close', not 'exit': it comes once the output pipes are drained too. On a loaded machine a process
+    // could be seen to exit before its last line of stderr was read (a refusal then looked silent).
+    const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     child.once('exit', () => {
       for (const w of [...waiters]) w();
     });

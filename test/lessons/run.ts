@@ -31,7 +31,8 @@ export function runLesson(name: string, timeoutMs = 95_000): Promise<LessonRun> 
       child.kill('SIGKILL');
       reject(new Error(`lesson ${name} did not end by itself within ${timeoutMs} ms:\n${output}`));
     }, timeoutMs);
-    child.once('exit', (code) => {
+    // 'close': the output is read to its end (the proof line is the last), not just the exit seen.
+    child.once('close', (code) => {
       clearTimeout(timer);
       const proof = /^proof: (.*)$/m.exec(output)?.[1] ?? '';
       resolve({ code, output, proof });

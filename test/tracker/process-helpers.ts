@@ -34,7 +34,7 @@ export async function spawnTracker(args: string[], env: NodeJS.ProcessEnv = {}):
     out += d.toString();
   });
   const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+    child.once('close', (code, signal) => resolve(code ?? signal ?? -1)),
   );
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
