@@ -531,6 +531,9 @@ export class PiecePicker {
   }
 
   #pickEndgame(peer: string, st: PeerState, max: number, only?: ReadonlySet<number>): BlockRef[] {
+    // Every wanted block is received or in flight: a peer with a full queue can take none of them, and
+    // most endgame picks are of such peers (each block that arrives tops its sender's queue up).
+    if (st.requests.size >= this.#endgameQueue) return [];
     const candidates: { index: number; block: number; copies: number }[] = [];
     const w = this.#window;
     const inWindow = (i: number) => (w && i >= w.first && i < w.first + w.count ? 0 : 1);
