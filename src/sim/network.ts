@@ -13,8 +13,10 @@
  *   come, first served, at the downlink's rate) before the receiver's handlers see it.
  * - Flow control: a stream keeps at most `windowBytes` sent and not yet read by the other side; a paused
  *   receiver reads nothing, so its sender stops once the window is full, as TCP's receive window does.
- * - Buffers go by reference; a write's `written` callback runs once the receiver has read it (or the
- *   stream failed), so a sender that reuses its buffer after `written` cannot change bytes still on the way.
+ * - Writes above 4 KiB go by reference; smaller ones that travel in one packet reach the reader together,
+ *   copied into one fresh buffer, as one socket read hands over several messages (see SMALL_WRITE). A
+ *   write's `written` callback runs once the receiver has read it (or the stream failed), so a sender that
+ *   reuses its buffer after `written` cannot change bytes still on the way.
  * Times are kept in fractional milliseconds and the network's events run on whole milliseconds of the
  * FakeClock: one clock timer per millisecond with work, however many packets are delivered in it.
  */
