@@ -216,4 +216,24 @@ describe('session on the simulated network', () => {
     assert.equal(result.badPieces, 0);
     await swarm.close();
   });
+
+  it('two peers that dial each other at the same moment keep one connection, the same one on both sides', async () => {
+    const swarm = new Swarm(scenario([{ role: 'seeder' }, { role: 'leecher', count: 2 }]));
+    swarm.start();
+    const a = byName(swarm, 'leecher-1');
+    const b = byName(swarm, 'leecher-2');
+    await runUntil(swarm, () => a.session !== undefined && b.session !== undefined, 1000);
+    const dials = [a.session!.connect(b.address, b.port), b.session!.connect(a.address, a.port)];
+    for (const d of dials) d.catch(() => {});
+    await runUntil(swarm, () => false, swarm.clock.now() + 5000);
+    const to = (from: SimPeer, other: SimPeer): PeerConnection[] =>
+      [...from.session!.peers.values()].filter((c) => c.remote?.peerId.equals(other.client!.peerId));
+    const ab = to(a, b);
+    const ba = to(b, a);
+    assert.equal(ab.length, 1, 'a keeps one connection to b');
+    assert.equal(ba.length, 1, 'b keeps one connection to a');
+    assert.equal(ab[0]!.stream.localPort, ba[0]!.stream.remotePort, 'the two ends of one connection');
+    assert.equal(ab[0]!.stream.remotePort, ba[0]!.stream.localPort);
+    await swarm.close();
+  });
 });
