@@ -72,5 +72,10 @@ export function admit(
   peers: readonly Pick<ChokerPeer, 'unchoked' | 'interested'>[],
   regularSlots: number,
 ): boolean {
-  return peers.filter((p) => p.unchoked && p.interested).length < regularSlots + 1;
+  return admitWith(peers.filter((p) => p.unchoked && p.interested).length, regularSlots);
+}
+
+/** `admit`, given how many peers are unchoked and interested now (the regular slots and the optimistic one). */
+export function admitWith(unchokedInterested: number, regularSlots: number): boolean {
+  return unchokedInterested < regularSlots + 1;
 }

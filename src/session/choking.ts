@@ -1,6 +1,6 @@
 import { pieceSize } from '../metainfo/index.js';
 import type { PeerConnection } from '../peer/connection.js';
-import { admit, type ChokerPeer, rechoke } from './choker.js';
+import { admitWith, type ChokerPeer, rechoke } from './choker.js';
 import { SeedDistributor } from './distributor.js';
 import type { TorrentSession } from './session.js';
 
@@ -123,12 +123,11 @@ export class Choking {
 
   #slotsFor(peer: PeerConnection): boolean {
     if (this.s.mode === 'manual') return true;
-    // Only the choke and interest flags count here: every peer's full view (rates, snubbing) on each
-    // INTERESTED was one of the larger costs of a simulated swarm of hundreds of peers.
-    const views: Pick<ChokerPeer, 'unchoked' | 'interested'>[] = [];
-    for (const p of this.s.peers.values())
-      views.push({ unchoked: !p.amChoking, interested: p.peerInterested });
-    return admit(views, this.#regularSlots()) || peer.address === this.optimistic;
+    // Only the choke and interest flags count here, and no view of each peer is made: on every INTERESTED
+    // of a simulated swarm of hundreds of peers, that was one of its larger costs.
+    let n = 0;
+    for (const p of this.s.peers.values()) if (!p.amChoking && p.peerInterested) n++;
+    return admitWith(n, this.#regularSlots()) || peer.address === this.optimistic;
   }
 
   /**

@@ -111,6 +111,8 @@ export class TorrentSession implements PeerHost {
   readonly storage: Storage;
   readonly picker: PiecePicker;
   readonly peers = new Map<string, PeerConnection>();
+  /** The connected peers by peer id (latin1), for the one-connection-per-id rule without a scan. */
+  readonly #byPeerId = new Map<string, PeerConnection>();
   readonly env: Env;
   readonly clock: Clock;
   readonly random: Random;
@@ -322,17 +324,18 @@ export class TorrentSession implements PeerHost {
     }
     // One connection per peer id. When both sides dialled at once, both must keep the same one, or each
     // closes the connection the other kept: the one dialled by the side with the lower peer id stays.
-    for (const other of this.peers.values()) {
-      if (!other.remote || !peer.remote || !other.remote.peerId.equals(peer.remote.peerId)) continue;
+    const id = peer.remote?.peerId.toString('latin1');
+    const other = id === undefined ? undefined : this.#byPeerId.get(id);
+    if (other && peer.remote && this.peers.get(other.address) === other) {
       const keepOutgoing = Buffer.compare(this.peerId, peer.remote.peerId) < 0;
       if (peer.outgoing === other.outgoing || other.outgoing === keepOutgoing) {
         peer.close('duplicate connection');
         return;
       }
       other.close('duplicate connection');
-      break;
     }
     this.peers.set(peer.address, peer);
+    if (id !== undefined) this.#byPeerId.set(id, peer);
     this.picker.addPeer(peer.address, this.bitsOf(peer));
     this.connections.emit('ready', peer);
     this.events.emit('peer-connected', peer.peerAddress, peer.clientName);
@@ -366,6 +369,8 @@ export class TorrentSession implements PeerHost {
   onClose(peer: PeerConnection, reason: string): void {
     if (this.peers.get(peer.address) === peer) {
       this.peers.delete(peer.address);
+      const id = peer.remote?.peerId.toString('latin1');
+      if (id !== undefined && this.#byPeerId.get(id) === peer) this.#byPeerId.delete(id);
       this.picker.removePeer(peer.address);
       this.choking.forget(peer);
       this.serving.stopServing(peer);

@@ -8,7 +8,8 @@ export interface CachedBlock {
 }
 
 interface Entry {
-  readonly buffer: Buffer;
+  /** Given to the storage to read into; undefined once it is back on the free list (see read). */
+  buffer: Buffer | undefined;
   readonly read: Promise<Buffer>;
   /** Blocks handed out and not released yet: the buffer cannot be reused while any is being sent. */
   users: number;
@@ -67,6 +68,17 @@ export class PieceReadCache {
       entry = { buffer, read: this.#storage.read(index, 0, size, buffer), users: 0, evicted: false };
       this.bytesRead += size;
       const failed = entry;
+      // A storage that hands out views of bytes it already holds (the simulator's) leaves the buffer
+      // untouched (the data lies in other memory): it goes back at once, or every miss would allocate a
+      // piece-sized buffer anew.
+      entry.read.then(
+        (data) => {
+          if (data.buffer === buffer.buffer || failed.buffer !== buffer) return;
+          failed.buffer = undefined;
+          this.#giveBack(buffer);
+        },
+        () => {},
+      );
       entry.read.catch(() => {
         if (this.#pieces.get(index) === failed) this.#pieces.delete(index);
         // Never handed out: nothing else can hold it.
@@ -108,13 +120,18 @@ export class PieceReadCache {
   }
 
   #recycle(e: Entry): void {
-    if (!e.evicted || e.users > 0) return;
-    let list = this.#free.get(e.buffer.length);
+    if (!e.evicted || e.users > 0 || !e.buffer) return;
+    this.#giveBack(e.buffer);
+    e.buffer = undefined;
+  }
+
+  #giveBack(buffer: Buffer): void {
+    let list = this.#free.get(buffer.length);
     if (!list) {
       list = [];
-      this.#free.set(e.buffer.length, list);
+      this.#free.set(buffer.length, list);
     }
     // The free list stays small: beyond the cache's own size, buffers are left to the collector.
-    if (list.length < this.#capacity && !list.includes(e.buffer)) list.push(e.buffer);
+    if (list.length < this.#capacity && !list.includes(buffer)) list.push(buffer);
   }
 }

@@ -15,6 +15,8 @@ export interface SwarmOptions {
   blocks?: number;
   randomFirst?: number;
   seed?: number;
+  /** See PickerOptions.endgameQueue. */
+  endgameQueue?: number;
 }
 
 /**
@@ -31,6 +33,7 @@ export function swarm(pictures: Record<string, string>, opts: SwarmOptions = {})
     {
       random: seeded(opts.seed ?? 1),
       randomFirst: opts.randomFirst ?? 0,
+      ...(opts.endgameQueue !== undefined ? { endgameQueue: opts.endgameQueue } : {}),
       ...(opts.have ? { have: Bitfield.fromString(opts.have) } : {}),
     },
   );

@@ -453,7 +453,7 @@ describe('endgame', () => {
   });
 
   it('duplicates blocks to other peers, never twice to the same one, and cancels the losers', () => {
-    const picker = swarm({ a: '1', b: '1', c: '1' }, { blocks: 2 });
+    const picker = swarm({ a: '1', b: '1', c: '1' }, { blocks: 2, endgameQueue: 2 });
     assert.deepEqual(names(picker.pick('a', 2)), ['0:0', '0:1']);
     assert.equal(picker.inEndgame, true);
     assert.deepEqual(picker.pick('a', 2), []);
@@ -482,6 +482,19 @@ describe('endgame', () => {
     picker.pieceVerified(0);
     assert.equal(picker.inEndgame, false);
     assert.equal(picker.missingCount(), 0);
+  });
+
+  it('asks a peer for a block in flight elsewhere only while it has nothing else in flight', () => {
+    const picker = swarm({ a: '1', b: '1' }, { blocks: 3 });
+    assert.deepEqual(names(picker.pick('a', 2)), ['0:0', '0:1']);
+    assert.deepEqual(names(picker.pick('b', 5)), ['0:2']);
+    assert.equal(picker.inEndgame, true);
+    // b has 0:2 in flight: no copy for it yet.
+    assert.deepEqual(picker.pick('b', 5), []);
+    picker.blockReceived('b', block(0, 2));
+    // Now one copy, however much room it has.
+    assert.deepEqual(names(picker.pick('b', 5)), ['0:0']);
+    assert.deepEqual(picker.pick('b', 5), []);
   });
 
   it('only duplicates blocks of pieces the peer has', () => {

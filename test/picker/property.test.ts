@@ -47,11 +47,18 @@ class Sim {
     haveMask: number,
     randomFirst: number,
     seed: number,
+    readonly endgameQueue: number,
   ) {
     const have = new Bitfield(g.pieceCount);
     for (let i = 0; i < g.pieceCount; i++) if (haveMask & (1 << i)) have.set(i);
     for (const i of have.indexes()) this.have.add(i);
-    this.picker = new PiecePicker(g, { blockSize: g.blockSize, random: seeded(seed), randomFirst, have });
+    this.picker = new PiecePicker(g, {
+      blockSize: g.blockSize,
+      random: seeded(seed),
+      randomFirst,
+      have,
+      endgameQueue,
+    });
     peerMasks.forEach((mask, n) => {
       const bits = new Bitfield(g.pieceCount);
       for (let i = 0; i < g.pieceCount; i++) if (mask & (1 << i)) bits.set(i);
@@ -117,20 +124,41 @@ class Sim {
     return true;
   }
 
-  /** How many blocks `pick` may hand this peer now. */
-  candidates(peer: string, endgame: boolean): number {
-    let n = 0;
+  /**
+   * How many blocks `pick(peer, max)` hands out now. In endgame the picker goes through the stream window's
+   * blocks, then the others, each time those in flight nowhere before those in flight elsewhere, and takes
+   * one of the latter only while fewer than `endgameQueue` blocks are in flight to the peer.
+   */
+  expectedPick(peer: string, max: number, endgame: boolean): number {
     const bits = this.bits.get(peer)!;
     const mine = this.inflight.get(peer)!;
+    const w = this.picker.streamWindow;
+    // [window, free], [window, elsewhere], [other, free], [other, elsewhere]
+    const groups = [0, 0, 0, 0];
     for (let i = 0; i < this.g.pieceCount; i++) {
       if (this.have.has(i) || !bits.has(i) || this.skip.has(i)) continue;
+      const inWindow = w !== undefined && i >= w.first && i < w.first + w.count;
       for (const b of blocksOf(this.g, i)) {
         const k = keyOf(b);
         if (this.received.has(k) || mine.has(k)) continue;
-        if (endgame || !this.inFlightAnywhere(k)) n++;
+        const elsewhere = this.inFlightAnywhere(k);
+        if (elsewhere && !endgame) continue;
+        groups[(inWindow ? 0 : 2) + (elsewhere ? 1 : 0)]!++;
       }
     }
-    return n;
+    if (!endgame)
+      return Math.min(
+        max,
+        groups.reduce((a, n) => a + n, 0),
+      );
+    let taken = 0;
+    let inFlight = mine.size;
+    groups.forEach((n, g) => {
+      const t = Math.min(n, max - taken, g % 2 === 1 ? Math.max(0, this.endgameQueue - inFlight) : n);
+      taken += t;
+      inFlight += t;
+    });
+    return taken;
   }
 
   pick(peer: string, max: number): void {
@@ -140,7 +168,7 @@ class Sim {
     }
     const endgame = this.picker.inEndgame;
     assert.equal(endgame, this.expectEndgame(), 'inEndgame disagrees with the model');
-    const expected = Math.min(max, this.candidates(peer, endgame));
+    const expected = this.expectedPick(peer, max, endgame);
     const got = this.picker.pick(peer, max);
     assert.equal(got.length, expected, 'pick did not fill the budget it could fill');
     const mine = this.inflight.get(peer)!;
@@ -278,8 +306,9 @@ describe('picker property', () => {
         fc.integer({ min: 0, max: 3 }),
         fc.nat(),
         fc.array(op, { maxLength: 150 }),
-        (g, masks, haveMask, randomFirst, seed, ops) => {
-          const sim = new Sim(g, masks, haveMask, randomFirst, seed);
+        fc.integer({ min: 1, max: 4 }),
+        (g, masks, haveMask, randomFirst, seed, ops, endgameQueue) => {
+          const sim = new Sim(g, masks, haveMask, randomFirst, seed, endgameQueue);
           const peers = sim.peers;
           sim.check();
           for (const { kind, a, b, c } of ops) {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PeerConnection } from '../../src/peer/connection.js';
+import type { SimStream } from '../../src/sim/network.js';
 import { parseScenario, type Scenario } from '../../src/sim/scenario.js';
 import { type SimPeer, Swarm } from '../../src/sim/swarm.js';
 
@@ -214,6 +215,26 @@ describe('session on the simulated network', () => {
     const result = await swarm.run({ capMs: 900_000 });
     assert.equal(result.allComplete, true);
     assert.equal(result.badPieces, 0);
+    await swarm.close();
+  });
+
+  it('two peers that dial each other at the same moment keep one connection, the same one on both sides', async () => {
+    const swarm = new Swarm(scenario([{ role: 'seeder' }, { role: 'leecher', count: 2 }]));
+    swarm.start();
+    const a = byName(swarm, 'leecher-1');
+    const b = byName(swarm, 'leecher-2');
+    await runUntil(swarm, () => a.session !== undefined && b.session !== undefined, 1000);
+    const dials = [a.session!.connect(b.address, b.port), b.session!.connect(a.address, a.port)];
+    for (const d of dials) d.catch(() => {});
+    await runUntil(swarm, () => false, swarm.clock.now() + 5000);
+    const to = (from: SimPeer, other: SimPeer): PeerConnection[] =>
+      [...from.session!.peers.values()].filter((c) => c.remote?.peerId.equals(other.client!.peerId));
+    const ab = to(a, b);
+    const ba = to(b, a);
+    assert.equal(ab.length, 1, 'a keeps one connection to b');
+    assert.equal(ba.length, 1, 'b keeps one connection to a');
+    const end = (c: PeerConnection): SimStream => c.stream as SimStream;
+    assert.equal(end(ab[0]!).peer, end(ba[0]!), 'the two ends of one connection');
     await swarm.close();
   });
 });

@@ -72,4 +72,27 @@ describe('PieceReadCache', () => {
     bounded.fitTo(6);
     assert.equal(await turns(bounded), 24 * 4096, 'capped below the six peers, it cannot help');
   });
+
+  it('takes back at once a buffer the storage did not read into (a storage that hands out views)', async () => {
+    const { built, storage } = await stored();
+    // Serves views of what MemoryStorage holds, as the simulator's storage does, and notes the buffers it is offered.
+    const offered = new Set<Buffer>();
+    const views = {
+      layout: storage.layout,
+      read: async (index: number, begin: number, length: number, into?: Buffer) => {
+        if (into) offered.add(into);
+        return Buffer.from(await storage.read(index, begin, length));
+      },
+    } as unknown as typeof storage;
+    const cache = new PieceReadCache(views, { pieces: 2 });
+    const held = await cache.read(0, 0, 16);
+    for (const i of [1, 2, 3, 4, 5, 6, 7, 1, 3]) {
+      const b = await cache.read(i, 0, 4096);
+      assert.deepEqual(b.data, piece(built, i));
+      b.release();
+    }
+    assert.deepEqual(held.data, piece(built, 0).subarray(0, 16));
+    held.release();
+    assert.equal(offered.size, 1, 'one buffer, offered again and again');
+  });
 });
