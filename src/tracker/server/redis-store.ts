@@ -261,7 +261,9 @@ export class RedisSwarmStore implements AsyncSwarmStore {
     let removed = 0;
     // Redis's clock: the same age, measured from Redis's now rather than ours.
     const cutoff = this.#callerClock ? String(olderThan) : '';
-    const age = String(Math.max(0, Date.now() - olderThan));
+    // Not clamped at 0: a cutoff ahead of our clock (everything seen until then) stays ahead of Redis's
+    // too. At 0, a peer stamped in Redis's current millisecond outlived a sweep meant to take it.
+    const age = String(Date.now() - olderThan);
     for (let i = 0; i < all.length; i += EXPIRE_BATCH) {
       const batch = all.slice(i, i + EXPIRE_BATCH);
       const r = await this.#eval(
