@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { filePieces } from '../metainfo/selection.js';
 import type { FileSpan, TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError } from '../shared/errors.js';
@@ -164,8 +165,7 @@ export class FileStorage implements Storage {
           this.#inFile[f] = 1;
           continue;
         }
-        const first = Math.floor(file.offset / this.layout.pieceLength);
-        const last = Math.floor((file.offset + file.length - 1) / this.layout.pieceLength);
+        const { first, last } = filePieces(this.layout, f)!;
         const moves: FileSpan[] = [];
         for (let p = first; p <= last; p++) {
           if (!have.has(p) && !this.#stored.has(p)) continue;
@@ -193,12 +193,10 @@ export class FileStorage implements Storage {
    */
   async #releaseUntouched(files: ReadonlySet<number>, have: Bitfield): Promise<void> {
     for (let f = 0; f < this.layout.files.length; f++) {
-      const file = this.layout.files[f]!;
-      if (files.has(f) || this.#inFile[f] === 0 || file.length === 0) continue;
-      const first = Math.floor(file.offset / this.layout.pieceLength);
-      const last = Math.floor((file.offset + file.length - 1) / this.layout.pieceLength);
+      const range = files.has(f) || this.#inFile[f] === 0 ? undefined : filePieces(this.layout, f);
+      if (!range) continue; // chosen, already out of the way, or zero-length
       let held = false;
-      for (let p = first; p <= last && !held; p++) held = have.has(p) || this.#stored.has(p);
+      for (let p = range.first; p <= range.last && !held; p++) held = have.has(p) || this.#stored.has(p);
       if (!held && !(await exists(this.#paths[f]!))) this.#inFile[f] = 0;
     }
   }
