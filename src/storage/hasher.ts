@@ -105,9 +105,16 @@ export class PieceHasher {
     this.#now = opts.now ?? (() => performance.now());
   }
 
-  /** Worker threads started so far. */
+  /** Worker threads running (started and not stopped). */
   get workersStarted(): number {
     return this.#slots.length;
+  }
+
+  /** Whether a piece of `bytes` is hashed here rather than on a worker: small enough, at a low rate, none queued. */
+  #inlineNow(bytes: number): boolean {
+    if (bytes > INLINE_MAX_PIECE || !this.#slowEnough(bytes) || this.#queue.length > 0) return false;
+    this.inlined++;
+    return true;
   }
 
   /** Whether `bytes` more to hash keep this second's total under `inlineBelowRate`. */
@@ -128,11 +135,8 @@ export class PieceHasher {
    */
   sha1(data: Buffer, opts: Sha1Options = {}): Promise<Buffer> {
     if (this.#closed) return Promise.reject(new ChunkswarmError('ESTORAGE', 'the piece hasher was closed'));
-    if (data.length < this.#inlineBelow) return Promise.resolve(createHash('sha1').update(data).digest());
-    if (data.length <= INLINE_MAX_PIECE && this.#slowEnough(data.length) && this.#queue.length === 0) {
-      this.inlined++;
+    if (data.length < this.#inlineBelow || this.#inlineNow(data.length))
       return Promise.resolve(createHash('sha1').update(data).digest());
-    }
     return new Promise<Buffer>((resolve, reject) => {
       let buf: ArrayBuffer | SharedArrayBuffer;
       let offset = 0;
