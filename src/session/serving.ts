@@ -25,11 +25,6 @@ export class Serving {
     this.#loops.delete(peer);
   }
 
-  /** Bytes read from storage to serve peers (pieces are read whole, once while cached). */
-  get bytesRead(): number {
-    return this.#cache.bytesRead;
-  }
-
   onRequest(peer: PeerConnection, r: BlockRef): void {
     const s = this.s;
     // A block lies inside its piece and every client knows the piece sizes from the torrent: asking past the end
