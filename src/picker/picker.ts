@@ -1,3 +1,4 @@
+import { PiecePriority } from '../metainfo/selection.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
@@ -74,10 +75,10 @@ interface PeerState {
   readonly requests: Set<number>;
 }
 
-/** Per-piece download priority (see setPriorities). Matches metainfo's `PiecePriority`. */
-export const PRIORITY_SKIP = 0;
-export const PRIORITY_NORMAL = 1;
-export const PRIORITY_HIGH = 2;
+/** Per-piece download priority (see setPriorities): metainfo's `PiecePriority`, under the picker's names. */
+export const PRIORITY_SKIP = PiecePriority.skip;
+export const PRIORITY_NORMAL = PiecePriority.normal;
+export const PRIORITY_HIGH = PiecePriority.high;
 
 /** Pieces a streaming reader needs next: `first` .. `first + count - 1`, fetched in that order. */
 export interface StreamWindow {
