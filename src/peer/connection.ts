@@ -66,6 +66,11 @@ export interface PeerHost {
   onMetadataMessage?(peer: PeerConnection, message: MetadataMessage): void;
   /** Peer exchange is offered (BEP 11): never for a private torrent (BEP 27). */
   readonly pex?: boolean;
+  /**
+   * Asked once the peer's handshake is in, before we answer it or send anything more: a reason to close
+   * instead (the torrent's peer limit, a ban), so a connection that would be refused costs no messages.
+   */
+  refusal?(peer: PeerConnection): string | undefined;
   onReady(peer: PeerConnection): void;
   onMessage(peer: PeerConnection, message: WireMessage): void;
   onClose(peer: PeerConnection, reason: string): void;
@@ -391,6 +396,11 @@ export class PeerConnection {
     if (h.peerId.equals(host.peerId)) throw new ChunkswarmError('EWIRE_HANDSHAKE', 'connected to ourselves');
     this.remote = h;
     this.fast = h.fast;
+    const refused = host.refusal?.(this);
+    if (refused !== undefined) {
+      this.close(refused);
+      return;
+    }
     this.#decoder.setPieceCount(host.pieceCount);
     if (!this.#sentHandshake) this.#sendHandshake();
     this.#cancelHandshakeTimer?.();

@@ -18,7 +18,16 @@ export class Dialling {
   /** Why the last dial of an address failed (refused, timed out, ...), newest last. */
   readonly #failures = new Map<string, string>();
 
-  constructor(private readonly s: TorrentSession) {}
+  /**
+   * Our dials between their streams opening and the handshakes' end, each told how that ended (a reason when
+   * the connection closed first). One listener for all of them: a flash crowd has hundreds in flight.
+   */
+  readonly #handshaking = new Map<PeerConnection, (closedWhy?: string) => void>();
+
+  constructor(private readonly s: TorrentSession) {
+    s.connections.on('ready', (peer) => this.#handshaking.get(peer)?.());
+    s.connections.on('closed', (peer, reason) => this.#handshaking.get(peer)?.(reason));
+  }
 
   /** Dials in progress. */
   get pending(): number {
@@ -105,21 +114,12 @@ export class Dialling {
       }
       const conn = await new Promise<PeerConnection>((resolve, reject) => {
         const conn = new PeerConnection(stream, { host: s, listenPort: port, clock: s.clock, source });
-        const offReady = s.connections.on('ready', (peer) => {
-          if (peer !== conn) return;
-          off();
-          resolve(conn);
-        });
-        const offGone = s.connections.on('closed', (peer, reason) => {
-          if (peer !== conn) return;
-          off();
+        this.#handshaking.set(conn, (reason) => {
+          this.#handshaking.delete(conn);
+          if (reason === undefined) return resolve(conn);
           this.#failed(key, reason);
           reject(new ChunkswarmError('EPEER', `cannot connect to ${key}: ${reason}`));
         });
-        const off = (): void => {
-          offReady();
-          offGone();
-        };
       });
       this.#dialing.delete(key);
       this.#failures.delete(key);

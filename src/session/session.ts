@@ -313,13 +313,20 @@ export class TorrentSession implements PeerHost {
     return this.dialling.connect(ip, port);
   }
 
+  refusal(peer: PeerConnection): string | undefined {
+    // A dial in progress holds its place (as a half-open connection does in libtorrent): in a flash crowd,
+    // peers dialling in would otherwise fill the last slots first, and our own dial to the seeder, the one
+    // that mattered, would be closed as one too many when it completes.
+    const reserved = peer.outgoing ? 0 : this.dialling.pending;
+    if (this.stopped || this.peers.size + reserved >= this.maxPeers) return 'too many peers';
+    if (this.verifying.isBanned(peer.peerAddress)) return 'banned';
+    return undefined;
+  }
+
   onReady(peer: PeerConnection): void {
-    if (this.stopped || this.peers.size >= this.maxPeers) {
-      peer.close('too many peers');
-      return;
-    }
-    if (this.verifying.isBanned(peer.peerAddress)) {
-      peer.close('banned');
+    const refused = this.refusal(peer);
+    if (refused !== undefined) {
+      peer.close(refused);
       return;
     }
     // One connection per peer id. When both sides dialled at once, both must keep the same one, or each

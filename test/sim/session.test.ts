@@ -237,4 +237,35 @@ describe('session on the simulated network', () => {
     assert.equal(end(ab[0]!).peer, end(ba[0]!), 'the two ends of one connection');
     await swarm.close();
   });
+
+  it('a dial in progress keeps its place: peers that dial in meanwhile cannot take the last slot', async () => {
+    // The tracker answers late, so only the dials below happen. Two slots each; a slow seeder, so that
+    // nobody finishes (and drops the seeder) within the test.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 64 },
+          { role: 'leecher', count: 3 },
+        ],
+        {
+          maxPeers: 2,
+          trackerLatencyMs: 60_000,
+        },
+      ),
+    );
+    swarm.start();
+    const seeder = byName(swarm, 'seeder-1');
+    const [a, b, c] = [1, 2, 3].map((n) => byName(swarm, `leecher-${n}`));
+    await runUntil(swarm, () => swarm.peers.every((p) => p.session !== undefined), 1000);
+    const dials = [
+      a!.session!.connect(seeder.address, seeder.port),
+      b!.session!.connect(a!.address, a!.port),
+      c!.session!.connect(a!.address, a!.port),
+    ];
+    for (const d of dials) d.catch(() => {});
+    await runUntil(swarm, () => false, swarm.clock.now() + 2000);
+    assert.ok(a!.session!.isConnectedTo(seeder.address, seeder.port), 'a kept its dial to the seeder');
+    assert.equal(a!.session!.peers.size, 2, 'and one of the two that dialled it');
+    await swarm.close();
+  });
 });
