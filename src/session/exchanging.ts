@@ -1,5 +1,5 @@
 import type { PeerConnection } from '../peer/connection.js';
-import { PexFlag, PexLink, type PexPeer } from '../wire/index.js';
+import { PexFlag, PexLink, type PexPeer, pexSnapshot } from '../wire/index.js';
 import type { TorrentSession } from './session.js';
 
 /**
@@ -39,6 +39,14 @@ export class Exchanging {
   /** Once a second: each link sends when its minute is up and something changed. */
   tick(): void {
     if (!this.enabled) return;
+    const now = this.s.clock.now();
+    const due: [PeerConnection, PexLink, number][] = [];
+    for (const p of this.s.peers.values()) {
+      const link = this.#links.get(p);
+      const id = p.pexId;
+      if (link && id !== undefined && link.due(now)) due.push([p, link, id]);
+    }
+    if (due.length === 0) return;
     const connected: PexPeer[] = [];
     for (const p of this.s.peers.values()) {
       // Only peers whose listening port we know can be dialled by others.
@@ -46,12 +54,9 @@ export class Exchanging {
       const flags = (p.isSeeder ? PexFlag.seed : 0) | (p.outgoing ? PexFlag.reachable : 0);
       connected.push({ host: p.ip, port: p.listenPort, flags });
     }
-    const now = this.s.clock.now();
-    for (const p of this.s.peers.values()) {
-      const link = this.#links.get(p);
-      const id = p.pexId;
-      if (!link || id === undefined) continue;
-      const payload = link.outgoing(now, connected);
+    const snapshot = pexSnapshot(connected);
+    for (const [p, link, id] of due) {
+      const payload = link.outgoing(now, snapshot);
       if (payload) p.send({ type: 'extended', id, payload });
     }
   }

@@ -38,6 +38,8 @@ export {
   PexLink,
   type PexMessage,
   type PexPeer,
+  type PexSnapshot,
   PexState,
+  pexSnapshot,
   UT_PEX,
 } from './pex.js';

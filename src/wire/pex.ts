@@ -175,13 +175,13 @@ export class PexState {
   /** Peers the other side has been told about, by endpoint. */
   readonly #told = new Map<string, PexPeer>();
 
-  next(connected: readonly PexPeer[]): PexMessage | undefined {
-    const now = new Map<string, PexPeer>();
-    for (const p of connected) if (p.port > 0 && parseIp(p.host) !== undefined) now.set(peerKey(p), p);
+  /** `except`: the key (see `pexSnapshot`) of a peer never to name, the one we send to. */
+  next(connected: readonly PexPeer[] | PexSnapshot, except?: string): PexMessage | undefined {
+    const now = isSnapshot(connected) ? connected : pexSnapshot(connected);
     const added: PexPeer[] = [];
     for (const [k, p] of now) {
       if (added.length >= PEX_MAX_ADDED) break;
-      if (!this.#told.has(k)) added.push(p);
+      if (k !== except && !this.#told.has(k)) added.push(p);
     }
     const dropped: { host: string; port: number }[] = [];
     for (const [k, p] of this.#told) {
@@ -193,6 +193,23 @@ export class PexState {
     for (const p of dropped) this.#told.delete(peerKey(p));
     return { added, dropped };
   }
+}
+
+/**
+ * The peers we are connected to, checked and keyed once for all of a torrent's links in one tick: in a
+ * flash crowd every new connection's first message is due at once, and each one re-checking every peer
+ * was the largest single cost of a thousand-peer simulation's start.
+ */
+export type PexSnapshot = ReadonlyMap<string, PexPeer>;
+
+export function pexSnapshot(connected: Iterable<PexPeer>): PexSnapshot {
+  const out = new Map<string, PexPeer>();
+  for (const p of connected) if (p.port > 0 && parseIp(p.host) !== undefined) out.set(peerKey(p), p);
+  return out;
+}
+
+function isSnapshot(x: readonly PexPeer[] | PexSnapshot): x is PexSnapshot {
+  return x instanceof Map;
 }
 
 /**
@@ -234,9 +251,14 @@ export class PexLink {
     this.#remote = peerKey(remote);
   }
 
-  outgoing(now: number, connected: readonly PexPeer[]): Buffer | undefined {
-    if (this.#lastSent !== undefined && now - this.#lastSent < PEX_INTERVAL_MS) return undefined;
-    const msg = this.#state.next(connected.filter((p) => peerKey(p) !== this.#remote));
+  /** Whether a message may go now (BEP 11: at most one a minute). */
+  due(now: number): boolean {
+    return this.#lastSent === undefined || now - this.#lastSent >= PEX_INTERVAL_MS;
+  }
+
+  outgoing(now: number, connected: readonly PexPeer[] | PexSnapshot): Buffer | undefined {
+    if (!this.due(now)) return undefined;
+    const msg = this.#state.next(connected, this.#remote);
     if (msg === undefined) return undefined;
     this.#lastSent = now;
     return encodePex(msg);
