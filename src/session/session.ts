@@ -407,7 +407,7 @@ export class TorrentSession implements PeerHost {
       case 'have':
         this.choking.onHave(m.index);
         this.picker.peerHave(peer.address, m.index);
-        this.events.emit('peer-have', peer.peerAddress, m.index);
+        if (this.events.listens('peer-have')) this.events.emit('peer-have', peer.peerAddress, m.index);
         this.requesting.updateInterest(peer);
         break;
       case 'unchoke':

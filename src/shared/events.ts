@@ -28,6 +28,11 @@ export class TypedEmitter<E extends EventMap> {
     this.#inner.off(event, listener as (...args: unknown[]) => void);
   }
 
+  /** Whether anyone listens: an event sent per message (a HAVE) need not build its values for nobody. */
+  listens<K extends keyof E & string>(event: K): boolean {
+    return this.#inner.listenerCount(event) > 0;
+  }
+
   emit<K extends keyof E & string>(event: K, ...args: E[K]): void {
     this.#inner.emit(event, ...args);
   }
