@@ -9,6 +9,8 @@
  * - A host's uplink serves its streams in rounds: each round takes one packet (whole writes, up to about
  *   a millisecond of the uplink) from every stream with bytes to send, so streams share the uplink fairly.
  *   A round is one event, whatever the number of streams; each packet is one more event, its delivery.
+ *   A stream with only a few small messages queued (REQUESTs, HAVEs) is sent at once instead, as a
+ *   fair-queueing qdisc serves sparse flows first (see SPARSE_BYTES).
  * - A packet arrives after the link's latency and then waits its turn on the receiver's downlink (first
  *   come, first served, at the downlink's rate) before the receiver's handlers see it.
  * - Flow control: a stream keeps at most `windowBytes` sent and not yet read by the other side; a paused
@@ -44,6 +46,13 @@ const HIGH_WATER = 16 * 1024;
 /** What a closed stream still sends of its queue (a socket buffer's worth). */
 const KERNEL_BUFFER = 64 * 1024;
 const FIRST_EPHEMERAL_PORT = 40_000;
+/**
+ * A stream with no more than this queued (a few REQUESTs, HAVEs, a choke) is a sparse flow: it is sent at
+ * once, not in the next round behind every bulk stream's 16 KiB packet, as a fair-queueing qdisc (fq_codel,
+ * Linux's default) serves sparse flows first. Without this, a leecher whose slow uplink carried blocks to
+ * four peers held each of its REQUESTs a quarter of a second, and its seeder's uplink idled for want of them.
+ */
+const SPARSE_BYTES = 1500;
 
 interface Write {
   readonly bytes: Buffer;
@@ -370,11 +379,24 @@ export class SimNetwork {
 
   // ---- moving bytes ----
 
-  /** The pipe has something to send: join its host's uplink rounds. */
+  /** The pipe has something to send: join its host's uplink rounds (or, a sparse stream, go now). */
   wake(pipe: Pipe): void {
     if (pipe.inRing || !pipe.canSend || !pipe.from.alive) return;
-    pipe.inRing = true;
     const host = pipe.from;
+    if (host.uplinkBusy && pipe.queued <= SPARSE_BYTES && !pipe.finQueued) {
+      // At the end of this millisecond's work, so that the messages written together leave together. Its
+      // bytes leave then, and the bulk streams' next round starts that much later.
+      pipe.inRing = true;
+      this.#at(this.clock.now(), () => {
+        pipe.inRing = false;
+        if (!pipe.canSend || !host.alive) return;
+        if (pipe.queued > SPARSE_BYTES || pipe.finQueued) return this.wake(pipe);
+        const now = this.clock.now();
+        host.upFreeAt += this.#send(pipe, now) - now;
+      });
+      return;
+    }
+    pipe.inRing = true;
     host.ring.push(pipe);
     if (!host.uplinkBusy) {
       host.uplinkBusy = true;
@@ -391,33 +413,12 @@ export class SimNetwork {
     }
     const now = this.clock.now();
     let t = Math.max(now, host.upFreeAt);
-    const budget = Math.max(this.#packet, Number.isFinite(host.up) ? host.up / 1000 : this.#window);
     const ring = host.ring;
     host.ring = [];
     for (const pipe of ring) {
       pipe.inRing = false;
       if (!pipe.canSend) continue;
-      const writes: Write[] = [];
-      let size = 0;
-      while (pipe.queue.length > 0 && size < budget && pipe.inFlight + size < pipe.window) {
-        const w = pipe.queue.shift()!;
-        writes.push(w);
-        size += w.bytes.length;
-      }
-      pipe.queued -= size;
-      pipe.inFlight += size;
-      const fin = pipe.queue.length === 0 && pipe.finQueued && !pipe.finSent;
-      if (fin) pipe.finSent = true;
-      host.bytesSent += size;
-      t += (size / host.up) * 1000;
-      const to = pipe.to;
-      const arrival = t + pipe.latencyMs;
-      const delivered = Math.max(arrival, to.downFreeAt) + (size / to.down) * 1000;
-      to.downFreeAt = delivered;
-      const packet: Packet = { writes, size, fin };
-      this.stats.packets++;
-      this.#at(delivered, () => this.#arrive(pipe, packet));
-      if (size > 0) pipe.writer.sent();
+      t = this.#send(pipe, t);
       if (pipe.canSend) {
         pipe.inRing = true;
         host.ring.push(pipe);
@@ -426,6 +427,33 @@ export class SimNetwork {
     host.upFreeAt = t;
     if (host.ring.length > 0) this.#at(Math.max(now + (t > now ? 0 : 1), t), () => this.#round(host));
     else host.uplinkBusy = false;
+  }
+
+  /** Puts one packet of `pipe` on its host's uplink at `t` (ms); returns when the uplink is free again. */
+  #send(pipe: Pipe, t: number): number {
+    const host = pipe.from;
+    const budget = Math.max(this.#packet, Number.isFinite(host.up) ? host.up / 1000 : this.#window);
+    const writes: Write[] = [];
+    let size = 0;
+    while (pipe.queue.length > 0 && size < budget && pipe.inFlight + size < pipe.window) {
+      const w = pipe.queue.shift()!;
+      writes.push(w);
+      size += w.bytes.length;
+    }
+    pipe.queued -= size;
+    pipe.inFlight += size;
+    const fin = pipe.queue.length === 0 && pipe.finQueued && !pipe.finSent;
+    if (fin) pipe.finSent = true;
+    host.bytesSent += size;
+    const end = t + (size / host.up) * 1000;
+    const to = pipe.to;
+    const delivered = Math.max(end + pipe.latencyMs, to.downFreeAt) + (size / to.down) * 1000;
+    to.downFreeAt = delivered;
+    const packet: Packet = { writes, size, fin };
+    this.stats.packets++;
+    this.#at(delivered, () => this.#arrive(pipe, packet));
+    if (size > 0) pipe.writer.sent();
+    return end;
   }
 
   #arrive(pipe: Pipe, packet: Packet): void {

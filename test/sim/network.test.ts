@@ -150,6 +150,31 @@ describe('SimNetwork', () => {
     assert.ok(last >= 2900 && last <= 3200, `300 KiB through 100 KiB/s took ${last} ms`);
   });
 
+  it('sends a stream with only a few small messages queued ahead of the bulk streams on a busy uplink', async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock);
+    // 256 KiB/s up, 10 ms each way: a round of 16 KiB packets to four peers takes 250 ms.
+    const a = net.addHost('127.0.1.1', { up: 256 * KiB, latencyMs: 5 });
+    const bulk = [];
+    for (let i = 2; i <= 5; i++) {
+      const h = net.addHost(`127.0.1.${i}`, { latencyMs: 5 });
+      const { client, server } = await connect(clock, a, h, `127.0.1.${i}`);
+      record(server, clock);
+      bulk.push(client);
+    }
+    const s = net.addHost('127.0.1.9', { latencyMs: 5 });
+    const small = await connect(clock, a, s, '127.0.1.9');
+    const got = record(small.server, clock);
+    for (const c of bulk) for (let i = 0; i < 16; i++) c.write(Buffer.alloc(16 * KiB + 13));
+    await clock.advanceAsync(100);
+    const sent = clock.now();
+    for (let i = 0; i < 8; i++) small.client.write(Buffer.alloc(17)); // eight REQUESTs
+    await clock.advanceAsync(1000);
+    const took = timeOf(got, 8 * 17) - sent;
+    assert.ok(took <= 15, `the requests took ${took} ms behind 4 MiB of blocks`);
+    assert.equal(got.chunks.length, 1, 'written together, read together');
+  });
+
   it('queues writes (pendingBytes), says drain once they left, and stops at the window while the reader is paused', async () => {
     const clock = new FakeClock();
     const net = new SimNetwork(clock, { windowBytes: 64 * KiB });
