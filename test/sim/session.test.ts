@@ -268,4 +268,23 @@ describe('session on the simulated network', () => {
     assert.equal(a!.session!.peers.size, 2, 'and one of the two that dialled it');
     await swarm.close();
   });
+
+  it('asks a slow peer for about two seconds of its rate, at least MIN_QUEUE_BLOCKS, not a fixed 1 MiB', async () => {
+    // One seeder at 64 KiB/s: two seconds of it is 8 blocks, so the queue stays at the floor. (Without the
+    // seeder's first pass, whose suggestions would hold the leecher to a few pieces anyway.)
+    const swarm = new Swarm(
+      scenario([{ role: 'seeder', upKiBps: 64 }, { role: 'leecher' }], { superSeeding: false }),
+    );
+    swarm.start();
+    const leecher = byName(swarm, 'leecher-1');
+    let most = 0;
+    swarm.clock.setInterval(() => {
+      for (const c of leecher.session?.peers.values() ?? []) most = Math.max(most, c.inFlight.size);
+    }, 50);
+    await runUntil(swarm, () => false, 6000);
+    assert.ok(leecher.session!.have.count > 0, 'it is downloading');
+    // 16 blocks (256 KiB), where a fixed queue had 64 (1 MiB: 16 s of this seeder) waiting at once.
+    assert.ok(most >= 8 && most <= 16, `${most} blocks in flight at once`);
+    await swarm.close();
+  });
 });
