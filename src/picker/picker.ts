@@ -305,6 +305,11 @@ export class PiecePicker {
     this.#peers.delete(peer);
   }
 
+  /** Wanted pieces we lack that at most `availability` connected peers have (0: nobody; 1: one source). O(1). */
+  rareCount(availability: number): number {
+    return this.#rarity.countUpTo(availability);
+  }
+
   /** How many connected peers have the piece (0 for an index out of range). */
   availability(index: number): number {
     return Number.isInteger(index) ? this.#rarity.availability(index) : 0;
