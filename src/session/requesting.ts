@@ -24,6 +24,12 @@ const STEER_GRACE_MS = 3_000;
  * upload went on second copies before every piece had gone out once.
  */
 const STEER_WAIT_MS = 10_000;
+/**
+ * A peer that sent none of the blocks we asked of it for this long, and for the time STALL_BLOCKS take at
+ * its rate, is stalled: an idle peer may be asked for copies of the last of them (PiecePicker.pick).
+ */
+const SHARE_STALL_MS = 250;
+const STALL_BLOCKS = 8;
 /** Blocks a peer's queue must have room for before it is topped up (unless it is nearly empty). */
 const FILL_BATCH = 8;
 
@@ -60,8 +66,25 @@ export class Requesting {
     // Between two suggestions its list can run dry for a while: keep following it (see STEER_GRACE_MS and
     // STEER_WAIT_MS) before falling back to rarest-first (it stops suggesting once every piece went out once).
     const steered = peer.isSeeder && this.#steered(peer);
-    peer.request(s.picker.pick(peer.address, room, peer.suggested, { only: steered }));
+    peer.request(
+      s.picker.pick(peer.address, room, peer.suggested, { only: steered, stalled: this.#stalled }),
+    );
   }
+
+  /**
+   * A peer whose queue of ours has not moved for a while: nothing came for SHARE_STALL_MS, nor for the time
+   * STALL_BLOCKS take at the rate it has been sending. One that shares its upload between us and others
+   * sends a block every so often; one that serves others' pieces before ours (a capped chunkswarm peer
+   * finishes one piece at a time) sends nothing for a whole piece-time or more.
+   */
+  readonly #stalled = (address: string): boolean => {
+    const p = this.s.peers.get(address);
+    const oldest = p?.inFlight.values().next().value;
+    if (!p || !oldest) return false;
+    const rate = p.down.rate;
+    const typical = rate > 0 ? (STALL_BLOCKS * LIMITS.blockSize * 1000) / rate : Number.POSITIVE_INFINITY;
+    return this.s.clock.now() - Math.max(p.lastPiece, oldest.sentAt) > Math.max(SHARE_STALL_MS, typical);
+  };
 
   #steered(peer: PeerConnection): boolean {
     const now = this.s.clock.now();

@@ -321,6 +321,34 @@ describe('requests in flight', () => {
     assert.equal(picker.inFlight('b'), 3);
   });
 
+  it('an idle peer shares the last blocks of a piece held up at a stalled peer, and only then', () => {
+    // Pieces of 4 blocks; piece 1, which nobody has, keeps the picker out of endgame.
+    const picker = swarm({ a: '10', b: '10', c: '10' }, { blocks: 4 });
+    assert.deepEqual(names(picker.pick('a', 4)), ['0:0', '0:1', '0:2', '0:3']);
+    assert.deepEqual(picker.pick('b', 4), [], 'everything b has is in flight elsewhere');
+    assert.deepEqual(picker.pick('b', 4, undefined, { stalled: () => false }), [], 'a is not stalled');
+    const asked: string[] = [];
+    const stalled = (peer: string): boolean => {
+      asked.push(peer);
+      return peer === 'a';
+    };
+    // The tail first: `a` would send those last.
+    assert.deepEqual(names(picker.pick('b', 2, undefined, { stalled })), ['0:3', '0:2']);
+    assert.deepEqual(asked, ['a'], 'each owner is judged once per pick');
+    // `b` has blocks in flight now: it is not idle, and `c` may not make a third copy of 0:3 or 0:2.
+    assert.deepEqual(picker.pick('b', 2, undefined, { stalled }), []);
+    assert.deepEqual(names(picker.pick('c', 4, undefined, { stalled })), ['0:1', '0:0']);
+    // The first copy to arrive cancels the other.
+    assert.deepEqual(picker.blockReceived('b', block(0, 3)).cancel, ['a']);
+    assert.deepEqual(picker.blockReceived('a', block(0, 2)).cancel, ['b']);
+  });
+
+  it('shares nothing while the idle peer has a free block of its own to fetch', () => {
+    const picker = swarm({ a: '100', b: '110' }, { blocks: 2 });
+    assert.deepEqual(names(picker.pick('a', 2)), ['0:0', '0:1']);
+    assert.deepEqual(names(picker.pick('b', 4, undefined, { stalled: () => true })), ['1:0', '1:1']);
+  });
+
   it('gives nothing to an unknown peer, for a non-positive budget, or when the peer has nothing we lack', () => {
     const picker = swarm({ a: '10' }, { have: '10' });
     assert.deepEqual(picker.pick('ghost', 5), []);
