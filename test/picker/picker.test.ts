@@ -105,6 +105,26 @@ describe('availability', () => {
     assert.equal(picker.availability(1), 3);
   });
 
+  it('counts the wanted pieces we lack that few peers have', () => {
+    // Availability 1, 4, 1, 3, 0; we have piece 2.
+    const picker = swarm({ a: '11010', b: '01110', c: '01010', d: '01000' }, { have: '00100' });
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map((n) => picker.rareCount(n)),
+      [1, 2, 2, 3, 4],
+    );
+    assert.equal(picker.rareCount(99), 4);
+    assert.equal(picker.rareCount(-1), 0);
+    picker.peerHave('d', 0);
+    picker.pieceVerified(4);
+    assert.deepEqual(
+      [0, 1, 2].map((n) => picker.rareCount(n)),
+      [0, 0, 1],
+      'piece 0 now has two holders, and piece 4 is ours',
+    );
+    picker.setPriorities([0, 1, 1, 1, 1]);
+    assert.equal(picker.rareCount(2), 0, 'a skipped piece is not wanted');
+  });
+
   it('keeps counting pieces we already have', () => {
     const picker = swarm({ a: '11' }, { have: '10' });
     assert.equal(picker.availability(0), 1);

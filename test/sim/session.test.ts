@@ -164,6 +164,50 @@ describe('session on the simulated network', () => {
     assert.equal(early, 0, `${early} pieces went out twice before every piece went out once`);
   });
 
+  it('a leecher asks a steering seeder for no piece it did not suggest while a piece it lacks is still rare', async () => {
+    // Within 10 s of the seeder's last suggestion, a piece held by at most the seeder and two others is
+    // being sent out or relayed: the leecher waits for its turn instead of asking the seeder for a copy.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 4096 },
+          { role: 'leecher', count: 16, upKiBps: 4096 },
+        ],
+        { sizeMiB: 16, pieceKiB: 1024, latencyMs: 1, hasher: 'compare', uplinks: 'limit', seed: 3 },
+      ),
+    );
+    const broken: string[] = [];
+    let unsuggested = 0;
+    const join = swarm.join.bind(swarm);
+    swarm.join = async (p: SimPeer): Promise<void> => {
+      await join(p);
+      const session = p.session;
+      if (!session || p.role !== 'leecher') return;
+      session.connections.on('ready', (peer: PeerConnection) => {
+        const request = peer.request.bind(peer);
+        peer.request = (blocks) => {
+          const now = swarm.clock.now();
+          for (const index of new Set(blocks.map((b) => b.index))) {
+            if (!peer.isSeeder || peer.suggested.has(index)) continue;
+            unsuggested++;
+            if (
+              peer.lastSuggestAt > 0 &&
+              now - peer.lastSuggestAt < 10_000 &&
+              session.picker.rareCount(3) > 0
+            )
+              broken.push(`${p.name} asked for piece ${index} at ${now} ms`);
+          }
+          request(blocks);
+        };
+      });
+    };
+    const result = await swarm.run({ capMs: 120_000 });
+    assert.equal(result.allComplete, true);
+    await swarm.close();
+    assert.deepEqual(broken, []);
+    assert.ok(unsuggested > 0, 'leechers ask the seeder for other pieces once the steering is over');
+  });
+
   it('a tracker down at start is retried after about 2 s, 4 s, 8 s; the peer registers once it is up', async () => {
     const swarm = new Swarm(
       scenario([
