@@ -305,6 +305,11 @@ export class PiecePicker {
     this.#peers.delete(peer);
   }
 
+  /** Wanted pieces we lack that at most `availability` connected peers have (0: nobody; 1: one source). O(1). */
+  rareCount(availability: number): number {
+    return this.#rarity.countUpTo(availability);
+  }
+
   /** How many connected peers have the piece (0 for an index out of range). */
   availability(index: number): number {
     return Number.isInteger(index) ? this.#rarity.availability(index) : 0;
@@ -315,12 +320,14 @@ export class PiecePicker {
    * until blockReceived or requestEnded. Empty for an unknown peer. `preferred` pieces (suggested by
    * the peer) are started before any other new piece; with `only`, nothing else is asked of this peer
    * (a seeder steering its leechers: whatever it did not suggest, the other leechers have or will have).
+   * With `stalled` (peers whose queue of ours has not moved for a while), a peer that would get nothing
+   * may share blocks in flight to a stalled peer (see #pickShared).
    */
   pick(
     peer: string,
     max: number,
     preferred?: ReadonlySet<number>,
-    opts: { only?: boolean } = {},
+    opts: { only?: boolean; stalled?: (peer: string) => boolean } = {},
   ): BlockRef[] {
     const st = this.#peers.get(peer);
     let room = Math.floor(max);
@@ -402,7 +409,51 @@ export class PiecePicker {
     if (only) return out;
     if (this.have.count < this.#randomFirst) this.#rarity.scanRandom(1, this.#random, visit);
     else this.#rarity.scanRarest(1, this.#random, visit);
+    if (opts.stalled && out.length === 0 && st.requests.size === 0)
+      this.#pickShared(peer, st, room, opts.stalled, out);
     return out;
+  }
+
+  /**
+   * For a peer that unchokes us, has nothing of ours in flight and nothing to give that is not already asked
+   * of someone else: the last blocks of started pieces it has, each in flight to one other peer that is
+   * `stalled`, pieces nearest completion first. A capped peer serves the piece nearest completion first
+   * (see TokenBucket), so a leecher's whole piece can wait at one busy holder while other holders of it
+   * unchoke that leecher and idle: a third of a 24-leecher swarm's upload idled so. The stalled holder
+   * would send these tail blocks last; whichever copy arrives first wins and the other request is
+   * cancelled (BlockReceipt.cancel). At most two peers have such a block in flight (endgame asks all).
+   */
+  #pickShared(
+    peer: string,
+    st: PeerState,
+    room: number,
+    stalled: (peer: string) => boolean,
+    out: BlockRef[],
+  ): void {
+    const pieces: [number, PieceProgress][] = [];
+    for (const entry of this.#progress) {
+      if (st.bits.has(entry[0]) && this.#priority[entry[0]] !== PRIORITY_SKIP) pieces.push(entry);
+    }
+    pieces.sort(([ia, a], [ib, b]) => b.receivedCount - a.receivedCount || ia - ib);
+    const verdicts = new Map<string, boolean>();
+    const isStalled = (owner: string): boolean => {
+      let v = verdicts.get(owner);
+      if (v === undefined) {
+        v = stalled(owner);
+        verdicts.set(owner, v);
+      }
+      return v;
+    };
+    for (const [index, prog] of pieces) {
+      for (let b = prog.blockCount - 1; b >= 0 && room > 0; b--) {
+        const owners = prog.owners[b];
+        if (prog.received[b] || owners?.length !== 1 || owners[0] === peer || !isStalled(owners[0]!))
+          continue;
+        this.#request(peer, st, index, prog, b, out);
+        room--;
+      }
+      if (room === 0) return;
+    }
   }
 
   /**

@@ -57,6 +57,12 @@ export class RarityOrder {
     return this.#wantedEnd;
   }
 
+  /** Wanted pieces that at most `availability` connected peers have: O(1). */
+  countUpTo(availability: number): number {
+    if (!(availability >= 0)) return 0;
+    return this.#end(Math.min(Math.floor(availability), this.#start.length - 1));
+  }
+
   increment(piece: number): void {
     const a = this.#count[piece]!;
     this.#count[piece] = a + 1;

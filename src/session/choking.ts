@@ -74,9 +74,17 @@ export class Choking {
     return s.complete && this.#seedFromStart && s.mode !== 'manual' && s.superSeed && !this.distributor.done;
   }
 
-  /** A block went out: once a suggested piece is fully sent, suggest the next. */
+  /**
+   * A block went out: once a suggested piece is fully sent, suggest the next, first to this peer, then
+   * to any steered peer left without a suggestion (the share per peer shrinks as pieces go out).
+   */
   served(peer: PeerConnection, index: number, bytes: number): void {
-    if (this.distributor.served(index, bytes)) this.suggestTo(peer);
+    if (!this.distributor.served(index, bytes)) return;
+    this.suggestTo(peer);
+    if (!this.#firstPass) return;
+    const leechers = this.#leechers();
+    for (const p of this.s.peers.values())
+      if (p !== peer && this.distributor.outstanding(p.address) === 0) this.suggestTo(p, false, leechers);
   }
 
   view(p: PeerConnection): ChokerPeer {
@@ -157,13 +165,24 @@ export class Choking {
     peer.setChoking(false);
   }
 
+  /** Peers that lack pieces: the ones the first pass shares the unsent pieces between. */
+  #leechers(): number {
+    let n = 0;
+    for (const p of this.s.peers.values()) if (!p.isSeeder) n++;
+    return Math.max(1, n);
+  }
+
   /** Seeding automatically: steer an unchoked, interested peer towards pieces nobody has been sent yet. */
-  suggestTo(peer: PeerConnection, unchoking = false): void {
+  suggestTo(peer: PeerConnection, unchoking = false, leechers?: number): void {
     const s = this.s;
     if (!this.#firstPass) return;
     if (!peer.fast || !peer.peerInterested || (peer.amChoking && !unchoking) || peer.closed) return;
     const bits = s.bitsOf(peer);
-    for (const index of this.distributor.next(peer.address, (i) => !bits.has(i)))
+    for (const index of this.distributor.next(
+      peer.address,
+      (i) => !bits.has(i),
+      leechers ?? this.#leechers(),
+    ))
       peer.send({ type: 'suggest', index });
   }
 }

@@ -65,8 +65,18 @@ export class SeedDistributor {
     this.#byPeer.delete(peer);
   }
 
-  /** New pieces to suggest to `peer` so it has `perPeer` outstanding; `lacks` says whether it misses a piece. */
-  next(peer: string, lacks: (index: number) => boolean): number[] {
+  /** Pieces suggested to `peer` that have not gone out yet. */
+  outstanding(peer: string): number {
+    return this.#byPeer.get(peer)?.size ?? 0;
+  }
+
+  /**
+   * New pieces to suggest to `peer` so it has its share outstanding; `lacks` says whether it misses a
+   * piece. The share is `perPeer`, or less when `wanting` peers (those being steered) would otherwise
+   * take every unsent piece between some of them: 24 leechers at 4 each asked for 96 of 64 pieces, and
+   * the 8 left without a suggestion fetched pieces from the seeder that others were being sent.
+   */
+  next(peer: string, lacks: (index: number) => boolean, wanting = 1): number[] {
     if (this.done) return [];
     let mine = this.#byPeer.get(peer);
     if (!mine) {
@@ -75,7 +85,9 @@ export class SeedDistributor {
     }
     const out: number[] = [];
     const n = this.#sent.size;
-    for (let scanned = 0; scanned < n && mine.size < this.#perPeer; scanned++) {
+    const unsent = n - this.#sent.count;
+    const share = Math.max(1, Math.min(this.#perPeer, Math.floor(unsent / Math.max(1, wanting))));
+    for (let scanned = 0; scanned < n && mine.size < share; scanned++) {
       const i = this.#cursor;
       this.#cursor = (this.#cursor + 1) % n;
       if (this.#sent.has(i) || this.#owner.has(i) || !lacks(i)) continue;

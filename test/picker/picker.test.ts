@@ -105,6 +105,26 @@ describe('availability', () => {
     assert.equal(picker.availability(1), 3);
   });
 
+  it('counts the wanted pieces we lack that few peers have', () => {
+    // Availability 1, 4, 1, 3, 0; we have piece 2.
+    const picker = swarm({ a: '11010', b: '01110', c: '01010', d: '01000' }, { have: '00100' });
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map((n) => picker.rareCount(n)),
+      [1, 2, 2, 3, 4],
+    );
+    assert.equal(picker.rareCount(99), 4);
+    assert.equal(picker.rareCount(-1), 0);
+    picker.peerHave('d', 0);
+    picker.pieceVerified(4);
+    assert.deepEqual(
+      [0, 1, 2].map((n) => picker.rareCount(n)),
+      [0, 0, 1],
+      'piece 0 now has two holders, and piece 4 is ours',
+    );
+    picker.setPriorities([0, 1, 1, 1, 1]);
+    assert.equal(picker.rareCount(2), 0, 'a skipped piece is not wanted');
+  });
+
   it('keeps counting pieces we already have', () => {
     const picker = swarm({ a: '11' }, { have: '10' });
     assert.equal(picker.availability(0), 1);
@@ -319,6 +339,34 @@ describe('requests in flight', () => {
     for (const n of names(b)) assert.ok(!seen.has(n), `${n} given twice`);
     assert.equal(picker.inFlight('a'), 5);
     assert.equal(picker.inFlight('b'), 3);
+  });
+
+  it('an idle peer shares the last blocks of a piece held up at a stalled peer, and only then', () => {
+    // Pieces of 4 blocks; piece 1, which nobody has, keeps the picker out of endgame.
+    const picker = swarm({ a: '10', b: '10', c: '10' }, { blocks: 4 });
+    assert.deepEqual(names(picker.pick('a', 4)), ['0:0', '0:1', '0:2', '0:3']);
+    assert.deepEqual(picker.pick('b', 4), [], 'everything b has is in flight elsewhere');
+    assert.deepEqual(picker.pick('b', 4, undefined, { stalled: () => false }), [], 'a is not stalled');
+    const asked: string[] = [];
+    const stalled = (peer: string): boolean => {
+      asked.push(peer);
+      return peer === 'a';
+    };
+    // The tail first: `a` would send those last.
+    assert.deepEqual(names(picker.pick('b', 2, undefined, { stalled })), ['0:3', '0:2']);
+    assert.deepEqual(asked, ['a'], 'each owner is judged once per pick');
+    // `b` has blocks in flight now: it is not idle, and `c` may not make a third copy of 0:3 or 0:2.
+    assert.deepEqual(picker.pick('b', 2, undefined, { stalled }), []);
+    assert.deepEqual(names(picker.pick('c', 4, undefined, { stalled })), ['0:1', '0:0']);
+    // The first copy to arrive cancels the other.
+    assert.deepEqual(picker.blockReceived('b', block(0, 3)).cancel, ['a']);
+    assert.deepEqual(picker.blockReceived('a', block(0, 2)).cancel, ['b']);
+  });
+
+  it('shares nothing while the idle peer has a free block of its own to fetch', () => {
+    const picker = swarm({ a: '100', b: '110' }, { blocks: 2 });
+    assert.deepEqual(names(picker.pick('a', 2)), ['0:0', '0:1']);
+    assert.deepEqual(names(picker.pick('b', 4, undefined, { stalled: () => true })), ['1:0', '1:1']);
   });
 
   it('gives nothing to an unknown peer, for a non-positive budget, or when the peer has nothing we lack', () => {

@@ -55,3 +55,24 @@ test('a HAVE from anyone counts a piece as out; a departed peer returns its piec
     [],
   );
 });
+
+test('with many leechers each gets a smaller share, never less than one piece', () => {
+  const d = new SeedDistributor(10, size, { perPeer: 4, random: () => 0 });
+  // 10 unsent pieces among 4 leechers: 2 each, so every one of them has a piece of its own.
+  assert.deepEqual(
+    d.next('a', () => true, 4),
+    [0, 1],
+  );
+  assert.equal(d.outstanding('a'), 2);
+  // Among 20 leechers: one each (more leechers than pieces still get one while any is unclaimed).
+  assert.deepEqual(
+    d.next('b', () => true, 20),
+    [2],
+  );
+  // One leecher alone gets the full share.
+  assert.deepEqual(
+    d.next('c', () => true, 1),
+    [3, 4, 5, 6],
+  );
+  assert.equal(d.outstanding('nobody'), 0);
+});

@@ -28,6 +28,32 @@ async function runUntil(swarm: Swarm, cond: () => boolean, capMs: number): Promi
   await swarm.advanceUntil(cond, capMs);
 }
 
+/** Pieces the seeder began to send a second time while some piece had not gone out once. */
+async function twiceEarly(sc: Scenario): Promise<number> {
+  const swarm = new Swarm(sc);
+  swarm.start();
+  const seeder = swarm.peers[0]!;
+  await runUntil(swarm, () => seeder.session !== undefined, 1000);
+  const session = seeder.session!;
+  const size = session.metainfo.pieceLength;
+  const served = new Map<number, number>();
+  let complete = 0;
+  let early = 0;
+  const served0 = session.choking.served.bind(session.choking);
+  session.choking.served = (peer, index, bytes) => {
+    const before = served.get(index) ?? 0;
+    served.set(index, before + bytes);
+    if (before < size && before + bytes >= size) complete++;
+    // A second copy of this piece starts while some piece has not gone out once.
+    if (before >= size && before < size + bytes && complete < session.pieceCount) early++;
+    served0(peer, index, bytes);
+  };
+  const result = await swarm.run({ capMs: 300_000 });
+  assert.equal(result.allComplete, true);
+  await swarm.close();
+  return early;
+}
+
 describe('session on the simulated network', () => {
   it('a seeder unchokes a leecher as soon as it is interested, not at the next rechoke', async () => {
     const swarm = new Swarm(scenario([{ role: 'seeder', upKiBps: 256 }, { role: 'leecher' }]));
@@ -109,42 +135,77 @@ describe('session on the simulated network', () => {
   });
 
   it('the seeder sends every piece once before it sends any piece twice (first pass on), and not otherwise', async () => {
-    const twiceEarly = async (superSeeding: boolean): Promise<number> => {
-      const swarm = new Swarm(
-        scenario(
-          [
-            { role: 'seeder', upKiBps: 128 },
-            { role: 'leecher', count: 8, upKiBps: 256, downKiBps: 2048 },
-          ],
-          { sizeMiB: 2, superSeeding },
-        ),
+    const small = (superSeeding: boolean): Scenario =>
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 128 },
+          { role: 'leecher', count: 8, upKiBps: 256, downKiBps: 2048 },
+        ],
+        { sizeMiB: 2, superSeeding },
       );
-      swarm.start();
-      const seeder = swarm.peers[0]!;
-      await runUntil(swarm, () => seeder.session !== undefined, 1000);
-      const session = seeder.session!;
-      const size = session.metainfo.pieceLength;
-      const served = new Map<number, number>();
-      let complete = 0;
-      let early = 0;
-      const served0 = session.choking.served.bind(session.choking);
-      session.choking.served = (peer, index, bytes) => {
-        const before = served.get(index) ?? 0;
-        served.set(index, before + bytes);
-        if (before < size && before + bytes >= size) complete++;
-        // A second copy of this piece starts while some piece has not gone out once.
-        if (before >= size && before < size + bytes && complete < session.pieceCount) early++;
-        served0(peer, index, bytes);
-      };
-      const result = await swarm.run({ capMs: 300_000 });
-      assert.equal(result.allComplete, true);
-      await swarm.close();
-      return early;
-    };
-    const on = await twiceEarly(true);
-    const off = await twiceEarly(false);
+    const on = await twiceEarly(small(true));
+    const off = await twiceEarly(small(false));
     assert.equal(on, 0, `${on} pieces went out twice before every piece went out once`);
     assert.ok(off > 0, 'without the first pass the seeder repeats pieces early');
+  });
+
+  it('the first pass holds with more leechers than its suggestions go round (16 leechers, 16 pieces)', async () => {
+    // The bench's shape, smaller: every peer capped by its own upload limit, 1 MiB pieces. Four suggestions
+    // each went to the first 4 leechers; the rest fetched from the seeder pieces it was sending to others.
+    const early = await twiceEarly(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 4096 },
+          { role: 'leecher', count: 16, upKiBps: 4096 },
+        ],
+        { sizeMiB: 16, pieceKiB: 1024, latencyMs: 1, hasher: 'compare', uplinks: 'limit', seed: 3 },
+      ),
+    );
+    assert.equal(early, 0, `${early} pieces went out twice before every piece went out once`);
+  });
+
+  it('a leecher asks a steering seeder for no piece it did not suggest while a piece it lacks is still rare', async () => {
+    // Within 10 s of the seeder's last suggestion, a piece held by at most the seeder and two others is
+    // being sent out or relayed: the leecher waits for its turn instead of asking the seeder for a copy.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 4096 },
+          { role: 'leecher', count: 16, upKiBps: 4096 },
+        ],
+        { sizeMiB: 16, pieceKiB: 1024, latencyMs: 1, hasher: 'compare', uplinks: 'limit', seed: 3 },
+      ),
+    );
+    const broken: string[] = [];
+    let unsuggested = 0;
+    const join = swarm.join.bind(swarm);
+    swarm.join = async (p: SimPeer): Promise<void> => {
+      await join(p);
+      const session = p.session;
+      if (!session || p.role !== 'leecher') return;
+      session.connections.on('ready', (peer: PeerConnection) => {
+        const request = peer.request.bind(peer);
+        peer.request = (blocks) => {
+          const now = swarm.clock.now();
+          for (const index of new Set(blocks.map((b) => b.index))) {
+            if (!peer.isSeeder || peer.suggested.has(index)) continue;
+            unsuggested++;
+            if (
+              peer.lastSuggestAt > 0 &&
+              now - peer.lastSuggestAt < 10_000 &&
+              session.picker.rareCount(3) > 0
+            )
+              broken.push(`${p.name} asked for piece ${index} at ${now} ms`);
+          }
+          request(blocks);
+        };
+      });
+    };
+    const result = await swarm.run({ capMs: 120_000 });
+    assert.equal(result.allComplete, true);
+    await swarm.close();
+    assert.deepEqual(broken, []);
+    assert.ok(unsuggested > 0, 'leechers ask the seeder for other pieces once the steering is over');
   });
 
   it('a tracker down at start is retried after about 2 s, 4 s, 8 s; the peer registers once it is up', async () => {
