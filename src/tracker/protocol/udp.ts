@@ -299,7 +299,11 @@ export interface UdpRequestHeader {
   readonly transactionId: number;
 }
 
-/** An announce as a tracker reads it (BEP 15), numbers as sent; what they mean is the tracker's call. */
+/**
+ * An announce as a tracker reads it (BEP 15), numbers as sent; what they mean is the tracker's call.
+ * `infoHash` and `peerId` are views into the packet (a datagram is a buffer of its own): copy them
+ * to keep them past the packet's life.
+ */
 export interface UdpAnnounceRequestIn {
   readonly connectionId: bigint;
   readonly transactionId: number;
@@ -395,8 +399,8 @@ export function decodeUdpAnnounceRequest(
   return {
     connectionId: h.connectionId,
     transactionId: h.transactionId,
-    infoHash: Buffer.from(b.subarray(16, 36)),
-    peerId: Buffer.from(b.subarray(36, 56)),
+    infoHash: b.subarray(16, 36),
+    peerId: b.subarray(36, 56),
     downloaded: readCounter(b, 56) ?? 0,
     left: readCounter(b, 64),
     uploaded: readCounter(b, 72) ?? 0,
@@ -445,7 +449,8 @@ export function encodeUdpAnnounceResponse(r: UdpAnnounceReply): Buffer {
   if (r.peers.length % size !== 0) {
     throw usage(`IPv${r.family} peers are ${size} bytes each; ${r.peers.length} bytes is not a whole number`);
   }
-  const out = Buffer.alloc(ANNOUNCE_REPLY_HEADER + r.peers.length);
+  // Every byte is written below.
+  const out = Buffer.allocUnsafe(ANNOUNCE_REPLY_HEADER + r.peers.length);
   out.writeUInt32BE(UDP_ACTION.announce, 0);
   out.writeUInt32BE(checkU32(r.transactionId, 'transaction id'), 4);
   out.writeInt32BE(count32(r.interval, 'interval'), 8);
@@ -499,9 +504,12 @@ function requestHeader(packet: Uint8Array, action: UdpAction, what: string): Udp
  * Number.MAX_SAFE_INTEGER: these only feed statistics, not worth refusing an announce over.
  */
 function readCounter(b: Buffer, at: number): number | undefined {
-  const v = b.readBigInt64BE(at);
-  if (v < 0n) return undefined;
-  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+  // In two halves, without a BigInt per field: the high half carries the sign.
+  const hi = b.readInt32BE(at);
+  if (hi < 0) return undefined;
+  const v = hi * 0x1_0000_0000 + b.readUInt32BE(at + 4);
+  // Past 2^53 the sum may round, but only to a value that is capped just the same.
+  return v > Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : v;
 }
 
 /**
@@ -510,6 +518,8 @@ function readCounter(b: Buffer, at: number): number | undefined {
  * The length of the data is checked against the packet and the cap before anything is copied.
  */
 function readUrlData(b: Buffer, max: number): string | undefined {
+  // Most announces carry no options at all.
+  if (b.length <= ANNOUNCE_REQUEST_BYTES) return undefined;
   const parts: Buffer[] = [];
   let total = 0;
   let o = ANNOUNCE_REQUEST_BYTES;
