@@ -509,7 +509,7 @@ function readCounter(b: Buffer, at: number): number | undefined {
   if (hi < 0) return undefined;
   const v = hi * 0x1_0000_0000 + b.readUInt32BE(at + 4);
   // Past 2^53 the sum may round, but only to a value that is capped just the same.
-  return v > Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : v;
+  return Math.min(v, Number.MAX_SAFE_INTEGER);
 }
 
 /**
