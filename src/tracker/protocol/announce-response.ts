@@ -57,9 +57,9 @@ export function isSeeder(peer: {
  * and IPv6 peers 18 bytes each into `peers6` (BEP 7); otherwise `peers` is a list of dictionaries
  * (BEP 3), which is also where the chunkswarm status of each peer goes when asked for.
  */
-export function encodeAnnounceResponse(r: AnnounceResponse): Buffer {
-  if (r.compact && !r.includeStatus) return encodeCompactResponse(r);
-  return encode({
+export function encodeAnnounceResponse(r: AnnounceResponse, head?: FrameHead): Buffer {
+  if (r.compact && !r.includeStatus) return encodeCompactResponse(r, head);
+  const body = encode({
     complete: r.complete,
     incomplete: r.incomplete,
     interval: r.interval,
@@ -68,6 +68,22 @@ export function encodeAnnounceResponse(r: AnnounceResponse): Buffer {
     'tracker id': r.trackerId,
     'warning message': r.warning,
   });
+  return head === undefined ? body : withHead(head, body);
+}
+
+/**
+ * What goes in front of a response in the same buffer (a transport's framing, such as an HTTP
+ * status line and headers), given the body's length in bytes; latin1 text.
+ */
+export type FrameHead = (bodyBytes: number) => string;
+
+/** `body` behind `head(body.length)`, in one buffer. */
+export function withHead(head: FrameHead, body: Uint8Array): Buffer {
+  const text = head(body.length);
+  const out = Buffer.allocUnsafe(text.length + body.length);
+  out.write(text, 0, 'latin1');
+  out.set(body, text.length);
+  return out;
 }
 
 /**
@@ -75,7 +91,7 @@ export function encodeAnnounceResponse(r: AnnounceResponse): Buffer {
  * announces ask for it), and the general encoder's per-key buffers and sort cost more than the
  * rest of an announce; the output is byte for byte what `encode` makes of the same dictionary.
  */
-function encodeCompactResponse(r: AnnounceResponse): Buffer {
+function encodeCompactResponse(r: AnnounceResponse, frameHead: FrameHead | undefined): Buffer {
   let n4 = 0;
   let n6 = 0;
   const packed = r.packed;
@@ -103,8 +119,12 @@ function encodeCompactResponse(r: AnnounceResponse): Buffer {
   if (r.warning !== undefined) tail += `15:warning message${Buffer.byteLength(r.warning)}:${r.warning}`;
   tail += 'e';
   const tailBytes = Buffer.byteLength(tail);
-  const out = Buffer.allocUnsafe(head.length + n4 * 6 + mid.length + n6 * 18 + tailBytes);
-  let o = out.write(head, 0, 'latin1');
+  const bodyBytes = head.length + n4 * 6 + mid.length + n6 * 18 + tailBytes;
+  // The framing goes in the same buffer, so the answer is built once and leaves as it is.
+  const frame = frameHead === undefined ? '' : frameHead(bodyBytes);
+  const out = Buffer.allocUnsafe(frame.length + bodyBytes);
+  let o = frame.length > 0 ? out.write(frame, 0, 'latin1') : 0;
+  o += out.write(head, o, 'latin1');
   if (packed) {
     out.set(packed.v4.subarray(0, n4 * 6), o);
     o += n4 * 6;

@@ -7,7 +7,12 @@ import { ChunkswarmError, describeError, isChunkswarmError } from '../../shared/
 import { LIMITS } from '../../shared/limits.js';
 import { formatAddress } from '../../shared/types.js';
 import { parseAnnounceQuery } from '../protocol/announce-request.js';
-import { encodeAnnounceResponse, encodeFailure } from '../protocol/announce-response.js';
+import {
+  encodeAnnounceResponse,
+  encodeFailure,
+  type FrameHead,
+  withHead,
+} from '../protocol/announce-response.js';
 import { MALFORMED_REQUEST, RequestHeadReader, tooLargeReason } from '../protocol/http-head.js';
 import { encodeScrapeResponse, parseScrapeQuery } from '../protocol/scrape.js';
 import {
@@ -142,13 +147,12 @@ const STATUS_ENTRY_BYTES = 256;
 
 const REPLY_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ';
 
+/** The status line and headers of the tracker's own answers, for a body of `bodyBytes`. */
+const httpHead: FrameHead = (bodyBytes) => `${REPLY_HEAD}${bodyBytes}\r\n\r\n`;
+
 /** A whole HTTP response around a bencoded body, in one buffer so it leaves in one write. */
 function frame(body: Buffer): Buffer {
-  const head = `${REPLY_HEAD}${body.length}\r\n\r\n`;
-  const out = Buffer.allocUnsafe(head.length + body.length);
-  out.write(head, 0, 'latin1');
-  body.copy(out, head.length);
-  return out;
+  return withHead(httpHead, body);
 }
 
 /**
@@ -199,14 +203,24 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
     return encodeFailure(reason);
   };
 
-  const announce = (remoteIp: string, query: string): Buffer | Promise<Buffer> => {
+  const announce = (
+    remoteIp: string,
+    query: string,
+    head: FrameHead | undefined,
+  ): Buffer | Promise<Buffer> => {
     const a = parseAnnounceQuery(query, remoteIp, { trustIpParam });
     // Peers' chunk status needs their records, so only a plain compact answer takes packed entries.
     const answer = logic.announce(a, a.compact && !a.wantStatus);
-    return answer instanceof Promise ? answer.then((r) => announceBody(a, r)) : announceBody(a, answer);
+    return answer instanceof Promise
+      ? answer.then((r) => announceBody(a, r, head))
+      : announceBody(a, answer, head);
   };
 
-  const announceBody = (a: ReturnType<typeof parseAnnounceQuery>, r: SwarmAnswer): Buffer => {
+  const announceBody = (
+    a: ReturnType<typeof parseAnnounceQuery>,
+    r: SwarmAnswer,
+    head: FrameHead | undefined,
+  ): Buffer => {
     const { packed, peers: picked, stats } = r;
     let peers = picked;
     let shortened = false;
@@ -225,20 +239,23 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
     const warnings: string[] = [];
     if (a.numwantCapped) warnings.push(`numwant capped at ${LIMITS.trackerMaxNumwant}`);
     if (shortened) warnings.push(`peer list shortened to ${peers.length} to keep the answer under 1 MiB`);
-    const body = encodeAnnounceResponse({
-      interval,
-      minInterval,
-      complete: stats.complete,
-      incomplete: stats.incomplete,
-      trackerId,
-      warning: warnings.length > 0 ? warnings.join('; ') : undefined,
-      peers,
-      packed,
-      compact: a.compact,
-      includeStatus: a.wantStatus,
-      noPeerId: a.noPeerId,
-      pieces: stats.pieces,
-    });
+    const body = encodeAnnounceResponse(
+      {
+        interval,
+        minInterval,
+        complete: stats.complete,
+        incomplete: stats.incomplete,
+        trackerId,
+        warning: warnings.length > 0 ? warnings.join('; ') : undefined,
+        peers,
+        packed,
+        compact: a.compact,
+        includeStatus: a.wantStatus,
+        noPeerId: a.noPeerId,
+        pieces: stats.pieces,
+      },
+      head,
+    );
     return body;
   };
 
@@ -260,17 +277,26 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
     else metrics.scrape(transport, outcome);
   };
 
-  /** The bencoded answer to a tracker request; never throws, nor rejects. */
+  /**
+   * The bencoded answer to a tracker request, behind `head` when given (the whole HTTP response,
+   * built in one buffer); never throws, nor rejects.
+   */
   const trackerBody = (
     method: string,
     path: string,
     query: string,
     remoteIp: string,
+    head: FrameHead | undefined,
   ): Buffer | Promise<Buffer> => {
     const t0 = performance.now();
+    const refused = (err: unknown): Buffer => {
+      const b = failure(remoteIp, path, err);
+      return head === undefined ? b : withHead(head, b);
+    };
     try {
       if (method !== 'GET') throw new ChunkswarmError('ETRACKER_REQUEST', `use GET for ${path}`);
-      const body = path === '/announce' ? announce(remoteIp, query) : scrape(remoteIp, query);
+      const body =
+        path === '/announce' ? announce(remoteIp, query, head) : framedLater(scrape(remoteIp, query), head);
       if (body instanceof Promise) {
         return body.then(
           (b) => {
@@ -279,7 +305,7 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
           },
           (err: unknown) => {
             count(path, outcomeOf(err), t0, 'http');
-            return failure(remoteIp, path, err);
+            return refused(err);
           },
         );
       }
@@ -287,7 +313,7 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
       return body;
     } catch (err) {
       count(path, outcomeOf(err), t0, 'http');
-      return failure(remoteIp, path, err);
+      return refused(err);
     }
   };
 
@@ -330,7 +356,7 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
       if (path === '/announce' || path === '/scrape') {
         // A later request on a kept-alive connection. Close after a refused method: whatever
         // body came along is not read.
-        const body = trackerBody(req.method ?? '', path, q < 0 ? '' : url.slice(q + 1), remoteIp);
+        const body = trackerBody(req.method ?? '', path, q < 0 ? '' : url.slice(q + 1), remoteIp, undefined);
         if (body instanceof Promise) void body.then((b) => answer(res, b, req.method !== 'GET'));
         else answer(res, body, req.method !== 'GET');
         return;
@@ -391,11 +417,11 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
         conn.state = undefined;
         if (d.kind === 'tracker') {
           // Anything after the head (a pipelined request, a body) is not read: the answer closes.
-          const body = trackerBody(d.method, d.path, d.query, conn.remoteAddress());
+          const body = trackerBody(d.method, d.path, d.query, conn.remoteAddress(), httpHead);
           // An async store's answer comes later; the connection waits for it (the store's own
           // timeout bounds that wait) and closes with the reply as usual.
-          if (body instanceof Promise) void body.then((b) => conn.reply(frame(b)));
-          else conn.reply(frame(body));
+          if (body instanceof Promise) void body.then((b) => conn.reply(b));
+          else conn.reply(body);
         } else if (d.kind === 'other') {
           conn.handOver(server, reader.bytes());
         } else {
@@ -599,6 +625,12 @@ class WaitingList {
     this.size = 0;
     return out;
   }
+}
+
+/** `body` behind `head` when given, once it is there. */
+function framedLater(body: Buffer | Promise<Buffer>, head: FrameHead | undefined): Buffer | Promise<Buffer> {
+  if (head === undefined) return body;
+  return body instanceof Promise ? body.then((b) => withHead(head, b)) : withHead(head, body);
 }
 
 /** Every swarm for a scrape without `info_hash`, capped like an explicit list (BEP 48 allows less). */

@@ -407,10 +407,12 @@ async function listenHandles(
     if (status !== 0 || client === undefined) return;
     const conn = new HandleConnection(client);
     client.chunkswarmConn = conn;
-    client.onread = onRead;
     handlers.onConnection(conn);
     // The owner may have closed it already (too many connections waiting).
     if (conn.closed || tryFirstRead(conn, client)) return;
+    // Only a connection libuv reads needs its read callback: `onread` is an accessor into C++,
+    // costly enough to skip for the connections answered at accept.
+    client.onread = onRead;
     if (client.readStart() !== 0) conn.close();
   };
 
