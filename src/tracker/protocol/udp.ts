@@ -374,10 +374,22 @@ export function decodeUdpRequestHeader(packet: Uint8Array): UdpRequestHeader | u
  * the 16 are not read. Returns the transaction id.
  */
 export function decodeUdpConnectRequest(packet: Uint8Array): number {
-  const h = requestHeader(packet, UDP_ACTION.connect, 'connect');
-  if (h.connectionId !== UDP_PROTOCOL_ID) refuse('connect request lacks the BEP 15 protocol id');
-  return h.transactionId;
+  // Half of all datagrams: read in 32-bit halves, without the BigInt decodeUdpRequestHeader makes.
+  const b = view(packet);
+  if (b.length < CONNECT_REQUEST_BYTES) {
+    refuse(`connect request is ${b.length} bytes, shorter than the 16-byte header`);
+  }
+  const action = b.readUInt32BE(8);
+  if (action !== UDP_ACTION.connect)
+    refuse(`request has action ${action}, not ${UDP_ACTION.connect} (connect)`);
+  if (b.readUInt32BE(0) !== PROTOCOL_ID_HIGH || b.readUInt32BE(4) !== PROTOCOL_ID_LOW) {
+    refuse('connect request lacks the BEP 15 protocol id');
+  }
+  return b.readUInt32BE(12);
 }
+
+const PROTOCOL_ID_HIGH = Number(UDP_PROTOCOL_ID >> 32n);
+const PROTOCOL_ID_LOW = Number(UDP_PROTOCOL_ID & 0xffffffffn);
 
 /**
  * An announce request (BEP 15): 98 fixed bytes, then BEP 41 options, read while they make sense
