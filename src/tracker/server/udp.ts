@@ -205,13 +205,20 @@ function literalLookup(
   options: LookupOneOptions | number,
   callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
 ): void {
-  const family = isIP(hostname);
-  if (family !== 0) {
-    callback(null, hostname, family);
+  // Replies go out in runs to one address; isIP runs a regular expression.
+  if (hostname !== lastLiteral) {
+    lastLiteral = hostname;
+    lastFamily = isIP(hostname);
+  }
+  if (lastFamily !== 0) {
+    callback(null, hostname, lastFamily);
     return;
   }
   dnsLookup(hostname, typeof options === 'number' ? { family: options } : options, callback);
 }
+
+let lastLiteral = '';
+let lastFamily = 0;
 
 class UdpTracker {
   readonly #socket: Socket;
