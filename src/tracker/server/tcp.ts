@@ -364,9 +364,8 @@ async function listenHandles(
   }
 
   /**
-   * Reads the request at accept (once the batch is accepted, see readFresh) when it is already
-   * there, as it mostly is under load (a client sends its request right after connecting, and a
-   * busy tracker accepts late). That connection
+   * Reads the request at accept when it is already there, as it mostly is under load (a client
+   * sends its request right after connecting, and a busy tracker accepts late). That connection
    * then never joins the event loop's poll set and is never read through libuv, which saves two
    * epoll_ctl calls, a 64 KiB read buffer allocated and freed, and a callback from C++ per
    * announce. Returns true when the connection needs no reading started: answered, handed over,
@@ -410,41 +409,12 @@ async function listenHandles(
     client.chunkswarmConn = conn;
     handlers.onConnection(conn);
     // The owner may have closed it already (too many connections waiting).
-    if (conn.closed) return;
-    fresh.push(conn);
-    if (!readingFresh) {
-      readingFresh = true;
-      setImmediate(readFresh);
-    }
+    if (conn.closed || tryFirstRead(conn, client)) return;
+    // Only a connection libuv reads needs its read callback: `onread` is an accessor into C++,
+    // costly enough to skip for the connections answered at accept.
+    client.onread = onRead;
+    if (client.readStart() !== 0) conn.close();
   };
-
-  /**
-   * Connections accepted since the last turn, not read yet. The first read waits until every
-   * connection of the poll's batch is accepted: the time that takes is time their clients have to
-   * get their requests in, and a read that finds nothing costs a thrown EAGAIN (about 10 µs,
-   * measured) on top of the read through libuv it does not save.
-   */
-  let fresh: HandleConnection[] = [];
-  let spareFresh: HandleConnection[] = [];
-  let readingFresh = false;
-
-  function readFresh(): void {
-    readingFresh = false;
-    const batch = fresh;
-    fresh = spareFresh;
-    for (let i = 0; i < batch.length; i++) {
-      const conn = batch[i]!;
-      const client = conn.handle;
-      // Closed meanwhile by its owner (a timeout, the tracker closing), or settled at accept.
-      if (conn.closed || tryFirstRead(conn, client)) continue;
-      // Only a connection libuv reads needs its read callback: `onread` is an accessor into C++,
-      // costly enough to skip for the connections answered at accept.
-      client.onread = onRead;
-      if (client.readStart() !== 0) conn.close();
-    }
-    batch.length = 0;
-    spareFresh = batch;
-  }
 
   let closing: Promise<void> | undefined;
   return {
