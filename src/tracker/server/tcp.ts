@@ -377,11 +377,22 @@ async function listenHandles(
     const fd = client.fd;
     if (fd === undefined || fd < 0) return false;
     if (firstReadScore <= FIRST_READ_FLOOR && ++firstReadTurn % FIRST_READ_PROBE !== 0) return false;
-    let n: number;
+    let n = 0;
+    let failed: NodeJS.ErrnoException | undefined;
+    // The error thrown for EAGAIN (one connection in six or so under load) is only looked at for
+    // its code: without a stack trace it costs about 9.6 us instead of 13 (measured). Only the
+    // read runs without traces.
+    const traceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     try {
       n = readSync(fd, firstRead, 0, FIRST_READ_BYTES, null);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+      failed = err as NodeJS.ErrnoException;
+    } finally {
+      Error.stackTraceLimit = traceLimit;
+    }
+    if (failed !== undefined) {
+      if (failed.code === 'EAGAIN') {
         if (firstReadScore > FIRST_READ_FLOOR) firstReadScore--;
         waited++;
         return false;
