@@ -147,8 +147,11 @@ const STATUS_ENTRY_BYTES = 256;
 
 const REPLY_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ';
 
-/** The status line and headers of the tracker's own answers, for a body of `bodyBytes`. */
-const httpHead: FrameHead = (bodyBytes) => `${REPLY_HEAD}${bodyBytes}\r\n\r\n`;
+/** The status line and headers of the tracker's own answers, around the body's length. */
+const httpHead: FrameHead = {
+  before: Buffer.from(REPLY_HEAD, 'latin1'),
+  after: Buffer.from('\r\n\r\n', 'latin1'),
+};
 
 /** A whole HTTP response around a bencoded body, in one buffer so it leaves in one write. */
 function frame(body: Buffer): Buffer {
@@ -236,9 +239,10 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
         shortened = true;
       }
     }
-    const warnings: string[] = [];
-    if (a.numwantCapped) warnings.push(`numwant capped at ${LIMITS.trackerMaxNumwant}`);
-    if (shortened) warnings.push(`peer list shortened to ${peers.length} to keep the answer under 1 MiB`);
+    // Most answers warn of nothing: no list for them.
+    const warnings: string[] | undefined = a.numwantCapped || shortened ? [] : undefined;
+    if (a.numwantCapped) warnings!.push(`numwant capped at ${LIMITS.trackerMaxNumwant}`);
+    if (shortened) warnings!.push(`peer list shortened to ${peers.length} to keep the answer under 1 MiB`);
     const body = encodeAnnounceResponse(
       {
         interval,
@@ -246,7 +250,7 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
         complete: stats.complete,
         incomplete: stats.incomplete,
         trackerId,
-        warning: warnings.length > 0 ? warnings.join('; ') : undefined,
+        warning: warnings?.join('; '),
         peers,
         packed,
         compact: a.compact,
@@ -289,10 +293,6 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
     head: FrameHead | undefined,
   ): Buffer | Promise<Buffer> => {
     const t0 = performance.now();
-    const refused = (err: unknown): Buffer => {
-      const b = failure(remoteIp, path, err);
-      return head === undefined ? b : withHead(head, b);
-    };
     try {
       if (method !== 'GET') throw new ChunkswarmError('ETRACKER_REQUEST', `use GET for ${path}`);
       const body =
@@ -305,7 +305,7 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
           },
           (err: unknown) => {
             count(path, outcomeOf(err), t0, 'http');
-            return refused(err);
+            return framedFailure(remoteIp, path, err, head);
           },
         );
       }
@@ -313,8 +313,18 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
       return body;
     } catch (err) {
       count(path, outcomeOf(err), t0, 'http');
-      return refused(err);
+      return framedFailure(remoteIp, path, err, head);
     }
+  };
+
+  const framedFailure = (
+    remoteIp: string,
+    path: string,
+    err: unknown,
+    head: FrameHead | undefined,
+  ): Buffer => {
+    const b = failure(remoteIp, path, err);
+    return head === undefined ? b : withHead(head, b);
   };
 
   const metricsText = async (): Promise<string> => {
