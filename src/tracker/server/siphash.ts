@@ -24,74 +24,9 @@ export function sipKey(key: Uint8Array): SipKey {
   return { k0lo: le(0), k0hi: le(4), k1lo: le(8), k1hi: le(12) };
 }
 
-/**
- * The state v0..v3 as [v0lo, v0hi, v1lo, v1hi, v2lo, v2hi, v3lo, v3hi]; one for every call (a hash
- * is computed synchronously and never re-entered), so hashing allocates nothing.
- */
-const V = new Uint32Array(8);
-
-/** v += w, 64 bits, on halves at `a` (v) and `b` (w) of V. */
-function add(a: number, b: number): void {
-  const lo = V[a]! + V[b]!;
-  V[a] = lo;
-  V[a + 1] = V[a + 1]! + V[b + 1]! + (lo > 0xffffffff ? 1 : 0);
-}
-
-/** v = rotl(v, n) for 0 < n < 32, on halves at `a` of V. */
-function rotl(a: number, n: number): void {
-  const lo = V[a]!;
-  const hi = V[a + 1]!;
-  V[a] = (lo << n) | (hi >>> (32 - n));
-  V[a + 1] = (hi << n) | (lo >>> (32 - n));
-}
-
-/** v = rotl(v, 32): the halves swap. */
-function swap(a: number): void {
-  const lo = V[a]!;
-  V[a] = V[a + 1]!;
-  V[a + 1] = lo;
-}
-
-/** v ^= w, on halves at `a` (v) and `b` (w) of V. */
-function xor(a: number, b: number): void {
-  V[a] = V[a]! ^ V[b]!;
-  V[a + 1] = V[a + 1]! ^ V[b + 1]!;
-}
-
-const V0 = 0;
-const V1 = 2;
-const V2 = 4;
-const V3 = 6;
-
-function sipRound(): void {
-  add(V0, V1);
-  rotl(V1, 13);
-  xor(V1, V0);
-  swap(V0);
-  add(V2, V3);
-  rotl(V3, 16);
-  xor(V3, V2);
-  add(V0, V3);
-  rotl(V3, 21);
-  xor(V3, V0);
-  add(V2, V1);
-  rotl(V1, 17);
-  xor(V1, V2);
-  swap(V2);
-}
-
-/** Mixes one message word (two little-endian halves) in: v3 ^= m, two rounds, v0 ^= m. */
-function compress(lo: number, hi: number): void {
-  V[V3] = V[V3]! ^ lo;
-  V[V3 + 1] = V[V3 + 1]! ^ hi;
-  sipRound();
-  sipRound();
-  V[V0] = V[V0]! ^ lo;
-  V[V0 + 1] = V[V0 + 1]! ^ hi;
-}
-
-/** The little-endian 32-bit word at `o` of `m`, zeros past `end`. */
+/** The little-endian 32-bit word at `o` of `m`, zeros at and past `end`. */
 function word(m: Uint8Array, o: number, end: number): number {
+  if (o + 4 <= end) return (m[o]! | (m[o + 1]! << 8) | (m[o + 2]! << 16) | (m[o + 3]! << 24)) >>> 0;
   let w = 0;
   for (let i = 3; i >= 0; i--) w = (w << 8) | (o + i < end ? m[o + i]! : 0);
   return w >>> 0;
@@ -100,28 +35,83 @@ function word(m: Uint8Array, o: number, end: number): number {
 /**
  * SipHash-2-4 of `msg[0, length)` under `key`, written as 8 bytes little-endian (the reference
  * implementation's output order) into `out` at `at`. `out` may be any buffer; nothing is allocated.
+ *
+ * The state lives in local variables, two unsigned 32-bit halves per word (`l` low, `h` high), and
+ * one loop runs every SipRound: two per message word (the last word carries the length), then
+ * four to finish. Written out once, so the round is compiled once and stays in registers.
  */
 export function sipHash24(key: SipKey, msg: Uint8Array, length: number, out: Uint8Array, at = 0): void {
   // "somepseudorandomlygeneratedbytes", the constants of the paper, in halves.
-  V[V0] = key.k0lo ^ 0x70736575;
-  V[V0 + 1] = key.k0hi ^ 0x736f6d65;
-  V[V1] = key.k1lo ^ 0x6e646f6d;
-  V[V1 + 1] = key.k1hi ^ 0x646f7261;
-  V[V2] = key.k0lo ^ 0x6e657261;
-  V[V2 + 1] = key.k0hi ^ 0x6c796765;
-  V[V3] = key.k1lo ^ 0x79746573;
-  V[V3 + 1] = key.k1hi ^ 0x74656462;
-  const whole = length - (length % 8);
-  for (let o = 0; o < whole; o += 8) compress(word(msg, o, length), word(msg, o + 4, length));
-  // The last word: the remaining bytes, zeros, and the length's low byte on top.
-  compress(word(msg, whole, length), (word(msg, whole + 4, length) | ((length & 0xff) << 24)) >>> 0);
-  V[V2] = V[V2]! ^ 0xff;
-  sipRound();
-  sipRound();
-  sipRound();
-  sipRound();
-  const lo = V[V0]! ^ V[V1]! ^ V[V2]! ^ V[V3]!;
-  const hi = V[V0 + 1]! ^ V[V1 + 1]! ^ V[V2 + 1]! ^ V[V3 + 1]!;
+  let v0l = (key.k0lo ^ 0x70736575) >>> 0;
+  let v0h = (key.k0hi ^ 0x736f6d65) >>> 0;
+  let v1l = (key.k1lo ^ 0x6e646f6d) >>> 0;
+  let v1h = (key.k1hi ^ 0x646f7261) >>> 0;
+  let v2l = (key.k0lo ^ 0x6e657261) >>> 0;
+  let v2h = (key.k0hi ^ 0x6c796765) >>> 0;
+  let v3l = (key.k1lo ^ 0x79746573) >>> 0;
+  let v3h = (key.k1hi ^ 0x74656462) >>> 0;
+  const words = Math.floor(length / 8) + 1;
+  const last = (words - 1) * 8;
+  let k = 0;
+  let ml = word(msg, 0, length);
+  let mh = words === 1 ? (word(msg, 4, length) | ((length & 0xff) << 24)) >>> 0 : word(msg, 4, length);
+  v3l = (v3l ^ ml) >>> 0;
+  v3h = (v3h ^ mh) >>> 0;
+  const rounds = 2 * words + 4;
+  for (let r = 0; r < rounds; r++) {
+    // v0 += v1; v1 = rotl(v1, 13) ^ v0; v0 = rotl(v0, 32)
+    let t = v0l + v1l;
+    v0h = (v0h + v1h + (t > 0xffffffff ? 1 : 0)) >>> 0;
+    v0l = t >>> 0;
+    t = v1l;
+    v1l = (((v1l << 13) | (v1h >>> 19)) ^ v0l) >>> 0;
+    v1h = (((v1h << 13) | (t >>> 19)) ^ v0h) >>> 0;
+    t = v0l;
+    v0l = v0h;
+    v0h = t;
+    // v2 += v3; v3 = rotl(v3, 16) ^ v2
+    t = v2l + v3l;
+    v2h = (v2h + v3h + (t > 0xffffffff ? 1 : 0)) >>> 0;
+    v2l = t >>> 0;
+    t = v3l;
+    v3l = (((v3l << 16) | (v3h >>> 16)) ^ v2l) >>> 0;
+    v3h = (((v3h << 16) | (t >>> 16)) ^ v2h) >>> 0;
+    // v0 += v3; v3 = rotl(v3, 21) ^ v0
+    t = v0l + v3l;
+    v0h = (v0h + v3h + (t > 0xffffffff ? 1 : 0)) >>> 0;
+    v0l = t >>> 0;
+    t = v3l;
+    v3l = (((v3l << 21) | (v3h >>> 11)) ^ v0l) >>> 0;
+    v3h = (((v3h << 21) | (t >>> 11)) ^ v0h) >>> 0;
+    // v2 += v1; v1 = rotl(v1, 17) ^ v2; v2 = rotl(v2, 32)
+    t = v2l + v1l;
+    v2h = (v2h + v1h + (t > 0xffffffff ? 1 : 0)) >>> 0;
+    v2l = t >>> 0;
+    t = v1l;
+    v1l = (((v1l << 17) | (v1h >>> 15)) ^ v2l) >>> 0;
+    v1h = (((v1h << 17) | (t >>> 15)) ^ v2h) >>> 0;
+    t = v2l;
+    v2l = v2h;
+    v2h = t;
+    if ((r & 1) === 1 && k < words) {
+      // A word's two rounds are done: v0 ^= m, then the next word, or the finish.
+      v0l = (v0l ^ ml) >>> 0;
+      v0h = (v0h ^ mh) >>> 0;
+      k++;
+      if (k < words) {
+        const o = k * 8;
+        ml = word(msg, o, length);
+        mh =
+          o === last ? (word(msg, o + 4, length) | ((length & 0xff) << 24)) >>> 0 : word(msg, o + 4, length);
+        v3l = (v3l ^ ml) >>> 0;
+        v3h = (v3h ^ mh) >>> 0;
+      } else {
+        v2l = (v2l ^ 0xff) >>> 0;
+      }
+    }
+  }
+  const lo = (v0l ^ v1l ^ v2l ^ v3l) >>> 0;
+  const hi = (v0h ^ v1h ^ v2h ^ v3h) >>> 0;
   for (let i = 0; i < 4; i++) {
     out[at + i] = lo >>> (8 * i);
     out[at + 4 + i] = hi >>> (8 * i);
