@@ -7,14 +7,10 @@ import { ChunkswarmError, describeError, isChunkswarmError } from '../../shared/
 import { LIMITS } from '../../shared/limits.js';
 import { formatAddress } from '../../shared/types.js';
 import { parseAnnounceQuery } from '../protocol/announce-request.js';
-import {
-  encodeAnnounceResponse,
-  encodeFailure,
-  type FrameHead,
-  withHead,
-} from '../protocol/announce-response.js';
+import { encodeFailure, type FrameHead, withHead } from '../protocol/announce-response.js';
 import { MALFORMED_REQUEST, RequestHeadReader, tooLargeReason } from '../protocol/http-head.js';
 import { encodeScrapeResponse, parseScrapeQuery } from '../protocol/scrape.js';
+import { announceAnswer } from './announce-answer.js';
 import {
   type MetricsSnapshot,
   outcomeOf,
@@ -30,7 +26,7 @@ import {
   type StoreTotals,
   type SwarmStore,
 } from './store.js';
-import { type SwarmAnswer, SwarmLogic, type TrackerEvent } from './swarm-logic.js';
+import { SwarmLogic, type TrackerEvent } from './swarm-logic.js';
 import {
   type Connection,
   type ConnectionHandlers,
@@ -137,14 +133,6 @@ const MAX_EXPIRY_PERIOD_MS = 60_000;
 const DEFAULT_MAX_PENDING_CONNECTIONS = 4096;
 /** Ports `port: 0` may pick before one is free for UDP as well (a clash is rare: one more try is plenty). */
 const FREE_PORT_TRIES = 5;
-/**
- * Bytes of peers' chunk status in one answer, at most: a chunkswarm client reads answers of up to
- * 1 MiB (RESPONSE_DECODE_LIMITS), and 200 peers with bitfields near the URL budget would pass that.
- */
-const STATUS_BUDGET = 768 * 1024;
-/** A peer's entry in a status answer besides its bitfield (keys, address, peer id, numbers). */
-const STATUS_ENTRY_BYTES = 256;
-
 const REPLY_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ';
 
 /** The status line and headers of the tracker's own answers, around the body's length. */
@@ -215,53 +203,11 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
     // Peers' chunk status needs their records, so only a plain compact answer takes packed entries.
     const answer = logic.announce(a, a.compact && !a.wantStatus);
     return answer instanceof Promise
-      ? answer.then((r) => announceBody(a, r, head))
-      : announceBody(a, answer, head);
+      ? answer.then((r) => announceAnswer(a, r, settings, head))
+      : announceAnswer(a, answer, settings, head);
   };
 
-  const announceBody = (
-    a: ReturnType<typeof parseAnnounceQuery>,
-    r: SwarmAnswer,
-    head: FrameHead | undefined,
-  ): Buffer => {
-    const { packed, peers: picked, stats } = r;
-    let peers = picked;
-    let shortened = false;
-    if (a.wantStatus) {
-      let bytes = 0;
-      let fit = -1;
-      for (let k = 0; k < peers.length && fit < 0; k++) {
-        bytes += STATUS_ENTRY_BYTES + (peers[k]!.bitfield?.length ?? 0);
-        if (bytes > STATUS_BUDGET) fit = k;
-      }
-      if (fit >= 0) {
-        peers = peers.slice(0, fit);
-        shortened = true;
-      }
-    }
-    // Most answers warn of nothing: no list for them.
-    const warnings: string[] | undefined = a.numwantCapped || shortened ? [] : undefined;
-    if (a.numwantCapped) warnings!.push(`numwant capped at ${LIMITS.trackerMaxNumwant}`);
-    if (shortened) warnings!.push(`peer list shortened to ${peers.length} to keep the answer under 1 MiB`);
-    const body = encodeAnnounceResponse(
-      {
-        interval,
-        minInterval,
-        complete: stats.complete,
-        incomplete: stats.incomplete,
-        trackerId,
-        warning: warnings?.join('; '),
-        peers,
-        packed,
-        compact: a.compact,
-        includeStatus: a.wantStatus,
-        noPeerId: a.noPeerId,
-        pieces: stats.pieces,
-      },
-      head,
-    );
-    return body;
-  };
+  const settings = { interval, minInterval, trackerId };
 
   const scrape = (remoteIp: string, query: string): Buffer | Promise<Buffer> => {
     const asked = parseScrapeQuery(query);
