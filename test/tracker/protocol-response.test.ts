@@ -14,6 +14,7 @@ import {
   parseScrapeQuery,
   parseScrapeResponse,
   type ResponsePeer,
+  withHead,
 } from '../../src/tracker/protocol/index.js';
 
 function peer(ip: string, port: number, extra: Partial<ResponsePeer> = {}): ResponsePeer {
@@ -100,6 +101,21 @@ describe('encodeAnnounceResponse / parseAnnounceResponse', () => {
       };
       assert.deepEqual(encodeAnnounceResponse({ ...r, peers: [], packed }), expected);
     }
+  });
+
+  it('puts a framing in front of the answer, with the body length in it, in the same buffer', () => {
+    const head = { before: Buffer.from('LEN '), after: Buffer.from('\n') };
+    const peers = [peer('10.0.0.1', 6881), peer('2001:db8::7', 51413)];
+    for (const r of [
+      { ...base, peers, compact: true, includeStatus: false, trackerId: 'T' },
+      { ...base, peers, compact: false, includeStatus: false },
+    ]) {
+      const body = encodeAnnounceResponse(r);
+      const framed = encodeAnnounceResponse(r, head);
+      assert.equal(framed.toString('latin1'), `LEN ${body.length}\n${body.toString('latin1')}`);
+    }
+    assert.equal(withHead(head, Buffer.from('de')).toString(), 'LEN 2\nde');
+    assert.equal(withHead(head, Buffer.alloc(1234)).subarray(0, 9).toString(), 'LEN 1234\n');
   });
 
   it('dictionary list round trip, with and without peer ids', () => {

@@ -495,4 +495,28 @@ describe('UDP connection ids', () => {
     const other = new ConnectionIds({ secret: Buffer.alloc(32, 8), windowMs: 60_000 });
     assert.equal(other.accepts(id, '10.0.0.1', 6881, t0), false, 'another secret');
   });
+
+  it('read from a packet: the bytes issueInto writes, refused when forged or two minutes old', () => {
+    const ids = new ConnectionIds({ secret: Buffer.alloc(32, 7), windowMs: 60_000 });
+    const t0 = 10 * 60_000 + 5_000;
+    const packet = Buffer.alloc(16);
+    ids.issueInto('::1', 6881, t0, packet, 0);
+    assert.equal(packet.readBigUInt64BE(0), ids.issue('::1', 6881, t0), 'the same id as issue gives');
+    assert.equal(ids.acceptsAt(packet, 0, '::1', 6881, t0 + 59_000), true);
+    assert.equal(ids.acceptsAt(packet, 0, '::1', 6881, t0 + 120_000), false, 'expired');
+    for (let bit = 0; bit < 64; bit++) {
+      const forged = Buffer.from(packet);
+      forged[bit >> 3]! ^= 1 << (bit & 7);
+      assert.equal(ids.acceptsAt(forged, 0, '::1', 6881, t0), false, `bit ${bit} flipped`);
+    }
+    assert.equal(ids.acceptsAt(Buffer.alloc(16), 0, '::1', 6881, t0), false, 'all zeros');
+    // Ids of neighbouring windows, ports and addresses all differ.
+    const seen = new Set<bigint>();
+    for (let w = 0; w < 4; w++) {
+      for (const ip of ['10.0.0.1', '10.0.0.10', '10.0.0.100', '::1', '::10']) {
+        for (const port of [1, 256, 6881]) seen.add(ids.issue(ip, port, w * 60_000));
+      }
+    }
+    assert.equal(seen.size, 4 * 5 * 3);
+  });
 });

@@ -57,9 +57,9 @@ export function isSeeder(peer: {
  * and IPv6 peers 18 bytes each into `peers6` (BEP 7); otherwise `peers` is a list of dictionaries
  * (BEP 3), which is also where the chunkswarm status of each peer goes when asked for.
  */
-export function encodeAnnounceResponse(r: AnnounceResponse): Buffer {
-  if (r.compact && !r.includeStatus) return encodeCompactResponse(r);
-  return encode({
+export function encodeAnnounceResponse(r: AnnounceResponse, head?: FrameHead): Buffer {
+  if (r.compact && !r.includeStatus) return encodeCompactResponse(r, head);
+  const body = encode({
     complete: r.complete,
     incomplete: r.incomplete,
     interval: r.interval,
@@ -68,22 +68,67 @@ export function encodeAnnounceResponse(r: AnnounceResponse): Buffer {
     'tracker id': r.trackerId,
     'warning message': r.warning,
   });
+  return head === undefined ? body : withHead(head, body);
 }
 
 /**
- * The compact answer, written straight into one buffer. This is the tracker's hot path (most
+ * A transport's framing, written in front of a response in the same buffer: `before`, the body's
+ * length in decimal, then `after` (an HTTP status line and headers ending with Content-Length, say).
+ */
+export interface FrameHead {
+  readonly before: Uint8Array;
+  readonly after: Uint8Array;
+}
+
+/** `body` behind `head`, in one buffer. */
+export function withHead(head: FrameHead, body: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(frameBytes(head, body.length) + body.length);
+  out.set(body, putFrame(out, head, body.length));
+  return out;
+}
+
+function frameBytes(head: FrameHead, bodyBytes: number): number {
+  return head.before.length + decimalBytes(bodyBytes) + head.after.length;
+}
+
+/** Writes the framing at the start of `out`; returns where the body goes. */
+function putFrame(out: Buffer, head: FrameHead, bodyBytes: number): number {
+  out.set(head.before, 0);
+  const o = putDecimal(out, head.before.length, bodyBytes);
+  out.set(head.after, o);
+  return o + head.after.length;
+}
+
+// The fixed parts of a compact answer, in BEP 3 key order (sorted bytes): complete, incomplete,
+// interval, min interval, peers, peers6, tracker id, warning message.
+const latin1 = (text: string) => Buffer.from(text, 'latin1');
+const K_COMPLETE = latin1('d8:completei');
+const K_INCOMPLETE = latin1('e10:incompletei');
+const K_INTERVAL = latin1('e8:intervali');
+const K_MIN_INTERVAL = latin1('e12:min intervali');
+const K_PEERS = latin1('e5:peers');
+const K_PEERS6 = latin1('6:peers6');
+const K_TRACKER_ID = latin1('10:tracker id');
+const K_WARNING = latin1('15:warning message');
+const COLON = 0x3a;
+const END = 0x65;
+
+/**
+ * The compact answer, written straight into one buffer: numbers as digits in place and the fixed
+ * parts from bytes made once, so an answer builds no string. This is the tracker's hot path (most
  * announces ask for it), and the general encoder's per-key buffers and sort cost more than the
  * rest of an announce; the output is byte for byte what `encode` makes of the same dictionary.
  */
-function encodeCompactResponse(r: AnnounceResponse): Buffer {
+function encodeCompactResponse(r: AnnounceResponse, frameHead: FrameHead | undefined): Buffer {
   let n4 = 0;
   let n6 = 0;
   const packed = r.packed;
-  const entries: Buffer[] = packed ? [] : new Array(r.peers.length);
+  let entries: Buffer[] | undefined;
   if (packed) {
     n4 = Math.floor(packed.v4.length / 6);
     n6 = Math.floor(packed.v6.length / 18);
   } else {
+    entries = new Array(r.peers.length);
     for (let i = 0; i < r.peers.length; i++) {
       const p = r.peers[i]!;
       const e = p.compact ?? compactEntry(p.ip, p.port);
@@ -92,30 +137,94 @@ function encodeCompactResponse(r: AnnounceResponse): Buffer {
       else n6++;
     }
   }
-  // Keys in BEP 3 order (sorted bytes): complete, incomplete, interval, min interval, peers,
-  // peers6, tracker id, warning message.
-  let head = `d8:completei${int(r.complete)}e10:incompletei${int(r.incomplete)}e8:intervali${int(r.interval)}e`;
-  if (r.minInterval !== undefined) head += `12:min intervali${int(r.minInterval)}e`;
-  head += `5:peers${n4 * 6}:`;
-  const mid = n6 > 0 ? `6:peers6${n6 * 18}:` : '';
-  let tail = '';
-  if (r.trackerId !== undefined) tail += `10:tracker id${Buffer.byteLength(r.trackerId)}:${r.trackerId}`;
-  if (r.warning !== undefined) tail += `15:warning message${Buffer.byteLength(r.warning)}:${r.warning}`;
-  tail += 'e';
-  const tailBytes = Buffer.byteLength(tail);
-  const out = Buffer.allocUnsafe(head.length + n4 * 6 + mid.length + n6 * 18 + tailBytes);
-  let o = out.write(head, 0, 'latin1');
-  if (packed) {
-    out.set(packed.v4.subarray(0, n4 * 6), o);
-    o += n4 * 6;
-  } else for (const e of entries) if (e.length === 6) o += e.copy(out, o);
-  o += out.write(mid, o, 'latin1');
-  if (packed) {
-    out.set(packed.v6.subarray(0, n6 * 18), o);
-    o += n6 * 18;
-  } else for (const e of entries) if (e.length !== 6) o += e.copy(out, o);
-  out.write(tail, o, 'utf8');
+  const complete = int(r.complete);
+  const incomplete = int(r.incomplete);
+  const interval = int(r.interval);
+  const minInterval = r.minInterval === undefined ? undefined : int(r.minInterval);
+  const idBytes = r.trackerId === undefined ? 0 : Buffer.byteLength(r.trackerId);
+  const warningBytes = r.warning === undefined ? 0 : Buffer.byteLength(r.warning);
+  let bodyBytes =
+    K_COMPLETE.length +
+    decimalBytes(complete) +
+    K_INCOMPLETE.length +
+    decimalBytes(incomplete) +
+    K_INTERVAL.length +
+    decimalBytes(interval) +
+    K_PEERS.length +
+    decimalBytes(n4 * 6) +
+    1 +
+    n4 * 6 +
+    1;
+  if (minInterval !== undefined) bodyBytes += K_MIN_INTERVAL.length + decimalBytes(minInterval);
+  if (n6 > 0) bodyBytes += K_PEERS6.length + decimalBytes(n6 * 18) + 1 + n6 * 18;
+  if (r.trackerId !== undefined) bodyBytes += K_TRACKER_ID.length + decimalBytes(idBytes) + 1 + idBytes;
+  if (r.warning !== undefined) bodyBytes += K_WARNING.length + decimalBytes(warningBytes) + 1 + warningBytes;
+  // The framing goes in the same buffer, so the answer is built once and leaves as it is.
+  const start = frameHead === undefined ? 0 : frameBytes(frameHead, bodyBytes);
+  const out = Buffer.allocUnsafe(start + bodyBytes);
+  if (frameHead !== undefined) putFrame(out, frameHead, bodyBytes);
+  let o = putBytes(out, start, K_COMPLETE);
+  o = putDecimal(out, o, complete);
+  o = putBytes(out, o, K_INCOMPLETE);
+  o = putDecimal(out, o, incomplete);
+  o = putBytes(out, o, K_INTERVAL);
+  o = putDecimal(out, o, interval);
+  if (minInterval !== undefined) {
+    o = putBytes(out, o, K_MIN_INTERVAL);
+    o = putDecimal(out, o, minInterval);
+  }
+  o = putBytes(out, o, K_PEERS);
+  o = putDecimal(out, o, n4 * 6);
+  out[o++] = COLON;
+  if (packed) o = putBytes(out, o, packed.v4, n4 * 6);
+  else for (const e of entries!) if (e.length === 6) o = putBytes(out, o, e);
+  if (n6 > 0) {
+    o = putBytes(out, o, K_PEERS6);
+    o = putDecimal(out, o, n6 * 18);
+    out[o++] = COLON;
+    if (packed) o = putBytes(out, o, packed.v6, n6 * 18);
+    else for (const e of entries!) if (e.length !== 6) o = putBytes(out, o, e);
+  }
+  if (r.trackerId !== undefined) {
+    o = putBytes(out, o, K_TRACKER_ID);
+    o = putDecimal(out, o, idBytes);
+    out[o++] = COLON;
+    o += out.write(r.trackerId, o, 'utf8');
+  }
+  if (r.warning !== undefined) {
+    o = putBytes(out, o, K_WARNING);
+    o = putDecimal(out, o, warningBytes);
+    out[o++] = COLON;
+    o += out.write(r.warning, o, 'utf8');
+  }
+  out[o] = END;
   return out;
+}
+
+/** Copies the first `length` bytes of `bytes` (all by default) to `out` at `o`; returns the end. */
+function putBytes(out: Buffer, o: number, bytes: Uint8Array, length = bytes.length): number {
+  // A whole array is set as it is: a shorter view of it would be one more object per call.
+  out.set(length === bytes.length ? bytes : bytes.subarray(0, length), o);
+  return o + length;
+}
+
+/** Digits (and sign) of a safe integer, as bencode writes it. */
+function decimalBytes(n: number): number {
+  let digits = n < 0 ? 2 : 1;
+  for (let v = Math.abs(n); v >= 10; v = Math.floor(v / 10)) digits++;
+  return digits;
+}
+
+/** Writes a safe integer in decimal at `o`; returns the end. */
+function putDecimal(out: Buffer, o: number, n: number): number {
+  if (n < 0) out[o++] = 0x2d;
+  let v = Math.abs(n);
+  const end = o + decimalBytes(v);
+  for (let i = end - 1; i >= o; i--) {
+    out[i] = 0x30 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return end;
 }
 
 function int(n: number): number {

@@ -11,12 +11,14 @@ export {
   decodeResponse,
   encodeAnnounceResponse,
   encodeFailure,
+  type FrameHead,
   isSeeder,
   type PeerStatus,
   parseAnnounceResponse,
   RESPONSE_DECODE_LIMITS,
   type ResponsePeer,
   type TrackerPeer,
+  withHead,
 } from './announce-response.js';
 export {
   type HeadDecision,

@@ -299,7 +299,11 @@ export interface UdpRequestHeader {
   readonly transactionId: number;
 }
 
-/** An announce as a tracker reads it (BEP 15), numbers as sent; what they mean is the tracker's call. */
+/**
+ * An announce as a tracker reads it (BEP 15), numbers as sent; what they mean is the tracker's call.
+ * `infoHash` and `peerId` are views into the packet (a datagram is a buffer of its own): copy them
+ * to keep them past the packet's life.
+ */
 export interface UdpAnnounceRequestIn {
   readonly connectionId: bigint;
   readonly transactionId: number;
@@ -370,10 +374,22 @@ export function decodeUdpRequestHeader(packet: Uint8Array): UdpRequestHeader | u
  * the 16 are not read. Returns the transaction id.
  */
 export function decodeUdpConnectRequest(packet: Uint8Array): number {
-  const h = requestHeader(packet, UDP_ACTION.connect, 'connect');
-  if (h.connectionId !== UDP_PROTOCOL_ID) refuse('connect request lacks the BEP 15 protocol id');
-  return h.transactionId;
+  // Half of all datagrams: read in 32-bit halves, without the BigInt decodeUdpRequestHeader makes.
+  const b = view(packet);
+  if (b.length < CONNECT_REQUEST_BYTES) {
+    refuse(`connect request is ${b.length} bytes, shorter than the 16-byte header`);
+  }
+  const action = b.readUInt32BE(8);
+  if (action !== UDP_ACTION.connect)
+    refuse(`request has action ${action}, not ${UDP_ACTION.connect} (connect)`);
+  if (b.readUInt32BE(0) !== PROTOCOL_ID_HIGH || b.readUInt32BE(4) !== PROTOCOL_ID_LOW) {
+    refuse('connect request lacks the BEP 15 protocol id');
+  }
+  return b.readUInt32BE(12);
 }
+
+const PROTOCOL_ID_HIGH = Number(UDP_PROTOCOL_ID >> 32n);
+const PROTOCOL_ID_LOW = Number(UDP_PROTOCOL_ID & 0xffffffffn);
 
 /**
  * An announce request (BEP 15): 98 fixed bytes, then BEP 41 options, read while they make sense
@@ -395,8 +411,8 @@ export function decodeUdpAnnounceRequest(
   return {
     connectionId: h.connectionId,
     transactionId: h.transactionId,
-    infoHash: Buffer.from(b.subarray(16, 36)),
-    peerId: Buffer.from(b.subarray(36, 56)),
+    infoHash: b.subarray(16, 36),
+    peerId: b.subarray(36, 56),
     downloaded: readCounter(b, 56) ?? 0,
     left: readCounter(b, 64),
     uploaded: readCounter(b, 72) ?? 0,
@@ -445,7 +461,8 @@ export function encodeUdpAnnounceResponse(r: UdpAnnounceReply): Buffer {
   if (r.peers.length % size !== 0) {
     throw usage(`IPv${r.family} peers are ${size} bytes each; ${r.peers.length} bytes is not a whole number`);
   }
-  const out = Buffer.alloc(ANNOUNCE_REPLY_HEADER + r.peers.length);
+  // Every byte is written below.
+  const out = Buffer.allocUnsafe(ANNOUNCE_REPLY_HEADER + r.peers.length);
   out.writeUInt32BE(UDP_ACTION.announce, 0);
   out.writeUInt32BE(checkU32(r.transactionId, 'transaction id'), 4);
   out.writeInt32BE(count32(r.interval, 'interval'), 8);
@@ -499,9 +516,12 @@ function requestHeader(packet: Uint8Array, action: UdpAction, what: string): Udp
  * Number.MAX_SAFE_INTEGER: these only feed statistics, not worth refusing an announce over.
  */
 function readCounter(b: Buffer, at: number): number | undefined {
-  const v = b.readBigInt64BE(at);
-  if (v < 0n) return undefined;
-  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+  // In two halves, without a BigInt per field: the high half carries the sign.
+  const hi = b.readInt32BE(at);
+  if (hi < 0) return undefined;
+  const v = hi * 0x1_0000_0000 + b.readUInt32BE(at + 4);
+  // Past 2^53 the sum may round, but only to a value that is capped just the same.
+  return Math.min(v, Number.MAX_SAFE_INTEGER);
 }
 
 /**
@@ -510,6 +530,8 @@ function readCounter(b: Buffer, at: number): number | undefined {
  * The length of the data is checked against the packet and the cap before anything is copied.
  */
 function readUrlData(b: Buffer, max: number): string | undefined {
+  // Most announces carry no options at all.
+  if (b.length <= ANNOUNCE_REQUEST_BYTES) return undefined;
   const parts: Buffer[] = [];
   let total = 0;
   let o = ANNOUNCE_REQUEST_BYTES;

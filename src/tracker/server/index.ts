@@ -1,3 +1,4 @@
+export { type AnswerSettings, announceAnswer } from './announce-answer.js';
 // SqliteSwarmStore lives in ./sqlite-store.js and is not re-exported here: importing it loads
 // better-sqlite3's native module, which only `chunkswarm tracker --db` needs. RedisSwarmStore
 // (./redis-store.js) is loaded the same way, by `--redis` only.

