@@ -9,8 +9,8 @@ import type { Clock } from '../shared/clock.js';
 import { seededRandom } from '../shared/env.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import {
+  announceAnswer,
   type ClientAnnounceParams,
-  encodeAnnounceResponse,
   MemorySwarmStore,
   parseAnnounceQuery,
   parseAnnounceResponse,
@@ -120,18 +120,6 @@ export class SimTracker {
     const answer = this.#logic.announce(a, a.compact && !a.wantStatus);
     // SwarmLogic returns a promise only over an async store (Redis); the memory store answers in the call.
     if (answer instanceof Promise) throw new Error('SimTracker: the memory store answered with a promise');
-    const { packed, peers, stats } = answer;
-    return encodeAnnounceResponse({
-      interval: this.#interval,
-      minInterval: this.#minInterval,
-      complete: stats.complete,
-      incomplete: stats.incomplete,
-      peers,
-      packed,
-      compact: a.compact,
-      includeStatus: a.wantStatus,
-      noPeerId: a.noPeerId,
-      pieces: stats.pieces,
-    });
+    return announceAnswer(a, answer, { interval: this.#interval, minInterval: this.#minInterval });
   }
 }
