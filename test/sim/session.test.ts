@@ -54,6 +54,17 @@ async function twiceEarly(sc: Scenario): Promise<number> {
   return early;
 }
 
+/** The bench's swarm shape, smaller: 16 leechers, 16 pieces of 1 MiB, every peer capped by its own limit. */
+function benchShape16(): Scenario {
+  return scenario(
+    [
+      { role: 'seeder', upKiBps: 4096 },
+      { role: 'leecher', count: 16, upKiBps: 4096 },
+    ],
+    { sizeMiB: 16, pieceKiB: 1024, latencyMs: 1, hasher: 'compare', uplinks: 'limit', seed: 3 },
+  );
+}
+
 describe('session on the simulated network', () => {
   it('a seeder unchokes a leecher as soon as it is interested, not at the next rechoke', async () => {
     const swarm = new Swarm(scenario([{ role: 'seeder', upKiBps: 256 }, { role: 'leecher' }]));
@@ -152,30 +163,14 @@ describe('session on the simulated network', () => {
   it('the first pass holds with more leechers than its suggestions go round (16 leechers, 16 pieces)', async () => {
     // The bench's shape, smaller: every peer capped by its own upload limit, 1 MiB pieces. Four suggestions
     // each went to the first 4 leechers; the rest fetched from the seeder pieces it was sending to others.
-    const early = await twiceEarly(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 4096 },
-          { role: 'leecher', count: 16, upKiBps: 4096 },
-        ],
-        { sizeMiB: 16, pieceKiB: 1024, latencyMs: 1, hasher: 'compare', uplinks: 'limit', seed: 3 },
-      ),
-    );
+    const early = await twiceEarly(benchShape16());
     assert.equal(early, 0, `${early} pieces went out twice before every piece went out once`);
   });
 
   it('a leecher asks a steering seeder for no piece it did not suggest while a piece it lacks is still rare', async () => {
     // Within 10 s of the seeder's last suggestion, a piece held by at most the seeder and two others is
     // being sent out or relayed: the leecher waits for its turn instead of asking the seeder for a copy.
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 4096 },
-          { role: 'leecher', count: 16, upKiBps: 4096 },
-        ],
-        { sizeMiB: 16, pieceKiB: 1024, latencyMs: 1, hasher: 'compare', uplinks: 'limit', seed: 3 },
-      ),
-    );
+    const swarm = new Swarm(benchShape16());
     const broken: string[] = [];
     let unsuggested = 0;
     const join = swarm.join.bind(swarm);
