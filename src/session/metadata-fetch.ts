@@ -342,20 +342,23 @@ export class MetadataFetch implements PeerHost {
 
   // ---- PeerHost: the connections' side ----
 
+  /** Why a peer whose handshake just came is not taken (see PeerHost.refusal), or undefined. */
+  refusal(conn: PeerConnection): string | undefined {
+    if (this.#done) return 'metadata fetch ended';
+    if (this.#banned.has(conn.peerAddress)) return 'banned';
+    if (this.#peers.size >= this.#maxPeers) return 'too many peers';
+    if (!conn.remote?.extended)
+      return 'the peer does not speak the extension protocol (BEP 10), so it cannot send metadata';
+    return undefined;
+  }
+
   onReady(conn: PeerConnection): void {
+    const refused = this.refusal(conn);
+    if (refused !== undefined) {
+      conn.close(refused);
+      return;
+    }
     const key = conn.peerAddress;
-    if (this.#done || this.#banned.has(key)) {
-      conn.close(this.#done ? 'metadata fetch ended' : 'banned');
-      return;
-    }
-    if (this.#peers.size >= this.#maxPeers) {
-      conn.close('too many peers');
-      return;
-    }
-    if (!conn.remote?.extended) {
-      conn.close('the peer does not speak the extension protocol (BEP 10), so it cannot send metadata');
-      return;
-    }
     this.#peers.set(conn, {
       conn,
       key,
