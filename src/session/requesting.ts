@@ -19,10 +19,9 @@ const STEER_GRACE_MS = 3_000;
 /**
  * ... and for up to this long while some piece we lack is held by no other peer we know (but see
  * STEER_RARE_HOLDERS): the seeder is still sending pieces out for the first time and will suggest one to
- * us when our turn comes. Among 24
- * leechers of a 64-piece torrent a leecher waits about 6 s for its next piece; leechers that fell back
- * to rarest-first after 3 s asked the seeder for pieces it was sending others, and a fifth of its
- * upload went on second copies before every piece had gone out once.
+ * us when our turn comes. Among 24 leechers of a 64-piece torrent a leecher waits about 6 s for its next
+ * piece; leechers that fell back to rarest-first after 3 s asked the seeder for pieces it was sending
+ * others, and a fifth of its upload went on second copies before every piece had gone out once.
  */
 const STEER_WAIT_MS = 10_000;
 /**
@@ -96,12 +95,22 @@ export class Requesting {
    */
   readonly #stalled = (address: string): boolean => {
     const p = this.s.peers.get(address);
-    const oldest = p?.inFlight.values().next().value;
-    if (!p || !oldest) return false;
+    const waited = p && this.#waitedOn(p, this.s.clock.now());
+    if (!p || waited === undefined) return false;
     const rate = p.down.rate;
     const typical = rate > 0 ? (STALL_BLOCKS * LIMITS.blockSize * 1000) / rate : Number.POSITIVE_INFINITY;
-    return this.s.clock.now() - Math.max(p.lastPiece, oldest.sentAt) > Math.max(SHARE_STALL_MS, typical);
+    return waited > Math.max(SHARE_STALL_MS, typical);
   };
+
+  /**
+   * How long the peer has kept us waiting, ms: since its last block, or since our oldest request still in
+   * flight to it went out if that is later (requests are kept in the order they were sent). Undefined when
+   * nothing is in flight to it.
+   */
+  #waitedOn(p: PeerConnection, now: number): number | undefined {
+    const oldest = p.inFlight.values().next().value;
+    return oldest && now - Math.max(p.lastPiece, oldest.sentAt);
+  }
 
   #steered(peer: PeerConnection): boolean {
     const now = this.s.clock.now();
@@ -187,10 +196,9 @@ export class Requesting {
     const s = this.s;
     const now = s.clock.now();
     for (const p of s.peers.values()) {
-      const oldest = p.inFlight.values().next().value;
-      if (oldest && !this.#silent.has(p)) {
-        // Requests are kept in the order they were sent: the first is the one waited for longest.
-        if (now - Math.max(p.lastPiece, oldest.sentAt) > SILENT_MS) {
+      const waited = this.#waitedOn(p, now);
+      if (waited !== undefined && !this.#silent.has(p)) {
+        if (waited > SILENT_MS) {
           this.#silent.add(p);
           this.dropRequests(p);
           s.events.emit('warning', `Peer[${p.peerAddress}] stopped sending: its requests go to other peers`);
