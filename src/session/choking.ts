@@ -79,10 +79,9 @@ export class Choking {
    * to any steered peer left without a suggestion (the share per peer shrinks as pieces go out).
    */
   served(peer: PeerConnection, index: number, bytes: number): void {
-    if (!this.distributor.served(index, bytes)) return;
-    this.suggestTo(peer);
-    if (!this.#firstPass) return;
+    if (!this.distributor.served(index, bytes) || !this.#firstPass) return;
     const leechers = this.#leechers();
+    this.suggestTo(peer, false, leechers);
     for (const p of this.s.peers.values())
       if (p !== peer && this.distributor.outstanding(p.address) === 0) this.suggestTo(p, false, leechers);
   }
