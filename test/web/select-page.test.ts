@@ -66,7 +66,10 @@ test('peer page: a file checkbox changes what a running download fetches; a chos
   assert.equal(await row(2).getByTestId('file-done').textContent(), '100.0%');
   assert.equal(await row(0).getByTestId('file-stream').count(), 0, 'a file left out has no stream');
 
-  await row(0).getByTestId('file-select').check();
+  // The box shows the session's selection, so it turns checked once the page has the new status, not at
+  // the click itself (Playwright's check() wants the change at once and raced the page's refresh).
+  await row(0).getByTestId('file-select').click();
+  await until('a.bin ticked', () => row(0).getByTestId('file-select').isChecked());
   await until(
     'a.bin downloaded',
     async () => (await row(0).getByTestId('file-done').textContent()) === '100.0%',
