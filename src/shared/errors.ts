@@ -58,7 +58,8 @@ export function describeError(err: unknown): string {
   if (err instanceof ChunkswarmError) return err.message;
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code ? `${err.message} (${code})` : err.message;
+    // Node's network errors already name their code ("connect ECONNREFUSED 127.0.0.1:6969").
+    return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
   }
   return String(err);
 }

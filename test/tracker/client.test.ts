@@ -157,6 +157,18 @@ describe('TrackerClient', () => {
     await assert.rejects(c.scrape(), isCode('ETRACKER_UNREACHABLE'));
   });
 
+  it('says once that no tracker answered, when every tier of announceEvery is down', async () => {
+    const c = client([[dead], [dead.replace('/announce', '/other/announce')]], 5);
+    const err = await c.announceEvery({ uploaded: 0, downloaded: 0, left: 5 }).then(
+      () => assert.fail('a dead tracker answered'),
+      (e: unknown) => e,
+    );
+    assert.ok(isCode('ETRACKER_UNREACHABLE')(err), String(err));
+    const message = (err as Error).message;
+    assert.equal(message.split('no tracker answered').length - 1, 1, message);
+    assert.equal(message.split('ECONNREFUSED').length - 1, 1, message);
+  });
+
   it("reports a tracker's refusal as ETRACKER_FAILURE", async () => {
     const full = await startTracker({ port: 0, store: new MemorySwarmStore({ maxSwarms: 0 }) });
     try {

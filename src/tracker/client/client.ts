@@ -320,6 +320,9 @@ function asError(err: unknown, url: string): ChunkswarmError {
   return new ChunkswarmError('ETRACKER_UNREACHABLE', `${url}: ${describeError(err)}`, { cause: err });
 }
 
+/** Errors `summarise` made: summarised again (all tiers after each tier), they are reported as they are. */
+const summaries = new WeakSet<ChunkswarmError>();
+
 /** The error to report when no tracker answered: a tracker's own refusal beats a network error. */
 function summarise(
   errors: readonly ChunkswarmError[],
@@ -334,9 +337,12 @@ function summarise(
       all.length ? unsupported(all) : 'the torrent has no tracker',
     );
   }
-  return new ChunkswarmError('ETRACKER_UNREACHABLE', `no tracker answered (last: ${last.message})`, {
+  if (summaries.has(last)) return last;
+  const summary = new ChunkswarmError('ETRACKER_UNREACHABLE', `no tracker answered (last: ${last.message})`, {
     cause: last,
   });
+  summaries.add(summary);
+  return summary;
 }
 
 /** Fisher-Yates; crypto's randomInt keeps it unbiased without caring about Math.random's quality. */
