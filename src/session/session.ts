@@ -11,6 +11,7 @@ import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
 import { nodeEnv } from '../shared/node-env.js';
 import type { SessionMode } from '../shared/status.js';
+import { normaliseIp } from '../shared/types.js';
 import type { PieceHasher, Storage } from '../storage/index.js';
 import type { AnnounceResult, TrackerAnswer, TrackerPeer } from '../tracker/index.js';
 import { TrackerClient } from '../tracker/index.js';
@@ -470,12 +471,48 @@ export class TorrentSession implements PeerHost {
 
   // ---- the shell's moves (manual.ts) ----
 
-  fetchPiece(peer: PeerConnection, index: number, timeoutMs?: number): Promise<void> {
-    return this.manual.fetchPiece(peer, index, timeoutMs);
+  // A front end names a peer by its address as torrentStatus lists it, and never holds its connection.
+
+  /** The address (as status lists it) of the connected peer listening at ip:port, if there is one. */
+  connectedAddress(ip: string, port: number): string | undefined {
+    return this.isConnectedTo(normaliseIp(ip), port)?.peerAddress;
   }
 
-  offerPiece(peer: PeerConnection, index: number, timeoutMs?: number): Promise<boolean> {
-    return this.manual.offerPiece(peer, index, timeoutMs);
+  /** Dials ip:port (or finds the connection already there); resolves with the peer's address. */
+  async connectPeer(ip: string, port: number): Promise<string> {
+    return (await this.connect(ip, port)).peerAddress;
+  }
+
+  /** The pieces a connected peer holds, as a copy; undefined when it is not connected. */
+  piecesOf(address: string): Bitfield | undefined {
+    const peer = this.#peerAt(address);
+    return peer && this.bitsOf(peer).clone();
+  }
+
+  async fetchPiece(address: string, index: number, timeoutMs?: number): Promise<void> {
+    return this.manual.fetchPiece(this.#connectedAt(address), index, timeoutMs);
+  }
+
+  async offerPiece(address: string, index: number, timeoutMs?: number): Promise<boolean> {
+    return this.manual.offerPiece(this.#connectedAt(address), index, timeoutMs);
+  }
+
+  /** Closes the connection to a peer; false when it was not connected. */
+  disconnectPeer(address: string, reason: string): boolean {
+    const peer = this.#peerAt(address);
+    peer?.close(reason);
+    return peer !== undefined;
+  }
+
+  #peerAt(address: string): PeerConnection | undefined {
+    for (const p of this.peers.values()) if (p.peerAddress === address) return p;
+    return undefined;
+  }
+
+  #connectedAt(address: string): PeerConnection {
+    const peer = this.#peerAt(address);
+    if (!peer) throw new ChunkswarmError('EPEER', `Peer[${address}] is not connected`);
+    return peer;
   }
 
   setMode(mode: SessionMode): void {

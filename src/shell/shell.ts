@@ -1,5 +1,4 @@
 import { parseSelect } from '../metainfo/index.js';
-import type { PeerConnection } from '../peer/connection.js';
 import { FileSelection } from '../session/selection.js';
 import type { TorrentSession } from '../session/session.js';
 import { torrentStatus, trackerWords } from '../session/status.js';
@@ -126,8 +125,8 @@ export class Shell {
         return;
       case '/connect_peer': {
         const t = this.#target(args[0]!);
-        const peer = await s.connect(t.ip, t.port);
-        const st = torrentStatus(s).peers.find((p) => p.address === peer.peerAddress);
+        const address = await s.connectPeer(t.ip, t.port);
+        const st = torrentStatus(s).peers.find((p) => p.address === address);
         out.line(
           `Peer[${formatAddress(t.ip, t.port)}] established connection to Peer[${me}] (${st?.client ?? 'gone again'}, holds ${st?.have ?? 0}/${s.pieceCount} chunks)`,
           'ok',
@@ -136,7 +135,7 @@ export class Shell {
       }
       case '/check_target_peer_connected': {
         const t = this.#target(args[0]!);
-        const peer = s.isConnectedTo(t.ip, t.port);
+        const peer = s.connectedAddress(t.ip, t.port);
         out.line(
           `This peer is ${peer ? '' : 'not '}connected to Peer[${formatAddress(t.ip, t.port)}]`,
           peer ? 'ok' : 'info',
@@ -145,8 +144,8 @@ export class Shell {
       }
       case '/disconnect_peer': {
         const peer = this.#connected(args[0]!);
-        peer.close('disconnected by the shell');
-        out.line(`Peer[${me}] disconnected from Peer[${peer.peerAddress}]`, 'ok');
+        s.disconnectPeer(peer, 'disconnected by the shell');
+        out.line(`Peer[${me}] disconnected from Peer[${peer}]`, 'ok');
         return;
       }
       case '/request_download':
@@ -160,12 +159,10 @@ export class Shell {
             throw new ChunkswarmError('EUSAGE', `This peer does not hold chunk ${c}: nothing to upload`);
         }
         for (const c of chunks) {
-          out.line(`Peer[${me}] offers chunk ${c} to Peer[${peer.peerAddress}]`);
+          out.line(`Peer[${me}] offers chunk ${c} to Peer[${peer}]`);
           const taken = await s.offerPiece(peer, c);
           out.line(
-            taken
-              ? `Peer[${peer.peerAddress}] received chunk ${c}`
-              : `Peer[${peer.peerAddress}] did not take chunk ${c} within 30 s`,
+            taken ? `Peer[${peer}] received chunk ${c}` : `Peer[${peer}] did not take chunk ${c} within 30 s`,
             taken ? 'ok' : 'error',
           );
         }
@@ -250,12 +247,12 @@ export class Shell {
   async #requestDownload(targetWord: string, chunkWord: string): Promise<void> {
     const { session: s, out, me } = this.#c;
     const peer = this.#connected(targetWord);
-    const theirs = peer.bits;
+    const theirs = s.piecesOf(peer);
     const chunks = resolveChunks(chunkWord, s.metainfo.name, s.pieceCount, () =>
       this.#wantedMissing().filter((i) => theirs?.has(i)),
     );
     if (chunks.length === 0) {
-      out.line(`Peer[${peer.peerAddress}] has no chunk this peer is missing`);
+      out.line(`Peer[${peer}] has no chunk this peer is missing`);
       return;
     }
     for (const c of chunks) {
@@ -263,9 +260,8 @@ export class Shell {
         out.line(`Chunk ${c} is already held`);
         continue;
       }
-      if (!theirs?.has(c))
-        throw new ChunkswarmError('EPEER', `Peer[${peer.peerAddress}] does not have chunk ${c}`);
-      out.line(`Peer[${peer.peerAddress}] starts uploading chunk ${c} to Peer[${me}]`);
+      if (!theirs?.has(c)) throw new ChunkswarmError('EPEER', `Peer[${peer}] does not have chunk ${c}`);
+      out.line(`Peer[${peer}] starts uploading chunk ${c} to Peer[${me}]`);
       await s.fetchPiece(peer, c);
       out.line(`Chunk ${c} received and verified (${this.#c.chunkFileName(c)})`, 'ok');
     }
@@ -328,10 +324,10 @@ export class Shell {
     );
   }
 
-  /** The connection to act on (fetch, offer, close): handed back to the session, never read for status. */
-  #connected(word: string): PeerConnection {
+  /** The address of the connected peer to act on (fetch, offer, close), as status lists it. */
+  #connected(word: string): string {
     const t = this.#target(word);
-    const peer = this.#c.session.isConnectedTo(t.ip, t.port);
+    const peer = this.#c.session.connectedAddress(t.ip, t.port);
     if (!peer)
       throw new ChunkswarmError(
         'EUSAGE',
