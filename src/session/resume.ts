@@ -214,6 +214,8 @@ async function placementOf(storage: StampedStorage): Promise<Placement | undefin
 
 /** A verified chunk is in the record at most this long after its verification (DESIGN: within a second). */
 export const SAVE_WITHIN_MS = 1000;
+/** Tries of one save to list exactly the chunks its stamps cover (see `keepResumeData`). */
+const SAVE_ATTEMPTS = 3;
 
 /** What `keepResumeData` watches: the session's verified chunks, its events and its clock. */
 export type ResumeSubject = Pick<TorrentSession, 'have' | 'infoHash' | 'complete' | 'events' | 'clock'>;
@@ -236,10 +238,19 @@ export function keepResumeData(
   let cancelTimer: (() => void) | undefined;
   const save = async (): Promise<void> => {
     dirty = false;
-    const pieces = session.have.clone();
-    await storage.flush();
-    const files = await stampFiles(storage.paths);
-    const placement = await placementOf(storage);
+    let pieces: Bitfield;
+    let files: FileStamp[];
+    let placement: Placement | undefined;
+    // A chunk written while the data syncs is in the stamps but not in the list: a restart would trust the
+    // record and fetch that chunk again. So the list is taken again until none came meanwhile (a few tries;
+    // a list one chunk short is still never wrong).
+    for (let attempt = 1; ; attempt++) {
+      pieces = session.have.clone();
+      await storage.flush();
+      files = await stampFiles(storage.paths);
+      placement = await placementOf(storage);
+      if (session.have.count === pieces.count || attempt === SAVE_ATTEMPTS) break;
+    }
     await file.save({ infoHash: session.infoHash, pieces, files, placement });
   };
   const saveOnce = (): Promise<void> => {

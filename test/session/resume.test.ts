@@ -142,7 +142,7 @@ describe('keepResumeData on the fake clock', () => {
    * A session as keepResumeData sees it, with chunks verified by hand. The record's writes are noted with
    * the fake time they started and the chunks they held (no disk: the schedule is what is under test).
    */
-  function harness() {
+  function harness(opts: { duringFlush?: () => void } = {}) {
     const clock = new FakeClock(0);
     const have = new Bitfield(64);
     const events = new TypedEmitter<SessionEvents>();
@@ -152,7 +152,12 @@ describe('keepResumeData on the fake clock', () => {
         saves.push({ at: clock.now(), count: record.pieces.count });
       }
     }
-    const storage = { paths: [], flush: async () => {} };
+    const storage = {
+      paths: [],
+      flush: async () => {
+        opts.duringFlush?.();
+      },
+    };
     const subject = {
       have,
       infoHash,
@@ -190,6 +195,22 @@ describe('keepResumeData on the fake clock', () => {
     assert.ok(h.saves.length <= 7, `${h.saves.length} saves for 25 chunks in 5 s`);
     await h.keeper.stop();
     assert.equal(h.saves.at(-1)?.count, 25);
+  });
+
+  it('lists the chunks verified while a save synced the data, which its stamps cover', async () => {
+    // Two chunks arrive during the first save's sync: without a second look, the record listed 0 chunks
+    // while the stamps covered both, and a restart trusting it fetched them again.
+    let arriving = [0, 1];
+    const h = harness({
+      duringFlush: () => {
+        const i = arriving.shift();
+        if (i !== undefined) h.verify(i);
+      },
+    });
+    await h.clock.advanceAsync(1000);
+    arriving = [];
+    assert.deepEqual(h.saves[0], { at: 1000, count: 2 });
+    await h.keeper.stop();
   });
 
   it('saves the state found at start once, and nothing more while nothing arrives', async () => {
