@@ -57,9 +57,10 @@ export function isChunkswarmError(err: unknown, code?: ErrorCode): err is Chunks
 export function describeError(err: unknown): string {
   if (err instanceof ChunkswarmError) return err.message;
   if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const { code, syscall } = err as NodeJS.ErrnoException;
     // Node's network errors already name their code ("connect ECONNREFUSED 127.0.0.1:6969").
-    return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+    const named = syscall !== undefined && err.message.startsWith(`${syscall} ${code}`);
+    return code && !named ? `${err.message} (${code})` : err.message;
   }
   return String(err);
 }
