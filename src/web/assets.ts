@@ -15,13 +15,14 @@ const FILES: Readonly<Record<string, string>> = {
 export type PageKind = 'tracker' | 'peer';
 
 /**
- * Where the bundles are: beside the compiled server (`dist/web/assets`), or, when the server runs
- * from its TypeScript source (tests through tsx), in the built tree of the same checkout.
+ * Where the bundles are: beside the compiled server (`dist/web/assets`); from the command line's bundle
+ * (`dist/cli/main.js`, see scripts/build-cli.mjs), next door in `dist/web/assets`; or, when the server
+ * runs from its TypeScript source (tests through tsx), in the built tree of the same checkout.
  */
 export function defaultAssetsDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const beside = join(here, 'assets');
-  if (existsSync(beside)) return beside;
+  for (const dir of [join(here, 'assets'), join(here, '..', 'web', 'assets')])
+    if (existsSync(dir)) return dir;
   return join(here, '..', '..', 'dist', 'web', 'assets');
 }
 
