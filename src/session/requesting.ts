@@ -76,7 +76,7 @@ export class Requesting {
     const room = depth - peer.inFlight.size;
     // While plenty is queued, top up only once a few blocks have come in: fewer and fuller REQUEST writes.
     if (room <= 0 || (room < FILL_BATCH && peer.inFlight.size >= FILL_BATCH)) return;
-    for (const i of peer.suggested) if (s.have.has(i) || s.picker.priority(i) === 0) peer.suggested.delete(i);
+    this.pruneSuggested(peer);
     // A seeder that suggests pieces is handing each leecher its own share: take only those from it, so
     // its upload is never spent on a piece that is already out in the swarm.
     // Between two suggestions its list can run dry for a while: keep following it (see STEER_GRACE_MS and
@@ -85,6 +85,13 @@ export class Requesting {
     peer.request(
       s.picker.pick(peer.address, room, peer.suggested, { only: steered, stalled: this.#stalled }),
     );
+  }
+
+  /** Drops the suggestions that no longer steer anything: pieces held, being verified, or not wanted. */
+  pruneSuggested(peer: PeerConnection): void {
+    const s = this.s;
+    for (const i of peer.suggested)
+      if (s.have.has(i) || s.verifying.busy(i) || s.picker.priority(i) === 0) peer.suggested.delete(i);
   }
 
   /**

@@ -100,6 +100,9 @@ export interface PendingPiece {
   contributors: Set<string>;
 }
 
+/** Suggestions (BEP 6) kept per peer: a peer that floods them cannot make us hold more. */
+const MAX_SUGGESTED = 64;
+
 /**
  * One torrent: its peers, the picker, storage and trackers. Each concern lives in its own file and object —
  * announcing, dialling, requesting, serving, verifying, choking, the shell's manual moves — over the state
@@ -441,7 +444,10 @@ export class TorrentSession implements PeerHost {
         this.events.emit('suggest', peer.peerAddress, m.index);
         if (this.mode === 'auto') {
           peer.lastSuggestAt = this.clock.now();
-          if (peer.suggested.size < 64) peer.suggested.add(m.index);
+          // Pieces fetched and waiting to be hashed need no steering: kept, they filled the list while
+          // hashing lagged, the seeder's next suggestions were dropped, and we idled waiting for them.
+          if (peer.suggested.size >= MAX_SUGGESTED) this.requesting.pruneSuggested(peer);
+          if (peer.suggested.size < MAX_SUGGESTED) peer.suggested.add(m.index);
           this.requesting.fill(peer);
         } else if (this.mode === 'manual') this.manual.onSuggest(peer, m.index);
         break;
