@@ -191,7 +191,7 @@ export class PeerConnection {
     this.#decoder = new WireDecoder({ limits: { pieceCount: opts.host?.pieceCount ?? 0 }, zeroCopy: true });
     this.tracer = PeerConnection.traceWith?.(this);
     stream.attach({
-      data: (chunk) => this.#onData(chunk),
+      data: (chunk, reused) => this.#onData(chunk, reused === true),
       drain: () => this.#drained(),
       close: (reason) => this.close(reason),
     });
@@ -355,7 +355,11 @@ export class PeerConnection {
     });
   }
 
-  #onData(chunk: Buffer): void {
+  /**
+   * From a `reused` chunk, a PIECE message's block is valid only while this call runs: the host's
+   * onMessage copies it into its piece before returning, and nothing else keeps it.
+   */
+  #onData(chunk: Buffer, reused: boolean): void {
     if (this.closed) return;
     this.lastReceived = this.clock.now();
     const bucket = this.host?.downloadBucket;
@@ -367,7 +371,7 @@ export class PeerConnection {
     }
     let events: DecoderEvent[];
     try {
-      events = this.#decoder.push(chunk);
+      events = this.#decoder.push(chunk, reused);
     } catch (err) {
       this.close(`protocol error: ${describeError(err)}`);
       return;

@@ -8,7 +8,11 @@ import { seededGenerator } from './random.js';
 
 /** What a stream tells its owner. `close` comes once, after which nothing else does. */
 export interface StreamHandlers {
-  data(chunk: Buffer): void;
+  /**
+   * `reused`: the chunk's memory is read into again as soon as this call returns (one read buffer for all
+   * sockets, which spares an allocation per read): a handler keeps nothing of it past the call.
+   */
+  data(chunk: Buffer, reused?: boolean): void;
   /** Everything written so far has been taken by the network: the writer may go on. */
   drain(): void;
   close(reason: string): void;

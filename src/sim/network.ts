@@ -489,7 +489,7 @@ export class SimNetwork {
     try {
       header.bytes.copy(this.#joinBuffer, 0);
       block.bytes.copy(this.#joinBuffer, header.bytes.length);
-      stream.handlers!.data(this.#joinBuffer.subarray(0, n));
+      stream.handlers!.data(this.#joinBuffer.subarray(0, n), true);
     } finally {
       this.#joining = false;
     }
@@ -527,6 +527,7 @@ export class SimNetwork {
         if (!stream.closed)
           stream.handlers.data(
             end > i + 1 || w.bytes.length <= SMALL_WRITE ? gather(writes, i, end) : w.bytes,
+            false,
           );
         for (let k = i; k < end; k++) writes[k]!.written?.();
         i = end;

@@ -36,6 +36,10 @@ const EMPTY_BUFFER = Buffer.alloc(0);
 /**
  * Received bytes, kept as the list of chunks they arrived in. A message is copied out once, when it
  * is complete, so a block that trickles in one byte at a time costs O(n), not O(n^2).
+ *
+ * A chunk pushed as `reused` lives in memory the stream reads into again once the push returns (a
+ * socket read into one buffer for all). Only `take(n, true)` may return a view of it, for a caller
+ * that is done with the bytes before the push returns; `keepRest` copies what is left of it.
  */
 class ByteQueue {
   readonly #views: boolean;
@@ -43,6 +47,8 @@ class ByteQueue {
   #head = 0;
   /** Bytes of the head chunk already consumed. */
   #offset = 0;
+  /** The reused chunk (always the last one pushed), until keepRest. */
+  #reused: Uint8Array | undefined;
   length = 0;
 
   /** `views`: the caller never reuses pushed chunks, so payloads may be views of them. */
@@ -50,10 +56,23 @@ class ByteQueue {
     this.#views = views;
   }
 
-  push(chunk: Uint8Array): void {
+  push(chunk: Uint8Array, reused = false): void {
     if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.length += chunk.length;
+    if (reused) this.#reused = chunk;
+  }
+
+  /** What is left of a reused chunk becomes a copy of its own, before its memory is read into again. */
+  keepRest(): void {
+    const reused = this.#reused;
+    if (reused === undefined) return;
+    this.#reused = undefined;
+    const last = this.#chunks.length - 1;
+    if (last < this.#head || this.#chunks[last] !== reused) return;
+    const from = last === this.#head ? this.#offset : 0;
+    this.#chunks[last] = Uint8Array.prototype.slice.call(reused, from);
+    if (last === this.#head) this.#offset = 0;
   }
 
   /** The byte `i` places from the front; only used for headers, so walking the list is cheap. */
@@ -80,11 +99,12 @@ class ByteQueue {
   /**
    * Removes `n` bytes from the front. When they lie in one received chunk (the common case: a socket
    * read holds several blocks) they come back as a view of it, with no copy; a message split across
-   * chunks is copied once into a new Buffer.
+   * chunks is copied once into a new Buffer. `transient`: the caller is done with the bytes before this
+   * push returns, so even a reused chunk may be viewed.
    */
-  take(n: number): Buffer {
+  take(n: number, transient = false): Buffer {
     const head = this.#chunks[this.#head]!;
-    if (this.#views && head.length - this.#offset >= n) {
+    if (head.length - this.#offset >= n && (head === this.#reused ? transient : this.#views)) {
       const view = Buffer.from(head.buffer, head.byteOffset + this.#offset, n);
       this.#advance(n);
       return view;
@@ -172,7 +192,7 @@ const FIXED_PAYLOAD = new Map<number, number>([
  * connection is to be closed.
  *
  * The decoder keeps views of pushed chunks until the message they carry is complete, so a caller
- * must not overwrite a chunk after pushing it (socket `data` chunks are never reused).
+ * must not overwrite a chunk after pushing it, unless it pushes it as `reused`.
  *
  * It checks framing and sizes only. Whether a message is allowed now (BEP 6 messages without the
  * fast bit, a bitfield after the first message, an index past the end) is the peer layer's call.
@@ -209,9 +229,14 @@ export class WireDecoder {
     this.#limits.pieceCount = checkLimit('pieceCount', n, 0, LIMITS.maxPieces);
   }
 
-  push(chunk: Uint8Array): DecoderEvent[] {
+  /**
+   * `reused`: the chunk's memory is read into again once the caller is done with the events (one read
+   * buffer for every socket). Then a PIECE message's block may be a view of it, valid only until the
+   * caller returns; every other payload is a copy.
+   */
+  push(chunk: Uint8Array, reused = false): DecoderEvent[] {
     if (this.#failure) throw this.#failure;
-    this.#queue.push(chunk);
+    this.#queue.push(chunk, reused);
     const events: DecoderEvent[] = [];
     try {
       if (this.#inHandshake) {
@@ -228,6 +253,8 @@ export class WireDecoder {
     } catch (err) {
       if (err instanceof ChunkswarmError) this.#failure = err;
       throw err;
+    } finally {
+      this.#queue.keepRest();
     }
   }
 
@@ -300,7 +327,8 @@ export class WireDecoder {
       const { id, size } = this.#pending;
       if (q.length < size) return null;
       this.#pending = null;
-      return this.#parse(id, size === 0 ? EMPTY_BUFFER : q.take(size));
+      // A block is copied into its piece at once (see push); nothing else may point into a reused read.
+      return this.#parse(id, size === 0 ? EMPTY_BUFFER : q.take(size, id === MessageId.piece));
     }
   }
 

@@ -8,7 +8,15 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ChunkswarmError } from '../../src/shared/errors.js';
 import { type DecoderLimits, encodeHandshake, encodeMessage, WireDecoder } from '../../src/wire/index.js';
-import { chunkings, decodeChunks, INFO_HASH, PEER_ID, sampleStream, wireMessage } from '../wire/stream.js';
+import {
+  chunkings,
+  decodeChunks,
+  decodeThroughOneBuffer,
+  INFO_HASH,
+  PEER_ID,
+  sampleStream,
+  wireMessage,
+} from '../wire/stream.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 
@@ -118,6 +126,26 @@ describe('wire decoder fuzz', () => {
             assertWireError(whole.error);
             assertWireError(split.error);
             assert.equal(split.error.code, whole.error.code);
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('decodes the same from one read buffer used again for every chunk, as from fresh chunks', () => {
+    fc.assert(
+      fc.property(
+        inputs.chain((input) => fc.tuple(fc.constant(input), chunkings(input.bytes), limits, fc.boolean())),
+        ([{ bytes, expectHandshake }, chunks, lim, zeroCopy]) => {
+          const whole = decodeChunks([bytes], { expectHandshake, limits: lim });
+          const reused = decodeThroughOneBuffer(chunks, { expectHandshake, limits: lim, zeroCopy });
+          if (whole.error === undefined) {
+            assert.equal(reused.error, undefined);
+            assert.deepEqual(reused.events, whole.events);
+          } else {
+            assertWireError(reused.error);
+            assert.equal(reused.error.code, (whole.error as { code: string }).code);
           }
         },
       ),

@@ -71,6 +71,34 @@ export function decodeChunks(
   return { events };
 }
 
+/**
+ * Feeds `chunks` to a fresh decoder the way a socket reading into one shared buffer does: each chunk is
+ * copied into the same memory and pushed as `reused`; a block is copied out at once (as the session copies
+ * it into its piece), and the memory is scribbled over before the next read.
+ */
+export function decodeThroughOneBuffer(
+  chunks: Uint8Array[],
+  opts: { expectHandshake?: boolean; limits?: Partial<DecoderLimits>; zeroCopy?: boolean } = {},
+): { events: DecoderEvent[]; error?: unknown } {
+  const decoder = new WireDecoder(opts);
+  const readBuffer = Buffer.alloc(Math.max(1, ...chunks.map((c) => c.length)));
+  const events: DecoderEvent[] = [];
+  try {
+    for (const chunk of chunks) {
+      readBuffer.set(chunk);
+      for (const e of decoder.push(readBuffer.subarray(0, chunk.length), true)) {
+        if (e.kind === 'message' && e.message.type === 'piece')
+          events.push({ kind: 'message', message: { ...e.message, block: Buffer.from(e.message.block) } });
+        else events.push(e);
+      }
+      readBuffer.fill(0xee);
+    }
+  } catch (error) {
+    return { events, error };
+  }
+  return { events };
+}
+
 /** Cuts `bytes` at the given offsets (any order, duplicates allowed, giving empty chunks). */
 export function cut(bytes: Uint8Array, offsets: number[]): Uint8Array[] {
   const points = [...offsets].sort((a, b) => a - b);
