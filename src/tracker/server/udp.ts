@@ -10,7 +10,7 @@
  * be used to amplify traffic at someone else.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -166,17 +166,41 @@ const BAD_CONNECTION_ID = 'connection id expired';
 
 /** Binds `host`:`port` over UDP and serves BEP 15 there; rejects with the bind's error. */
 export async function listenUdp(host: string, port: number, opts: UdpServeOptions): Promise<UdpListener> {
+  let serve: UdpTracker | undefined;
+  const socket = await bindUdp(host, port, opts.shared === true, (msg, rinfo) =>
+    serve?.onMessage(msg, rinfo),
+  );
+  serve = new UdpTracker(socket, opts);
+  return socket;
+}
+
+/** The tracker's UDP socket without the tracker: what it receives goes to `onMessage`. */
+export interface UdpSocket extends UdpListener {
+  /** Sends `packet` to the sender `rinfo` describes; a datagram that cannot leave is dropped. */
+  send(packet: Buffer, rinfo: RemoteInfo): void;
+}
+
+/**
+ * Binds `host`:`port` (`shared`: with the other workers of a Node cluster) and hands every
+ * datagram to `onMessage`. The tracker's UDP layer, on its own so that the bench's floor
+ * (bench/tracker-floor.ts) answers on exactly what the tracker answers on.
+ */
+export async function bindUdp(
+  host: string,
+  port: number,
+  shared: boolean,
+  onMessage: (msg: Buffer, rinfo: RemoteInfo) => void,
+): Promise<UdpSocket> {
   const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
   const socket = createSocket({ type: isIP(address) === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
-  const serve = new UdpTracker(socket, opts);
-  socket.on('message', (msg, rinfo) => serve.onMessage(msg, rinfo));
+  socket.on('message', onMessage);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => {
       socket.close();
       reject(err);
     };
     socket.once('error', onError);
-    socket.bind({ address, port, exclusive: opts.shared !== true }, () => {
+    socket.bind({ address, port, exclusive: !shared }, () => {
       socket.off('error', onError);
       resolve();
     });
@@ -187,6 +211,15 @@ export async function listenUdp(host: string, port: number, opts: UdpServeOption
   let closed: Promise<void> | undefined;
   return {
     port: socket.address().port,
+    send(packet, rinfo) {
+      try {
+        // No callback: with one, dgram calls it on a later tick even when the datagram left at
+        // once, one more tick per reply. A reply that cannot leave is one the client retries for.
+        socket.send(packet, rinfo.port, rinfo.address);
+      } catch {
+        // A socket closed while a datagram was in hand.
+      }
+    },
     close() {
       closed ??= new Promise<void>((resolve) => socket.close(() => resolve()));
       return closed;
@@ -221,7 +254,7 @@ let lastLiteral = '';
 let lastFamily = 0;
 
 class UdpTracker {
-  readonly #socket: Socket;
+  readonly #socket: UdpSocket;
   readonly #logic: SwarmLogic;
   readonly #clock: Clock;
   readonly #interval: number;
@@ -237,7 +270,7 @@ class UdpTracker {
   #lastIp: string | undefined;
   #lastBytes: Buffer | undefined;
 
-  constructor(socket: Socket, opts: UdpServeOptions) {
+  constructor(socket: UdpSocket, opts: UdpServeOptions) {
     this.#metrics = opts.metrics;
     this.#socket = socket;
     this.#logic = opts.logic;
@@ -373,13 +406,7 @@ class UdpTracker {
   }
 
   #send(packet: Buffer, rinfo: RemoteInfo): void {
-    try {
-      // No callback: with one, dgram calls it on a later tick even when the datagram left at
-      // once, one more tick per reply. A reply that cannot leave is one the client retries for.
-      this.#socket.send(packet, rinfo.port, rinfo.address);
-    } catch {
-      // A socket closed while a datagram was in hand.
-    }
+    this.#socket.send(packet, rinfo);
   }
 }
 
