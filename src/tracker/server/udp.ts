@@ -14,6 +14,7 @@ import { createSocket, type RemoteInfo } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import type { Clock } from '../../shared/clock.js';
 import { isChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
@@ -184,6 +185,12 @@ export interface UdpSocket extends UdpListener {
  * Binds `host`:`port` (`shared`: with the other workers of a Node cluster) and hands every
  * datagram to `onMessage`. The tracker's UDP layer, on its own so that the bench's floor
  * (bench/tracker-floor.ts) answers on exactly what the tracker answers on.
+ *
+ * An exclusive socket is a bare libuv UDP handle from Node's `udp_wrap` binding, as the HTTP side
+ * uses bare TCP handles (tcp.ts): dgram's Socket wraps each received datagram in an event and each
+ * reply in an address lookup, a bound callback and argument checks, JavaScript that cost about as
+ * much per datagram as decoding the request. A shared socket must come from the cluster's
+ * primary, which only dgram asks for; it and a Node without the binding use dgram.
  */
 export async function bindUdp(
   host: string,
@@ -192,6 +199,111 @@ export async function bindUdp(
   onMessage: (msg: Buffer, rinfo: RemoteInfo) => void,
 ): Promise<UdpSocket> {
   const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
+  const binding = shared ? undefined : loadUdpBinding();
+  if (binding !== undefined) return bindHandle(binding, address, port, onMessage);
+  return bindDgram(address, port, shared, onMessage);
+}
+
+interface UdpHandle {
+  onmessage: ((nread: number, handle: UdpHandle, buf?: Buffer, rinfo?: RemoteInfo) => void) | null;
+  bind(ip: string, port: number, flags: number): number;
+  bind6(ip: string, port: number, flags: number): number;
+  recvStart(): number;
+  getsockname(out: { port?: number }): number;
+  /** Returns the bytes sent plus one when the datagram left at once, 0 when queued, < 0 on error. */
+  send(req: object, list: Buffer[], count: number, port: number, ip: string, hasCallback: boolean): number;
+  send6(req: object, list: Buffer[], count: number, port: number, ip: string, hasCallback: boolean): number;
+  close(cb?: () => void): void;
+}
+
+interface UdpBinding {
+  readonly UDP: new () => UdpHandle;
+  readonly SendWrap: new () => object;
+}
+
+let cachedUdpBinding: UdpBinding | null | undefined;
+
+/** Node's internal `udp_wrap` binding when it has what bindHandle uses; checked once. */
+function loadUdpBinding(): UdpBinding | undefined {
+  if (cachedUdpBinding !== undefined) return cachedUdpBinding ?? undefined;
+  cachedUdpBinding = null;
+  try {
+    const get = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
+    if (typeof get !== 'function') return undefined;
+    const udp = get.call(process, 'udp_wrap');
+    const UDP = udp.UDP as UdpBinding['UDP'] | undefined;
+    const SendWrap = udp.SendWrap as UdpBinding['SendWrap'] | undefined;
+    if (typeof UDP !== 'function' || typeof SendWrap !== 'function') return undefined;
+    const proto = UDP.prototype as unknown as Record<string, unknown>;
+    const methods = ['bind', 'bind6', 'recvStart', 'getsockname', 'send', 'send6', 'close'];
+    if (methods.some((m) => typeof proto[m] !== 'function')) return undefined;
+    cachedUdpBinding = { UDP, SendWrap };
+  } catch {
+    cachedUdpBinding = null;
+  }
+  return cachedUdpBinding ?? undefined;
+}
+
+function bindHandle(
+  b: UdpBinding,
+  address: string,
+  port: number,
+  onMessage: (msg: Buffer, rinfo: RemoteInfo) => void,
+): UdpSocket {
+  const handle = new b.UDP();
+  const v6 = isIP(address) === 6;
+  let err = v6 ? handle.bind6(address, port, 0) : handle.bind(address, port, 0);
+  if (err === 0) err = handle.recvStart();
+  if (err !== 0) {
+    handle.close();
+    const name = getSystemErrorName(err);
+    const e: NodeJS.ErrnoException = new Error(`bind ${name} ${address}:${port}`);
+    e.code = name;
+    e.errno = err;
+    e.syscall = 'bind';
+    throw e;
+  }
+  // A failed receive (nread < 0) carries no datagram: nothing to answer.
+  handle.onmessage = (nread, _h, buf, rinfo) => {
+    if (nread >= 0 && buf !== undefined && rinfo !== undefined) onMessage(buf, rinfo);
+  };
+  const name: { port?: number } = {};
+  handle.getsockname(name);
+  /** A send request that libuv did not keep (the last datagram left at once). */
+  let spare: object | undefined;
+  const list: Buffer[] = [];
+  let closed: Promise<void> | undefined;
+  return {
+    port: name.port ?? port,
+    send(packet, rinfo) {
+      if (closed !== undefined) return;
+      const req = spare ?? new b.SendWrap();
+      spare = undefined;
+      list[0] = packet;
+      // A reply that cannot leave (err < 0) is dropped: the client retries. One that is queued
+      // (0) keeps its request, and the list that holds its bytes, until it has left.
+      const sent = v6
+        ? handle.send6(req, list, 1, rinfo.port, rinfo.address, false)
+        : handle.send(req, list, 1, rinfo.port, rinfo.address, false);
+      if (sent === 0) (req as { list?: Buffer[] }).list = [packet];
+      else spare = req;
+      list[0] = EMPTY_PACKET;
+    },
+    close() {
+      closed ??= new Promise<void>((resolve) => handle.close(resolve));
+      return closed;
+    },
+  };
+}
+
+const EMPTY_PACKET = Buffer.alloc(0);
+
+async function bindDgram(
+  address: string,
+  port: number,
+  shared: boolean,
+  onMessage: (msg: Buffer, rinfo: RemoteInfo) => void,
+): Promise<UdpSocket> {
   const socket = createSocket({ type: isIP(address) === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
   socket.on('message', onMessage);
   await new Promise<void>((resolve, reject) => {
