@@ -23,7 +23,6 @@ import { normalizeIp, parseIp } from '../protocol/ip.js';
 import {
   decodeUdpAnnounceRequest,
   decodeUdpConnectRequest,
-  decodeUdpRequestHeader,
   decodeUdpScrapeRequest,
   encodeUdpAnnounceResponse,
   encodeUdpConnectResponse,
@@ -158,6 +157,9 @@ export interface UdpListener {
   /** Resolves once the socket is closed. */
   close(): Promise<void>;
 }
+
+/** BEP 15's request header: connection id (8 bytes), action (4), transaction id (4). */
+const UDP_HEADER_BYTES = 16;
 
 /** Where a connect reply carries the connection id (BEP 15: after action and transaction id). */
 const CONNECT_ID_AT = 8;
@@ -394,9 +396,12 @@ class UdpTracker {
 
   /** Never throws: it runs straight from the socket, for anyone on the network. */
   onMessage(msg: Buffer, rinfo: RemoteInfo): void {
-    const head = decodeUdpRequestHeader(msg);
     // Too short to carry a transaction id: there is nothing a reply could be matched with.
-    if (head === undefined) return;
+    if (msg.length < UDP_HEADER_BYTES) return;
+    // Action and transaction id read in place: the connection id is compared as bytes below, so
+    // the header's BigInt (decodeUdpRequestHeader) is not needed here.
+    const action = msg.readUInt32BE(8);
+    const transactionId = msg.readUInt32BE(12);
     // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; they are IPv4 peers.
     if (rinfo.address !== this.#lastAddress) {
       const canonical = normalizeIp(rinfo.address);
@@ -409,8 +414,9 @@ class UdpTracker {
     let proven = false;
     try {
       const now = this.#clock.now();
-      if (head.action === UDP_ACTION.connect) {
-        const transactionId = decodeUdpConnectRequest(msg);
+      if (action === UDP_ACTION.connect) {
+        // Checks the protocol id; the transaction id it returns is the one read above.
+        decodeUdpConnectRequest(msg);
         // Same size as the request: a connect reply amplifies nothing. The id is written in
         // place, as bytes (no BigInt).
         const reply = encodeUdpConnectResponse(transactionId, 0n);
@@ -418,17 +424,17 @@ class UdpTracker {
         this.#send(reply, rinfo);
         return;
       }
-      if (head.action !== UDP_ACTION.announce && head.action !== UDP_ACTION.scrape) {
-        this.#refuse(msg, head.transactionId, rinfo, ip, `unknown action ${head.action}`, false);
+      if (action !== UDP_ACTION.announce && action !== UDP_ACTION.scrape) {
+        this.#refuse(msg, transactionId, rinfo, ip, `unknown action ${action}`, false);
         return;
       }
       // The id is the request's first 8 bytes, compared there (no BigInt).
       if (!this.#ids.acceptsAt(msg, 0, ip, rinfo.port, now)) {
-        this.#refuse(msg, head.transactionId, rinfo, ip, BAD_CONNECTION_ID, false);
+        this.#refuse(msg, transactionId, rinfo, ip, BAD_CONNECTION_ID, false);
         return;
       }
       proven = true;
-      const isAnnounce = head.action === UDP_ACTION.announce;
+      const isAnnounce = action === UDP_ACTION.announce;
       const t0 = performance.now();
       const done = isAnnounce ? this.#announce(msg, ip, rinfo) : this.#scrape(msg, ip, rinfo);
       if (done instanceof Promise) {
@@ -436,13 +442,13 @@ class UdpTracker {
           () => this.#count(isAnnounce, 'ok', t0),
           (err: unknown) => {
             this.#count(isAnnounce, outcomeOf(err), t0);
-            this.#refuse(msg, head.transactionId, rinfo, ip, reasonOf(err), true);
+            this.#refuse(msg, transactionId, rinfo, ip, reasonOf(err), true);
           },
         );
       } else this.#count(isAnnounce, 'ok', t0);
     } catch (err) {
-      if (proven) this.#count(head.action === UDP_ACTION.announce, outcomeOf(err), performance.now());
-      this.#refuse(msg, head.transactionId, rinfo, ip, reasonOf(err), proven);
+      if (proven) this.#count(action === UDP_ACTION.announce, outcomeOf(err), performance.now());
+      this.#refuse(msg, transactionId, rinfo, ip, reasonOf(err), proven);
     }
   }
 
