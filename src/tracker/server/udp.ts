@@ -21,11 +21,10 @@ import { LIMITS } from '../../shared/limits.js';
 import { compactEntry } from '../protocol/announce-response.js';
 import { normalizeIp, parseIp } from '../protocol/ip.js';
 import {
-  decodeUdpAnnounceRequest,
+  decodeUdpAnnounceFields,
   decodeUdpConnectRequest,
   decodeUdpScrapeRequest,
   encodeUdpAnnounceResponse,
-  encodeUdpConnectResponse,
   encodeUdpErrorResponse,
   encodeUdpScrapeResponse,
   UDP_ACTION,
@@ -160,6 +159,9 @@ export interface UdpListener {
 
 /** BEP 15's request header: connection id (8 bytes), action (4), transaction id (4). */
 const UDP_HEADER_BYTES = 16;
+
+/** A connect reply (BEP 15): action, transaction id, connection id. */
+const CONNECT_REPLY_BYTES = 16;
 
 /** Where a connect reply carries the connection id (BEP 15: after action and transaction id). */
 const CONNECT_ID_AT = 8;
@@ -417,9 +419,12 @@ class UdpTracker {
       if (action === UDP_ACTION.connect) {
         // Checks the protocol id; the transaction id it returns is the one read above.
         decodeUdpConnectRequest(msg);
-        // Same size as the request: a connect reply amplifies nothing. The id is written in
-        // place, as bytes (no BigInt).
-        const reply = encodeUdpConnectResponse(transactionId, 0n);
+        // Same size as the request: a connect reply amplifies nothing. Written here rather than
+        // by encodeUdpConnectResponse, which takes the id as a BigInt: action 0, the transaction
+        // id, then the id as bytes, straight from ConnectionIds. Every byte is written.
+        const reply = Buffer.allocUnsafe(CONNECT_REPLY_BYTES);
+        reply.writeUInt32BE(UDP_ACTION.connect, 0);
+        reply.writeUInt32BE(transactionId, 4);
         this.#ids.issueInto(ip, rinfo.port, now, reply, CONNECT_ID_AT);
         this.#send(reply, rinfo);
         return;
@@ -461,7 +466,7 @@ class UdpTracker {
 
   /** Sends the answer; a promise when the store answers later (it rejects with the store's error). */
   #announce(msg: Buffer, ip: string, rinfo: RemoteInfo): void | Promise<void> {
-    const req = decodeUdpAnnounceRequest(msg);
+    const req = decodeUdpAnnounceFields(msg);
     const answer = this.#logic.announce(swarmAnnounce(req, ip, this.#lastBytes!), true);
     if (answer instanceof Promise)
       return answer.then((a) => this.#sendAnswer(a, req.transactionId, ip, rinfo));
@@ -540,7 +545,11 @@ function reasonOf(err: unknown): string {
  * request's IP field is ignored, since no proxy relays UDP announces and honouring it would let
  * anyone point a swarm at a victim. `num_want` -1 (or any negative) means the tracker's default.
  */
-function swarmAnnounce(req: UdpAnnounceRequestIn, ip: string, addr: Buffer): SwarmAnnounce {
+function swarmAnnounce(
+  req: Omit<UdpAnnounceRequestIn, 'connectionId'>,
+  ip: string,
+  addr: Buffer,
+): SwarmAnnounce {
   const numwant =
     req.numWant < 0 ? LIMITS.trackerDefaultNumwant : Math.min(req.numWant, LIMITS.trackerMaxNumwant);
   const compactAddress = Buffer.allocUnsafe(addr.length + 2);
@@ -557,6 +566,6 @@ function swarmAnnounce(req: UdpAnnounceRequestIn, ip: string, addr: Buffer): Swa
     left: req.left,
     event: req.event,
     numwant,
-    key: req.key.toString(16).padStart(8, '0'),
+    // No `key`: nothing reads it, and formatting it was two strings per datagram.
   };
 }
