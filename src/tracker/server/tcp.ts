@@ -37,6 +37,11 @@ export interface Connection {
 
 export interface ConnectionHandlers {
   onConnection(conn: Connection): void;
+  /**
+   * The connection had nothing to read when it was accepted and now waits for its first bytes;
+   * not called for one whose first bytes were read at accept (then onData came first).
+   */
+  onWait?(conn: Connection): void;
   onData(conn: Connection, chunk: Buffer): void;
   /** The peer closed its side (`ended`) or the connection failed; it stays writable after an end. */
   onEnd(conn: Connection, ended: boolean): void;
@@ -425,6 +430,7 @@ async function listenHandles(
     // costly enough to skip for the connections answered at accept.
     client.onread = onRead;
     if (client.readStart() !== 0) conn.close();
+    else if (!conn.settled) handlers.onWait?.(conn);
   };
 
   let closing: Promise<void> | undefined;
@@ -489,6 +495,8 @@ function listenNet(host: string, port: number, handlers: ConnectionHandlers): Pr
   const server = createServer((socket) => {
     const conn = new NetConnection(socket);
     handlers.onConnection(conn);
+    // net.Socket reads later, always: every connection waits for its first bytes.
+    handlers.onWait?.(conn);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
