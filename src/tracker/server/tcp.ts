@@ -147,7 +147,11 @@ interface TcpHandle {
   onread: ((this: TcpHandle, buf: ArrayBuffer | undefined) => void) | null;
   onconnection: ((err: number, client: TcpHandle | undefined) => void) | null;
   reading: boolean;
-  /** The connection this handle belongs to: a property rather than a WeakMap entry, which the GC handles at a cost. */
+  /**
+   * The connection this handle belongs to, set when a callback from libuv will need it (reading
+   * started, or a write still leaving): a property rather than a WeakMap entry, which the GC
+   * handles at a cost.
+   */
   chunkswarmConn?: Connection & { close(): void };
   bind(ip: string, port: number): number;
   bind6(ip: string, port: number, flags: number): number;
@@ -316,6 +320,7 @@ async function listenHandles(
         return;
       }
       // Still leaving: the request and its buffer stay with libuv until the kernel has the bytes.
+      this.handle.chunkswarmConn = this;
       this.handle.readStop();
       req.buffer = bytes;
       req.timer = setTimeout(() => this.close(), WRITE_DEADLINE_MS);
@@ -422,12 +427,14 @@ async function listenHandles(
     // A failed accept (out of descriptors, say) leaves nothing to serve; the next one may work.
     if (status !== 0 || client === undefined) return;
     const conn = new HandleConnection(client);
-    client.chunkswarmConn = conn;
     handlers.onConnection(conn);
     // The owner may have closed it already (too many connections waiting).
     if (conn.closed || tryFirstRead(conn, client)) return;
     // Only a connection libuv reads needs its read callback: `onread` is an accessor into C++,
     // costly enough to skip for the connections answered at accept.
+    // Nor its connection on the handle, which the read and write callbacks look up: a property
+    // added to each handle object, only to those that need it.
+    client.chunkswarmConn = conn;
     client.onread = onRead;
     if (client.readStart() !== 0) conn.close();
     else if (!conn.settled) handlers.onWait?.(conn);
