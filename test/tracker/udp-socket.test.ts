@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { describe, it } from 'node:test';
-import { bindUdp } from '../../src/tracker/server/udp.js';
+import { bindUdp, udpHandlesAvailable } from '../../src/tracker/server/udp.js';
 
 async function echoRoundTrip(shared: boolean, host: '127.0.0.1' | '::1'): Promise<void> {
   const seen: string[] = [];
@@ -39,6 +39,10 @@ async function echoRoundTrip(shared: boolean, host: '127.0.0.1' | '::1'): Promis
 }
 
 describe('bindUdp', () => {
+  it('has the bare UDP handle on the Node the project runs on (else every socket is dgram)', () => {
+    assert.equal(udpHandlesAvailable(), true);
+  });
+
   it('answers every datagram on an exclusive socket (bare handle)', () => echoRoundTrip(false, '127.0.0.1'));
   it('answers every datagram on a shared socket (dgram)', () => echoRoundTrip(true, '127.0.0.1'));
   it('answers over IPv6 on an exclusive socket', async (t) => {

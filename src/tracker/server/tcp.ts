@@ -20,6 +20,7 @@ import { readSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { createServer, isIP, Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { processBinding } from './node-binding.js';
 
 /** One accepted connection. */
 export interface Connection {
@@ -181,11 +182,10 @@ let cachedBinding: Binding | null | undefined;
 function loadBinding(): Binding | undefined {
   if (cachedBinding !== undefined) return cachedBinding ?? undefined;
   cachedBinding = null;
+  const tcp = processBinding('tcp_wrap');
+  const stream = processBinding('stream_wrap');
+  if (tcp === undefined || stream === undefined) return undefined;
   try {
-    const get = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
-    if (typeof get !== 'function') return undefined;
-    const tcp = get.call(process, 'tcp_wrap');
-    const stream = get.call(process, 'stream_wrap');
     const TCP = tcp.TCP as Binding['TCP'] | undefined;
     const constants = tcp.constants as { SERVER?: number } | undefined;
     const WriteWrap = stream.WriteWrap as Binding['WriteWrap'] | undefined;

@@ -31,6 +31,7 @@ import {
   type UdpAnnounceRequestIn,
 } from '../protocol/udp.js';
 import { outcomeOf, type TrackerMetrics } from './metrics.js';
+import { processBinding } from './node-binding.js';
 import { type SipKey, sipHash24, sipKey } from './siphash.js';
 import type { SwarmAnnounce, SwarmAnswer, SwarmLogic, TrackerEvent } from './swarm-logic.js';
 
@@ -208,6 +209,11 @@ export async function bindUdp(
   return bindDgram(address, port, shared, onMessage);
 }
 
+/** Whether this Node offers the bare UDP handle that an exclusive socket uses (else dgram). */
+export function udpHandlesAvailable(): boolean {
+  return loadUdpBinding() !== undefined;
+}
+
 interface UdpHandle {
   onmessage: ((nread: number, handle: UdpHandle, buf?: Buffer, rinfo?: RemoteInfo) => void) | null;
   bind(ip: string, port: number, flags: number): number;
@@ -231,10 +237,9 @@ let cachedUdpBinding: UdpBinding | null | undefined;
 function loadUdpBinding(): UdpBinding | undefined {
   if (cachedUdpBinding !== undefined) return cachedUdpBinding ?? undefined;
   cachedUdpBinding = null;
+  const udp = processBinding('udp_wrap');
+  if (udp === undefined) return undefined;
   try {
-    const get = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
-    if (typeof get !== 'function') return undefined;
-    const udp = get.call(process, 'udp_wrap');
     const UDP = udp.UDP as UdpBinding['UDP'] | undefined;
     const SendWrap = udp.SendWrap as UdpBinding['SendWrap'] | undefined;
     if (typeof UDP !== 'function' || typeof SendWrap !== 'function') return undefined;
