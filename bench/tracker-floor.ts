@@ -7,21 +7,23 @@
  *
  *   node --import tsx bench/tracker-floor.ts handles|net
  *
- *   node --import tsx bench/tracker-floor.ts udp
+ *   node --import tsx bench/tracker-floor.ts udp|dgram
  *
  * `handles` is the layer the tracker uses; `net` is net.Server and net.Socket, Node's documented
  * API, for comparison. `udp` is the same floor for BEP 15 on the tracker's UDP socket
  * (src/tracker/server/udp.ts, `bindUdp`): each datagram is answered with a fixed reply of its
  * kind, a connect reply or a 50-peer announce reply, with only the transaction id copied in (the
  * load generator matches replies by it). No connection id is derived or checked, nothing parsed.
+ * `dgram` is the same on a dgram Socket (what the tracker uses for a cluster-shared socket), for
+ * comparison, as `net` is for TCP.
  * Listens on a free loopback port and prints `floor listening on PORT`.
  */
 import { listenTcp } from '../src/tracker/server/tcp.js';
 import { bindUdp } from '../src/tracker/server/udp.js';
 
 const layer = process.argv[2];
-if (layer !== 'handles' && layer !== 'net' && layer !== 'udp') {
-  console.error('usage: tracker-floor.ts handles|net|udp');
+if (layer !== 'handles' && layer !== 'net' && layer !== 'udp' && layer !== 'dgram') {
+  console.error('usage: tracker-floor.ts handles|net|udp|dgram');
   process.exit(2);
 }
 // d8:completei..e10:incompletei..e8:intervali1800e12:min intervali900e5:peers300:<300 bytes>10:tracker id12:...e
@@ -49,8 +51,9 @@ udpAnnounce.writeUInt32BE(50, 12);
 udpAnnounce.writeUInt32BE(17, 16);
 
 const listener =
-  layer === 'udp'
-    ? await bindUdp('127.0.0.1', 0, false, (msg, rinfo) => {
+  layer === 'udp' || layer === 'dgram'
+    ? // A shared socket is always a dgram Socket (see bindUdp).
+      await bindUdp('127.0.0.1', 0, layer === 'dgram', (msg, rinfo) => {
         if (msg.length < 16) return;
         // A fresh buffer per reply, as the tracker's: a datagram that cannot leave at once is sent later.
         const template = msg.readUInt32BE(8) === 0 ? udpConnect : udpAnnounce;

@@ -270,11 +270,11 @@ export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
   await tracker.proc.stop();
 
   // The floors: Node answering a fixed reply per connection, on the tracker's socket layer and on
-  // net.Server, and per datagram on the tracker's UDP socket. The tracker's per-CPU figure over
-  // its layer's floor is the share of each announce that is the tracker's own work; the rest is
-  // what Node costs per connection or datagram.
+  // net.Server, and per datagram on the tracker's UDP socket and on a dgram Socket. The tracker's
+  // per-CPU figure over its layer's floor is the share of each announce that is the tracker's own
+  // work; the rest is what Node costs per connection or datagram.
   const floors: Record<string, TrackerRun | null> = {};
-  for (const layer of ['handles', 'net', 'udp'] as const) {
+  for (const layer of ['handles', 'net', 'udp', 'dgram'] as const) {
     const proc = await ctx.group.start(
       `floor-${layer}`,
       process.execPath,
@@ -287,7 +287,7 @@ export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
     floors[layer] = await measure(
       ctx,
       { name: `Node floor (${layer})`, proc, httpUrl: url, udpPort: port },
-      layer === 'udp' ? 'udp' : 'http',
+      layer === 'udp' || layer === 'dgram' ? 'udp' : 'http',
       false,
       swarmsFile,
     );
@@ -400,9 +400,10 @@ export function floorRows(
     handles: "Node floor: fixed reply per connection, tracker's socket layer, per CPU-s",
     net: 'Node floor: fixed reply per connection, net.Server, per CPU-s',
     udp: "Node floor: fixed reply per datagram, tracker's UDP socket, per CPU-s (connect+announce)",
+    dgram: 'Node floor: fixed reply per datagram, dgram Socket, per CPU-s (connect+announce)',
   };
   return Object.entries(floors).map(([layer, f]) => {
-    const cs = (layer === 'udp' ? csRuns.udp : csRuns.http) ?? null;
+    const cs = (layer === 'udp' || layer === 'dgram' ? csRuns.udp : csRuns.http) ?? null;
     const r = ratio(cs?.announcesPerCpuSecond ?? null, f?.announcesPerCpuSecond ?? null);
     return {
       figure: label[layer] ?? layer,
