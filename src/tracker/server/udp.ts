@@ -216,6 +216,8 @@ export function udpHandlesAvailable(): boolean {
 
 interface UdpHandle {
   onmessage: ((nread: number, handle: UdpHandle, buf?: Buffer, rinfo?: RemoteInfo) => void) | null;
+  /** Called instead of onmessage when Node could not make a datagram's Buffer or address object. */
+  onerror: (() => void) | null;
   bind(ip: string, port: number, flags: number): number;
   bind6(ip: string, port: number, flags: number): number;
   recvStart(): number;
@@ -272,10 +274,12 @@ function bindHandle(
     e.syscall = 'bind';
     throw e;
   }
-  // A failed receive (nread < 0) carries no datagram: nothing to answer.
+  // A failed receive (nread < 0) carries no datagram: nothing to answer. Nor does one that Node
+  // could not wrap (onerror): that datagram is dropped, and the client retries.
   handle.onmessage = (nread, _h, buf, rinfo) => {
     if (nread >= 0 && buf !== undefined && rinfo !== undefined) onMessage(buf, rinfo);
   };
+  handle.onerror = () => {};
   const name: { port?: number } = {};
   handle.getsockname(name);
   /** A send request that libuv did not keep (the last datagram left at once). */
