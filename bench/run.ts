@@ -48,8 +48,8 @@ function capSeconds(f: Figure, o: BenchOptions): number {
       // libtorrent twice (seed_mode, super-seeding), chunkswarm once
       return (3 + extra) * ((o.swarmMiB / o.uplinkMiB) * 10 + 90) + 60;
     case 'tracker':
-      // per tracker: http and udp, shared and pinned, each after a 2 s warm-up; two Node floors
-      return (10 + 2 * extra) * (o.trackerSeconds + 2 + 10) + 120;
+      // per tracker: http and udp, shared and pinned, each after a 2 s warm-up; four Node floors
+      return (12 + 2 * extra) * (o.trackerSeconds + 2 + 10) + 120;
     case 'sha1':
       return 120 + o.sha1MiB / 50;
     case 'dht':

@@ -269,11 +269,12 @@ export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
   );
   await tracker.proc.stop();
 
-  // The floor: Node answering a fixed reply per connection, on the tracker's socket layer and on
-  // net.Server. The tracker's per-CPU figure over the first one is the share of each announce that
-  // is the tracker's own work; the rest is what Node costs per connection.
+  // The floors: Node answering a fixed reply per connection, on the tracker's socket layer and on
+  // net.Server, and per datagram on the tracker's UDP socket and on a dgram Socket. The tracker's
+  // per-CPU figure over its layer's floor is the share of each announce that is the tracker's own
+  // work; the rest is what Node costs per connection or datagram.
   const floors: Record<string, TrackerRun | null> = {};
-  for (const layer of ['handles', 'net'] as const) {
+  for (const layer of ['handles', 'net', 'udp', 'dgram'] as const) {
     const proc = await ctx.group.start(
       `floor-${layer}`,
       process.execPath,
@@ -286,7 +287,7 @@ export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
     floors[layer] = await measure(
       ctx,
       { name: `Node floor (${layer})`, proc, httpUrl: url, udpPort: port },
-      'http',
+      layer === 'udp' || layer === 'dgram' ? 'udp' : 'http',
       false,
       swarmsFile,
     );
@@ -311,7 +312,7 @@ export async function runTracker(ctx: ScenarioContext): Promise<FigureResult> {
   }
 
   const rows = trackerRows(csRuns, otRuns);
-  rows.push(...floorRows(csRuns.http ?? null, floors));
+  rows.push(...floorRows(csRuns, floors));
   const clean = (r: TrackerRun | null | undefined) =>
     r
       ? {
@@ -387,15 +388,22 @@ export function trackerRows(
 }
 
 /**
- * The floor rows: a fixed reply per connection, per server CPU-second. The ratio column is the
- * tracker's figure over the floor's: how close the tracker comes to what Node allows.
+ * The floor rows: a fixed reply per connection (HTTP) or per datagram (UDP), per server
+ * CPU-second. The ratio column is the tracker's figure over the floor's: how close the tracker
+ * comes to what Node allows on that transport.
  */
-export function floorRows(cs: TrackerRun | null, floors: Record<string, TrackerRun | null>): Row[] {
+export function floorRows(
+  csRuns: Record<string, TrackerRun | null>,
+  floors: Record<string, TrackerRun | null>,
+): Row[] {
   const label: Record<string, string> = {
     handles: "Node floor: fixed reply per connection, tracker's socket layer, per CPU-s",
     net: 'Node floor: fixed reply per connection, net.Server, per CPU-s',
+    udp: "Node floor: fixed reply per datagram, tracker's UDP socket, per CPU-s (connect+announce)",
+    dgram: 'Node floor: fixed reply per datagram, dgram Socket, per CPU-s (connect+announce)',
   };
   return Object.entries(floors).map(([layer, f]) => {
+    const cs = (layer === 'udp' || layer === 'dgram' ? csRuns.udp : csRuns.http) ?? null;
     const r = ratio(cs?.announcesPerCpuSecond ?? null, f?.announcesPerCpuSecond ?? null);
     return {
       figure: label[layer] ?? layer,

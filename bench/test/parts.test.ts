@@ -448,13 +448,18 @@ test('tracker runs: wrk and udp results summarised alike; rows flag failures and
 
   // The floor rows: the tracker's per-CPU figure over each floor's, no verdict.
   const floor = summarise('http', false, { ...wrk, notOk: 0, refused: 0 }, 0.25);
-  const floors = floorRows(h, { handles: floor, net: null });
-  assert.equal(floors.length, 2);
+  const udpFloor = summarise('udp', false, udp, 1.0);
+  const floors = floorRows({ http: h, udp: u }, { handles: floor, net: null, udp: udpFloor });
+  assert.equal(floors.length, 3);
   assert.equal(floors[0]?.chunkswarm, '1980');
   assert.equal(floors[0]?.reference, '4000');
   assert.equal(floors[0]?.ratio, '0.49x');
   assert.equal(floors[0]?.verdict, '');
   assert.match(floors[1]?.figure ?? '', /net\.Server/);
+  // the UDP floor is set against the tracker's UDP figure, not its HTTP one
+  assert.match(floors[2]?.figure ?? '', /per datagram/);
+  assert.equal(floors[2]?.chunkswarm, '1579');
+  assert.equal(floors[2]?.ratio, '0.53x');
 });
 
 test('swarm rows: targets by swarm size, copies and CPU judged, caps that broke are marked', () => {

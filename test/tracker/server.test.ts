@@ -402,6 +402,26 @@ for (const layer of ['handles', 'net'] as const) {
       }
     });
 
+    it('counts connections that send nothing as waiting, and closes them without a word in time', async () => {
+      const t = await startTracker({
+        socketLayer: layer,
+        port: 0,
+        maxPendingConnections: 2,
+        requestTimeoutMs: 300,
+      });
+      try {
+        const silent = [1, 2].map(() => rawExchange(t.port, ''));
+        await new Promise((r) => setTimeout(r, 100));
+        // Two silent connections fill the waiting room: a third connection is closed at once.
+        assert.equal(await rawExchange(t.port, `GET /announce?${announceQuery(1, 1)} HTTP/1.1\r\n\r\n`), '');
+        // A connection that said nothing gets nothing: it is closed when its time is up.
+        assert.deepEqual(await Promise.all(silent), ['', '']);
+        assert.equal((await httpGet('127.0.0.1', t.port, `/announce?${announceQuery(1, 1)}`)).status, 200);
+      } finally {
+        await t.close();
+      }
+    });
+
     it('keeps a status answer under the 1 MiB its clients read', async () => {
       const t = await startTracker({ socketLayer: layer, port: 0 });
       try {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ChunkswarmError, isChunkswarmError } from '../../src/shared/errors.js';
 import {
+  decodeUdpAnnounceFields,
   decodeUdpAnnounceRequest,
   decodeUdpAnnounceResponse,
   decodeUdpConnectRequest,
@@ -312,6 +313,32 @@ describe('UDP request decoders under fast-check', () => {
             assert.equal(err.code, 'ETRACKER_REQUEST');
           }
         }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("the tracker's announce reader (no BigInt id) reads and refuses exactly as the full one", () => {
+    const outcome = (read: () => object) => {
+      try {
+        return read();
+      } catch (err) {
+        return { error: (err as Error).message };
+      }
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 60, maxLength: 200 }), (bytes) => {
+        const packet = Buffer.from(bytes);
+        // Mostly announces (action 1), so the fields are read past the header as often as not.
+        if (packet.length >= 12 && packet[0]! % 4 !== 0) packet.writeUInt32BE(1, 8);
+        // And a known event most of the time: a random code is nearly always refused.
+        if (packet.length >= 84 && packet[1]! % 4 !== 0) packet.writeUInt32BE(packet[2]! % 4, 80);
+        const full = outcome(() => decodeUdpAnnounceRequest(packet));
+        const fields = outcome(() => decodeUdpAnnounceFields(packet));
+        if ('connectionId' in full) {
+          const { connectionId: _id, ...rest } = full;
+          assert.deepEqual(fields, rest);
+        } else assert.deepEqual(fields, full);
       }),
       { numRuns: 500 },
     );

@@ -153,6 +153,15 @@ export class RequestHeadReader {
             this.#state = state;
             return { kind: 'refuse', reason: 'HTTP/0.9 is not supported: send HTTP/1.0 or HTTP/1.1' };
           } else if (c < 0x21 || c === 0x7f) return this.#malformed();
+          else {
+            // The target is most of an announce's request line: its ordinary bytes are skipped
+            // in a loop of their own rather than one trip through the switch each.
+            while (i + 1 < end) {
+              const d = buf[i + 1]!;
+              if (d < 0x21 || d === 0x7f) break;
+              i++;
+            }
+          }
           break;
         case VERSION:
           if (this.#versionLen < VERSION_PREFIX.length) {

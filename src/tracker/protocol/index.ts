@@ -38,6 +38,7 @@ export {
   type ScrapeStats,
 } from './scrape.js';
 export {
+  decodeUdpAnnounceFields,
   decodeUdpAnnounceRequest,
   decodeUdpAnnounceResponse,
   decodeUdpConnectRequest,

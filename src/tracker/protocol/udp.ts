@@ -399,8 +399,20 @@ export function decodeUdpAnnounceRequest(
   packet: Uint8Array,
   opts: UdpRequestDecodeOptions = {},
 ): UdpAnnounceRequestIn {
-  const h = requestHeader(packet, UDP_ACTION.announce, 'announce');
+  const fields = decodeUdpAnnounceFields(packet, opts);
+  return { connectionId: view(packet).readBigUInt64BE(0), ...fields };
+}
+
+/**
+ * `decodeUdpAnnounceRequest` without the connection id, for a tracker that checks the id as the
+ * bytes it is (ConnectionIds.acceptsAt): no BigInt per announce. Same checks, same errors.
+ */
+export function decodeUdpAnnounceFields(
+  packet: Uint8Array,
+  opts: UdpRequestDecodeOptions = {},
+): Omit<UdpAnnounceRequestIn, 'connectionId'> {
   const b = view(packet);
+  const transactionId = checkedTransactionId(b, UDP_ACTION.announce, 'announce');
   if (b.length < ANNOUNCE_REQUEST_BYTES) {
     refuse(`announce is ${b.length} bytes, shorter than BEP 15's ${ANNOUNCE_REQUEST_BYTES}`);
   }
@@ -409,8 +421,7 @@ export function decodeUdpAnnounceRequest(
   const port = b.readUInt16BE(96);
   if (port === 0) refuse('invalid port 0');
   return {
-    connectionId: h.connectionId,
-    transactionId: h.transactionId,
+    transactionId,
     infoHash: b.subarray(16, 36),
     peerId: b.subarray(36, 56),
     downloaded: readCounter(b, 56) ?? 0,
@@ -505,10 +516,19 @@ export function encodeUdpErrorResponse(transactionId: number, message: string, m
 }
 
 function requestHeader(packet: Uint8Array, action: UdpAction, what: string): UdpRequestHeader {
-  const h = decodeUdpRequestHeader(packet);
-  if (h === undefined) refuse(`${what} request is ${packet.length} bytes, shorter than the 16-byte header`);
-  if (h.action !== action) refuse(`request has action ${h.action}, not ${action} (${what})`);
-  return h;
+  const b = view(packet);
+  const transactionId = checkedTransactionId(b, action, what);
+  return { connectionId: b.readBigUInt64BE(0), action, transactionId };
+}
+
+/** The header's transaction id, once its length and action are checked (as requestHeader does). */
+function checkedTransactionId(b: Buffer, action: UdpAction, what: string): number {
+  if (b.length < CONNECT_REQUEST_BYTES) {
+    refuse(`${what} request is ${b.length} bytes, shorter than the 16-byte header`);
+  }
+  const got = b.readUInt32BE(8);
+  if (got !== action) refuse(`request has action ${got}, not ${action} (${what})`);
+  return b.readUInt32BE(12);
 }
 
 /**

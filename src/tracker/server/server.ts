@@ -353,24 +353,43 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
     conn.reply(frame(failure(conn.remoteAddress(), '', new ChunkswarmError('ETRACKER_REQUEST', reason))));
   };
 
+  /**
+   * A connection's `state`: undefined while fresh (accepted, nothing decided), its entry in
+   * `pending` while it waits for (the rest of) its request, SETTLED once answered, handed over or
+   * closed. A connection whose whole request was read at accept, as nearly all are under load, is
+   * answered without ever joining `pending`: no entry, no clock read, no list to link into.
+   */
   const handlers: ConnectionHandlers = {
     onConnection(conn) {
       if (pending.size >= maxPending) {
+        conn.state = SETTLED;
         conn.close();
-        return;
       }
-      conn.state = pending.add(conn, performance.now());
+    },
+    onWait(conn) {
+      if (conn.state === undefined) conn.state = pending.add(conn, performance.now());
     },
     onData(conn, chunk) {
-      const w = conn.state as Waiting | undefined;
-      if (w === undefined || !w.listed) return;
+      let w = conn.state as Waiting | typeof SETTLED | undefined;
+      if (w === SETTLED || (w !== undefined && !w.listed)) return;
       try {
-        w.reader ??= new RequestHeadReader(maxRequestBytes);
-        const reader = w.reader;
+        const reader = w?.reader ?? new RequestHeadReader(maxRequestBytes);
         const d = reader.push(chunk);
-        if (d.kind === 'more') return;
-        pending.remove(w);
-        conn.state = undefined;
+        if (d.kind === 'more') {
+          if (w === undefined) {
+            if (pending.size >= maxPending) {
+              conn.state = SETTLED;
+              conn.close();
+              return;
+            }
+            w = pending.add(conn, performance.now());
+            conn.state = w;
+          }
+          w.reader = reader;
+          return;
+        }
+        if (w !== undefined) pending.remove(w);
+        conn.state = SETTLED;
         if (d.kind === 'tracker') {
           // Anything after the head (a pipelined request, a body) is not read: the answer closes.
           const body = trackerBody(d.method, d.path, d.query, conn.remoteAddress(), httpHead);
@@ -385,17 +404,17 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
         }
       } catch {
         // A bug here must cost one connection, not the process (this runs straight from libuv).
-        pending.remove(w);
-        conn.state = undefined;
+        if (w !== undefined) pending.remove(w);
+        conn.state = SETTLED;
         conn.close();
       }
     },
     onEnd(conn, ended) {
-      const w = conn.state as Waiting | undefined;
-      if (w === undefined || !w.listed) return;
-      pending.remove(w);
-      const reader = w.reader;
-      conn.state = undefined;
+      const w = conn.state as Waiting | typeof SETTLED | undefined;
+      if (w === SETTLED || (w !== undefined && !w.listed)) return;
+      if (w !== undefined) pending.remove(w);
+      const reader = w?.reader;
+      conn.state = SETTLED;
       // Half-closed with part of a request sent: say why nothing more will happen. A connection
       // that sent nothing (a port check) just closes.
       if (ended && reader !== undefined) refuse(conn, 'incomplete HTTP request');
@@ -452,7 +471,7 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
       pending.remove(w);
       const conn = w.conn;
       const started = w.reader !== undefined;
-      conn.state = undefined;
+      conn.state = SETTLED;
       if (started) refuse(conn, 'request took too long to arrive');
       else conn.close();
     }
@@ -524,6 +543,9 @@ export async function startTracker<S extends AnySwarmStore = SwarmStore>(
     },
   };
 }
+
+/** A connection's state once its request was dealt with (see the handlers in startTracker). */
+const SETTLED = Symbol('settled');
 
 /** A connection still sending its request head, in the tracker's list of them. */
 interface Waiting {

@@ -565,7 +565,11 @@ export class MemorySwarmStore implements SwarmStore {
       }
       taken++;
     }
-    return { v4: v4.subarray(0, o4), v6: v6 === undefined ? EMPTY : v6.subarray(0, o6) };
+    // Usually every slot was filled: the buffer itself then, not one more view of it.
+    return {
+      v4: o4 === v4.length ? v4 : v4.subarray(0, o4),
+      v6: v6 === undefined ? EMPTY : v6.subarray(0, o6),
+    };
   }
 
   stats(infoHash: string): SwarmStats {

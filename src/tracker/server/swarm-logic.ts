@@ -56,8 +56,9 @@ export interface SwarmAnnounce {
   /** Peers wanted, already capped (LIMITS.trackerMaxNumwant). */
   readonly numwant: number;
   /**
-   * The client's `key` (BEP 15 sends 32 bits; HTTP an opaque token). Carried for logs; a peer is
-   * known by peer id and address (peerKey), never by a key a stranger could repeat.
+   * The client's `key` (HTTP's opaque token; the UDP path leaves BEP 15's 32 bits out, as nothing
+   * reads them). A peer is known by peer id and address (peerKey), never by a key a stranger could
+   * repeat.
    */
   readonly key?: string | undefined;
   /** chunkswarm extras (HTTP only). */

@@ -20,6 +20,7 @@ import { readSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { createServer, isIP, Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { processBinding } from './node-binding.js';
 
 /** One accepted connection. */
 export interface Connection {
@@ -37,6 +38,11 @@ export interface Connection {
 
 export interface ConnectionHandlers {
   onConnection(conn: Connection): void;
+  /**
+   * The connection had nothing to read when it was accepted and now waits for its first bytes;
+   * not called for one whose first bytes were read at accept (then onData came first).
+   */
+  onWait?(conn: Connection): void;
   onData(conn: Connection, chunk: Buffer): void;
   /** The peer closed its side (`ended`) or the connection failed; it stays writable after an end. */
   onEnd(conn: Connection, ended: boolean): void;
@@ -142,7 +148,11 @@ interface TcpHandle {
   onread: ((this: TcpHandle, buf: ArrayBuffer | undefined) => void) | null;
   onconnection: ((err: number, client: TcpHandle | undefined) => void) | null;
   reading: boolean;
-  /** The connection this handle belongs to: a property rather than a WeakMap entry, which the GC handles at a cost. */
+  /**
+   * The connection this handle belongs to, set when a callback from libuv will need it (reading
+   * started, or a write still leaving): a property rather than a WeakMap entry, which the GC
+   * handles at a cost.
+   */
   chunkswarmConn?: Connection & { close(): void };
   bind(ip: string, port: number): number;
   bind6(ip: string, port: number, flags: number): number;
@@ -172,11 +182,10 @@ let cachedBinding: Binding | null | undefined;
 function loadBinding(): Binding | undefined {
   if (cachedBinding !== undefined) return cachedBinding ?? undefined;
   cachedBinding = null;
+  const tcp = processBinding('tcp_wrap');
+  const stream = processBinding('stream_wrap');
+  if (tcp === undefined || stream === undefined) return undefined;
   try {
-    const get = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
-    if (typeof get !== 'function') return undefined;
-    const tcp = get.call(process, 'tcp_wrap');
-    const stream = get.call(process, 'stream_wrap');
     const TCP = tcp.TCP as Binding['TCP'] | undefined;
     const constants = tcp.constants as { SERVER?: number } | undefined;
     const WriteWrap = stream.WriteWrap as Binding['WriteWrap'] | undefined;
@@ -311,6 +320,7 @@ async function listenHandles(
         return;
       }
       // Still leaving: the request and its buffer stay with libuv until the kernel has the bytes.
+      this.handle.chunkswarmConn = this;
       this.handle.readStop();
       req.buffer = bytes;
       req.timer = setTimeout(() => this.close(), WRITE_DEADLINE_MS);
@@ -417,14 +427,17 @@ async function listenHandles(
     // A failed accept (out of descriptors, say) leaves nothing to serve; the next one may work.
     if (status !== 0 || client === undefined) return;
     const conn = new HandleConnection(client);
-    client.chunkswarmConn = conn;
     handlers.onConnection(conn);
     // The owner may have closed it already (too many connections waiting).
     if (conn.closed || tryFirstRead(conn, client)) return;
     // Only a connection libuv reads needs its read callback: `onread` is an accessor into C++,
     // costly enough to skip for the connections answered at accept.
+    // Nor its connection on the handle, which the read and write callbacks look up: a property
+    // added to each handle object, only to those that need it.
+    client.chunkswarmConn = conn;
     client.onread = onRead;
     if (client.readStart() !== 0) conn.close();
+    else if (!conn.settled) handlers.onWait?.(conn);
   };
 
   let closing: Promise<void> | undefined;
@@ -489,6 +502,8 @@ function listenNet(host: string, port: number, handlers: ConnectionHandlers): Pr
   const server = createServer((socket) => {
     const conn = new NetConnection(socket);
     handlers.onConnection(conn);
+    // net.Socket reads later, always: every connection waits for its first bytes.
+    handlers.onWait?.(conn);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -10,28 +10,28 @@
  * be used to amplify traffic at someone else.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import type { Clock } from '../../shared/clock.js';
 import { isChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
 import { compactEntry } from '../protocol/announce-response.js';
 import { normalizeIp, parseIp } from '../protocol/ip.js';
 import {
-  decodeUdpAnnounceRequest,
+  decodeUdpAnnounceFields,
   decodeUdpConnectRequest,
-  decodeUdpRequestHeader,
   decodeUdpScrapeRequest,
   encodeUdpAnnounceResponse,
-  encodeUdpConnectResponse,
   encodeUdpErrorResponse,
   encodeUdpScrapeResponse,
   UDP_ACTION,
   type UdpAnnounceRequestIn,
 } from '../protocol/udp.js';
 import { outcomeOf, type TrackerMetrics } from './metrics.js';
+import { processBinding } from './node-binding.js';
 import { type SipKey, sipHash24, sipKey } from './siphash.js';
 import type { SwarmAnnounce, SwarmAnswer, SwarmLogic, TrackerEvent } from './swarm-logic.js';
 
@@ -158,6 +158,12 @@ export interface UdpListener {
   close(): Promise<void>;
 }
 
+/** BEP 15's request header: connection id (8 bytes), action (4), transaction id (4). */
+const UDP_HEADER_BYTES = 16;
+
+/** A connect reply (BEP 15): action, transaction id, connection id. */
+const CONNECT_REPLY_BYTES = 16;
+
 /** Where a connect reply carries the connection id (BEP 15: after action and transaction id). */
 const CONNECT_ID_AT = 8;
 
@@ -166,17 +172,160 @@ const BAD_CONNECTION_ID = 'connection id expired';
 
 /** Binds `host`:`port` over UDP and serves BEP 15 there; rejects with the bind's error. */
 export async function listenUdp(host: string, port: number, opts: UdpServeOptions): Promise<UdpListener> {
+  let serve: UdpTracker | undefined;
+  const socket = await bindUdp(host, port, opts.shared === true, (msg, rinfo) =>
+    serve?.onMessage(msg, rinfo),
+  );
+  serve = new UdpTracker(socket, opts);
+  return socket;
+}
+
+/** The tracker's UDP socket without the tracker: what it receives goes to `onMessage`. */
+export interface UdpSocket extends UdpListener {
+  /** Sends `packet` to the sender `rinfo` describes; a datagram that cannot leave is dropped. */
+  send(packet: Buffer, rinfo: RemoteInfo): void;
+}
+
+/**
+ * Binds `host`:`port` (`shared`: with the other workers of a Node cluster) and hands every
+ * datagram to `onMessage`. The tracker's UDP layer, on its own so that the bench's floor
+ * (bench/tracker-floor.ts) answers on exactly what the tracker answers on.
+ *
+ * An exclusive socket is a bare libuv UDP handle from Node's `udp_wrap` binding, as the HTTP side
+ * uses bare TCP handles (tcp.ts): dgram's Socket wraps each received datagram in an event and each
+ * reply in an address lookup, a bound callback and argument checks, JavaScript that cost about as
+ * much per datagram as decoding the request. A shared socket must come from the cluster's
+ * primary, which only dgram asks for; it and a Node without the binding use dgram.
+ */
+export async function bindUdp(
+  host: string,
+  port: number,
+  shared: boolean,
+  onMessage: (msg: Buffer, rinfo: RemoteInfo) => void,
+): Promise<UdpSocket> {
   const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
+  const binding = shared ? undefined : loadUdpBinding();
+  if (binding !== undefined) return bindHandle(binding, address, port, onMessage);
+  return bindDgram(address, port, shared, onMessage);
+}
+
+/** Whether this Node offers the bare UDP handle that an exclusive socket uses (else dgram). */
+export function udpHandlesAvailable(): boolean {
+  return loadUdpBinding() !== undefined;
+}
+
+interface UdpHandle {
+  onmessage: ((nread: number, handle: UdpHandle, buf?: Buffer, rinfo?: RemoteInfo) => void) | null;
+  /** Called instead of onmessage when Node could not make a datagram's Buffer or address object. */
+  onerror: (() => void) | null;
+  bind(ip: string, port: number, flags: number): number;
+  bind6(ip: string, port: number, flags: number): number;
+  recvStart(): number;
+  getsockname(out: { port?: number }): number;
+  /** Returns the bytes sent plus one when the datagram left at once, 0 when queued, < 0 on error. */
+  send(req: object, list: Buffer[], count: number, port: number, ip: string, hasCallback: boolean): number;
+  send6(req: object, list: Buffer[], count: number, port: number, ip: string, hasCallback: boolean): number;
+  close(cb?: () => void): void;
+}
+
+interface UdpBinding {
+  readonly UDP: new () => UdpHandle;
+  readonly SendWrap: new () => object;
+}
+
+let cachedUdpBinding: UdpBinding | null | undefined;
+
+/** Node's internal `udp_wrap` binding when it has what bindHandle uses; checked once. */
+function loadUdpBinding(): UdpBinding | undefined {
+  if (cachedUdpBinding !== undefined) return cachedUdpBinding ?? undefined;
+  cachedUdpBinding = null;
+  const udp = processBinding('udp_wrap');
+  if (udp === undefined) return undefined;
+  try {
+    const UDP = udp.UDP as UdpBinding['UDP'] | undefined;
+    const SendWrap = udp.SendWrap as UdpBinding['SendWrap'] | undefined;
+    if (typeof UDP !== 'function' || typeof SendWrap !== 'function') return undefined;
+    const proto = UDP.prototype as unknown as Record<string, unknown>;
+    const methods = ['bind', 'bind6', 'recvStart', 'getsockname', 'send', 'send6', 'close'];
+    if (methods.some((m) => typeof proto[m] !== 'function')) return undefined;
+    cachedUdpBinding = { UDP, SendWrap };
+  } catch {
+    cachedUdpBinding = null;
+  }
+  return cachedUdpBinding ?? undefined;
+}
+
+function bindHandle(
+  b: UdpBinding,
+  address: string,
+  port: number,
+  onMessage: (msg: Buffer, rinfo: RemoteInfo) => void,
+): UdpSocket {
+  const handle = new b.UDP();
+  const v6 = isIP(address) === 6;
+  let err = v6 ? handle.bind6(address, port, 0) : handle.bind(address, port, 0);
+  if (err === 0) err = handle.recvStart();
+  if (err !== 0) {
+    handle.close();
+    const name = getSystemErrorName(err);
+    const e: NodeJS.ErrnoException = new Error(`bind ${name} ${address}:${port}`);
+    e.code = name;
+    e.errno = err;
+    e.syscall = 'bind';
+    throw e;
+  }
+  // A failed receive (nread < 0) carries no datagram: nothing to answer. Nor does one that Node
+  // could not wrap (onerror): that datagram is dropped, and the client retries.
+  handle.onmessage = (nread, _h, buf, rinfo) => {
+    if (nread >= 0 && buf !== undefined && rinfo !== undefined) onMessage(buf, rinfo);
+  };
+  handle.onerror = () => {};
+  const name: { port?: number } = {};
+  handle.getsockname(name);
+  /** A send request that libuv did not keep (the last datagram left at once). */
+  let spare: object | undefined;
+  const list: Buffer[] = [];
+  let closed: Promise<void> | undefined;
+  return {
+    port: name.port ?? port,
+    send(packet, rinfo) {
+      if (closed !== undefined) return;
+      const req = spare ?? new b.SendWrap();
+      spare = undefined;
+      list[0] = packet;
+      // A reply that cannot leave (err < 0) is dropped: the client retries. One that is queued
+      // (0) keeps its request, and the list that holds its bytes, until it has left.
+      const sent = v6
+        ? handle.send6(req, list, 1, rinfo.port, rinfo.address, false)
+        : handle.send(req, list, 1, rinfo.port, rinfo.address, false);
+      if (sent === 0) (req as { list?: Buffer[] }).list = [packet];
+      else spare = req;
+      list[0] = EMPTY_PACKET;
+    },
+    close() {
+      closed ??= new Promise<void>((resolve) => handle.close(resolve));
+      return closed;
+    },
+  };
+}
+
+const EMPTY_PACKET = Buffer.alloc(0);
+
+async function bindDgram(
+  address: string,
+  port: number,
+  shared: boolean,
+  onMessage: (msg: Buffer, rinfo: RemoteInfo) => void,
+): Promise<UdpSocket> {
   const socket = createSocket({ type: isIP(address) === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
-  const serve = new UdpTracker(socket, opts);
-  socket.on('message', (msg, rinfo) => serve.onMessage(msg, rinfo));
+  socket.on('message', onMessage);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => {
       socket.close();
       reject(err);
     };
     socket.once('error', onError);
-    socket.bind({ address, port, exclusive: opts.shared !== true }, () => {
+    socket.bind({ address, port, exclusive: !shared }, () => {
       socket.off('error', onError);
       resolve();
     });
@@ -187,6 +336,15 @@ export async function listenUdp(host: string, port: number, opts: UdpServeOption
   let closed: Promise<void> | undefined;
   return {
     port: socket.address().port,
+    send(packet, rinfo) {
+      try {
+        // No callback: with one, dgram calls it on a later tick even when the datagram left at
+        // once, one more tick per reply. A reply that cannot leave is one the client retries for.
+        socket.send(packet, rinfo.port, rinfo.address);
+      } catch {
+        // A socket closed while a datagram was in hand.
+      }
+    },
     close() {
       closed ??= new Promise<void>((resolve) => socket.close(() => resolve()));
       return closed;
@@ -221,7 +379,7 @@ let lastLiteral = '';
 let lastFamily = 0;
 
 class UdpTracker {
-  readonly #socket: Socket;
+  readonly #socket: UdpSocket;
   readonly #logic: SwarmLogic;
   readonly #clock: Clock;
   readonly #interval: number;
@@ -237,7 +395,7 @@ class UdpTracker {
   #lastIp: string | undefined;
   #lastBytes: Buffer | undefined;
 
-  constructor(socket: Socket, opts: UdpServeOptions) {
+  constructor(socket: UdpSocket, opts: UdpServeOptions) {
     this.#metrics = opts.metrics;
     this.#socket = socket;
     this.#logic = opts.logic;
@@ -249,9 +407,12 @@ class UdpTracker {
 
   /** Never throws: it runs straight from the socket, for anyone on the network. */
   onMessage(msg: Buffer, rinfo: RemoteInfo): void {
-    const head = decodeUdpRequestHeader(msg);
     // Too short to carry a transaction id: there is nothing a reply could be matched with.
-    if (head === undefined) return;
+    if (msg.length < UDP_HEADER_BYTES) return;
+    // Action and transaction id read in place: the connection id is compared as bytes below, so
+    // the header's BigInt (decodeUdpRequestHeader) is not needed here.
+    const action = msg.readUInt32BE(8);
+    const transactionId = msg.readUInt32BE(12);
     // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; they are IPv4 peers.
     if (rinfo.address !== this.#lastAddress) {
       const canonical = normalizeIp(rinfo.address);
@@ -264,26 +425,30 @@ class UdpTracker {
     let proven = false;
     try {
       const now = this.#clock.now();
-      if (head.action === UDP_ACTION.connect) {
-        const transactionId = decodeUdpConnectRequest(msg);
-        // Same size as the request: a connect reply amplifies nothing. The id is written in
-        // place, as bytes (no BigInt).
-        const reply = encodeUdpConnectResponse(transactionId, 0n);
+      if (action === UDP_ACTION.connect) {
+        // Checks the protocol id; the transaction id it returns is the one read above.
+        decodeUdpConnectRequest(msg);
+        // Same size as the request: a connect reply amplifies nothing. Written here rather than
+        // by encodeUdpConnectResponse, which takes the id as a BigInt: action 0, the transaction
+        // id, then the id as bytes, straight from ConnectionIds. Every byte is written.
+        const reply = Buffer.allocUnsafe(CONNECT_REPLY_BYTES);
+        reply.writeUInt32BE(UDP_ACTION.connect, 0);
+        reply.writeUInt32BE(transactionId, 4);
         this.#ids.issueInto(ip, rinfo.port, now, reply, CONNECT_ID_AT);
         this.#send(reply, rinfo);
         return;
       }
-      if (head.action !== UDP_ACTION.announce && head.action !== UDP_ACTION.scrape) {
-        this.#refuse(msg, head.transactionId, rinfo, ip, `unknown action ${head.action}`, false);
+      if (action !== UDP_ACTION.announce && action !== UDP_ACTION.scrape) {
+        this.#refuse(msg, transactionId, rinfo, ip, `unknown action ${action}`, false);
         return;
       }
       // The id is the request's first 8 bytes, compared there (no BigInt).
       if (!this.#ids.acceptsAt(msg, 0, ip, rinfo.port, now)) {
-        this.#refuse(msg, head.transactionId, rinfo, ip, BAD_CONNECTION_ID, false);
+        this.#refuse(msg, transactionId, rinfo, ip, BAD_CONNECTION_ID, false);
         return;
       }
       proven = true;
-      const isAnnounce = head.action === UDP_ACTION.announce;
+      const isAnnounce = action === UDP_ACTION.announce;
       const t0 = performance.now();
       const done = isAnnounce ? this.#announce(msg, ip, rinfo) : this.#scrape(msg, ip, rinfo);
       if (done instanceof Promise) {
@@ -291,13 +456,13 @@ class UdpTracker {
           () => this.#count(isAnnounce, 'ok', t0),
           (err: unknown) => {
             this.#count(isAnnounce, outcomeOf(err), t0);
-            this.#refuse(msg, head.transactionId, rinfo, ip, reasonOf(err), true);
+            this.#refuse(msg, transactionId, rinfo, ip, reasonOf(err), true);
           },
         );
       } else this.#count(isAnnounce, 'ok', t0);
     } catch (err) {
-      if (proven) this.#count(head.action === UDP_ACTION.announce, outcomeOf(err), performance.now());
-      this.#refuse(msg, head.transactionId, rinfo, ip, reasonOf(err), proven);
+      if (proven) this.#count(action === UDP_ACTION.announce, outcomeOf(err), performance.now());
+      this.#refuse(msg, transactionId, rinfo, ip, reasonOf(err), proven);
     }
   }
 
@@ -310,7 +475,7 @@ class UdpTracker {
 
   /** Sends the answer; a promise when the store answers later (it rejects with the store's error). */
   #announce(msg: Buffer, ip: string, rinfo: RemoteInfo): void | Promise<void> {
-    const req = decodeUdpAnnounceRequest(msg);
+    const req = decodeUdpAnnounceFields(msg);
     const answer = this.#logic.announce(swarmAnnounce(req, ip, this.#lastBytes!), true);
     if (answer instanceof Promise)
       return answer.then((a) => this.#sendAnswer(a, req.transactionId, ip, rinfo));
@@ -373,13 +538,7 @@ class UdpTracker {
   }
 
   #send(packet: Buffer, rinfo: RemoteInfo): void {
-    try {
-      // No callback: with one, dgram calls it on a later tick even when the datagram left at
-      // once, one more tick per reply. A reply that cannot leave is one the client retries for.
-      this.#socket.send(packet, rinfo.port, rinfo.address);
-    } catch {
-      // A socket closed while a datagram was in hand.
-    }
+    this.#socket.send(packet, rinfo);
   }
 }
 
@@ -395,7 +554,11 @@ function reasonOf(err: unknown): string {
  * request's IP field is ignored, since no proxy relays UDP announces and honouring it would let
  * anyone point a swarm at a victim. `num_want` -1 (or any negative) means the tracker's default.
  */
-function swarmAnnounce(req: UdpAnnounceRequestIn, ip: string, addr: Buffer): SwarmAnnounce {
+function swarmAnnounce(
+  req: Omit<UdpAnnounceRequestIn, 'connectionId'>,
+  ip: string,
+  addr: Buffer,
+): SwarmAnnounce {
   const numwant =
     req.numWant < 0 ? LIMITS.trackerDefaultNumwant : Math.min(req.numWant, LIMITS.trackerMaxNumwant);
   const compactAddress = Buffer.allocUnsafe(addr.length + 2);
@@ -412,6 +575,6 @@ function swarmAnnounce(req: UdpAnnounceRequestIn, ip: string, addr: Buffer): Swa
     left: req.left,
     event: req.event,
     numwant,
-    key: req.key.toString(16).padStart(8, '0'),
+    // No `key`: nothing reads it, and formatting it was two strings per datagram.
   };
 }
