@@ -8,6 +8,7 @@ const peer = (key: string, down: number, up = 0, o: Partial<ChokerPeer> = {}): C
   interested: true,
   downloadRate: down,
   uploadRate: up,
+  missing: 0,
   unchoked: false,
   connectedAt: -1_000_000,
   ...o,
@@ -46,6 +47,38 @@ test('seeding ranks by what we upload to each peer', () => {
   assert.equal(d.unchoke.size, 3);
 });
 
+test('seeding: the peers that lack the most pieces get the regular slots, our upload rate to them breaks ties', () => {
+  const peers = [
+    peer('nearly-done', 0, 900, { missing: 2 }),
+    peer('behind', 0, 10, { missing: 200 }),
+    peer('half', 0, 500, { missing: 100 }),
+    peer('half-fast', 0, 800, { missing: 100 }),
+    peer('done-soon', 0, 1000, { missing: 5 }),
+  ];
+  const d = rechoke(peers, {
+    regularSlots: 2,
+    seeding: true,
+    now: 0,
+    rotateOptimistic: false,
+    optimistic: undefined,
+    random: first,
+  });
+  assert.deepEqual([...d.unchoke].slice(0, 2), ['behind', 'half-fast']);
+  // Leeching, what a peer lacks does not count: tit-for-tat ranks by what it sends us.
+  const leeching = rechoke(
+    peers.map((p, i) => ({ ...p, downloadRate: i })),
+    {
+      regularSlots: 2,
+      seeding: false,
+      now: 0,
+      rotateOptimistic: false,
+      optimistic: undefined,
+      random: first,
+    },
+  );
+  assert.deepEqual([...leeching.unchoke].slice(0, 2), ['done-soon', 'half-fast']);
+});
+
 test('uninterested and snubbed peers get no regular slot', () => {
   const peers = [peer('a', 100, 0, { interested: false }), peer('b', 90, 0, { snubbed: true }), peer('c', 1)];
   const d = rechoke(peers, {
@@ -62,7 +95,7 @@ test('uninterested and snubbed peers get no regular slot', () => {
   assert.equal(d.unchoke.has('b'), d.optimistic === 'b');
 });
 
-test('the optimistic unchoke stays between rotations and moves every third rechoke (30 s) on a fake clock', () => {
+test('the optimistic unchoke stays between rotations and moves at each rotation (here every third rechoke) on a fake clock', () => {
   const clock = new FakeClock(0);
   const peers = [peer('fast', 100), peer('x', 0), peer('y', 0), peer('z', 0)];
   let optimistic: string | undefined;

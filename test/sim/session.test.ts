@@ -244,6 +244,40 @@ describe('session on the simulated network', () => {
     assert.ok(longestIdle < 1000, `the seeder sent nothing for ${longestIdle} ms after its first pass`);
   });
 
+  it('a seeder moves its optimistic unchoke at every rechoke (10 s), not every third', async () => {
+    // Twelve peers that upload nothing (nothing moves but the seeder's pieces), no first pass: the seeder
+    // has more interested peers than its 4 + 1 slots for minutes.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 256 },
+          { role: 'free-rider', count: 12, downKiBps: 1024 },
+        ],
+        { sizeMiB: 8, superSeeding: false, seed: 5 },
+      ),
+    );
+    swarm.start();
+    const seeder = swarm.peers[0]!;
+    await runUntil(swarm, () => seeder.session !== undefined, 1000);
+    const session = seeder.session!;
+    const choking = session.choking;
+    const after: { at: number; optimistic: string | undefined; candidates: number }[] = [];
+    const rechoke = choking.rechoke.bind(choking);
+    choking.rechoke = () => {
+      rechoke();
+      let candidates = 0;
+      for (const p of session.peers.values()) if (p.peerInterested) candidates++;
+      after.push({ at: swarm.clock.now(), optimistic: choking.optimistic, candidates });
+    };
+    await runUntil(swarm, () => after.length >= 7, 200_000);
+    await swarm.close();
+    // From the second rechoke on (the first may find peers still connecting), each picks a new peer.
+    const rounds = after.slice(1);
+    for (const r of rounds) assert.ok(r.candidates > 5, `${r.candidates} interested peers at ${r.at} ms`);
+    for (let i = 1; i < rounds.length; i++)
+      assert.notEqual(rounds[i]!.optimistic, rounds[i - 1]!.optimistic, `kept at ${rounds[i]!.at} ms`);
+  });
+
   it('a tracker down at start is retried after about 2 s, 4 s, 8 s; the peer registers once it is up', async () => {
     const swarm = new Swarm(
       scenario([
