@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { admit, type ChokerPeer, rechoke } from '../../src/session/choker.js';
+import { admit, type ChokerOptions, type ChokerPeer, rechoke } from '../../src/session/choker.js';
 import { FakeClock } from '../../src/shared/clock.js';
 
 const peer = (key: string, down: number, up = 0, o: Partial<ChokerPeer> = {}): ChokerPeer => ({
@@ -33,16 +33,19 @@ test('leeching: the four peers that send to us fastest keep their slots, plus on
   assert.ok(d.unchoke.has(d.optimistic!));
 });
 
-test('seeding ranks by what we upload to each peer', () => {
+/** Two regular slots, no rotation this round. */
+const twoSlots = (seeding: boolean): ChokerOptions => ({
+  regularSlots: 2,
+  seeding,
+  now: 0,
+  rotateOptimistic: false,
+  optimistic: undefined,
+  random: first,
+});
+
+test('seeding ranks by what we upload to each peer when they lack as much', () => {
   const peers = [peer('a', 0, 1), peer('b', 0, 9), peer('c', 0, 5), peer('d', 0, 7), peer('e', 0, 3)];
-  const d = rechoke(peers, {
-    regularSlots: 2,
-    seeding: true,
-    now: 0,
-    rotateOptimistic: false,
-    optimistic: undefined,
-    random: first,
-  });
+  const d = rechoke(peers, twoSlots(true));
   assert.ok(d.unchoke.has('b') && d.unchoke.has('d'));
   assert.equal(d.unchoke.size, 3);
 });
@@ -55,26 +58,12 @@ test('seeding: the peers that lack the most pieces get the regular slots, our up
     peer('half-fast', 0, 800, { missing: 100 }),
     peer('done-soon', 0, 1000, { missing: 5 }),
   ];
-  const d = rechoke(peers, {
-    regularSlots: 2,
-    seeding: true,
-    now: 0,
-    rotateOptimistic: false,
-    optimistic: undefined,
-    random: first,
-  });
+  const d = rechoke(peers, twoSlots(true));
   assert.deepEqual([...d.unchoke].slice(0, 2), ['behind', 'half-fast']);
   // Leeching, what a peer lacks does not count: tit-for-tat ranks by what it sends us.
   const leeching = rechoke(
     peers.map((p, i) => ({ ...p, downloadRate: i })),
-    {
-      regularSlots: 2,
-      seeding: false,
-      now: 0,
-      rotateOptimistic: false,
-      optimistic: undefined,
-      random: first,
-    },
+    twoSlots(false),
   );
   assert.deepEqual([...leeching.unchoke].slice(0, 2), ['done-soon', 'half-fast']);
 });
