@@ -5,13 +5,19 @@ import { SeedDistributor } from './distributor.js';
 import type { TorrentSession } from './session.js';
 
 export const RECHOKE_MS = 10_000;
-/** Rechokes between two optimistic unchokes: 30 s. */
-const OPTIMISTIC_EVERY = 3;
+/**
+ * Rechokes between two optimistic unchokes: every rechoke, 10 s. At 30 s (BEP 3 practice) a download
+ * that takes a minute meets two optimistic partners in all: in a 50-leecher flash crowd the last
+ * leechers had been unchoked by the same 3 to 5 peers throughout. Ten seconds of a fifth of an uplink
+ * is still several pieces, enough for the peer to reciprocate with. With seeding by need (choker.ts):
+ * 0.927 -> 0.944 of the fluid bound over three seeds.
+ */
+const OPTIMISTIC_EVERY = 1;
 /** A peer we want data from that sent nothing for this long is snubbed: it loses its regular slot. */
 const SNUB_MS = 60_000;
 
 /**
- * Who we upload to: tit-for-tat every 10 s plus an optimistic unchoke every 30 s (the choice itself is the
+ * Who we upload to: tit-for-tat every 10 s plus an optimistic unchoke, rotated as often (the choice itself is the
  * pure `rechoke`), a newly interested peer unchoked at once while a slot is free, and — when seeding a
  * fresh swarm — suggestions that hand each leecher pieces nobody has been sent yet (the idea of BEP 16).
  */
@@ -95,6 +101,7 @@ export class Choking {
       unchoked: !p.amChoking,
       connectedAt: p.connectedAt,
       snubbed: this.isSnubbed(p),
+      missing: this.s.metainfo.pieceCount - this.s.bitsOf(p).count,
     };
   }
 

@@ -125,6 +125,11 @@ export class Requesting {
       this.#steeredAt.set(peer, now);
       return true;
     }
+    // Every piece we lack has a holder besides the seeder: it is out in the swarm, and a seeder suggests only
+    // pieces nobody has been sent, so no suggestion is coming. Waiting for one left a seeder idle while its
+    // leechers traded at their own pace (1 seeder at 8 MiB/s, 5 leechers at 256 KiB/s: for 3 s after its
+    // first pass, and for 10 s while a piece had only one or two holders besides it).
+    if (this.s.picker.rareCount(1) === 0) return false;
     const since = now - Math.max(peer.lastSuggestAt, this.#steeredAt.get(peer) ?? 0);
     if (since < STEER_GRACE_MS) return true;
     return peer.lastSuggestAt > 0 && since < STEER_WAIT_MS && this.s.picker.rareCount(STEER_RARE_HOLDERS) > 0;

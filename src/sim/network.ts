@@ -12,7 +12,12 @@
  *   A stream with only a few small messages queued (REQUESTs, HAVEs) is sent at once instead, as a
  *   fair-queueing qdisc serves sparse flows first (see SPARSE_BYTES).
  * - A packet arrives after the link's latency and then waits its turn on the receiver's downlink (first
- *   come, first served, at the downlink's rate) before the receiver's handlers see it.
+ *   come, first served in the order packets reach it, at the downlink's rate) before the receiver's
+ *   handlers see it. The turn is taken when the packet gets there, not when it is sent: a slow uplink's
+ *   round puts packets on the way that arrive up to a round later, and reserving the downlink for them at
+ *   once queued a fast sender's packets behind bytes not yet there (a seeder at 8 MiB/s sent 0.5 MiB/s to
+ *   a leecher whose 8 MiB/s downlink carried 1 MiB/s from slow peers). A packet that finds the downlink
+ *   free is one event; one that must wait is two.
  * - Flow control: a stream keeps at most `windowBytes` sent and not yet read by the other side; a paused
  *   receiver reads nothing, so its sender stops once the window is full, as TCP's receive window does.
  * - Writes above 4 KiB go by reference; smaller ones that travel in one packet reach the reader together,
@@ -96,6 +101,10 @@ class Pipe {
   queued = 0;
   /** Sent and not yet read by the other side. */
   inFlight = 0;
+  /** When the last packet sent reaches the receiver's downlink: the next may not overtake it. */
+  lastReach = 0;
+  /** Packets of this pipe waiting on the receiver's downlink: the next waits behind them. */
+  waitingDown = 0;
   inRing = false;
   finQueued = false;
   finSent = false;
@@ -446,14 +455,32 @@ export class SimNetwork {
     if (fin) pipe.finSent = true;
     host.bytesSent += size;
     const end = t + (size / host.up) * 1000;
-    const to = pipe.to;
-    const delivered = Math.max(end + pipe.latencyMs, to.downFreeAt) + (size / to.down) * 1000;
-    to.downFreeAt = delivered;
+    // Its last byte is through the downlink at `reach` if the downlink is free when its first byte gets there.
+    const tx = (size / pipe.to.down) * 1000;
+    const reach = Math.max(end + pipe.latencyMs + tx, pipe.lastReach);
+    pipe.lastReach = reach;
     const packet: Packet = { writes, size, fin };
     this.stats.packets++;
-    this.#at(delivered, () => this.#arrive(pipe, packet));
+    this.#at(reach, () => this.#downlink(pipe, packet, reach, tx));
     if (size > 0) pipe.writer.sent();
     return end;
+  }
+
+  /** The packet has reached the receiver's downlink: through it now, or after what got there first. */
+  #downlink(pipe: Pipe, packet: Packet, reach: number, tx: number): void {
+    const to = pipe.to;
+    if (to.downFreeAt <= reach - tx && pipe.waitingDown === 0) {
+      to.downFreeAt = reach;
+      this.#arrive(pipe, packet);
+      return;
+    }
+    const done = Math.max(reach - tx, to.downFreeAt) + tx;
+    to.downFreeAt = done;
+    pipe.waitingDown++;
+    this.#at(done, () => {
+      pipe.waitingDown--;
+      this.#arrive(pipe, packet);
+    });
   }
 
   #arrive(pipe: Pipe, packet: Packet): void {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { admit, type ChokerPeer, rechoke } from '../../src/session/choker.js';
+import { admit, type ChokerOptions, type ChokerPeer, rechoke } from '../../src/session/choker.js';
 import { FakeClock } from '../../src/shared/clock.js';
 
 const peer = (key: string, down: number, up = 0, o: Partial<ChokerPeer> = {}): ChokerPeer => ({
@@ -8,6 +8,7 @@ const peer = (key: string, down: number, up = 0, o: Partial<ChokerPeer> = {}): C
   interested: true,
   downloadRate: down,
   uploadRate: up,
+  missing: 0,
   unchoked: false,
   connectedAt: -1_000_000,
   ...o,
@@ -32,18 +33,39 @@ test('leeching: the four peers that send to us fastest keep their slots, plus on
   assert.ok(d.unchoke.has(d.optimistic!));
 });
 
-test('seeding ranks by what we upload to each peer', () => {
+/** Two regular slots, no rotation this round. */
+const twoSlots = (seeding: boolean): ChokerOptions => ({
+  regularSlots: 2,
+  seeding,
+  now: 0,
+  rotateOptimistic: false,
+  optimistic: undefined,
+  random: first,
+});
+
+test('seeding ranks by what we upload to each peer when they lack as much', () => {
   const peers = [peer('a', 0, 1), peer('b', 0, 9), peer('c', 0, 5), peer('d', 0, 7), peer('e', 0, 3)];
-  const d = rechoke(peers, {
-    regularSlots: 2,
-    seeding: true,
-    now: 0,
-    rotateOptimistic: false,
-    optimistic: undefined,
-    random: first,
-  });
+  const d = rechoke(peers, twoSlots(true));
   assert.ok(d.unchoke.has('b') && d.unchoke.has('d'));
   assert.equal(d.unchoke.size, 3);
+});
+
+test('seeding: the peers that lack the most pieces get the regular slots, our upload rate to them breaks ties', () => {
+  const peers = [
+    peer('nearly-done', 0, 900, { missing: 2 }),
+    peer('behind', 0, 10, { missing: 200 }),
+    peer('half', 0, 500, { missing: 100 }),
+    peer('half-fast', 0, 800, { missing: 100 }),
+    peer('done-soon', 0, 1000, { missing: 5 }),
+  ];
+  const d = rechoke(peers, twoSlots(true));
+  assert.deepEqual([...d.unchoke].slice(0, 2), ['behind', 'half-fast']);
+  // Leeching, what a peer lacks does not count: tit-for-tat ranks by what it sends us.
+  const leeching = rechoke(
+    peers.map((p, i) => ({ ...p, downloadRate: i })),
+    twoSlots(false),
+  );
+  assert.deepEqual([...leeching.unchoke].slice(0, 2), ['done-soon', 'half-fast']);
 });
 
 test('uninterested and snubbed peers get no regular slot', () => {
@@ -62,7 +84,7 @@ test('uninterested and snubbed peers get no regular slot', () => {
   assert.equal(d.unchoke.has('b'), d.optimistic === 'b');
 });
 
-test('the optimistic unchoke stays between rotations and moves every third rechoke (30 s) on a fake clock', () => {
+test('the optimistic unchoke stays between rotations and moves at each rotation (here every third rechoke) on a fake clock', () => {
   const clock = new FakeClock(0);
   const peers = [peer('fast', 100), peer('x', 0), peer('y', 0), peer('z', 0)];
   let optimistic: string | undefined;

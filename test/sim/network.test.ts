@@ -175,6 +175,39 @@ describe('SimNetwork', () => {
     assert.equal(got.chunks.length, 1, 'written together, read together');
   });
 
+  it("a downlink serves packets in the order they reach it: a fast sender does not wait behind slow senders' packets still on the way", async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock);
+    const fast = net.addHost('127.0.2.1', { up: 8192 * KiB, latencyMs: 5 });
+    const r = net.addHost('127.0.2.2', { down: 8192 * KiB, latencyMs: 5 });
+    const sink = net.addHost('127.0.2.3', { latencyMs: 5 });
+    // Four slow uplinks (256 KiB/s) each feeding three other peers and then the receiver: each round puts
+    // 64 KiB on the way over 250 ms, the receiver's packet last.
+    const slowStreams: ByteStream[] = [];
+    for (let i = 0; i < 4; i++) {
+      const slow = net.addHost(`127.0.3.${i + 1}`, { up: 256 * KiB, latencyMs: 5 });
+      for (let k = 0; k < 3; k++) {
+        const { client, server } = await connect(clock, slow, sink, '127.0.2.3', 7100 + i * 4 + k);
+        record(server, clock);
+        slowStreams.push(client);
+      }
+      const toR = await connect(clock, slow, r, '127.0.2.2', 7100 + i * 4 + 3);
+      record(toR.server, clock);
+      slowStreams.push(toR.client);
+    }
+    const main = await connect(clock, fast, r, '127.0.2.2', 7001);
+    const got = record(main.server, clock);
+    for (const c of slowStreams) for (let i = 0; i < 64; i++) c.write(Buffer.alloc(16 * KiB + 13));
+    await clock.advanceAsync(600);
+    const start = clock.now();
+    for (let i = 0; i < 128; i++) main.client.write(Buffer.alloc(16 * KiB + 13));
+    await clock.advanceAsync(5000);
+    // 2 MiB at 8 MiB/s is 250 ms, and the slow senders' 256 KiB/s into the downlink takes little from it.
+    // Queued behind their packets not yet arrived, its 256 KiB window waited a round, hundreds of ms.
+    const took = timeOf(got, 128 * (16 * KiB + 13)) - start;
+    assert.ok(took <= 400, `2 MiB took ${took} ms through an 8 MiB/s downlink carrying 256 KiB/s besides`);
+  });
+
   it('queues writes (pendingBytes), says drain once they left, and stops at the window while the reader is paused', async () => {
     const clock = new FakeClock();
     const net = new SimNetwork(clock, { windowBytes: 64 * KiB });

@@ -169,7 +169,8 @@ describe('session on the simulated network', () => {
 
   it('a leecher asks a steering seeder for no piece it did not suggest while a piece it lacks is still rare', async () => {
     // Within 10 s of the seeder's last suggestion, a piece held by at most the seeder and two others is
-    // being sent out or relayed: the leecher waits for its turn instead of asking the seeder for a copy.
+    // being sent out or relayed: the leecher waits for its turn instead of asking the seeder for a copy,
+    // unless no piece it lacks is held by the seeder alone (no suggestion is coming: see the next test).
     const swarm = new Swarm(benchShape16());
     const broken: string[] = [];
     let unsuggested = 0;
@@ -188,7 +189,8 @@ describe('session on the simulated network', () => {
             if (
               peer.lastSuggestAt > 0 &&
               now - peer.lastSuggestAt < 10_000 &&
-              session.picker.rareCount(3) > 0
+              session.picker.rareCount(3) > 0 &&
+              session.picker.rareCount(1) > 0
             )
               broken.push(`${p.name} asked for piece ${index} at ${now} ms`);
           }
@@ -201,6 +203,79 @@ describe('session on the simulated network', () => {
     await swarm.close();
     assert.deepEqual(broken, []);
     assert.ok(unsuggested > 0, 'leechers ask the seeder for other pieces once the steering is over');
+  });
+
+  it('a fast seeder does not idle after its first pass while its slow-upload leechers still lack pieces', async () => {
+    // 1 seeder at 8 MiB/s, 5 leechers at 256 KiB/s up: once every piece has gone out, the leechers hold a
+    // fifth each and the seeder is their fastest source. They waited for suggestions that could not come
+    // (every piece was out): 3 s to 10 s with the seeder's uplink idle.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 8192 },
+          { role: 'leecher', count: 5, upKiBps: 256, downKiBps: 8192 },
+        ],
+        { sizeMiB: 4, seed: 11 },
+      ),
+    );
+    swarm.start();
+    const seeder = swarm.peers[0]!;
+    await runUntil(swarm, () => seeder.session !== undefined, 1000);
+    const session = seeder.session!;
+    let passEnd: number | undefined;
+    let lastSent = 0;
+    let lastChange = 0;
+    let longestIdle = 0;
+    const leechers = swarm.peers.slice(1);
+    swarm.clock.setInterval(() => {
+      const now = swarm.clock.now();
+      if (session.uploaded !== lastSent) {
+        lastSent = session.uploaded;
+        lastChange = now;
+      }
+      if (passEnd === undefined && session.choking.distributor.done) passEnd = now;
+      if (passEnd !== undefined && leechers.some((p) => p.completedAt === undefined))
+        longestIdle = Math.max(longestIdle, now - Math.max(lastChange, passEnd));
+    }, 50);
+    const result = await swarm.run({ capMs: 120_000 });
+    assert.equal(result.allComplete, true);
+    await swarm.close();
+    assert.ok(passEnd !== undefined, 'the first pass ended');
+    assert.ok(longestIdle < 1000, `the seeder sent nothing for ${longestIdle} ms after its first pass`);
+  });
+
+  it('a seeder moves its optimistic unchoke at every rechoke (10 s), not every third', async () => {
+    // Twelve peers that upload nothing (nothing moves but the seeder's pieces), no first pass: the seeder
+    // has more interested peers than its 4 + 1 slots for minutes.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 256 },
+          { role: 'free-rider', count: 12, downKiBps: 1024 },
+        ],
+        { sizeMiB: 8, superSeeding: false, seed: 5 },
+      ),
+    );
+    swarm.start();
+    const seeder = swarm.peers[0]!;
+    await runUntil(swarm, () => seeder.session !== undefined, 1000);
+    const session = seeder.session!;
+    const choking = session.choking;
+    const after: { at: number; optimistic: string | undefined; candidates: number }[] = [];
+    const rechoke = choking.rechoke.bind(choking);
+    choking.rechoke = () => {
+      rechoke();
+      let candidates = 0;
+      for (const p of session.peers.values()) if (p.peerInterested) candidates++;
+      after.push({ at: swarm.clock.now(), optimistic: choking.optimistic, candidates });
+    };
+    await runUntil(swarm, () => after.length >= 7, 200_000);
+    await swarm.close();
+    // From the second rechoke on (the first may find peers still connecting), each picks a new peer.
+    const rounds = after.slice(1);
+    for (const r of rounds) assert.ok(r.candidates > 5, `${r.candidates} interested peers at ${r.at} ms`);
+    for (let i = 1; i < rounds.length; i++)
+      assert.notEqual(rounds[i]!.optimistic, rounds[i - 1]!.optimistic, `kept at ${rounds[i]!.at} ms`);
   });
 
   it('a tracker down at start is retried after about 2 s, 4 s, 8 s; the peer registers once it is up', async () => {
