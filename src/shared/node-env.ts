@@ -37,7 +37,10 @@ export class SocketStream implements ByteStream {
   /** A read into the shared buffer (a socket dialled with `readIntoSharedBuffer`). */
   readonly onSharedRead = (chunk: Buffer): void => {
     if (this.#handlers) this.#handlers.data(chunk, true);
-    else (this.#early ??= []).push(Buffer.from(chunk));
+    else {
+      this.#early ??= [];
+      this.#early.push(Buffer.from(chunk));
+    }
   };
 
   attach(h: StreamHandlers): void {
@@ -46,7 +49,10 @@ export class SocketStream implements ByteStream {
     const early = this.#early;
     this.#early = undefined;
     // After the caller has finished setting up, as a socket in flowing mode would deliver them.
-    if (early) process.nextTick(() => early.forEach((c) => h.data(c, false)));
+    if (early)
+      process.nextTick(() => {
+        for (const c of early) h.data(c, false);
+      });
     const close = (reason: string): void => {
       if (this.#closed) return;
       this.#closed = true;
