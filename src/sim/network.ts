@@ -15,8 +15,9 @@
  *   come, first served, at the downlink's rate) before the receiver's handlers see it.
  * - Flow control: a stream keeps at most `windowBytes` sent and not yet read by the other side; a paused
  *   receiver reads nothing, so its sender stops once the window is full, as TCP's receive window does.
- * - Writes above 4 KiB go by reference; smaller ones that travel in one packet reach the reader together,
- *   copied into one fresh buffer, as one socket read hands over several messages (see SMALL_WRITE). A
+ * - Writes above 4 KiB, and a write alone in its chunk that is a view of Node's buffer pool, go by
+ *   reference; smaller ones that travel in one packet reach the reader together, copied into one fresh
+ *   buffer, as one socket read hands over several messages (see SMALL_WRITE). A
  *   write's `written` callback runs once the receiver has read it (or the stream failed), so a sender that
  *   reuses its buffer after `written` cannot change bytes still on the way.
  * Times are kept in fractional milliseconds and the network's events run on whole milliseconds of the
@@ -532,9 +533,7 @@ export class SimNetwork {
         }
         const end = smallRun(writes, i);
         if (!stream.closed)
-          stream.handlers.data(
-            end > i + 1 || w.bytes.length <= SMALL_WRITE ? gather(writes, i, end) : w.bytes,
-          );
+          stream.handlers.data(end > i + 1 || mayLiveOnHeap(w.bytes) ? gather(writes, i, end) : w.bytes);
         for (let k = i; k < end; k++) writes[k]!.written?.();
         i = end;
       }
@@ -617,6 +616,15 @@ export class SimNetwork {
  * one allocation per HAVE or REQUEST (the largest single cost of a 200-peer run).
  */
 const SMALL_WRITE = 4096;
+/**
+ * Whether a write alone in its chunk must be copied first (see SMALL_WRITE): a small Buffer that is not a
+ * view into a larger one may live on V8's heap. Node's pool slices (allocUnsafe: HAVE, REQUEST and the
+ * other fixed messages) lie past the start of their pool and go by reference, as a large write does.
+ */
+function mayLiveOnHeap(b: Buffer): boolean {
+  return b.length <= SMALL_WRITE && b.byteOffset === 0;
+}
+
 /** The largest chunk made of small writes. */
 const GATHER_MAX = 64 * 1024;
 
