@@ -5,7 +5,7 @@ import { RateMeter, type TokenBucket } from '../peer/rate.js';
 import { PiecePicker } from '../picker/index.js';
 import { Bitfield } from '../shared/bitfield.js';
 import type { Clock } from '../shared/clock.js';
-import type { Env, Random } from '../shared/env.js';
+import type { BufferPool, Env, Random } from '../shared/env.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
@@ -127,7 +127,7 @@ export class TorrentSession implements PeerHost {
   readonly hasher: PieceHasher;
   readonly uploadBucket: TokenBucket;
   readonly downloadBucket: TokenBucket;
-  readonly buffers = new PieceBufferPool();
+  readonly buffers: BufferPool;
   readonly maxPeers: number;
   readonly uploadSlots: number;
   readonly announceIp: string | undefined;
@@ -168,6 +168,7 @@ export class TorrentSession implements PeerHost {
     this.env = opts.env ?? nodeEnv;
     this.clock = this.env.clock;
     this.random = this.env.random;
+    this.buffers = this.env.pieceBuffers ?? new PieceBufferPool();
     this.metainfo = opts.metainfo;
     this.storage = opts.storage;
     this.peerId = opts.peerId;

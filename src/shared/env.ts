@@ -54,10 +54,22 @@ export interface Random {
   bytes(n: number): Buffer;
 }
 
+/** Piece-sized buffers lent and given back (see session/buffer-pool.ts). */
+export interface BufferPool {
+  take(size: number): Buffer;
+  give(buf: Buffer): void;
+}
+
 export interface Env {
   readonly clock: Clock;
   readonly random: Random;
   readonly net: Network;
+  /**
+   * Where sessions take the buffers pieces are assembled in (default: a pool per session). The simulator
+   * gives its thousand sessions one pool: a buffer one peer has verified serves the next piece of another,
+   * where a pool per session each kept its own peak's worth (fresh memory to fault in, and gigabytes held).
+   */
+  readonly pieceBuffers?: BufferPool;
 }
 
 /** A Random from a seed (see seededGenerator): the same seed, the same run. */

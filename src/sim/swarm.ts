@@ -10,6 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { pieceSize } from '../metainfo/index.js';
+import { PieceBufferPool } from '../session/buffer-pool.js';
 import { Client } from '../session/client.js';
 import type { TorrentSession } from '../session/session.js';
 import { Bitfield } from '../shared/bitfield.js';
@@ -115,6 +116,8 @@ export class Swarm {
   #origin = 0;
   #started = false;
   #realTracker: TrackerHandle | undefined;
+  /** One pool of piece buffers for every simulated session (see Env.pieceBuffers); idle ones are all kept. */
+  readonly #pieceBuffers = new PieceBufferPool(Number.POSITIVE_INFINITY);
 
   constructor(scenario: Scenario, opts: { loopback?: boolean } = {}) {
     this.scenario = scenario;
@@ -210,6 +213,7 @@ export class Swarm {
       : {
           clock: this.clock,
           random,
+          pieceBuffers: this.#pieceBuffers,
           net: this.net.addHost(
             p.address,
             s.uplinks === 'limit'

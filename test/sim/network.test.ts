@@ -95,6 +95,30 @@ describe('SimNetwork', () => {
     assert.ok(got.chunks.length < sent.length, 'small writes sent together arrive together');
   });
 
+  it('a small write alone in its chunk goes by reference when it is a view of a larger buffer, else as a copy', async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock);
+    const a = net.addHost('127.0.1.1', { latencyMs: 5 });
+    const b = net.addHost('127.0.1.2', { latencyMs: 5 });
+    const { client, server } = await connect(clock, a, b, '127.0.1.2');
+    const got = record(server, clock);
+    // A HAVE as PeerConnection encodes it: a slice of a larger buffer, as Node's pool hands them out.
+    const slab = Buffer.alloc(64);
+    const view = slab.subarray(16, 25);
+    view.writeUInt32BE(5, 0);
+    client.write(view);
+    await clock.advanceAsync(100);
+    // A buffer of its own, which for 64 bytes or less may live on V8's heap: copied.
+    const own = Buffer.alloc(view.length);
+    view.copy(own);
+    client.write(own);
+    await clock.advanceAsync(100);
+    assert.equal(got.chunks.length, 2);
+    assert.equal(got.chunks[0], view, 'the view itself');
+    assert.notEqual(got.chunks[1], own, 'a copy');
+    assert.deepEqual(got.chunks[1], own);
+  });
+
   it('a write is acknowledged only once the other side has read it', async () => {
     const clock = new FakeClock();
     const net = new SimNetwork(clock);

@@ -37,7 +37,9 @@ function assertAllCorrect(r: SimResult): void {
 
 describe('simulated scenarios', () => {
   it('flash crowd: every leecher finishes with the right bytes, the seeder sends a few copies', async () => {
-    const { result } = await run(load('flash-crowd', { sizeMiB: 4 }));
+    const { swarm, result } = await run(load('flash-crowd', { sizeMiB: 4 }));
+    // Every session assembled its pieces in the one pool (Env.pieceBuffers), and the bytes still came out right.
+    assert.equal(new Set(swarm.peers.map((p) => p.session?.buffers)).size, 1);
     assertAllCorrect(result);
     assert.equal(result.hashFailures, 0);
     assert.ok(result.seederCopies >= 1, 'the seeder sent every piece at least once');
