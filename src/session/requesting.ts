@@ -48,6 +48,13 @@ const FILL_BATCH = 8;
  * milliseconds, so a fast peer's queue grows to its full depth at once.
  */
 export const MIN_QUEUE_BLOCKS = 16;
+/**
+ * Pieces received and not yet hashed and stored hold their memory. Past this many bytes of them (but
+ * never fewer than MIN_UNSTORED_PIECES) no new request goes out until one is stored: a leecher whose
+ * hashing or disk lags behind a fast peer otherwise queues the whole torrent in memory.
+ */
+export const MAX_UNSTORED_BYTES = 32 * 1024 * 1024;
+const MIN_UNSTORED_PIECES = 4;
 
 /**
  * What we ask of whom: keeps each unchoking peer's queue about two seconds deep, collects blocks into
@@ -67,6 +74,9 @@ export class Requesting {
   fill(peer: PeerConnection): void {
     const s = this.s;
     if (s.mode !== 'auto' || s.paused || peer.peerChoking || peer.closed) return;
+    const unstored = s.verifying.inProgress;
+    // Verifying calls fillAll as each piece is stored, so the requests resume then.
+    if (unstored >= MIN_UNSTORED_PIECES && unstored * s.metainfo.pieceLength >= MAX_UNSTORED_BYTES) return;
     const depth = this.#silent.has(peer)
       ? 1
       : Math.max(
