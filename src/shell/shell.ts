@@ -135,34 +135,36 @@ export class Shell {
       }
       case '/check_target_peer_connected': {
         const t = this.#target(args[0]!);
-        const peer = s.connectedAddress(t.ip, t.port);
+        const address = s.connectedAddress(t.ip, t.port);
         out.line(
-          `This peer is ${peer ? '' : 'not '}connected to Peer[${formatAddress(t.ip, t.port)}]`,
-          peer ? 'ok' : 'info',
+          `This peer is ${address ? '' : 'not '}connected to Peer[${formatAddress(t.ip, t.port)}]`,
+          address ? 'ok' : 'info',
         );
         return;
       }
       case '/disconnect_peer': {
-        const peer = this.#connected(args[0]!);
-        s.disconnectPeer(peer, 'disconnected by the shell');
-        out.line(`Peer[${me}] disconnected from Peer[${peer}]`, 'ok');
+        const address = this.#connected(args[0]!);
+        s.disconnectPeer(address, 'disconnected by the shell');
+        out.line(`Peer[${me}] disconnected from Peer[${address}]`, 'ok');
         return;
       }
       case '/request_download':
         await this.#requestDownload(args[0]!, args[1]!);
         return;
       case '/upload_chunk': {
-        const peer = this.#connected(args[0]!);
+        const address = this.#connected(args[0]!);
         const chunks = resolveChunks(args[1]!, s.metainfo.name, s.pieceCount, () => s.have.missing());
         for (const c of chunks) {
           if (!s.have.has(c))
             throw new ChunkswarmError('EUSAGE', `This peer does not hold chunk ${c}: nothing to upload`);
         }
         for (const c of chunks) {
-          out.line(`Peer[${me}] offers chunk ${c} to Peer[${peer}]`);
-          const taken = await s.offerPiece(peer, c);
+          out.line(`Peer[${me}] offers chunk ${c} to Peer[${address}]`);
+          const taken = await s.offerPiece(address, c);
           out.line(
-            taken ? `Peer[${peer}] received chunk ${c}` : `Peer[${peer}] did not take chunk ${c} within 30 s`,
+            taken
+              ? `Peer[${address}] received chunk ${c}`
+              : `Peer[${address}] did not take chunk ${c} within 30 s`,
             taken ? 'ok' : 'error',
           );
         }
@@ -246,13 +248,13 @@ export class Shell {
 
   async #requestDownload(targetWord: string, chunkWord: string): Promise<void> {
     const { session: s, out, me } = this.#c;
-    const peer = this.#connected(targetWord);
-    const theirs = s.piecesOf(peer);
+    const address = this.#connected(targetWord);
+    const theirs = s.piecesOf(address);
     const chunks = resolveChunks(chunkWord, s.metainfo.name, s.pieceCount, () =>
       this.#wantedMissing().filter((i) => theirs?.has(i)),
     );
     if (chunks.length === 0) {
-      out.line(`Peer[${peer}] has no chunk this peer is missing`);
+      out.line(`Peer[${address}] has no chunk this peer is missing`);
       return;
     }
     for (const c of chunks) {
@@ -260,9 +262,9 @@ export class Shell {
         out.line(`Chunk ${c} is already held`);
         continue;
       }
-      if (!theirs?.has(c)) throw new ChunkswarmError('EPEER', `Peer[${peer}] does not have chunk ${c}`);
-      out.line(`Peer[${peer}] starts uploading chunk ${c} to Peer[${me}]`);
-      await s.fetchPiece(peer, c);
+      if (!theirs?.has(c)) throw new ChunkswarmError('EPEER', `Peer[${address}] does not have chunk ${c}`);
+      out.line(`Peer[${address}] starts uploading chunk ${c} to Peer[${me}]`);
+      await s.fetchPiece(address, c);
       out.line(`Chunk ${c} received and verified (${this.#c.chunkFileName(c)})`, 'ok');
     }
   }
@@ -327,13 +329,13 @@ export class Shell {
   /** The address of the connected peer to act on (fetch, offer, close), as status lists it. */
   #connected(word: string): string {
     const t = this.#target(word);
-    const peer = this.#c.session.connectedAddress(t.ip, t.port);
-    if (!peer)
+    const address = this.#c.session.connectedAddress(t.ip, t.port);
+    if (!address)
       throw new ChunkswarmError(
         'EUSAGE',
         `This peer is not connected to Peer[${formatAddress(t.ip, t.port)}]`,
       );
-    return peer;
+    return address;
   }
 
   #printPeerSet(): void {
