@@ -34,7 +34,7 @@ export class SocketStream implements ByteStream {
     return this.#socket.writableLength;
   }
 
-  /** A read into the shared buffer (a socket dialled with `readIntoSharedBuffer`). */
+  /** A read into the shared buffer (a socket made with `sharedReads`, dialled or accepted). */
   readonly onSharedRead = (chunk: Buffer): void => {
     if (this.#handlers) this.#handlers.data(chunk, true);
     else {
