@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Proc, ProcessGroup } from './procs.js';
+import { type Proc, type ProcessGroup, startReady } from './procs.js';
 
 export const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = resolve(BENCH_DIR, '..');
@@ -116,6 +116,7 @@ export interface LtPeerOptions {
   timed?: boolean;
 }
 
+/** lt_peer.py, resolved once it prints that it listens (restarted once if it crashes before that). */
 export async function startLtPeer(group: ProcessGroup, name: string, o: LtPeerOptions): Promise<Proc> {
   const args = [LT_PEER, '--torrent', o.torrent, '--save', o.save, '--listen', `127.0.0.1:${o.listenPort}`];
   if (o.seed) args.push('--seed');
@@ -125,8 +126,15 @@ export async function startLtPeer(group: ProcessGroup, name: string, o: LtPeerOp
   if (o.uploadLimit) args.push('--upload-limit', String(o.uploadLimit));
   if (o.exitOnFinish) args.push('--exit-on-finish');
   args.push('--max-seconds', String(o.maxSeconds));
-  return group.start(name, SYSTEM_PYTHON, args, { timed: o.timed });
+  return startReady(
+    (attempt) => group.start(attempt === 1 ? name : `${name}-again`, SYSTEM_PYTHON, args, { timed: o.timed }),
+    /"event": "listening"/,
+    LT_LISTEN_MS,
+  );
 }
+
+/** How long lt_peer.py may take to listen: a loaded machine makes libtorrent's start-up slow. */
+const LT_LISTEN_MS = 30_000;
 
 /** The JSON object lt_peer.py printed for `event`, or null. */
 export function ltEvent(proc: Proc, event: string): Record<string, unknown> | null {

@@ -392,6 +392,31 @@ export class ProcessGroup {
   }
 }
 
+/**
+ * Starts a program and waits until it prints `ready`. A program killed by a signal before that, a
+ * crash in start-up (libtorrent 2.0.8 once died of SIGSEGV there in CI, before it listened), is
+ * started once more and the run says so on stderr; a second crash, an exit with a code, or no
+ * `ready` in time is an error as before.
+ */
+export async function startReady(
+  start: (attempt: number) => Promise<Proc>,
+  ready: RegExp,
+  timeoutMs: number,
+  say: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<Proc> {
+  const first = await start(1);
+  try {
+    await first.waitForLine(ready, timeoutMs);
+    return first;
+  } catch (err) {
+    if (!first.exit?.signal) throw err;
+    say(`${first.name} died of ${first.exit.signal} before it was ready; starting it once more`);
+  }
+  const second = await start(2);
+  await second.waitForLine(ready, timeoutMs);
+  return second;
+}
+
 /** Temp folders and process groups of the whole run, for cleanup on any exit path. */
 export class Janitor {
   readonly groups = new Set<ProcessGroup>();

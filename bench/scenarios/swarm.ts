@@ -379,27 +379,36 @@ async function libtorrentSwarm(s: Shape, superSeed: boolean): Promise<SwarmRun> 
   let measured: Omit<SwarmRun, 'traffic'> | undefined;
   const maxSeconds = s.capMs / 1000 + 30;
   try {
+    const ports: number[] = [];
     for (let i = 1; i <= n; i++) {
       const port = await freePort();
       const out = join(ctx.dir, run, `l${i}`);
       mkdirSync(out, { recursive: true });
       dirs.push(out);
+      ports.push(port);
       addrs.push(`127.0.0.1:${port}`);
-      const p = await startLtPeer(ctx.group, `${run}-l${i}`, {
-        torrent: s.torrent,
-        save: out,
-        listenPort: port,
-        peersFile,
-        uploadLimit: s.uplink,
-        maxSeconds,
-      });
-      leechers.push(p);
-      procs.push(p);
     }
-    await Promise.all(leechers.map((l) => l.waitForLine(/"event": "listening"/, 30_000)));
+    // started side by side; each resolves once it listens
+    const started = await Promise.all(
+      ports.map((port, i) =>
+        startLtPeer(ctx.group, `${run}-l${i + 1}`, {
+          torrent: s.torrent,
+          save: dirs[i] as string,
+          listenPort: port,
+          peersFile,
+          uploadLimit: s.uplink,
+          maxSeconds,
+        }),
+      ),
+    );
+    leechers.push(...started);
+    procs.push(...started);
     writeFileSync(peersFile, `${addrs.join('\n')}\n`);
     await sleep(2000);
     const seedPort = await freePort();
+    // the clock starts when its port listens (as for chunkswarm), not when its output says so
+    const listening = waitListening(seedPort, 30_000);
+    listening.catch(() => {});
     const seeder = await startLtPeer(ctx.group, `${run}-seed`, {
       torrent: s.torrent,
       save: join(ctx.dir, 'src'),
@@ -411,7 +420,7 @@ async function libtorrentSwarm(s: Shape, superSeed: boolean): Promise<SwarmRun> 
       maxSeconds,
     });
     procs.push(seeder);
-    const t0 = await waitListening(seedPort, 30_000);
+    const t0 = await listening;
     const done = await Promise.all(leechers.map((l) => l.waitForLine(/"event": "finished"/, s.capMs)));
     // the seeder was started last
     const cpu = cpuOf(procs);

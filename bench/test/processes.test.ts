@@ -5,7 +5,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { freePort, isListening, ProcessGroup, procCpuSeconds, waitListening } from '../lib/procs.js';
+import {
+  freePort,
+  isListening,
+  ProcessGroup,
+  procCpuSeconds,
+  startReady,
+  waitListening,
+} from '../lib/procs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-procs-'));
 const group = new ProcessGroup(dir);
@@ -42,6 +49,45 @@ test('waits for lines on stdout and stderr, reads CPU from /proc, stops by PID',
 test('waitForLine rejects when the program exits first, with its last output', async () => {
   const p = await group.start('short', process.execPath, ['-e', "console.log('only line'); process.exit(3)"]);
   await assert.rejects(p.waitForLine(/never/, 10_000), /exited \(code 3\).*only line/);
+});
+
+// Dies of a signal before it is ready, the way a crashing start-up does, or prints `ready`.
+const crashing = (attempt: number) =>
+  group.start(`crashy-${attempt}`, process.execPath, ['-e', "process.kill(process.pid, 'SIGSEGV')"]);
+const readying = (attempt: number) =>
+  group.start(`ready-${attempt}`, process.execPath, [
+    '-e',
+    "console.log('ready'); setInterval(() => {}, 1000)",
+  ]);
+
+test('startReady starts a program once more when a signal kills it before it is ready, and says so', async () => {
+  const said: string[] = [];
+  const p = await startReady(
+    (n) => (n === 1 ? crashing(n) : readying(n)),
+    /^ready$/,
+    10_000,
+    (l) => said.push(l),
+  );
+  assert.equal(p.name, 'ready-2');
+  assert.deepEqual(said, ['crashy-1 died of SIGSEGV before it was ready; starting it once more']);
+  await p.stop(2000);
+});
+
+test('startReady gives up on a second crash, and never retries a program that exits with a code', async () => {
+  await assert.rejects(
+    startReady(crashing, /^ready$/, 10_000, () => {}),
+    /crashy-2 exited \(signal SIGSEGV\)/,
+  );
+  let starts = 0;
+  const failing = (n: number) => {
+    starts++;
+    return group.start(`fails-${n}`, process.execPath, ['-e', 'process.exit(2)']);
+  };
+  await assert.rejects(
+    startReady(failing, /^ready$/, 10_000, () => {}),
+    /exited \(code 2\)/,
+  );
+  assert.equal(starts, 1);
 });
 
 test('under /usr/bin/time: the PID is the program, stop reaches it, and the report has CPU and RSS', {
