@@ -58,3 +58,19 @@ test('a limited bucket serves the lowest rank first, in order of arrival among e
   // `first` went at once on the burst; of those that waited, the lowest rank jumps the queue.
   assert.deepEqual(order, ['first', 'nearly done', 'a', 'b', 'c']);
 });
+
+test('a capped bucket wakes at most every 25 ms and then lets out all it can (fake clock)', async () => {
+  const clock = new FakeClock(0);
+  const rate = 8 << 20;
+  const b = new TokenBucket(rate, clock);
+  await b.take(2 << 20); // spends the quarter-second burst
+  const releasedAt: number[] = [];
+  const waits = Array.from({ length: 6 }, () => b.take(64 << 10).then(() => releasedAt.push(clock.now())));
+  for (let ms = 0; ms < 200 && releasedAt.length < 6; ms++) {
+    clock.advance(1);
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(waits);
+  // 6 x 64 KiB at 8 MiB/s is 47 ms of budget: two wake-ups of three batches each, not one per batch.
+  assert.deepEqual(releasedAt, [25, 25, 25, 50, 50, 50]);
+});
