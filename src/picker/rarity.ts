@@ -130,10 +130,15 @@ export class RarityOrder {
   }
 
   #scanRange(from: number, to: number, random: () => number, visit: (piece: number) => boolean): boolean {
-    if (from >= to) return false;
-    const offset = from + randomBelow(random, to - from);
-    for (let i = offset; i < to; i++) if (visit(this.#order[i]!)) return true;
-    for (let i = from; i < offset; i++) if (visit(this.#order[i]!)) return true;
+    const n = to - from;
+    if (n <= 0) return false;
+    // One loop that wraps, not two: the optimising compiler copies `visit` into every call site, and
+    // the picker's visit is large enough that a second copy doubled this function's compile time.
+    let i = from + randomBelow(random, n);
+    for (let k = 0; k < n; k++) {
+      if (visit(this.#order[i]!)) return true;
+      if (++i === to) i = from;
+    }
     return false;
   }
 
