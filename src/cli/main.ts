@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { parseNodeAddress, parsePort, parsePositiveInt, parseRate, parseWebAddress } from './format.js';

@@ -16,7 +16,7 @@ export type PageKind = 'tracker' | 'peer';
 
 /**
  * Where the bundles are: beside the compiled server (`dist/web/assets`); from the command line's bundle
- * (`dist/cli/main.js`, see scripts/build-cli.mjs), next door in `dist/web/assets`; or, when the server
+ * (`dist/cli/app.cjs`, see scripts/build-cli.mjs), next door in `dist/web/assets`; or, when the server
  * runs from its TypeScript source (tests through tsx), in the built tree of the same checkout.
  */
 export function defaultAssetsDir(): string {

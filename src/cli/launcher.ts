@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * What `chunkswarm` runs first: the build copies this module over dist/cli/main.js. It runs the command
+ * line, bundled into dist/cli/app.cjs, through V8's code cache, so a command's start skips parsing and
+ * compiling what its earlier runs compiled (the bytecode, not the optimised code). Every process of a
+ * swarm pays that start, and Node 20 keeps no such cache for ES modules, hence a CommonJS bundle.
+ *
+ * One cache per bundle, Node version and subcommand, in dist/cli/cache/ (or CHUNKSWARM_CODE_CACHE_DIR),
+ * written when a run found none or V8 refused it. Where nothing can be written (a read-only install)
+ * every start compiles, as without a cache.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import Module, { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const bundle = join(here, 'app.cjs');
+const source = readFileSync(bundle, 'utf8');
+
+// V8 checks a cache against the length of the source, not its bytes: the file name carries a digest.
+const digest = createHash('sha1').update(source).digest('hex').slice(0, 16);
+const command = /^[a-z][a-z-]{0,30}$/.test(process.argv[2] ?? '') ? process.argv[2] : 'other';
+const cacheFile = join(
+  process.env.CHUNKSWARM_CODE_CACHE_DIR || join(here, 'cache'),
+  `${digest}-v8-${process.versions.v8}-${command}.bin`,
+);
+
+let cachedData: Buffer | undefined;
+try {
+  cachedData = readFileSync(cacheFile);
+} catch {
+  // first run of this command with this bundle
+}
+const script = new Script(Module.wrap(source), { filename: bundle, cachedData });
+if (cachedData === undefined || script.cachedDataRejected === true) {
+  // At exit the cache holds every function this run compiled, not only the top level.
+  process.once('exit', () => saveCache(script, cacheFile));
+}
+const module = { exports: {} };
+(script.runInThisContext() as (...args: unknown[]) => void)(
+  module.exports,
+  createRequire(bundle),
+  module,
+  bundle,
+  here,
+);
+
+function saveCache(compiled: Script, file: string): void {
+  const partial = `${file}.${process.pid}`;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(partial, compiled.createCachedData());
+    // Whole or not at all, also when several processes of a swarm finish together.
+    renameSync(partial, file);
+  } catch {
+    rmSync(partial, { force: true });
+  }
+}
