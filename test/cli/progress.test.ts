@@ -5,28 +5,24 @@ import { ProgressBoard } from '../../src/cli/progress.js';
 
 const torrent = { name: 'movie.mkv', done: 512 << 10, total: 1 << 20, rate: 64 << 10, upRate: 0, peers: 3 };
 
-test('on a terminal the board draws a bar per torrent (the bar package loads then)', () => {
-  const out = Object.assign(new PassThrough(), { isTTY: true, columns: 120 });
+/** What a board draws into `out` for one torrent's update, then stop. */
+function drawn(out: PassThrough, expectTTY: boolean): string {
   let text = '';
   out.on('data', (d: Buffer) => {
     text += d.toString();
   });
   const board = new ProgressBoard(out as unknown as NodeJS.WriteStream);
-  assert.equal(board.isTTY, true);
+  assert.equal(board.isTTY, expectTTY);
   board.update('a', torrent);
   board.stop();
+  return text;
+}
+
+test('on a terminal the board draws a bar per torrent (the bar package loads then)', () => {
+  const text = drawn(Object.assign(new PassThrough(), { isTTY: true, columns: 120 }), true);
   assert.match(text, /movie\.mkv \[[^\]]*\] 50% \| 64\.0 KiB\/s ↓ .* \| 3 peers \| ETA/);
 });
 
 test('into a pipe the board draws nothing', () => {
-  const out = new PassThrough();
-  let text = '';
-  out.on('data', (d: Buffer) => {
-    text += d.toString();
-  });
-  const board = new ProgressBoard(out as unknown as NodeJS.WriteStream);
-  assert.equal(board.isTTY, false);
-  board.update('a', torrent);
-  board.stop();
-  assert.equal(text, '');
+  assert.equal(drawn(new PassThrough(), false), '');
 });
