@@ -93,6 +93,10 @@ export interface SessionOptions {
 }
 
 const REDIAL_KNOWN_MS = 30_000;
+/** A connection younger than this is never closed to make room for a newcomer (see #makeRoomFor). */
+const ROOM_AFTER_MS = 10_000;
+/** At most one connection closed for a newcomer in this long, per torrent. */
+const ROOM_EVERY_MS = 1_000;
 
 /** A piece whose blocks are arriving: its buffer and who sent them. */
 export interface PendingPiece {
@@ -117,6 +121,7 @@ export class TorrentSession implements PeerHost {
   readonly peers = new Map<string, PeerConnection>();
   /** The connected peers by peer id (latin1), for the one-connection-per-id rule without a scan. */
   readonly #byPeerId = new Map<string, PeerConnection>();
+  #lastRoomMade = Number.NEGATIVE_INFINITY;
   readonly env: Env;
   readonly clock: Clock;
   readonly random: Random;
@@ -323,9 +328,34 @@ export class TorrentSession implements PeerHost {
     // peers dialling in would otherwise fill the last slots first, and our own dial to the seeder, the one
     // that mattered, would be closed as one too many when it completes.
     const reserved = peer.outgoing ? 0 : this.dialling.pending;
-    if (this.stopped || this.peers.size + reserved >= this.maxPeers) return 'too many peers';
+    if (this.stopped) return 'too many peers';
     if (this.verifying.isBanned(peer.peerAddress)) return 'banned';
+    if (this.peers.size + reserved >= this.maxPeers && (peer.outgoing || !this.#makeRoomFor(peer)))
+      return 'too many peers';
     return undefined;
+  }
+
+  /**
+   * A peer dialled in while every slot is taken: close one idle connection for it, if there is one. In a
+   * swarm whose peers are all full (a flash crowd larger than the peer limit), a newcomer was refused by
+   * every peer its tracker named and held no connection until others finished: in a 300-peer flash crowd
+   * the last 3 to join had none for 45 s and more. Idle: connected for ROOM_AFTER_MS, nothing asked
+   * either way, choked both ways. At most one such swap per ROOM_EVERY_MS, so newcomers cannot churn a
+   * torrent's connections.
+   */
+  #makeRoomFor(peer: PeerConnection): boolean {
+    const now = this.clock.now();
+    if (now - this.#lastRoomMade < ROOM_EVERY_MS) return false;
+    let idlest: PeerConnection | undefined;
+    for (const p of this.peers.values()) {
+      if (p === peer || now - p.connectedAt < ROOM_AFTER_MS) continue;
+      if (!p.amChoking || !p.peerChoking || p.inFlight.size > 0 || p.pendingRequests.size > 0) continue;
+      if (!idlest || p.lastPiece < idlest.lastPiece) idlest = p;
+    }
+    if (!idlest) return false;
+    this.#lastRoomMade = now;
+    idlest.close('room for a newcomer: every slot was taken');
+    return true;
   }
 
   onReady(peer: PeerConnection): void {

@@ -418,4 +418,37 @@ describe('session on the simulated network', () => {
     assert.ok(most >= 8 && most <= 16, `${most} blocks in flight at once`);
     await swarm.close();
   });
+
+  it('a newcomer to a swarm where every peer is full is let in: an idle connection makes room for it', async () => {
+    // Twenty peers of at most 19 connections each: all connected to all, every one full, most connections
+    // choked both ways (5 upload slots each). A 21st comes 12 s later. Refused by all, it stayed without a
+    // single connection until others finished and dropped theirs (in a 300-peer flash crowd, the last 3 to
+    // join held none for 45 s and more).
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 256 },
+          { role: 'leecher', count: 19, upKiBps: 64, downKiBps: 1024 },
+          { role: 'leecher', count: 1, upKiBps: 64, downKiBps: 1024, joinAt: 12 },
+        ],
+        { sizeMiB: 4, maxPeers: 19, seed: 5 },
+      ),
+    );
+    swarm.start();
+    const late = swarm.peers.at(-1)!;
+    await runUntil(swarm, () => late.session !== undefined, 13_000);
+    const full = swarm.peers.slice(0, -1).filter((p) => (p.session?.peers.size ?? 0) >= 19).length;
+    assert.equal(full, 20, 'the others are full when it comes');
+    await runUntil(swarm, () => (late.session?.peers.size ?? 0) >= 10, 14_000);
+    assert.ok(
+      (late.session?.peers.size ?? 0) >= 10,
+      `${late.session?.peers.size} connections 2 s after it joined`,
+    );
+    // one connection closed per full peer, and never one that was trading
+    for (const p of swarm.peers.slice(0, -1))
+      assert.ok(p.session!.peers.size >= 18, `${p.name} kept its others`);
+    const result = await swarm.run({ capMs: 300_000 });
+    assert.equal(result.allComplete, true);
+    await swarm.close();
+  });
 });
