@@ -93,6 +93,7 @@ export interface SessionOptions {
 }
 
 const REDIAL_KNOWN_MS = 30_000;
+const REDIAL_ALONE_MS = 5_000;
 /** A connection younger than this is never closed to make room for a newcomer (see #makeRoomFor). */
 const ROOM_AFTER_MS = 10_000;
 /** At most one connection closed for a newcomer in this long, per torrent. */
@@ -648,11 +649,14 @@ export class TorrentSession implements PeerHost {
    * Every 30 s while downloading below the peer limit, the peers the trackers named and we are not
    * connected to are dialled again: in a flash crowd a leecher can fill up with incoming peers, close its
    * own dial to the seeder as one too many, and then never hear of it again before the next announce.
+   * With no connection at all, every 5 s: every peer it knows may have been full when it first dialled
+   * (a tracker's minimum interval can keep it from asking for others for many minutes), and a full peer
+   * makes room for it only once one of its connections has been idle a while (#makeRoomFor).
    */
   #redialKnown(): void {
     const now = this.clock.now();
-    if (this.mode !== 'auto' || this.complete || this.paused || now - this.#lastRedial < REDIAL_KNOWN_MS)
-      return;
+    const every = this.peers.size === 0 ? REDIAL_ALONE_MS : REDIAL_KNOWN_MS;
+    if (this.mode !== 'auto' || this.complete || this.paused || now - this.#lastRedial < every) return;
     this.#lastRedial = now;
     if (this.peers.size < this.maxPeers) this.dialling.dial(this.knownPeers);
   }

@@ -451,4 +451,27 @@ describe('session on the simulated network', () => {
     assert.equal(result.allComplete, true);
     await swarm.close();
   });
+
+  it('a peer whose every known peer was full when it came dials them again within seconds, not at 30 s', async () => {
+    // As above, but the 21st comes at 2 s, while every connection is too young to give up for it: its first
+    // dials are all refused. With the tracker's minimum interval (15 min here) it cannot ask for other peers.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 256 },
+          { role: 'leecher', count: 19, upKiBps: 64, downKiBps: 1024 },
+          { role: 'leecher', count: 1, upKiBps: 64, downKiBps: 1024, joinAt: 2 },
+        ],
+        { sizeMiB: 4, maxPeers: 19, seed: 5 },
+      ),
+    );
+    swarm.start();
+    const late = swarm.peers.at(-1)!;
+    await runUntil(swarm, () => late.session !== undefined && swarm.now() >= 3000, 3000);
+    assert.equal(late.session?.peers.size, 0, 'refused by every full peer at first');
+    await runUntil(swarm, () => (late.session?.peers.size ?? 0) > 0, 30_000);
+    const at = swarm.now();
+    assert.ok(at < 20_000, `first connection at ${at} ms (it had none by 30 s with a redial every 30 s)`);
+    await swarm.close();
+  });
 });
