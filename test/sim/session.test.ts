@@ -23,6 +23,25 @@ function byName(swarm: Swarm, name: string): SimPeer {
   return p;
 }
 
+/**
+ * Twenty peers of at most 19 connections each (all connected to all once they meet, so every one is
+ * full), and a 21st that joins at `joinAt` seconds; started.
+ */
+function fullSwarmAnd(joinAt: number): { swarm: Swarm; late: SimPeer } {
+  const swarm = new Swarm(
+    scenario(
+      [
+        { role: 'seeder', upKiBps: 256 },
+        { role: 'leecher', count: 19, upKiBps: 64, downKiBps: 1024 },
+        { role: 'leecher', count: 1, upKiBps: 64, downKiBps: 1024, joinAt },
+      ],
+      { sizeMiB: 4, maxPeers: 19, seed: 5 },
+    ),
+  );
+  swarm.start();
+  return { swarm, late: swarm.peers.at(-1)! };
+}
+
 /** Starts the swarm and moves the clock until `cond` or `capMs`. */
 async function runUntil(swarm: Swarm, cond: () => boolean, capMs: number): Promise<void> {
   await swarm.advanceUntil(cond, capMs);
@@ -424,18 +443,7 @@ describe('session on the simulated network', () => {
     // choked both ways (5 upload slots each). A 21st comes 12 s later. Refused by all, it stayed without a
     // single connection until others finished and dropped theirs (in a 300-peer flash crowd, the last 3 to
     // join held none for 45 s and more).
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 256 },
-          { role: 'leecher', count: 19, upKiBps: 64, downKiBps: 1024 },
-          { role: 'leecher', count: 1, upKiBps: 64, downKiBps: 1024, joinAt: 12 },
-        ],
-        { sizeMiB: 4, maxPeers: 19, seed: 5 },
-      ),
-    );
-    swarm.start();
-    const late = swarm.peers.at(-1)!;
+    const { swarm, late } = fullSwarmAnd(12);
     await runUntil(swarm, () => late.session !== undefined, 13_000);
     const full = swarm.peers.slice(0, -1).filter((p) => (p.session?.peers.size ?? 0) >= 19).length;
     assert.equal(full, 20, 'the others are full when it comes');
@@ -455,18 +463,7 @@ describe('session on the simulated network', () => {
   it('a peer whose every known peer was full when it came dials them again within seconds, not at 30 s', async () => {
     // As above, but the 21st comes at 2 s, while every connection is too young to give up for it: its first
     // dials are all refused. With the tracker's minimum interval (15 min here) it cannot ask for other peers.
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 256 },
-          { role: 'leecher', count: 19, upKiBps: 64, downKiBps: 1024 },
-          { role: 'leecher', count: 1, upKiBps: 64, downKiBps: 1024, joinAt: 2 },
-        ],
-        { sizeMiB: 4, maxPeers: 19, seed: 5 },
-      ),
-    );
-    swarm.start();
-    const late = swarm.peers.at(-1)!;
+    const { swarm, late } = fullSwarmAnd(2);
     await runUntil(swarm, () => late.session !== undefined && swarm.now() >= 3000, 3000);
     assert.equal(late.session?.peers.size, 0, 'refused by every full peer at first');
     await runUntil(swarm, () => (late.session?.peers.size ?? 0) > 0, 30_000);
