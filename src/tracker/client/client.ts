@@ -49,6 +49,7 @@ export type TrackerScrape = ScrapeStats & { readonly url: string };
 /** One tier's outcome in announceAll. */
 export type TierOutcome =
   | { readonly status: 'fulfilled'; readonly tier: number; readonly value: TrackerAnswer }
+  /** `reason`: the tier's telling error (a tracker's refusal, else the last failure), as it came. */
   | { readonly status: 'rejected'; readonly tier: number; readonly reason: ChunkswarmError }
   /** The tier has no tracker we can talk to (say wss:// only). */
   | { readonly status: 'skipped'; readonly tier: number; readonly warning: string };
@@ -132,7 +133,7 @@ export class TrackerClient {
           onAnswer?.(value);
           return { status: 'fulfilled', tier: index, value };
         } catch {
-          return { status: 'rejected', tier: index, reason: summarise(errors, [tier]) };
+          return { status: 'rejected', tier: index, reason: tellingError(errors, [tier]) };
         }
       }),
     );
@@ -320,29 +321,34 @@ function asError(err: unknown, url: string): ChunkswarmError {
   return new ChunkswarmError('ETRACKER_UNREACHABLE', `${url}: ${describeError(err)}`, { cause: err });
 }
 
-/** Errors `summarise` made: summarised again (all tiers after each tier), they are reported as they are. */
-const summaries = new WeakSet<ChunkswarmError>();
-
-/** The error to report when no tracker answered: a tracker's own refusal beats a network error. */
-function summarise(
+/** The error that speaks for failed tries: a tracker's own refusal beats a network error, else the last one. */
+function tellingError(
   errors: readonly ChunkswarmError[],
   tiers: readonly (readonly string[])[],
 ): ChunkswarmError {
   for (let i = errors.length - 1; i >= 0; i--) if (errors[i]!.code === 'ETRACKER_FAILURE') return errors[i]!;
   const last = errors.at(-1);
-  if (!last) {
-    const all = tiers.flat();
-    return new ChunkswarmError(
-      'ETRACKER_UNREACHABLE',
-      all.length ? unsupported(all) : 'the torrent has no tracker',
-    );
-  }
-  if (summaries.has(last)) return last;
-  const summary = new ChunkswarmError('ETRACKER_UNREACHABLE', `no tracker answered (last: ${last.message})`, {
-    cause: last,
+  if (last) return last;
+  const all = tiers.flat();
+  return new ChunkswarmError(
+    'ETRACKER_UNREACHABLE',
+    all.length ? unsupported(all) : 'the torrent has no tracker',
+  );
+}
+
+/**
+ * The error to report when no tracker answered. Said once, for all tiers together: a tier's own outcome
+ * carries its telling error as it is (see announceAll), so merging tiers does not say it again.
+ */
+function summarise(
+  errors: readonly ChunkswarmError[],
+  tiers: readonly (readonly string[])[],
+): ChunkswarmError {
+  const telling = tellingError(errors, tiers);
+  if (telling.code === 'ETRACKER_FAILURE' || errors.length === 0) return telling;
+  return new ChunkswarmError('ETRACKER_UNREACHABLE', `no tracker answered (last: ${telling.message})`, {
+    cause: telling,
   });
-  summaries.add(summary);
-  return summary;
 }
 
 /** Fisher-Yates; crypto's randomInt keeps it unbiased without caring about Math.random's quality. */
