@@ -60,6 +60,17 @@ async function connect(
   return { client, server };
 }
 
+/** Two hosts with the same latency each way and no rate limits, a connection open between them. */
+async function linked(
+  latencyMs: number,
+): Promise<{ clock: FakeClock; client: ByteStream; server: ByteStream }> {
+  const clock = new FakeClock();
+  const net = new SimNetwork(clock);
+  const a = net.addHost('127.0.1.1', { latencyMs });
+  const b = net.addHost('127.0.1.2', { latencyMs });
+  return { clock, ...(await connect(clock, a, b, '127.0.1.2')) };
+}
+
 describe('SimNetwork', () => {
   it('delivers every write, in order: large ones by reference, runs of small ones gathered as one read', async () => {
     const clock = new FakeClock();
@@ -96,11 +107,7 @@ describe('SimNetwork', () => {
   });
 
   it('a small write alone in its chunk goes by reference when it is a view of a larger buffer, else as a copy', async () => {
-    const clock = new FakeClock();
-    const net = new SimNetwork(clock);
-    const a = net.addHost('127.0.1.1', { latencyMs: 5 });
-    const b = net.addHost('127.0.1.2', { latencyMs: 5 });
-    const { client, server } = await connect(clock, a, b, '127.0.1.2');
+    const { clock, client, server } = await linked(5);
     const got = record(server, clock);
     // A HAVE as PeerConnection encodes it: a slice of a larger buffer, as Node's pool hands them out.
     const slab = Buffer.alloc(64);
@@ -120,11 +127,7 @@ describe('SimNetwork', () => {
   });
 
   it('a write is acknowledged only once the other side has read it', async () => {
-    const clock = new FakeClock();
-    const net = new SimNetwork(clock);
-    const a = net.addHost('127.0.1.1', { latencyMs: 50 });
-    const b = net.addHost('127.0.1.2', { latencyMs: 50 });
-    const { client, server } = await connect(clock, a, b, '127.0.1.2');
+    const { clock, client, server } = await linked(50);
     const got = record(server, clock);
     let writtenAt: number | undefined;
     const start = clock.now();
@@ -256,11 +259,7 @@ describe('SimNetwork', () => {
   });
 
   it('a close reaches the other side after what was written before it, after the latency', async () => {
-    const clock = new FakeClock();
-    const net = new SimNetwork(clock);
-    const a = net.addHost('127.0.1.1', { latencyMs: 20 });
-    const b = net.addHost('127.0.1.2', { latencyMs: 20 });
-    const { client, server } = await connect(clock, a, b, '127.0.1.2');
+    const { clock, client, server } = await linked(20);
     const mine = record(client, clock);
     const got = record(server, clock);
     client.write(Buffer.from('last words'));
