@@ -6,7 +6,7 @@
 // third less CPU, which every process of a swarm pays. npm packages stay outside (required from
 // node_modules); what the source imports with `await import()` is still initialised only when used. The
 // rest of dist/ is tsc's per-module output, for anything that imports a single module.
-import { chmodSync, copyFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -14,9 +14,8 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli');
 
-// the previous build's: caches of another bundle, and the chunks of the ES module bundle this replaced
+// the previous build's caches: they belong to another bundle
 rmSync(join(cli, 'cache'), { recursive: true, force: true });
-for (const name of readdirSync(cli)) if (/^chunk-.*\.js$/.test(name)) rmSync(join(cli, name));
 
 try {
   await build({
