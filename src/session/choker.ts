@@ -4,8 +4,8 @@
  *
  * Every 10 s the `regularSlots` interested peers that send to us fastest (when seeding: that lack the
  * most pieces) are unchoked; one more, the optimistic unchoke, is rotated so newcomers get a chance to
- * show what they can do. Between rechokes a newly interested peer is unchoked at once while a slot is
- * free (see `admit`).
+ * show what they can do. Between rechokes (session/choking.ts) a newly interested peer is unchoked at once
+ * while a regular slot is free, and a vacant optimistic slot is filled by a new draw (`pickOptimistic`).
  */
 export interface ChokerPeer {
   readonly key: string;
@@ -21,6 +21,8 @@ export interface ChokerPeer {
   readonly connectedAt: number;
   /** Snubbed peers (nothing received for a minute while we want data) lose their regular slot. */
   readonly snubbed?: boolean;
+  /** It holds no piece at all: it has nothing to trade, and only an optimistic unchoke lets it start. */
+  readonly holdsNothing?: boolean;
 }
 
 export interface ChokerOptions {
@@ -58,34 +60,32 @@ export function rechoke(peers: readonly ChokerPeer[], o: ChokerOptions): ChokeDe
   let optimistic = o.optimistic;
   const stillThere = interested.some((p) => p.key === optimistic && !unchoke.has(p.key));
   if (o.rotateOptimistic || !stillThere) {
-    const candidates = interested.filter((p) => !unchoke.has(p.key) && p.key !== o.optimistic);
-    // Newcomers (under a minute) are three times as likely to be picked: they have nothing to offer yet.
-    const weights = candidates.map((p) => (o.now - p.connectedAt < 60_000 ? 3 : 1));
-    const total = weights.reduce((a, b) => a + b, 0);
-    optimistic = undefined;
-    let r = o.random() * total;
-    for (let i = 0; i < candidates.length; i++) {
-      r -= weights[i]!;
-      if (r < 0) {
-        optimistic = candidates[i]!.key;
-        break;
-      }
-    }
+    optimistic = pickOptimistic(
+      interested.filter((p) => !unchoke.has(p.key) && p.key !== o.optimistic),
+      o.now,
+      o.random,
+    );
     if (!optimistic && stillThere) optimistic = o.optimistic;
   }
   if (optimistic) unchoke.add(optimistic);
   return { unchoke, optimistic };
 }
 
-/** Between rechokes: may a newly interested peer be unchoked right away? */
-export function admit(
-  peers: readonly Pick<ChokerPeer, 'unchoked' | 'interested'>[],
-  regularSlots: number,
-): boolean {
-  return admitWith(peers.filter((p) => p.unchoked && p.interested).length, regularSlots);
-}
-
-/** `admit`, given how many peers are unchoked and interested now (the regular slots and the optimistic one). */
-export function admitWith(unchokedInterested: number, regularSlots: number): boolean {
-  return unchokedInterested < regularSlots + 1;
+/**
+ * A weighted draw for the optimistic slot. Newcomers (under a minute) weigh three times as much, and so do
+ * peers that hold nothing, so one new and empty weighs nine: they cannot trade yet, and in a flash crowd,
+ * where every peer is a newcomer, holding nothing is what tells the peers that need the slot.
+ */
+export function pickOptimistic(
+  candidates: readonly Pick<ChokerPeer, 'key' | 'connectedAt' | 'holdsNothing'>[],
+  now: number,
+  random: () => number,
+): string | undefined {
+  const weights = candidates.map((p) => (now - p.connectedAt < 60_000 ? 3 : 1) * (p.holdsNothing ? 3 : 1));
+  let r = random() * weights.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < candidates.length; i++) {
+    r -= weights[i]!;
+    if (r < 0) return candidates[i]!.key;
+  }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import { pieceSize } from '../metainfo/index.js';
 import type { PeerConnection } from '../peer/connection.js';
-import { admitWith, type ChokerPeer, rechoke } from './choker.js';
+import { type ChokerPeer, pickOptimistic, rechoke } from './choker.js';
 import { SeedDistributor } from './distributor.js';
 import type { TorrentSession } from './session.js';
 
@@ -33,15 +33,17 @@ export class Choking {
   }
 
   onInterested(peer: PeerConnection): void {
-    if (peer.amChoking && this.#slotsFor(peer)) this.#unchoke(peer);
-    else this.suggestTo(peer);
+    if (!peer.amChoking) this.suggestTo(peer);
+    else if (this.#slotsFor(peer)) this.#unchoke(peer);
+    else if (this.#optimisticVacant()) this.#fillOptimistic();
   }
 
   onNotInterested(peer: PeerConnection): void {
-    // Its slot is wasted on it now: hand the slot to the interested peer that sends to us fastest.
+    // Its slot is wasted on it now. The optimistic slot goes to a peer that holds nothing, if one waits (it
+    // cannot trade its way in); any other slot to the interested peer that sends to us fastest.
     if (!peer.amChoking && this.s.mode !== 'manual') {
       peer.setChoking(true);
-      this.#admitNext();
+      if (peer.address !== this.optimistic || !this.#fillOptimistic(true)) this.#admitNext();
     }
   }
 
@@ -93,6 +95,7 @@ export class Choking {
       connectedAt: p.connectedAt,
       snubbed: this.isSnubbed(p),
       missing: this.s.metainfo.pieceCount - this.s.bitsOf(p).count,
+      holdsNothing: this.s.bitsOf(p).count === 0,
     };
   }
 
@@ -131,13 +134,43 @@ export class Choking {
     }
   }
 
+  /** Whether a regular slot is free for `peer` (the optimistic slot is filled by a draw, not first come). */
   #slotsFor(peer: PeerConnection): boolean {
     if (this.s.mode === 'manual') return true;
     // Only the choke and interest flags count here, and no view of each peer is made: on every INTERESTED
     // of a simulated swarm of hundreds of peers, that was one of its larger costs.
     let n = 0;
-    for (const p of this.s.peers.values()) if (!p.amChoking && p.peerInterested) n++;
-    return admitWith(n, this.#regularSlots()) || peer.address === this.optimistic;
+    for (const p of this.s.peers.values())
+      if (!p.amChoking && p.peerInterested && p.address !== this.optimistic) n++;
+    return n < this.#regularSlots() || peer.address === this.optimistic;
+  }
+
+  #optimisticVacant(): boolean {
+    if (this.s.mode === 'manual' || this.s.paused) return false;
+    return this.optimistic === undefined || !this.s.peers.has(this.optimistic);
+  }
+
+  /**
+   * A draw for the optimistic slot between rechokes: when none is held yet, and when the optimistic peer
+   * lost interest while peers that hold nothing wait (`onlyEmpty`). In a flash crowd the slot is how a
+   * peer that holds nothing gets its first piece, and the next rechoke may be 10 s away; a free rider
+   * gains nothing from it once it holds a piece. True when a peer was unchoked.
+   */
+  #fillOptimistic(onlyEmpty = false): boolean {
+    const s = this.s;
+    const candidates = [];
+    for (const p of s.peers.values()) {
+      if (!p.peerInterested || !p.amChoking) continue;
+      const holdsNothing = s.bitsOf(p).count === 0;
+      if (holdsNothing || !onlyEmpty)
+        candidates.push({ key: p.address, connectedAt: p.connectedAt, holdsNothing });
+    }
+    const key = pickOptimistic(candidates, s.clock.now(), () => s.random.next());
+    const chosen = key === undefined ? undefined : s.peers.get(key);
+    if (!chosen) return false;
+    this.optimistic = key;
+    this.#unchoke(chosen);
+    return true;
   }
 
   /**

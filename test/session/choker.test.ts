@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { admit, type ChokerOptions, type ChokerPeer, rechoke } from '../../src/session/choker.js';
+import { type ChokerOptions, type ChokerPeer, pickOptimistic, rechoke } from '../../src/session/choker.js';
 import { FakeClock } from '../../src/shared/clock.js';
 
 const peer = (key: string, down: number, up = 0, o: Partial<ChokerPeer> = {}): ChokerPeer => ({
@@ -134,9 +134,23 @@ test('newcomers are favoured for the optimistic slot', () => {
   assert.equal(newcomer, 75);
 });
 
-test('admit: a newly interested peer is unchoked at once while a slot is free', () => {
-  const busy = [peer('a', 0, 0, { unchoked: true }), peer('b', 0, 0, { unchoked: true })];
-  assert.equal(admit(busy, 4), true);
-  const full = Array.from({ length: 5 }, (_, i) => peer(`p${i}`, 0, 0, { unchoked: true }));
-  assert.equal(admit(full, 4), false);
+test('a peer that holds nothing weighs three times as much again for the optimistic slot', () => {
+  const now = 10 * 60_000;
+  const peers = [
+    { key: 'old', connectedAt: 0 },
+    { key: 'new', connectedAt: now - 1000 },
+    { key: 'new-empty', connectedAt: now - 1000, holdsNothing: true },
+    { key: 'old-empty', connectedAt: 0, holdsNothing: true },
+  ];
+  const picked = new Map<string | undefined, number>();
+  for (let i = 0; i < 160; i++) {
+    const key = pickOptimistic(peers, now, () => i / 160);
+    picked.set(key, (picked.get(key) ?? 0) + 1);
+  }
+  // Weights 1, 3, 9 and 3 of 16.
+  assert.deepEqual(Object.fromEntries(picked), { old: 10, new: 30, 'new-empty': 90, 'old-empty': 30 });
+  assert.equal(
+    pickOptimistic([], now, () => 0.5),
+    undefined,
+  );
 });

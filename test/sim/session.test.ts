@@ -263,6 +263,64 @@ describe('session on the simulated network', () => {
     assert.ok(longestIdle < 1000, `the seeder sent nothing for ${longestIdle} ms after its first pass`);
   });
 
+  it('the optimistic slot is drawn as soon as more peers are interested than the regular slots, not at the first rechoke', async () => {
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 256 },
+          { role: 'free-rider', count: 12, downKiBps: 1024 },
+        ],
+        { sizeMiB: 8, superSeeding: false, seed: 5 },
+      ),
+    );
+    swarm.start();
+    const seeder = swarm.peers[0]!;
+    await runUntil(swarm, () => (seeder.session?.peers.size ?? 0) === 12, 5000);
+    await swarm.advanceUntil(() => false, swarm.clock.now() + 500);
+    const session = seeder.session!;
+    const unchoked = [...session.peers.values()].filter((p) => !p.amChoking && p.peerInterested);
+    assert.ok(swarm.clock.now() < 10_000, 'before the first rechoke');
+    assert.equal(unchoked.length, 5, 'four regular slots and the optimistic one');
+    const optimistic = session.choking.optimistic;
+    assert.ok(optimistic !== undefined && unchoked.some((p) => p.address === optimistic));
+    await swarm.close();
+  });
+
+  it('when the optimistic peer loses interest, its slot goes at once to a peer that holds nothing', async () => {
+    // Five peers get all of a 1 MiB torrent within the first rechoke's 10 s; six more join at 2 s with
+    // nothing. No first pass: the seeder keeps tit-for-tat's 4 + 1 slots.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 1024 },
+          { role: 'free-rider', count: 5, downKiBps: 4096 },
+          { role: 'free-rider', count: 6, downKiBps: 4096, joinAt: 2 },
+        ],
+        { superSeeding: false, seed: 3 },
+      ),
+    );
+    swarm.start();
+    const seeder = swarm.peers[0]!;
+    await runUntil(swarm, () => seeder.session !== undefined, 1000);
+    const session = seeder.session!;
+    const choking = session.choking;
+    const handovers: { at: number; next: PeerConnection | undefined }[] = [];
+    const onNotInterested = choking.onNotInterested.bind(choking);
+    choking.onNotInterested = (peer) => {
+      const wasOptimistic = peer.address === choking.optimistic && !peer.amChoking;
+      onNotInterested(peer);
+      if (wasOptimistic)
+        handovers.push({ at: swarm.clock.now(), next: session.peers.get(choking.optimistic ?? '') });
+    };
+    await runUntil(swarm, () => handovers.length > 0, 9_000);
+    await swarm.close();
+    assert.ok(handovers.length > 0, 'the optimistic peer finished before the first rechoke');
+    const { next } = handovers[0]!;
+    assert.ok(next, 'a new optimistic peer');
+    assert.equal(next.amChoking, false);
+    assert.equal(session.bitsOf(next).count, 0, 'it held nothing');
+  });
+
   it('a seeder moves its optimistic unchoke at every rechoke (10 s), not every third', async () => {
     // Twelve peers that upload nothing (nothing moves but the seeder's pieces), no first pass: the seeder
     // has more interested peers than its 4 + 1 slots for minutes.
