@@ -42,6 +42,24 @@ function fullSwarmAnd(joinAt: number): { swarm: Swarm; late: SimPeer } {
   return { swarm, late: swarm.peers.at(-1)! };
 }
 
+/**
+ * A seeder at 256 KiB/s without its first pass and twelve peers that upload nothing, started: more
+ * interested peers than the seeder's 4 + 1 slots for minutes.
+ */
+function slowSeederAndFreeRiders(): Swarm {
+  const swarm = new Swarm(
+    scenario(
+      [
+        { role: 'seeder', upKiBps: 256 },
+        { role: 'free-rider', count: 12, downKiBps: 1024 },
+      ],
+      { sizeMiB: 8, superSeeding: false, seed: 5 },
+    ),
+  );
+  swarm.start();
+  return swarm;
+}
+
 /** Starts the swarm and moves the clock until `cond` or `capMs`. */
 async function runUntil(swarm: Swarm, cond: () => boolean, capMs: number): Promise<void> {
   await swarm.advanceUntil(cond, capMs);
@@ -264,16 +282,7 @@ describe('session on the simulated network', () => {
   });
 
   it('the optimistic slot is drawn as soon as more peers are interested than the regular slots, not at the first rechoke', async () => {
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 256 },
-          { role: 'free-rider', count: 12, downKiBps: 1024 },
-        ],
-        { sizeMiB: 8, superSeeding: false, seed: 5 },
-      ),
-    );
-    swarm.start();
+    const swarm = slowSeederAndFreeRiders();
     const seeder = swarm.peers[0]!;
     await runUntil(swarm, () => (seeder.session?.peers.size ?? 0) === 12, 5000);
     await swarm.advanceUntil(() => false, swarm.clock.now() + 500);
@@ -322,18 +331,8 @@ describe('session on the simulated network', () => {
   });
 
   it('a seeder moves its optimistic unchoke at every rechoke (10 s), not every third', async () => {
-    // Twelve peers that upload nothing (nothing moves but the seeder's pieces), no first pass: the seeder
-    // has more interested peers than its 4 + 1 slots for minutes.
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 256 },
-          { role: 'free-rider', count: 12, downKiBps: 1024 },
-        ],
-        { sizeMiB: 8, superSeeding: false, seed: 5 },
-      ),
-    );
-    swarm.start();
+    // Nothing moves but the seeder's pieces.
+    const swarm = slowSeederAndFreeRiders();
     const seeder = swarm.peers[0]!;
     await runUntil(swarm, () => seeder.session !== undefined, 1000);
     const session = seeder.session!;
