@@ -71,17 +71,21 @@ export function rechoke(peers: readonly ChokerPeer[], o: ChokerOptions): ChokeDe
   return { unchoke, optimistic };
 }
 
+/** A peer connected for less than this is a newcomer: it may not have had the chance to trade yet. */
+export const NEWCOMER_MS = 60_000;
+
 /**
- * A weighted draw for the optimistic slot. Newcomers (under a minute) weigh three times as much, and so do
- * peers that hold nothing, so one new and empty weighs nine: they cannot trade yet, and in a flash crowd,
- * where every peer is a newcomer, holding nothing is what tells the peers that need the slot.
+ * A weighted draw for the optimistic slot. Newcomers weigh three times as much, and a newcomer that holds
+ * nothing nine times: it cannot trade yet, and in a flash crowd, where every peer is a newcomer, holding
+ * nothing is what tells the peers that need the slot. Past its first minute an empty peer weighs as much
+ * as any other: one that hides its pieces to look empty gains no more than a newcomer does.
  */
 export function pickOptimistic(
   candidates: readonly Pick<ChokerPeer, 'key' | 'connectedAt' | 'holdsNothing'>[],
   now: number,
   random: () => number,
 ): string | undefined {
-  const weights = candidates.map((p) => (now - p.connectedAt < 60_000 ? 3 : 1) * (p.holdsNothing ? 3 : 1));
+  const weights = candidates.map((p) => (now - p.connectedAt >= NEWCOMER_MS ? 1 : p.holdsNothing ? 9 : 3));
   let r = random() * weights.reduce((a, b) => a + b, 0);
   for (let i = 0; i < candidates.length; i++) {
     r -= weights[i]!;

@@ -1,6 +1,6 @@
 import { pieceSize } from '../metainfo/index.js';
 import type { PeerConnection } from '../peer/connection.js';
-import { type ChokerPeer, pickOptimistic, rechoke } from './choker.js';
+import { type ChokerPeer, NEWCOMER_MS, pickOptimistic, rechoke } from './choker.js';
 import { SeedDistributor } from './distributor.js';
 import type { TorrentSession } from './session.js';
 
@@ -152,20 +152,22 @@ export class Choking {
 
   /**
    * A draw for the optimistic slot between rechokes: when none is held yet, and when the optimistic peer
-   * lost interest while peers that hold nothing wait (`onlyEmpty`). In a flash crowd the slot is how a
-   * peer that holds nothing gets its first piece, and the next rechoke may be 10 s away; a free rider
-   * gains nothing from it once it holds a piece. True when a peer was unchoked.
+   * lost interest while newcomers that hold nothing wait (`onlyEmpty`). In a flash crowd the slot is how
+   * a peer that holds nothing gets its first piece, and the next rechoke may be 10 s away; a free rider
+   * gains nothing from it once it holds a piece or has been connected a minute. True when a peer was
+   * unchoked.
    */
   #fillOptimistic(onlyEmpty = false): boolean {
     const s = this.s;
+    const now = s.clock.now();
     const candidates = [];
     for (const p of s.peers.values()) {
       if (!p.peerInterested || !p.amChoking) continue;
       const holdsNothing = s.bitsOf(p).count === 0;
-      if (holdsNothing || !onlyEmpty)
+      if (!onlyEmpty || (holdsNothing && now - p.connectedAt < NEWCOMER_MS))
         candidates.push({ key: p.address, connectedAt: p.connectedAt, holdsNothing });
     }
-    const key = pickOptimistic(candidates, s.clock.now(), () => s.random.next());
+    const key = pickOptimistic(candidates, now, () => s.random.next());
     const chosen = key === undefined ? undefined : s.peers.get(key);
     if (!chosen) return false;
     this.optimistic = key;

@@ -134,7 +134,7 @@ test('newcomers are favoured for the optimistic slot', () => {
   assert.equal(newcomer, 75);
 });
 
-test('a peer that holds nothing weighs three times as much again for the optimistic slot', () => {
+test('a newcomer that holds nothing weighs three times as much again for the optimistic slot, an old empty peer no more than any', () => {
   const now = 10 * 60_000;
   const peers = [
     { key: 'old', connectedAt: 0 },
@@ -143,12 +143,12 @@ test('a peer that holds nothing weighs three times as much again for the optimis
     { key: 'old-empty', connectedAt: 0, holdsNothing: true },
   ];
   const picked = new Map<string | undefined, number>();
-  for (let i = 0; i < 160; i++) {
-    const key = pickOptimistic(peers, now, () => i / 160);
+  for (let i = 0; i < 140; i++) {
+    const key = pickOptimistic(peers, now, () => i / 140);
     picked.set(key, (picked.get(key) ?? 0) + 1);
   }
-  // Weights 1, 3, 9 and 3 of 16.
-  assert.deepEqual(Object.fromEntries(picked), { old: 10, new: 30, 'new-empty': 90, 'old-empty': 30 });
+  // Weights 1, 3, 9 and 1 of 14.
+  assert.deepEqual(Object.fromEntries(picked), { old: 10, new: 30, 'new-empty': 90, 'old-empty': 10 });
   assert.equal(
     pickOptimistic([], now, () => 0.5),
     undefined,
