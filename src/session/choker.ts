@@ -72,7 +72,11 @@ export function rechoke(peers: readonly ChokerPeer[], o: ChokerOptions): ChokeDe
 }
 
 /** A peer connected for less than this is a newcomer: it may not have had the chance to trade yet. */
-export const NEWCOMER_MS = 60_000;
+const NEWCOMER_MS = 60_000;
+
+export function isNewcomer(connectedAt: number, now: number): boolean {
+  return now - connectedAt < NEWCOMER_MS;
+}
 
 /**
  * A weighted draw for the optimistic slot. Newcomers weigh three times as much, and a newcomer that holds
@@ -85,7 +89,7 @@ export function pickOptimistic(
   now: number,
   random: () => number,
 ): string | undefined {
-  const weights = candidates.map((p) => (now - p.connectedAt >= NEWCOMER_MS ? 1 : p.holdsNothing ? 9 : 3));
+  const weights = candidates.map((p) => (!isNewcomer(p.connectedAt, now) ? 1 : p.holdsNothing ? 9 : 3));
   let r = random() * weights.reduce((a, b) => a + b, 0);
   for (let i = 0; i < candidates.length; i++) {
     r -= weights[i]!;

@@ -1,6 +1,6 @@
 import { pieceSize } from '../metainfo/index.js';
 import type { PeerConnection } from '../peer/connection.js';
-import { type ChokerPeer, NEWCOMER_MS, pickOptimistic, rechoke } from './choker.js';
+import { type ChokerPeer, isNewcomer, pickOptimistic, rechoke } from './choker.js';
 import { SeedDistributor } from './distributor.js';
 import type { TorrentSession } from './session.js';
 
@@ -39,11 +39,12 @@ export class Choking {
   }
 
   onNotInterested(peer: PeerConnection): void {
-    // Its slot is wasted on it now. The optimistic slot goes to a peer that holds nothing, if one waits (it
-    // cannot trade its way in); any other slot to the interested peer that sends to us fastest.
+    // Its slot is wasted on it now. The optimistic slot goes to a newcomer that holds nothing, if one waits
+    // (it cannot trade its way in), else to the waiting peer that sends to us fastest, as any other slot.
     if (!peer.amChoking && this.s.mode !== 'manual') {
       peer.setChoking(true);
-      if (peer.address !== this.optimistic || !this.#fillOptimistic(true)) this.#admitNext();
+      if (peer.address !== this.optimistic) this.#admitNext();
+      else if (!this.#fillOptimistic(true)) this.#admitNext(true);
     }
   }
 
@@ -86,6 +87,7 @@ export class Choking {
   }
 
   view(p: PeerConnection): ChokerPeer {
+    const held = this.s.bitsOf(p).count;
     return {
       key: p.address,
       interested: p.peerInterested,
@@ -94,8 +96,8 @@ export class Choking {
       unchoked: !p.amChoking,
       connectedAt: p.connectedAt,
       snubbed: this.isSnubbed(p),
-      missing: this.s.metainfo.pieceCount - this.s.bitsOf(p).count,
-      holdsNothing: this.s.bitsOf(p).count === 0,
+      missing: this.s.metainfo.pieceCount - held,
+      holdsNothing: held === 0,
     };
   }
 
@@ -164,7 +166,7 @@ export class Choking {
     for (const p of s.peers.values()) {
       if (!p.peerInterested || !p.amChoking) continue;
       const holdsNothing = s.bitsOf(p).count === 0;
-      if (!onlyEmpty || (holdsNothing && now - p.connectedAt < NEWCOMER_MS))
+      if (!onlyEmpty || (holdsNothing && isNewcomer(p.connectedAt, now)))
         candidates.push({ key: p.address, connectedAt: p.connectedAt, holdsNothing });
     }
     const key = pickOptimistic(candidates, now, () => s.random.next());
@@ -188,12 +190,19 @@ export class Choking {
     return s.uploadSlots;
   }
 
-  #admitNext(): void {
+  /**
+   * Unchokes the waiting peer that sends to us fastest (seeding: that we send to fastest) into a free
+   * regular slot, or into the optimistic slot (`asOptimistic`): that one is left vacant, for the next
+   * interested peer's draw, when nobody waits.
+   */
+  #admitNext(asOptimistic = false): void {
     const s = this.s;
     const waiting = [...s.peers.values()]
       .filter((p) => p.peerInterested && p.amChoking)
       .sort((a, b) => (s.complete ? b.up.rate - a.up.rate : b.down.rate - a.down.rate));
-    if (waiting[0] && this.#slotsFor(waiting[0])) this.#unchoke(waiting[0]);
+    const next = waiting[0];
+    if (asOptimistic) this.optimistic = next?.address;
+    if (next && (asOptimistic || this.#slotsFor(next))) this.#unchoke(next);
   }
 
   /** Suggestions go out before the UNCHOKE, so the peer's first requests already follow them. */

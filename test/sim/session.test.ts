@@ -330,6 +330,53 @@ describe('session on the simulated network', () => {
     assert.equal(session.bitsOf(next).count, 0, 'it held nothing');
   });
 
+  it('when the optimistic peer loses interest and no empty newcomer waits, the fastest sender waiting takes its slot', async () => {
+    // Five leechers get all of a 1 MiB torrent within the first rechoke's 10 s; six more join at 1 s and get
+    // pieces from the first five, so none holds nothing when the seeder's optimistic peer finishes.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 1024 },
+          { role: 'leecher', count: 5, upKiBps: 512, downKiBps: 4096 },
+          { role: 'leecher', count: 6, upKiBps: 512, downKiBps: 4096, joinAt: 1 },
+        ],
+        { superSeeding: false, seed: 3 },
+      ),
+    );
+    swarm.start();
+    const seeder = swarm.peers[0]!;
+    await runUntil(swarm, () => seeder.session !== undefined, 1000);
+    const session = seeder.session!;
+    const choking = session.choking;
+    const handovers: {
+      emptyWaiting: number;
+      waiting: number;
+      unchoked: number;
+      optimisticUnchoked: boolean;
+    }[] = [];
+    const onNotInterested = choking.onNotInterested.bind(choking);
+    choking.onNotInterested = (peer) => {
+      const wasOptimistic = peer.address === choking.optimistic && !peer.amChoking;
+      const waiting = [...session.peers.values()].filter((p) => p.peerInterested && p.amChoking);
+      onNotInterested(peer);
+      if (wasOptimistic)
+        handovers.push({
+          emptyWaiting: waiting.filter((p) => session.bitsOf(p).count === 0).length,
+          waiting: waiting.length,
+          unchoked: [...session.peers.values()].filter((p) => p.peerInterested && !p.amChoking).length,
+          optimisticUnchoked: session.peers.get(choking.optimistic ?? '')?.amChoking === false,
+        });
+    };
+    await runUntil(swarm, () => handovers.length > 0, 9_000);
+    await swarm.close();
+    assert.ok(handovers.length > 0, 'the optimistic peer finished before the first rechoke');
+    const h = handovers[0]!;
+    assert.equal(h.emptyWaiting, 0, 'every waiting peer held a piece');
+    assert.ok(h.waiting > 0, 'some peer waited');
+    assert.equal(h.unchoked, 5, 'four regular slots and the optimistic one, all taken');
+    assert.ok(h.optimisticUnchoked, 'the peer let in is the optimistic one');
+  });
+
   it('a seeder moves its optimistic unchoke at every rechoke (10 s), not every third', async () => {
     // Nothing moves but the seeder's pieces.
     const swarm = slowSeederAndFreeRiders();
