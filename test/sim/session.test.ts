@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PeerConnection } from '../../src/peer/connection.js';
+import type { TorrentSession } from '../../src/session/session.js';
 import type { SimStream } from '../../src/sim/network.js';
 import { parseScenario, type Scenario } from '../../src/sim/scenario.js';
 import { type SimPeer, Swarm } from '../../src/sim/swarm.js';
@@ -58,6 +59,35 @@ function slowSeederAndFreeRiders(): Swarm {
   );
   swarm.start();
   return swarm;
+}
+
+/**
+ * Runs a swarm whose seeder has no first pass (tit-for-tat's 4 + 1 slots) until its optimistic peer first
+ * loses interest, before the first rechoke, and returns what `observe` saw right after the seeder handed
+ * that slot on; `waiting`: the peers that waited for a slot just before.
+ */
+async function firstOptimisticHandover<T>(
+  groups: Group[],
+  observe: (session: TorrentSession, waiting: PeerConnection[]) => T,
+): Promise<T> {
+  const swarm = new Swarm(scenario(groups, { superSeeding: false, seed: 3 }));
+  swarm.start();
+  const seeder = swarm.peers[0]!;
+  await runUntil(swarm, () => seeder.session !== undefined, 1000);
+  const session = seeder.session!;
+  const choking = session.choking;
+  const seen: T[] = [];
+  const onNotInterested = choking.onNotInterested.bind(choking);
+  choking.onNotInterested = (peer) => {
+    const wasOptimistic = peer.address === choking.optimistic && !peer.amChoking;
+    const waiting = [...session.peers.values()].filter((p) => p.peerInterested && p.amChoking);
+    onNotInterested(peer);
+    if (wasOptimistic) seen.push(observe(session, waiting));
+  };
+  await runUntil(swarm, () => seen.length > 0, 9_000);
+  await swarm.close();
+  assert.ok(seen.length > 0, 'the optimistic peer finished before the first rechoke');
+  return seen[0]!;
 }
 
 /** Starts the swarm and moves the clock until `cond` or `capMs`. */
@@ -297,80 +327,39 @@ describe('session on the simulated network', () => {
 
   it('when the optimistic peer loses interest, its slot goes at once to a peer that holds nothing', async () => {
     // Five peers get all of a 1 MiB torrent within the first rechoke's 10 s; six more join at 2 s with
-    // nothing. No first pass: the seeder keeps tit-for-tat's 4 + 1 slots.
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 1024 },
-          { role: 'free-rider', count: 5, downKiBps: 4096 },
-          { role: 'free-rider', count: 6, downKiBps: 4096, joinAt: 2 },
-        ],
-        { superSeeding: false, seed: 3 },
-      ),
+    // nothing.
+    const next = await firstOptimisticHandover(
+      [
+        { role: 'seeder', upKiBps: 1024 },
+        { role: 'free-rider', count: 5, downKiBps: 4096 },
+        { role: 'free-rider', count: 6, downKiBps: 4096, joinAt: 2 },
+      ],
+      (session) => {
+        const p = session.peers.get(session.choking.optimistic ?? '');
+        return p && { unchoked: !p.amChoking, held: session.bitsOf(p).count };
+      },
     );
-    swarm.start();
-    const seeder = swarm.peers[0]!;
-    await runUntil(swarm, () => seeder.session !== undefined, 1000);
-    const session = seeder.session!;
-    const choking = session.choking;
-    const handovers: { at: number; next: PeerConnection | undefined }[] = [];
-    const onNotInterested = choking.onNotInterested.bind(choking);
-    choking.onNotInterested = (peer) => {
-      const wasOptimistic = peer.address === choking.optimistic && !peer.amChoking;
-      onNotInterested(peer);
-      if (wasOptimistic)
-        handovers.push({ at: swarm.clock.now(), next: session.peers.get(choking.optimistic ?? '') });
-    };
-    await runUntil(swarm, () => handovers.length > 0, 9_000);
-    await swarm.close();
-    assert.ok(handovers.length > 0, 'the optimistic peer finished before the first rechoke');
-    const { next } = handovers[0]!;
     assert.ok(next, 'a new optimistic peer');
-    assert.equal(next.amChoking, false);
-    assert.equal(session.bitsOf(next).count, 0, 'it held nothing');
+    assert.equal(next.unchoked, true);
+    assert.equal(next.held, 0, 'it held nothing');
   });
 
   it('when the optimistic peer loses interest and no empty newcomer waits, the fastest sender waiting takes its slot', async () => {
     // Five leechers get all of a 1 MiB torrent within the first rechoke's 10 s; six more join at 1 s and get
     // pieces from the first five, so none holds nothing when the seeder's optimistic peer finishes.
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 1024 },
-          { role: 'leecher', count: 5, upKiBps: 512, downKiBps: 4096 },
-          { role: 'leecher', count: 6, upKiBps: 512, downKiBps: 4096, joinAt: 1 },
-        ],
-        { superSeeding: false, seed: 3 },
-      ),
+    const h = await firstOptimisticHandover(
+      [
+        { role: 'seeder', upKiBps: 1024 },
+        { role: 'leecher', count: 5, upKiBps: 512, downKiBps: 4096 },
+        { role: 'leecher', count: 6, upKiBps: 512, downKiBps: 4096, joinAt: 1 },
+      ],
+      (session, waiting) => ({
+        emptyWaiting: waiting.filter((p) => session.bitsOf(p).count === 0).length,
+        waiting: waiting.length,
+        unchoked: [...session.peers.values()].filter((p) => p.peerInterested && !p.amChoking).length,
+        optimisticUnchoked: session.peers.get(session.choking.optimistic ?? '')?.amChoking === false,
+      }),
     );
-    swarm.start();
-    const seeder = swarm.peers[0]!;
-    await runUntil(swarm, () => seeder.session !== undefined, 1000);
-    const session = seeder.session!;
-    const choking = session.choking;
-    const handovers: {
-      emptyWaiting: number;
-      waiting: number;
-      unchoked: number;
-      optimisticUnchoked: boolean;
-    }[] = [];
-    const onNotInterested = choking.onNotInterested.bind(choking);
-    choking.onNotInterested = (peer) => {
-      const wasOptimistic = peer.address === choking.optimistic && !peer.amChoking;
-      const waiting = [...session.peers.values()].filter((p) => p.peerInterested && p.amChoking);
-      onNotInterested(peer);
-      if (wasOptimistic)
-        handovers.push({
-          emptyWaiting: waiting.filter((p) => session.bitsOf(p).count === 0).length,
-          waiting: waiting.length,
-          unchoked: [...session.peers.values()].filter((p) => p.peerInterested && !p.amChoking).length,
-          optimisticUnchoked: session.peers.get(choking.optimistic ?? '')?.amChoking === false,
-        });
-    };
-    await runUntil(swarm, () => handovers.length > 0, 9_000);
-    await swarm.close();
-    assert.ok(handovers.length > 0, 'the optimistic peer finished before the first rechoke');
-    const h = handovers[0]!;
     assert.equal(h.emptyWaiting, 0, 'every waiting peer held a piece');
     assert.ok(h.waiting > 0, 'some peer waited');
     assert.equal(h.unchoked, 5, 'four regular slots and the optimistic one, all taken');
