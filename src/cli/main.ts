@@ -145,7 +145,10 @@ dhtOptions(program.command('download <torrents...>'))
   .addOption(rate('--upload-limit', 'total upload rate'))
   .addOption(rate('--download-limit', 'total download rate'))
   .addOption(
-    new Option('--max-peers <n>', 'peers per torrent').argParser((v) => parsePositiveInt(v, '--max-peers')),
+    new Option(
+      '--max-peers <n>',
+      'peers per torrent (we dial up to half; the rest is for peers that dial us)',
+    ).argParser((v) => parsePositiveInt(v, '--max-peers')),
   )
   .addOption(announceIp())
   .addOption(web())

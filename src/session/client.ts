@@ -56,6 +56,8 @@ export interface ClientOptions {
   readonly uploadLimit?: number;
   readonly downloadLimit?: number;
   readonly maxPeers?: number;
+  /** Connections a torrent opens itself, at most (default: half of its peer limit). */
+  readonly dialLimit?: number;
   readonly announceIp?: string;
   /** Clock, randomness and network (default: Node's). */
   readonly env?: Env;
@@ -201,6 +203,7 @@ export class Client {
       uploadBucket: this.uploadBucket,
       downloadBucket: this.downloadBucket,
       maxPeers: this.#opts.maxPeers,
+      dialLimit: this.#opts.dialLimit,
       announceIp: this.#opts.announceIp,
       mayConnect: () => this.connectionCount < LIMITS.maxPeersTotal,
       env: this.env,

@@ -34,10 +34,10 @@ export class Dialling {
     return this.#dialing.size;
   }
 
-  /** Dials each of `peers` not connected or being dialled already, up to the torrent's peer limit. */
+  /** Dials each of `peers` not connected or being dialled already, while we hold fewer than the dial limit. */
   dial(peers: readonly { ip: string; port: number }[], source: PeerSource = 'tracker'): void {
     for (const p of peers) {
-      if (this.s.peers.size + this.#dialing.size >= this.s.maxPeers) return;
+      if (this.s.peers.size + this.#dialing.size >= this.s.dialLimit) return;
       this.connect(p.ip, p.port, source).catch(() => {});
     }
   }
@@ -59,7 +59,9 @@ export class Dialling {
             ? 'not needed: we are seeding'
             : s.peers.size >= s.maxPeers
               ? `peer limit (${s.maxPeers}) reached`
-              : 'not dialled yet',
+              : s.peers.size >= s.dialLimit
+                ? `not dialled: we dial up to ${s.dialLimit} peers and keep the rest of ${s.maxPeers} for peers that dial us`
+                : 'not dialled yet',
       );
     }
     for (const [address, why] of s.verifying.banned) out.set(address, `banned: ${why}`);

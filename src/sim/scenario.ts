@@ -62,6 +62,8 @@ export interface Scenario {
   readonly uploadSlots: number;
   /** Connections per peer at most. */
   readonly maxPeers: number;
+  /** Connections a peer dials itself, at most (default: the session's, half of `maxPeers`). */
+  readonly dialLimit: number | undefined;
   /** Progress samples, s. */
   readonly sampleEvery: number;
   readonly groups: readonly PeerGroup[];
@@ -143,6 +145,7 @@ export function parseScenario(json: unknown, opts: { peers?: number } = {}): Sce
     hasher,
     uploadSlots: num(o, 'uploadSlots', 4, 1),
     maxPeers: num(o, 'maxPeers', 80, 1),
+    dialLimit: o.dialLimit === undefined ? undefined : num(o, 'dialLimit', 1, 1),
     sampleEvery: num(o, 'sampleEvery', 1, 0.01),
     groups,
   };

@@ -233,6 +233,7 @@ export class Swarm {
       host: p.address,
       port: this.loopback ? 0 : SIM_PORT,
       maxPeers: s.maxPeers,
+      dialLimit: s.dialLimit,
       // The free rider takes requests and never serves them: a budget of one byte a second. On loopback
       // the capacities are the Client's limits.
       uploadLimit: p.role === 'free-rider' ? 1 : limited ? limit(p.up) : 0,

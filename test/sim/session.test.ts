@@ -25,8 +25,8 @@ function byName(swarm: Swarm, name: string): SimPeer {
 }
 
 /**
- * Twenty peers of at most 19 connections each (all connected to all once they meet, so every one is
- * full), and a 21st that joins at `joinAt` seconds; started.
+ * Twenty peers of at most 19 connections each, all dialled (so all connected to all once they meet, and
+ * every one full), and a 21st that joins at `joinAt` seconds; started.
  */
 function fullSwarmAnd(joinAt: number): { swarm: Swarm; late: SimPeer } {
   const swarm = new Swarm(
@@ -36,7 +36,7 @@ function fullSwarmAnd(joinAt: number): { swarm: Swarm; late: SimPeer } {
         { role: 'leecher', count: 19, upKiBps: 64, downKiBps: 1024 },
         { role: 'leecher', count: 1, upKiBps: 64, downKiBps: 1024, joinAt },
       ],
-      { sizeMiB: 4, maxPeers: 19, seed: 5 },
+      { sizeMiB: 4, maxPeers: 19, dialLimit: 19, seed: 5 },
     ),
   );
   swarm.start();
@@ -528,6 +528,36 @@ describe('session on the simulated network', () => {
     assert.ok(leecher.session!.have.count > 0, 'it is downloading');
     // 16 blocks (256 KiB), where a fixed queue had 64 (1 MiB: 16 s of this seeder) waiting at once.
     assert.ok(most >= 8 && most <= 16, `${most} blocks in flight at once`);
+    await swarm.close();
+  });
+
+  it('dials up to half its peer limit and accepts peers that dial it up to the whole limit', async () => {
+    // 17 peers of 8 connections at most: each dials 4 and keeps 4 for peers that come later (a flash
+    // crowd's first arrivals used to fill every slot with one another; see TorrentSession.dialLimit).
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 64 },
+          { role: 'leecher', count: 12, upKiBps: 64, downKiBps: 1024 },
+          { role: 'leecher', count: 4, upKiBps: 64, downKiBps: 1024, joinAt: 5 },
+        ],
+        { sizeMiB: 4, maxPeers: 8, seed: 3 },
+      ),
+    );
+    swarm.start();
+    await runUntil(swarm, () => false, 6500);
+    const sessions = swarm.peers.map((p) => p.session!);
+    const outgoing = sessions.map((s) => [...s.peers.values()].filter((c) => c.outgoing).length);
+    assert.equal(Math.max(...outgoing), 4, 'a peer dials 4 of its 8');
+    assert.ok(Math.max(...sessions.map((s) => s.peers.size)) === 8, 'and lets others dial it up to 8');
+    // What the status page says of peers a leecher knows and did not dial
+    const why = sessions.flatMap((s) => (s.complete ? [] : s.dialling.notConnected().map((n) => n.why)));
+    assert.ok(
+      why.some(
+        (w) => w === 'not dialled: we dial up to 4 peers and keep the rest of 8 for peers that dial us',
+      ),
+      why.join('; '),
+    );
     await swarm.close();
   });
 
