@@ -657,7 +657,7 @@ export class TorrentSession implements PeerHost {
   #lastRedial = 0;
 
   /**
-   * Every 30 s while downloading below the peer limit, the peers the trackers named and we are not
+   * Every 30 s while downloading below the dial limit, the peers the trackers named and we are not
    * connected to are dialled again: in a flash crowd a leecher can fill up with incoming peers, close its
    * own dial to the seeder as one too many, and then never hear of it again before the next announce.
    * With no connection at all, every 5 s: every peer it knows may have been full when it first dialled
