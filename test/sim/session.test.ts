@@ -366,6 +366,55 @@ describe('session on the simulated network', () => {
     assert.ok(h.optimisticUnchoked, 'the peer let in is the optimistic one');
   });
 
+  it('a regular slot freed between rechokes goes to a newcomer that holds nothing before the fastest sender', async () => {
+    // Six leechers trade from the start; six more come at 3 s with nothing. Whenever a leecher's regular
+    // slot frees (its peer lost interest) while both kinds wait, the empty newcomer gets it: its first piece
+    // makes it an uploader, where the slot would add a piece to a peer that trades already.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 1024 },
+          { role: 'leecher', count: 6, upKiBps: 256, downKiBps: 4096 },
+          { role: 'leecher', count: 6, upKiBps: 256, downKiBps: 16, joinAt: 3 },
+        ],
+        { sizeMiB: 4, seed: 3 },
+      ),
+    );
+    swarm.start();
+    const handovers: { emptyGot: boolean }[] = [];
+    const watched = new Set<TorrentSession>();
+    await runUntil(
+      swarm,
+      () => {
+        for (const p of swarm.peers) {
+          const session = p.session;
+          if (!session || p.role !== 'leecher' || watched.has(session)) continue;
+          watched.add(session);
+          const choking = session.choking;
+          const onNotInterested = choking.onNotInterested.bind(choking);
+          choking.onNotInterested = (peer) => {
+            const regular = !peer.amChoking && peer.address !== choking.optimistic && !session.complete;
+            const waiting = [...session.peers.values()].filter((q) => q.peerInterested && q.amChoking);
+            const empty = (q: PeerConnection) => session.bitsOf(q).count === 0 && q.up.total === 0;
+            onNotInterested(peer);
+            if (!regular || !waiting.some(empty) || waiting.every(empty)) return;
+            const letIn = waiting.filter((q) => !q.amChoking);
+            if (letIn.length === 1) handovers.push({ emptyGot: empty(letIn[0]!) });
+          };
+        }
+        return false;
+      },
+      9_000,
+    );
+    await swarm.close();
+    assert.ok(handovers.length > 0, 'a slot freed while both kinds waited');
+    assert.deepEqual(
+      handovers.filter((h) => !h.emptyGot),
+      [],
+      `${handovers.length} handovers`,
+    );
+  });
+
   it('a seeder moves its optimistic unchoke at every rechoke (10 s), not every third', async () => {
     // Nothing moves but the seeder's pieces.
     const swarm = slowSeederAndFreeRiders();
