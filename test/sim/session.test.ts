@@ -18,6 +18,13 @@ function scenario(groups: Group[], extra: Record<string, unknown> = {}): Scenari
   return parseScenario({ name: 'test', sizeMiB: 1, pieceKiB: 64, latencyMs: 10, groups, ...extra });
 }
 
+/** A swarm of `groups` on the test's small torrent (see `scenario`), started. */
+function started(groups: Group[], extra: Record<string, unknown>): Swarm {
+  const swarm = new Swarm(scenario(groups, extra));
+  swarm.start();
+  return swarm;
+}
+
 function byName(swarm: Swarm, name: string): SimPeer {
   const p = swarm.peers.find((q) => q.name === name);
   assert.ok(p, name);
@@ -370,17 +377,14 @@ describe('session on the simulated network', () => {
     // Six leechers trade from the start; six more come at 3 s with nothing. Whenever a leecher's regular
     // slot frees (its peer lost interest) while both kinds wait, the empty newcomer gets it: its first piece
     // makes it an uploader, where the slot would add a piece to a peer that trades already.
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 1024 },
-          { role: 'leecher', count: 6, upKiBps: 256, downKiBps: 4096 },
-          { role: 'leecher', count: 6, upKiBps: 256, downKiBps: 16, joinAt: 3 },
-        ],
-        { sizeMiB: 4, seed: 3 },
-      ),
+    const swarm = started(
+      [
+        { role: 'seeder', upKiBps: 1024 },
+        { role: 'leecher', count: 6, upKiBps: 256, downKiBps: 4096 },
+        { role: 'leecher', count: 6, upKiBps: 256, downKiBps: 16, joinAt: 3 },
+      ],
+      { sizeMiB: 4, seed: 3 },
     );
-    swarm.start();
     const handovers: { emptyGot: boolean }[] = [];
     const watched = new Set<TorrentSession>();
     await runUntil(
@@ -583,17 +587,14 @@ describe('session on the simulated network', () => {
   it('dials up to half its peer limit and accepts peers that dial it up to the whole limit', async () => {
     // 17 peers of 8 connections at most: each dials 4 and keeps 4 for peers that come later (a flash
     // crowd's first arrivals used to fill every slot with one another; see TorrentSession.dialLimit).
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 64 },
-          { role: 'leecher', count: 12, upKiBps: 64, downKiBps: 1024 },
-          { role: 'leecher', count: 4, upKiBps: 64, downKiBps: 1024, joinAt: 5 },
-        ],
-        { sizeMiB: 4, maxPeers: 8, seed: 3 },
-      ),
+    const swarm = started(
+      [
+        { role: 'seeder', upKiBps: 64 },
+        { role: 'leecher', count: 12, upKiBps: 64, downKiBps: 1024 },
+        { role: 'leecher', count: 4, upKiBps: 64, downKiBps: 1024, joinAt: 5 },
+      ],
+      { sizeMiB: 4, maxPeers: 8, seed: 3 },
     );
-    swarm.start();
     await runUntil(swarm, () => false, 6500);
     const sessions = swarm.peers.map((p) => p.session!);
     const outgoing = sessions.map((s) => [...s.peers.values()].filter((c) => c.outgoing).length);
