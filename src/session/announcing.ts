@@ -146,11 +146,7 @@ export class Announcing {
    */
   tick(): void {
     const s = this.s;
-    if (s.complete || s.mode !== 'auto' || s.paused || s.dialling.pending > 0) return;
-    // Peers that have nothing we lack, or went silent (a crashed seeder stays connected until its idle
-    // timeout), are as good as none.
-    for (const p of s.peers.values())
-      if (!s.requesting.isSilent(p) && s.picker.interesting(s.bitsOf(p))) return;
+    if (s.complete || s.mode !== 'auto' || s.paused || s.dialling.pending > 0 || s.hasUsefulPeer()) return;
     if (s.clock.now() - this.#lastFinderAsk >= PEERLESS_ASK_MS) {
       this.#lastFinderAsk = s.clock.now();
       for (const f of s.peerFinders) f.lookupNow();

@@ -34,10 +34,14 @@ export class Dialling {
     return this.#dialing.size;
   }
 
-  /** Dials each of `peers` not connected or being dialled already, while we hold fewer than the dial limit. */
+  /**
+   * Dials each of `peers` not connected or being dialled already, while we hold fewer connections than the
+   * dial limit (the whole peer limit while `starving`).
+   */
   dial(peers: readonly { ip: string; port: number }[], source: PeerSource = 'tracker'): void {
+    const limit = this.s.starving ? this.s.maxPeers : this.s.dialLimit;
     for (const p of peers) {
-      if (this.s.peers.size + this.#dialing.size >= this.s.dialLimit) return;
+      if (this.s.peers.size + this.#dialing.size >= limit) return;
       this.connect(p.ip, p.port, source).catch(() => {});
     }
   }
@@ -59,7 +63,7 @@ export class Dialling {
             ? 'not needed: we are seeding'
             : s.peers.size >= s.maxPeers
               ? `peer limit (${s.maxPeers}) reached`
-              : s.peers.size >= s.dialLimit
+              : s.peers.size >= s.dialLimit && !s.starving
                 ? `not dialled: we dial up to ${s.dialLimit} peers and keep the rest of ${s.maxPeers} for peers that dial us`
                 : 'not dialled yet',
       );

@@ -16,7 +16,7 @@ import type { PieceHasher, Storage } from '../storage/index.js';
 import type { AnnounceResult, TrackerAnswer, TrackerPeer } from '../tracker/index.js';
 import { TrackerClient } from '../tracker/index.js';
 import { metadataPieceMessage, type WireMessage } from '../wire/index.js';
-import { type Announcer, Announcing } from './announcing.js';
+import { type Announcer, Announcing, PEERLESS_ASK_MS } from './announcing.js';
 import { PieceBufferPool } from './buffer-pool.js';
 import { Choking, RECHOKE_MS } from './choking.js';
 import { Dialling } from './dialling.js';
@@ -200,6 +200,7 @@ export class TorrentSession implements PeerHost {
     this.mayConnect = opts.mayConnect;
     this.superSeed = opts.superSeed ?? true;
     this.startedAt = this.clock.now();
+    this.#usefulAt = this.startedAt;
     this.down = new RateMeter(this.clock);
     this.up = new RateMeter(this.clock);
     this.picker = new PiecePicker(opts.metainfo, { have: opts.have, random: () => this.random.next() });
@@ -434,6 +435,16 @@ export class TorrentSession implements PeerHost {
     this.wake();
   }
 
+  /**
+   * Whether some connected peer has a piece we lack and still answers. Peers that have nothing we lack, or
+   * went silent (a crashed seeder stays connected until its idle timeout), are as good as none.
+   */
+  hasUsefulPeer(): boolean {
+    for (const p of this.peers.values())
+      if (!this.requesting.isSilent(p) && this.picker.interesting(this.bitsOf(p))) return true;
+    return false;
+  }
+
   bitsOf(peer: PeerConnection): Bitfield {
     peer.bits ??= new Bitfield(this.pieceCount);
     return peer.bits;
@@ -647,11 +658,24 @@ export class TorrentSession implements PeerHost {
   }
 
   #tick(): void {
+    if (this.done || this.hasUsefulPeer()) this.#usefulAt = this.clock.now();
     this.requesting.tick();
     this.exchanging.tick();
     this.announcing.tick();
     this.#redialKnown();
     this.wake();
+  }
+
+  /** When we last had what we want or a connected peer with a piece we lack (see `starving`). */
+  #usefulAt = 0;
+
+  /**
+   * Downloading, with no connected peer that has a piece we lack for PEERLESS_ASK_MS: then we dial up to
+   * the whole peer limit, not only the dial limit. Leechers that met one another before any of them held
+   * a piece must still reach a seeder that comes later, however many useless connections they hold.
+   */
+  get starving(): boolean {
+    return !this.done && this.clock.now() - this.#usefulAt >= PEERLESS_ASK_MS;
   }
 
   #lastRedial = 0;

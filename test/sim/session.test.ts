@@ -611,6 +611,36 @@ describe('session on the simulated network', () => {
     await swarm.close();
   });
 
+  it('a leecher with no useful peer for 15 s dials past its dial limit, up to the peer limit', async () => {
+    // A leecher among three free riders (they hold nothing), 4 connections at most, so it dials 2; a
+    // seeder comes at 20 s. Leechers that met before any held a piece must still reach the seeder.
+    const swarm = started(
+      [
+        { role: 'leecher', upKiBps: 64, downKiBps: 1024 },
+        { role: 'free-rider', count: 3, downKiBps: 1024 },
+        { role: 'seeder', upKiBps: 64, joinAt: 20 },
+      ],
+      { sizeMiB: 1, maxPeers: 4, seed: 3 },
+    );
+    const leecher = swarm.peers[0]!;
+    const seeder = swarm.peers.at(-1)!;
+    const dialSeeder = (): number => {
+      const before = leecher.session!.dialling.pending;
+      leecher.session!.dialling.dial([{ ip: seeder.address, port: seeder.port }]);
+      return leecher.session!.dialling.pending - before;
+    };
+    await runUntil(swarm, () => false, 5000);
+    assert.ok(leecher.session!.peers.size >= 2, `${leecher.session!.peers.size} connections, all useless`);
+    assert.equal(leecher.session!.starving, false, 'not yet starving at 5 s');
+    assert.equal(dialSeeder(), 0, 'at its dial limit, it does not dial');
+    await runUntil(swarm, () => seeder.session !== undefined, 21_000);
+    assert.equal(leecher.session!.starving, true, 'no useful peer since it started');
+    assert.equal(dialSeeder(), 1, 'starving, it dials the seeder');
+    await runUntil(swarm, () => leecher.session!.complete, 60_000);
+    assert.ok(leecher.session!.complete, 'and finishes');
+    await swarm.close();
+  });
+
   it('a newcomer to a swarm where every peer is full is let in: an idle connection makes room for it', async () => {
     // Twenty peers of at most 19 connections each: all connected to all, every one full, most connections
     // choked both ways (5 upload slots each). A 21st comes 12 s later. Refused by all, it stayed without a
