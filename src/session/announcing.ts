@@ -144,9 +144,9 @@ export class Announcing {
    * Once a second: a torrent still downloading with no useful peer left asks its trackers (and the DHT) now
    * rather than later.
    */
-  tick(): void {
+  tick(hasUsefulPeer: boolean): void {
     const s = this.s;
-    if (s.complete || s.mode !== 'auto' || s.paused || s.dialling.pending > 0 || s.hasUsefulPeer()) return;
+    if (s.complete || s.mode !== 'auto' || s.paused || s.dialling.pending > 0 || hasUsefulPeer) return;
     if (s.clock.now() - this.#lastFinderAsk >= PEERLESS_ASK_MS) {
       this.#lastFinderAsk = s.clock.now();
       for (const f of s.peerFinders) f.lookupNow();

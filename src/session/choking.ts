@@ -174,7 +174,6 @@ export class Choking {
    */
   #fillOptimistic(onlyEmpty = false): boolean {
     const s = this.s;
-    const now = s.clock.now();
     const candidates = [];
     for (const p of s.peers.values()) {
       if (!p.peerInterested || !p.amChoking) continue;
@@ -185,7 +184,7 @@ export class Choking {
           holdsNothing: s.bitsOf(p).count === 0,
         });
     }
-    const key = pickOptimistic(candidates, now, () => s.random.next());
+    const key = pickOptimistic(candidates, s.clock.now(), () => s.random.next());
     const chosen = key === undefined ? undefined : s.peers.get(key);
     if (!chosen) return false;
     this.optimistic = key;

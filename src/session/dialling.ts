@@ -39,11 +39,16 @@ export class Dialling {
    * dial limit (the whole peer limit while `starving`).
    */
   dial(peers: readonly { ip: string; port: number }[], source: PeerSource = 'tracker'): void {
-    const limit = this.s.starving ? this.s.maxPeers : this.s.dialLimit;
+    const limit = this.#limit;
     for (const p of peers) {
       if (this.s.peers.size + this.#dialing.size >= limit) return;
       this.connect(p.ip, p.port, source).catch(() => {});
     }
+  }
+
+  /** Connections up to which we dial: the dial limit, or the whole peer limit while starving. */
+  get #limit(): number {
+    return this.s.starving ? this.s.maxPeers : this.s.dialLimit;
   }
 
   /** Peers the trackers named (or dials failed) that we are not connected to, each with the reason. */
@@ -63,7 +68,7 @@ export class Dialling {
             ? 'not needed: we are seeding'
             : s.peers.size >= s.maxPeers
               ? `peer limit (${s.maxPeers}) reached`
-              : s.peers.size >= s.dialLimit && !s.starving
+              : s.peers.size >= this.#limit
                 ? `not dialled: we dial up to ${s.dialLimit} peers and keep the rest of ${s.maxPeers} for peers that dial us`
                 : 'not dialled yet',
       );

@@ -658,10 +658,11 @@ export class TorrentSession implements PeerHost {
   }
 
   #tick(): void {
-    if (this.done || this.hasUsefulPeer()) this.#usefulAt = this.clock.now();
+    const useful = !this.done && this.hasUsefulPeer();
+    if (this.done || useful) this.#usefulAt = this.clock.now();
     this.requesting.tick();
     this.exchanging.tick();
-    this.announcing.tick();
+    this.announcing.tick(useful);
     this.#redialKnown();
     this.wake();
   }
