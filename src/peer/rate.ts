@@ -44,6 +44,14 @@ export class RateMeter {
 const MIN_WAKE_MS = 25;
 
 /**
+ * Waiters ranked at or above this give way: served only from a full bucket, that is with budget nobody else
+ * used for a burst's time (a quarter second). Being first in the queue is not enough: a serving loop queues
+ * its next batch some promise steps after its last was let out, and that batch should have the budget.
+ * Once only such waiters are left, they take the whole rate, each as the budget refills.
+ */
+export const GIVE_WAY_RANK = 2 ** 40;
+
+/**
  * A token bucket shared by every connection of the process, so `--upload-limit` is a total. A
  * limit of 0 means unlimited. Waiters are served in order, so one busy peer cannot starve others.
  */
@@ -75,7 +83,8 @@ export class TokenBucket {
   /**
    * Resolves once `bytes` may be sent. Waiters with a lower `rank` go first, in order of arrival among
    * equals: serving ranks a batch by the bytes its piece still lacks, so the budget finishes pieces one
-   * after another instead of spreading over every peer's piece at once (see Serving).
+   * after another instead of spreading over every peer's piece at once (see Serving). A rank of
+   * GIVE_WAY_RANK or more waits for a full bucket.
    */
   take(bytes: number, rank = 0): Promise<void> {
     if (this.#rate <= 0 && this.#queue.length === 0) return Promise.resolve();
@@ -93,19 +102,24 @@ export class TokenBucket {
     return Math.max(this.#rate / 4, 64 * 1024);
   }
 
+  /** Budget the waiter needs before it may go. */
+  #needs(w: { bytes: number; rank: number }): number {
+    return w.rank >= GIVE_WAY_RANK ? this.#burst() : Math.min(w.bytes, this.#burst());
+  }
+
   #drain(): void {
     const now = this.#clock.now();
     this.#tokens = Math.min(this.#burst(), this.#tokens + ((now - this.#last) / 1000) * this.#rate);
     this.#last = now;
     while (this.#queue.length > 0) {
       const head = this.#queue[0]!;
-      if (this.#rate > 0 && this.#tokens < Math.min(head.bytes, this.#burst())) break;
+      if (this.#rate > 0 && this.#tokens < this.#needs(head)) break;
       this.#tokens -= head.bytes;
       this.#queue.shift();
       head.resolve();
     }
     if (this.#queue.length > 0 && !this.#timer) {
-      const need = Math.min(this.#queue[0]!.bytes, this.#burst()) - this.#tokens;
+      const need = this.#needs(this.#queue[0]!) - this.#tokens;
       const wait = Math.max(MIN_WAKE_MS, Math.min(1000, Math.ceil((need / this.#rate) * 1000)));
       this.#timer = this.#clock.setTimeout(() => {
         this.#timer = undefined;

@@ -1,5 +1,6 @@
 import { pieceSize } from '../metainfo/index.js';
 import type { PeerConnection } from '../peer/connection.js';
+import type { BlockRef } from '../picker/index.js';
 import { type ChokerPeer, isNewcomer, pickOptimistic, rechoke } from './choker.js';
 import { SeedDistributor } from './distributor.js';
 import type { TorrentSession } from './session.js';
@@ -74,12 +75,27 @@ export class Choking {
     return s.complete && this.#seedFromStart && s.mode !== 'manual' && s.superSeed && !this.distributor.done;
   }
 
+  /** Whether sending piece `index` to `peer` now is a second copy while some piece has not gone out once. */
+  isSecondCopy(peer: PeerConnection, index: number): boolean {
+    return this.#firstPass && this.distributor.isSecondCopy(index, peer.address);
+  }
+
+  /**
+   * Blocks of `batch` are about to wait for the upload budget: the pieces nobody took yet are this peer's
+   * first copies. Returns whether the batch is second copies (see `Serving`).
+   */
+  takeBatch(peer: PeerConnection, batch: readonly BlockRef[]): boolean {
+    if (!this.#firstPass) return false;
+    for (const r of batch) this.distributor.take(r.index, peer.address);
+    return this.distributor.isSecondCopy(batch[0]!.index, peer.address);
+  }
+
   /**
    * A block went out: once a suggested piece is fully sent, suggest the next, first to this peer, then
    * to any steered peer left without a suggestion (the share per peer shrinks as pieces go out).
    */
   served(peer: PeerConnection, index: number, bytes: number): void {
-    if (!this.distributor.served(index, bytes) || !this.#firstPass) return;
+    if (!this.distributor.served(index, bytes, peer.address) || !this.#firstPass) return;
     const leechers = this.#leechers();
     this.suggestTo(peer, false, leechers);
     for (const p of this.s.peers.values())

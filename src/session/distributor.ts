@@ -12,6 +12,8 @@ export class SeedDistributor {
   readonly #sent: Bitfield;
   readonly #servedBytes: Float64Array;
   readonly #owner = new Map<number, string>();
+  /** Pieces not yet out once, by the peer that took them (see `take`). */
+  readonly #taker = new Map<number, string>();
   readonly #byPeer = new Map<string, Set<number>>();
   readonly #pieceSize: (index: number) => number;
   readonly #perPeer: number;
@@ -35,13 +37,35 @@ export class SeedDistributor {
     return this.#sent.complete;
   }
 
+  /**
+   * Whether sending piece `index` to `peer` would be a second copy: the piece has gone out once (sent in
+   * full, or announced by a peer), or another peer took it.
+   */
+  isSecondCopy(index: number, peer: string): boolean {
+    if (this.#sent.has(index)) return true;
+    const taker = this.#taker.get(index);
+    return taker !== undefined && taker !== peer;
+  }
+
+  /**
+   * `peer` is about to be sent blocks of piece `index`: unless another peer took it first, this is the
+   * piece's first copy, and whoever asks for it later gets a second.
+   */
+  take(index: number, peer: string): void {
+    if (!this.#sent.has(index) && !this.#taker.has(index)) this.#taker.set(index, peer);
+  }
+
   get sentCount(): number {
     return this.#sent.count;
   }
 
-  /** We served `bytes` of piece `index`; true when that completes a first copy of the piece. */
-  served(index: number, bytes: number): boolean {
+  /**
+   * We served `bytes` of piece `index` to `peer`; true when that completes a first copy of the piece. Only
+   * the peer that took the piece counts (see `take`): halves of a piece sent to two peers are no copy at all.
+   */
+  served(index: number, bytes: number, peer: string): boolean {
     if (this.#sent.has(index)) return false;
+    if (this.#taker.get(index) !== peer) return false;
     this.#servedBytes[index]! += bytes;
     if (this.#servedBytes[index]! < this.#pieceSize(index)) return false;
     this.#markSent(index);
@@ -59,8 +83,13 @@ export class SeedDistributor {
     return owner;
   }
 
-  /** A peer left: the pieces suggested to it go back to the pool. */
+  /** A peer left: the pieces suggested to it go back to the pool, and those it was being sent start over. */
   release(peer: string): void {
+    for (const [index, taker] of this.#taker) {
+      if (taker !== peer) continue;
+      this.#taker.delete(index);
+      this.#servedBytes[index] = 0;
+    }
     for (const i of this.#byPeer.get(peer) ?? []) this.#owner.delete(i);
     this.#byPeer.delete(peer);
   }
@@ -100,6 +129,7 @@ export class SeedDistributor {
 
   #markSent(index: number): void {
     this.#sent.set(index);
+    this.#taker.delete(index);
     const owner = this.#owner.get(index);
     if (owner !== undefined) {
       this.#owner.delete(index);

@@ -1,5 +1,6 @@
 import { pieceSize } from '../metainfo/index.js';
 import type { PeerConnection } from '../peer/connection.js';
+import { GIVE_WAY_RANK } from '../peer/rate.js';
 import type { BlockRef } from '../picker/index.js';
 import { describeError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
@@ -56,19 +57,58 @@ export class Serving {
   // of a downloading process for the optimising compiler, which every process pays again.
   async #serveLoop(peer: PeerConnection): Promise<void> {
     while (!peer.closed && this.#loops.has(peer)) {
-      const batch = nextBatch(peer);
+      let batch = this.#nextBatch(peer);
       if (batch.length === 0) return;
-      await this.s.uploadBucket.take(batchBytes(batch), this.#rank(batch));
+      const rank = this.#rank(peer, batch);
+      await this.s.uploadBucket.take(batchBytes(batch), rank);
+      if (rank >= GIVE_WAY_RANK) batch = this.#better(peer, batch);
       await this.#send(peer, await this.#read(peer, batch));
     }
+  }
+
+  /**
+   * Up to SERVE_BATCH of the peer's requests, oldest first; during a seeder's first pass, first copies before
+   * second copies, so a peer's second copies giving way (see #rank) do not hold back its first.
+   */
+  #nextBatch(peer: PeerConnection): BlockRef[] {
+    const first: BlockRef[] = [];
+    const second: BlockRef[] = [];
+    for (const r of peer.pendingRequests.values()) {
+      const into = this.s.choking.isSecondCopy(peer, r.index) ? second : first;
+      if (into.length < SERVE_BATCH) into.push(r);
+      if (first.length === SERVE_BATCH) break;
+    }
+    return first.length > 0 ? first : second;
+  }
+
+  /**
+   * Second copies that gave way wait for the budget in the peer's loop, and the peer may have asked for a
+   * first copy meanwhile: that goes instead, as much of it as the budget taken covers.
+   */
+  #better(peer: PeerConnection, waited: BlockRef[]): BlockRef[] {
+    const now = this.#nextBatch(peer);
+    if (now.length === 0 || this.s.choking.isSecondCopy(peer, now[0]!.index)) return waited;
+    const fits: BlockRef[] = [];
+    let budget = batchBytes(waited);
+    for (const r of now) {
+      if (r.length > budget) break;
+      fits.push(r);
+      budget -= r.length;
+    }
+    if (fits.length === 0) return waited;
+    this.s.choking.takeBatch(peer, fits);
+    return fits;
   }
 
   // Under an upload limit, the batch that completes its piece soonest goes first. Shared out evenly,
   // a seeder's budget across 24 peers took a whole piece-time per peer before any of them held a
   // piece to pass on (6 s for 1 MiB pieces at 4 MiB/s): the swarm idled while its pieces trickled.
-  #rank(batch: readonly BlockRef[]): number {
+  // During a seeder's first pass, a second copy of a piece waits behind every first copy: the leechers can
+  // trade what is out already, and what is not out can only come from us.
+  #rank(peer: PeerConnection, batch: readonly BlockRef[]): number {
     const first = batch[0]!;
-    return pieceSize(this.s.metainfo, first.index) - first.begin;
+    const rest = pieceSize(this.s.metainfo, first.index) - first.begin;
+    return this.s.choking.takeBatch(peer, batch) ? GIVE_WAY_RANK + rest : rest;
   }
 
   /** The blocks of `batch` still wanted (not cancelled, nor dropped by a choke meanwhile), read. */
@@ -98,16 +138,6 @@ export class Serving {
     }
     return taken;
   }
-}
-
-/** Up to SERVE_BATCH of the peer's requests, oldest first. */
-function nextBatch(peer: PeerConnection): BlockRef[] {
-  const batch: BlockRef[] = [];
-  for (const r of peer.pendingRequests.values()) {
-    batch.push(r);
-    if (batch.length === SERVE_BATCH) break;
-  }
-  return batch;
 }
 
 function batchBytes(batch: readonly BlockRef[]): number {

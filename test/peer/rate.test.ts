@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RateMeter, TokenBucket } from '../../src/peer/rate.js';
+import { GIVE_WAY_RANK, RateMeter, TokenBucket } from '../../src/peer/rate.js';
 import { FakeClock } from '../../src/shared/clock.js';
 
 test('rate meter averages over its window and forgets old seconds', () => {
@@ -73,4 +73,42 @@ test('a capped bucket wakes at most every 25 ms and then lets out all it can (fa
   await Promise.all(waits);
   // 6 x 64 KiB at 8 MiB/s is 47 ms of budget: two wake-ups of three batches each, not one per batch.
   assert.deepEqual(releasedAt, [25, 25, 25, 50, 50, 50]);
+});
+
+test('a waiter that gives way goes only from a full bucket, and then takes the whole rate (fake clock)', async () => {
+  const clock = new FakeClock(0);
+  const rate = 1 << 20;
+  const b = new TokenBucket(rate, clock);
+  await b.take(256 << 10); // spends the quarter-second burst
+  const order: string[] = [];
+  const take = (name: string, rank: number) =>
+    b.take(64 << 10, rank).then(() => order.push(`${name}@${clock.now()}`));
+  const second = take('second copy', GIVE_WAY_RANK);
+  // A better waiter that comes after it, while the bucket refills, still goes first.
+  clock.advance(100);
+  await new Promise((r) => setImmediate(r));
+  const first = take('first copy', 0);
+  await new Promise((r) => setImmediate(r));
+  for (let ms = 0; ms < 1000 && order.length < 2; ms++) {
+    clock.advance(1);
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all([second, first]);
+  assert.equal(order[0], 'first copy@100');
+  // The give-way waiter waits for the quarter second's budget the first copy did not use, no longer.
+  const at = Number(order[1]!.split('@')[1]);
+  assert.ok(at >= 250 && at <= 400, `second copy at ${at} ms`);
+  // Alone, waiters that give way are let out at the bucket's rate: 8 x 64 KiB at 1 MiB/s is about 0.5 s.
+  const start = clock.now();
+  const times: number[] = [];
+  const alone = Array.from({ length: 8 }, () =>
+    b.take(64 << 10, GIVE_WAY_RANK).then(() => times.push(clock.now())),
+  );
+  for (let ms = 0; ms < 3000 && times.length < 8; ms++) {
+    clock.advance(1);
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(alone);
+  const took = times.at(-1)! - start;
+  assert.ok(took >= 400 && took <= 800, `8 batches that give way took ${took} ms`);
 });

@@ -23,8 +23,9 @@ test('a fully served piece frees the slot; pieces a peer holds are skipped', () 
     d.next('a', (i) => i !== 0),
     [1, 2],
   );
-  assert.equal(d.served(1, 60), false);
-  assert.equal(d.served(1, 40), true);
+  d.take(1, 'a');
+  assert.equal(d.served(1, 60, 'a'), false);
+  assert.equal(d.served(1, 40, 'a'), true);
   assert.deepEqual(
     d.next('a', (i) => i !== 0),
     [3],
@@ -48,7 +49,10 @@ test('a HAVE from anyone counts a piece as out; a departed peer returns its piec
     d.next('c', () => true),
     [1],
   );
-  for (const i of [1, 2, 3]) d.served(i, 100);
+  for (const i of [1, 2, 3]) {
+    d.take(i, 'b');
+    d.served(i, 100, 'b');
+  }
   assert.equal(d.done, true);
   assert.deepEqual(
     d.next('c', () => true),
@@ -75,4 +79,28 @@ test('with many leechers each gets a smaller share, never less than one piece', 
     [3, 4, 5, 6],
   );
   assert.equal(d.outstanding('nobody'), 0);
+});
+
+test('a piece is out once whole at the peer that took it; blocks of it to another peer are second copies', () => {
+  const d = new SeedDistributor(2, size, { random: () => 0 });
+  assert.equal(d.isSecondCopy(0, 'a'), false);
+  d.take(0, 'a');
+  d.take(0, 'b'); // too late: a took it
+  assert.equal(d.isSecondCopy(0, 'a'), false);
+  assert.equal(d.isSecondCopy(0, 'b'), true);
+  // Halves to two peers are no copy: only a's bytes count.
+  assert.equal(d.served(0, 50, 'a'), false);
+  assert.equal(d.served(0, 50, 'b'), false);
+  assert.equal(d.sentCount, 0);
+  assert.equal(d.served(0, 50, 'a'), true);
+  assert.equal(d.isSecondCopy(0, 'a'), true, 'out once: any more is a second copy');
+  // A taker that leaves before it has the piece gives it back, from its first byte.
+  d.take(1, 'c');
+  d.served(1, 60, 'c');
+  d.release('c');
+  assert.equal(d.isSecondCopy(1, 'd'), false);
+  d.take(1, 'd');
+  assert.equal(d.served(1, 60, 'd'), false);
+  assert.equal(d.served(1, 40, 'd'), true);
+  assert.equal(d.done, true);
 });
