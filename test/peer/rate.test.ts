@@ -3,6 +3,14 @@ import { test } from 'node:test';
 import { GIVE_WAY_RANK, RateMeter, TokenBucket } from '../../src/peer/rate.js';
 import { FakeClock } from '../../src/shared/clock.js';
 
+/** Moves the fake clock a millisecond at a time, letting promises settle, until `done` or `capMs`. */
+async function tickUntil(clock: FakeClock, done: () => boolean, capMs: number): Promise<void> {
+  for (let ms = 0; ms < capMs && !done(); ms++) {
+    clock.advance(1);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 test('rate meter averages over its window and forgets old seconds', () => {
   const clock = new FakeClock(0);
   const m = new RateMeter(clock, 5);
@@ -66,10 +74,7 @@ test('a capped bucket wakes at most every 25 ms and then lets out all it can (fa
   await b.take(2 << 20); // spends the quarter-second burst
   const releasedAt: number[] = [];
   const waits = Array.from({ length: 6 }, () => b.take(64 << 10).then(() => releasedAt.push(clock.now())));
-  for (let ms = 0; ms < 200 && releasedAt.length < 6; ms++) {
-    clock.advance(1);
-    await new Promise((r) => setImmediate(r));
-  }
+  await tickUntil(clock, () => releasedAt.length === 6, 200);
   await Promise.all(waits);
   // 6 x 64 KiB at 8 MiB/s is 47 ms of budget: two wake-ups of three batches each, not one per batch.
   assert.deepEqual(releasedAt, [25, 25, 25, 50, 50, 50]);
@@ -89,10 +94,7 @@ test('a waiter that gives way goes only from a full bucket, and then takes the w
   await new Promise((r) => setImmediate(r));
   const first = take('first copy', 0);
   await new Promise((r) => setImmediate(r));
-  for (let ms = 0; ms < 1000 && order.length < 2; ms++) {
-    clock.advance(1);
-    await new Promise((r) => setImmediate(r));
-  }
+  await tickUntil(clock, () => order.length === 2, 1000);
   await Promise.all([second, first]);
   assert.equal(order[0], 'first copy@100');
   // The give-way waiter waits for the quarter second's budget the first copy did not use, no longer.
@@ -104,10 +106,7 @@ test('a waiter that gives way goes only from a full bucket, and then takes the w
   const alone = Array.from({ length: 8 }, () =>
     b.take(64 << 10, GIVE_WAY_RANK).then(() => times.push(clock.now())),
   );
-  for (let ms = 0; ms < 3000 && times.length < 8; ms++) {
-    clock.advance(1);
-    await new Promise((r) => setImmediate(r));
-  }
+  await tickUntil(clock, () => times.length === 8, 3000);
   await Promise.all(alone);
   const took = times.at(-1)! - start;
   assert.ok(took >= 400 && took <= 800, `8 batches that give way took ${took} ms`);
