@@ -84,14 +84,28 @@ export class TokenBucket {
    * Resolves once `bytes` may be sent. Waiters with a lower `rank` go first, in order of arrival among
    * equals: serving ranks a batch by the bytes its piece still lacks, so the budget finishes pieces one
    * after another instead of spreading over every peer's piece at once (see Serving). A rank of
-   * GIVE_WAY_RANK or more waits for a full bucket.
+   * GIVE_WAY_RANK or more waits for a full bucket. A waiter whose `signal` aborts leaves the queue without
+   * budget; its promise resolves all the same.
    */
-  take(bytes: number, rank = 0): Promise<void> {
+  take(bytes: number, rank = 0, signal?: AbortSignal): Promise<void> {
     if (this.#rate <= 0 && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
       let at = this.#queue.length;
       while (at > 0 && this.#queue[at - 1]!.rank > rank) at--;
-      this.#queue.splice(at, 0, { bytes, rank, resolve });
+      const waiter = { bytes, rank, resolve };
+      this.#queue.splice(at, 0, waiter);
+      // Aborted while waiting: it leaves the queue, takes no budget, and resolves (the caller's signal says which).
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.#queue.indexOf(waiter);
+          if (i < 0) return;
+          this.#queue.splice(i, 1);
+          resolve();
+          this.#drain();
+        },
+        { once: true },
+      );
       this.#drain();
     });
   }

@@ -17,6 +17,8 @@ const SERVE_BATCH = 4;
 export class Serving {
   readonly #cache: PieceReadCache;
   readonly #loops = new Set<PeerConnection>();
+  /** Loops waiting with a batch of second copies (see #giveWay). */
+  readonly #parked = new Map<PeerConnection, AbortController>();
 
   constructor(private readonly s: TorrentSession) {
     this.#cache = new PieceReadCache(s.storage);
@@ -24,6 +26,8 @@ export class Serving {
 
   stopServing(peer: PeerConnection): void {
     this.#loops.delete(peer);
+    // A batch of second copies waiting for the budget need not wait any more.
+    this.#parked.get(peer)?.abort();
   }
 
   onRequest(peer: PeerConnection, r: BlockRef): void {
@@ -41,6 +45,7 @@ export class Serving {
       if (peer.fast) peer.send({ type: 'reject', index: r.index, begin: r.begin, length: r.length });
       return;
     }
+    if (!this.s.choking.isSecondCopy(peer, r.index)) this.#parked.get(peer)?.abort();
     this.#serve(peer);
   }
 
@@ -57,11 +62,11 @@ export class Serving {
   // of a downloading process for the optimising compiler, which every process pays again.
   async #serveLoop(peer: PeerConnection): Promise<void> {
     while (!peer.closed && this.#loops.has(peer)) {
-      let batch = this.#nextBatch(peer);
+      const batch = this.#nextBatch(peer);
       if (batch.length === 0) return;
       const rank = this.#rank(peer, batch);
-      await this.s.uploadBucket.take(batchBytes(batch), rank);
-      if (rank >= GIVE_WAY_RANK) batch = this.#better(peer, batch);
+      if (rank < GIVE_WAY_RANK) await this.s.uploadBucket.take(batchBytes(batch), rank);
+      else if (!(await this.#giveWay(peer, batch, rank))) continue;
       await this.#send(peer, await this.#read(peer, batch));
     }
   }
@@ -82,22 +87,15 @@ export class Serving {
   }
 
   /**
-   * Second copies that gave way wait for the budget in the peer's loop, and the peer may have asked for a
-   * first copy meanwhile: that goes instead, as much of it as the budget taken covers.
+   * Waits for the budget for a batch of second copies; false when the peer asked for a first copy meanwhile
+   * (see onRequest), which then goes ahead with its own rank instead of waiting behind the second copies.
    */
-  #better(peer: PeerConnection, waited: BlockRef[]): BlockRef[] {
-    const now = this.#nextBatch(peer);
-    if (now.length === 0 || this.s.choking.isSecondCopy(peer, now[0]!.index)) return waited;
-    const fits: BlockRef[] = [];
-    let budget = batchBytes(waited);
-    for (const r of now) {
-      if (r.length > budget) break;
-      fits.push(r);
-      budget -= r.length;
-    }
-    if (fits.length === 0) return waited;
-    this.s.choking.takeBatch(peer, fits);
-    return fits;
+  async #giveWay(peer: PeerConnection, batch: readonly BlockRef[], rank: number): Promise<boolean> {
+    const parked = new AbortController();
+    this.#parked.set(peer, parked);
+    await this.s.uploadBucket.take(batchBytes(batch), rank, parked.signal);
+    this.#parked.delete(peer);
+    return !parked.signal.aborted;
   }
 
   // Under an upload limit, the batch that completes its piece soonest goes first. Shared out evenly,

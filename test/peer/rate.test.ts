@@ -111,3 +111,20 @@ test('a waiter that gives way goes only from a full bucket, and then takes the w
   const took = times.at(-1)! - start;
   assert.ok(took >= 400 && took <= 800, `8 batches that give way took ${took} ms`);
 });
+
+test('a waiter whose signal aborts leaves the queue and takes no budget (fake clock)', async () => {
+  const clock = new FakeClock(0);
+  const b = new TokenBucket(1 << 20, clock);
+  await b.take(256 << 10); // spends the quarter-second burst
+  const order: string[] = [];
+  const parked = new AbortController();
+  const left = b.take(64 << 10, GIVE_WAY_RANK, parked.signal).then(() => order.push('aborted'));
+  const behind = b.take(64 << 10, GIVE_WAY_RANK).then(() => order.push(`behind@${clock.now()}`));
+  await tickUntil(clock, () => clock.now() >= 100, 100);
+  parked.abort();
+  await tickUntil(clock, () => order.length === 2, 1000);
+  await Promise.all([left, behind]);
+  assert.equal(order[0], 'aborted');
+  // The waiter behind it goes from a full bucket, at 250 ms, as if the aborted one had never waited.
+  assert.equal(order[1], 'behind@250');
+});
