@@ -44,10 +44,12 @@ export class RateMeter {
 const MIN_WAKE_MS = 25;
 
 /**
- * Waiters ranked at or above this give way: served only from a full bucket, that is with budget nobody else
- * used for a burst's time (a quarter second). Being first in the queue is not enough: a serving loop queues
- * its next batch some promise steps after its last was let out, and that batch should have the budget.
- * Once only such waiters are left, they take the whole rate, each as the budget refills.
+ * Waiters ranked at or above this give way: served only once the bucket holds, besides what they take, the
+ * budget of a whole wake-up (MIN_WAKE_MS) that nobody else took. Being first in the queue is not enough: a
+ * serving loop queues its next batch some promise steps after its last was let out, and that batch should
+ * have the budget. Waiting for a full bucket instead (a quarter second) held a swarm's endgame requests
+ * to the seeder back as long, and its last leecher finished 0.3 s later. Once only such waiters are left,
+ * they take the whole rate, each as the budget refills.
  */
 export const GIVE_WAY_RANK = 2 ** 40;
 
@@ -84,7 +86,7 @@ export class TokenBucket {
    * Resolves once `bytes` may be sent. Waiters with a lower `rank` go first, in order of arrival among
    * equals: serving ranks a batch by the bytes its piece still lacks, so the budget finishes pieces one
    * after another instead of spreading over every peer's piece at once (see Serving). A rank of
-   * GIVE_WAY_RANK or more waits for a full bucket. A waiter whose `signal` aborts leaves the queue without
+   * GIVE_WAY_RANK or more waits for spare budget (see there). A waiter whose `signal` aborts leaves the queue without
    * budget; its promise resolves all the same.
    */
   take(bytes: number, rank = 0, signal?: AbortSignal): Promise<void> {
@@ -118,16 +120,20 @@ export class TokenBucket {
 
   /** Budget the waiter needs before it may go. */
   #needs(w: { bytes: number; rank: number }): number {
-    return w.rank >= GIVE_WAY_RANK ? this.#burst() : Math.min(w.bytes, this.#burst());
+    const own = Math.min(w.bytes, this.#burst());
+    return w.rank >= GIVE_WAY_RANK ? Math.min(this.#burst(), own + (this.#rate * MIN_WAKE_MS) / 1000) : own;
   }
 
-  #drain(): void {
+  /** `woken`: called by the bucket's timer, the only place a waiter that gives way is let out. */
+  #drain(woken = false): void {
     const now = this.#clock.now();
     this.#tokens = Math.min(this.#burst(), this.#tokens + ((now - this.#last) / 1000) * this.#rate);
     this.#last = now;
     while (this.#queue.length > 0) {
       const head = this.#queue[0]!;
       if (this.#rate > 0 && this.#tokens < this.#needs(head)) break;
+      // Not from `take`: what else is asked for in the same turn (a burst of requests) gets its turn first.
+      if (this.#rate > 0 && head.rank >= GIVE_WAY_RANK && !woken) break;
       this.#tokens -= head.bytes;
       this.#queue.shift();
       head.resolve();
@@ -137,7 +143,7 @@ export class TokenBucket {
       const wait = Math.max(MIN_WAKE_MS, Math.min(1000, Math.ceil((need / this.#rate) * 1000)));
       this.#timer = this.#clock.setTimeout(() => {
         this.#timer = undefined;
-        this.#drain();
+        this.#drain(true);
       }, wait);
     }
   }

@@ -80,26 +80,28 @@ test('a capped bucket wakes at most every 25 ms and then lets out all it can (fa
   assert.deepEqual(releasedAt, [25, 25, 25, 50, 50, 50]);
 });
 
-test('a waiter that gives way goes only from a full bucket, and then takes the whole rate (fake clock)', async () => {
+test('a waiter that gives way goes only with a wake-up of spare budget, and then takes the whole rate (fake clock)', async () => {
   const clock = new FakeClock(0);
   const rate = 1 << 20;
   const b = new TokenBucket(rate, clock);
   await b.take(256 << 10); // spends the quarter-second burst
-  const order: string[] = [];
+  const order: [string, number][] = [];
   const take = (name: string, rank: number) =>
-    b.take(64 << 10, rank).then(() => order.push(`${name}@${clock.now()}`));
+    b.take(64 << 10, rank).then(() => order.push([name, clock.now()]));
   const second = take('second copy', GIVE_WAY_RANK);
-  // A better waiter that comes after it, while the bucket refills, still goes first.
-  clock.advance(100);
-  await new Promise((r) => setImmediate(r));
+  // A better waiter that comes after it, once the bucket holds what the second copy takes, still goes first.
+  await tickUntil(clock, () => clock.now() >= 70, 70);
   const first = take('first copy', 0);
-  await new Promise((r) => setImmediate(r));
   await tickUntil(clock, () => order.length === 2, 1000);
   await Promise.all([second, first]);
-  assert.equal(order[0], 'first copy@100');
-  // The give-way waiter waits for the quarter second's budget the first copy did not use, no longer.
-  const at = Number(order[1]!.split('@')[1]);
-  assert.ok(at >= 250 && at <= 400, `second copy at ${at} ms`);
+  assert.deepEqual(
+    order.map(([name]) => name),
+    ['first copy', 'second copy'],
+  );
+  // The second copy then waits until the bucket holds its 64 KiB and 25 ms of budget besides (89.6 KiB at
+  // 1 MiB/s), less the 7.7 KiB the first copy left: about 80 ms.
+  const gap = order[1]![1] - order[0]![1];
+  assert.ok(gap >= 75 && gap <= 110, `second copy ${gap} ms after the first`);
   // Alone, waiters that give way are let out at the bucket's rate: 8 x 64 KiB at 1 MiB/s is about 0.5 s.
   const start = clock.now();
   const times: number[] = [];
@@ -120,11 +122,12 @@ test('a waiter whose signal aborts leaves the queue and takes no budget (fake cl
   const parked = new AbortController();
   const left = b.take(64 << 10, GIVE_WAY_RANK, parked.signal).then(() => order.push('aborted'));
   const behind = b.take(64 << 10, GIVE_WAY_RANK).then(() => order.push(`behind@${clock.now()}`));
-  await tickUntil(clock, () => clock.now() >= 100, 100);
+  await tickUntil(clock, () => clock.now() >= 50, 50);
   parked.abort();
   await tickUntil(clock, () => order.length === 2, 1000);
   await Promise.all([left, behind]);
   assert.equal(order[0], 'aborted');
-  // The waiter behind it goes from a full bucket, at 250 ms, as if the aborted one had never waited.
-  assert.equal(order[1], 'behind@250');
+  // The waiter behind it goes as if the aborted one had never waited: at 87.5 ms, its own 64 KiB and 25 ms
+  // of spare budget at 1 MiB/s (the wake-up rounds it up to the next millisecond).
+  assert.equal(order[1], 'behind@88');
 });
