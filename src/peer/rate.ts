@@ -47,9 +47,8 @@ const MIN_WAKE_MS = 25;
  * Waiters ranked at or above this give way: served only once the bucket holds, besides what they take, the
  * budget of a whole wake-up (MIN_WAKE_MS) that nobody else took. Being first in the queue is not enough: a
  * serving loop queues its next batch some promise steps after its last was let out, and that batch should
- * have the budget. Waiting for a full bucket instead (a quarter second) held a swarm's endgame requests
- * to the seeder back as long, and its last leecher finished 0.3 s later. Once only such waiters are left,
- * they take the whole rate, each as the budget refills.
+ * have the budget. A full bucket (a quarter second of budget) would hold endgame requests to a seeder back
+ * as long. Once only such waiters are left, they take the whole rate, each as the budget refills.
  */
 export const GIVE_WAY_RANK = 2 ** 40;
 
@@ -86,8 +85,8 @@ export class TokenBucket {
    * Resolves once `bytes` may be sent. Waiters with a lower `rank` go first, in order of arrival among
    * equals: serving ranks a batch by the bytes its piece still lacks, so the budget finishes pieces one
    * after another instead of spreading over every peer's piece at once (see Serving). A rank of
-   * GIVE_WAY_RANK or more waits for spare budget (see there). A waiter whose `signal` aborts leaves the queue without
-   * budget; its promise resolves all the same.
+   * GIVE_WAY_RANK or more waits for spare budget (see there). A waiter whose `signal` aborts leaves the
+   * queue without budget; its promise resolves all the same.
    */
   take(bytes: number, rank = 0, signal?: AbortSignal): Promise<void> {
     if (this.#rate <= 0 && this.#queue.length === 0) return Promise.resolve();
