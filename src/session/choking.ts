@@ -81,13 +81,12 @@ export class Choking {
   }
 
   /**
-   * Blocks of `batch` are about to wait for the upload budget: the pieces nobody took yet are this peer's
-   * first copies. Returns whether the batch is second copies (see `Serving`).
+   * A batch of first copies is about to wait for the upload budget: the pieces in it that nobody took yet
+   * are this peer's, and whoever asks for them later gets a second copy (see `Serving`).
    */
-  takeBatch(peer: PeerConnection, batch: readonly BlockRef[]): boolean {
-    if (!this.#firstPass) return false;
+  takeBatch(peer: PeerConnection, batch: readonly BlockRef[]): void {
+    if (!this.#firstPass) return;
     for (const r of batch) this.distributor.take(r.index, peer.address);
-    return this.distributor.isSecondCopy(batch[0]!.index, peer.address);
   }
 
   /**

@@ -45,7 +45,8 @@ export class Serving {
       if (peer.fast) peer.send({ type: 'reject', index: r.index, begin: r.begin, length: r.length });
       return;
     }
-    if (!this.s.choking.isSecondCopy(peer, r.index)) this.#parked.get(peer)?.abort();
+    const parked = this.#parked.get(peer);
+    if (parked && !this.s.choking.isSecondCopy(peer, r.index)) parked.abort();
     this.#serve(peer);
   }
 
@@ -64,16 +65,20 @@ export class Serving {
     while (!peer.closed && this.#loops.has(peer)) {
       const batch = this.#nextBatch(peer);
       if (batch.length === 0) return;
-      const rank = this.#rank(peer, batch);
-      if (rank < GIVE_WAY_RANK) await this.s.uploadBucket.take(batchBytes(batch), rank);
-      else if (!(await this.#giveWay(peer, batch, rank))) continue;
+      if (this.s.choking.isSecondCopy(peer, batch[0]!.index)) {
+        if (!(await this.#giveWay(peer, batch))) continue;
+      } else {
+        this.s.choking.takeBatch(peer, batch);
+        await this.s.uploadBucket.take(batchBytes(batch), this.#rank(batch));
+      }
       await this.#send(peer, await this.#read(peer, batch));
     }
   }
 
   /**
    * Up to SERVE_BATCH of the peer's requests, oldest first; during a seeder's first pass, first copies before
-   * second copies, so a peer's second copies giving way (see #rank) do not hold back its first.
+   * second copies, so a peer's second copies giving way (see #giveWay) do not hold back its first. A batch
+   * is all of one kind.
    */
   #nextBatch(peer: PeerConnection): BlockRef[] {
     const first: BlockRef[] = [];
@@ -87,13 +92,15 @@ export class Serving {
   }
 
   /**
-   * Waits for the budget for a batch of second copies; false when the peer asked for a first copy meanwhile
-   * (see onRequest), which then goes ahead with its own rank instead of waiting behind the second copies.
+   * Waits for the budget for a batch of second copies, behind every first copy: during a seeder's first
+   * pass the leechers can trade what is out already, and what is not out can only come from us. False when
+   * the peer asked for a first copy meanwhile (see onRequest), which then goes ahead with its own rank
+   * instead of waiting behind the second copies.
    */
-  async #giveWay(peer: PeerConnection, batch: readonly BlockRef[], rank: number): Promise<boolean> {
+  async #giveWay(peer: PeerConnection, batch: readonly BlockRef[]): Promise<boolean> {
     const parked = new AbortController();
     this.#parked.set(peer, parked);
-    await this.s.uploadBucket.take(batchBytes(batch), rank, parked.signal);
+    await this.s.uploadBucket.take(batchBytes(batch), GIVE_WAY_RANK + this.#rank(batch), parked.signal);
     this.#parked.delete(peer);
     return !parked.signal.aborted;
   }
@@ -101,12 +108,9 @@ export class Serving {
   // Under an upload limit, the batch that completes its piece soonest goes first. Shared out evenly,
   // a seeder's budget across 24 peers took a whole piece-time per peer before any of them held a
   // piece to pass on (6 s for 1 MiB pieces at 4 MiB/s): the swarm idled while its pieces trickled.
-  // During a seeder's first pass, a second copy of a piece waits behind every first copy: the leechers can
-  // trade what is out already, and what is not out can only come from us.
-  #rank(peer: PeerConnection, batch: readonly BlockRef[]): number {
+  #rank(batch: readonly BlockRef[]): number {
     const first = batch[0]!;
-    const rest = pieceSize(this.s.metainfo, first.index) - first.begin;
-    return this.s.choking.takeBatch(peer, batch) ? GIVE_WAY_RANK + rest : rest;
+    return pieceSize(this.s.metainfo, first.index) - first.begin;
   }
 
   /** The blocks of `batch` still wanted (not cancelled, nor dropped by a choke meanwhile), read. */
