@@ -119,6 +119,33 @@ function ignoreSuggestions(swarm: Swarm, n: number): void {
   };
 }
 
+/**
+ * Watches what the seeder serves: a piece's first copy is what goes to the peer that got its first block,
+ * and the piece is out once that peer has had all of it. `seen` hears of each block before it counts, with
+ * whether it went to the piece's taker.
+ */
+function watchCopies(
+  session: TorrentSession,
+  seen: (peer: PeerConnection, index: number, toTaker: boolean) => void,
+): { out: Set<number>; takes: (peer: string, index: number) => boolean } {
+  const taker = new Map<number, string>();
+  const received = new Map<number, number>();
+  const out = new Set<number>();
+  const takes = (peer: string, index: number): boolean => (taker.get(index) ?? peer) === peer;
+  const served = session.choking.served.bind(session.choking);
+  session.choking.served = (peer, index, bytes) => {
+    const toTaker = takes(peer.address, index);
+    seen(peer, index, toTaker);
+    if (toTaker) {
+      taker.set(index, peer.address);
+      received.set(index, (received.get(index) ?? 0) + bytes);
+      if (received.get(index)! >= session.metainfo.pieceLength) out.add(index);
+    }
+    served(peer, index, bytes);
+  };
+  return { out, takes };
+}
+
 /** Pieces the seeder began to send a second time while some piece had not gone out once. */
 async function twiceEarly(sc: Scenario): Promise<number> {
   const swarm = new Swarm(sc);
@@ -126,23 +153,10 @@ async function twiceEarly(sc: Scenario): Promise<number> {
   const seeder = swarm.peers[0]!;
   await runUntil(swarm, () => seeder.session !== undefined, 1000);
   const session = seeder.session!;
-  const size = session.metainfo.pieceLength;
-  // A piece's first copy is what goes to the peer that got its first block.
-  const taker = new Map<number, string>();
-  const toTaker = new Map<number, number>();
-  let complete = 0;
   const early = new Set<number>();
-  const served0 = session.choking.served.bind(session.choking);
-  session.choking.served = (peer, index, bytes) => {
-    const first = taker.get(index) ?? peer.address;
-    taker.set(index, first);
-    if (first === peer.address) {
-      const before = toTaker.get(index) ?? 0;
-      toTaker.set(index, before + bytes);
-      if (before < size && before + bytes >= size) complete++;
-    } else if (complete < session.pieceCount) early.add(index); // a second copy while some piece is not out
-    served0(peer, index, bytes);
-  };
+  const copies = watchCopies(session, (_peer, index, toTaker) => {
+    if (!toTaker && copies.out.size < session.pieceCount) early.add(index);
+  });
   const result = await swarm.run({ capMs: 300_000 });
   assert.equal(result.allComplete, true);
   await swarm.close();
@@ -272,31 +286,19 @@ describe('session on the simulated network', () => {
     const seeder = swarm.peers[0]!;
     await runUntil(swarm, () => seeder.session !== undefined, 1000);
     const session = seeder.session!;
-    // A piece's first copy goes to the peer that got its first block; it is out once that peer has it all.
-    const taker = new Map<number, string>();
-    const toTaker = new Map<number, number>();
-    const out = new Set<number>();
+    let seconds = 0;
+    const unfair: string[] = [];
     const isFirst = (peer: string, index: number): boolean =>
-      !out.has(index) && (taker.get(index) ?? peer) === peer;
+      !copies.out.has(index) && copies.takes(peer, index);
     const firstAskedFor = (): boolean =>
       [...session.peers.values()].some((p) =>
         [...p.pendingRequests.values()].some((r) => isFirst(p.address, r.index)),
       );
-    let seconds = 0;
-    const unfair: string[] = [];
-    const served = session.choking.served.bind(session.choking);
-    session.choking.served = (peer, index, bytes) => {
-      if (!isFirst(peer.address, index) && out.size < session.pieceCount) {
-        seconds++;
-        if (firstAskedFor()) unfair.push(`piece ${index} at ${swarm.clock.now()} ms`);
-      }
-      if (isFirst(peer.address, index)) {
-        taker.set(index, peer.address);
-        toTaker.set(index, (toTaker.get(index) ?? 0) + bytes);
-        if (toTaker.get(index)! >= session.metainfo.pieceLength) out.add(index);
-      }
-      served(peer, index, bytes);
-    };
+    const copies = watchCopies(session, (peer, index) => {
+      if (isFirst(peer.address, index) || copies.out.size === session.pieceCount) return;
+      seconds++;
+      if (firstAskedFor()) unfair.push(`piece ${index} at ${swarm.clock.now()} ms`);
+    });
     const result = await swarm.run({ capMs: 300_000 });
     assert.equal(result.allComplete, true);
     await swarm.close();
@@ -305,7 +307,7 @@ describe('session on the simulated network', () => {
       [],
       `second copies sent while a first copy waited (${seconds} second-copy blocks in all)`,
     );
-    assert.equal(out.size, session.pieceCount, 'every piece went out once, whole, to one peer');
+    assert.equal(copies.out.size, session.pieceCount, 'every piece went out once, whole, to one peer');
   });
 
   it('a leecher asks a steering seeder for no piece it did not suggest while a piece it lacks is still rare', async () => {
