@@ -89,7 +89,8 @@ export class TokenBucket {
    * queue without budget; its promise resolves all the same.
    */
   take(bytes: number, rank = 0, signal?: AbortSignal): Promise<void> {
-    if (this.#rate <= 0 && this.#queue.length === 0) return Promise.resolve();
+    // Aborted before it waited: the listener below would never fire, and the waiter would never leave.
+    if (signal?.aborted || (this.#rate <= 0 && this.#queue.length === 0)) return Promise.resolve();
     return new Promise((resolve) => {
       let at = this.#queue.length;
       while (at > 0 && this.#queue[at - 1]!.rank > rank) at--;

@@ -130,4 +130,13 @@ test('a waiter whose signal aborts leaves the queue and takes no budget (fake cl
   // The waiter behind it goes as if the aborted one had never waited: at 87.5 ms, its own 64 KiB and 25 ms
   // of spare budget at 1 MiB/s (the wake-up rounds it up to the next millisecond).
   assert.equal(order[1], 'behind@88');
+  // A signal aborted before the waiter queues: it resolves at once and takes nothing.
+  const before = clock.now();
+  await b.take(64 << 10, GIVE_WAY_RANK, parked.signal);
+  assert.equal(clock.now(), before);
+  const next: number[] = [];
+  const after = b.take(64 << 10).then(() => next.push(clock.now()));
+  await tickUntil(clock, () => next.length === 1, 1000);
+  await after;
+  assert.ok(next[0]! - before <= 70, `the next waiter took ${next[0]! - before} ms: budget was spent`);
 });
