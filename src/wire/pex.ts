@@ -62,6 +62,11 @@ function peerKey(p: { host: string; port: number }): string {
   return `${p.host}|${p.port}`;
 }
 
+function fromPeerKey(key: string): { host: string; port: number } {
+  const bar = key.lastIndexOf('|');
+  return { host: key.slice(0, bar), port: Number(key.slice(bar + 1)) };
+}
+
 /** Reads compact peers of `size` bytes each; entries with port 0 are skipped. */
 function readCompact(
   bytes: BValue | undefined,
@@ -172,25 +177,35 @@ export function encodePex(msg: PexMessage): Buffer {
  * private torrent (BEP 27).
  */
 export class PexState {
-  /** Peers the other side has been told about, by endpoint. */
-  readonly #told = new Map<string, PexPeer>();
+  /**
+   * Peers the other side has been told about, by key (see `pexSnapshot`): the snapshot's own strings, not
+   * new ones, since every link of a torrent tells of the same peers (a key made per link was a fifth of a
+   * 300-peer simulation's heap), and a set, as the key names the peer.
+   */
+  readonly #told = new Set<string>();
 
   /** `except`: the key (see `pexSnapshot`) of a peer never to name, the one we send to. */
   next(connected: readonly PexPeer[] | PexSnapshot, except?: string): PexMessage | undefined {
     const now = isSnapshot(connected) ? connected : pexSnapshot(connected);
     const added: PexPeer[] = [];
+    const addedKeys: string[] = [];
     for (const [k, p] of now) {
       if (added.length >= PEX_MAX_ADDED) break;
-      if (k !== except && !this.#told.has(k)) added.push(p);
+      if (k === except || this.#told.has(k)) continue;
+      added.push(p);
+      addedKeys.push(k);
     }
     const dropped: { host: string; port: number }[] = [];
-    for (const [k, p] of this.#told) {
+    const droppedKeys: string[] = [];
+    for (const k of this.#told) {
       if (dropped.length >= PEX_MAX_DROPPED) break;
-      if (!now.has(k)) dropped.push({ host: p.host, port: p.port });
+      if (now.has(k)) continue;
+      dropped.push(fromPeerKey(k));
+      droppedKeys.push(k);
     }
     if (added.length === 0 && dropped.length === 0) return undefined;
-    for (const p of added) this.#told.set(peerKey(p), p);
-    for (const p of dropped) this.#told.delete(peerKey(p));
+    for (const k of addedKeys) this.#told.add(k);
+    for (const k of droppedKeys) this.#told.delete(k);
     return { added, dropped };
   }
 }

@@ -85,6 +85,16 @@ describe('PexState: what to tell one peer', () => {
     assert.equal(s.next(now), undefined);
   });
 
+  it('names a dropped peer by the address and port it was added with, IPv6 too', () => {
+    const s = new PexState();
+    const v6 = { host: '2001:db8::7', port: 51413, flags: 0 };
+    s.next([v6, peer(1)]);
+    assert.deepEqual(s.next([peer(1)]), { added: [], dropped: [{ host: '2001:db8::7', port: 51413 }] });
+    const m = s.next([]);
+    assert.deepEqual(m, { added: [], dropped: [{ host: peer(1).host, port: peer(1).port }] });
+    assert.deepEqual(decodePex(encodePex(m!)).dropped, m!.dropped);
+  });
+
   it('leaves out peers without a usable address or port', () => {
     const s = new PexState();
     assert.equal(
