@@ -179,8 +179,8 @@ export function encodePex(msg: PexMessage): Buffer {
 export class PexState {
   /**
    * Peers the other side has been told about, by key (see `pexSnapshot`): the snapshot's own strings, not
-   * new ones, since every link of a torrent tells of the same peers (a key made per link was a fifth of a
-   * 300-peer simulation's heap), and a set, as the key names the peer.
+   * new ones, since every link of a torrent tells of the same peers (keys made per link were a quarter of
+   * a 300-peer simulation's JavaScript objects), and a set, as the key names the peer.
    */
   readonly #told = new Set<string>();
 
