@@ -187,26 +187,20 @@ export class PexState {
   /** `except`: the key (see `pexSnapshot`) of a peer never to name, the one we send to. */
   next(connected: readonly PexPeer[] | PexSnapshot, except?: string): PexMessage | undefined {
     const now = isSnapshot(connected) ? connected : pexSnapshot(connected);
-    const added: PexPeer[] = [];
-    const addedKeys: string[] = [];
-    for (const [k, p] of now) {
+    const added: string[] = [];
+    for (const k of now.keys()) {
       if (added.length >= PEX_MAX_ADDED) break;
-      if (k === except || this.#told.has(k)) continue;
-      added.push(p);
-      addedKeys.push(k);
+      if (k !== except && !this.#told.has(k)) added.push(k);
     }
-    const dropped: { host: string; port: number }[] = [];
-    const droppedKeys: string[] = [];
+    const dropped: string[] = [];
     for (const k of this.#told) {
       if (dropped.length >= PEX_MAX_DROPPED) break;
-      if (now.has(k)) continue;
-      dropped.push(fromPeerKey(k));
-      droppedKeys.push(k);
+      if (!now.has(k)) dropped.push(k);
     }
     if (added.length === 0 && dropped.length === 0) return undefined;
-    for (const k of addedKeys) this.#told.add(k);
-    for (const k of droppedKeys) this.#told.delete(k);
-    return { added, dropped };
+    for (const k of added) this.#told.add(k);
+    for (const k of dropped) this.#told.delete(k);
+    return { added: added.map((k) => now.get(k)!), dropped: dropped.map(fromPeerKey) };
   }
 }
 
