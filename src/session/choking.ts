@@ -101,6 +101,10 @@ export class Choking {
       if (p !== peer && this.distributor.outstanding(p.address) === 0) this.suggestTo(p, false, leechers);
   }
 
+  #missing(p: PeerConnection): number {
+    return this.s.metainfo.pieceCount - this.s.bitsOf(p).count;
+  }
+
   view(p: PeerConnection): ChokerPeer {
     const held = this.s.bitsOf(p).count;
     return {
@@ -234,7 +238,7 @@ export class Choking {
     const s = this.s;
     const waiting = [...s.peers.values()]
       .filter((p) => p.peerInterested && p.amChoking)
-      .sort((a, b) => (s.complete ? b.up.rate - a.up.rate : b.down.rate - a.down.rate));
+      .sort(s.complete ? (a, b) => this.#missing(b) - this.#missing(a) : (a, b) => b.down.rate - a.down.rate);
     const first = s.complete ? [] : waiting.filter((p) => this.#needsFirstPiece(p));
     const next = first.length > 0 ? first[Math.floor(s.random.next() * first.length)] : waiting[0];
     if (asOptimistic) this.optimistic = next?.address;

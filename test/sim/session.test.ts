@@ -488,6 +488,79 @@ describe('session on the simulated network', () => {
     );
   });
 
+  it('a leecher that finishes gives its regular slots to the peers that lack the most at once, not at the next rechoke', async () => {
+    // One leecher with a fast downlink finishes first; eleven with slow downlinks are still far behind, each
+    // by a different amount. As a leecher it unchoked whoever sent to it fastest; as a seeder it wants
+    // nothing back, and the swarm is done when its furthest-behind peer is.
+    const swarm = started(
+      [
+        { role: 'seeder', upKiBps: 2048 },
+        { role: 'leecher', count: 1, upKiBps: 512, downKiBps: 8192 },
+        { role: 'leecher', count: 11, upKiBps: 64, downKiBps: 96 },
+      ],
+      { sizeMiB: 2, superSeeding: false, seed: 4 },
+    );
+    const fast = byName(swarm, 'leecher-1');
+    await runUntil(swarm, () => fast.session !== undefined, 1000);
+    const session = fast.session!;
+    let seen: { unchoked: number[]; waiting: number[]; at: number } | undefined;
+    const onComplete = session.onComplete.bind(session);
+    session.onComplete = () => {
+      onComplete();
+      const missing = (p: PeerConnection) => session.pieceCount - session.bitsOf(p).count;
+      const interested = [...session.peers.values()].filter((p) => p.peerInterested);
+      const regular = interested.filter((p) => !p.amChoking && p.address !== session.choking.optimistic);
+      seen = {
+        unchoked: regular.map(missing),
+        waiting: interested.filter((p) => p.amChoking).map(missing),
+        at: swarm.clock.now(),
+      };
+    };
+    await runUntil(swarm, () => seen !== undefined, 60_000);
+    await swarm.close();
+    assert.ok(seen, 'the fast leecher finished');
+    assert.ok(seen.at % 10_000 !== 0, 'not at a rechoke');
+    assert.equal(seen.unchoked.length, 4, `four regular slots: ${JSON.stringify(seen)}`);
+    assert.ok(seen.waiting.length > 0, 'more peers interested than slots');
+    assert.ok(Math.min(...seen.unchoked) >= Math.max(...seen.waiting), JSON.stringify(seen));
+  });
+
+  it('a seeder gives a regular slot freed between rechokes to the waiting peer that lacks the most', async () => {
+    // No first pass: 4 + 1 slots. Leechers with different downlinks finish one after another; each that
+    // finishes frees its slot, and whoever waits with the most still missing takes it, as the rechoke ranks.
+    const swarm = started(
+      [
+        { role: 'seeder', upKiBps: 1024 },
+        { role: 'free-rider', count: 4, downKiBps: 2048 },
+        { role: 'free-rider', count: 8, downKiBps: 64 },
+      ],
+      { sizeMiB: 2, superSeeding: false, seed: 6 },
+    );
+    const seeder = swarm.peers[0]!;
+    await runUntil(swarm, () => seeder.session !== undefined, 1000);
+    const session = seeder.session!;
+    const choking = session.choking;
+    const missing = (p: PeerConnection) => session.pieceCount - session.bitsOf(p).count;
+    const handovers: { got: number; most: number }[] = [];
+    const onNotInterested = choking.onNotInterested.bind(choking);
+    choking.onNotInterested = (peer) => {
+      const regular = !peer.amChoking && peer.address !== choking.optimistic;
+      const waiting = [...session.peers.values()].filter((q) => q.peerInterested && q.amChoking);
+      const most = Math.max(...waiting.map(missing));
+      onNotInterested(peer);
+      const letIn = waiting.filter((q) => !q.amChoking);
+      if (regular && letIn.length === 1) handovers.push({ got: missing(letIn[0]!), most });
+    };
+    await runUntil(swarm, () => handovers.length >= 3, 60_000);
+    await swarm.close();
+    assert.ok(handovers.length >= 3, `${handovers.length} handovers`);
+    assert.deepEqual(
+      handovers.filter((h) => h.got < h.most),
+      [],
+      JSON.stringify(handovers),
+    );
+  });
+
   it('a seeder moves its optimistic unchoke at every rechoke (10 s), not every third', async () => {
     // Nothing moves but the seeder's pieces.
     const swarm = slowSeederAndFreeRiders();
