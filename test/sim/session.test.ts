@@ -402,11 +402,11 @@ describe('session on the simulated network', () => {
   });
 
   it('when the optimistic peer loses interest, its slot goes at once to a peer that holds nothing', async () => {
-    // Five peers get all of a 1 MiB torrent within the first rechoke's 10 s; six more join at 2 s with
-    // nothing.
+    // Five peers get all of a 1 MiB torrent well within the first rechoke's 10 s (from a seeder at 1 MiB/s
+    // the last of them finished at 9.25 s, too close to it); six more join at 2 s with nothing.
     const next = await firstOptimisticHandover(
       [
-        { role: 'seeder', upKiBps: 1024 },
+        { role: 'seeder', upKiBps: 2048 },
         { role: 'free-rider', count: 5, downKiBps: 4096 },
         { role: 'free-rider', count: 6, downKiBps: 4096, joinAt: 2 },
       ],
