@@ -101,12 +101,13 @@ export class Choking {
       if (p !== peer && this.distributor.outstanding(p.address) === 0) this.suggestTo(p, false, leechers);
   }
 
+  /** Pieces `peer` lacks, as its bitfield and HAVEs say: what seeding ranks by. */
   #missing(p: PeerConnection): number {
     return this.s.metainfo.pieceCount - this.s.bitsOf(p).count;
   }
 
   view(p: PeerConnection): ChokerPeer {
-    const held = this.s.bitsOf(p).count;
+    const missing = this.#missing(p);
     return {
       key: p.address,
       interested: p.peerInterested,
@@ -115,8 +116,8 @@ export class Choking {
       unchoked: !p.amChoking,
       connectedAt: p.connectedAt,
       snubbed: this.isSnubbed(p),
-      missing: this.s.metainfo.pieceCount - held,
-      holdsNothing: held === 0,
+      missing,
+      holdsNothing: missing === this.s.metainfo.pieceCount,
     };
   }
 

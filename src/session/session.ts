@@ -527,7 +527,8 @@ export class TorrentSession implements PeerHost {
       // Two seeders have nothing to trade; the shell keeps its connections for the user to see.
       if (p.isSeeder && this.mode !== 'manual') p.close('both seeding');
     }
-    if (this.mode !== 'manual') this.choking.rechoke();
+    // As a seeder it ranks peers by what they lack (Choking): its slots move now, not at the next rechoke.
+    this.choking.rechoke();
   }
 
   // ---- the shell's moves (manual.ts) ----

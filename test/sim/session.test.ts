@@ -97,6 +97,11 @@ async function firstOptimisticHandover<T>(
   return seen[0]!;
 }
 
+/** Pieces `peer` lacks, as `session` knows from its bitfield and HAVEs. */
+function lacks(session: TorrentSession, peer: PeerConnection): number {
+  return session.pieceCount - session.bitsOf(peer).count;
+}
+
 /** Starts the swarm and moves the clock until `cond` or `capMs`. */
 async function runUntil(swarm: Swarm, cond: () => boolean, capMs: number): Promise<void> {
   await swarm.advanceUntil(cond, capMs);
@@ -507,7 +512,7 @@ describe('session on the simulated network', () => {
     const onComplete = session.onComplete.bind(session);
     session.onComplete = () => {
       onComplete();
-      const missing = (p: PeerConnection) => session.pieceCount - session.bitsOf(p).count;
+      const missing = (p: PeerConnection) => lacks(session, p);
       const interested = [...session.peers.values()].filter((p) => p.peerInterested);
       const regular = interested.filter((p) => !p.amChoking && p.address !== session.choking.optimistic);
       seen = {
@@ -540,7 +545,7 @@ describe('session on the simulated network', () => {
     await runUntil(swarm, () => seeder.session !== undefined, 1000);
     const session = seeder.session!;
     const choking = session.choking;
-    const missing = (p: PeerConnection) => session.pieceCount - session.bitsOf(p).count;
+    const missing = (p: PeerConnection) => lacks(session, p);
     const handovers: { got: number; most: number }[] = [];
     const onNotInterested = choking.onNotInterested.bind(choking);
     choking.onNotInterested = (peer) => {
