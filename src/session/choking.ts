@@ -8,6 +8,8 @@ import type { TorrentSession } from './session.js';
 export const RECHOKE_MS = 10_000;
 /** A peer we want data from that sent nothing for this long is snubbed: it loses its regular slot. */
 const SNUB_MS = 60_000;
+/** Leechers a seeder's first pass unchokes at a time when nothing limits its upload (see #regularSlots). */
+export const FIRST_PASS_SLOTS = 8;
 
 /**
  * Who we upload to: tit-for-tat every 10 s plus an optimistic unchoke, rotated as often (the choice itself is the
@@ -20,6 +22,8 @@ export class Choking {
 
   /** We held the whole torrent when the session began: its only source, as far as we know. */
   readonly #seedFromStart: boolean;
+  /** First copies sent in full during the first pass, by piece: the leecher each went to. */
+  readonly #firstCopyTo = new Map<number, string>();
 
   constructor(private readonly s: TorrentSession) {
     this.#seedFromStart = s.have.complete;
@@ -43,14 +47,21 @@ export class Choking {
     // Its slot is wasted on it now. The optimistic slot goes to a newcomer that holds nothing, if one waits
     // (it cannot trade its way in), else to the waiting peer that sends to us fastest, as any other slot.
     if (!peer.amChoking && this.s.mode !== 'manual') {
-      peer.setChoking(true);
+      this.#choke(peer);
       if (peer.address !== this.optimistic) this.#admitNext();
       else if (!this.#fillOptimistic(true)) this.#admitNext(true);
     }
   }
 
-  /** A peer announced a piece: if we had suggested it to someone else's share, that share moves on. */
-  onHave(index: number): void {
+  /**
+   * A peer announced a piece: if it is the first copy we sent it, its slot may move on (#moveOn); if we had
+   * suggested the piece to someone else's share, that share moves on.
+   */
+  onHave(index: number, from?: PeerConnection): void {
+    if (from && this.#firstCopyTo.get(index) === from.address) {
+      this.#firstCopyTo.delete(index);
+      this.#moveOn(from);
+    }
     const freed = this.distributor.peerHas(index);
     if (freed === undefined) return;
     const owner = this.s.peers.get(freed);
@@ -95,6 +106,7 @@ export class Choking {
    */
   served(peer: PeerConnection, index: number, bytes: number): void {
     if (!this.distributor.served(index, bytes, peer.address) || !this.#firstPass) return;
+    this.#firstCopyTo.set(index, peer.address);
     const leechers = this.#leechers();
     this.suggestTo(peer, false, leechers);
     for (const p of this.s.peers.values())
@@ -162,9 +174,11 @@ export class Choking {
       },
     );
     this.optimistic = decision.optimistic;
+    // Chokes first: the pieces suggested to a peer choked now go to the peers unchoked after.
+    for (const p of s.peers.values()) if (!decision.unchoke.has(p.address)) this.#choke(p);
     for (const p of s.peers.values()) {
-      if (!decision.unchoke.has(p.address)) p.setChoking(true);
-      else if (p.amChoking) this.#unchoke(p);
+      if (!decision.unchoke.has(p.address)) continue;
+      if (p.amChoking) this.#unchoke(p);
       else this.suggestTo(p);
     }
   }
@@ -214,15 +228,64 @@ export class Choking {
 
   /**
    * Tit-for-tat's unchoke slots — except while a seeder's first pass runs (every piece sent once, steered
-   * by suggestions): then every interested peer is unchoked. A seeder wants nothing back, and the swarm
-   * relays fastest when each leecher holds pieces the others lack: spread over only 4 of N leechers, the
-   * seeder's pieces must be relayed (N-1) times by those 4, more than their uplinks carry, while the other
-   * leechers' uplinks idle for want of anything new to offer.
+   * by suggestions): then every interested peer is unchoked in turn, all at once under an upload limit, else
+   * FIRST_PASS_SLOTS at a time (see #rotating). A seeder wants nothing back, and the swarm relays fastest when
+   * each leecher holds pieces the others lack: spread over only 4 of N leechers, the seeder's pieces must be
+   * relayed (N-1) times by those 4, more than their uplinks carry, while the other leechers' uplinks idle for
+   * want of anything new to offer.
    */
   #regularSlots(): number {
     const s = this.s;
-    if (this.#firstPass) return Math.max(4, s.peers.size);
+    if (this.#firstPass) return this.#rotating ? FIRST_PASS_SLOTS : Math.max(4, s.peers.size);
     return s.uploadSlots;
+  }
+
+  /**
+   * Whether the first pass unchokes a few leechers at a time, each until it announces the first copy we sent
+   * it. Under an upload limit our budget finishes one piece after another, however many peers are unchoked
+   * (Serving ranks batches by what their piece still lacks). Without one, the network shares our uplink
+   * evenly between everyone we send to: a flash crowd's seeder, unchoking its 80 neighbours at once, finished
+   * their first pieces together after 80 piece-times (2.6 s at 8 MiB/s), and no leecher could upload before.
+   * Eight at a time, the first holders appear after eight piece-times and pass their pieces on while the
+   * seeder serves the next eight: a 300-peer flash crowd went from 89.6% to 90.8% of the fluid bound over
+   * three seeds, the 20-leecher one from 72.3% to 76.6% (four at a time: 90.4% at 300).
+   */
+  get #rotating(): boolean {
+    return this.s.uploadBucket.rate <= 0;
+  }
+
+  /**
+   * A leecher announced the first copy we sent it: while the first pass rotates, its slot goes to the waiting
+   * peer we have sent least (a newcomer first, ties drawn at random). Not while it still has requests of ours
+   * to serve: choked, a piece we had begun to send it would stay half sent.
+   */
+  #moveOn(peer: PeerConnection): void {
+    if (!this.#firstPass || !this.#rotating || peer.amChoking || peer.pendingRequests.size > 0) return;
+    // With every unsent piece suggested to someone already, a peer let in now could only ask for second copies.
+    if (!this.distributor.unclaimed) return;
+    let least = Infinity;
+    let pool: PeerConnection[] = [];
+    for (const p of this.s.peers.values()) {
+      if (!p.peerInterested || !p.amChoking) continue;
+      if (p.up.total < least) {
+        least = p.up.total;
+        pool = [];
+      }
+      if (p.up.total === least) pool.push(p);
+    }
+    if (pool.length === 0) return;
+    this.#choke(peer);
+    this.#unchoke(pool[Math.floor(this.s.random.next() * pool.length)]!);
+  }
+
+  /**
+   * In the first pass a choked peer (also one choked while paused, at the next rechoke) gives back the pieces
+   * suggested to it: a choked peer cannot fetch them, and no other peer is suggested a piece while its owner
+   * holds it, so the last unsent pieces could wait on choked owners for good.
+   */
+  #choke(peer: PeerConnection): void {
+    peer.setChoking(true);
+    if (this.#firstPass) this.distributor.withdraw(peer.address);
   }
 
   /**

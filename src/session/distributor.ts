@@ -94,6 +94,26 @@ export class SeedDistributor {
     this.#byPeer.delete(peer);
   }
 
+  /**
+   * We choked a peer: the pieces suggested to it and not yet begun go back to the pool. Those it was being
+   * sent stay its own, to finish once it is unchoked again: suggested to another peer, they went out twice.
+   */
+  withdraw(peer: string): void {
+    const mine = this.#byPeer.get(peer);
+    if (!mine) return;
+    for (const i of mine) {
+      if (this.#taker.get(i) === peer) continue;
+      this.#owner.delete(i);
+      mine.delete(i);
+    }
+  }
+
+  /** Whether some piece that has not gone out yet is suggested to nobody: a peer we unchoke could be given it. */
+  get unclaimed(): boolean {
+    for (let i = 0; i < this.#sent.size; i++) if (!this.#sent.has(i) && !this.#owner.has(i)) return true;
+    return false;
+  }
+
   /** Pieces suggested to `peer` that have not gone out yet. */
   outstanding(peer: string): number {
     return this.#byPeer.get(peer)?.size ?? 0;

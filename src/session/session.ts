@@ -463,7 +463,7 @@ export class TorrentSession implements PeerHost {
         this.requesting.updateInterest(peer);
         break;
       case 'have':
-        this.choking.onHave(m.index);
+        this.choking.onHave(m.index, peer);
         this.picker.peerHave(peer.address, m.index);
         if (this.events.listens('peer-have')) this.events.emit('peer-have', peer.peerAddress, m.index);
         this.requesting.updateInterest(peer);

@@ -104,3 +104,28 @@ test('a piece is out once whole at the peer that took it; blocks of it to anothe
   assert.equal(d.served(1, 40, 'd'), true);
   assert.equal(d.done, true);
 });
+
+test('a choked peer gives back the suggestions it has not begun, and keeps the piece it is being sent', () => {
+  const d = new SeedDistributor(4, size, { perPeer: 2, random: () => 0 });
+  assert.deepEqual(
+    d.next('a', () => true),
+    [0, 1],
+  );
+  assert.deepEqual(
+    d.next('b', () => true),
+    [2, 3],
+  );
+  assert.equal(d.unclaimed, false, 'every unsent piece is suggested to someone');
+  d.take(0, 'a');
+  d.served(0, 50, 'a');
+  d.withdraw('a');
+  assert.equal(d.unclaimed, true);
+  assert.equal(d.outstanding('a'), 1, 'the piece it is being sent stays its own');
+  assert.deepEqual(
+    d.next('c', () => true),
+    [1],
+    'the piece it had not begun goes to another peer',
+  );
+  assert.equal(d.isSecondCopy(0, 'c'), true, 'half of piece 0 went to a: it is a’s to finish');
+  assert.equal(d.served(0, 50, 'a'), true);
+});

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PeerConnection } from '../../src/peer/connection.js';
+import { FIRST_PASS_SLOTS } from '../../src/session/choking.js';
 import type { TorrentSession } from '../../src/session/session.js';
 import type { SimStream } from '../../src/sim/network.js';
 import { parseScenario, type Scenario } from '../../src/sim/scenario.js';
@@ -279,6 +280,62 @@ describe('session on the simulated network', () => {
     // each went to the first 4 leechers; the rest fetched from the seeder pieces it was sending to others.
     const early = await twiceEarly(benchShape16());
     assert.equal(early, 0, `${early} pieces went out twice before every piece went out once`);
+  });
+
+  it('without an upload limit the first pass unchokes FIRST_PASS_SLOTS leechers at a time, each until it announces its piece', async () => {
+    // 24 leechers: all unchoked at once, the seeder's 1 MiB/s went to all of them evenly, and the eighth leecher
+    // to hold a piece announced it after 1.2 s; eight at a time, each slot moving on at its HAVE, after 0.8 s.
+    // Under an upload limit the seeder's budget already finishes one piece after another: everyone is unchoked.
+    const firstPass = async (uplinks: 'link' | 'limit') => {
+      const swarm = started(
+        [
+          { role: 'seeder', upKiBps: 1024 },
+          { role: 'leecher', count: 24, upKiBps: 256, downKiBps: 4096 },
+        ],
+        { sizeMiB: 4, uplinks, seed: 2 },
+      );
+      const seeder = swarm.peers[0]!;
+      await runUntil(swarm, () => seeder.session !== undefined, 1000);
+      const session = seeder.session!;
+      let mostUnchoked = 0;
+      const haves: number[] = [];
+      const everUnchoked = new Set<string>();
+      const onMessage = session.onMessage.bind(session);
+      session.onMessage = (peer, m) => {
+        if (m.type === 'have') haves.push(swarm.clock.now());
+        onMessage(peer, m);
+      };
+      await runUntil(
+        swarm,
+        () => {
+          let n = 0;
+          for (const p of session.peers.values()) {
+            if (p.amChoking) continue;
+            n++;
+            everUnchoked.add(p.address);
+          }
+          mostUnchoked = Math.max(mostUnchoked, n);
+          return session.choking.distributor.done;
+        },
+        9_000,
+      );
+      const done = session.choking.distributor.done;
+      await swarm.close();
+      assert.ok(done, 'every piece went out before the first rechoke');
+      return { mostUnchoked, everUnchoked: everUnchoked.size, eighthHolderAt: haves[7] ?? Infinity };
+    };
+    const link = await firstPass('link');
+    assert.ok(
+      link.mostUnchoked <= FIRST_PASS_SLOTS + 1,
+      `${link.mostUnchoked} unchoked at once (and one optimistic)`,
+    );
+    assert.equal(link.everUnchoked, 24, 'the slots went round every leecher');
+    assert.ok(
+      link.eighthHolderAt < 1000,
+      `the eighth holder announced its piece at ${link.eighthHolderAt} ms`,
+    );
+    const limit = await firstPass('limit');
+    assert.equal(limit.mostUnchoked, 24, 'under a limit, every leecher at once');
   });
 
   it('in its first pass the seeder sends no second copy while a first copy is asked for, whoever ignores its suggestions', async () => {
