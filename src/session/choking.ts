@@ -247,8 +247,9 @@ export class Choking {
    * evenly between everyone we send to: a flash crowd's seeder, unchoking its 80 neighbours at once, finished
    * their first pieces together after 80 piece-times (2.6 s at 8 MiB/s), and no leecher could upload before.
    * Eight at a time, the first holders appear after eight piece-times and pass their pieces on while the
-   * seeder serves the next eight: a 300-peer flash crowd went from 89.6% to 90.8% of the fluid bound over
-   * three seeds, the 20-leecher one from 72.3% to 76.6% (four at a time: 90.4% at 300).
+   * seeder serves the next eight: in the simulator a 1,000-peer flash crowd went from 86.2% to 87.8% of the
+   * fluid bound, 300 peers from 89.6% to 90.6% and 20 leechers from 72.3% to 76.5% over three seeds; a slow
+   * seeder before 16 faster leechers lost 88.6% -> 86.8% (docs/ARCHITECTURE.md, The simulator).
    */
   get #rotating(): boolean {
     return this.s.uploadBucket.rate <= 0;
