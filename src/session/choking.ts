@@ -240,7 +240,9 @@ export class Choking {
    * 1,000-peer flash crowd, where every leecher starts with nothing, 4 + 1 slots took 1.25 s of a 1 MiB/s
    * uplink to pass on a first 256 KiB piece, and the swarm's uploads reached full speed only at about 10 s.
    * In the simulator that run went from 87.8% to 89.1% of the fluid bound; a slow seeder without super-seeding
-   * before 16 faster leechers lost 1.7 points (docs/ARCHITECTURE.md, The simulator).
+   * before 16 faster leechers lost 1.7 points (docs/ARCHITECTURE.md, The simulator). A slot gained with a
+   * piece fills at the next INTERESTED (after our HAVE, a peer that wants the new piece) or at the rechoke:
+   * filled at once from the peers already waiting, the small scenarios did worse.
    */
   #regularSlots(): number {
     const s = this.s;
