@@ -123,9 +123,10 @@ export class SeedDistributor {
    * New pieces to suggest to `peer` so it has its share outstanding; `lacks` says whether it misses a
    * piece. The share is `perPeer`, or less when `wanting` peers (those being steered) would otherwise
    * take every unsent piece between some of them: 24 leechers at 4 each asked for 96 of 64 pieces, and
-   * the 8 left without a suggestion fetched pieces from the seeder that others were being sent.
+   * the 8 left without a suggestion fetched pieces from the seeder that others were being sent. `most`
+   * caps the share below `perPeer` for this call.
    */
-  next(peer: string, lacks: (index: number) => boolean, wanting = 1): number[] {
+  next(peer: string, lacks: (index: number) => boolean, wanting = 1, most = this.#perPeer): number[] {
     if (this.done) return [];
     let mine = this.#byPeer.get(peer);
     if (!mine) {
@@ -135,7 +136,7 @@ export class SeedDistributor {
     const out: number[] = [];
     const n = this.#sent.size;
     const unsent = n - this.#sent.count;
-    const share = Math.max(1, Math.min(this.#perPeer, Math.floor(unsent / Math.max(1, wanting))));
+    const share = Math.max(1, Math.min(most, Math.floor(unsent / Math.max(1, wanting))));
     for (let scanned = 0; scanned < n && mine.size < share; scanned++) {
       const i = this.#cursor;
       this.#cursor = (this.#cursor + 1) % n;

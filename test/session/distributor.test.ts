@@ -17,6 +17,24 @@ test('no piece is suggested to two peers, and each peer gets its share', () => {
   );
 });
 
+test('a call can cap the share below perPeer: the peer is topped up to that many outstanding', () => {
+  const d = new SeedDistributor(10, size, { perPeer: 3, random: () => 0 });
+  assert.deepEqual(
+    d.next('a', () => true, 1, 1),
+    [0],
+  );
+  assert.deepEqual(
+    d.next('a', () => true, 1, 1),
+    [],
+    'one outstanding already',
+  );
+  assert.deepEqual(
+    d.next('a', () => true),
+    [1, 2],
+    'without the cap, topped up to three',
+  );
+});
+
 test('a fully served piece frees the slot; pieces a peer holds are skipped', () => {
   const d = new SeedDistributor(6, size, { perPeer: 2, random: () => 0 });
   assert.deepEqual(

@@ -343,6 +343,37 @@ describe('session on the simulated network', () => {
     assert.equal(limit.mostUnchoked, 24, 'under a limit, every leecher at once');
   });
 
+  it('a rotating first pass among more leechers than two rounds of its slots gives each a turn of one piece', async () => {
+    // 24 leechers and 64 pieces: turns of two or three pieces (the share) made the last leechers wait that many
+    // times longer for their first piece. With 16 leechers or fewer, turns keep their share (see #onePerTurn).
+    const firstCopies = async (leechers: number) => {
+      const swarm = started(
+        [
+          { role: 'seeder', upKiBps: 2048 },
+          { role: 'leecher', count: leechers, upKiBps: 256, downKiBps: 4096 },
+        ],
+        { sizeMiB: 4, seed: 3 },
+      );
+      const seeder = swarm.peers[0]!;
+      await runUntil(swarm, () => seeder.session !== undefined, 1000);
+      const distributor = seeder.session!.choking.distributor;
+      /** The leecher each first copy went to, in the order they completed. */
+      const to: string[] = [];
+      const served = distributor.served.bind(distributor);
+      distributor.served = (index, bytes, peer) => {
+        const done = served(index, bytes, peer);
+        if (done) to.push(peer);
+        return done;
+      };
+      await runUntil(swarm, () => to.length >= leechers, 9_000);
+      await swarm.close();
+      assert.ok(to.length >= leechers, `${to.length} first copies by 9 s`);
+      return new Set(to.slice(0, leechers)).size;
+    };
+    assert.equal(await firstCopies(24), 24, 'the first 24 first copies went to 24 leechers');
+    assert.ok((await firstCopies(16)) < 16, 'with 16 leechers a turn is longer than one piece');
+  });
+
   it('in its first pass the seeder sends no second copy while a first copy is asked for, whoever ignores its suggestions', async () => {
     // Half the leechers fetch rarest-first regardless, so the seeder is asked for pieces that others hold or
     // are being sent. Served in turn with the first copies, those put off the last first copy (in the bench's
