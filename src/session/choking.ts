@@ -273,10 +273,10 @@ export class Choking {
   }
 
   /**
-   * Whether each turn in a rotating first pass is one piece long: when more leechers than two rounds of slots
-   * wait for their turn. A turn of three or four pieces (the share of 256 pieces between 80 neighbours) made
+   * Whether each turn in a rotating first pass is one piece long: when we are connected to more leechers than
+   * two rounds of slots. A turn of three or four pieces (the share of 256 pieces between 80 neighbours) made
    * the last of them wait three times as long for a first piece, and with it for anything to upload: at 1 s
-   * of a 1,000-peer flash crowd 9 leechers held pieces instead of 20, at 2 s 48 instead of 90, and the run went
+   * of a 1,000-peer flash crowd 9 leechers held pieces instead of 21, at 2 s 48 instead of 92, and the run went
    * from 89.1% to 90.2% of the fluid bound, 300 peers from 91.7% to 92.7%. With fewer leechers every one
    * gets its turn soon anyway, and shorter turns only moved the seeder's uplink between more connections
    * (a slow seeder before 16 leechers: 86.8% -> 83.7% over 16 seeds; docs/ARCHITECTURE.md, The simulator).
