@@ -110,8 +110,8 @@ export class Choking {
   served(peer: PeerConnection, index: number, bytes: number): void {
     if (!this.distributor.served(index, bytes, peer.address) || !this.#firstPass) return;
     this.#firstCopyTo.set(index, peer.address);
-    if (this.#onePerTurn) this.#servedThisTurn.add(peer.address);
     const leechers = this.#leechers();
+    if (this.#onePerTurn(leechers)) this.#servedThisTurn.add(peer.address);
     this.suggestTo(peer, false, leechers);
     for (const p of this.s.peers.values())
       if (p !== peer && this.distributor.outstanding(p.address) === 0) this.suggestTo(p, false, leechers);
@@ -280,9 +280,10 @@ export class Choking {
    * from 89.1% to 90.2% of the fluid bound, 300 peers from 91.7% to 92.7%. With fewer leechers every one
    * gets its turn soon anyway, and shorter turns only moved the seeder's uplink between more connections
    * (a slow seeder before 16 leechers: 86.8% -> 83.7% over 16 seeds; docs/ARCHITECTURE.md, The simulator).
+   * `leechers` is #leechers(), passed in where the caller has counted them already.
    */
-  get #onePerTurn(): boolean {
-    return this.#rotating && this.#leechers() > 2 * FIRST_PASS_SLOTS;
+  #onePerTurn(leechers: number): boolean {
+    return this.#rotating && leechers > 2 * FIRST_PASS_SLOTS;
   }
 
   /**
@@ -359,14 +360,15 @@ export class Choking {
     const s = this.s;
     if (!this.#firstPass) return;
     if (!peer.fast || !peer.peerInterested || (peer.amChoking && !unchoking) || peer.closed) return;
-    const onePerTurn = this.#onePerTurn;
+    const wanting = leechers ?? this.#leechers();
+    const onePerTurn = this.#onePerTurn(wanting);
     // Its turn's piece has gone: the slot moves on at its HAVE (#moveOn).
     if (onePerTurn && this.#servedThisTurn.has(peer.address)) return;
     const bits = s.bitsOf(peer);
     for (const index of this.distributor.next(
       peer.address,
       (i) => !bits.has(i),
-      leechers ?? this.#leechers(),
+      wanting,
       onePerTurn ? 1 : undefined,
     ))
       peer.send({ type: 'suggest', index });
