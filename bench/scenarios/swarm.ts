@@ -46,6 +46,11 @@ export interface SwarmRun {
   seederCpuSeconds: number | null;
   /** the part the tracker spent during the run (chunkswarm only; libtorrent's peers dial directly) */
   trackerCpuSeconds: number | null;
+  /**
+   * The part the leechers had spent when the seeder was started: starting the program and two idle seconds
+   * among each other. Nothing moves before the seeder, so this is each client's fixed cost per process.
+   */
+  leecherStartCpuSeconds: number | null;
   traffic: SwarmTraffic;
 }
 
@@ -167,6 +172,7 @@ export async function runSwarm(ctx: ScenarioContext): Promise<FigureResult> {
     totalCpuSeconds: round(r.totalCpuSeconds),
     seederCpuSeconds: round(r.seederCpuSeconds),
     trackerCpuSeconds: round(r.trackerCpuSeconds),
+    leecherStartCpuSeconds: round(r.leecherStartCpuSeconds),
     leecherUpBytes: r.traffic.leecherUpBytes,
     leecherDownBytes: r.traffic.leecherDownBytes,
     seederCopies: round(r.traffic.seederCopies),
@@ -249,6 +255,14 @@ export function swarmRows(
       target: '<= 1.00x',
       verdict: verdict(cpu === null ? null : cpu <= 1.0),
     },
+    {
+      figure: `swarm ${label}: of that CPU, the leechers' before the seeder started, s`,
+      chunkswarm: fmt(cs.leecherStartCpuSeconds, 1),
+      reference: fmt(ref?.leecherStartCpuSeconds, 1),
+      ratio: fmt(ratio(cs.leecherStartCpuSeconds, ref?.leecherStartCpuSeconds), 2, 'x'),
+      target: '',
+      verdict: '',
+    },
   ];
 }
 
@@ -315,6 +329,7 @@ async function chunkswarmSwarm(s: Shape, tracker: Proc, profileDir: string | nul
     }
     // give every leecher time to announce and meet the others before the seeder appears
     await sleep(2000);
+    const startCpu = cpuOf(leechers).total;
     const seedPort = await freePort();
     const seeder = await startChunkswarm(
       { group: ctx.group, bin: ctx.bin, nodeArgs: nodeArgs('seeder') },
@@ -349,6 +364,7 @@ async function chunkswarmSwarm(s: Shape, tracker: Proc, profileDir: string | nul
       totalCpuSeconds: cpu.total !== null && trackerCpu !== null ? cpu.total + trackerCpu : null,
       seederCpuSeconds: cpu.each.at(-1) ?? null,
       trackerCpuSeconds: trackerCpu,
+      leecherStartCpuSeconds: startCpu,
     };
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
@@ -405,6 +421,7 @@ async function libtorrentSwarm(s: Shape, superSeed: boolean): Promise<SwarmRun> 
     procs.push(...started);
     writeFileSync(peersFile, `${addrs.join('\n')}\n`);
     await sleep(2000);
+    const startCpu = cpuOf(leechers).total;
     const seedPort = await freePort();
     // the clock starts when its port listens (as for chunkswarm), not when its output says so
     const listening = waitListening(seedPort, 30_000);
@@ -434,6 +451,7 @@ async function libtorrentSwarm(s: Shape, superSeed: boolean): Promise<SwarmRun> 
       totalCpuSeconds: cpu.total,
       seederCpuSeconds: cpu.each.at(-1) ?? null,
       trackerCpuSeconds: null,
+      leecherStartCpuSeconds: startCpu,
     };
   } finally {
     await Promise.all(procs.map((p) => p.stop()));

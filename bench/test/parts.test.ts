@@ -470,32 +470,39 @@ test('swarm rows: targets by swarm size, copies and CPU judged, caps that broke 
     leecherDownBytes: 8e6,
     seederCopies: copies,
   });
-  const run = (seconds: number, copies: number, cpu: number) => ({
+  const run = (seconds: number, copies: number, cpu: number, startCpu: number | null = cpu / 4) => ({
     seconds,
     efficiency: 16 / seconds,
     leecherSeconds: [seconds],
     totalCpuSeconds: cpu,
     seederCpuSeconds: 1,
     trackerCpuSeconds: null,
+    leecherStartCpuSeconds: startCpu,
     traffic: traffic(copies),
   });
   const cs = run(18, 1.05, 10);
   const rows = swarmRows('1+24', cs, run(40, 2.6, 12), 16, 0.85, true);
   assert.deepEqual(
     rows.map((r) => r.verdict),
-    ['', 'met', 'met', '', 'met'],
+    ['', 'met', 'met', '', 'met', ''],
   );
   assert.equal(rows[3]?.chunkswarm, '1-3');
+  assert.deepEqual(
+    [rows[5]?.chunkswarm, rows[5]?.reference, rows[5]?.ratio],
+    ['2.5', '3.0', '0.83x'],
+    "the leechers' CPU before the seeder started is shown beside the total, unjudged",
+  );
+  assert.equal(swarmRows('1+24', run(18, 1.05, 10, null), null, 16, 0.85, true)[5]?.chunkswarm, '-');
   const worse = swarmRows('1+24', run(14, 1.2, 20), run(40, 2.6, 12), 16, 0.85, true);
   assert.match(worse[1]?.chunkswarm ?? '', /caps broke/);
   assert.deepEqual(
     worse.map((r) => r.verdict),
-    ['', 'MISSED', 'MISSED', '', 'MISSED'],
+    ['', 'MISSED', 'MISSED', '', 'MISSED', ''],
   );
   const second = swarmRows('super', cs, run(30, 1.1, 9), 16, 0.85, false);
   assert.deepEqual(
     second.map((r) => r.verdict),
-    ['', '', '', '', 'MISSED'],
+    ['', '', '', '', 'MISSED', ''],
     'the second block judges only CPU against its own reference',
   );
   const none = swarmRows('super', cs, null, 16, 0.85, false);
