@@ -438,7 +438,8 @@ export class SimNetwork {
       pipe.inRing = false;
       if (!pipe.canSend) continue;
       t = this.#send(pipe, t);
-      if (pipe.canSend) {
+      // A writer told of room by this packet (drain) may have written at once and rejoined the ring.
+      if (pipe.canSend && !pipe.inRing) {
         pipe.inRing = true;
         host.ring.push(pipe);
       }

@@ -177,6 +177,31 @@ describe('SimNetwork', () => {
     assert.ok(last >= 2900 && last <= 3200, `300 KiB through 100 KiB/s took ${last} ms`);
   });
 
+  it('a writer that refills its stream when told of room (drain) still gets only its share of the uplink', async () => {
+    const clock = new FakeClock();
+    const net = new SimNetwork(clock);
+    const a = net.addHost('127.0.1.1', { up: 100 * KiB });
+    const b = net.addHost('127.0.1.2');
+    const c = net.addHost('127.0.1.3');
+    const bulk = await connect(clock, a, b, '127.0.1.2');
+    const refilled = await connect(clock, a, c, '127.0.1.3');
+    const gBulk = record(bulk.server, clock);
+    const gRefilled = record(refilled.server, clock);
+    // As a connection that holds its blocks and hands the socket 20 KiB at a time, at once on each drain.
+    let left = 400 * KiB;
+    const refill = (): void => {
+      for (let i = 0; i < 2 && left > 0; i++, left -= 10 * KiB) refilled.client.write(Buffer.alloc(10 * KiB));
+    };
+    refilled.client.attach({ data: () => {}, drain: refill, close: () => {} });
+    const start = clock.now();
+    for (let i = 0; i < 40; i++) bulk.client.write(Buffer.alloc(10 * KiB));
+    refill();
+    await clock.advanceAsync(3000);
+    // 3 s of 100 KiB/s, half each: about 150 KiB apiece, not twice as much for the one that refills.
+    const got = [gBulk.bytes, gRefilled.bytes];
+    for (const n of got) assert.ok(n >= 130 * KiB && n <= 170 * KiB, `shares after 3 s: ${got} (from ${start})`);
+  });
+
   it('sends a stream with only a few small messages queued ahead of the bulk streams on a busy uplink', async () => {
     const clock = new FakeClock();
     const net = new SimNetwork(clock);
