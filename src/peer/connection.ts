@@ -30,6 +30,22 @@ import type { WireTracer } from './trace.js';
 
 /** How much a connection may queue in user space before the serving loop waits for 'drain'. */
 const SEND_BUFFER_BYTES = 1024 * 1024;
+/**
+ * How much of that queue is handed to the socket at a time; the rest waits in the connection. Messages
+ * that need not stay behind our blocks (REQUEST, HAVE, CANCEL, INTERESTED, PEX, ...) go to the socket at
+ * once, so on a slow uplink they wait behind at most this much of our upload to the peer instead of a
+ * megabyte of it (four seconds at 256 KiB/s, during which our requests to the peer we serve idled).
+ * At least Node's high-water mark (16 KiB), so that holding bytes back always has a 'drain' to come.
+ */
+const SOCKET_QUEUE_BYTES = 64 * 1024;
+
+/**
+ * Messages that keep their place behind the blocks already queued: the peer reads a choke, an unchoke or
+ * a rejected request in the order we decided them relative to the blocks we answered.
+ */
+function followsBlocks(type: WireMessage['type']): boolean {
+  return type === 'choke' || type === 'unchoke' || type === 'reject';
+}
 
 export const CLIENT_NAME = 'chunkswarm 0.1.0';
 
@@ -146,6 +162,9 @@ export class PeerConnection {
   #offeredPex = false;
   /** Serving loops waiting for the stream to take what is queued. */
   #drainWaiters: (() => void)[] = [];
+  /** Blocks, and the messages that follow them, not yet handed to the socket (see SOCKET_QUEUE_BYTES). */
+  #held: { bytes: Buffer; written: (() => void) | undefined }[] = [];
+  #heldBytes = 0;
   readonly #ended = new Set<string>();
   /** Requests refused because the peer already had `reqq` outstanding, over the connection's life. */
   #overReqq = 0;
@@ -222,7 +241,8 @@ export class PeerConnection {
 
   send(message: WireMessage): void {
     if (this.closed) return;
-    this.#write(encodeMessage(message));
+    if (followsBlocks(message.type)) this.#writeInOrder(encodeMessage(message));
+    else this.#write(encodeMessage(message));
     this.tracer?.('out', { kind: 'message', message });
   }
 
@@ -230,7 +250,31 @@ export class PeerConnection {
     this.stream.write(bytes, written);
   }
 
+  /** Writes behind every block queued before it: to the socket while it has room, else into #held. */
+  #writeInOrder(bytes: Buffer, written?: () => void): void {
+    if (this.#held.length === 0 && this.stream.pendingBytes < SOCKET_QUEUE_BYTES) {
+      this.stream.write(bytes, written);
+      return;
+    }
+    this.#held.push({ bytes, written });
+    this.#heldBytes += bytes.length;
+  }
+
+  /** Bytes queued for the peer, in the socket and held back. */
+  get #queuedBytes(): number {
+    return this.#heldBytes + this.stream.pendingBytes;
+  }
+
   #drained(): void {
+    const held = this.#held;
+    let moved = 0;
+    while (moved < held.length && this.stream.pendingBytes < SOCKET_QUEUE_BYTES) {
+      const h = held[moved++]!;
+      this.#heldBytes -= h.bytes.length;
+      this.stream.write(h.bytes, h.written);
+    }
+    if (moved > 0) held.splice(0, moved);
+    if (!this.closed && this.#queuedBytes >= SEND_BUFFER_BYTES) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of waiters) w();
@@ -245,13 +289,13 @@ export class PeerConnection {
       written?.();
       return Promise.resolve();
     }
-    this.#write(encodePieceHeader(index, begin, block.length));
-    this.#write(block, written);
+    this.#writeInOrder(encodePieceHeader(index, begin, block.length));
+    this.#writeInOrder(block, written);
     this.tracer?.('out', { kind: 'message', message: { type: 'piece', index, begin, block } });
     this.up.add(block.length);
     // Node's socket buffer signals "full" at 16 KiB: waiting for 'drain' there would send one block per
     // turn of the event loop. Keep up to SEND_BUFFER_BYTES queued instead; the kernel takes it in big writes.
-    if (this.stream.pendingBytes < SEND_BUFFER_BYTES) return Promise.resolve();
+    if (this.#queuedBytes < SEND_BUFFER_BYTES) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
@@ -339,6 +383,11 @@ export class PeerConnection {
     this.#cancelHandshakeTimer?.();
     this.#cancelKeepAlive?.();
     this.stream.close();
+    // Blocks never handed to the socket are dropped, as a closed socket drops what it still queues.
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    for (const h of held) h.written?.();
     this.#drained();
     this.host?.onClose(this, reason);
   }

@@ -199,7 +199,8 @@ describe('SimNetwork', () => {
     await clock.advanceAsync(3000);
     // 3 s of 100 KiB/s, half each: about 150 KiB apiece, not twice as much for the one that refills.
     const got = [gBulk.bytes, gRefilled.bytes];
-    for (const n of got) assert.ok(n >= 130 * KiB && n <= 170 * KiB, `shares after 3 s: ${got} (from ${start})`);
+    for (const n of got)
+      assert.ok(n >= 130 * KiB && n <= 170 * KiB, `shares after 3 s: ${got} (from ${start})`);
   });
 
   it('sends a stream with only a few small messages queued ahead of the bulk streams on a busy uplink', async () => {

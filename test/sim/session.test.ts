@@ -77,8 +77,9 @@ function slowSeederAndFreeRiders(): Swarm {
 async function firstOptimisticHandover<T>(
   groups: Group[],
   observe: (session: TorrentSession, waiting: PeerConnection[]) => T,
+  seed = 3,
 ): Promise<T> {
-  const swarm = new Swarm(scenario(groups, { superSeeding: false, seed: 3 }));
+  const swarm = new Swarm(scenario(groups, { superSeeding: false, seed }));
   swarm.start();
   const seeder = swarm.peers[0]!;
   await runUntil(swarm, () => seeder.session !== undefined, 1000);
@@ -482,12 +483,11 @@ describe('session on the simulated network', () => {
     assert.equal(result.allComplete, true);
     await swarm.close();
     assert.ok(passEnd !== undefined, 'the first pass ended');
-    // Under 2 s, well below the 3 s the leechers used to wait for suggestions that could not come. Since leechers
-    // holding few pieces unchoke fewer peers (Choking), each of their HAVEs can wait behind up to a second of
-    // the blocks they upload, so a leecher may believe for a second that a piece is still the seeder's alone:
-    // the seeder idled 1.15 to 1.35 s over seeds 11 to 16 (0.35 s before), and the last leecher finished at
-    // 4.0 to 4.3 s instead of 5.9 to 6.3 s.
-    assert.ok(longestIdle < 2000, `the seeder sent nothing for ${longestIdle} ms after its first pass`);
+    // Well below the 3 s the leechers used to wait for suggestions that could not come. The HAVEs that tell
+    // the leechers a piece is out no longer wait behind the blocks each leecher uploads (PeerConnection hands
+    // its socket 64 KiB of them at a time): over seeds 11 to 16 the seeder idled 0.2 s and the last leecher
+    // finished at 3.1 to 3.3 s; with a megabyte of blocks ahead of them, 1.15 to 1.35 s and 4.0 to 4.3 s.
+    assert.ok(longestIdle < 1000, `the seeder sent nothing for ${longestIdle} ms after its first pass`);
   });
 
   it('the optimistic slot is drawn as soon as more peers are interested than the regular slots, not at the first rechoke', async () => {
@@ -538,6 +538,8 @@ describe('session on the simulated network', () => {
         unchoked: [...session.peers.values()].filter((p) => p.peerInterested && !p.amChoking).length,
         optimisticUnchoked: session.peers.get(session.choking.optimistic ?? '')?.amChoking === false,
       }),
+      // With seed 3 nobody happens to wait at that moment; seeds 1, 2 and 4 to 9 all show the handover.
+      1,
     );
     assert.equal(h.emptyWaiting, 0, 'every waiting peer held a piece');
     assert.ok(h.waiting > 0, 'some peer waited');
@@ -580,7 +582,8 @@ describe('session on the simulated network', () => {
         }
         return false;
       },
-      9_000,
+      // Nine handovers by 12 s; by 9 s there were none once control messages stopped waiting behind blocks.
+      12_000,
     );
     await swarm.close();
     assert.ok(handovers.length > 0, 'a slot freed while both kinds waited');
@@ -673,8 +676,9 @@ describe('session on the simulated network', () => {
         { role: 'free-rider', count: 8, downKiBps: 64 },
       ],
       // The free riders hold one another's requests until they are re-issued, so their finishes (and which of
-      // them the seeder's regular slots hold then) vary with the seed: this one has three regular handovers.
-      { sizeMiB: 2, superSeeding: false, seed: 4 },
+      // them the seeder's regular slots hold then) vary with the seed: this one has three regular handovers
+      // (seeds 1 to 8 all give each slot to the one that lacks the most, but most of them only two handovers).
+      { sizeMiB: 2, superSeeding: false, seed: 3 },
     );
     const seeder = swarm.peers[0]!;
     await runUntil(swarm, () => seeder.session !== undefined, 1000);

@@ -442,12 +442,22 @@ describe('tracker UDP switched off or unavailable', () => {
   });
 
   it('a UDP port already taken leaves HTTP serving, with a warning', async () => {
-    const squatter = createSocket('udp4');
-    await new Promise<void>((r) => squatter.bind(0, '127.0.0.1', r));
-    const port = squatter.address().port;
+    // The UDP port the kernel picks may be some other test's TCP port just then: pick again in that case.
+    let squatter = createSocket('udp4');
+    let port = 0;
     let t: TrackerHandle | undefined;
+    for (let attempt = 0; t === undefined; attempt++) {
+      squatter = createSocket('udp4');
+      await new Promise<void>((r) => squatter.bind(0, '127.0.0.1', r));
+      port = squatter.address().port;
+      try {
+        t = await startTracker({ port });
+      } catch (err) {
+        squatter.close();
+        if (attempt >= 4 || !/in use|EADDRINUSE/.test(String(err))) throw err;
+      }
+    }
     try {
-      t = await startTracker({ port });
       assert.equal(t.udpAnnounceUrl, undefined);
       assert.match(
         t.udpWarning ?? '',
