@@ -253,7 +253,7 @@ export class PeerConnection {
   /** Writes behind every block queued before it: to the socket while it has room, else into #held. */
   #writeInOrder(bytes: Buffer, written?: () => void): void {
     if (this.#held.length === 0 && this.stream.pendingBytes < SOCKET_QUEUE_BYTES) {
-      this.stream.write(bytes, written);
+      this.#write(bytes, written);
       return;
     }
     this.#held.push({ bytes, written });
@@ -271,7 +271,7 @@ export class PeerConnection {
     while (moved < held.length && this.stream.pendingBytes < SOCKET_QUEUE_BYTES) {
       const h = held[moved++]!;
       this.#heldBytes -= h.bytes.length;
-      this.stream.write(h.bytes, h.written);
+      this.#write(h.bytes, h.written);
     }
     if (moved > 0) held.splice(0, moved);
     if (!this.closed && this.#queuedBytes >= SEND_BUFFER_BYTES) return;

@@ -71,6 +71,18 @@ async function linked(
   return { clock, ...(await connect(clock, a, b, '127.0.1.2')) };
 }
 
+/** Host a with a 100 KiB/s uplink and a stream to each of b and c, their receiving ends recorded. */
+async function twoStreamsOnOneUplink() {
+  const clock = new FakeClock();
+  const net = new SimNetwork(clock);
+  const a = net.addHost('127.0.1.1', { up: 100 * KiB });
+  const b = net.addHost('127.0.1.2');
+  const c = net.addHost('127.0.1.3');
+  const ab = await connect(clock, a, b, '127.0.1.2');
+  const ac = await connect(clock, a, c, '127.0.1.3');
+  return { clock, net, b, c, ab, ac, gb: record(ab.server, clock), gc: record(ac.server, clock) };
+}
+
 describe('SimNetwork', () => {
   it('delivers every write, in order: large ones by reference, runs of small ones gathered as one read', async () => {
     const clock = new FakeClock();
@@ -141,15 +153,7 @@ describe('SimNetwork', () => {
   });
 
   it('shares an uplink fairly between its streams, and a downlink between its senders', async () => {
-    const clock = new FakeClock();
-    const net = new SimNetwork(clock);
-    const a = net.addHost('127.0.1.1', { up: 100 * KiB });
-    const b = net.addHost('127.0.1.2');
-    const c = net.addHost('127.0.1.3');
-    const ab = await connect(clock, a, b, '127.0.1.2');
-    const ac = await connect(clock, a, c, '127.0.1.3');
-    const gb = record(ab.server, clock);
-    const gc = record(ac.server, clock);
+    const { clock, net, b, c, ab, ac, gb, gc } = await twoStreamsOnOneUplink();
     const start = clock.now();
     for (let i = 0; i < 20; i++) {
       ab.client.write(Buffer.alloc(10 * KiB));
@@ -178,15 +182,7 @@ describe('SimNetwork', () => {
   });
 
   it('a writer that refills its stream when told of room (drain) still gets only its share of the uplink', async () => {
-    const clock = new FakeClock();
-    const net = new SimNetwork(clock);
-    const a = net.addHost('127.0.1.1', { up: 100 * KiB });
-    const b = net.addHost('127.0.1.2');
-    const c = net.addHost('127.0.1.3');
-    const bulk = await connect(clock, a, b, '127.0.1.2');
-    const refilled = await connect(clock, a, c, '127.0.1.3');
-    const gBulk = record(bulk.server, clock);
-    const gRefilled = record(refilled.server, clock);
+    const { clock, ab: bulk, ac: refilled, gb: gBulk, gc: gRefilled } = await twoStreamsOnOneUplink();
     // As a connection that holds its blocks and hands the socket 20 KiB at a time, at once on each drain.
     let left = 400 * KiB;
     const refill = (): void => {

@@ -443,20 +443,23 @@ describe('tracker UDP switched off or unavailable', () => {
 
   it('a UDP port already taken leaves HTTP serving, with a warning', async () => {
     // The UDP port the kernel picks may be some other test's TCP port just then: pick again in that case.
-    let squatter = createSocket('udp4');
-    let port = 0;
+    const squat = async (): Promise<Socket> => {
+      const s = createSocket('udp4');
+      await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+      return s;
+    };
+    let squatter = await squat();
     let t: TrackerHandle | undefined;
-    for (let attempt = 0; t === undefined; attempt++) {
-      squatter = createSocket('udp4');
-      await new Promise<void>((r) => squatter.bind(0, '127.0.0.1', r));
-      port = squatter.address().port;
+    for (let attempt = 1; t === undefined; attempt++) {
       try {
-        t = await startTracker({ port });
+        t = await startTracker({ port: squatter.address().port });
       } catch (err) {
         squatter.close();
-        if (attempt >= 4 || !/in use|EADDRINUSE/.test(String(err))) throw err;
+        if (attempt >= 5 || !/in use|EADDRINUSE/.test(String(err))) throw err;
+        squatter = await squat();
       }
     }
+    const port = squatter.address().port;
     try {
       assert.equal(t.udpAnnounceUrl, undefined);
       assert.match(
