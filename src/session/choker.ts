@@ -12,6 +12,8 @@ export interface ChokerPeer {
   readonly interested: boolean;
   /** Bytes/s it sends us (leeching) — the tit-for-tat score. */
   readonly downloadRate: number;
+  /** Bytes it has sent us beyond what we have sent it (0 when we are even or ahead): see `tradeScore`. */
+  readonly owed?: number;
   /** Bytes/s we send it (seeding: breaks ties of `missing`). */
   readonly uploadRate: number;
   /** Pieces it lacks, as its bitfield and HAVEs say (seeding: the most get the regular slots). */
@@ -53,7 +55,7 @@ export function rechoke(peers: readonly ChokerPeer[], o: ChokerOptions): ChokeDe
       o.seeding
         ? (a, b) =>
             b.missing - a.missing || b.uploadRate - a.uploadRate || Number(b.unchoked) - Number(a.unchoked)
-        : (a, b) => b.downloadRate - a.downloadRate || Number(b.unchoked) - Number(a.unchoked),
+        : (a, b) => tradeScore(b) - tradeScore(a) || Number(b.unchoked) - Number(a.unchoked),
     );
   const unchoke = new Set(ranked.slice(0, o.regularSlots).map((p) => p.key));
 
@@ -69,6 +71,21 @@ export function rechoke(peers: readonly ChokerPeer[], o: ChokerOptions): ChokeDe
   }
   if (optimistic) unchoke.add(optimistic);
   return { unchoke, optimistic };
+}
+
+/** Seconds over which a leecher repays what a peer has sent it beyond what it sent back. */
+const REPAY_SECONDS = 20;
+
+/**
+ * A leecher ranks peers by what they send it now plus a share of what it still owes them, as FairTorrent's
+ * deficit rule does. By rate alone, a peer that gave us a lot while we had little to offer is choked as soon
+ * as a faster sender appears, and a slow uplink that serves many of us at once never ranks first anywhere:
+ * in a 300-peer flash crowd such peers uploaded two to three times what they received and finished last,
+ * choked by 42 of their 44 neighbours. The debt is counted in bytes, so a peer cannot run it up with data
+ * we never asked for (struck and banned after a few blocks, session/verifying.ts) and it shrinks as we repay.
+ */
+export function tradeScore(p: Pick<ChokerPeer, 'downloadRate' | 'owed'>): number {
+  return p.downloadRate + (p.owed ?? 0) / REPAY_SECONDS;
 }
 
 /** A peer connected for less than this is a newcomer: it may not have had the chance to trade yet. */

@@ -128,6 +128,7 @@ export class Choking {
       key: p.address,
       interested: p.peerInterested,
       downloadRate: p.down.rate,
+      owed: Math.max(0, p.down.total - p.up.total),
       uploadRate: p.up.rate,
       unchoked: !p.amChoking,
       connectedAt: p.connectedAt,

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ChokerOptions, type ChokerPeer, pickOptimistic, rechoke } from '../../src/session/choker.js';
+import {
+  type ChokerOptions,
+  type ChokerPeer,
+  pickOptimistic,
+  rechoke,
+  tradeScore,
+} from '../../src/session/choker.js';
 import { FakeClock } from '../../src/shared/clock.js';
 
 const peer = (key: string, down: number, up = 0, o: Partial<ChokerPeer> = {}): ChokerPeer => ({
@@ -41,6 +47,21 @@ const twoSlots = (seeding: boolean): ChokerOptions => ({
   rotateOptimistic: false,
   optimistic: undefined,
   random: first,
+});
+
+test('leeching: a peer we owe keeps its slot against a faster sender until the debt is repaid', () => {
+  // 'giver' sent us 4 MiB more than we sent it and now sends 20 KiB/s; 'fast' sends 100 KiB/s and we are even.
+  const giver = (owed: number) => peer('giver', 20_000, 0, { owed });
+  const others = [peer('fast', 100_000), peer('mid', 60_000), peer('slow', 10_000)];
+  const slots = (owed: number) => {
+    const d = rechoke([giver(owed), ...others], twoSlots(false));
+    return new Set([...d.unchoke].filter((k) => k !== d.optimistic));
+  };
+  // Repaid down to 512 KiB, the debt adds 26 KB/s: less than the others send, so the slot goes by rate again.
+  assert.ok(!slots(512 * 1024).has('giver'));
+  assert.deepEqual([...slots(0)].sort(), ['fast', 'mid']);
+  assert.deepEqual([...slots(4 * 1024 * 1024)].sort(), ['fast', 'giver']);
+  assert.equal(tradeScore({ downloadRate: 1000 }), 1000);
 });
 
 test('seeding ranks by what we upload to each peer when they lack as much', () => {
