@@ -100,6 +100,13 @@ export interface BlockKey {
 
 const blockId = (b: BlockKey): string => `${b.index}:${b.begin}:${b.length}`;
 
+/** A write waiting behind the blocks before it; `block` is the id of the PIECE message it is part of. */
+interface HeldWrite {
+  readonly bytes: Buffer;
+  readonly written: (() => void) | undefined;
+  readonly block?: string | undefined;
+}
+
 /**
  * One BitTorrent connection: the handshake, the four choke/interest flags, the peer's bitfield and the
  * requests in flight each way. It decides nothing about what to download — the session does — but it
@@ -163,7 +170,7 @@ export class PeerConnection {
   /** Serving loops waiting for the stream to take what is queued. */
   #drainWaiters: (() => void)[] = [];
   /** Blocks, and the messages that follow them, not yet handed to the socket (see SOCKET_QUEUE_BYTES). */
-  #held: { bytes: Buffer; written: (() => void) | undefined }[] = [];
+  #held: HeldWrite[] = [];
   #heldBytes = 0;
   readonly #ended = new Set<string>();
   /** Requests refused because the peer already had `reqq` outstanding, over the connection's life. */
@@ -250,14 +257,33 @@ export class PeerConnection {
     this.stream.write(bytes, written);
   }
 
-  /** Writes behind every block queued before it: to the socket while it has room, else into #held. */
-  #writeInOrder(bytes: Buffer, written?: () => void): void {
+  /**
+   * Writes behind every block queued before it: to the socket while it has room, else into #held. `block`
+   * tags both parts of a PIECE message (header and data), so a CANCEL can take them back (#dropHeld).
+   */
+  #writeInOrder(bytes: Buffer, written?: () => void, block?: string): void {
     if (this.#held.length === 0 && this.stream.pendingBytes < SOCKET_QUEUE_BYTES) {
       this.#write(bytes, written);
       return;
     }
-    this.#held.push({ bytes, written });
+    this.#held.push({ bytes, written, block });
     this.#heldBytes += bytes.length;
+  }
+
+  /**
+   * A CANCEL for a block still held here: its header and data are dropped, so a block the peer got
+   * elsewhere (the endgame, a piece shared with an idle holder) costs our uplink nothing. Not once its
+   * header is in the socket: the peer must then get the whole message. The block stays counted in the upload
+   * totals, which count what was queued.
+   */
+  #dropHeld(id: string): boolean {
+    const at = this.#held.findIndex((h) => h.block === id);
+    if (at < 0 || this.#held[at + 1]?.block !== id) return false;
+    const [header, data] = this.#held.splice(at, 2) as [HeldWrite, HeldWrite];
+    this.#heldBytes -= header.bytes.length + data.bytes.length;
+    data.written?.();
+    this.#drained();
+    return true;
   }
 
   /** Bytes queued for the peer, in the socket and held back. */
@@ -289,8 +315,9 @@ export class PeerConnection {
       written?.();
       return Promise.resolve();
     }
-    this.#writeInOrder(encodePieceHeader(index, begin, block.length));
-    this.#writeInOrder(block, written);
+    const id = blockId({ index, begin, length: block.length });
+    this.#writeInOrder(encodePieceHeader(index, begin, block.length), undefined, id);
+    this.#writeInOrder(block, written, id);
     this.tracer?.('out', { kind: 'message', message: { type: 'piece', index, begin, block } });
     this.up.add(block.length);
     // Node's socket buffer signals "full" at 16 KiB: waiting for 'drain' there would send one block per
@@ -640,7 +667,10 @@ export class PeerConnection {
       this.pendingRequests.set(blockId(m), { index: m.index, begin: m.begin, length: m.length });
     }
     if (m.type === 'cancel') {
-      if (this.pendingRequests.delete(blockId(m)) && this.fast) this.send({ type: 'reject', ...pick(m) });
+      const id = blockId(m);
+      // BEP 6: with the fast extension every request is answered, by the block or by a REJECT.
+      if ((this.pendingRequests.delete(id) || this.#dropHeld(id)) && this.fast)
+        this.send({ type: 'reject', ...pick(m) });
       return;
     }
     host.onMessage(this, m);

@@ -1,6 +1,7 @@
 /**
  * What a connection hands its socket: blocks a little at a time, so that a REQUEST or a HAVE does not wait
- * behind a megabyte of our upload to the peer, while a CHOKE or a REJECT keeps its place behind the blocks.
+ * behind a megabyte of our upload to the peer, while a CHOKE or a REJECT keeps its place behind the blocks;
+ * a CANCEL takes back a block still held.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -8,7 +9,7 @@ import { PeerConnection, type PeerHost } from '../../src/peer/connection.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { FakeClock } from '../../src/shared/clock.js';
 import type { ByteStream, StreamHandlers } from '../../src/shared/env.js';
-import { encodeMessage, encodePieceHeader, type WireMessage } from '../../src/wire/index.js';
+import { encodeHandshake, encodeMessage, encodePieceHeader, type WireMessage } from '../../src/wire/index.js';
 import { INFO_HASH, PEER_ID } from '../wire/stream.js';
 
 const KiB = 1024;
@@ -166,4 +167,42 @@ test('with room in the socket, messages of both kinds go out in the order they w
   const expected: WireMessage['type'][] = ['have', 'choke', 'request'];
   assert.deepEqual(named(socket, start), ['block 1', ...expected]);
   assert.ok(socket.writes[start]!.equals(encodePieceHeader(0, 0, BLOCK)));
+});
+
+test('a CANCEL takes back a block still held and answers with a REJECT; a block in the socket is sent whole', () => {
+  const socket = new SlowSocket();
+  const conn = new PeerConnection(socket, { host: host(), clock: new FakeClock() });
+  const receive = (...messages: WireMessage[]) => {
+    for (const m of messages) socket.handlers!.data(encodeMessage(m));
+  };
+  const remote = Buffer.from('-XX0001-remotepeer00', 'latin1');
+  socket.handlers!.data(
+    encodeHandshake({ infoHash: INFO_HASH, peerId: remote, fast: true, extended: false }),
+  );
+  receive({ type: 'have-none' });
+  conn.setChoking(false);
+  const requests = Array.from({ length: 64 }, (_, i) => ({ index: 0, begin: i * BLOCK, length: BLOCK }));
+  receive(...requests.map((r): WireMessage => ({ type: 'request', ...r })));
+  // As the serving loop does: each request taken and its block queued.
+  const written: number[] = [];
+  for (const [i, r] of requests.entries()) {
+    assert.ok(conn.takeRequest(r));
+    void conn.sendBlock(r.index, r.begin, block(i), () => written.push(i));
+  }
+  // The blocks in the socket so far, by the byte each is filled with.
+  const blocks = () => socket.writes.filter((w) => w.length === BLOCK).map((w) => w[0]);
+  assert.ok(blocks().length >= 1 && blocks().length < 40, `${blocks().length} blocks in the socket`);
+  // Block 0 is in the socket already, block 40 is held.
+  receive({ type: 'cancel', ...requests[0]! }, { type: 'cancel', ...requests[40]! });
+  assert.deepEqual(written, [40], 'the dropped block is released at once');
+  const reject = encodeMessage({ type: 'reject', ...requests[40]! });
+  for (let turns = 0; turns < 100 && !socket.writes.at(-1)!.equals(reject); turns++) socket.takeAll();
+  socket.takeAll();
+  assert.deepEqual(
+    blocks(),
+    Array.from({ length: 64 }, (_, i) => i).filter((i) => i !== 40),
+  );
+  const rejects = socket.writes.filter((w) => w.length === reject.length && w[4] === reject[4]);
+  assert.deepEqual(rejects, [reject], 'one REJECT, for the block taken back');
+  assert.equal(written.length, 64, 'every block released once');
 });
