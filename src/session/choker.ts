@@ -2,8 +2,8 @@
  * Tit-for-tat choking (BEP 3's "choking algorithm", as libtorrent and the reference client do it),
  * written as a pure function of the peers' state so it can be tested with a fake clock.
  *
- * Every 10 s the `regularSlots` interested peers that send to us fastest (when seeding: that lack the
- * most pieces) are unchoked; one more, the optimistic unchoke, is rotated so newcomers get a chance to
+ * Every 10 s the `regularSlots` interested peers that send to us fastest, counting what we owe them
+ * (`tradeScore`; when seeding: that lack the most pieces) are unchoked; one more, the optimistic unchoke, is rotated so newcomers get a chance to
  * show what they can do. Between rechokes (session/choking.ts) a newly interested peer is unchoked at once
  * while a regular slot is free, and a vacant optimistic slot is filled by a new draw (`pickOptimistic`).
  */
@@ -81,8 +81,8 @@ const REPAY_SECONDS = 20;
  * deficit rule does. By rate alone, a peer that gave us a lot while we had little to offer is choked as soon
  * as a faster sender appears, and a slow uplink that serves many of us at once never ranks first anywhere:
  * in a 300-peer flash crowd such peers uploaded two to three times what they received and finished last,
- * choked by 42 of their 44 neighbours. The debt is counted in bytes, so a peer cannot run it up with data
- * we never asked for (struck and banned after a few blocks, session/verifying.ts) and it shrinks as we repay.
+ * choked by 42 of their 44 neighbours. The debt shrinks as we repay it, and a peer cannot run it up with data
+ * we never asked for: such blocks are struck, and a few of them ban the peer (session/verifying.ts).
  */
 export function tradeScore(p: Pick<ChokerPeer, 'downloadRate' | 'owed'>): number {
   return p.downloadRate + (p.owed ?? 0) / REPAY_SECONDS;
