@@ -3,9 +3,10 @@
  * written as a pure function of the peers' state so it can be tested with a fake clock.
  *
  * Every 10 s the `regularSlots` interested peers that send to us fastest, counting what we owe them
- * (`tradeScore`; when seeding: that lack the most pieces) are unchoked; one more, the optimistic unchoke, is rotated so newcomers get a chance to
- * show what they can do. Between rechokes (session/choking.ts) a newly interested peer is unchoked at once
- * while a regular slot is free, and a vacant optimistic slot is filled by a new draw (`pickOptimistic`).
+ * (`tradeScore`; when seeding: that lack the most pieces) are unchoked; one more, the optimistic unchoke,
+ * is rotated so newcomers get a chance to show what they can do. Between rechokes (session/choking.ts) a
+ * newly interested peer is unchoked at once while a regular slot is free, and a vacant optimistic slot is
+ * filled by a new draw (`pickOptimistic`).
  */
 export interface ChokerPeer {
   readonly key: string;
