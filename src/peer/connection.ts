@@ -139,8 +139,8 @@ export class PeerConnection {
 
   /** Pieces this peer suggested to us (BEP 6), preferred when we pick what to ask it for. */
   readonly suggested = new Set<number>();
-  /** When the peer last suggested a piece (0: never). */
-  lastSuggestAt = 0;
+  /** When the peer last suggested a piece (undefined: never). */
+  lastSuggestAt: number | undefined;
 
   amChoking = true;
   amInterested = false;

@@ -140,9 +140,14 @@ export class Requesting {
     // leechers traded at their own pace (1 seeder at 8 MiB/s, 5 leechers at 256 KiB/s: for 3 s after its
     // first pass, and for 10 s while a piece had only one or two holders besides it).
     if (this.s.picker.rareCount(1) === 0) return false;
-    const since = now - Math.max(peer.lastSuggestAt, this.#steeredAt.get(peer) ?? 0);
+    // A seeder that never suggested a piece is not steering (a plain seeder, or one of another client): its
+    // suggestions come before its UNCHOKE, so none is on its way. The grace once ran from the clock's zero:
+    // on the simulator's clock every leecher of a plain seeder idled for the first 3 s.
+    const last = peer.lastSuggestAt;
+    if (last === undefined) return false;
+    const since = now - Math.max(last, this.#steeredAt.get(peer) ?? last);
     if (since < STEER_GRACE_MS) return true;
-    return peer.lastSuggestAt > 0 && since < STEER_WAIT_MS && this.s.picker.rareCount(STEER_RARE_HOLDERS) > 0;
+    return since < STEER_WAIT_MS && this.s.picker.rareCount(STEER_RARE_HOLDERS) > 0;
   }
 
   fillAll(): void {

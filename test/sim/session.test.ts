@@ -429,7 +429,7 @@ describe('session on the simulated network', () => {
             if (!peer.isSeeder || peer.suggested.has(index)) continue;
             unsuggested++;
             if (
-              peer.lastSuggestAt > 0 &&
+              peer.lastSuggestAt !== undefined &&
               now - peer.lastSuggestAt < 10_000 &&
               session.picker.rareCount(3) > 0 &&
               session.picker.rareCount(1) > 0
@@ -445,6 +445,31 @@ describe('session on the simulated network', () => {
     await swarm.close();
     assert.deepEqual(broken, []);
     assert.ok(unsuggested > 0, 'leechers ask the seeder for other pieces once the steering is over');
+  });
+
+  it('a leecher asks a seeder that never suggests (no first pass) for pieces as soon as it is unchoked', async () => {
+    // The fake clock starts at 0: a wait for suggestions timed from "the last one" (none) once held every
+    // leecher of a plain seeder back for its first 3 s here, and never on a real clock.
+    const swarm = new Swarm(
+      scenario([{ role: 'seeder', upKiBps: 256 }, { role: 'leecher' }], { superSeeding: false }),
+    );
+    swarm.start();
+    const leecher = byName(swarm, 'leecher-1');
+    await runUntil(swarm, () => leecher.session !== undefined, 1000);
+    let unchokedAt: number | undefined;
+    const asking = (): boolean =>
+      [...leecher.session!.peers.values()].some((p) => {
+        if (!p.peerChoking) unchokedAt ??= swarm.clock.now();
+        return p.inFlight.size > 0;
+      });
+    await runUntil(swarm, asking, 5_000);
+    assert.ok(asking(), 'the leecher asked the seeder for blocks');
+    assert.ok(unchokedAt !== undefined);
+    assert.ok(
+      swarm.clock.now() - unchokedAt < 100,
+      `asked ${swarm.clock.now() - unchokedAt} ms after the unchoke`,
+    );
+    await swarm.close();
   });
 
   it('a fast seeder does not idle after its first pass while its slow-upload leechers still lack pieces', async () => {
