@@ -78,14 +78,15 @@ export class Serving {
   /**
    * Up to SERVE_BATCH of the peer's requests, oldest first; during a seeder's first pass, first copies before
    * second copies, so a peer's second copies giving way (see #giveWay) do not hold back its first. A batch
-   * is all of one kind.
+   * is all of one kind and of one piece: a batch that ran on into the next piece kept the low rank of the
+   * piece it finished (see #rank), and a peer whose batches all did so took the whole budget for good.
    */
   #nextBatch(peer: PeerConnection): BlockRef[] {
     const first: BlockRef[] = [];
     const second: BlockRef[] = [];
     for (const r of peer.pendingRequests.values()) {
       const into = this.s.choking.isSecondCopy(peer, r.index) ? second : first;
-      if (into.length < SERVE_BATCH) into.push(r);
+      if (into.length < SERVE_BATCH && (into.length === 0 || into[0]!.index === r.index)) into.push(r);
       if (first.length === SERVE_BATCH) break;
     }
     return first.length > 0 ? first : second;

@@ -472,6 +472,28 @@ describe('session on the simulated network', () => {
     await swarm.close();
   });
 
+  it('a plain seeder under an upload limit serves every unchoked leecher, a piece at a time, none left waiting', async () => {
+    // The budget goes to the batch that completes its piece soonest. A leecher's first request is served
+    // alone (its loop starts at the first REQUEST read), so its later batches once ran across a piece's end,
+    // three blocks of one piece and the first of the next: each such batch ranked ahead of a batch that
+    // starts a piece, and the leecher that came first kept the whole budget while the others waited.
+    const swarm = started(
+      [
+        { role: 'seeder', upKiBps: 256 },
+        { role: 'leecher', count: 4, upKiBps: 512, downKiBps: 4096, joinAt: 1, joinSpread: 3 },
+      ],
+      { superSeeding: false, uplinks: 'limit', sizeMiB: 4, seed: 3 },
+    );
+    const seeder = byName(swarm, 'seeder-1');
+    // The last leecher joins at 4 s; 4 s more at 256 KiB/s are 16 pieces of 64 KiB, four turns of the four.
+    await runUntil(swarm, () => swarm.clock.now() >= 8_000, 9_000);
+    const served = [...seeder.session!.peers.values()].filter((p) => !p.amChoking).map((p) => p.up.total);
+    assert.equal(served.length, 4);
+    for (const bytes of served)
+      assert.ok(bytes >= 2 * 64 * 1024, `the seeder sent its leechers ${served.join(', ')} bytes`);
+    await swarm.close();
+  });
+
   it('a fast seeder does not idle after its first pass while its slow-upload leechers still lack pieces', async () => {
     // 1 seeder at 8 MiB/s, 5 leechers at 256 KiB/s up: once every piece has gone out, the leechers hold a
     // fifth each and the seeder is their fastest source. They waited for suggestions that could not come
