@@ -23,10 +23,8 @@ async function swarmRun(swarm: LessonSwarm, superSeed: boolean): Promise<Run> {
   const seeder = await swarm.addPeer(superSeed ? 'seeder' : 'seeder (off)', metainfo, data, {
     seeder: true,
     uploadLimit: 256 * 1024,
+    superSeed,
   });
-  // chunkswarm's seeder has no switch for this: telling its distributor that every chunk is already out
-  // in the swarm leaves it nothing to steer, and it unchokes and serves like a plain seeder.
-  if (!superSeed) for (let i = 0; i < metainfo.pieceCount; i++) seeder.session.choking.distributor.peerHas(i);
   const leechers: LessonPeer[] = [];
   for (let i = 0; i < LEECHERS; i++)
     leechers.push(

@@ -31,6 +31,8 @@ export interface PeerSpec {
   readonly downloadLimit?: number;
   /** Tit-for-tat slots (default 4). */
   readonly uploadSlots?: number;
+  /** A seeder's first pass, each chunk out once before any twice (default true; see TorrentSession). */
+  readonly superSeed?: boolean;
   /** Wraps the peer's storage (say, to corrupt what it sends). */
   readonly wrap?: (storage: MemoryStorage) => Storage;
 }
@@ -145,6 +147,7 @@ export class LessonSwarm {
       have,
       mode: spec.seeder ? 'seed' : 'auto',
       ...(spec.uploadSlots === undefined ? {} : { uploadSlots: spec.uploadSlots }),
+      ...(spec.superSeed === undefined ? {} : { superSeed: spec.superSeed }),
     });
     const web = await startPeerWeb({
       client,
