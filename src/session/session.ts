@@ -675,8 +675,8 @@ export class TorrentSession implements PeerHost {
     this.wake();
   }
 
-  /** When we last had what we want or a connected peer with a piece we lack (see `starving`). */
-  #usefulAt = 0;
+  /** When we last had what we want or a connected peer with a piece we lack (see `starving`); set at the start. */
+  #usefulAt: number;
 
   /**
    * Downloading, with no connected peer that has a piece we lack for PEERLESS_ASK_MS: then we dial up to
@@ -687,8 +687,8 @@ export class TorrentSession implements PeerHost {
     return !this.done && this.clock.now() - this.#usefulAt >= PEERLESS_ASK_MS;
   }
 
-  /** Counted from the start, not from the clock's zero: the first redial comes REDIAL_ALONE_MS after it. */
-  #lastRedial = 0;
+  /** Set at the start, not left at the clock's zero: the first redial comes REDIAL_ALONE_MS after it. */
+  #lastRedial: number;
 
   /**
    * Every 30 s while downloading below the dial limit, the peers the trackers named and we are not
