@@ -82,6 +82,8 @@ export interface PeerHost {
   onMetadataMessage?(peer: PeerConnection, message: MetadataMessage): void;
   /** Peer exchange is offered (BEP 11): never for a private torrent (BEP 27). */
   readonly pex?: boolean;
+  /** Said in our extension handshake as `cs_steer` (see ExtensionHandshake.steering); undefined: not said. */
+  readonly steering?: boolean;
   /**
    * Asked once the peer's handshake is in, before we answer it or send anything more: a reason to close
    * instead (the torrent's peer limit, a ban), so a connection that would be refused costs no messages.
@@ -501,7 +503,8 @@ export class PeerConnection {
 
   /**
    * Our BEP 10 handshake: ut_metadata when we serve or fetch the info dictionary, its size once we know it.
-   * Sent again when a magnet's metadata arrives (BEP 10 allows later handshakes to update the first).
+   * Sent again when a magnet's metadata arrives, and when a seeder's first pass ends (BEP 10 allows later
+   * handshakes to update the first).
    */
   sendExtensionHandshake(): void {
     const host = this.host;
@@ -524,6 +527,7 @@ export class PeerConnection {
         port: host.listenPort,
         reqq: LIMITS.maxIncomingRequests,
         yourIp: ipBytes(this.ip),
+        steering: host.steering,
       }),
     });
   }

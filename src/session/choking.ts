@@ -26,12 +26,34 @@ export class Choking {
   readonly #firstCopyTo = new Map<number, string>();
   /** Leechers sent a first copy in full during their current turn in a slot (see #onePerTurn). */
   readonly #servedThisTurn = new Set<string>();
+  /** What our extension handshakes last said of `steering`. */
+  #steeringSaid: boolean | undefined;
 
   constructor(private readonly s: TorrentSession) {
     this.#seedFromStart = s.have.complete;
     this.distributor = new SeedDistributor(s.metainfo.pieceCount, (i) => pieceSize(s.metainfo, i), {
       random: () => s.random.next(),
     });
+    this.#steeringSaid = this.steering;
+  }
+
+  /**
+   * What our extension handshake tells peers (`cs_steer`): true while the first pass runs, so a chunkswarm
+   * leecher takes from us only the pieces we suggest it; false once it is over, so they ask for what they
+   * want at once. Undefined for a session that never steers, and nothing is said. Without the signal a
+   * leecher went on waiting for suggestions that no longer came: in a 300-peer flash crowd the seeder sent
+   * nothing for 5.5 s after its first pass, with its unchoked leechers interested and idle.
+   */
+  get steering(): boolean | undefined {
+    return this.#seedFromStart && this.s.superSeed ? this.#firstPass : undefined;
+  }
+
+  /** The first pass began or ended (every piece out once, a switch to manual): tell every peer. */
+  #sayIfSteeringChanged(): void {
+    const now = this.steering;
+    if (now === this.#steeringSaid) return;
+    this.#steeringSaid = now;
+    for (const p of this.s.peers.values()) p.sendExtensionHandshake();
   }
 
   forget(peer: PeerConnection): void {
@@ -66,6 +88,7 @@ export class Choking {
       this.#moveOn(from);
     }
     const freed = this.distributor.peerHas(index);
+    this.#sayIfSteeringChanged();
     if (freed === undefined) return;
     const owner = this.s.peers.get(freed);
     if (owner) this.suggestTo(owner);
@@ -108,7 +131,9 @@ export class Choking {
    * to any steered peer left without a suggestion (the share per peer shrinks as pieces go out).
    */
   served(peer: PeerConnection, index: number, bytes: number): void {
-    if (!this.distributor.served(index, bytes, peer.address) || !this.#firstPass) return;
+    if (!this.distributor.served(index, bytes, peer.address)) return;
+    this.#sayIfSteeringChanged();
+    if (!this.#firstPass) return;
     this.#firstCopyTo.set(index, peer.address);
     const leechers = this.#leechers();
     if (this.#onePerTurn(leechers)) this.#servedThisTurn.add(peer.address);
@@ -161,6 +186,8 @@ export class Choking {
 
   rechoke(): void {
     const s = this.s;
+    // Also a change of mode (the shell's manual moves) or of the torrent ends or starts the first pass.
+    this.#sayIfSteeringChanged();
     if (s.mode === 'manual' || s.paused) return;
     const decision = rechoke(
       [...s.peers.values()].map((p) => this.view(p)),

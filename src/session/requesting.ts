@@ -130,6 +130,10 @@ export class Requesting {
   }
 
   #steered(peer: PeerConnection): boolean {
+    // Only a seeder that says it steers (its first pass; see ExtensionHandshake.steering): other clients'
+    // suggestions (libtorrent's of its read cache) are hints, and a steering seeder whose pass is over has
+    // no more shares to hand out.
+    if (peer.extension?.steering !== true) return false;
     const now = this.s.clock.now();
     if (peer.suggested.size > 0) {
       this.#steeredAt.set(peer, now);

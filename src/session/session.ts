@@ -269,6 +269,11 @@ export class TorrentSession implements PeerHost {
     return !this.metainfo.private;
   }
 
+  /** Whether our suggestions steer (`cs_steer` in our extension handshake): see Choking.steering. */
+  get steering(): boolean | undefined {
+    return this.choking.steering;
+  }
+
   /**
    * The info dictionary's size, offered to peers that came with a magnet link (BEP 9). Not for a private
    * torrent: its info dictionary should travel only in its .torrent file (libtorrent holds back the same way).
@@ -515,8 +520,11 @@ export class TorrentSession implements PeerHost {
         // An incoming peer names the port it listens on, the address its strikes and ban are kept under,
         // only in its extension handshake (BEP 10), after onReady: check the ban again now.
         if (m.id === 0 && this.verifying.isBanned(peer.peerAddress)) peer.close('banned');
-        else if (m.id === 0) this.exchanging.onExtensionHandshake(peer);
-        else if (m.id === UT_PEX_ID) this.exchanging.onMessage(peer, m.payload);
+        else if (m.id === 0) {
+          this.exchanging.onExtensionHandshake(peer);
+          // A seeder whose first pass ended (cs_steer 0) may be asked for anything now.
+          if (this.mode === 'auto') this.requesting.fill(peer);
+        } else if (m.id === UT_PEX_ID) this.exchanging.onMessage(peer, m.payload);
         break;
       default:
         break;

@@ -16,6 +16,12 @@ export interface ExtensionHandshake {
   yourIp?: Buffer;
   /** `metadata_size`: the info dictionary's size (BEP 9). */
   metadataSize?: number;
+  /**
+   * `cs_steer` (chunkswarm's own key; other clients ignore it): 1 while the sender is a seeder whose SUGGEST
+   * PIECE messages hand each leecher its share of a first pass (session/distributor.ts), so a leecher takes
+   * only suggested pieces from it; 0 once that pass is over. A later handshake updates it (BEP 10).
+   */
+  steering?: boolean;
 }
 
 function invalid(message: string): ChunkswarmError {
@@ -34,6 +40,7 @@ export function encodeExtensionHandshake(h: {
   reqq?: number;
   yourIp?: Uint8Array;
   metadataSize?: number;
+  steering?: boolean;
 }): Buffer {
   const m = new Map<string, number>();
   for (const [name, id] of Object.entries(h.m)) {
@@ -58,6 +65,7 @@ export function encodeExtensionHandshake(h: {
     reqq: h.reqq,
     yourip: h.yourIp,
     metadata_size: h.metadataSize,
+    cs_steer: h.steering === undefined ? undefined : Number(h.steering),
   });
 }
 
@@ -104,5 +112,7 @@ export function decodeExtensionHandshake(payload: Uint8Array): ExtensionHandshak
     out.yourIp = Buffer.from(yourIp);
   const metadataSize = intOf(dictGet(root, 'metadata_size'));
   if (isIntIn(metadataSize, 0, Number.MAX_SAFE_INTEGER)) out.metadataSize = metadataSize;
+  const steer = intOf(dictGet(root, 'cs_steer'));
+  if (steer === 0 || steer === 1) out.steering = steer === 1;
   return out;
 }

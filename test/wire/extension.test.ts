@@ -72,6 +72,17 @@ describe('BEP 10 extension handshake', () => {
     assert.deepEqual(decodeExtensionHandshake(encode({ m: 'not a dict', p: 0 })), { m: new Map() });
   });
 
+  it("carries a seeder's cs_steer as 1 or 0, and drops any other value", () => {
+    for (const steering of [true, false]) {
+      const payload = encodeExtensionHandshake({ m: {}, steering });
+      assert.equal(payload.toString('latin1'), `d8:cs_steeri${Number(steering)}e1:mdee`);
+      assert.equal(decodeExtensionHandshake(payload).steering, steering);
+    }
+    assert.equal(encodeExtensionHandshake({ m: {} }).includes('cs_steer'), false);
+    for (const bad of [2, -1, 'yes'])
+      assert.equal(decodeExtensionHandshake(encode({ m: {}, cs_steer: bad })).steering, undefined);
+  });
+
   it('tolerates unsorted keys and bytes after the dictionary', () => {
     const unsorted = Buffer.from('d1:pi7e1:md6:ut_pexi1eee');
     assert.deepEqual(decodeExtensionHandshake(unsorted), { m: new Map([['ut_pex', 1]]), port: 7 });
