@@ -281,7 +281,8 @@ export class Choking {
    * want of anything new to offer.
    *
    * A leecher holding few pieces has one regular slot per piece beyond the first (at least one): with the
-   * optimistic slot it unchokes as many peers as it holds pieces, and at least two. Its uplink, shared by
+   * optimistic slot it unchokes as many peers as it holds pieces, and at least two (one for a single piece
+   * among more than 16 peers: see #optimisticVacant). Its uplink, shared by
    * fewer peers, passes each piece on whole sooner, and the peer it went to uploads from then on: in a
    * 1,000-peer flash crowd, where every leecher starts with nothing, 4 + 1 slots took 1.25 s of a 1 MiB/s
    * uplink to pass on a first 256 KiB piece, and the swarm's uploads reached full speed only at about 10 s.
