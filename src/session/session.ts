@@ -523,7 +523,7 @@ export class TorrentSession implements PeerHost {
         else if (m.id === 0) {
           this.exchanging.onExtensionHandshake(peer);
           // A seeder whose first pass ended (cs_steer 0) may be asked for anything now.
-          if (this.mode === 'auto') this.requesting.fill(peer);
+          if (this.mode === 'auto' && peer.extension?.steering === false) this.requesting.fill(peer);
         } else if (m.id === UT_PEX_ID) this.exchanging.onMessage(peer, m.payload);
         break;
       default:
