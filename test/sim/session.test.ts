@@ -140,6 +140,30 @@ async function seederIdleAfterFirstPass(swarm: Swarm, whileAsked = false): Promi
   return longestIdle;
 }
 
+/**
+ * Moves the clock in steps of 50 ms up to `capMs`, or until every leecher has finished, and shows `visit` each
+ * leecher still downloading after every step.
+ */
+async function eachDownloadingLeecher(
+  swarm: Swarm,
+  capMs: number,
+  visit: (peer: SimPeer, session: TorrentSession, t: number) => void,
+): Promise<void> {
+  for (let t = 50; t <= capMs; t += 50) {
+    await swarm.advanceUntil(() => false, t);
+    for (const p of swarm.peers)
+      if (p.session && p.role === 'leecher' && !p.session.complete) visit(p, p.session, t);
+    if (swarm.peers.every((p) => p.role !== 'leecher' || p.session?.complete)) break;
+  }
+}
+
+/** The session's connections for which `test` holds. */
+function countPeers(session: TorrentSession, test: (c: PeerConnection) => boolean): number {
+  let n = 0;
+  for (const c of session.peers.values()) if (test(c)) n++;
+  return n;
+}
+
 /** Starts the swarm and moves the clock until `cond` or `capMs`. */
 async function runUntil(swarm: Swarm, cond: () => boolean, capMs: number): Promise<void> {
   await swarm.advanceUntil(cond, capMs);
@@ -718,21 +742,14 @@ describe('session on the simulated network', () => {
     let boundSeen = 0;
     let fullSeen = 0;
     const over: string[] = [];
-    for (let t = 50; t <= 20_000; t += 50) {
-      await swarm.advanceUntil(() => false, t);
-      for (const p of swarm.peers) {
-        const s = p.session;
-        if (!s || p.role !== 'leecher' || s.complete) continue;
-        const held = s.have.count;
-        const unchoked = [...s.peers.values()].filter((c) => !c.amChoking).length;
-        const interested = [...s.peers.values()].filter((c) => c.peerInterested).length;
-        if (unchoked > Math.min(s.uploadSlots + 1, Math.max(2, held)))
-          over.push(`${p.name} at ${t} ms: ${unchoked} unchoked, ${held} held`);
-        if (held === 1 && interested >= 5) boundSeen++;
-        if (held >= 5 && unchoked === s.uploadSlots + 1) fullSeen++;
-      }
-      if (swarm.peers.every((p) => p.role !== 'leecher' || p.session?.complete)) break;
-    }
+    await eachDownloadingLeecher(swarm, 20_000, (p, s, t) => {
+      const held = s.have.count;
+      const unchoked = countPeers(s, (c) => !c.amChoking);
+      if (unchoked > Math.min(s.uploadSlots + 1, Math.max(2, held)))
+        over.push(`${p.name} at ${t} ms: ${unchoked} unchoked, ${held} held`);
+      if (held === 1 && countPeers(s, (c) => c.peerInterested) >= 5) boundSeen++;
+      if (held >= 5 && unchoked === s.uploadSlots + 1) fullSeen++;
+    });
     await swarm.close();
     assert.deepEqual(over.slice(0, 5), []);
     assert.ok(boundSeen > 0, 'a leecher held one piece while five or more peers wanted it');
@@ -751,17 +768,12 @@ describe('session on the simulated network', () => {
     );
     let boundSeen = 0;
     const over: string[] = [];
-    for (let t = 50; t <= 8_000; t += 50) {
-      await swarm.advanceUntil(() => false, t);
-      for (const p of swarm.peers) {
-        const s = p.session;
-        if (!s || p.role !== 'leecher' || s.have.count !== 1 || s.peers.size <= 2 * FIRST_PASS_SLOTS)
-          continue;
-        const unchoked = [...s.peers.values()].filter((c) => !c.amChoking).length;
-        if (unchoked > 1) over.push(`${p.name} at ${t} ms: ${unchoked} unchoked`);
-        if ([...s.peers.values()].filter((c) => c.peerInterested).length >= 2) boundSeen++;
-      }
-    }
+    await eachDownloadingLeecher(swarm, 8_000, (p, s, t) => {
+      if (s.have.count !== 1 || s.peers.size <= 2 * FIRST_PASS_SLOTS) return;
+      const unchoked = countPeers(s, (c) => !c.amChoking);
+      if (unchoked > 1) over.push(`${p.name} at ${t} ms: ${unchoked} unchoked`);
+      if (countPeers(s, (c) => c.peerInterested) >= 2) boundSeen++;
+    });
     await swarm.close();
     assert.deepEqual(over.slice(0, 5), []);
     assert.ok(boundSeen > 0, 'a leecher held one piece while two or more peers wanted it');
