@@ -59,7 +59,13 @@ export class Choking {
   forget(peer: PeerConnection): void {
     this.distributor.release(peer.address);
     this.#servedThisTurn.delete(peer.address);
-    if (this.optimistic === peer.address) this.optimistic = undefined;
+    const wasOptimistic = this.optimistic === peer.address;
+    if (wasOptimistic) this.optimistic = undefined;
+    // A peer that leaves while unchoked frees its slot now, not at the next rechoke: a seeder parts from a
+    // leecher at the HAVE of its last piece, before the NOT INTERESTED that would have moved the slot on.
+    if (peer.amChoking || !peer.peerInterested || this.s.mode === 'manual' || this.s.stopped) return;
+    if (!wasOptimistic) this.#admitNext();
+    else if (!this.#fillOptimistic(true)) this.#admitNext(true);
   }
 
   onInterested(peer: PeerConnection): void {

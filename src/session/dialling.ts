@@ -40,6 +40,8 @@ export class Dialling {
    */
   dial(peers: readonly { ip: string; port: number }[], source: PeerSource = 'tracker'): void {
     const limit = this.#limit;
+    // All of them go in the book, also those the limit leaves undialled now.
+    for (const p of peers) this.s.book.heard(p.ip, p.port);
     for (const p of peers) {
       if (this.s.peers.size + this.#dialing.size >= limit) return;
       this.connect(p.ip, p.port, source).catch(() => {});
@@ -93,6 +95,7 @@ export class Dialling {
   }
 
   #failed(address: string, why: string): void {
+    this.s.book.failed(address, this.s.clock.now());
     this.#failures.delete(address);
     this.#failures.set(address, why);
     if (this.#failures.size > MAX_FAILURES) this.#failures.delete(this.#failures.keys().next().value!);
@@ -134,6 +137,7 @@ export class Dialling {
       });
       this.#dialing.delete(key);
       this.#failures.delete(key);
+      this.s.book.reached(key);
       // Its bitfield (or HAVE ALL) follows the handshake at once; a peer with nothing may send nothing.
       await s.until(() => conn.bitsReceived || conn.closed, BITFIELD_WAIT_MS, '').catch(() => {});
       return conn;

@@ -4,9 +4,9 @@ import type { TorrentSession } from './session.js';
 
 /**
  * Peer exchange (BEP 11): each connection whose peer offers ut_pex hears, at most once a minute, which peers
- * we are connected to (at most 50 added and 50 dropped since the last message, never itself); the peers it
- * names are dialled within the peer limits, and a peer that floods us with PEX messages is dropped. Never
- * for a private torrent (BEP 27).
+ * we are connected to (at most 50 added and 50 dropped since the last message, never itself). The peers it
+ * names go in the peer book and, while we download, are dialled within the peer limits. A peer that floods
+ * us with PEX messages is dropped. Never for a private torrent (BEP 27).
  */
 export class Exchanging {
   readonly #links = new WeakMap<PeerConnection, PexLink>();
@@ -27,9 +27,14 @@ export class Exchanging {
     const link = this.#links.get(peer);
     if (!link) return;
     const r = link.incoming(this.s.clock.now(), payload);
-    if (r.kind === 'flood')
+    if (r.kind === 'flood') {
       peer.close('protocol error: peer exchange messages more often than BEP 11 allows');
-    else if (r.kind === 'peers' && !this.s.complete && this.s.mode === 'auto')
+      return;
+    }
+    if (r.kind !== 'peers') return;
+    // Remembered also while we seed: a seeder dials leechers it heard of when it has too few (see PeerBook).
+    for (const p of r.added) this.s.book.heard(p.host, p.port, { seed: (p.flags & PexFlag.seed) !== 0 });
+    if (!this.s.complete && this.s.mode === 'auto')
       this.s.dialling.dial(
         r.added.map((p) => ({ ip: p.host, port: p.port })),
         'pex',

@@ -22,6 +22,7 @@ import { Choking, RECHOKE_MS } from './choking.js';
 import { Dialling } from './dialling.js';
 import { Exchanging } from './exchanging.js';
 import { ManualMoves } from './manual.js';
+import { PeerBook } from './peer-book.js';
 import { Requesting } from './requesting.js';
 import { Serving } from './serving.js';
 import { Verifying } from './verifying.js';
@@ -160,6 +161,8 @@ export class TorrentSession implements PeerHost {
   listenPort: number;
   /** Peers the tracker told us about (latest reply), with the chunk status chunkswarm trackers add. */
   knownPeers: TrackerPeer[] = [];
+  /** Every peer heard of, kept past the answer that named it (see peer-book.ts). */
+  readonly book = new PeerBook();
   paused = false;
   completedAt: number | undefined;
   uploaded = 0;
@@ -441,6 +444,8 @@ export class TorrentSession implements PeerHost {
       this.choking.forget(peer);
       this.serving.stopServing(peer);
     }
+    // Remembered with what it held, so a seeder does not dial a seed again and anyone can dial it back.
+    if (peer.listenPort !== undefined) this.book.heard(peer.ip, peer.listenPort, { seed: peer.isSeeder });
     this.connections.emit('closed', peer, reason);
     this.events.emit('peer-disconnected', peer.peerAddress, reason);
     this.wake();
@@ -472,12 +477,14 @@ export class TorrentSession implements PeerHost {
         this.picker.addPeer(peer.address, this.bitsOf(peer));
         this.choking.onBitfield(peer);
         this.requesting.updateInterest(peer);
+        this.#partIfBothSeeding(peer);
         break;
       case 'have':
         this.choking.onHave(m.index, peer);
         this.picker.peerHave(peer.address, m.index);
         if (this.events.listens('peer-have')) this.events.emit('peer-have', peer.peerAddress, m.index);
         this.requesting.updateInterest(peer);
+        this.#partIfBothSeeding(peer);
         break;
       case 'unchoke':
         this.requesting.fill(peer);
@@ -529,6 +536,18 @@ export class TorrentSession implements PeerHost {
       default:
         break;
     }
+  }
+
+  /**
+   * Two seeders have nothing to trade: a connection that turns out to be one (its bitfield, or the HAVE of
+   * its last piece) is closed, as at our own completion, and the book remembers it as a seed. Else a seeder
+   * that dials leechers it heard of would keep each one that finished meanwhile, a slot held for nothing.
+   */
+  #partIfBothSeeding(peer: PeerConnection): void {
+    if (!this.complete || !peer.isSeeder || this.mode === 'manual') return;
+    // It wants nothing now: its slot moves on as at a NOT INTERESTED, which would come after this HAVE.
+    this.choking.onNotInterested(peer);
+    peer.close('both seeding');
   }
 
   /** The last piece was verified: tell the trackers, drop interest, and let two seeders part. */
@@ -699,19 +718,40 @@ export class TorrentSession implements PeerHost {
   #lastRedial: number;
 
   /**
-   * Every 30 s while downloading below the dial limit, the peers the trackers named and we are not
-   * connected to are dialled again: in a flash crowd a leecher can fill up with incoming peers, close its
-   * own dial to the seeder as one too many, and then never hear of it again before the next announce.
-   * With no connection at all, every 5 s: every peer it knows may have been full when it first dialled
-   * (a tracker's minimum interval can keep it from asking for others for many minutes), and a full peer
-   * makes room for it only once one of its connections has been idle a while (#makeRoomFor).
+   * Peers in the book (every one the trackers, PEX and past connections named) that we are not connected to
+   * are dialled again:
+   * - every 30 s while downloading below the dial limit: in a flash crowd a leecher can fill up with incoming
+   *   peers, close its own dial to the seeder as one too many, and then never hear of it again before the
+   *   next announce;
+   * - with no connection at all, every 5 s: every peer it knows may have been full when it first dialled (a
+   *   tracker's minimum interval can keep it from asking for others for many minutes), and a full peer makes
+   *   room for it only once one of its connections has been idle a while (#makeRoomFor);
+   * - every second while seeding with fewer interested peers than upload slots, known seeds left out:
+   *   leechers fill their slots with one another, and a seeder whose first neighbours finished sat with no
+   *   connection while the rest of the swarm still downloaded (40 leechers of at most 12 peers each: idle
+   *   from 8 s to 17 s). Every 5 s it still idled a second or more between the leechers it reached finishing
+   *   and its next dials.
+   * An address whose dial failed waits longer before each next one (PeerBook), so a full peer is not
+   * hammered.
    */
   #redialKnown(): void {
     const now = this.clock.now();
-    const every = this.peers.size === 0 ? REDIAL_ALONE_MS : REDIAL_KNOWN_MS;
-    if (this.mode !== 'auto' || this.complete || this.paused || now - this.#lastRedial < every) return;
+    if (this.mode === 'manual' || this.paused) return;
+    if (this.complete) {
+      if (this.#interestedCount() >= this.uploadSlots) return;
+    } else if (
+      this.mode !== 'auto' ||
+      now - this.#lastRedial < (this.peers.size === 0 ? REDIAL_ALONE_MS : REDIAL_KNOWN_MS)
+    )
+      return;
     this.#lastRedial = now;
-    this.dialling.dial(this.knownPeers);
+    this.dialling.dial(this.book.dialable(now, { skipSeeds: this.complete }));
+  }
+
+  #interestedCount(): number {
+    let n = 0;
+    for (const p of this.peers.values()) if (p.peerInterested) n++;
+    return n;
   }
 
   // ---- shutdown ----

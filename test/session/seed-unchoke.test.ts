@@ -48,14 +48,18 @@ describe('a seeder unchokes', () => {
     const metainfo = makeTorrent(8);
     const seeder = await startSeeder(metainfo);
     clients.push(seeder.client);
-    // A peer that announces every piece: the first pass is over without the seeder sending anything.
-    const holder = await ScriptedPeer.dial(seeder.port, { pieceCount: metainfo.pieceCount });
-    holder.handshake({ infoHash: metainfo.infoHash, fast: true, extended: false });
-    await holder.waitHandshake();
-    holder.send({ type: 'have-none' });
-    for (let i = 0; i < metainfo.pieceCount; i++) holder.send({ type: 'have', index: i });
+    // Two peers that announce half the pieces each: the first pass is over without the seeder sending
+    // anything. (One peer with every piece would be a seeder, and two seeders part.)
+    const half = metainfo.pieceCount / 2;
+    for (const first of [0, half]) {
+      const holder = await ScriptedPeer.dial(seeder.port, { pieceCount: metainfo.pieceCount });
+      holder.handshake({ infoHash: metainfo.infoHash, fast: true, extended: false });
+      await holder.waitHandshake();
+      holder.send({ type: 'have-none' });
+      for (let i = first; i < first + half; i++) holder.send({ type: 'have', index: i });
+    }
     const session = [...seeder.client.sessions.values()][0]!;
-    await until(() => [...session.peers.values()].some((p) => p.bits?.complete === true));
+    await until(() => session.choking.distributor.done);
     const peers: ScriptedPeer[] = [];
     for (let i = 0; i < 8; i++) peers.push(await interestedPeer(seeder.port, metainfo));
     await Promise.all(peers.slice(0, 5).map((p) => p.waitMessage((m) => m.type === 'unchoke', 'unchoke')));

@@ -99,6 +99,13 @@ async function firstOptimisticHandover<T>(
   return seen[0]!;
 }
 
+/** Peers `session` unchokes that are interested in it. */
+function unchokedInterested(session: TorrentSession): number {
+  let n = 0;
+  for (const p of session.peers.values()) if (!p.amChoking && p.peerInterested) n++;
+  return n;
+}
+
 /** Pieces `peer` lacks, as `session` knows from its bitfield and HAVEs. */
 function lacks(session: TorrentSession, peer: PeerConnection): number {
   return session.pieceCount - session.bitsOf(peer).count;
@@ -596,6 +603,92 @@ describe('session on the simulated network', () => {
     assert.ok(longestIdle < 1000, `the seeder sent nothing for ${longestIdle} ms after its first pass`);
   });
 
+  it('a seeder whose first leechers finished dials the others it heard of, and always has one to serve', async () => {
+    // 40 leechers of at most 12 peers each fill their slots with one another: the seeder's first neighbours
+    // finish first and leave it, and nobody dials it again. It used to sit with nobody to serve for 9.2 to
+    // 9.4 s (seeds 7 to 9) while most of the swarm still downloaded; now it dials the leechers that PEX and
+    // its past connections named, known seeds left out.
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 8192 },
+          { role: 'leecher', count: 40, upKiBps: 256, downKiBps: 8192 },
+        ],
+        { sizeMiB: 4, maxPeers: 12, seed: 7 },
+      ),
+    );
+    swarm.start();
+    const seeder = swarm.peers[0]!;
+    const leechers = swarm.peers.slice(1);
+    await runUntil(swarm, () => seeder.session !== undefined, 1000);
+    const session = seeder.session!;
+    let servedAt: number | undefined;
+    let longestAlone = 0;
+    swarm.clock.setInterval(() => {
+      const now = swarm.clock.now();
+      const downloading = leechers.filter((p) => p.completedAt === undefined).length;
+      const serving = [...session.peers.values()].some((p) => p.peerInterested);
+      if (serving || servedAt === undefined || downloading < 5) {
+        if (serving || servedAt !== undefined) servedAt = now;
+      } else longestAlone = Math.max(longestAlone, now - servedAt);
+    }, 50);
+    const result = await swarm.run({ capMs: 120_000 });
+    assert.equal(result.allComplete, true);
+    await swarm.close();
+    assert.ok(servedAt !== undefined, 'the seeder served');
+    assert.ok(longestAlone < 1000, `the seeder had no leecher to serve for ${longestAlone} ms`);
+  });
+
+  it('two seeders that meet part at once, and a seeder does not dial a known seed again', async () => {
+    // A slow seeder's leecher finishes; then the seeder dials it. Both hold everything: the connection closes
+    // at the bitfield (it was kept before, a slot held for nothing), and the seeder's redials, once a second
+    // while it has nobody to serve, leave that address alone.
+    const swarm = started(
+      [
+        { role: 'seeder', upKiBps: 1024 },
+        { role: 'leecher', upKiBps: 64 },
+      ],
+      { sizeMiB: 1, seed: 3 },
+    );
+    const [seeder, leecher] = [swarm.peers[0]!, swarm.peers[1]!];
+    await runUntil(
+      swarm,
+      () => leecher.session?.complete === true && seeder.session!.peers.size === 0,
+      30_000,
+    );
+    const session = seeder.session!;
+    assert.equal(session.peers.size, 0, 'they parted when the leecher finished');
+    const parted: string[] = [];
+    let met = 0;
+    session.events.on('peer-connected', () => met++);
+    session.events.on('peer-disconnected', (_address: string, why: string) => parted.push(why));
+    session.connect(leecher.address, leecher.port).catch(() => {});
+    await runUntil(swarm, () => parted.length > 0, swarm.now() + 1000);
+    assert.deepEqual(parted, ['both seeding']);
+    await runUntil(swarm, () => false, swarm.now() + 10_000);
+    await swarm.close();
+    assert.equal(met, 1, 'met once: the seeder did not dial the seed again');
+  });
+
+  it('an unchoked peer that leaves frees its slot at once, not at the next rechoke', async () => {
+    const swarm = slowSeederAndFreeRiders();
+    const seeder = swarm.peers[0]!;
+    await runUntil(
+      swarm,
+      () => seeder.session !== undefined && unchokedInterested(seeder.session) >= 5 && swarm.now() > 1000,
+      5000,
+    );
+    const session = seeder.session!;
+    const before = unchokedInterested(session);
+    const gone = [...session.peers.values()].find(
+      (p) => !p.amChoking && p.address !== session.choking.optimistic,
+    );
+    assert.ok(gone, 'a peer holds a regular slot');
+    gone.close('gone');
+    assert.equal(unchokedInterested(session), before, 'another peer took its slot');
+    await swarm.close();
+  });
+
   it('a leecher takes the suggestions of a seeder that does not say it steers as hints only', async () => {
     // Another client's suggestions (libtorrent's of the pieces in its read cache) hand out no shares: a
     // leecher asks such a seeder for other pieces too, where it asks a chunkswarm seeder in its first pass
@@ -951,7 +1044,14 @@ describe('session on the simulated network', () => {
   });
 
   it('two peers that dial each other at the same moment keep one connection, the same one on both sides', async () => {
-    const swarm = new Swarm(scenario([{ role: 'seeder' }, { role: 'leecher', count: 2 }]));
+    // A slow seeder: the leechers still download when the test looks (two seeders part, so after they
+    // finished there would be no connection to look at).
+    const swarm = new Swarm(
+      scenario([
+        { role: 'seeder', upKiBps: 64 },
+        { role: 'leecher', count: 2 },
+      ]),
+    );
     swarm.start();
     const a = byName(swarm, 'leecher-1');
     const b = byName(swarm, 'leecher-2');

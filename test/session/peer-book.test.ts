@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  BOOK_FORGET_AFTER,
+  BOOK_RETRY_CAP_MS,
+  BOOK_RETRY_FIRST_MS,
+  PeerBook,
+} from '../../src/session/peer-book.js';
+
+const addresses = (list: { ip: string; port: number }[]): string[] => list.map((p) => `${p.ip}:${p.port}`);
+
+describe('PeerBook', () => {
+  it('keeps every address it heard of, once, in the order heard', () => {
+    const book = new PeerBook();
+    book.heard('127.0.0.2', 6881);
+    book.heard('127.0.0.3', 6882);
+    book.heard('127.0.0.2', 6881);
+    assert.equal(book.count, 2);
+    assert.deepEqual(addresses(book.dialable(0, { skipSeeds: false })), ['127.0.0.2:6881', '127.0.0.3:6882']);
+  });
+
+  it('ignores ports no peer can listen on', () => {
+    const book = new PeerBook();
+    for (const port of [0, -1, 65536, Number.NaN]) book.heard('127.0.0.2', port);
+    assert.equal(book.count, 0);
+  });
+
+  it('leaves known seeds out while we seed, and takes the latest word on whether one is a seed', () => {
+    const book = new PeerBook();
+    book.heard('127.0.0.2', 6881, { seed: true });
+    book.heard('127.0.0.3', 6881);
+    assert.deepEqual(addresses(book.dialable(0, { skipSeeds: true })), ['127.0.0.3:6881']);
+    assert.equal(book.dialable(0, { skipSeeds: false }).length, 2);
+    book.heard('127.0.0.3', 6881, { seed: true });
+    assert.deepEqual(book.dialable(0, { skipSeeds: true }), []);
+    // Named again without a word on what it holds: what we knew stands.
+    book.heard('127.0.0.3', 6881);
+    assert.equal(book.isSeed('127.0.0.3:6881'), true);
+  });
+
+  it('waits longer after each failed dial, up to the cap, and not at all once a dial got through', () => {
+    const book = new PeerBook();
+    book.heard('127.0.0.2', 6881);
+    const key = '127.0.0.2:6881';
+    let now = 0;
+    const waits: number[] = [];
+    for (let i = 0; i < BOOK_FORGET_AFTER - 1; i++) {
+      book.failed(key, now);
+      let wait = 0;
+      while (book.dialable(now + wait, { skipSeeds: false }).length === 0) wait += 1000;
+      waits.push(wait);
+      now += wait;
+    }
+    const expected = waits.map((_, i) => Math.min(BOOK_RETRY_CAP_MS, BOOK_RETRY_FIRST_MS * 2 ** i));
+    assert.deepEqual(waits, expected);
+    book.reached(key);
+    book.failed(key, now);
+    assert.equal(
+      book.dialable(now + BOOK_RETRY_FIRST_MS, { skipSeeds: false }).length,
+      1,
+      'back to the first wait',
+    );
+  });
+
+  it(`forgets an address after ${BOOK_FORGET_AFTER} failed dials in a row, until someone names it again`, () => {
+    const book = new PeerBook();
+    book.heard('127.0.0.2', 6881);
+    for (let i = 0; i < BOOK_FORGET_AFTER; i++) book.failed('127.0.0.2:6881', 0);
+    assert.equal(book.count, 0);
+    book.heard('127.0.0.2', 6881);
+    assert.equal(book.dialable(0, { skipSeeds: false }).length, 1);
+  });
+
+  it('holds at most its size, forgetting the address heard of longest ago', () => {
+    const book = new PeerBook(3);
+    for (let i = 1; i <= 5; i++) book.heard(`127.0.0.${i}`, 6881);
+    assert.equal(book.count, 3);
+    assert.deepEqual(addresses(book.dialable(0, { skipSeeds: false })), [
+      '127.0.0.3:6881',
+      '127.0.0.4:6881',
+      '127.0.0.5:6881',
+    ]);
+  });
+});
