@@ -159,6 +159,8 @@ export class PeerConnection {
   lastPiece = 0;
   connectedAt: number;
   closed = false;
+  /** The other side (or the link) ended the connection, not we. */
+  closedByPeer = false;
   /** Sees every message both ways, handshake included; set only while tracing is on. */
   readonly tracer: WireTracer | undefined;
 
@@ -221,7 +223,10 @@ export class PeerConnection {
     stream.attach({
       data: (chunk, reused) => this.#onData(chunk, reused === true),
       drain: () => this.#drained(),
-      close: (reason) => this.close(reason),
+      close: (reason) => {
+        this.closedByPeer = true;
+        this.close(reason);
+      },
     });
     this.#cancelHandshakeTimer = this.clock.setTimeout(
       () => this.close('handshake timed out'),

@@ -7,6 +7,11 @@ export const BOOK_RETRY_FIRST_MS = 5_000;
 export const BOOK_RETRY_CAP_MS = 300_000;
 /** An address that failed this many dials in a row is forgotten until someone names it again. */
 export const BOOK_FORGET_AFTER = 8;
+/**
+ * A seeder does not dial back, for this long, a peer that closed the connection on it: that peer chose to
+ * leave (a shell's `/disconnect_peer`, a full peer making room), and a seeder back at once is unwelcome.
+ */
+export const BOOK_LEFT_US_MS = 300_000;
 
 interface Entry {
   readonly ip: string;
@@ -16,6 +21,8 @@ interface Entry {
   failures: number;
   /** Not dialled again before this (ms on the session's clock). */
   retryAt: number;
+  /** When it last closed a connection with us. */
+  leftUsAt: number | undefined;
 }
 
 /**
@@ -23,8 +30,8 @@ interface Entry {
  * ended — kept after the answer that named it is replaced. A leecher whose peers all left and a seeder
  * whose first leechers all finished dial from it instead of waiting for the next announce: in a swarm
  * where every leecher keeps a dozen connections, the seeder's first neighbours finish first and leave it
- * alone while the rest still download. Known seeds are skipped while we seed (two seeds have nothing to
- * trade), and an address whose dials fail waits longer each time.
+ * alone while the rest still download. While we seed, known seeds are skipped (two seeds have nothing to
+ * trade), and so are peers that left us a while ago; an address whose dials fail waits longer each time.
  */
 export class PeerBook {
   /** In the order heard: the oldest is forgotten first when the book is full. */
@@ -46,7 +53,14 @@ export class PeerBook {
       return;
     }
     if (this.#entries.size >= this.size) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(key, { ip, port, seed: opts.seed ?? false, failures: 0, retryAt: 0 });
+    this.#entries.set(key, {
+      ip,
+      port,
+      seed: opts.seed ?? false,
+      failures: 0,
+      retryAt: 0,
+      leftUsAt: undefined,
+    });
   }
 
   /** A dial reached the peer: its next dial, if any, need not wait. */
@@ -67,11 +81,24 @@ export class PeerBook {
     else e.retryAt = now + Math.min(BOOK_RETRY_CAP_MS, BOOK_RETRY_FIRST_MS * 2 ** (e.failures - 1));
   }
 
-  /** Addresses that may be dialled at `now`: not waiting after a failure, and not seeds when `skipSeeds`. */
-  dialable(now: number, opts: { skipSeeds: boolean }): { ip: string; port: number }[] {
+  /** The peer closed a connection with us. */
+  leftUs(address: string, now: number): void {
+    const e = this.#entries.get(address);
+    if (e) e.leftUsAt = now;
+  }
+
+  /**
+   * Addresses that may be dialled at `now`: not waiting after a failure; while `seeding`, neither seeds
+   * nor peers that closed a connection with us in the last BOOK_LEFT_US_MS.
+   */
+  dialable(now: number, opts: { seeding: boolean }): { ip: string; port: number }[] {
     const out: { ip: string; port: number }[] = [];
-    for (const e of this.#entries.values())
-      if (e.retryAt <= now && !(opts.skipSeeds && e.seed)) out.push({ ip: e.ip, port: e.port });
+    for (const e of this.#entries.values()) {
+      if (e.retryAt > now) continue;
+      if (opts.seeding && (e.seed || (e.leftUsAt !== undefined && now - e.leftUsAt < BOOK_LEFT_US_MS)))
+        continue;
+      out.push({ ip: e.ip, port: e.port });
+    }
     return out;
   }
 

@@ -11,7 +11,7 @@ import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
 import { nodeEnv } from '../shared/node-env.js';
 import type { SessionMode } from '../shared/status.js';
-import { normaliseIp } from '../shared/types.js';
+import { formatAddress, normaliseIp } from '../shared/types.js';
 import type { PieceHasher, Storage } from '../storage/index.js';
 import type { AnnounceResult, TrackerAnswer, TrackerPeer } from '../tracker/index.js';
 import { TrackerClient } from '../tracker/index.js';
@@ -445,7 +445,10 @@ export class TorrentSession implements PeerHost {
       this.serving.stopServing(peer);
     }
     // Remembered with what it held, so a seeder does not dial a seed again and anyone can dial it back.
-    if (peer.listenPort !== undefined) this.book.heard(peer.ip, peer.listenPort, { seed: peer.isSeeder });
+    if (peer.listenPort !== undefined) {
+      this.book.heard(peer.ip, peer.listenPort, { seed: peer.isSeeder });
+      if (peer.closedByPeer) this.book.leftUs(formatAddress(peer.ip, peer.listenPort), this.clock.now());
+    }
     this.connections.emit('closed', peer, reason);
     this.events.emit('peer-disconnected', peer.peerAddress, reason);
     this.wake();
@@ -726,7 +729,8 @@ export class TorrentSession implements PeerHost {
    * - with no connection at all, every 5 s: every peer it knows may have been full when it first dialled (a
    *   tracker's minimum interval can keep it from asking for others for many minutes), and a full peer makes
    *   room for it only once one of its connections has been idle a while (#makeRoomFor);
-   * - every second while seeding with fewer interested peers than upload slots, known seeds left out:
+   * - every second while seeding with fewer interested peers than upload slots, known seeds and peers that
+   *   left us lately left out:
    *   leechers fill their slots with one another, and a seeder whose first neighbours finished sat with no
    *   connection while the rest of the swarm still downloaded (40 leechers of at most 12 peers each: idle
    *   from 8 s to 17 s). Every 5 s it still idled a second or more between the leechers it reached finishing
@@ -745,7 +749,7 @@ export class TorrentSession implements PeerHost {
     )
       return;
     this.#lastRedial = now;
-    this.dialling.dial(this.book.dialable(now, { skipSeeds: this.complete }));
+    this.dialling.dial(this.book.dialable(now, { seeding: this.complete }));
   }
 
   #interestedCount(): number {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   BOOK_FORGET_AFTER,
+  BOOK_LEFT_US_MS,
   BOOK_RETRY_CAP_MS,
   BOOK_RETRY_FIRST_MS,
   PeerBook,
@@ -16,7 +17,7 @@ describe('PeerBook', () => {
     book.heard('127.0.0.3', 6882);
     book.heard('127.0.0.2', 6881);
     assert.equal(book.count, 2);
-    assert.deepEqual(addresses(book.dialable(0, { skipSeeds: false })), ['127.0.0.2:6881', '127.0.0.3:6882']);
+    assert.deepEqual(addresses(book.dialable(0, { seeding: false })), ['127.0.0.2:6881', '127.0.0.3:6882']);
   });
 
   it('ignores ports no peer can listen on', () => {
@@ -29,13 +30,23 @@ describe('PeerBook', () => {
     const book = new PeerBook();
     book.heard('127.0.0.2', 6881, { seed: true });
     book.heard('127.0.0.3', 6881);
-    assert.deepEqual(addresses(book.dialable(0, { skipSeeds: true })), ['127.0.0.3:6881']);
-    assert.equal(book.dialable(0, { skipSeeds: false }).length, 2);
+    assert.deepEqual(addresses(book.dialable(0, { seeding: true })), ['127.0.0.3:6881']);
+    assert.equal(book.dialable(0, { seeding: false }).length, 2);
     book.heard('127.0.0.3', 6881, { seed: true });
-    assert.deepEqual(book.dialable(0, { skipSeeds: true }), []);
+    assert.deepEqual(book.dialable(0, { seeding: true }), []);
     // Named again without a word on what it holds: what we knew stands.
     book.heard('127.0.0.3', 6881);
     assert.equal(book.isSeed('127.0.0.3:6881'), true);
+  });
+
+  it('while we seed, leaves out for a while a peer that closed a connection with us', () => {
+    const book = new PeerBook();
+    book.heard('127.0.0.2', 6881);
+    book.heard('127.0.0.3', 6881);
+    book.leftUs('127.0.0.2:6881', 1000);
+    assert.deepEqual(addresses(book.dialable(2000, { seeding: true })), ['127.0.0.3:6881']);
+    assert.equal(book.dialable(2000, { seeding: false }).length, 2, 'a leecher may still dial it');
+    assert.equal(book.dialable(1000 + BOOK_LEFT_US_MS, { seeding: true }).length, 2);
   });
 
   it('waits longer after each failed dial, up to the cap, and not at all once a dial got through', () => {
@@ -47,7 +58,7 @@ describe('PeerBook', () => {
     for (let i = 0; i < BOOK_FORGET_AFTER - 1; i++) {
       book.failed(key, now);
       let wait = 0;
-      while (book.dialable(now + wait, { skipSeeds: false }).length === 0) wait += 1000;
+      while (book.dialable(now + wait, { seeding: false }).length === 0) wait += 1000;
       waits.push(wait);
       now += wait;
     }
@@ -56,7 +67,7 @@ describe('PeerBook', () => {
     book.reached(key);
     book.failed(key, now);
     assert.equal(
-      book.dialable(now + BOOK_RETRY_FIRST_MS, { skipSeeds: false }).length,
+      book.dialable(now + BOOK_RETRY_FIRST_MS, { seeding: false }).length,
       1,
       'back to the first wait',
     );
@@ -68,14 +79,14 @@ describe('PeerBook', () => {
     for (let i = 0; i < BOOK_FORGET_AFTER; i++) book.failed('127.0.0.2:6881', 0);
     assert.equal(book.count, 0);
     book.heard('127.0.0.2', 6881);
-    assert.equal(book.dialable(0, { skipSeeds: false }).length, 1);
+    assert.equal(book.dialable(0, { seeding: false }).length, 1);
   });
 
   it('holds at most its size, forgetting the address heard of longest ago', () => {
     const book = new PeerBook(3);
     for (let i = 1; i <= 5; i++) book.heard(`127.0.0.${i}`, 6881);
     assert.equal(book.count, 3);
-    assert.deepEqual(addresses(book.dialable(0, { skipSeeds: false })), [
+    assert.deepEqual(addresses(book.dialable(0, { seeding: false })), [
       '127.0.0.3:6881',
       '127.0.0.4:6881',
       '127.0.0.5:6881',

@@ -670,6 +670,31 @@ describe('session on the simulated network', () => {
     assert.equal(met, 1, 'met once: the seeder did not dial the seed again');
   });
 
+  it('a seeder does not dial back a leecher that closed the connection on it', async () => {
+    // As a student's /disconnect_peer does: the seeder has nobody else to serve and redials once a second,
+    // but not the peer that chose to leave. It may still dial the seeder again itself.
+    const swarm = started(
+      [
+        { role: 'seeder', upKiBps: 64 },
+        { role: 'leecher', upKiBps: 64 },
+      ],
+      { sizeMiB: 1, seed: 3 },
+    );
+    const [seeder, leecher] = [swarm.peers[0]!, swarm.peers[1]!];
+    await runUntil(swarm, () => (seeder.session?.peers.size ?? 0) > 0 && swarm.now() > 2000, 5000);
+    const session = seeder.session!;
+    const left = [...leecher.session!.peers.values()][0];
+    assert.ok(left, 'the leecher is connected to the seeder');
+    left.close('the user disconnected');
+    let dialledBack = false;
+    swarm.clock.setInterval(() => {
+      if ([...session.peers.values()].some((p) => p.outgoing)) dialledBack = true;
+    }, 50);
+    await runUntil(swarm, () => false, swarm.now() + 10_000);
+    await swarm.close();
+    assert.equal(dialledBack, false, 'the seeder dialled the leecher back');
+  });
+
   it('an unchoked peer that leaves frees its slot at once, not at the next rechoke', async () => {
     const swarm = slowSeederAndFreeRiders();
     const seeder = swarm.peers[0]!;
