@@ -487,7 +487,7 @@ export class TorrentSession implements PeerHost {
         this.picker.peerHave(peer.address, m.index);
         if (this.events.listens('peer-have')) this.events.emit('peer-have', peer.peerAddress, m.index);
         this.requesting.updateInterest(peer);
-        this.#partIfBothSeeding(peer);
+        this.#partIfBothSeeding(peer, true);
         break;
       case 'unchoke':
         this.requesting.fill(peer);
@@ -542,12 +542,15 @@ export class TorrentSession implements PeerHost {
   }
 
   /**
-   * Two seeders have nothing to trade: a connection that turns out to be one (its bitfield, or the HAVE of
-   * its last piece) is closed, as at our own completion, and the book remembers it as a seed. Else a seeder
-   * that dials leechers it heard of would keep each one that finished meanwhile, a slot held for nothing.
+   * Two seeders have nothing to trade: a connection to a seed is closed at its bitfield (we met after both
+   * finished), or at the HAVE of its last piece when we dialled it, as at our own completion, and the book
+   * remembers it as a seed. Else a seeder that dials leechers it heard of would keep each one that finished
+   * meanwhile, a slot held for nothing. A peer that dialled us and then finished decides for itself: a
+   * shell keeps its connections for the user to see (`/request_download` of a bad chunk still gets its
+   * answer from the seeder it downloaded from).
    */
-  #partIfBothSeeding(peer: PeerConnection): void {
-    if (!this.complete || !peer.isSeeder || this.mode === 'manual') return;
+  #partIfBothSeeding(peer: PeerConnection, lastHave = false): void {
+    if (!this.complete || !peer.isSeeder || this.mode === 'manual' || (lastHave && !peer.outgoing)) return;
     // It wants nothing now: its slot moves on as at a NOT INTERESTED, which would come after this HAVE.
     this.choking.onNotInterested(peer);
     peer.close('both seeding');
