@@ -52,6 +52,34 @@ function fullSwarmAnd(joinAt: number): { swarm: Swarm; late: SimPeer } {
 }
 
 /**
+ * A seeder at 8 MiB/s and 40 leechers at 256 KiB/s of a 4 MiB torrent, each of at most 12 peers: the
+ * leechers fill their slots with one another, and the seeder's first neighbours finish first.
+ */
+function fortyLeechersOfTwelvePeers(): Swarm {
+  return new Swarm(
+    scenario(
+      [
+        { role: 'seeder', upKiBps: 8192 },
+        { role: 'leecher', count: 40, upKiBps: 256, downKiBps: 8192 },
+      ],
+      { sizeMiB: 4, maxPeers: 12, seed: 7 },
+    ),
+  );
+}
+
+/** A 1 MiB torrent's seeder at `seederKiBps` and one leecher at 64 KiB/s, started. */
+function seederAndLeecher(seederKiBps: number): [Swarm, SimPeer, SimPeer] {
+  const swarm = started(
+    [
+      { role: 'seeder', upKiBps: seederKiBps },
+      { role: 'leecher', upKiBps: 64 },
+    ],
+    { sizeMiB: 1, seed: 3 },
+  );
+  return [swarm, swarm.peers[0]!, swarm.peers[1]!];
+}
+
+/**
  * A seeder at 256 KiB/s without its first pass and twelve peers that upload nothing, started: more
  * interested peers than the seeder's 4 + 1 slots for minutes.
  */
@@ -590,15 +618,7 @@ describe('session on the simulated network', () => {
     // pass is over. The seeder's extension handshake had said cs_steer 1, and its leechers waited up to 10 s
     // for suggestions that no longer came: 4.5 s with the seeder's uplink idle here, 5.5 s in a 300-peer
     // flash crowd. The seeder's next handshake says cs_steer 0.
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 8192 },
-          { role: 'leecher', count: 40, upKiBps: 256, downKiBps: 8192 },
-        ],
-        { sizeMiB: 4, maxPeers: 12, seed: 7 },
-      ),
-    );
+    const swarm = fortyLeechersOfTwelvePeers();
     const longestIdle = await seederIdleAfterFirstPass(swarm, true);
     assert.ok(longestIdle < 1000, `the seeder sent nothing for ${longestIdle} ms after its first pass`);
   });
@@ -608,15 +628,7 @@ describe('session on the simulated network', () => {
     // finish first and leave it, and nobody dials it again. It used to sit with nobody to serve for 9.2 to
     // 9.4 s (seeds 7 to 9) while most of the swarm still downloaded; now it dials the leechers that PEX and
     // its past connections named, known seeds left out.
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 8192 },
-          { role: 'leecher', count: 40, upKiBps: 256, downKiBps: 8192 },
-        ],
-        { sizeMiB: 4, maxPeers: 12, seed: 7 },
-      ),
-    );
+    const swarm = fortyLeechersOfTwelvePeers();
     swarm.start();
     const seeder = swarm.peers[0]!;
     const leechers = swarm.peers.slice(1);
@@ -643,14 +655,7 @@ describe('session on the simulated network', () => {
     // A slow seeder's leecher finishes; then the seeder dials it. Both hold everything: the connection closes
     // at the bitfield (it was kept before, a slot held for nothing), and the seeder's redials, once a second
     // while it has nobody to serve, leave that address alone.
-    const swarm = started(
-      [
-        { role: 'seeder', upKiBps: 1024 },
-        { role: 'leecher', upKiBps: 64 },
-      ],
-      { sizeMiB: 1, seed: 3 },
-    );
-    const [seeder, leecher] = [swarm.peers[0]!, swarm.peers[1]!];
+    const [swarm, seeder, leecher] = seederAndLeecher(1024);
     await runUntil(
       swarm,
       () => leecher.session?.complete === true && seeder.session!.peers.size === 0,
@@ -673,14 +678,7 @@ describe('session on the simulated network', () => {
   it('a seeder does not dial back a leecher that closed the connection on it', async () => {
     // As a student's /disconnect_peer does: the seeder has nobody else to serve and redials once a second,
     // but not the peer that chose to leave. It may still dial the seeder again itself.
-    const swarm = started(
-      [
-        { role: 'seeder', upKiBps: 64 },
-        { role: 'leecher', upKiBps: 64 },
-      ],
-      { sizeMiB: 1, seed: 3 },
-    );
-    const [seeder, leecher] = [swarm.peers[0]!, swarm.peers[1]!];
+    const [swarm, seeder, leecher] = seederAndLeecher(64);
     await runUntil(swarm, () => (seeder.session?.peers.size ?? 0) > 0 && swarm.now() > 2000, 5000);
     const session = seeder.session!;
     const left = [...leecher.session!.peers.values()][0];
