@@ -49,6 +49,8 @@ export class Announcing {
   #lastAttemptAt = Number.NEGATIVE_INFINITY;
   #inFlight = false;
   #lastFinderAsk = Number.NEGATIVE_INFINITY;
+  /** A seeder's asks in a row while it had nobody to serve (see tick). */
+  #idleAsks = 0;
   #cancelTimer: (() => void) | undefined;
 
   constructor(
@@ -142,11 +144,18 @@ export class Announcing {
 
   /**
    * Once a second: a torrent still downloading with no useful peer left asks its trackers (and the DHT) now
-   * rather than later.
+   * rather than later. A seeder with nobody to serve (`hasUsefulPeer`: a peer interested in it), whose
+   * trackers last said leechers remain, asks them too, each time waiting twice as long as the time before
+   * (from PEERLESS_ASK_MS up to the interval), so the trackers of a swarm nobody downloads from any more
+   * hear from it at the interval again.
    */
   tick(hasUsefulPeer: boolean): void {
     const s = this.s;
-    if (s.complete || s.mode !== 'auto' || s.paused || s.dialling.pending > 0 || hasUsefulPeer) return;
+    if (s.done) {
+      this.#askWhileNobodyToServe(hasUsefulPeer);
+      return;
+    }
+    if (s.mode !== 'auto' || s.paused || s.dialling.pending > 0 || hasUsefulPeer) return;
     if (s.clock.now() - this.#lastFinderAsk >= PEERLESS_ASK_MS) {
       this.#lastFinderAsk = s.clock.now();
       for (const f of s.peerFinders) f.lookupNow();
@@ -155,6 +164,26 @@ export class Announcing {
     const minInterval = (this.last?.minInterval ?? 0) * 1000;
     if (s.clock.now() - this.#lastAttemptAt < Math.max(PEERLESS_ASK_MS, minInterval)) return;
     if (this.nextAt !== undefined && this.nextAt <= s.clock.now() + PEERLESS_ASK_MS) return;
+    this.#plan(0);
+  }
+
+  #askWhileNobodyToServe(serving: boolean): void {
+    const s = this.s;
+    if (serving) {
+      this.#idleAsks = 0;
+      return;
+    }
+    if (s.mode === 'manual' || s.paused || !this.active || this.#inFlight || s.dialling.pending > 0) return;
+    if (!((this.last?.incomplete ?? 0) > 0)) return;
+    const now = s.clock.now();
+    const interval = Math.max(5, Math.min(this.last?.interval || 1800, 3600)) * 1000;
+    const wait = Math.max(
+      Math.min(interval, PEERLESS_ASK_MS * 2 ** this.#idleAsks),
+      (this.last?.minInterval ?? 0) * 1000,
+    );
+    if (now - this.#lastAttemptAt < wait) return;
+    if (this.nextAt !== undefined && this.nextAt <= now + PEERLESS_ASK_MS) return;
+    this.#idleAsks++;
     this.#plan(0);
   }
 

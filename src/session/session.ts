@@ -703,7 +703,7 @@ export class TorrentSession implements PeerHost {
     if (this.done || useful) this.#usefulAt = this.clock.now();
     this.requesting.tick();
     this.exchanging.tick();
-    this.announcing.tick(useful);
+    this.announcing.tick(this.done ? this.#interestedCount() > 0 : useful);
     this.#redialKnown();
     this.wake();
   }

@@ -29,20 +29,28 @@ class TrackerThatComesUp {
     private readonly clock: FakeClock,
     public upAt: number,
     public peers: { ip: string; port: number }[] = [],
+    public leechers = 1,
   ) {}
   async announceEvery(params: ClientAnnounceParams): Promise<TrackerAnswer> {
     this.calls.push({ at: this.clock.now(), event: params.event });
     if (this.clock.now() < this.upAt) throw new ChunkswarmError('ETRACKER_UNREACHABLE', 'connection refused');
-    return { url: 'http://tracker/announce', interval: 1800, complete: 1, incomplete: 1, peers: this.peers };
+    const { leechers: incomplete, peers } = this;
+    return { url: 'http://tracker/announce', interval: 1800, complete: 1, incomplete, peers };
   }
 }
 
-function session(clock: FakeClock, tracker: TrackerThatComesUp | undefined): TorrentSession {
+function session(
+  clock: FakeClock,
+  tracker: TrackerThatComesUp | undefined,
+  opts: { complete?: boolean } = {},
+): TorrentSession {
   const metainfo = makeTorrent(8);
+  const have = new Bitfield(metainfo.pieceCount);
+  if (opts.complete) for (let i = 0; i < metainfo.pieceCount; i++) have.set(i);
   const s = new TorrentSession({
     metainfo,
     storage: new MemoryStorage(metainfo),
-    have: new Bitfield(metainfo.pieceCount),
+    have,
     peerId: Buffer.alloc(20, 1),
     listenPort: 6881,
     mode: 'auto',
@@ -104,6 +112,27 @@ describe('announcing on the fake clock', () => {
     assert.equal(tracker.calls.length, 1);
     await clock.advanceAsync(900_000);
     assert.equal(tracker.calls.length, 2);
+    await s.stop({ announce: false });
+  });
+
+  it('a seeder with nobody to serve asks again while its tracker says leechers remain, twice as late each time', async () => {
+    // The leecher the tracker names cannot be reached (nobody answers on this network), so the seeder
+    // never has anyone to serve: asks at 15, 30, 60, 120 s apart, give or take the one-second tick.
+    const clock = new FakeClock(0);
+    const tracker = new TrackerThatComesUp(clock, 0, [{ ip: '127.0.0.9', port: 6881 }]);
+    const s = session(clock, tracker, { complete: true });
+    await s.connectTracker();
+    await clock.advanceAsync(240_000);
+    const gaps = tracker.calls.slice(1).map((c, i) => c.at - tracker.calls[i]!.at);
+    assert.equal(gaps.length, 4, JSON.stringify(tracker.calls));
+    [15_000, 30_000, 60_000, 120_000].forEach((want, i) => {
+      assert.ok(gaps[i]! >= want && gaps[i]! <= want + 1000, `gap ${i}: ${gaps[i]} ms`);
+    });
+    // The tracker now says no leecher remains: the ask already due (at about 465 s) hears it, and then the
+    // seeder keeps to the interval.
+    tracker.leechers = 0;
+    await clock.advanceAsync(600_000);
+    assert.equal(tracker.calls.length, 6, JSON.stringify(tracker.calls.map((c) => c.at)));
     await s.stop({ announce: false });
   });
 
