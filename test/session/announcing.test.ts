@@ -42,11 +42,17 @@ class TrackerThatComesUp {
 function session(
   clock: FakeClock,
   tracker: TrackerThatComesUp | undefined,
-  opts: { complete?: boolean } = {},
+  opts: { complete?: boolean; firstHalfOnly?: boolean } = {},
 ): TorrentSession {
   const metainfo = makeTorrent(8);
   const have = new Bitfield(metainfo.pieceCount);
-  if (opts.complete) for (let i = 0; i < metainfo.pieceCount; i++) have.set(i);
+  const half = Math.ceil(metainfo.pieceCount / 2);
+  for (let i = 0; i < metainfo.pieceCount; i++)
+    if (opts.complete || (opts.firstHalfOnly && i < half)) have.set(i);
+  // With firstHalfOnly, only the pieces it holds are wanted: done, not complete (a file selection).
+  const priorities = opts.firstHalfOnly
+    ? Array.from({ length: metainfo.pieceCount }, (_, i) => (i < half ? 1 : 0))
+    : undefined;
   const s = new TorrentSession({
     metainfo,
     storage: new MemoryStorage(metainfo),
@@ -58,6 +64,7 @@ function session(
     uploadBucket: new TokenBucket(0, clock),
     downloadBucket: new TokenBucket(0, clock),
     env: { clock, random: seededRandom(7), net: deadNetwork },
+    ...(priorities ? { priorities } : {}),
     ...(tracker ? { announcer: tracker } : {}),
   });
   s.start();
@@ -133,6 +140,18 @@ describe('announcing on the fake clock', () => {
     tracker.leechers = 0;
     await clock.advanceAsync(600_000);
     assert.equal(tracker.calls.length, 6, JSON.stringify(tracker.calls.map((c) => c.at)));
+    await s.stop({ announce: false });
+  });
+
+  it('a download done with the files it selected keeps to the interval when no leecher remains', async () => {
+    // It asked every 15 s before, as if it still lacked something.
+    const clock = new FakeClock(0);
+    const tracker = new TrackerThatComesUp(clock, 0, [], 0);
+    const s = session(clock, tracker, { firstHalfOnly: true });
+    assert.equal(s.done && !s.complete, true, 'done, not complete');
+    await s.connectTracker();
+    await clock.advanceAsync(600_000);
+    assert.equal(tracker.calls.length, 1, JSON.stringify(tracker.calls.map((c) => c.at)));
     await s.stop({ announce: false });
   });
 
