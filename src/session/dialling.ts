@@ -58,26 +58,30 @@ export class Dialling {
     const s = this.s;
     const out = new Map<string, string>();
     for (const [address, why] of this.#failures) out.set(address, why);
-    for (const p of s.knownPeers) {
+    for (const p of [...s.knownPeers, ...s.book.addresses()]) {
       const address = formatAddress(p.ip, p.port);
       if (out.has(address) || this.isConnectedTo(p.ip, p.port)) continue;
       if (p.port === s.listenPort && isLocal(p.ip)) continue;
-      out.set(
-        address,
-        this.#dialing.has(address)
-          ? 'connecting'
-          : s.complete
-            ? 'not needed: we are seeding'
-            : s.peers.size >= s.maxPeers
-              ? `peer limit (${s.maxPeers}) reached`
-              : s.peers.size >= this.#limit
-                ? `not dialled: we dial up to ${s.dialLimit} peers and keep the rest of ${s.maxPeers} for peers that dial us`
-                : 'not dialled yet',
-      );
+      out.set(address, this.#whyNotDialled(address));
     }
     for (const [address, why] of s.verifying.banned) out.set(address, `banned: ${why}`);
     for (const p of s.peers.values()) out.delete(p.peerAddress);
     return [...out].map(([address, why]) => ({ address, why }));
+  }
+
+  #whyNotDialled(address: string): string {
+    const s = this.s;
+    if (this.#dialing.has(address)) return 'connecting';
+    if (s.complete) {
+      const known = s.book.about(address, s.clock.now());
+      if (known?.seed) return 'a seeder too: two seeders have nothing to trade';
+      if (known?.leftUs) return 'it closed our connection: not dialled back for a while';
+      return 'not needed: enough peers want what we seed';
+    }
+    if (s.peers.size >= s.maxPeers) return `peer limit (${s.maxPeers}) reached`;
+    if (s.peers.size >= this.#limit)
+      return `not dialled: we dial up to ${s.dialLimit} peers and keep the rest of ${s.maxPeers} for peers that dial us`;
+    return 'not dialled yet';
   }
 
   /**

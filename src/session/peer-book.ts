@@ -95,15 +95,24 @@ export class PeerBook {
     const out: { ip: string; port: number }[] = [];
     for (const e of this.#entries.values()) {
       if (e.retryAt > now) continue;
-      if (opts.seeding && (e.seed || (e.leftUsAt !== undefined && now - e.leftUsAt < BOOK_LEFT_US_MS)))
-        continue;
+      if (opts.seeding && (e.seed || leftLately(e, now))) continue;
       out.push({ ip: e.ip, port: e.port });
     }
     return out;
   }
 
-  /** Whether the address is known as a seed. */
-  isSeed(address: string): boolean {
-    return this.#entries.get(address)?.seed ?? false;
+  /** What the book knows of an address, for the status page: `leftUs` within the last BOOK_LEFT_US_MS. */
+  about(address: string, now: number): { seed: boolean; leftUs: boolean } | undefined {
+    const e = this.#entries.get(address);
+    return e && { seed: e.seed, leftUs: leftLately(e, now) };
   }
+
+  /** Every address in the book, oldest heard first. */
+  addresses(): { ip: string; port: number }[] {
+    return [...this.#entries.values()].map((e) => ({ ip: e.ip, port: e.port }));
+  }
+}
+
+function leftLately(e: Entry, now: number): boolean {
+  return e.leftUsAt !== undefined && now - e.leftUsAt < BOOK_LEFT_US_MS;
 }

@@ -36,7 +36,7 @@ describe('PeerBook', () => {
     assert.deepEqual(book.dialable(0, { seeding: true }), []);
     // Named again without a word on what it holds: what we knew stands.
     book.heard('127.0.0.3', 6881);
-    assert.equal(book.isSeed('127.0.0.3:6881'), true);
+    assert.deepEqual(book.about('127.0.0.3:6881', 0), { seed: true, leftUs: false });
   });
 
   it('while we seed, leaves out for a while a peer that closed a connection with us', () => {
@@ -46,7 +46,9 @@ describe('PeerBook', () => {
     book.leftUs('127.0.0.2:6881', 1000);
     assert.deepEqual(addresses(book.dialable(2000, { seeding: true })), ['127.0.0.3:6881']);
     assert.equal(book.dialable(2000, { seeding: false }).length, 2, 'a leecher may still dial it');
+    assert.equal(book.about('127.0.0.2:6881', 2000)?.leftUs, true);
     assert.equal(book.dialable(1000 + BOOK_LEFT_US_MS, { seeding: true }).length, 2);
+    assert.equal(book.about('127.0.0.2:6881', 1000 + BOOK_LEFT_US_MS)?.leftUs, false);
   });
 
   it('waits longer after each failed dial, up to the cap, and not at all once a dial got through', () => {

@@ -673,6 +673,16 @@ describe('session on the simulated network', () => {
     await runUntil(swarm, () => false, swarm.now() + 10_000);
     await swarm.close();
     assert.equal(met, 1, 'met once: the seeder did not dial the seed again');
+    // What its status page says of it
+    assert.deepEqual(
+      session.dialling.notConnected().filter((n) => n.address === `${leecher.address}:${leecher.port}`),
+      [
+        {
+          address: `${leecher.address}:${leecher.port}`,
+          why: 'a seeder too: two seeders have nothing to trade',
+        },
+      ],
+    );
   });
 
   it('a seeder does not dial back a leecher that closed the connection on it', async () => {
@@ -684,6 +694,13 @@ describe('session on the simulated network', () => {
     const left = [...leecher.session!.peers.values()][0];
     assert.ok(left, 'the leecher is connected to the seeder');
     left.close('the user disconnected');
+    await runUntil(swarm, () => session.peers.size === 0, swarm.now() + 1000);
+    // What the seeder's status page says of it
+    const address = `${leecher.address}:${leecher.port}`;
+    assert.equal(
+      session.dialling.notConnected().find((n) => n.address === address)?.why,
+      'it closed our connection: not dialled back for a while',
+    );
     let dialledBack = false;
     swarm.clock.setInterval(() => {
       if ([...session.peers.values()].some((p) => p.outgoing)) dialledBack = true;
