@@ -1,6 +1,7 @@
 /**
  * Peer exchange (BEP 11) between chunkswarm peers on loopback, with no tracker: two leechers that only know
- * the seeder learn of each other from it and connect; a private torrent offers no ut_pex (BEP 27).
+ * the seeder learn of each other from it and connect; a private torrent offers no ut_pex (BEP 27). And the
+ * peer book those peers go in: a seeder with nobody to serve dials from it.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -63,6 +64,28 @@ describe('peer exchange', () => {
     )!;
     const other = viaPex.listenPort === a.client.port ? a.client.port : b.client.port;
     assert.equal(viaPex.listenPort, other, 'the peer dialled through PEX is the other leecher');
+  });
+
+  it('a seeder left with nobody to serve dials back a leecher it parted from, on real sockets', async () => {
+    // The seeder closes its connection (as one too many, say); the leecher it knew stays in its peer book,
+    // and with nobody else to serve the seeder dials it within a second or two. Its own close, not the
+    // leecher's: a peer that closes on a seeder is left alone for a while.
+    const data = randomBytes(64 * 16 * 1024);
+    const metainfo = torrentOf(data, { name: 'book.bin' });
+    const seed = await peer(metainfo, data, 64 * 1024);
+    const a = await peer(metainfo, undefined);
+    await a.session.connect('127.0.0.1', seed.client.port);
+    const at = `127.0.0.1:${a.client.port}`;
+    // Its listening port comes in its extension handshake.
+    await until('the seeder knows where the leecher listens', () =>
+      [...seed.session.peers.values()].some((p) => p.listenPort === a.client.port),
+    );
+    assert.ok(seed.session.disconnectPeer(at, 'one too many'), 'the seeder closed it');
+    await until(
+      'the seeder dials the leecher back',
+      () => [...seed.session.peers.values()].some((p) => p.outgoing && p.listenPort === a.client.port),
+      4000,
+    );
   });
 
   it('is not offered for a private torrent', async () => {
