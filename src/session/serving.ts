@@ -9,13 +9,6 @@ import type { TorrentSession } from './session.js';
 
 /** Requests served per turn of a serving loop: 64 KiB of blocks per write. */
 const SERVE_BATCH = 4;
-/**
- * What may wait for our uplink (bytes queued to peers, and requests not yet read) for a seeder to say it has
- * upload to spare (see Serving.tick): a quarter of a second of what it sends, and at least 64 KiB. A seeder
- * of 64 KiB/s with one leecher's 256 KiB of requests waiting has none to spare.
- */
-const SPARE_BACKLOG_MS = 250;
-const SPARE_MIN_BYTES = 64 * 1024;
 
 /**
  * Uploads: one serving loop per peer takes a few of its requests at a time, waits for the shared upload
@@ -27,32 +20,8 @@ export class Serving {
   /** Loops waiting with a batch of second copies (see #giveWay). */
   readonly #parked = new Map<PeerConnection, AbortController>();
 
-  /** We have upload to spare (`cs_spare`): see tick. */
-  spare = false;
-  /** Ticks in a row with what waits for our uplink on the other side of its limit. */
-  #spareTicks = 0;
-
   constructor(private readonly s: TorrentSession) {
     this.#cache = new PieceReadCache(s.storage);
-  }
-
-  /**
-   * Once a second while seeding: we have upload to spare while what waits for our uplink (blocks queued to
-   * peers, requests not yet read) is within SPARE_BACKLOG_MS of our upload rate, two ticks running; we do not
-   * once it is above that two ticks running. Our peers hear each change in a new extension handshake.
-   */
-  tick(): void {
-    const s = this.s;
-    if (!s.complete) return;
-    let waiting = 0;
-    for (const p of s.peers.values()) waiting += p.queuedBytes + p.pendingRequests.size * LIMITS.blockSize;
-    const limit = Math.max(SPARE_MIN_BYTES, (s.up.rate * SPARE_BACKLOG_MS) / 1000);
-    const flips = this.spare ? waiting > limit : waiting <= limit;
-    this.#spareTicks = flips ? this.#spareTicks + 1 : 0;
-    if (this.#spareTicks < 2) return;
-    this.#spareTicks = 0;
-    this.spare = !this.spare;
-    for (const p of s.peers.values()) p.sendExtensionHandshake();
   }
 
   stopServing(peer: PeerConnection): void {
