@@ -84,8 +84,6 @@ export interface PeerHost {
   readonly pex?: boolean;
   /** Said in our extension handshake as `cs_steer` (see ExtensionHandshake.steering); undefined: not said. */
   readonly steering?: boolean;
-  /** Said in our extension handshake as `cs_spare` (see ExtensionHandshake.spare); undefined: not said. */
-  readonly spare?: boolean;
   /**
    * Asked once the peer's handshake is in, before we answer it or send anything more: a reason to close
    * instead (the torrent's peer limit, a ban), so a connection that would be refused costs no messages.
@@ -296,7 +294,7 @@ export class PeerConnection {
   }
 
   /** Bytes queued for the peer, in the socket and held back. */
-  get queuedBytes(): number {
+  get #queuedBytes(): number {
     return this.#heldBytes + this.stream.pendingBytes;
   }
 
@@ -309,7 +307,7 @@ export class PeerConnection {
       this.#write(h.bytes, h.written);
     }
     if (moved > 0) held.splice(0, moved);
-    if (!this.closed && this.queuedBytes >= SEND_BUFFER_BYTES) return;
+    if (!this.closed && this.#queuedBytes >= SEND_BUFFER_BYTES) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of waiters) w();
@@ -331,7 +329,7 @@ export class PeerConnection {
     this.up.add(block.length);
     // Node's socket buffer signals "full" at 16 KiB: waiting for 'drain' there would send one block per
     // turn of the event loop. Keep up to SEND_BUFFER_BYTES queued instead; the kernel takes it in big writes.
-    if (this.queuedBytes < SEND_BUFFER_BYTES) return Promise.resolve();
+    if (this.#queuedBytes < SEND_BUFFER_BYTES) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
@@ -535,7 +533,6 @@ export class PeerConnection {
         reqq: LIMITS.maxIncomingRequests,
         yourIp: ipBytes(this.ip),
         steering: host.steering,
-        spare: host.spare,
       }),
     });
   }

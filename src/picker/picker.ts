@@ -506,21 +506,6 @@ export class PiecePicker {
     return { wanted: true, pieceDone: prog.receivedCount === prog.blockCount, cancel };
   }
 
-  /**
-   * Asks `peer` for this one block, in flight to another peer (call requestEnded for that one after, to
-   * move the block rather than copy it): false, and nothing asked, when the block is not a missing one of a
-   * started piece the peer holds, or is in flight to it already.
-   */
-  take(peer: string, block: BlockRef): boolean {
-    const b = this.#blockOf(block);
-    const st = this.#peers.get(peer);
-    const prog = this.#progress.get(block.index);
-    if (b < 0 || !st || !prog || prog.received[b] || !st.bits.has(block.index)) return false;
-    if (prog.owners[b]?.includes(peer)) return false;
-    this.#request(peer, st, block.index, prog, b, []);
-    return true;
-  }
-
   /** A request ended without data (rejected, timed out, choked): the block is free for others. */
   requestEnded(peer: string, block: BlockRef): void {
     const b = this.#blockOf(block);

@@ -1,5 +1,5 @@
 import { pieceSize } from '../metainfo/index.js';
-import type { BlockKey, PeerConnection } from '../peer/connection.js';
+import type { PeerConnection } from '../peer/connection.js';
 import { LIMITS } from '../shared/limits.js';
 import type { PendingPiece, TorrentSession } from './session.js';
 
@@ -38,13 +38,6 @@ const STEER_RARE_HOLDERS = 3;
  */
 const SHARE_STALL_MS = 250;
 const STALL_BLOCKS = 8;
-/**
- * Endgame: a block moves from a slower peer's queue to a seeder with upload to spare when it would wait
- * there more than MOVE_FACTOR times as long plus MOVE_MIN_WAIT_MS (see #moveSlowBlocks); blocks due
- * within MOVE_MIN_WAIT_MS stay where they are, most likely on their way already.
- */
-const MOVE_FACTOR = 2;
-const MOVE_MIN_WAIT_MS = 250;
 /** Blocks a peer's queue must have room for before it is topped up (unless it is nearly empty). */
 const FILL_BATCH = 8;
 /**
@@ -99,55 +92,9 @@ export class Requesting {
     // Between two suggestions its list can run dry for a while: keep following it (see STEER_GRACE_MS and
     // STEER_WAIT_MS) before falling back to rarest-first (it stops suggesting once every piece went out once).
     const steered = peer.isSeeder && this.#steered(peer);
-    const picked = s.picker.pick(peer.address, room, peer.suggested, {
-      only: steered,
-      stalled: this.#stalled,
-    });
-    peer.request(picked);
-    if (picked.length < room && peer.extension?.spare === true && s.picker.inEndgame)
-      this.#moveSlowBlocks(peer, room - picked.length);
-  }
-
-  /**
-   * Endgame, at a seeder that says it has upload to spare (`cs_spare`): blocks waiting far back in slower
-   * peers' queues move to it when it would deliver them in well under half the time (CANCEL there, REQUEST
-   * here), the longest waits first. Each peer's queue is about two seconds of its rate but at least
-   * MIN_QUEUE_BLOCKS, so a peer sending 64 KiB/s holds 4 s of blocks: a leecher whose last pieces sat in a
-   * dozen such queues took them at a trickle while a seeder that unchoked it had 8 MiB/s to give, for the
-   * endgame asks a busy peer for one copy at a time. Only a seeder that says so: moved to a busy one (the
-   * fastest peer is most often the seeder), each block is upload taken from a first copy, and every swarm
-   * whose seeder is its bottleneck finished later (docs/ARCHITECTURE.md, The simulator).
-   */
-  #moveSlowBlocks(peer: PeerConnection, room: number): void {
-    const s = this.s;
-    const rate = peer.down.rate;
-    if (!(rate > 0)) return;
-    const msPerBlock = (LIMITS.blockSize * 1000) / rate;
-    const holds = s.bitsOf(peer);
-    const slow: { from: PeerConnection; block: BlockKey; wait: number }[] = [];
-    for (const other of s.peers.values()) {
-      if (other === peer) continue;
-      const otherMs =
-        other.down.rate > 0 ? (LIMITS.blockSize * 1000) / other.down.rate : Number.POSITIVE_INFINITY;
-      let place = 0;
-      for (const { block } of other.inFlight.values()) {
-        place++;
-        const wait = place * otherMs;
-        if (wait > MOVE_MIN_WAIT_MS && holds.has(block.index)) slow.push({ from: other, block, wait });
-      }
-    }
-    slow.sort((a, b) => b.wait - a.wait);
-    const moved: BlockKey[] = [];
-    for (const { from, block, wait } of slow) {
-      if (moved.length === room) break;
-      const here = (peer.inFlight.size + moved.length + 1) * msPerBlock;
-      if (wait < MOVE_FACTOR * here + MOVE_MIN_WAIT_MS) continue;
-      if (!s.picker.take(peer.address, block)) continue;
-      from.cancel(block);
-      s.picker.requestEnded(from.address, block);
-      moved.push(block);
-    }
-    peer.request(moved);
+    peer.request(
+      s.picker.pick(peer.address, room, peer.suggested, { only: steered, stalled: this.#stalled }),
+    );
   }
 
   /** Drops the suggestions that no longer steer anything: pieces held, being verified, or not wanted. */

@@ -95,13 +95,6 @@ export interface SessionOptions {
   readonly superSeed?: boolean;
 }
 
-/**
- * What may wait for our uplink (bytes queued to peers, and requests not yet read) for a seeder to say it has
- * upload to spare (see #updateSpare): a quarter of a second of what it sends, and at least 64 KiB. A seeder
- * of 64 KiB/s with one leecher's 256 KiB of requests waiting has none to spare.
- */
-const SPARE_BACKLOG_MS = 250;
-const SPARE_MIN_BYTES = 64 * 1024;
 const REDIAL_KNOWN_MS = 30_000;
 const REDIAL_ALONE_MS = 5_000;
 /**
@@ -277,33 +270,6 @@ export class TorrentSession implements PeerHost {
   /** Peer exchange is offered, except for a private torrent (BEP 27). */
   get pex(): boolean {
     return !this.metainfo.private;
-  }
-
-  /** Whether we have upload to spare (`cs_spare` in our extension handshake): see #updateSpare. */
-  get spare(): boolean | undefined {
-    return this.complete ? this.#spare : undefined;
-  }
-
-  #spare = false;
-  /** Ticks in a row with what waits for our uplink on the other side of its limit (see #updateSpare). */
-  #spareTicks = 0;
-
-  /**
-   * Once a second while seeding: we have upload to spare while what waits for our uplink (blocks queued to
-   * peers, requests not yet read) is within SPARE_BACKLOG_MS of our upload rate, two ticks running; we do not
-   * once it is above that two ticks running. Our peers hear each change in a new extension handshake (`cs_spare`).
-   */
-  #updateSpare(): void {
-    if (!this.complete) return;
-    let waiting = 0;
-    for (const p of this.peers.values()) waiting += p.queuedBytes + p.pendingRequests.size * LIMITS.blockSize;
-    const limit = Math.max(SPARE_MIN_BYTES, (this.up.rate * SPARE_BACKLOG_MS) / 1000);
-    const flips = this.#spare ? waiting > limit : waiting <= limit;
-    this.#spareTicks = flips ? this.#spareTicks + 1 : 0;
-    if (this.#spareTicks < 2) return;
-    this.#spareTicks = 0;
-    this.#spare = !this.#spare;
-    for (const p of this.peers.values()) p.sendExtensionHandshake();
   }
 
   /** Whether our suggestions steer (`cs_steer` in our extension handshake): see Choking.steering. */
@@ -736,7 +702,6 @@ export class TorrentSession implements PeerHost {
     const useful = !this.done && this.hasUsefulPeer();
     if (this.done || useful) this.#usefulAt = this.clock.now();
     this.requesting.tick();
-    this.#updateSpare();
     this.exchanging.tick();
     this.announcing.tick(this.done ? this.#interestedCount() > 0 : useful);
     this.#redialKnown();

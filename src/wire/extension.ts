@@ -22,12 +22,6 @@ export interface ExtensionHandshake {
    * only suggested pieces from it; 0 once that pass is over. A later handshake updates it (BEP 10).
    */
   steering?: boolean;
-  /**
-   * `cs_spare` (chunkswarm's own key): 1 while the sender is a seeder that serves every request as it comes
-   * (no queue of requests waiting for its uplink), 0 once requests wait again. A leecher in its endgame
-   * moves blocks queued at slow peers to such a seeder; a busy seeder's upload is better spent elsewhere.
-   */
-  spare?: boolean;
 }
 
 function invalid(message: string): ChunkswarmError {
@@ -47,7 +41,6 @@ export function encodeExtensionHandshake(h: {
   yourIp?: Uint8Array;
   metadataSize?: number;
   steering?: boolean;
-  spare?: boolean;
 }): Buffer {
   const m = new Map<string, number>();
   for (const [name, id] of Object.entries(h.m)) {
@@ -73,7 +66,6 @@ export function encodeExtensionHandshake(h: {
     yourip: h.yourIp,
     metadata_size: h.metadataSize,
     cs_steer: h.steering === undefined ? undefined : Number(h.steering),
-    cs_spare: h.spare === undefined ? undefined : Number(h.spare),
   });
 }
 
@@ -122,7 +114,5 @@ export function decodeExtensionHandshake(payload: Uint8Array): ExtensionHandshak
   if (isIntIn(metadataSize, 0, Number.MAX_SAFE_INTEGER)) out.metadataSize = metadataSize;
   const steer = intOf(dictGet(root, 'cs_steer'));
   if (steer === 0 || steer === 1) out.steering = steer === 1;
-  const spare = intOf(dictGet(root, 'cs_spare'));
-  if (spare === 0 || spare === 1) out.spare = spare === 1;
   return out;
 }

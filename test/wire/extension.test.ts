@@ -72,20 +72,15 @@ describe('BEP 10 extension handshake', () => {
     assert.deepEqual(decodeExtensionHandshake(encode({ m: 'not a dict', p: 0 })), { m: new Map() });
   });
 
-  it("carries a seeder's cs_steer and cs_spare as 1 or 0, and drops any other value", () => {
-    for (const [key, field] of [
-      ['cs_steer', 'steering'],
-      ['cs_spare', 'spare'],
-    ] as const) {
-      for (const value of [true, false]) {
-        const payload = encodeExtensionHandshake({ m: {}, [field]: value });
-        assert.equal(payload.toString('latin1'), `d${key.length}:${key}i${Number(value)}e1:mdee`);
-        assert.equal(decodeExtensionHandshake(payload)[field], value);
-      }
-      assert.equal(encodeExtensionHandshake({ m: {} }).includes(key), false);
-      for (const bad of [2, -1, 'yes'])
-        assert.equal(decodeExtensionHandshake(encode({ m: {}, [key]: bad }))[field], undefined);
+  it("carries a seeder's cs_steer as 1 or 0, and drops any other value", () => {
+    for (const steering of [true, false]) {
+      const payload = encodeExtensionHandshake({ m: {}, steering });
+      assert.equal(payload.toString('latin1'), `d8:cs_steeri${Number(steering)}e1:mdee`);
+      assert.equal(decodeExtensionHandshake(payload).steering, steering);
     }
+    assert.equal(encodeExtensionHandshake({ m: {} }).includes('cs_steer'), false);
+    for (const bad of [2, -1, 'yes'])
+      assert.equal(decodeExtensionHandshake(encode({ m: {}, cs_steer: bad })).steering, undefined);
   });
 
   it('tolerates unsorted keys and bytes after the dictionary', () => {
