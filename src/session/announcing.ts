@@ -22,6 +22,11 @@ export const RETRY_CAP_MS = 300_000;
 /** A torrent left without peers asks its trackers again, but not more often than this. */
 export const PEERLESS_ASK_MS = 15_000;
 
+/** The tracker's interval as we keep to it, ms: 5 s to an hour, 30 minutes when it gave none. */
+function intervalMs(answer: TrackerAnswer): number {
+  return Math.max(5, Math.min(answer.interval || 1800, 3600)) * 1000;
+}
+
 /** How long to wait after `failures` failed announces in a row: doubling, capped, with ±20% jitter. */
 export function retryDelay(failures: number, random: () => number): number {
   const base = Math.min(RETRY_CAP_MS, RETRY_FIRST_MS * 2 ** Math.max(0, failures - 1));
@@ -161,10 +166,19 @@ export class Announcing {
       for (const f of s.peerFinders) f.lookupNow();
     }
     if (!this.active || this.#inFlight) return;
-    const minInterval = (this.last?.minInterval ?? 0) * 1000;
-    if (s.clock.now() - this.#lastAttemptAt < Math.max(PEERLESS_ASK_MS, minInterval)) return;
-    if (this.nextAt !== undefined && this.nextAt <= s.clock.now() + PEERLESS_ASK_MS) return;
+    this.#askSoon(PEERLESS_ASK_MS);
+  }
+
+  /**
+   * Asks the trackers now, unless the last attempt was less than `wait` ago (or the tracker's minimum
+   * interval), or an announce is planned within PEERLESS_ASK_MS anyway. True when it asked.
+   */
+  #askSoon(wait: number): boolean {
+    const now = this.s.clock.now();
+    if (now - this.#lastAttemptAt < Math.max(wait, (this.last?.minInterval ?? 0) * 1000)) return false;
+    if (this.nextAt !== undefined && this.nextAt <= now + PEERLESS_ASK_MS) return false;
     this.#plan(0);
+    return true;
   }
 
   #askWhileNobodyToServe(serving: boolean): void {
@@ -174,17 +188,9 @@ export class Announcing {
       return;
     }
     if (s.mode === 'manual' || s.paused || !this.active || this.#inFlight || s.dialling.pending > 0) return;
-    if (!((this.last?.incomplete ?? 0) > 0)) return;
-    const now = s.clock.now();
-    const interval = Math.max(5, Math.min(this.last?.interval || 1800, 3600)) * 1000;
-    const wait = Math.max(
-      Math.min(interval, PEERLESS_ASK_MS * 2 ** this.#idleAsks),
-      (this.last?.minInterval ?? 0) * 1000,
-    );
-    if (now - this.#lastAttemptAt < wait) return;
-    if (this.nextAt !== undefined && this.nextAt <= now + PEERLESS_ASK_MS) return;
-    this.#idleAsks++;
-    this.#plan(0);
+    if (!this.last || !((this.last.incomplete ?? 0) > 0)) return;
+    if (this.#askSoon(Math.min(intervalMs(this.last), PEERLESS_ASK_MS * 2 ** this.#idleAsks)))
+      this.#idleAsks++;
   }
 
   /** The event this announce carries: `started` until a tracker heard it. */
@@ -193,7 +199,7 @@ export class Announcing {
     try {
       const result = await this.announce(event, opts);
       this.#sentStarted = true;
-      this.#plan(Math.max(5, Math.min(result.interval || 1800, 3600)) * 1000);
+      this.#plan(intervalMs(result));
       return result;
     } catch (err) {
       const wait = retryDelay(this.failures, () => this.s.random.next());

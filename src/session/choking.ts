@@ -64,8 +64,7 @@ export class Choking {
     // A peer that leaves while unchoked frees its slot now, not at the next rechoke: a seeder parts from a
     // leecher at the HAVE of its last piece, before the NOT INTERESTED that would have moved the slot on.
     if (peer.amChoking || !peer.peerInterested || this.s.mode === 'manual' || this.s.stopped) return;
-    if (!wasOptimistic) this.#admitNext();
-    else if (!this.#fillOptimistic(true)) this.#admitNext(true);
+    this.#handOnSlot(wasOptimistic);
   }
 
   onInterested(peer: PeerConnection): void {
@@ -79,9 +78,17 @@ export class Choking {
     // (it cannot trade its way in), else to the waiting peer that sends to us fastest, as any other slot.
     if (!peer.amChoking && this.s.mode !== 'manual') {
       this.#choke(peer);
-      if (peer.address !== this.optimistic) this.#admitNext();
-      else if (!this.#fillOptimistic(true)) this.#admitNext(true);
+      this.#handOnSlot(peer.address === this.optimistic);
     }
+  }
+
+  /**
+   * A slot a peer no longer uses goes on at once: the optimistic one to a newcomer that holds nothing, if one
+   * waits (it cannot trade its way in), else, as a regular one, to the waiting peer next in line.
+   */
+  #handOnSlot(optimistic: boolean): void {
+    if (!optimistic) this.#admitNext();
+    else if (!this.#fillOptimistic(true)) this.#admitNext(true);
   }
 
   /**

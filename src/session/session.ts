@@ -542,12 +542,12 @@ export class TorrentSession implements PeerHost {
   }
 
   /**
-   * Two seeders have nothing to trade: a connection to a seed is closed at its bitfield (we met after both
-   * finished), or at the HAVE of its last piece when we dialled it, as at our own completion, and the book
+   * Two seeders have nothing to trade: a connection to a seed is closed at our own completion, at its
+   * bitfield (we met after both finished), or at the HAVE of its last piece when we dialled it, and the book
    * remembers it as a seed. Else a seeder that dials leechers it heard of would keep each one that finished
    * meanwhile, a slot held for nothing. A peer that dialled us and then finished decides for itself: a
-   * shell keeps its connections for the user to see (`/request_download` of a bad chunk still gets its
-   * answer from the seeder it downloaded from).
+   * shell keeps its connections for the user to see, and so does a shell of ours (`/request_download` of a
+   * bad chunk still gets its answer from the seeder it downloaded from).
    */
   #partIfBothSeeding(peer: PeerConnection, lastHave = false): void {
     if (!this.complete || !peer.isSeeder || this.mode === 'manual' || (lastHave && !peer.outgoing)) return;
@@ -563,8 +563,7 @@ export class TorrentSession implements PeerHost {
     if (this.announcing.reachable) this.announce('completed').catch(() => {});
     for (const p of this.peers.values()) {
       p.setInterested(false);
-      // Two seeders have nothing to trade; the shell keeps its connections for the user to see.
-      if (p.isSeeder && this.mode !== 'manual') p.close('both seeding');
+      this.#partIfBothSeeding(p);
     }
     // As a seeder it ranks peers by what they lack (Choking): its slots move now, not at the next rechoke.
     this.choking.rechoke();
