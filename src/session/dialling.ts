@@ -9,10 +9,10 @@ const REDIAL_MS = 15_000;
 /** How long a dialler waits for the peer's bitfield after the handshakes, so callers see what it holds. */
 const BITFIELD_WAIT_MS = 1000;
 
-/** Outgoing connections of a session: one dial per address at a time, within the peer limits. */
 /** Failed dials remembered for the status page: plenty for one torrent, bounded against a flood of addresses. */
 const MAX_FAILURES = 200;
 
+/** Outgoing connections of a session: one dial per address at a time, within the peer limits. */
 export class Dialling {
   readonly #dialing = new Set<string>();
   /** Why the last dial of an address failed (refused, timed out, ...), newest last. */
@@ -35,17 +35,32 @@ export class Dialling {
   }
 
   /**
-   * Dials each of `peers` not connected or being dialled already, while we hold fewer connections than the
-   * dial limit (the whole peer limit while `starving`).
+   * Puts `peers` in the book and dials each one not connected or being dialled already, while we hold fewer
+   * connections than the dial limit (the whole peer limit while `starving`).
    */
   dial(peers: readonly { ip: string; port: number }[], source: PeerSource = 'tracker'): void {
-    const limit = this.#limit;
     // All of them go in the book, also those the limit leaves undialled now.
     for (const p of peers) this.s.book.heard(p.ip, p.port);
+    this.dialNow(peers, source);
+  }
+
+  /** `dial` for peers the book has already: PEX's, whose seed flags went in with them, and the book's own. */
+  dialNow(peers: readonly { ip: string; port: number }[], source: PeerSource): void {
+    const limit = this.#limit;
     for (const p of peers) {
       if (this.s.peers.size + this.#dialing.size >= limit) return;
-      this.connect(p.ip, p.port, source).catch(() => {});
+      // Checked here as `connect` would, so that a PEX message naming fifty peers we already have costs
+      // no rejected promise for each.
+      if (this.#needsDial(p.ip, p.port)) this.connect(p.ip, p.port, source).catch(() => {});
     }
+  }
+
+  #needsDial(ip: string, port: number): boolean {
+    const s = this.s;
+    if (this.isConnectedTo(normaliseIp(ip), port)) return false;
+    if (port === s.listenPort && isLocal(ip)) return false;
+    const key = formatAddress(ip, port);
+    return !this.#dialing.has(key) && !s.verifying.isBanned(key);
   }
 
   /** Connections up to which we dial: the dial limit, or the whole peer limit while starving. */

@@ -35,7 +35,7 @@ export class Exchanging {
     // Remembered also while we seed: a seeder dials leechers it heard of when it has too few (see PeerBook).
     for (const p of r.added) this.s.book.heard(p.host, p.port, { seed: (p.flags & PexFlag.seed) !== 0 });
     if (!this.s.complete && this.s.mode === 'auto')
-      this.s.dialling.dial(
+      this.s.dialling.dialNow(
         r.added.map((p) => ({ ip: p.host, port: p.port })),
         'pex',
       );

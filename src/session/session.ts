@@ -751,7 +751,7 @@ export class TorrentSession implements PeerHost {
     )
       return;
     this.#lastRedial = now;
-    this.dialling.dial(this.book.dialable(now, { seeding: this.complete }));
+    this.dialling.dialNow(this.book.dialable(now, { seeding: this.complete }), 'tracker');
   }
 
   #interestedCount(): number {

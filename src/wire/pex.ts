@@ -40,6 +40,8 @@ export interface PexPeer {
   readonly port: number;
   /** BEP 11 flags (PexFlag); 0 when unknown. */
   readonly flags: number;
+  /** Its compact entry (6 or 18 bytes), when already made: a snapshot makes it once for all links. */
+  readonly compact?: Buffer;
 }
 
 export interface PexMessage {
@@ -67,21 +69,26 @@ function fromPeerKey(key: string): { host: string; port: number } {
   return { host: key.slice(0, bar), port: Number(key.slice(bar + 1)) };
 }
 
-/** Reads compact peers of `size` bytes each; entries with port 0 are skipped. */
+/**
+ * Reads compact peers of `size` bytes each, each with its byte of `flags` (0 where the list is short or
+ * missing: flags are optional and advisory); entries with port 0 are skipped.
+ */
 function readCompact(
   bytes: BValue | undefined,
+  flags: BValue | undefined,
   size: 6 | 18,
   key: string,
   max: number,
-): { host: string; port: number; at: number }[] {
+): PexPeer[] {
   if (bytes === undefined) return [];
   if (!Buffer.isBuffer(bytes)) bad(`'${key}' is not a string`);
   if (bytes.length % size !== 0) bad(`'${key}' is ${bytes.length} bytes, not a multiple of ${size}`);
-  const out: { host: string; port: number; at: number }[] = [];
+  const f = Buffer.isBuffer(flags) ? flags : undefined;
+  const out: PexPeer[] = [];
   for (let o = 0, i = 0; o < bytes.length && out.length < max; o += size, i++) {
     const port = bytes.readUInt16BE(o + size - 2);
     if (port === 0) continue;
-    out.push({ host: formatIp(bytes.subarray(o, o + size - 2)), port, at: i });
+    out.push({ host: formatIp(bytes.subarray(o, o + size - 2)), port, flags: f?.[i] ?? 0 });
   }
   return out;
 }
@@ -104,23 +111,16 @@ export function decodePex(payload: Uint8Array, limits: Partial<PexDecodeLimits> 
     });
   }
   if (!isDict(root)) bad('not a dictionary');
-  const added: PexPeer[] = [];
-  for (const [list, flagsKey, size] of [
-    ['added', 'added.f', 6],
-    ['added6', 'added6.f', 18],
-  ] as const) {
-    const peers = readCompact(dictGet(root, list), size, list, maxPeers - added.length);
-    const flags = dictGet(root, flagsKey);
-    // Flags are optional and advisory: a missing or short list means "unknown" for the peers it lacks.
-    const f = Buffer.isBuffer(flags) ? flags : undefined;
-    for (const p of peers) added.push({ host: p.host, port: p.port, flags: f?.[p.at] ?? 0 });
-  }
+  const added = readCompact(dictGet(root, 'added'), dictGet(root, 'added.f'), 6, 'added', maxPeers);
+  added.push(
+    ...readCompact(dictGet(root, 'added6'), dictGet(root, 'added6.f'), 18, 'added6', maxPeers - added.length),
+  );
   const dropped: { host: string; port: number }[] = [];
   for (const [list, size] of [
     ['dropped', 6],
     ['dropped6', 18],
   ] as const) {
-    for (const p of readCompact(dictGet(root, list), size, list, maxPeers - dropped.length)) {
+    for (const p of readCompact(dictGet(root, list), undefined, size, list, maxPeers - dropped.length)) {
       dropped.push({ host: p.host, port: p.port });
     }
   }
@@ -135,38 +135,34 @@ export function encodePex(msg: PexMessage): Buffer {
       'a ut_pex message carries at most 50 added and 50 dropped peers',
     );
   }
-  const added: Buffer[] = [];
-  const addedF: number[] = [];
-  const added6: Buffer[] = [];
-  const added6F: number[] = [];
-  const dropped: Buffer[] = [];
-  const dropped6: Buffer[] = [];
-  const compact = (p: { host: string; port: number }): Buffer | undefined => {
-    const ip = parseIp(p.host);
-    if (ip === undefined || !Number.isInteger(p.port) || p.port < 1 || p.port > 0xffff) return undefined;
-    const out = Buffer.alloc(ip.length + 2);
-    ip.copy(out);
-    out.writeUInt16BE(p.port, ip.length);
-    return out;
-  };
-  for (const p of msg.added) {
-    const c = compact(p);
-    if (c === undefined) continue;
-    (c.length === 6 ? added : added6).push(c);
-    (c.length === 6 ? addedF : added6F).push(p.flags & 0xff);
-  }
-  for (const p of msg.dropped) {
-    const c = compact(p);
-    if (c !== undefined) (c.length === 6 ? dropped : dropped6).push(c);
-  }
+  const added = msg.added.map((p) => ({ entry: p.compact ?? compactPeer(p), flags: p.flags & 0xff }));
+  const dropped = msg.dropped.map(compactPeer);
+  const v4 = added.filter((a) => a.entry?.length === 6);
+  const v6 = added.filter((a) => a.entry?.length === 18);
   return encode({
-    added: Buffer.concat(added),
-    'added.f': Buffer.from(addedF),
-    added6: added6.length > 0 ? Buffer.concat(added6) : undefined,
-    'added6.f': added6.length > 0 ? Buffer.from(added6F) : undefined,
-    dropped: Buffer.concat(dropped),
-    dropped6: dropped6.length > 0 ? Buffer.concat(dropped6) : undefined,
+    added: joinEntries(v4.map((a) => a.entry)),
+    'added.f': Buffer.from(v4.map((a) => a.flags)),
+    added6: v6.length > 0 ? joinEntries(v6.map((a) => a.entry)) : undefined,
+    'added6.f': v6.length > 0 ? Buffer.from(v6.map((a) => a.flags)) : undefined,
+    dropped: joinEntries(dropped.filter((e) => e?.length === 6)),
+    dropped6: dropped.some((e) => e?.length === 18)
+      ? joinEntries(dropped.filter((e) => e?.length === 18))
+      : undefined,
   });
+}
+
+/** A peer's compact entry: its address (4 or 16 bytes) and port; undefined for a bad address or port. */
+function compactPeer(p: { host: string; port: number }): Buffer | undefined {
+  const ip = parseIp(p.host);
+  if (ip === undefined || !Number.isInteger(p.port) || p.port < 1 || p.port > 0xffff) return undefined;
+  const out = Buffer.allocUnsafe(ip.length + 2);
+  ip.copy(out);
+  out.writeUInt16BE(p.port, ip.length);
+  return out;
+}
+
+function joinEntries(entries: readonly (Buffer | undefined)[]): Buffer {
+  return Buffer.concat(entries as readonly Buffer[]);
 }
 
 /**
@@ -213,7 +209,10 @@ export type PexSnapshot = ReadonlyMap<string, PexPeer>;
 
 export function pexSnapshot(connected: Iterable<PexPeer>): PexSnapshot {
   const out = new Map<string, PexPeer>();
-  for (const p of connected) if (p.port > 0 && parseIp(p.host) !== undefined) out.set(peerKey(p), p);
+  for (const p of connected) {
+    const compact = compactPeer(p);
+    if (compact !== undefined) out.set(peerKey(p), { ...p, compact });
+  }
   return out;
 }
 

@@ -77,7 +77,12 @@ describe('PexState: what to tell one peer', () => {
     // 60 of them go, one arrives.
     const now = [...first.slice(60), peer(500)];
     const m3 = s.next(now)!;
-    assert.deepEqual(m3.added, [peer(500)]);
+    assert.deepEqual(
+      m3.added.map(({ compact, ...p }) => p),
+      [peer(500)],
+    );
+    // Its compact entry is made once, with the snapshot, for every link that names it.
+    assert.deepEqual(m3.added[0]!.compact, Buffer.from([10, 0, 1, 244, 0x1a, 0xe1]));
     assert.equal(m3.dropped.length, 50);
     const m4 = s.next(now)!;
     assert.deepEqual(m4.added, []);
