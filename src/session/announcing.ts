@@ -150,7 +150,7 @@ export class Announcing {
   /**
    * Once a second: a torrent still downloading with no useful peer left asks its trackers (and the DHT) now
    * rather than later. A seeder with nobody to serve (`hasUsefulPeer`: a peer interested in it), whose
-   * trackers last said leechers remain, asks them too, each time waiting twice as long as the time before
+   * trackers last said leechers remain (or did not say), asks them too, each time waiting twice as long as the time before
    * (from PEERLESS_ASK_MS up to the interval), so the trackers of a swarm nobody downloads from any more
    * hear from it at the interval again.
    */
@@ -188,7 +188,8 @@ export class Announcing {
       return;
     }
     if (s.mode === 'manual' || s.paused || !this.active || this.#inFlight || s.dialling.pending > 0) return;
-    if (!this.last || !((this.last.incomplete ?? 0) > 0)) return;
+    // `incomplete` is optional (BEP 3 lists it, not every tracker sends it): unsaid, leechers may remain.
+    if (!this.last || this.last.incomplete === 0) return;
     if (this.#askSoon(Math.min(intervalMs(this.last), PEERLESS_ASK_MS * 2 ** this.#idleAsks)))
       this.#idleAsks++;
   }

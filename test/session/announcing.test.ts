@@ -29,13 +29,20 @@ class TrackerThatComesUp {
     private readonly clock: FakeClock,
     public upAt: number,
     public peers: { ip: string; port: number }[] = [],
-    public leechers = 1,
+    /** What the answer says of leechers; null leaves `incomplete` out, as some trackers do. */
+    public leechers: number | null = 1,
   ) {}
   async announceEvery(params: ClientAnnounceParams): Promise<TrackerAnswer> {
     this.calls.push({ at: this.clock.now(), event: params.event });
     if (this.clock.now() < this.upAt) throw new ChunkswarmError('ETRACKER_UNREACHABLE', 'connection refused');
     const { leechers: incomplete, peers } = this;
-    return { url: 'http://tracker/announce', interval: 1800, complete: 1, incomplete, peers };
+    return {
+      url: 'http://tracker/announce',
+      interval: 1800,
+      complete: 1,
+      ...(incomplete === null ? {} : { incomplete }),
+      peers,
+    };
   }
 }
 
@@ -140,6 +147,27 @@ describe('announcing on the fake clock', () => {
     tracker.leechers = 0;
     await clock.advanceAsync(600_000);
     assert.equal(tracker.calls.length, 6, JSON.stringify(tracker.calls.map((c) => c.at)));
+    await s.stop({ announce: false });
+  });
+
+  it('a seeder whose tracker does not say how many leechers remain asks again all the same, twice as late each time', async () => {
+    // Before, an answer without `incomplete` counted as "no leecher": the seeder waited the whole interval.
+    const clock = new FakeClock(0);
+    const tracker = new TrackerThatComesUp(clock, 0, [{ ip: '127.0.0.9', port: 6881 }], null);
+    const s = session(clock, tracker, { complete: true });
+    await s.connectTracker();
+    await clock.advanceAsync(240_000);
+    const gaps = tracker.calls.slice(1).map((c, i) => c.at - tracker.calls[i]!.at);
+    assert.equal(gaps.length, 4, JSON.stringify(tracker.calls));
+    [15_000, 30_000, 60_000, 120_000].forEach((want, i) => {
+      assert.ok(gaps[i]! >= want && gaps[i]! <= want + 1000, `gap ${i}: ${gaps[i]} ms`);
+    });
+    // Bounded: the waits reach the interval (1800 s) and stay there.
+    await clock.advanceAsync(7_200_000);
+    const late = tracker.calls.filter((c) => c.at > 3_600_000).map((c) => c.at);
+    late.slice(1).forEach((at, i) => {
+      assert.ok(at - late[i]! >= 1_800_000, `asked ${at - late[i]!} ms apart after the first hour`);
+    });
     await s.stop({ announce: false });
   });
 
