@@ -5,6 +5,7 @@
  */
 import type { PeerConnection } from '../peer/connection.js';
 import type { PeerStatus, SessionMode, TorrentStatus, TrackerStatus } from '../shared/status.js';
+import { compareAddresses } from '../shared/types.js';
 import type { TorrentSession } from './session.js';
 
 export type { PeerStatus, TorrentStatus, TrackerStatus } from '../shared/status.js';
@@ -42,7 +43,7 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
   };
   const peers = [...s.peers.values()]
     .map((p) => peerStatus(s, p))
-    .sort((x, y) => x.address.localeCompare(y.address));
+    .sort((x, y) => compareAddresses(x.address, y.address));
   const missing: number[] = [];
   for (let i = 0; i < s.pieceCount; i++)
     if (!s.have.has(i) && s.picker.availability(i) === 0) missing.push(i);

@@ -1,5 +1,6 @@
 import { ChunkswarmError } from '../../shared/errors.js';
 import { LIMITS } from '../../shared/limits.js';
+import { byCodeUnits } from '../../shared/types.js';
 import { formatIp, normalizeIp, parseIp } from './ip.js';
 
 /**
@@ -46,7 +47,7 @@ export function encodeRatesParam(
     if (down + up === 0) continue;
     usable.push({ addr, port: p.port, down, up, ip });
   }
-  usable.sort((a, b) => b.down + b.up - (a.down + a.up) || a.ip.localeCompare(b.ip) || a.port - b.port);
+  usable.sort((a, b) => b.down + b.up - (a.down + a.up) || byCodeUnits(a.ip, b.ip) || a.port - b.port);
   const chosen = usable.slice(0, Math.max(0, Math.min(max, LIMITS.trackerMaxRates)));
   if (chosen.length === 0) return undefined;
   const parts: Buffer[] = [];
