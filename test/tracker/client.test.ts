@@ -378,7 +378,7 @@ describe('mergeAnswers', () => {
     );
   });
 
-  it('keeps each address once, the first figures, every warning, and an interval every tracker accepts', () => {
+  it('keeps each address once, the largest counts, every warning, and an interval every tracker accepts', () => {
     const merged = mergeAnswers(
       [
         answer('http://a/announce', {
@@ -396,6 +396,7 @@ describe('mergeAnswers', () => {
           interval: 1800,
           minInterval: 900,
           complete: 9,
+          incomplete: 0,
           warning: 'old client',
           peers: [
             { ip: '10.0.0.2', port: 2 },
@@ -406,7 +407,9 @@ describe('mergeAnswers', () => {
       [],
     );
     assert.equal(merged.url, 'http://a/announce');
-    assert.equal(merged.complete, 4);
+    // a says 4 seeders and no leecher count, b says 9 seeders and 0 leechers.
+    assert.equal(merged.complete, 9);
+    assert.equal(merged.incomplete, 0);
     assert.deepEqual(
       merged.peers.map((p) => `${p.ip}:${p.port}`),
       ['10.0.0.1:1', '10.0.0.2:2', '10.0.0.2:3'],
@@ -414,6 +417,17 @@ describe('mergeAnswers', () => {
     // a's 300 s would be under b's min interval of 900 s
     assert.equal(merged.interval, 900);
     assert.equal(merged.warning, 'http://a/announce: slow down; http://b/announce: old client');
+  });
+
+  it('a tracker that knows no leecher does not hide the leechers another one knows', () => {
+    const merged = mergeAnswers(
+      [
+        answer('http://a/announce', { complete: 1, incomplete: 0 }),
+        answer('http://b/announce', { complete: 1, incomplete: 3 }),
+      ],
+      [],
+    );
+    assert.equal(merged.incomplete, 3);
   });
 
   it("throws a tracker's refusal over a network error when nothing answered", () => {

@@ -259,9 +259,10 @@ export class TrackerClient {
 
 /**
  * One answer from several tiers' answers: every peer once (by address, the first tier's entry kept, with
- * its chunk status if it had one), the figures and URL of the first tier that answered, each tier's
- * warning, and an interval as short as the most eager tracker asks but never under any tracker's
- * `min interval`. Throws the error `announce` would when no tier answered.
+ * its chunk status if it had one), the URL of the first tier that answered, the largest seeder and
+ * leecher counts any tracker gave (each sees its part of the swarm; a tracker that knows no leecher must
+ * not hide another's), each tier's warning, and an interval as short as the most eager tracker asks but
+ * never under any tracker's `min interval`. Throws the error `announce` would when no tier answered.
  */
 export function mergeAnswers(
   outcomes: readonly TierOutcome[],
@@ -293,10 +294,18 @@ export function mergeAnswers(
   const warnings = answers.flatMap((a) => (a.warning === undefined ? [] : [`${a.url}: ${a.warning}`]));
   return {
     ...first,
+    complete: largest(answers.map((a) => a.complete)),
+    incomplete: largest(answers.map((a) => a.incomplete)),
     interval,
     peers,
     warning: warnings.length > 0 ? warnings.join('; ') : undefined,
   };
+}
+
+/** The largest of the counts that were given; undefined when no tracker gave one. */
+function largest(counts: readonly (number | undefined)[]): number | undefined {
+  const given = counts.filter((c): c is number => c !== undefined);
+  return given.length > 0 ? Math.max(...given) : undefined;
 }
 
 function isHttp(url: string): boolean {
