@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { describeError } from '../shared/errors.js';
-import { formatResult, progressJson, progressSvg } from './report.js';
+import { formatResult, progressJson, progressSvg, wallLeft } from './report.js';
 import { parseScenario } from './scenario.js';
 import { Swarm } from './swarm.js';
 
@@ -51,16 +51,21 @@ async function main(argv: string[]): Promise<number> {
   // run's start. The run reports messages only.
   if (!loopback) Error.stackTraceLimit = 0;
   const swarm = new Swarm(scenario, { loopback });
-  // A line every 10 virtual seconds on stderr, so a long run shows where it is.
+  // A line every 10 virtual seconds on stderr, so a long run shows where it is and about how long it has left.
   const t0 = performance.now();
+  let before: { wall: number; share: number } | undefined;
   swarm.clock.setInterval(() => {
     const leechers = swarm.finishers;
     const held = leechers.reduce((a, p) => a + (p.session?.have.count ?? 0), 0);
     const done = leechers.filter((p) => p.completedAt !== undefined).length;
+    const wall = (performance.now() - t0) / 1000;
+    const share = held / (leechers.length * swarm.metainfo.pieceCount);
     process.stderr.write(
-      `[${(swarm.now() / 1000).toFixed(0)} s ${loopback ? 'elapsed' : 'virtual'}, ${((performance.now() - t0) / 1000).toFixed(0)} s wall] ` +
-        `${((100 * held) / (leechers.length * swarm.metainfo.pieceCount)).toFixed(1)}% of the pieces held, ${done}/${leechers.length} finished\n`,
+      `[${(swarm.now() / 1000).toFixed(0)} s ${loopback ? 'elapsed' : 'virtual'}, ${wall.toFixed(0)} s wall] ` +
+        `${(100 * share).toFixed(1)}% of the pieces held, ${done}/${leechers.length} finished` +
+        `${loopback ? '' : wallLeft(before, { wall, share })}\n`,
     );
+    before = { wall, share };
   }, 10_000);
   const result = await swarm.run();
   process.stdout.write(`${formatResult(result)}\n`);

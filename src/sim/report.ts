@@ -122,3 +122,15 @@ export function progressSvg(swarm: Swarm, result: SimResult): string {
 function escapeXml(s: string): string {
   return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 }
+
+/** ", about 6 min of wall left": the pieces still missing at the pace of the last ten virtual seconds. */
+export function wallLeft(
+  before: { wall: number; share: number } | undefined,
+  now: { wall: number; share: number },
+): string {
+  if (before === undefined || now.share <= before.share || now.share >= 1) return '';
+  const seconds = ((1 - now.share) * (now.wall - before.wall)) / (now.share - before.share);
+  return seconds < 90
+    ? `, about ${Math.ceil(seconds)} s of wall left`
+    : `, about ${Math.round(seconds / 60)} min of wall left`;
+}
