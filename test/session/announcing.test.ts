@@ -78,6 +78,25 @@ function session(
   return s;
 }
 
+/**
+ * A seeder whose tracker names one leecher it cannot reach (nobody answers on this network), so it never has
+ * anyone to serve; checks that over 240 s it asked again at 15, 30, 60 and 120 s apart, give or take the
+ * one-second tick. `leechers` is what the tracker says of them (null: it leaves `incomplete` out).
+ */
+async function idleSeederAsks(leechers: number | null) {
+  const clock = new FakeClock(0);
+  const tracker = new TrackerThatComesUp(clock, 0, [{ ip: '127.0.0.9', port: 6881 }], leechers);
+  const s = session(clock, tracker, { complete: true });
+  await s.connectTracker();
+  await clock.advanceAsync(240_000);
+  const gaps = tracker.calls.slice(1).map((c, i) => c.at - tracker.calls[i]!.at);
+  assert.equal(gaps.length, 4, JSON.stringify(tracker.calls));
+  [15_000, 30_000, 60_000, 120_000].forEach((want, i) => {
+    assert.ok(gaps[i]! >= want && gaps[i]! <= want + 1000, `gap ${i}: ${gaps[i]} ms`);
+  });
+  return { clock, tracker, s };
+}
+
 describe('announcing on the fake clock', () => {
   it('backs off from 2 s, doubling, capped at a few minutes, with jitter', () => {
     const mid = () => 0.5;
@@ -130,18 +149,7 @@ describe('announcing on the fake clock', () => {
   });
 
   it('a seeder with nobody to serve asks again while its tracker says leechers remain, twice as late each time', async () => {
-    // The leecher the tracker names cannot be reached (nobody answers on this network), so the seeder
-    // never has anyone to serve: asks at 15, 30, 60, 120 s apart, give or take the one-second tick.
-    const clock = new FakeClock(0);
-    const tracker = new TrackerThatComesUp(clock, 0, [{ ip: '127.0.0.9', port: 6881 }]);
-    const s = session(clock, tracker, { complete: true });
-    await s.connectTracker();
-    await clock.advanceAsync(240_000);
-    const gaps = tracker.calls.slice(1).map((c, i) => c.at - tracker.calls[i]!.at);
-    assert.equal(gaps.length, 4, JSON.stringify(tracker.calls));
-    [15_000, 30_000, 60_000, 120_000].forEach((want, i) => {
-      assert.ok(gaps[i]! >= want && gaps[i]! <= want + 1000, `gap ${i}: ${gaps[i]} ms`);
-    });
+    const { clock, tracker, s } = await idleSeederAsks(1);
     // The tracker now says no leecher remains: the ask already due (at about 465 s) hears it, and then the
     // seeder keeps to the interval.
     tracker.leechers = 0;
@@ -152,16 +160,7 @@ describe('announcing on the fake clock', () => {
 
   it('a seeder whose tracker does not say how many leechers remain asks again all the same, twice as late each time', async () => {
     // Before, an answer without `incomplete` counted as "no leecher": the seeder waited the whole interval.
-    const clock = new FakeClock(0);
-    const tracker = new TrackerThatComesUp(clock, 0, [{ ip: '127.0.0.9', port: 6881 }], null);
-    const s = session(clock, tracker, { complete: true });
-    await s.connectTracker();
-    await clock.advanceAsync(240_000);
-    const gaps = tracker.calls.slice(1).map((c, i) => c.at - tracker.calls[i]!.at);
-    assert.equal(gaps.length, 4, JSON.stringify(tracker.calls));
-    [15_000, 30_000, 60_000, 120_000].forEach((want, i) => {
-      assert.ok(gaps[i]! >= want && gaps[i]! <= want + 1000, `gap ${i}: ${gaps[i]} ms`);
-    });
+    const { clock, tracker, s } = await idleSeederAsks(null);
     // Bounded: the waits reach the interval (1800 s) and stay there.
     await clock.advanceAsync(7_200_000);
     const late = tracker.calls.filter((c) => c.at > 3_600_000).map((c) => c.at);
