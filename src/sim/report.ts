@@ -11,6 +11,7 @@ export function formatResult(r: SimResult): string {
       `${r.scenario} (${r.mode === 'loopback' ? 'real sockets on 127.0.0.1, real time' : 'simulated'})`,
     ],
     ['peers (leechers to finish)', `${r.peers} (${r.leechers})`],
+    ['capacities', capacitiesText(r)],
     [
       'torrent',
       `${(r.torrentBytes / 1024 / 1024).toFixed(1)} MiB, ${r.pieceCount} pieces, checked by ${
@@ -38,6 +39,19 @@ export function formatResult(r: SimResult): string {
   rows.push(['clock steps / network events', `${r.clockSteps} / ${r.networkEvents}`]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+/**
+ * How the run capped its peers. Loopback has its Clients' limits and no link queue, so the simulator run it
+ * compares with most closely is the one with `"uplinks": "limit"` (see The simulator in docs/ARCHITECTURE.md).
+ */
+function capacitiesText(r: SimResult): string {
+  const { model, latencyMs } = r.capacities;
+  if (r.mode === 'loopback')
+    return 'each peer\'s own rate limits on 127.0.0.1 (compare with "uplinks": "limit" in the simulator)';
+  return model === 'link'
+    ? `links with a queue, ${latencyMs} ms of latency`
+    : `each peer's own rate limits over an unlimited link, ${latencyMs} ms of latency`;
 }
 
 /** Per-peer progress over virtual time, and the figures. */

@@ -58,6 +58,11 @@ export interface SimResult {
   /** `simulated` (virtual time) or `loopback` (real sockets, real time). */
   readonly mode: 'simulated' | 'loopback';
   readonly hasher: 'sha1' | 'compare';
+  /**
+   * What caps each peer: `link`, a link with a queue and latency; `limit`, the peer's own rate limits (token
+   * buckets) over an unlimited link, as on loopback, where there is no added latency either.
+   */
+  readonly capacities: { readonly model: 'link' | 'limit'; readonly latencyMs: number };
   readonly peers: number;
   readonly leechers: number;
   readonly torrentBytes: number;
@@ -422,6 +427,9 @@ export class Swarm {
       scenario: this.scenario.name,
       mode: this.loopback ? 'loopback' : 'simulated',
       hasher: this.scenario.hasher,
+      capacities: this.loopback
+        ? { model: 'limit', latencyMs: 0 }
+        : { model: this.scenario.uplinks, latencyMs: this.scenario.latencyMs },
       peers: this.peers.length,
       leechers: finishers.length,
       torrentBytes: F,
