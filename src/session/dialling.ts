@@ -49,18 +49,20 @@ export class Dialling {
     const limit = this.#limit;
     for (const p of peers) {
       if (this.s.peers.size + this.#dialing.size >= limit) return;
-      // Checked here as `connect` would, so that a PEX message naming fifty peers we already have costs
-      // no rejected promise for each.
-      if (this.#needsDial(p.ip, p.port)) this.connect(p.ip, p.port, source).catch(() => {});
+      // Checked here, with `connect`'s own rules, so that a PEX message naming fifty peers we already have
+      // costs no rejected promise for each.
+      if (this.isConnectedTo(normaliseIp(p.ip), p.port)) continue;
+      if (this.#refusal(p.ip, p.port, formatAddress(p.ip, p.port)) === undefined)
+        this.connect(p.ip, p.port, source).catch(() => {});
     }
   }
 
-  #needsDial(ip: string, port: number): boolean {
-    const s = this.s;
-    if (this.isConnectedTo(normaliseIp(ip), port)) return false;
-    if (port === s.listenPort && isLocal(ip)) return false;
-    const key = formatAddress(ip, port);
-    return !this.#dialing.has(key) && !s.verifying.isBanned(key);
+  /** Why `key` (`ip:port`, not connected) is not dialled now: banned, ourselves, or dialled already. */
+  #refusal(ip: string, port: number, key: string): string | undefined {
+    if (this.s.verifying.isBanned(key)) return `${key} is banned`;
+    if (port === this.s.listenPort && isLocal(ip)) return 'that is this peer';
+    if (this.#dialing.has(key)) return `already dialling ${key}`;
+    return undefined;
   }
 
   /** Connections up to which we dial: the dial limit, or the whole peer limit while starving. */
@@ -132,9 +134,8 @@ export class Dialling {
     const existing = this.isConnectedTo(normaliseIp(ip), port);
     if (existing) return existing;
     const key = formatAddress(ip, port);
-    if (s.verifying.isBanned(key)) throw new ChunkswarmError('EPEER', `${key} is banned`);
-    if (port === s.listenPort && isLocal(ip)) throw new ChunkswarmError('EPEER', 'that is this peer');
-    if (this.#dialing.has(key)) throw new ChunkswarmError('EPEER', `already dialling ${key}`);
+    const refusal = this.#refusal(ip, port, key);
+    if (refusal !== undefined) throw new ChunkswarmError('EPEER', refusal);
     if (s.mayConnect && !s.mayConnect()) throw new ChunkswarmError('EPEER', 'connection limit reached');
     this.#dialing.add(key);
     try {
