@@ -135,19 +135,22 @@ export function encodePex(msg: PexMessage): Buffer {
       'a ut_pex message carries at most 50 added and 50 dropped peers',
     );
   }
-  const added = msg.added.map((p) => ({ entry: p.compact ?? compactPeer(p), flags: p.flags & 0xff }));
-  const dropped = msg.dropped.map(compactPeer);
-  const v4 = added.filter((a) => a.entry?.length === 6);
-  const v6 = added.filter((a) => a.entry?.length === 18);
+  // Peers without a usable address or port are left out (PexState never names one).
+  const added = msg.added.flatMap((p) => {
+    const entry = p.compact ?? compactPeer(p);
+    return entry === undefined ? [] : [{ entry, flags: p.flags & 0xff }];
+  });
+  const v4 = added.filter((a) => a.entry.length === 6);
+  const v6 = added.filter((a) => a.entry.length === 18);
+  const dropped = msg.dropped.flatMap((p) => compactPeer(p) ?? []);
+  const dropped6 = dropped.filter((e) => e.length === 18);
   return encode({
-    added: joinEntries(v4.map((a) => a.entry)),
+    added: Buffer.concat(v4.map((a) => a.entry)),
     'added.f': Buffer.from(v4.map((a) => a.flags)),
-    added6: v6.length > 0 ? joinEntries(v6.map((a) => a.entry)) : undefined,
+    added6: v6.length > 0 ? Buffer.concat(v6.map((a) => a.entry)) : undefined,
     'added6.f': v6.length > 0 ? Buffer.from(v6.map((a) => a.flags)) : undefined,
-    dropped: joinEntries(dropped.filter((e) => e?.length === 6)),
-    dropped6: dropped.some((e) => e?.length === 18)
-      ? joinEntries(dropped.filter((e) => e?.length === 18))
-      : undefined,
+    dropped: Buffer.concat(dropped.filter((e) => e.length === 6)),
+    dropped6: dropped6.length > 0 ? Buffer.concat(dropped6) : undefined,
   });
 }
 
@@ -159,10 +162,6 @@ function compactPeer(p: { host: string; port: number }): Buffer | undefined {
   ip.copy(out);
   out.writeUInt16BE(p.port, ip.length);
   return out;
-}
-
-function joinEntries(entries: readonly (Buffer | undefined)[]): Buffer {
-  return Buffer.concat(entries as readonly Buffer[]);
 }
 
 /**
