@@ -8,9 +8,10 @@ import { keepResumeData, openDownloadStorage, ResumeFile, writeStateFile } from 
 import type { TorrentSession } from '../session/session.js';
 import { torrentStatus } from '../session/status.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
+import type { TorrentStatus } from '../shared/status.js';
 import { type FileStorage, partFilePath } from '../storage/index.js';
 import { dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
-import { formatBytes, formatDuration, formatRate } from './format.js';
+import { countOf, formatBytes, formatDuration, formatRate } from './format.js';
 import { runOnComplete } from './on-complete.js';
 import { ProgressBoard } from './progress.js';
 import { onShutdown } from './signals.js';
@@ -292,12 +293,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       if (stall.ticks >= 2) stall.said = stall.reason;
       stalls.set(s, stall);
     });
-    board.plain(() =>
-      statuses.map(
-        (st) =>
-          `${st.name}: ${st.have}/${st.pieceCount} chunks, ${formatRate(st.downRate)} down, ${formatRate(st.upRate)} up, ${st.peers.length} peers${st.waitingFor ? ` (waiting: ${st.waitingFor})` : ''}`,
-      ),
-    );
+    board.plain(() => statuses.map(statusLine));
   }, 500);
   timer.unref();
 
@@ -349,4 +345,10 @@ function printTotals(sessions: TorrentSession[]): void {
       `totals ${s.metainfo.name}: downloaded ${s.downloaded} B, uploaded ${s.uploaded} B, ${s.hashFailures} hash failures`,
     );
   }
+}
+
+/** The progress line a download prints into a log (no terminal) every few seconds. */
+export function statusLine(st: TorrentStatus): string {
+  const waiting = st.waitingFor ? ` (waiting: ${st.waitingFor})` : '';
+  return `${st.name}: ${st.have}/${st.pieceCount} chunks, ${formatRate(st.downRate)} down, ${formatRate(st.upRate)} up, ${countOf(st.peers.length, 'peer')}${waiting}`;
 }

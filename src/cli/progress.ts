@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type CliProgress from 'cli-progress';
-import { formatBytes, formatDuration, formatRate } from './format.js';
+import { countOf, formatBytes, formatDuration, formatRate } from './format.js';
 
 /** One self-rewriting line on a TTY (hashing a file); silent into a pipe. */
 export class ProgressLine {
@@ -55,7 +55,7 @@ export class ProgressBoard {
       this.#multi = new cliProgress.MultiBar(
         {
           stream,
-          format: ' {name} [{bar}] {percentage}% | {rate} ↓ {up} ↑ | {peers} peers | ETA {eta_text}',
+          format: ' {name} [{bar}] {percentage}% | {rate} ↓ {up} ↑ | {peers} | ETA {eta_text}',
           barsize: 24,
           hideCursor: true,
           clearOnComplete: false,
@@ -76,7 +76,7 @@ export class ProgressBoard {
       name: p.name.slice(0, 24),
       rate: formatRate(p.rate),
       up: formatRate(p.upRate),
-      peers: p.peers,
+      peers: countOf(p.peers, 'peer'),
       eta_text: formatDuration(eta),
     };
     if (this.#multi) {

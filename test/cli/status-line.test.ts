@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { statusLine } from '../../src/cli/download.js';
+import { countOf } from '../../src/cli/format.js';
+import type { TorrentStatus } from '../../src/shared/status.js';
+
+test('a count says its noun in the singular for one only', () => {
+  assert.deepEqual(
+    [0, 1, 2].map((n) => countOf(n, 'peer')),
+    ['0 peers', '1 peer', '2 peers'],
+  );
+});
+
+function status(peers: number, waitingFor?: string): TorrentStatus {
+  return {
+    name: 'big.bin',
+    have: 39,
+    pieceCount: 96,
+    downRate: 5.5 * 2 ** 20,
+    upRate: 0,
+    peers: Array.from({ length: peers }, () => ({})),
+    waitingFor,
+  } as unknown as TorrentStatus;
+}
+
+test("a download's log line: chunks, rates, peers, and what it waits for", () => {
+  assert.equal(statusLine(status(1)), 'big.bin: 39/96 chunks, 5.5 MiB/s down, 0 B/s up, 1 peer');
+  assert.equal(
+    statusLine(status(0, 'no peers')),
+    'big.bin: 39/96 chunks, 5.5 MiB/s down, 0 B/s up, 0 peers (waiting: no peers)',
+  );
+});
