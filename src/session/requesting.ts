@@ -53,7 +53,7 @@ export const MIN_QUEUE_BLOCKS = 16;
  * never fewer than MIN_UNSTORED_PIECES) no new request goes out until one is stored: a leecher whose
  * hashing or disk lags behind a fast peer otherwise queues the whole torrent in memory.
  */
-export const MAX_UNSTORED_BYTES = 32 * 1024 * 1024;
+export const MAX_UNSTORED_BYTES = 16 * 1024 * 1024;
 const MIN_UNSTORED_PIECES = 4;
 
 /**

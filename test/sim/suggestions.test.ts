@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { MAX_UNSTORED_BYTES } from '../../src/session/requesting.js';
 import { parseScenario } from '../../src/sim/scenario.js';
 import { type SimPeer, Swarm } from '../../src/sim/swarm.js';
 import type { PieceHasher } from '../../src/storage/index.js';
@@ -49,7 +50,7 @@ describe('a leecher whose hashing lags', () => {
     await swarm.close();
   });
 
-  it('holds back new requests once 32 MiB of pieces wait, so it does not queue the torrent in memory', async () => {
+  it('holds back new requests once 16 MiB of pieces wait, so it does not queue the torrent in memory', async () => {
     // No first pass (the seeder's suggestions would pace the leecher by themselves). A piece takes 3 virtual
     // seconds to hash and about 20 MiB arrive each second: without a bound, half the torrent would wait.
     const { swarm, leecher } = await slowHashPair(
@@ -63,9 +64,10 @@ describe('a leecher whose hashing lags', () => {
     }, 10);
     await swarm.advanceUntil(() => leecher.completedAt !== undefined, 120_000);
     assert.ok(leecher.completedAt !== undefined, 'the leecher finished');
-    // 32 pieces of 1 MiB, and the blocks in flight when the bound is reached (a few pieces): 58 without it.
-    assert.ok(most <= 40, `${most} pieces of 1 MiB waited to be hashed at once`);
-    assert.ok(most >= 16, `the hasher lagged: ${most} pieces waited at once`);
+    // The bound's pieces of 1 MiB, and the blocks in flight when it is reached (a few pieces): 58 without it.
+    const bound = MAX_UNSTORED_BYTES / 2 ** 20;
+    assert.ok(most <= bound + 8, `${most} pieces of 1 MiB waited to be hashed at once`);
+    assert.ok(most >= bound / 2, `the hasher lagged: ${most} pieces waited at once`);
     await swarm.close();
   });
 });
