@@ -12,6 +12,7 @@ import type { Metainfo } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
 import { FileStorage, syncDir } from '../storage/file-storage.js';
+import { osReason } from '../storage/fs-errors.js';
 import type { PieceHasher } from '../storage/index.js';
 import type { TorrentSession } from './session.js';
 
@@ -257,7 +258,10 @@ export function keepResumeData(
     saving ??= save()
       .catch((err: unknown) => {
         // Without resume data the next start checks everything: slower, never wrong. Say it once.
-        if (!failed) onError(`cannot save resume data to ${file.path}: ${(err as Error).message}`);
+        if (!failed) {
+          const why = err instanceof ChunkswarmError ? err.message : osReason(err);
+          onError(`cannot save resume data to ${file.path}: ${why}`);
+        }
         failed = true;
       })
       .finally(() => {

@@ -142,7 +142,9 @@ describe('keepResumeData on the fake clock', () => {
    * A session as keepResumeData sees it, with chunks verified by hand. The record's writes are noted with
    * the fake time they started and the chunks they held (no disk: the schedule is what is under test).
    */
-  function harness(opts: { duringFlush?: () => void } = {}) {
+  function harness(
+    opts: { duringFlush?: () => void; saveFails?: Error; onError?: (m: string) => void } = {},
+  ) {
     const clock = new FakeClock(0);
     const have = new Bitfield(64);
     const events = new TypedEmitter<SessionEvents>();
@@ -150,6 +152,7 @@ describe('keepResumeData on the fake clock', () => {
     class NotedFile extends ResumeFile {
       override async save(record: { pieces: Bitfield }): Promise<void> {
         saves.push({ at: clock.now(), count: record.pieces.count });
+        if (opts.saveFails) throw opts.saveFails;
       }
     }
     const storage = {
@@ -167,8 +170,11 @@ describe('keepResumeData on the fake clock', () => {
         return have.complete;
       },
     };
-    const keeper = keepResumeData(subject, storage, new NotedFile(dir, 'ab'.repeat(20)), (m) =>
-      assert.fail(m),
+    const keeper = keepResumeData(
+      subject,
+      storage,
+      new NotedFile(dir, 'ab'.repeat(20)),
+      opts.onError ?? ((m) => assert.fail(m)),
     );
     const verified: number[] = [];
     const verify = (i: number): void => {
@@ -211,6 +217,20 @@ describe('keepResumeData on the fake clock', () => {
     arriving = [];
     assert.deepEqual(h.saves[0], { at: 1000, count: 2 });
     await h.keeper.stop();
+  });
+
+  it('on a full disk says so once, in one line that names the file, and keeps trying each second', async () => {
+    const said: string[] = [];
+    const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    const h = harness({ saveFails: full, onError: (m) => said.push(m) });
+    for (let i = 0; i < 5; i++) {
+      h.verify(i);
+      await h.clock.advanceAsync(1000);
+    }
+    assert.equal(said.length, 1, said.join('\n'));
+    assert.match(said[0]!, /^cannot save resume data to \S+\.resume: no space left on device \(ENOSPC\)$/);
+    // Room may come back (another download finishes): each new chunk is tried again within its second.
+    assert.ok(h.saves.length >= 5, `${h.saves.length} tries in 5 s`);
   });
 
   it('saves the state found at start once, and nothing more while nothing arrives', async () => {
