@@ -78,6 +78,7 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
       nobodyHas: missing,
       usefulPeers: useful.length,
       usefulUnchoking: useful.filter((p) => !p.peerChoking).length,
+      usefulSilent: useful.filter((p) => !p.peerChoking && s.requesting.isSilent(p)).length,
       downRate: s.down.rate,
     }),
   };
@@ -97,6 +98,8 @@ export interface StallInput {
   /** Connected peers holding something we lack, and how many of them let us ask. */
   readonly usefulPeers: number;
   readonly usefulUnchoking: number;
+  /** Of those that let us ask, the ones that stopped answering our requests. */
+  readonly usefulSilent: number;
   readonly downRate: number;
 }
 
@@ -123,6 +126,11 @@ export function waitingFor(x: StallInput): string | undefined {
   if (x.usefulUnchoking === 0)
     return `all ${x.usefulPeers} peer(s) with chunks we lack choke us (waiting for an unchoke)`;
   if (x.nobodyHas.length > 0) return `no connected peer has ${describeChunks(x.nobodyHas)}`;
+  if (x.usefulSilent === x.usefulUnchoking) {
+    return x.usefulSilent === 1
+      ? 'the one peer with chunks we lack stopped sending (waiting for it to resume or for another peer)'
+      : `all ${x.usefulSilent} peers with chunks we lack stopped sending (waiting for them to resume or for another peer)`;
+  }
   return undefined;
 }
 

@@ -15,6 +15,7 @@ const moving: StallInput = {
   nobodyHas: [],
   usefulPeers: 2,
   usefulUnchoking: 1,
+  usefulSilent: 0,
   downRate: 0,
 };
 
@@ -53,6 +54,19 @@ describe('waitingFor', () => {
       'cannot store chunk 3: disk full',
     );
     assert.equal(waitingFor({ ...moving, paused: true }), 'paused');
+  });
+
+  it('names peers that let us ask but stopped sending, once every one of them has', () => {
+    assert.equal(
+      waitingFor({ ...moving, usefulSilent: 1 }),
+      'the one peer with chunks we lack stopped sending (waiting for it to resume or for another peer)',
+    );
+    assert.equal(
+      waitingFor({ ...moving, usefulUnchoking: 2, usefulSilent: 2 }),
+      'all 2 peers with chunks we lack stopped sending (waiting for them to resume or for another peer)',
+    );
+    // One of two still answers: it is only slow.
+    assert.equal(waitingFor({ ...moving, usefulUnchoking: 2, usefulSilent: 1 }), undefined);
   });
 
   it('describes chunks briefly', () => {

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import type { PeerConnection } from '../../src/peer/connection.js';
 import { FIRST_PASS_SLOTS } from '../../src/session/choking.js';
 import type { TorrentSession } from '../../src/session/session.js';
+import { torrentStatus } from '../../src/session/status.js';
 import type { SimStream } from '../../src/sim/network.js';
 import { parseScenario, type Scenario } from '../../src/sim/scenario.js';
 import { type SimPeer, Swarm } from '../../src/sim/swarm.js';
@@ -1080,6 +1081,30 @@ describe('session on the simulated network', () => {
     const result = await swarm.run({ capMs: 900_000 });
     assert.equal(result.allComplete, true);
     assert.equal(result.badPieces, 0);
+    await swarm.close();
+  });
+
+  it('a download whose one seeder went silent says so until another seeder comes', async () => {
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: 64, leaveAfter: 3, leaveHow: 'crash' },
+          { role: 'seeder', upKiBps: 512, joinAt: 20 },
+          { role: 'leecher', downKiBps: 2048 },
+        ],
+        { sizeMiB: 2 },
+      ),
+    );
+    swarm.start();
+    const leecher = byName(swarm, 'leecher-1');
+    await runUntil(swarm, () => false, 18_000);
+    const waiting = torrentStatus(leecher.session!).waitingFor;
+    assert.equal(
+      waiting,
+      'the one peer with chunks we lack stopped sending (waiting for it to resume or for another peer)',
+    );
+    const result = await swarm.run({ capMs: 120_000 });
+    assert.equal(result.allComplete, true);
     await swarm.close();
   });
 
