@@ -115,7 +115,8 @@ export function waitingFor(x: StallInput): string | undefined {
       return `no peers: the tracker did not answer (${x.tracker.lastError ?? 'no reply'}${next})`;
     if (x.tracker.state === 'waiting') return 'no peers yet: waiting for the tracker';
     if (x.tracker.state === 'ok' && x.tracker.peers === 0)
-      return `no peers: the tracker knows no other peer${next.replace('try', 'announce')}`;
+      // Whoever announces after us is told our address and dials us: the interval is not a wait for peers.
+      return `no peers yet: the tracker knows no other peer, and peers that announce later will connect to us${next.replace('try', 'announce')}`;
     if (!x.hasTrackers) return 'no peers: the torrent names no tracker, and no peer has connected';
     return 'no peers connected';
   }

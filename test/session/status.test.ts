@@ -35,7 +35,7 @@ describe('waitingFor', () => {
     );
     assert.equal(
       waitingFor({ ...x, tracker: { ...moving.tracker, peers: 0, nextAt: 61_000 } }),
-      'no peers: the tracker knows no other peer, next announce in 60 s',
+      'no peers yet: the tracker knows no other peer, and peers that announce later will connect to us, next announce in 60 s',
     );
     assert.equal(
       waitingFor({ ...x, hasTrackers: false, tracker: { ...failing, state: 'off' } }),
