@@ -11,7 +11,7 @@ import { describeError, isChunkswarmError } from '../shared/errors.js';
 import type { TorrentStatus } from '../shared/status.js';
 import { type FileStorage, partFilePath } from '../storage/index.js';
 import { dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
-import { countOf, formatBytes, formatDuration, formatRate } from './format.js';
+import { countOf, formatBytes, formatDuration, formatRate, totalsLine } from './format.js';
 import { runOnComplete } from './on-complete.js';
 import { ProgressBoard } from './progress.js';
 import { onShutdown } from './signals.js';
@@ -338,13 +338,8 @@ function exitCodeOf(err: unknown): number {
   return isChunkswarmError(err) && ['EMETAINFO', 'EUNSAFE_PATH', 'EMAGNET'].includes(err.code) ? 2 : 1;
 }
 
-/** What this process moved, per torrent: shows who fed whom in a swarm. */
 function printTotals(sessions: TorrentSession[]): void {
-  for (const s of sessions) {
-    console.log(
-      `totals ${s.metainfo.name}: downloaded ${s.downloaded} B, uploaded ${s.uploaded} B, ${s.hashFailures} hash failures`,
-    );
-  }
+  for (const s of sessions) console.log(totalsLine(s.metainfo.name, s));
 }
 
 /** The progress line a download prints into a log (no terminal) every few seconds. */

@@ -105,3 +105,11 @@ export function parseNodeAddress(text: string, flag = '--bootstrap'): { host: st
   }
   return { host: m[1] || m[2]!, port };
 }
+
+/** What a process moved for one torrent, printed as it stops: shows who fed whom in a swarm. */
+export function totalsLine(
+  name: string,
+  t: { readonly downloaded: number; readonly uploaded: number; readonly hashFailures: number },
+): string {
+  return `totals ${name}: downloaded ${t.downloaded} B, uploaded ${t.uploaded} B, ${t.hashFailures} hash failures`;
+}

@@ -3,7 +3,7 @@ import { Client } from '../session/client.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import { FileStorage } from '../storage/index.js';
 import { type DhtFlags, seedDhtStatePath, startPeerDht } from './dht-process.js';
-import { formatBytes } from './format.js';
+import { countOf, formatBytes, formatRate, totalsLine } from './format.js';
 import { ProgressLine } from './progress.js';
 import { onShutdown } from './signals.js';
 import { loadTorrent } from './torrent-file.js';
@@ -51,9 +51,19 @@ export async function seedCommand(
   const dht = await startPeerDht(client, host, opts, seedDhtStatePath(), (line) => console.log(line));
   const session = await client.add({ metainfo }, { storage, have, mode: 'seed' });
   onShutdown(async () => {
+    clearInterval(timer);
+    console.log(totalsLine(metainfo.name, session));
     await client.close();
     await dht?.close();
   });
+  // What a class watching the seeder sees move: a line every few seconds while it uploads.
+  let reported = session.uploaded;
+  const timer = setInterval(() => {
+    if (session.uploaded === reported) return;
+    reported = session.uploaded;
+    console.log(uploadLine(metainfo.name, session.uploaded, session.up.rate, session.peers.size));
+  }, UPLOAD_LINE_MS);
+  timer.unref();
   // A tracker that is not up yet is asked again (from 2 s, backing off); peers that connect are served anyway.
   logTrackerState(session, (line) => console.error(line));
   await session.connectTracker().catch(() => {});
@@ -69,5 +79,13 @@ export async function seedCommand(
   session.events.on('peer-connected', (address, client) =>
     console.log(`peer connected: ${address} (${client})`),
   );
+  session.events.on('peer-disconnected', (address, why) => console.log(`peer left: ${address} (${why})`));
   session.events.on('peer-banned', (address, why) => console.log(`banned ${address}: ${why}`));
+}
+
+const UPLOAD_LINE_MS = 5000;
+
+/** `big.bin: uploaded 12.0 MiB, 2.0 MiB/s up, 1 peer` */
+export function uploadLine(name: string, uploaded: number, rate: number, peers: number): string {
+  return `${name}: uploaded ${formatBytes(uploaded)}, ${formatRate(rate)} up, ${countOf(peers, 'peer')}`;
 }

@@ -35,6 +35,7 @@ export type { SessionMode } from '../shared/status.js';
  */
 export type SessionEvents = {
   'peer-connected': [address: string, client: string];
+  /** A connected peer left, under the address it connected with (its 'peer-connected' one). */
   'peer-disconnected': [address: string, reason: string];
   'piece-verified': [index: number, from: string | undefined];
   'piece-failed': [index: number, peers: string[]];
@@ -130,6 +131,11 @@ export class TorrentSession implements PeerHost {
   readonly peers = new Map<string, PeerConnection>();
   /** The connected peers by peer id (latin1), for the one-connection-per-id rule without a scan. */
   readonly #byPeerId = new Map<string, PeerConnection>();
+  /**
+   * The address each connection was announced under ('peer-connected'): its 'peer-disconnected' says the
+   * same one, although by then its listen port may be known, so a log pairs the two lines.
+   */
+  readonly #announcedAs = new Map<PeerConnection, string>();
   #lastRoomMade = Number.NEGATIVE_INFINITY;
   readonly env: Env;
   readonly clock: Clock;
@@ -407,6 +413,7 @@ export class TorrentSession implements PeerHost {
     if (id !== undefined) this.#byPeerId.set(id, peer);
     this.picker.addPeer(peer.address, this.bitsOf(peer));
     this.connections.emit('ready', peer);
+    this.#announcedAs.set(peer, peer.peerAddress);
     this.events.emit('peer-connected', peer.peerAddress, peer.clientName);
   }
 
@@ -450,7 +457,11 @@ export class TorrentSession implements PeerHost {
       if (peer.closedByPeer) this.book.leftUs(formatAddress(peer.ip, peer.listenPort), this.clock.now());
     }
     this.connections.emit('closed', peer, reason);
-    this.events.emit('peer-disconnected', peer.peerAddress, reason);
+    const announced = this.#announcedAs.get(peer);
+    if (announced !== undefined) {
+      this.#announcedAs.delete(peer);
+      this.events.emit('peer-disconnected', announced, reason);
+    }
     this.wake();
   }
 

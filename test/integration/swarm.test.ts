@@ -76,6 +76,20 @@ test('one rate-limited seeder and five leechers: every leecher verified, leecher
   }
   const total = FILES.reduce((n, [, size]) => n + size, 0);
   assert.ok(fromLeechers > total, `leechers uploaded only ${fromLeechers} B to each other`);
+
+  // The seeder's log shows its upload as it goes, the leechers leaving, and its totals as it stops.
+  await seed.waitFor(/^peer left: 127\.0\.0\.1:\d+ \(.+\)$/m);
+  seed.child.kill('SIGTERM');
+  assert.equal(await seed.exited(), 0);
+  const out = seed.output();
+  assert.match(out, /^course: uploaded [\d.]+ (B|KiB|MiB), [\d.]+ (B|KiB|MiB)\/s up, \d+ peers?$/m);
+  const m = /^totals course: downloaded 0 B, uploaded (\d+) B, 0 hash failures$/m.exec(out);
+  assert.ok(m, out);
+  // Every leecher got the whole torrent, from the seeder or from each other.
+  assert.ok(
+    Number(m[1]) + fromLeechers >= 5 * total,
+    `${m[1]} B from the seeder, ${fromLeechers} B from leechers`,
+  );
 });
 
 test('two torrents in one download command both complete', async () => {

@@ -652,6 +652,29 @@ describe('session on the simulated network', () => {
     assert.ok(longestAlone < 1000, `the seeder had no leecher to serve for ${longestAlone} ms`);
   });
 
+  it('a peer leaves under the address it connected with, though its listen port came later', async () => {
+    // The leecher dials the seeder: the seeder first knows it by the port it dialled from.
+    const [swarm, seeder, leecher] = seederAndLeecher(1024);
+    const seen: string[] = [];
+    await runUntil(swarm, () => seeder.session !== undefined, 1000);
+    const events = seeder.session!.events;
+    events.on('peer-connected', (address) => seen.push(`connected ${address}`));
+    events.on('peer-disconnected', (address) => seen.push(`left ${address}`));
+    await runUntil(
+      swarm,
+      () => leecher.session?.complete === true && seeder.session!.peers.size === 0,
+      30_000,
+    );
+    await swarm.close();
+    const from = seen[0]?.replace('connected ', '');
+    assert.notEqual(
+      from,
+      `${leecher.address}:${leecher.port}`,
+      'connected from another port than it listens on',
+    );
+    assert.deepEqual(seen, [`connected ${from}`, `left ${from}`]);
+  });
+
   it('two seeders that meet part at once, and a seeder does not dial a known seed again', async () => {
     // A slow seeder's leecher finishes; then the seeder dials it. Both hold everything: the connection closes
     // at the bitfield (it was kept before, a slot held for nothing), and the seeder's redials, once a second
