@@ -1089,18 +1089,24 @@ describe('session on the simulated network', () => {
     await swarm.close();
   });
 
-  it('a seeder that crashed silently is replaced by one that appears later (it finds the leecher through the tracker)', async () => {
+  /** A slow seeder that crashes silently after `crashAt` s, and a faster one that comes at `joinAt` s; started. */
+  function seederReplaced(crashAt: number, joinAt: number): Swarm {
     const swarm = new Swarm(
       scenario(
         [
-          { role: 'seeder', upKiBps: 64, leaveAfter: 5, leaveHow: 'crash' },
-          { role: 'seeder', upKiBps: 512, joinAt: 8 },
+          { role: 'seeder', upKiBps: 64, leaveAfter: crashAt, leaveHow: 'crash' },
+          { role: 'seeder', upKiBps: 512, joinAt },
           { role: 'leecher', downKiBps: 2048 },
         ],
         { sizeMiB: 2 },
       ),
     );
     swarm.start();
+    return swarm;
+  }
+
+  it('a seeder that crashed silently is replaced by one that appears later (it finds the leecher through the tracker)', async () => {
+    const swarm = seederReplaced(5, 8);
     const result = await swarm.run({ capMs: 900_000 });
     assert.equal(result.allComplete, true);
     assert.equal(result.badPieces, 0);
@@ -1108,17 +1114,7 @@ describe('session on the simulated network', () => {
   });
 
   it('a download whose one seeder went silent says so until another seeder comes', async () => {
-    const swarm = new Swarm(
-      scenario(
-        [
-          { role: 'seeder', upKiBps: 64, leaveAfter: 3, leaveHow: 'crash' },
-          { role: 'seeder', upKiBps: 512, joinAt: 20 },
-          { role: 'leecher', downKiBps: 2048 },
-        ],
-        { sizeMiB: 2 },
-      ),
-    );
-    swarm.start();
+    const swarm = seederReplaced(3, 20);
     const leecher = byName(swarm, 'leecher-1');
     await runUntil(swarm, () => false, 18_000);
     const waiting = torrentStatus(leecher.session!).waitingFor;
