@@ -50,12 +50,6 @@ export async function seedCommand(
   // Before the torrent is added, so that it is announced on the DHT too (unless private, BEP 27).
   const dht = await startPeerDht(client, host, opts, seedDhtStatePath(), (line) => console.log(line));
   const session = await client.add({ metainfo }, { storage, have, mode: 'seed' });
-  onShutdown(async () => {
-    clearInterval(timer);
-    console.log(totalsLine(metainfo.name, session));
-    await client.close();
-    await dht?.close();
-  });
   // What a class watching the seeder sees move: a line every few seconds while it uploads.
   let reported = session.uploaded;
   const timer = setInterval(() => {
@@ -64,6 +58,12 @@ export async function seedCommand(
     console.log(uploadLine(metainfo.name, session.uploaded, session.up.rate, session.peers.size));
   }, UPLOAD_LINE_MS);
   timer.unref();
+  onShutdown(async () => {
+    clearInterval(timer);
+    console.log(totalsLine(metainfo.name, session));
+    await client.close();
+    await dht?.close();
+  });
   // A tracker that is not up yet is asked again (from 2 s, backing off); peers that connect are served anyway.
   logTrackerState(session, (line) => console.error(line));
   await session.connectTracker().catch(() => {});
@@ -86,6 +86,6 @@ export async function seedCommand(
 const UPLOAD_LINE_MS = 5000;
 
 /** `big.bin: uploaded 12.0 MiB, 2.0 MiB/s up, 1 peer` */
-export function uploadLine(name: string, uploaded: number, rate: number, peers: number): string {
+function uploadLine(name: string, uploaded: number, rate: number, peers: number): string {
   return `${name}: uploaded ${formatBytes(uploaded)}, ${formatRate(rate)} up, ${countOf(peers, 'peer')}`;
 }
