@@ -258,10 +258,7 @@ export function keepResumeData(
     saving ??= save()
       .catch((err: unknown) => {
         // Without resume data the next start checks everything: slower, never wrong. Say it once.
-        if (!failed) {
-          const why = err instanceof ChunkswarmError ? err.message : osReason(err);
-          onError(`cannot save resume data to ${file.path}: ${why}`);
-        }
+        if (!failed) onError(`cannot save resume data to ${file.path}: ${osReason(err)}`);
         failed = true;
       })
       .finally(() => {

@@ -12,6 +12,8 @@ export function storageError(verb: string, path: string, err: unknown): Chunkswa
 }
 
 export function osReason(err: unknown): string {
+  // Ours already say what failed, in our words.
+  if (err instanceof ChunkswarmError) return err.message;
   if (!(err instanceof Error)) return String(err);
   const code = (err as NodeJS.ErrnoException).code;
   if (!code) return err.message;
