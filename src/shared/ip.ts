@@ -4,6 +4,19 @@
  * name, but a tracker that resolves names on the announce path does I/O for strangers.
  */
 
+/**
+ * An address in compact form (BEP 23, BEP 11): its 4 or 16 bytes, then the port big-endian; undefined when
+ * `host` is not an IP literal.
+ */
+export function compactAddress(host: string, port: number): Buffer | undefined {
+  const addr = parseIp(host);
+  if (addr === undefined) return undefined;
+  const out = Buffer.allocUnsafe(addr.length + 2);
+  addr.copy(out);
+  out.writeUInt16BE(port, addr.length);
+  return out;
+}
+
 /** 4 bytes for an IPv4 literal, 16 for an IPv6 one, undefined for anything else. */
 export function parseIp(text: string): Buffer | undefined {
   if (text.includes(':')) return parseIpv6(text);

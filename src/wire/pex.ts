@@ -9,7 +9,7 @@
  */
 import { type BValue, decodePrefix, dictGet, encode, isDict } from '../codec/index.js';
 import { ChunkswarmError } from '../shared/errors.js';
-import { formatIp, parseIp } from '../shared/ip.js';
+import { compactAddress, formatIp } from '../shared/ip.js';
 import { LIMITS } from '../shared/limits.js';
 
 /** The extension's name in a BEP 10 handshake's `m` dictionary. */
@@ -156,12 +156,8 @@ export function encodePex(msg: PexMessage): Buffer {
 
 /** A peer's compact entry: its address (4 or 16 bytes) and port; undefined for a bad address or port. */
 function compactPeer(p: { host: string; port: number }): Buffer | undefined {
-  const ip = parseIp(p.host);
-  if (ip === undefined || !Number.isInteger(p.port) || p.port < 1 || p.port > 0xffff) return undefined;
-  const out = Buffer.allocUnsafe(ip.length + 2);
-  ip.copy(out);
-  out.writeUInt16BE(p.port, ip.length);
-  return out;
+  if (!Number.isInteger(p.port) || p.port < 1 || p.port > 0xffff) return undefined;
+  return compactAddress(p.host, p.port);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { type BDict, type BValue, decode, type Encodable, encode, isDict } from '../../codec/index.js';
 import { Bitfield } from '../../shared/bitfield.js';
 import { ChunkswarmError, isChunkswarmError } from '../../shared/errors.js';
-import { formatIp, normalizeIp, parseIp } from './ip.js';
+import { compactAddress, formatIp, normalizeIp } from './ip.js';
 
 /** What the tracker knows of one peer, as the announce response needs it. */
 export interface ResponsePeer {
@@ -239,11 +239,8 @@ export function encodeFailure(reason: string): Buffer {
 
 /** The compact form of one address: 4 (IPv4) or 16 (IPv6) address bytes, then the port big-endian. */
 export function compactEntry(ip: string, port: number): Buffer {
-  const addr = parseIp(ip);
-  if (!addr) throw new ChunkswarmError('ETRACKER_REQUEST', `not an IP address: ${ip}`);
-  const entry = Buffer.allocUnsafe(addr.length + 2);
-  addr.copy(entry, 0);
-  entry.writeUInt16BE(port, addr.length);
+  const entry = compactAddress(ip, port);
+  if (!entry) throw new ChunkswarmError('ETRACKER_REQUEST', `not an IP address: ${ip}`);
   return entry;
 }
 
