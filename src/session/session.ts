@@ -133,9 +133,15 @@ export class TorrentSession implements PeerHost {
   readonly #byPeerId = new Map<string, PeerConnection>();
   /**
    * The address each connection was announced under ('peer-connected'): its 'peer-disconnected' says the
-   * same one, although by then its listen port may be known, so a log pairs the two lines.
+   * same one, even where the listen port became known only later, so a log pairs the two lines.
    */
   readonly #announcedAs = new Map<PeerConnection, string>();
+  /**
+   * Incoming connections of BEP 10 peers, announced at their first message: the extension handshake that
+   * comes first says the port they listen on, the address a user started them with, where the connection's
+   * own source port is one the system picked.
+   */
+  readonly #unannounced = new Set<PeerConnection>();
   #lastRoomMade = Number.NEGATIVE_INFINITY;
   readonly env: Env;
   readonly clock: Clock;
@@ -413,6 +419,11 @@ export class TorrentSession implements PeerHost {
     if (id !== undefined) this.#byPeerId.set(id, peer);
     this.picker.addPeer(peer.address, this.bitsOf(peer));
     this.connections.emit('ready', peer);
+    if (peer.listenPort === undefined && peer.remote?.extended) this.#unannounced.add(peer);
+    else this.#announce(peer);
+  }
+
+  #announce(peer: PeerConnection): void {
     this.#announcedAs.set(peer, peer.peerAddress);
     this.events.emit('peer-connected', peer.peerAddress, peer.clientName);
   }
@@ -457,6 +468,7 @@ export class TorrentSession implements PeerHost {
       if (peer.closedByPeer) this.book.leftUs(formatAddress(peer.ip, peer.listenPort), this.clock.now());
     }
     this.connections.emit('closed', peer, reason);
+    this.#unannounced.delete(peer);
     const announced = this.#announcedAs.get(peer);
     if (announced !== undefined) {
       this.#announcedAs.delete(peer);
@@ -483,6 +495,7 @@ export class TorrentSession implements PeerHost {
   // ---- messages ----
 
   onMessage(peer: PeerConnection, m: WireMessage): void {
+    if (this.#unannounced.size > 0 && this.#unannounced.delete(peer)) this.#announce(peer);
     switch (m.type) {
       case 'bitfield':
       case 'have-all':

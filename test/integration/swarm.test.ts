@@ -30,8 +30,10 @@ test('one rate-limited seeder and five leechers: every leecher verified, leecher
   assert.equal(await create.exited(), 0, create.output());
 
   const leechers = [];
+  const ports: number[] = [];
   for (let i = 0; i < 5; i++) {
     const port = await freePort();
+    ports.push(port);
     leechers.push(
       h.cs([
         'download',
@@ -83,6 +85,9 @@ test('one rate-limited seeder and five leechers: every leecher verified, leecher
   assert.equal(await seed.exited(), 0);
   const out = seed.output();
   assert.match(out, /^course: uploaded [\d.]+ (B|KiB|MiB), [\d.]+ (B|KiB|MiB)\/s up, \d+ peers?$/m);
+  // Each leecher by the port it was started with, whichever side dialled.
+  const named = [...out.matchAll(/^peer (?:connected|left): 127\.0\.0\.1:(\d+)/gm)].map((x) => Number(x[1]));
+  assert.ok(named.length > 0 && named.every((p) => ports.includes(p)), `${named} against ${ports}`);
   const m = /^totals course: downloaded 0 B, uploaded (\d+) B, 0 hash failures$/m.exec(out);
   assert.ok(m, out);
   // Every leecher got the whole torrent, from the seeder or from each other.
