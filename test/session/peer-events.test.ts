@@ -17,7 +17,12 @@ after(async () => {
   for (const c of clients) await c.close({ announce: false });
 });
 
-async function seederEvents(): Promise<{ port: number; pieceCount: number; infoHash: Buffer; seen: string[] }> {
+async function seederEvents(): Promise<{
+  port: number;
+  pieceCount: number;
+  infoHash: Buffer;
+  seen: string[];
+}> {
   const metainfo = makeTorrent(8);
   const seeder = await startSeeder(metainfo);
   clients.push(seeder.client);
