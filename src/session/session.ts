@@ -137,9 +137,9 @@ export class TorrentSession implements PeerHost {
    */
   readonly #announcedAs = new Map<PeerConnection, string>();
   /**
-   * Incoming connections of BEP 10 peers, announced at their first message: the extension handshake that
-   * comes first says the port they listen on, the address a user started them with, where the connection's
-   * own source port is one the system picked.
+   * Connections of BEP 10 peers, announced at their first message: the extension handshake that comes first
+   * says the client's name and version, and for a peer that dialled us the port it listens on (the address
+   * a user started it with, where the connection's own source port is one the system picked).
    */
   readonly #unannounced = new Set<PeerConnection>();
   #lastRoomMade = Number.NEGATIVE_INFINITY;
@@ -419,7 +419,7 @@ export class TorrentSession implements PeerHost {
     if (id !== undefined) this.#byPeerId.set(id, peer);
     this.picker.addPeer(peer.address, this.bitsOf(peer));
     this.connections.emit('ready', peer);
-    if (peer.listenPort === undefined && peer.remote?.extended) this.#unannounced.add(peer);
+    if (peer.remote?.extended) this.#unannounced.add(peer);
     else this.#announce(peer);
   }
 

@@ -85,7 +85,10 @@ test('one rate-limited seeder and five leechers: every leecher verified, leecher
   assert.equal(await seed.exited(), 0);
   const out = seed.output();
   assert.match(out, /^course: uploaded [\d.]+ (B|KiB|MiB), [\d.]+ (B|KiB|MiB)\/s up, \d+ peers?$/m);
-  // Each leecher by the port it was started with, whichever side dialled.
+  // Its tracker's first answer, though nothing failed: a seeder has no progress line to show it.
+  assert.match(out, /^tracker: http:\/\/127\.0\.0\.1:\d+\/announce answered: \d+ peers?$/m);
+  // Each leecher by the port it was started with, whichever side dialled, and by its client's own name.
+  assert.doesNotMatch(out, /^peer connected: (?!.* \(chunkswarm \d+\.\d+\.\d+\)$)/m);
   const named = [...out.matchAll(/^peer (?:connected|left): 127\.0\.0\.1:(\d+)/gm)].map((x) => Number(x[1]));
   assert.ok(named.length > 0 && named.every((p) => ports.includes(p)), `${named} against ${ports}`);
   const m = /^totals course: downloaded 0 B, uploaded (\d+) B, 0 hash failures$/m.exec(out);
