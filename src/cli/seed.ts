@@ -65,7 +65,7 @@ export async function seedCommand(
     await dht?.close();
   });
   // A tracker that is not up yet is asked again (from 2 s, backing off); peers that connect are served anyway.
-  logTrackerState(session, (line) => console.error(line));
+  logTrackerState(session, (line) => console.error(line), { first: true });
   await session.connectTracker().catch(() => {});
   console.log(
     `seeding ${metainfo.name} on ${host}:${port} (${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks)`,

@@ -112,7 +112,7 @@ export function waitingFor(x: StallInput): string | undefined {
     x.tracker.nextAt === undefined ? '' : `, next try in ${secondsUntil(x.tracker.nextAt, x.now)} s`;
   if (x.peers === 0) {
     if (x.tracker.state === 'failing')
-      return `no peers: the tracker did not answer (${x.tracker.lastError ?? 'no reply'}${next})`;
+      return `no peers: ${x.tracker.lastError ?? 'the tracker did not answer'}${next}`;
     if (x.tracker.state === 'waiting') return 'no peers yet: waiting for the tracker';
     if (x.tracker.state === 'ok' && x.tracker.peers === 0)
       // Whoever announces after us is told our address and dials us: the interval is not a wait for peers.

@@ -58,9 +58,24 @@ export function describeError(err: unknown): string {
   if (err instanceof ChunkswarmError) return err.message;
   if (err instanceof Error) {
     const { code, syscall } = err as NodeJS.ErrnoException;
-    // Node's network errors already name their code ("connect ECONNREFUSED 127.0.0.1:6969").
+    // Node's network errors name their call, code and address ("connect ECONNREFUSED 127.0.0.1:6969"):
+    // what went wrong, in words, with the code to search for. The caller says which address.
     const named = syscall !== undefined && err.message.startsWith(`${syscall} ${code}`);
+    const words = code === undefined ? undefined : NETWORK_WORDS[code];
+    if (named && words !== undefined) return `${words} (${code})`;
     return code && !named ? `${err.message} (${code})` : err.message;
   }
   return String(err);
 }
+
+const NETWORK_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ECONNABORTED: 'connection aborted',
+  EPIPE: 'connection closed by the other side',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'name lookup failed (try again)',
+};

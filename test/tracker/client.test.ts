@@ -157,6 +157,16 @@ describe('TrackerClient', () => {
     await assert.rejects(c.scrape(), isCode('ETRACKER_UNREACHABLE'));
   });
 
+  it("gives a lone tracker's own reason, which names it, without a summary around it", async () => {
+    const c = client([[dead]], 5);
+    await assert.rejects(
+      c.announceEvery({ uploaded: 0, downloaded: 0, left: 5 }),
+      (err: unknown) =>
+        isCode('ETRACKER_UNREACHABLE')(err) &&
+        (err as Error).message === `cannot reach ${new URL(dead).origin}: connection refused (ECONNREFUSED)`,
+    );
+  });
+
   it('says once that no tracker answered, when every tier of announceEvery is down', async () => {
     const c = client([[dead], [dead.replace('/announce', '/other/announce')]], 5);
     const err = await c.announceEvery({ uploaded: 0, downloaded: 0, left: 5 }).then(

@@ -354,7 +354,8 @@ function summarise(
   tiers: readonly (readonly string[])[],
 ): ChunkswarmError {
   const telling = tellingError(errors, tiers);
-  if (telling.code === 'ETRACKER_FAILURE' || errors.length === 0) return telling;
+  // One tracker's error already says which tracker and why.
+  if (telling.code === 'ETRACKER_FAILURE' || errors.length === 0 || tiers.flat().length === 1) return telling;
   return new ChunkswarmError('ETRACKER_UNREACHABLE', `no tracker answered (last: ${telling.message})`, {
     cause: telling,
   });
