@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { wantedPieces } from '../metainfo/selection.js';
 import type { TorrentLayout } from '../metainfo/types.js';
@@ -146,7 +146,9 @@ export class ChunkFolderStorage implements Storage {
    * Streams every chunk, in numeric order, into the torrent's files at `targetContentPath` (the
    * file of a single-file torrent, the root folder of a multi-file one), checking each chunk's
    * SHA-1 on the way. Output goes to temporary files renamed only once everything is written, so
-   * a corrupt or missing chunk leaves no half-merged file behind.
+   * a corrupt or missing chunk leaves no half-merged file behind. A file already at a target path is
+   * never replaced: the merge is refused before anything is written (a class often keeps the seeder's
+   * own copy in the folder a peer merges into, and a stranger's file of the same name is no less theirs).
    */
   async merge(
     targetContentPath: string,
@@ -173,6 +175,14 @@ export class ChunkFolderStorage implements Storage {
         'ESTORAGE',
         `a single-file torrent must list one file, not ${layout.files.length}`,
       );
+    }
+    for (let f = 0; f < finals.length; f++) {
+      if (chosen(f) && (await pathExists(finals[f]!))) {
+        throw new ChunkswarmError(
+          'ESTORAGE',
+          `cannot merge: ${finals[f]} already exists; merge into another folder, or move it away first`,
+        );
+      }
     }
     const suffix = randomBytes(6).toString('hex');
     // Short temporary names: a long file name plus a suffix could pass the system's name limit.
@@ -370,4 +380,14 @@ async function readFully(
 
 function sha1(data: Buffer): Buffer {
   return createHash('sha1').update(data).digest();
+}
+
+/** Whether anything (a file, a folder, a dangling link) is at `path`; a path we cannot look at counts as taken. */
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    return errnoCode(err) !== 'ENOENT';
+  }
 }

@@ -177,15 +177,37 @@ describe('ChunkFolderStorage.merge', () => {
     await s.close();
   });
 
-  it('merges a single-file torrent into the file itself, replacing an old one', async () => {
+  it('merges a single-file torrent into the file itself', async () => {
     const built = buildLayout('film.mkv', [{ path: ['film.mkv'], length: 5 * 16_384 - 17 }], 16_384, false);
     const s = await fill(built, join(dir, 'm'));
     const out = join(dir, 'film.mkv');
-    await writeFile(out, 'stale');
     await s.merge(out);
     assert.deepEqual(await readFile(out), built.content);
     assert.deepEqual(await readdir(dir), ['film.mkv', 'm']);
     await s.close();
+  });
+
+  it('never replaces a file already at a target path: refused before anything is written', async () => {
+    const single = buildLayout('film.mkv', [{ path: ['film.mkv'], length: 5 * 16_384 - 17 }], 16_384, false);
+    const s = await fill(single, join(dir, 'm'));
+    const out = join(dir, 'film.mkv');
+    await writeFile(out, "the seeder's own copy, or somebody else's file");
+    await assert.rejects(
+      s.merge(out),
+      (e: unknown) => isChunkswarmError(e, 'ESTORAGE') && e.message.includes(`${out} already exists`),
+    );
+    assert.equal(await readFile(out, 'utf8'), "the seeder's own copy, or somebody else's file");
+    assert.deepEqual(await readdir(dir), ['film.mkv', 'm']);
+    await s.close();
+    // One file of a multi-file torrent is enough to refuse, and nothing else is written either.
+    const multi = await fill(multiLayout(), join(dir, 'm2'));
+    const album = join(dir, 'album');
+    await mkdir(join(album, 'sub', 'deeper'), { recursive: true });
+    await writeFile(join(album, 'sub', 'deeper', 'd.bin'), 'older');
+    await assert.rejects(multi.merge(album), (e: unknown) => isChunkswarmError(e, 'ESTORAGE'));
+    assert.deepEqual(await readdir(album), ['sub']);
+    assert.equal(await readFile(join(album, 'sub', 'deeper', 'd.bin'), 'utf8'), 'older');
+    await multi.close();
   });
 
   it('refuses a corrupt chunk with EPIECE_HASH naming it, and leaves no output at all', async () => {
@@ -213,13 +235,13 @@ describe('ChunkFolderStorage.merge', () => {
     await writeFile(join(mem, 'album.part1'), piece(built, 1).subarray(5));
     const out = join(dir, 'album');
     await mkdir(out);
-    await writeFile(join(out, 'a.bin'), 'previous');
+    await writeFile(join(out, 'notes.txt'), 'previous');
     await assert.rejects(
       s.merge(out),
       (e: unknown) => isChunkswarmError(e, 'EPIECE_HASH') && e.message.includes('album.part1'),
     );
-    assert.deepEqual(await readdir(out), ['a.bin']);
-    assert.equal(await readFile(join(out, 'a.bin'), 'utf8'), 'previous');
+    assert.deepEqual(await readdir(out), ['notes.txt']);
+    assert.equal(await readFile(join(out, 'notes.txt'), 'utf8'), 'previous');
     await s.close();
   });
 
