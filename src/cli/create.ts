@@ -3,7 +3,7 @@ import { basename, resolve } from 'node:path';
 import { createTorrent, filePieces, magnetUri } from '../metainfo/index.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
-import { formatBytes } from './format.js';
+import { countOf, formatBytes } from './format.js';
 import { ProgressLine } from './progress.js';
 import { isMagnet, loadTorrent, printMagnetInfo } from './torrent-file.js';
 
@@ -37,7 +37,7 @@ export async function createCommand(
   console.log(metainfo.infoHashHex);
   console.log(magnetUri(metainfo));
   console.error(
-    `wrote ${out}: ${metainfo.name}, ${formatBytes(metainfo.totalLength)} in ${metainfo.files.length} file(s), ${metainfo.pieceCount} chunks of ${formatBytes(metainfo.pieceLength)}`,
+    `wrote ${out}: ${metainfo.name}, ${formatBytes(metainfo.totalLength)} in ${countOf(metainfo.files.length, 'file')}, ${countOf(metainfo.pieceCount, 'chunk')} of ${formatBytes(metainfo.pieceLength)}`,
   );
 }
 

@@ -16,6 +16,7 @@ import { resolveEndpoints, startDhtUdp } from '../dht/udp.js';
 import { writeStateFile } from '../session/resume.js';
 import { systemClock } from '../shared/clock.js';
 import { isChunkswarmError } from '../shared/errors.js';
+import { countOf } from '../shared/plural.js';
 
 /** Where `download` and `seed` keep the table: beside the resume data. */
 export function dhtStatePath(outDir: string): string {
@@ -184,7 +185,9 @@ export async function startPeerDht(
     anyPortIfTaken: true,
   });
   client.dht = dht;
-  log(`dht node listening on udp://${dht.host}:${dht.port} (${dht.knownNodes} node(s) to start from)`);
+  log(
+    `dht node listening on udp://${dht.host}:${dht.port} (${countOf(dht.knownNodes, 'node')} to start from)`,
+  );
   return dht;
 }
 

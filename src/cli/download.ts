@@ -93,7 +93,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       : undefined;
     if (files)
       board.log(
-        `${metainfo.name}: ${files.size} of ${metainfo.files.length} file(s) selected (${[...files].sort((a, b) => a - b).join(', ')})`,
+        `${metainfo.name}: ${files.size} of ${countOf(metainfo.files.length, 'file')} selected (${[...files].sort((a, b) => a - b).join(', ')})`,
       );
     const resume = new ResumeFile(stateDir, metainfo.infoHashHex);
     const { storage, have, recorded } = await openDownloadStorage({
@@ -232,7 +232,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
         },
         async (metainfo) => {
           board.log(
-            `metadata of ${metainfo.name}: ${formatBytes(metainfo.infoBytes.length)}, ${formatBytes(metainfo.totalLength)} in ${metainfo.files.length} file(s)`,
+            `metadata of ${metainfo.name}: ${formatBytes(metainfo.infoBytes.length)}, ${formatBytes(metainfo.totalLength)} in ${countOf(metainfo.files.length, 'file')}`,
           );
           // Kept so that a restart of this magnet need not wait for peers to send it again.
           await saveMetadata(saved, metainfo).catch((err) =>

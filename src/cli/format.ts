@@ -33,9 +33,7 @@ export function formatBytes(n: number): string {
 }
 
 /** `1 peer`, `3 peers`: a count with its noun, singular for one. */
-export function countOf(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
+export { countOf } from '../shared/plural.js';
 
 export function formatRate(bytesPerSecond: number): string {
   return `${formatBytes(Math.round(bytesPerSecond))}/s`;

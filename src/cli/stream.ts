@@ -12,7 +12,7 @@ import { FileStorage, partFilePath } from '../storage/index.js';
 import { WebGuard } from '../web/guard.js';
 import { startStreamServer, torrentFileSource } from '../web/stream.js';
 import { type DhtFlags, dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
-import { formatBytes, parseWebAddress } from './format.js';
+import { countOf, formatBytes, parseWebAddress } from './format.js';
 import { onShutdown } from './signals.js';
 import { loadSource } from './torrent-file.js';
 import { logTrackerState } from './tracker-log.js';
@@ -52,7 +52,10 @@ export async function streamCommand(arg: string, opts: StreamOptions): Promise<v
     async (m) => {
       fileIndex = opts.file ?? largestFile(m);
       if (fileIndex >= m.files.length)
-        throw new ChunkswarmError('EUSAGE', `--file ${fileIndex}: the torrent has ${m.files.length} file(s)`);
+        throw new ChunkswarmError(
+          'EUSAGE',
+          `--file ${fileIndex}: the torrent has ${countOf(m.files.length, 'file')}`,
+        );
       const files = new Set([fileIndex]);
       storage = new FileStorage(m, join(outDir, m.name), {
         selection: { files, partPath: partFilePath(stateDir, m.infoHashHex) },

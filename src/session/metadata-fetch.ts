@@ -20,6 +20,7 @@ import { ChunkswarmError, describeError, isChunkswarmError } from '../shared/err
 import { TypedEmitter } from '../shared/events.js';
 import { LIMITS } from '../shared/limits.js';
 import { nodeEnv } from '../shared/node-env.js';
+import { countOf } from '../shared/plural.js';
 import { formatAddress, normaliseIp } from '../shared/types.js';
 import { isSupportedTracker, TrackerClient } from '../tracker/index.js';
 import {
@@ -640,14 +641,14 @@ export class MetadataFetch implements PeerHost {
     const found = this.#known.size;
     const detail =
       this.#hashFailures > 0
-        ? `metadata from peers failed the infohash check ${this.#hashFailures} time(s)`
+        ? `metadata from peers failed the infohash check ${countOf(this.#hashFailures, 'time')}`
         : this.#offered.size > 0
-          ? `${this.#offered.size} peer(s) offered it but did not send it all`
+          ? `${countOf(this.#offered.size, 'peer')} offered it but did not send it all`
           : found === 0
             ? this.#tracker && !this.#announced
               ? 'no tracker answered and no peer is known'
               : 'the trackers know no peer'
-            : `${found} peer(s) found, none offered it`;
+            : `${countOf(found, 'peer')} found, none offered it`;
     return new ChunkswarmError(
       'ETIMEOUT',
       `no peer sent the metadata of ${this.label} within ${secs} s (${detail})`,

@@ -125,7 +125,9 @@ export function waitingFor(x: StallInput): string | undefined {
     return `no connected peer has ${describeChunks(x.nobodyHas)}`;
   if (x.usefulPeers === 0) return 'no connected peer has a chunk we lack';
   if (x.usefulUnchoking === 0)
-    return `all ${x.usefulPeers} peer(s) with chunks we lack choke us (waiting for an unchoke)`;
+    return x.usefulPeers === 1
+      ? 'the one peer with chunks we lack chokes us (waiting for an unchoke)'
+      : `all ${x.usefulPeers} peers with chunks we lack choke us (waiting for an unchoke)`;
   if (x.nobodyHas.length > 0) return `no connected peer has ${describeChunks(x.nobodyHas)}`;
   if (x.usefulSilent === x.usefulUnchoking) {
     return x.usefulSilent === 1

@@ -3,6 +3,7 @@ import { FileSelection } from '../session/selection.js';
 import type { TorrentSession } from '../session/session.js';
 import { torrentStatus, trackerWords } from '../session/status.js';
 import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { countOf } from '../shared/plural.js';
 import { formatAddress } from '../shared/types.js';
 import type { TrackerPeer } from '../tracker/index.js';
 import {
@@ -99,7 +100,7 @@ export class Shell {
       case '/get_peer_set': {
         this.#requireTracker();
         await s.announce(undefined, { status: true });
-        out.line(`Peer set updated: ${this.#known().length} other peer(s)`, 'ok');
+        out.line(`Peer set updated: ${countOf(this.#known().length, 'other peer')}`, 'ok');
         return;
       }
       case '/see_peer_set':
@@ -174,7 +175,7 @@ export class Shell {
       case '/see_connected_leechers': {
         const seeders = name === '/see_connected_seeders';
         const list = torrentStatus(s).peers.filter((p) => p.seeder === seeders);
-        out.line(`${list.length} connected ${seeders ? 'seeder' : 'leecher'}(s)`);
+        out.line(countOf(list.length, `connected ${seeders ? 'seeder' : 'leecher'}`));
         for (const p of list) out.line(`  ${p.address}  ${p.client}  ${p.have}/${s.pieceCount} chunks`);
         return;
       }
@@ -209,7 +210,9 @@ export class Shell {
         }
         s.setMode('auto');
         if (s.trackerConnected) s.dialKnownPeers();
-        out.line(`Automatic download started: ${wanted} chunks to fetch from ${s.peers.size} peer(s)`);
+        out.line(
+          `Automatic download started: ${countOf(wanted, 'chunk')} to fetch from ${countOf(s.peers.size, 'peer')}`,
+        );
         await new Promise<void>((resolve) => {
           if (s.done) resolve();
           else s.events.once('done', () => resolve());
@@ -291,7 +294,7 @@ export class Shell {
       }
       await sel.set(files);
       out.line(
-        `Selected ${files.size} of ${count} file(s); ${this.#wantedMissing().length} chunk(s) of them still missing`,
+        `Selected ${files.size} of ${countOf(count, 'file')}; ${countOf(this.#wantedMissing().length, 'chunk')} of them still missing`,
         'ok',
       );
     }
@@ -341,7 +344,7 @@ export class Shell {
   #printPeerSet(): void {
     const { session: s, out } = this.#c;
     const peers = this.#known();
-    out.line(`Peer set (${peers.length} other peer(s)):`);
+    out.line(`Peer set (${countOf(peers.length, 'other peer')}):`);
     peers.forEach((p, i) => {
       const st = p.status;
       const have = st?.have ?? (st?.seeder ? s.pieceCount : undefined);

@@ -203,7 +203,7 @@ describe('fetching metadata for a magnet link', () => {
       assert.ok(isChunkswarmError(err, 'ETIMEOUT'));
       assert.equal(
         err.message,
-        `no peer sent the metadata of lecture.bin within 1 s (1 peer(s) found, none offered it)`,
+        `no peer sent the metadata of lecture.bin within 1 s (1 peer found, none offered it)`,
       );
       return true;
     });

@@ -45,7 +45,11 @@ describe('waitingFor', () => {
     assert.equal(waitingFor({ ...moving, usefulPeers: 0, nobodyHas: [7] }), 'no connected peer has chunk 7');
     assert.equal(
       waitingFor({ ...moving, usefulUnchoking: 0 }),
-      'all 2 peer(s) with chunks we lack choke us (waiting for an unchoke)',
+      'all 2 peers with chunks we lack choke us (waiting for an unchoke)',
+    );
+    assert.equal(
+      waitingFor({ ...moving, usefulPeers: 1, usefulUnchoking: 0 }),
+      'the one peer with chunks we lack chokes us (waiting for an unchoke)',
     );
     assert.equal(
       waitingFor({ ...moving, failure: 'cannot store chunk 3: disk full' }),

@@ -42,13 +42,13 @@ test('/select lists the files and changes the selection live; only chosen files 
   assert.match(out, /^ {2}\[2\] yes +195\.3 KiB +0% +notes\/b\.txt$/m);
   assert.match(out, /Invalid command — type \/help \(\/select: file 9 does not exist/);
   // notes/b.txt is bytes 550008..750010: chunks 8 to 11 of 12.
-  assert.match(out, /Selected 1 of 3 file\(s\); 4 chunk\(s\) of them still missing/);
+  assert.match(out, /Selected 1 of 3 files; 4 chunks of them still missing/);
   assert.match(out, /Automatic download started: 4 chunks to fetch/);
   assert.match(out, /Holding 4 of 12 chunks; 8 missing/);
   assert.deepEqual(await tree(out1), ['course/notes/b.txt']);
   assert.ok(await sameBytes(join(root, 'notes', 'b.txt'), join(out1, 'course', 'notes', 'b.txt')));
   // a.bin is chunks 0 to 4; nothing of c.bin is fetched but what it shares with them.
-  assert.match(out, /Selected 2 of 3 file\(s\); 5 chunk\(s\) of them still missing/);
+  assert.match(out, /Selected 2 of 3 files; 5 chunks of them still missing/);
   assert.match(
     out,
     /Files \(2 of 3 selected\):\n {2}\[0\] yes +293\.0 KiB +100% +a\.bin\n {2}\[1\] no +244\.1 KiB +\d+% +c\.bin\n {2}\[2\] yes +195\.3 KiB +100% +notes\/b\.txt/,
