@@ -32,7 +32,6 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
 }
 
-/** `1 peer`, `3 peers`: a count with its noun, singular for one. */
 export { countOf } from '../shared/plural.js';
 
 export function formatRate(bytesPerSecond: number): string {

@@ -419,7 +419,8 @@ export class TorrentSession implements PeerHost {
     if (id !== undefined) this.#byPeerId.set(id, peer);
     this.picker.addPeer(peer.address, this.bitsOf(peer));
     this.connections.emit('ready', peer);
-    if (peer.remote?.extended) this.#unannounced.add(peer);
+    // A magnet's connections come with their extension handshake already read.
+    if (peer.remote?.extended && peer.extension === undefined) this.#unannounced.add(peer);
     else this.#announce(peer);
   }
 
