@@ -271,7 +271,7 @@ if (gate.fail) {
       );
     };
     await run('/connect_tracker', /Tracker established connection to Peer\[127\.0\.0\.1:\d+\]/);
-    await run('/see_peer_set', /Peer set \(\d+ other peer\(s\)\)/);
+    await run('/see_peer_set', /Peer set \(\d+ other peers?\)/);
     await run('/check_tracker_connected', /Peer is connected to tracker/);
     // The same shell answers the terminal, one command at a time.
     peer.write('/check_tracker_connected');
