@@ -382,12 +382,21 @@ function sha1(data: Buffer): Buffer {
   return createHash('sha1').update(data).digest();
 }
 
-/** Whether anything (a file, a folder, a dangling link) is at `path`; a path we cannot look at counts as taken. */
+/**
+ * Whether anything (a file, a folder, a dangling link) is at `path`; a path we cannot look at counts as
+ * taken. A file where one of its folders should be (`/merge_chunks a.bin`, with a.bin a file) is an error
+ * that names that file.
+ */
 async function pathExists(path: string): Promise<boolean> {
   try {
     await lstat(path);
     return true;
   } catch (err) {
-    return errnoCode(err) !== 'ENOENT';
+    if (errnoCode(err) !== 'ENOTDIR') return errnoCode(err) !== 'ENOENT';
+    // The deepest of its folders that exists is that file.
+    let file = dirname(path);
+    while ((await lstat(file).catch(() => undefined)) === undefined && file !== dirname(file))
+      file = dirname(file);
+    throw new ChunkswarmError('ESTORAGE', `cannot merge into ${file}: it is a file, not a folder`);
   }
 }

@@ -210,6 +210,21 @@ describe('ChunkFolderStorage.merge', () => {
     await multi.close();
   });
 
+  it('names the file that stands where a folder of the target should be', async () => {
+    const built = buildLayout('film.mkv', [{ path: ['film.mkv'], length: 16_384 }], 16_384, false);
+    const s = await fill(built, join(dir, 'm'));
+    const file = join(dir, 'notes.txt');
+    await writeFile(file, 'not a folder');
+    await assert.rejects(
+      s.merge(join(file, 'inner', 'film.mkv')),
+      (e: unknown) =>
+        isChunkswarmError(e, 'ESTORAGE') &&
+        e.message === `cannot merge into ${file}: it is a file, not a folder`,
+    );
+    assert.equal(await readFile(file, 'utf8'), 'not a folder');
+    await s.close();
+  });
+
   it('refuses a corrupt chunk with EPIECE_HASH naming it, and leaves no output at all', async () => {
     const built = multiLayout();
     const mem = join(dir, 'm');
