@@ -1,6 +1,7 @@
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Client } from '../session/client.js';
-import { ChunkswarmError } from '../shared/errors.js';
+import { ChunkswarmError, osReason } from '../shared/errors.js';
 import { FileStorage } from '../storage/index.js';
 import { type DhtFlags, seedDhtStatePath, startPeerDht } from './dht-process.js';
 import { countOf, formatBytes, formatRate, totalsLine } from './format.js';
@@ -25,6 +26,10 @@ export async function seedCommand(
 ): Promise<void> {
   const trace = startTraceFlag(opts.trace, opts.web);
   const metainfo = await loadTorrent(path);
+  // A mistyped --data would otherwise read as data that matches nothing.
+  await stat(opts.data).catch((err: unknown) => {
+    throw new ChunkswarmError('EUSAGE', `--data ${opts.data}: ${osReason(err)}`);
+  });
   const storage = new FileStorage(metainfo, resolve(opts.data), { readOnly: true });
   const client = new Client({
     host: opts.host,

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseMagnet, parseMetainfo } from '../metainfo/index.js';
 import type { MagnetLink, Metainfo } from '../metainfo/types.js';
 import { checkMagnetSources } from '../session/metadata-fetch.js';
-import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { ChunkswarmError, describeError, osReason } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 
 export function isMagnet(arg: string): boolean {
@@ -51,7 +51,7 @@ export async function loadTorrent(path: string): Promise<Metainfo> {
     bytes = await readFile(path);
   } catch (err) {
     if (err instanceof ChunkswarmError) throw err;
-    throw new ChunkswarmError('EUSAGE', `cannot read torrent ${path}: ${describeError(err)}`);
+    throw new ChunkswarmError('EUSAGE', `cannot read torrent ${path}: ${osReason(err)}`);
   }
   try {
     return parseMetainfo(bytes);

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { encode } from '../codec/index.js';
-import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { ChunkswarmError, osReason } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { isValidPieceLength, parseMetainfo } from './parse.js';
 import { checkSafePath } from './paths.js';
@@ -86,7 +86,7 @@ interface FoundFile {
 }
 
 function storageError(path: string, err: unknown): ChunkswarmError {
-  return new ChunkswarmError('ESTORAGE', `cannot read ${path}: ${describeError(err)}`, { cause: err });
+  return new ChunkswarmError('ESTORAGE', `cannot read ${path}: ${osReason(err)}`, { cause: err });
 }
 
 /** Byte order of UTF-8 components, component by component (so 'a/b' sorts before 'a-b'). */
@@ -225,7 +225,7 @@ export async function createTorrent(
   try {
     rootStat = await stat(root);
   } catch (err) {
-    throw new ChunkswarmError('EUSAGE', `cannot read ${opts.path}: ${describeError(err)}`, { cause: err });
+    throw new ChunkswarmError('EUSAGE', `cannot read ${opts.path}: ${osReason(err)}`, { cause: err });
   }
 
   let files: FoundFile[];

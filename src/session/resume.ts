@@ -10,9 +10,8 @@ import { dirname, join } from 'node:path';
 import { type BValue, decode, encode, getBytes, getInt, getList, isDict } from '../codec/index.js';
 import type { Metainfo } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
-import { ChunkswarmError, describeError } from '../shared/errors.js';
+import { ChunkswarmError, describeError, osReason } from '../shared/errors.js';
 import { FileStorage, syncDir } from '../storage/file-storage.js';
-import { osReason } from '../storage/fs-errors.js';
 import type { PieceHasher } from '../storage/index.js';
 import type { TorrentSession } from './session.js';
 

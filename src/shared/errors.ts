@@ -79,3 +79,20 @@ const NETWORK_WORDS: Record<string, string> = {
   ENOTFOUND: 'no such host',
   EAI_AGAIN: 'name lookup failed (try again)',
 };
+
+/**
+ * An OS error in a line to follow "cannot <verb> <path>: ": `no such file or directory (ENOENT)`. Node's
+ * own message ("ENOENT: no such file or directory, stat 'x'") repeats the code and the path the caller names.
+ */
+export function osReason(err: unknown): string {
+  // Ours already say what failed, in our words.
+  if (err instanceof ChunkswarmError) return err.message;
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (!code) return err.message;
+  let text = err.message;
+  if (text.startsWith(`${code}: `)) text = text.slice(code.length + 2);
+  const comma = text.indexOf(', ');
+  if (comma >= 0) text = text.slice(0, comma);
+  return `${text} (${code})`;
+}

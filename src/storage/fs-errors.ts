@@ -1,5 +1,5 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { ChunkswarmError } from '../shared/errors.js';
+import { ChunkswarmError, osReason } from '../shared/errors.js';
 
 /**
  * Turns an OS error into "cannot <verb> <path>: no space left on device (ENOSPC)". Node's own
@@ -9,19 +9,6 @@ import { ChunkswarmError } from '../shared/errors.js';
 export function storageError(verb: string, path: string, err: unknown): ChunkswarmError {
   if (err instanceof ChunkswarmError) return err;
   return new ChunkswarmError('ESTORAGE', `cannot ${verb} ${path}: ${osReason(err)}`, { cause: err });
-}
-
-export function osReason(err: unknown): string {
-  // Ours already say what failed, in our words.
-  if (err instanceof ChunkswarmError) return err.message;
-  if (!(err instanceof Error)) return String(err);
-  const code = (err as NodeJS.ErrnoException).code;
-  if (!code) return err.message;
-  let text = err.message;
-  if (text.startsWith(`${code}: `)) text = text.slice(code.length + 2);
-  const comma = text.indexOf(', ');
-  if (comma >= 0) text = text.slice(0, comma);
-  return `${text} (${code})`;
 }
 
 export function errnoCode(err: unknown): string | undefined {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
-import { ChunkswarmError, describeError } from '../../src/shared/errors.js';
+import { ChunkswarmError, describeError, osReason } from '../../src/shared/errors.js';
 
 /** The error Node gives for a connection to a port nothing listens on. */
 function refused(): Promise<Error> {
@@ -28,5 +28,16 @@ describe('describeError', () => {
     });
     assert.equal(describeError(fsError), "ENOENT: no such file or directory, open 'x' (ENOENT)");
     assert.equal(describeError('plain'), 'plain');
+  });
+});
+
+describe('osReason', () => {
+  it('says an OS error without the code and path Node repeats, for a sentence that names the path', () => {
+    const fsError = Object.assign(new Error("ENOENT: no such file or directory, stat 'a.torrent'"), {
+      code: 'ENOENT',
+      syscall: 'stat',
+    });
+    assert.equal(osReason(fsError), 'no such file or directory (ENOENT)');
+    assert.equal(osReason(new ChunkswarmError('ESTORAGE', 'disk full')), 'disk full');
   });
 });
