@@ -114,6 +114,19 @@ test('TrackerClient announces and scrapes over UDP with opentracker', { timeout:
       timeoutMs: 5000,
       udpTryTimeoutMs: 500,
     });
+  // Its whitelist is read after its sockets are up: until then a listed swarm is refused like any other
+  // (a bare 8-byte reply). A `stopped` announce from a peer it never saw adds nobody.
+  for (;;) {
+    try {
+      await client(9).announce({ event: 'stopped', uploaded: 0, downloaded: 0, left: 0 });
+      break;
+    } catch (err) {
+      if (!isChunkswarmError(err, 'ETRACKER_RESPONSE') || Date.now() > readyBy) {
+        assert.fail(`opentracker did not take the whitelisted swarm: ${String(err)}\n${output}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   const seeder = client(1);
   const leecher = client(2);
   const first = await seeder.announce({ event: 'started', uploaded: 0, downloaded: 0, left: 0 });
