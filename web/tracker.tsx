@@ -1,5 +1,6 @@
 import { render } from 'preact';
 import { useState } from 'preact/hooks';
+import { countOf } from '../src/shared/plural.js';
 import type { SwarmGraph, SwarmView, TrackerState, TrackerStatsView } from '../src/web/types.js';
 import {
   ChunkGrid,
@@ -147,7 +148,7 @@ function Swarm({ swarm: s, now }: { swarm: SwarmView; now: number }) {
             <span class="dim">
               (peers holding each chunk
               {a.chunksPerCell > 1 ? `; a cell is the rarest of ${a.chunksPerCell} chunks` : ''}
-              {a.peersUnknown > 0 ? `; ${a.peersUnknown} peer(s) did not say which chunks they hold` : ''})
+              {a.peersUnknown > 0 ? `; ${countOf(a.peersUnknown, 'peer')} did not say which chunks they hold` : ''})
             </span>
           </h3>
           <ChunkGrid
@@ -155,7 +156,7 @@ function Swarm({ swarm: s, now }: { swarm: SwarmView; now: number }) {
             version={a.cells.join(',')}
             color={(i) => heat(a.cells[i]!, max)}
             describe={(i) =>
-              `${chunkRange(i, a.chunksPerCell, s.pieces ?? 0)}: held by ${a.cells[i]} peer(s)`
+              `${chunkRange(i, a.chunksPerCell, s.pieces ?? 0)}: held by ${countOf(a.cells[i]!, 'peer')}`
             }
             label={`availability of ${a.cells.length} chunks`}
             testid="availability"
@@ -250,8 +251,8 @@ function GraphView({ graph }: { graph: SwarmGraph }) {
         Swarm graph{' '}
         <span class="dim">
           (arrows: sender to receiver, width by rate, from the rates chunkswarm peers report
-          {graph.nodesOmitted > 0 ? `; ${graph.nodesOmitted} peer(s) not drawn` : ''}
-          {graph.edgesOmitted > 0 ? `; ${graph.edgesOmitted} slow transfer(s) not drawn` : ''})
+          {graph.nodesOmitted > 0 ? `; ${countOf(graph.nodesOmitted, 'peer')} not drawn` : ''}
+          {graph.edgesOmitted > 0 ? `; ${countOf(graph.edgesOmitted, 'slow transfer')} not drawn` : ''})
         </span>
       </h3>
       <svg

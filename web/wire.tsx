@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { countOf } from '../src/shared/plural.js';
 import type {
   TorrentView,
   WireBacklog,
@@ -245,7 +246,7 @@ function WireDetail({ entry }: { entry: WireEntryView | undefined }) {
       </h4>
       <pre data-testid="wire-fields">{JSON.stringify({ kind: entry.kind, ...entry.fields }, null, 2)}</pre>
       <p class="dim">
-        {entry.bytes.length} byte(s) on the wire
+        {countOf(entry.bytes.length, 'byte')} on the wire
         {shown < entry.bytes.length ? `, the first ${shown} shown` : ''}
       </p>
       <pre data-testid="wire-bytes">{hexLines(entry.bytes.hex)}</pre>

@@ -95,7 +95,7 @@ if (gate.fail) {
     );
     assert.match(
       (await page.getByTestId('wire-detail').textContent()) ?? '',
-      /16397 byte\(s\) on the wire, the first 64 shown/,
+      /16397 bytes on the wire, the first 64 shown/,
     );
 
     // Filtered by kind: no PIECE rows while its box is unticked.
