@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { encode } from '../codec/index.js';
-import { ChunkswarmError, osReason } from '../shared/errors.js';
+import { ChunkswarmError, osReason, storageError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { isValidPieceLength, parseMetainfo } from './parse.js';
 import { checkSafePath } from './paths.js';
@@ -85,10 +85,6 @@ interface FoundFile {
   readonly length: number;
 }
 
-function storageError(path: string, err: unknown): ChunkswarmError {
-  return new ChunkswarmError('ESTORAGE', `cannot read ${path}: ${osReason(err)}`, { cause: err });
-}
-
 /** Byte order of UTF-8 components, component by component (so 'a/b' sorts before 'a-b'). */
 function comparePaths(a: readonly string[], b: readonly string[]): number {
   const n = Math.min(a.length, b.length);
@@ -110,7 +106,7 @@ async function walk(root: string): Promise<FoundFile[]> {
       st = await stat(dir);
       names = await readdir(dir);
     } catch (err) {
-      throw storageError(dir, err);
+      throw storageError('read', dir, err);
     }
     // A symlink back up the tree would make the walk endless.
     const id = `${st.dev}:${st.ino}`;
@@ -122,7 +118,7 @@ async function walk(root: string): Promise<FoundFile[]> {
       try {
         s = await stat(abs);
       } catch (err) {
-        throw storageError(abs, err);
+        throw storageError('read', abs, err);
       }
       if (s.isDirectory()) await visit(abs, [...prefix, name]);
       else if (s.isFile()) {
@@ -177,7 +173,7 @@ async function hashPieces(
         onProgress?.(hashed, total);
       }
     } catch (err) {
-      throw storageError(file.abs, err);
+      throw storageError('read', file.abs, err);
     }
     if (read !== file.length) {
       throw new ChunkswarmError('ESTORAGE', `${file.abs} changed size while it was being hashed; try again`);

@@ -96,3 +96,13 @@ export function osReason(err: unknown): string {
   if (comma >= 0) text = text.slice(0, comma);
   return `${text} (${code})`;
 }
+
+/**
+ * Turns an OS error into "cannot <verb> <path>: no space left on device (ENOSPC)". Node's own
+ * message ("ENOSPC: no space left on device, write") repeats the code and leaves out the path
+ * for handle operations, so rebuild it.
+ */
+export function storageError(verb: string, path: string, err: unknown): ChunkswarmError {
+  if (err instanceof ChunkswarmError) return err;
+  return new ChunkswarmError('ESTORAGE', `cannot ${verb} ${path}: ${osReason(err)}`, { cause: err });
+}

@@ -4,9 +4,9 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { wantedPieces } from '../metainfo/selection.js';
 import type { TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
-import { ChunkswarmError } from '../shared/errors.js';
+import { ChunkswarmError, storageError } from '../shared/errors.js';
 import { syncDir } from './file-storage.js';
-import { errnoCode, safeJoin, storageError } from './fs-errors.js';
+import { errnoCode, safeJoin } from './fs-errors.js';
 import { type PieceHasher, pieceHash } from './hasher.js';
 import { checkIndex, checkRange, checkWholePiece, pieceLengthOf, spansOf } from './spans.js';
 import { ordered, type Storage, type VerifyOptions } from './storage.js';
@@ -177,7 +177,7 @@ export class ChunkFolderStorage implements Storage {
       );
     }
     for (let f = 0; f < finals.length; f++) {
-      if (chosen(f) && (await pathExists(finals[f]!))) {
+      if (chosen(f) && (await targetTaken(finals[f]!))) {
         throw new ChunkswarmError(
           'ESTORAGE',
           `cannot merge: ${finals[f]} already exists; merge into another folder, or move it away first`,
@@ -387,7 +387,7 @@ function sha1(data: Buffer): Buffer {
  * taken. A file where one of its folders should be (`/merge_chunks a.bin`, with a.bin a file) is an error
  * that names that file.
  */
-async function pathExists(path: string): Promise<boolean> {
+async function targetTaken(path: string): Promise<boolean> {
   try {
     await lstat(path);
     return true;

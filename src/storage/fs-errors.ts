@@ -1,15 +1,5 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { ChunkswarmError, osReason } from '../shared/errors.js';
-
-/**
- * Turns an OS error into "cannot <verb> <path>: no space left on device (ENOSPC)". Node's own
- * message ("ENOSPC: no space left on device, write") repeats the code and leaves out the path
- * for handle operations, so rebuild it.
- */
-export function storageError(verb: string, path: string, err: unknown): ChunkswarmError {
-  if (err instanceof ChunkswarmError) return err;
-  return new ChunkswarmError('ESTORAGE', `cannot ${verb} ${path}: ${osReason(err)}`, { cause: err });
-}
+import { ChunkswarmError } from '../shared/errors.js';
 
 export function errnoCode(err: unknown): string | undefined {
   return err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
