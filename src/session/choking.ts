@@ -143,8 +143,8 @@ export class Choking {
    * A block went out: once a suggested piece is fully sent, suggest the next, first to this peer, then
    * to any steered peer left without a suggestion (the share per peer shrinks as pieces go out).
    */
-  served(peer: PeerConnection, index: number, bytes: number): void {
-    if (!this.distributor.served(index, bytes, peer.address)) return;
+  served(peer: PeerConnection, index: number, begin: number, bytes: number): void {
+    if (!this.distributor.served(index, begin, bytes, peer.address)) return;
     this.#sayIfSteeringChanged();
     if (!this.#firstPass) return;
     this.#firstCopyTo.set(index, peer.address);

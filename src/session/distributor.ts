@@ -11,6 +11,8 @@ import { Bitfield } from '../shared/bitfield.js';
 export class SeedDistributor {
   readonly #sent: Bitfield;
   readonly #servedBytes: Float64Array;
+  /** Blocks (by offset) of each piece being sent a first copy that its taker has had: a block sent twice counts once. */
+  readonly #servedBlocks = new Map<number, Set<number>>();
   readonly #owner = new Map<number, string>();
   /** Pieces not yet out once, by the peer that took them (see `take`). */
   readonly #taker = new Map<number, string>();
@@ -60,12 +62,22 @@ export class SeedDistributor {
   }
 
   /**
-   * We served `bytes` of piece `index` to `peer`; true when that completes a first copy of the piece. Only
-   * the peer that took the piece counts (see `take`): halves of a piece sent to two peers are no copy at all.
+   * We served the block of `bytes` at `begin` of piece `index` to `peer`; true when that completes a first
+   * copy of the piece. Only the peer that took the piece counts (see `take`): halves of a piece sent to two
+   * peers are no copy at all. A block sent to it again (it asked twice: a request it gave up on, renewed)
+   * counts once: counted twice, a piece was out three blocks short, the rest of it became second copies
+   * waiting behind everyone's first, and its taker got nothing from us for seconds.
    */
-  served(index: number, bytes: number, peer: string): boolean {
+  served(index: number, begin: number, bytes: number, peer: string): boolean {
     if (this.#sent.has(index)) return false;
     if (this.#taker.get(index) !== peer) return false;
+    let blocks = this.#servedBlocks.get(index);
+    if (!blocks) {
+      blocks = new Set();
+      this.#servedBlocks.set(index, blocks);
+    }
+    if (blocks.has(begin)) return false;
+    blocks.add(begin);
     this.#servedBytes[index]! += bytes;
     if (this.#servedBytes[index]! < this.#pieceSize(index)) return false;
     this.#markSent(index);
@@ -89,6 +101,7 @@ export class SeedDistributor {
       if (taker !== peer) continue;
       this.#taker.delete(index);
       this.#servedBytes[index] = 0;
+      this.#servedBlocks.delete(index);
     }
     for (const i of this.#byPeer.get(peer) ?? []) this.#owner.delete(i);
     this.#byPeer.delete(peer);
@@ -151,6 +164,7 @@ export class SeedDistributor {
   #markSent(index: number): void {
     this.#sent.set(index);
     this.#taker.delete(index);
+    this.#servedBlocks.delete(index);
     const owner = this.#owner.get(index);
     if (owner !== undefined) {
       this.#owner.delete(index);

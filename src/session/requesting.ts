@@ -184,10 +184,16 @@ export class Requesting {
     if (want) this.fill(peer);
   }
 
-  /** Gives back every request in flight to `peer` (a choke without the fast extension, a silent peer). */
-  dropRequests(peer: PeerConnection): void {
+  /**
+   * Gives back every request in flight to `peer`: on a choke without the fast extension (the peer has
+   * dropped them itself), or with `cancel` to a peer gone silent, which is told so. A silent peer may only
+   * be slow (a seeder serving its leechers a piece at a time keeps each waiting for seconds): uncancelled,
+   * it later sent those blocks and then again the same blocks asked anew once it answered.
+   */
+  dropRequests(peer: PeerConnection, how: 'cancel' | 'forget' = 'forget'): void {
     for (const { block } of [...peer.inFlight.values()]) {
-      peer.forget(block);
+      if (how === 'cancel') peer.cancel(block);
+      else peer.forget(block);
       this.s.picker.requestEnded(peer.address, block);
     }
   }
@@ -231,13 +237,13 @@ export class Requesting {
       if (waited !== undefined && !this.#silent.has(p)) {
         if (waited > SILENT_MS) {
           this.#silent.add(p);
-          this.dropRequests(p);
+          this.dropRequests(p, 'cancel');
           s.events.emit('warning', `Peer[${p.peerAddress}] stopped sending: its requests go to other peers`);
         }
       }
       for (const { block, sentAt } of [...p.inFlight.values()]) {
         if (now - sentAt > REQUEST_TIMEOUT_MS) {
-          p.forget(block);
+          p.cancel(block);
           s.picker.requestEnded(p.address, block);
         }
       }

@@ -137,7 +137,7 @@ export class Serving {
       taken = peer.sendBlock(r.index, r.begin, data, release);
       s.up.add(data.length);
       s.uploaded += data.length;
-      s.choking.served(peer, r.index, data.length);
+      s.choking.served(peer, r.index, r.begin, data.length);
     }
     return taken;
   }

@@ -42,8 +42,8 @@ test('a fully served piece frees the slot; pieces a peer holds are skipped', () 
     [1, 2],
   );
   d.take(1, 'a');
-  assert.equal(d.served(1, 60, 'a'), false);
-  assert.equal(d.served(1, 40, 'a'), true);
+  assert.equal(d.served(1, 0, 60, 'a'), false);
+  assert.equal(d.served(1, 60, 40, 'a'), true);
   assert.deepEqual(
     d.next('a', (i) => i !== 0),
     [3],
@@ -69,7 +69,7 @@ test('a HAVE from anyone counts a piece as out; a departed peer returns its piec
   );
   for (const i of [1, 2, 3]) {
     d.take(i, 'b');
-    d.served(i, 100, 'b');
+    d.served(i, 0, 100, 'b');
   }
   assert.equal(d.done, true);
   assert.deepEqual(
@@ -107,19 +107,19 @@ test('a piece is out once whole at the peer that took it; blocks of it to anothe
   assert.equal(d.isSecondCopy(0, 'a'), false);
   assert.equal(d.isSecondCopy(0, 'b'), true);
   // Halves to two peers are no copy: only a's bytes count.
-  assert.equal(d.served(0, 50, 'a'), false);
-  assert.equal(d.served(0, 50, 'b'), false);
+  assert.equal(d.served(0, 0, 50, 'a'), false);
+  assert.equal(d.served(0, 50, 50, 'b'), false);
   assert.equal(d.sentCount, 0);
-  assert.equal(d.served(0, 50, 'a'), true);
+  assert.equal(d.served(0, 50, 50, 'a'), true);
   assert.equal(d.isSecondCopy(0, 'a'), true, 'out once: any more is a second copy');
   // A taker that leaves before it has the piece gives it back, from its first byte.
   d.take(1, 'c');
-  d.served(1, 60, 'c');
+  d.served(1, 0, 60, 'c');
   d.release('c');
   assert.equal(d.isSecondCopy(1, 'd'), false);
   d.take(1, 'd');
-  assert.equal(d.served(1, 60, 'd'), false);
-  assert.equal(d.served(1, 40, 'd'), true);
+  assert.equal(d.served(1, 0, 60, 'd'), false);
+  assert.equal(d.served(1, 60, 40, 'd'), true);
   assert.equal(d.done, true);
 });
 
@@ -135,7 +135,7 @@ test('a choked peer gives back the suggestions it has not begun, and keeps the p
   );
   assert.equal(d.unclaimed, false, 'every unsent piece is suggested to someone');
   d.take(0, 'a');
-  d.served(0, 50, 'a');
+  d.served(0, 0, 50, 'a');
   d.withdraw('a');
   assert.equal(d.unclaimed, true);
   assert.equal(d.outstanding('a'), 1, 'the piece it is being sent stays its own');
@@ -145,5 +145,17 @@ test('a choked peer gives back the suggestions it has not begun, and keeps the p
     'the piece it had not begun goes to another peer',
   );
   assert.equal(d.isSecondCopy(0, 'c'), true, 'half of piece 0 went to a: it is a’s to finish');
-  assert.equal(d.served(0, 50, 'a'), true);
+  assert.equal(d.served(0, 50, 50, 'a'), true);
+});
+
+test('a block sent twice to the taker counts once: the piece is out only when every block went', () => {
+  // Two blocks of 50: the taker asked for the first again (it gave up on it, then renewed the request).
+  const d = new SeedDistributor(1, size, { random: () => 0 });
+  d.take(0, 'a');
+  assert.equal(d.served(0, 0, 50, 'a'), false);
+  assert.equal(d.served(0, 0, 50, 'a'), false, 'the same block again is no progress');
+  assert.equal(d.isSecondCopy(0, 'a'), false, 'the second block is still a first copy');
+  assert.equal(d.sentCount, 0);
+  assert.equal(d.served(0, 50, 50, 'a'), true);
+  assert.equal(d.done, true);
 });
