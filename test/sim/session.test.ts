@@ -425,6 +425,40 @@ describe('session on the simulated network', () => {
     assert.ok(result.seederCopies < 1.4, `the seeder sent ${result.seederCopies} copies`);
   });
 
+  it('a leecher keeps its requests at a seeder it takes for silent when no other peer has those pieces, and the seeder stays busy', async () => {
+    // 24 leechers of a seeder at 512 KiB/s, 256 KiB pieces: each waits about 12 s for its turn. Its
+    // requests to the seeder, given back at 8 s, were asked again one block at a time, so each turn began
+    // with one block to send: the seeder sent 88% of its rate through its first pass.
+    const rate = 512 * 1024;
+    const swarm = new Swarm(
+      scenario(
+        [
+          { role: 'seeder', upKiBps: rate / 1024 },
+          { role: 'leecher', count: 24, upKiBps: rate / 1024 },
+        ],
+        { sizeMiB: 24, pieceKiB: 256, latencyMs: 1, hasher: 'compare', uplinks: 'limit', seed: 3 },
+      ),
+    );
+    swarm.start();
+    const seeder = swarm.peers[0]!;
+    const warnings: string[] = [];
+    await runUntil(swarm, () => swarm.peers.every((p) => p.session !== undefined), 1000);
+    for (const p of swarm.peers.slice(1)) p.session!.events.on('warning', (m) => warnings.push(m));
+    const session = seeder.session!;
+    await runUntil(swarm, () => session.choking.distributor.done, 120_000);
+    assert.ok(session.choking.distributor.done, 'the first pass ended');
+    const share = session.uploaded / ((swarm.now() / 1000) * rate);
+    await swarm.close();
+    assert.ok(share > 0.97, `the seeder sent ${share.toFixed(3)} of its rate through its first pass`);
+    // The leechers still say the seeder kept them waiting, and that nothing went elsewhere.
+    assert.ok(
+      warnings.some((w) =>
+        w.includes('stopped sending: waiting for it, as no other peer has what we asked of it'),
+      ),
+      warnings.slice(0, 3).join('; '),
+    );
+  });
+
   it('without an upload limit the first pass unchokes FIRST_PASS_SLOTS leechers at a time, each until it announces its piece', async () => {
     // 24 leechers: all unchoked at once, the seeder's 1 MiB/s went to all of them evenly, and the eighth leecher
     // to hold a piece announced it after 1.2 s; eight at a time, each slot moving on at its HAVE, after 0.8 s.
