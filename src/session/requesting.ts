@@ -65,6 +65,8 @@ export class Requesting {
   readonly #toFill = new Set<PeerConnection>();
   /** Peers that went silent: asked for one block at a time until they answer. */
   readonly #silent = new WeakSet<PeerConnection>();
+  /** Silent peers the user was told about (see #goneSilent), to be told again when they answer. */
+  readonly #warnedSilent = new WeakSet<PeerConnection>();
   /** When each seeder last had a suggestion of ours outstanding (we lacked a piece it suggested). */
   readonly #steeredAt = new WeakMap<PeerConnection, number>();
 
@@ -209,7 +211,8 @@ export class Requesting {
       s.verifying.strike(peer.peerAddress, 'sent a block we did not ask for', 1);
       return;
     }
-    if (this.#silent.delete(peer)) s.events.emit('warning', `Peer[${peer.peerAddress}] answers again`);
+    this.#silent.delete(peer);
+    if (this.#warnedSilent.delete(peer)) s.events.emit('warning', `Peer[${peer.peerAddress}] answers again`);
     if (s.have.has(index) || s.verifying.busy(index)) return;
     const { wanted, pieceDone, cancel } = s.picker.blockReceived(peer.address, ref);
     if (!wanted) return;
@@ -263,6 +266,10 @@ export class Requesting {
       p.cancel(block);
       s.picker.requestEnded(p.address, block);
     }
+    // A seeder that steers said it serves its leechers one piece after another: waiting for our turn
+    // is no news (a class watching 24 leechers of a slow seeder saw two such warnings from each).
+    if (elsewhere.length === 0 && p.extension?.steering === true) return;
+    this.#warnedSilent.add(p);
     s.events.emit(
       'warning',
       elsewhere.length > 0
