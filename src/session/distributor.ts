@@ -10,9 +10,11 @@ import { Bitfield } from '../shared/bitfield.js';
  */
 export class SeedDistributor {
   readonly #sent: Bitfield;
-  readonly #servedBytes: Float64Array;
-  /** Blocks (by offset) of each piece being sent a first copy that its taker has had: a block sent twice counts once. */
-  readonly #servedBlocks = new Map<number, Set<number>>();
+  /**
+   * Of each piece being sent a first copy, the blocks (by offset) its taker has had and their bytes: a
+   * block sent twice counts once.
+   */
+  readonly #served = new Map<number, { begins: Set<number>; bytes: number }>();
   readonly #owner = new Map<number, string>();
   /** Pieces not yet out once, by the peer that took them (see `take`). */
   readonly #taker = new Map<number, string>();
@@ -27,7 +29,6 @@ export class SeedDistributor {
     opts: { perPeer?: number; random?: () => number } = {},
   ) {
     this.#sent = new Bitfield(pieceCount);
-    this.#servedBytes = new Float64Array(pieceCount);
     this.#pieceSize = pieceSize;
     this.#perPeer = opts.perPeer ?? 4;
     // Start at a random place so two seeders of one torrent do not hand out the same order.
@@ -71,15 +72,15 @@ export class SeedDistributor {
   served(index: number, begin: number, bytes: number, peer: string): boolean {
     if (this.#sent.has(index)) return false;
     if (this.#taker.get(index) !== peer) return false;
-    let blocks = this.#servedBlocks.get(index);
-    if (!blocks) {
-      blocks = new Set();
-      this.#servedBlocks.set(index, blocks);
+    let got = this.#served.get(index);
+    if (!got) {
+      got = { begins: new Set(), bytes: 0 };
+      this.#served.set(index, got);
     }
-    if (blocks.has(begin)) return false;
-    blocks.add(begin);
-    this.#servedBytes[index]! += bytes;
-    if (this.#servedBytes[index]! < this.#pieceSize(index)) return false;
+    if (got.begins.has(begin)) return false;
+    got.begins.add(begin);
+    got.bytes += bytes;
+    if (got.bytes < this.#pieceSize(index)) return false;
     this.#markSent(index);
     return true;
   }
@@ -100,8 +101,7 @@ export class SeedDistributor {
     for (const [index, taker] of this.#taker) {
       if (taker !== peer) continue;
       this.#taker.delete(index);
-      this.#servedBytes[index] = 0;
-      this.#servedBlocks.delete(index);
+      this.#served.delete(index);
     }
     for (const i of this.#byPeer.get(peer) ?? []) this.#owner.delete(i);
     this.#byPeer.delete(peer);
@@ -164,7 +164,7 @@ export class SeedDistributor {
   #markSent(index: number): void {
     this.#sent.set(index);
     this.#taker.delete(index);
-    this.#servedBlocks.delete(index);
+    this.#served.delete(index);
     const owner = this.#owner.get(index);
     if (owner !== undefined) {
       this.#owner.delete(index);

@@ -1,5 +1,5 @@
 import { pieceSize } from '../metainfo/index.js';
-import type { PeerConnection } from '../peer/connection.js';
+import type { BlockKey, PeerConnection } from '../peer/connection.js';
 import { LIMITS } from '../shared/limits.js';
 import type { PendingPiece, TorrentSession } from './session.js';
 
@@ -186,18 +186,22 @@ export class Requesting {
     if (want) this.fill(peer);
   }
 
-  /**
-   * Gives back every request in flight to `peer`: on a choke without the fast extension (the peer has
-   * dropped them itself), or with `cancel` to a peer gone silent, which is told so. A silent peer may only
-   * be slow (a seeder serving its leechers a piece at a time keeps each waiting for seconds): uncancelled,
-   * it later sent those blocks and then again the same blocks asked anew once it answered.
-   */
-  dropRequests(peer: PeerConnection, how: 'cancel' | 'forget' = 'forget'): void {
+  /** Gives back every request in flight to `peer` (a choke without the fast extension: it dropped them itself). */
+  dropRequests(peer: PeerConnection): void {
     for (const { block } of [...peer.inFlight.values()]) {
-      if (how === 'cancel') peer.cancel(block);
-      else peer.forget(block);
+      peer.forget(block);
       this.s.picker.requestEnded(peer.address, block);
     }
+  }
+
+  /**
+   * Takes back a request from a peer that may still have it queued (timed out, or the peer went silent) and
+   * tells it so: uncancelled, a peer that was only slow later sent the block, and then again when it was
+   * asked anew.
+   */
+  #cancel(peer: PeerConnection, block: BlockKey): void {
+    peer.cancel(block);
+    this.s.picker.requestEnded(peer.address, block);
   }
 
   onBlock(peer: PeerConnection, index: number, begin: number, block: Buffer): void {
@@ -239,10 +243,7 @@ export class Requesting {
       const waited = this.#waitedOn(p, now);
       if (waited !== undefined && waited > SILENT_MS && !this.#silent.has(p)) this.#goneSilent(p);
       for (const { block, sentAt } of [...p.inFlight.values()]) {
-        if (now - sentAt > REQUEST_TIMEOUT_MS) {
-          p.cancel(block);
-          s.picker.requestEnded(p.address, block);
-        }
+        if (now - sentAt > REQUEST_TIMEOUT_MS) this.#cancel(p, block);
       }
     }
     // Blocks given back above are taken by whoever has room.
@@ -262,10 +263,7 @@ export class Requesting {
     const s = this.s;
     this.#silent.add(p);
     const elsewhere = [...p.inFlight.values()].filter(({ block }) => s.picker.availability(block.index) > 1);
-    for (const { block } of elsewhere) {
-      p.cancel(block);
-      s.picker.requestEnded(p.address, block);
-    }
+    for (const { block } of elsewhere) this.#cancel(p, block);
     // A seeder that steers said it serves its leechers one piece after another: waiting for our turn
     // is no news (a class watching 24 leechers of a slow seeder saw two such warnings from each).
     if (elsewhere.length === 0 && p.extension?.steering === true) return;
