@@ -189,8 +189,8 @@ async function partTwo(work: string, announce: string): Promise<boolean> {
           name: l.name.split(' (')[0]!,
           done: metainfo.totalLength - l.session.left,
           total: metainfo.totalLength,
-          rate: l.session.down.rate,
-          upRate: l.session.up.rate,
+          rate: l.session.down.current,
+          upRate: l.session.up.current,
           peers: l.session.peers.size,
         });
       }

@@ -60,7 +60,7 @@ export async function seedCommand(
   const timer = setInterval(() => {
     if (session.uploaded === reported) return;
     reported = session.uploaded;
-    console.log(uploadLine(metainfo.name, session.uploaded, session.up.rate, session.peers.size));
+    console.log(uploadLine(metainfo.name, session.uploaded, session.up.current, session.peers.size));
   }, UPLOAD_LINE_MS);
   timer.unref();
   onShutdown(async () => {

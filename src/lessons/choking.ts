@@ -41,7 +41,7 @@ export const choking: Lesson = {
           .peers.filter((p) => !p.amChoking && p.peerInterested)
           .map((p) => `${swarm.nameOf(p.address)}${p.optimistic ? '*' : ''}`);
         swarm.out.line(
-          `   ${l.name} -> ${to.join(' ').padEnd(16)} ${l.session.have.count}/${metainfo.pieceCount} chunks, down ${kib(l.session.down.rate)}`,
+          `   ${l.name} -> ${to.join(' ').padEnd(16)} ${l.session.have.count}/${metainfo.pieceCount} chunks, down ${kib(l.session.down.current)}`,
         );
       }
     });

@@ -35,7 +35,7 @@ export const freeRider: Lesson = {
     });
     const leechers = [...honest, rider];
     swarm.every(2000, () => {
-      const rates = leechers.map((l) => `${l.name.split(' ')[0]} ${kib(l.session.down.rate)}`).join('  ');
+      const rates = leechers.map((l) => `${l.name.split(' ')[0]} ${kib(l.session.down.current)}`).join('  ');
       const feeding = honest.filter((l) =>
         torrentStatus(l.session).peers.some((p) => p.address === rider.address && !p.amChoking),
       );

@@ -5,13 +5,15 @@ import { systemClock } from '../shared/clock.js';
 export class RateMeter {
   readonly #clock: Clock;
   readonly #buckets: number[];
+  readonly #born: number;
   #second = 0;
   total = 0;
 
   constructor(clock: Clock = systemClock, windowSeconds = 5) {
     this.#clock = clock;
     this.#buckets = new Array<number>(windowSeconds).fill(0);
-    this.#second = Math.floor(clock.now() / 1000);
+    this.#born = clock.now();
+    this.#second = Math.floor(this.#born / 1000);
   }
 
   add(bytes: number): void {
@@ -20,12 +22,35 @@ export class RateMeter {
     this.total += bytes;
   }
 
-  /** Average over the window (the current, partial second counts as a whole one). */
+  /**
+   * The window's bytes over the whole window, the current second counted whole: low by up to a fifth,
+   * and low for a peer younger than the window. What the session decides by (request depth, stalls,
+   * rechokes), as it was tuned on it; what a user reads is `current`.
+   */
   get rate(): number {
+    return this.#sum() / this.#buckets.length;
+  }
+
+  /**
+   * The window's bytes over the time it really spans: its whole seconds, the part of the current one gone
+   * by, and no more than the meter's age (over its first second, what came counts as a second's worth). A
+   * steady 4 MiB/s reads 4 MiB/s at every point of a second, where `rate` reads 3.2 to 4.
+   */
+  get current(): number {
+    const sum = this.#sum();
+    const now = this.#clock.now();
+    const spanMs = Math.min(
+      (this.#buckets.length - 1) * 1000 + (now - this.#second * 1000),
+      now - this.#born,
+    );
+    return (sum * 1000) / Math.max(1000, spanMs);
+  }
+
+  #sum(): number {
     this.#roll();
     let sum = 0;
     for (const b of this.#buckets) sum += b;
-    return sum / this.#buckets.length;
+    return sum;
   }
 
   #roll(): void {

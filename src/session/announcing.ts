@@ -81,8 +81,8 @@ export class Announcing {
       [...s.peers.values()].map((p) => ({
         ip: p.ip,
         port: p.listenPort ?? p.remotePort,
-        down: p.down.rate,
-        up: p.up.rate,
+        down: p.down.current,
+        up: p.up.current,
       })),
     );
     if (rates) extras.cs_rates = rates;

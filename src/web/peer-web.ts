@@ -257,8 +257,8 @@ export class PeerWeb {
     const now = Math.floor(Date.now() / 1000);
     for (const t of this.#tracked.values()) {
       t.t.push(now);
-      t.down.push(t.session.down.rate);
-      t.up.push(t.session.up.rate);
+      t.down.push(t.session.down.current);
+      t.up.push(t.session.up.current);
       if (t.t.length > RATE_HISTORY) {
         t.t.shift();
         t.down.shift();

@@ -18,10 +18,35 @@ test('rate meter averages over its window and forgets old seconds', () => {
     m.add(1000);
     clock.advance(1000);
   }
-  assert.equal(m.rate, 800); // the current (empty) second is part of the window
+  assert.equal(m.current, 1000); // the current second has only begun: it does not dilute what is shown
+  assert.equal(m.rate, 800); // what the session decides by counts the current (empty) second
   clock.advance(10_000);
+  assert.equal(m.current, 0);
   assert.equal(m.rate, 0);
   assert.equal(m.total, 5000);
+});
+
+test('rate meter shows a steady rate as it is at every point of a second', () => {
+  const clock = new FakeClock(0);
+  const m = new RateMeter(clock, 5);
+  // 100 bytes every 100 ms: 1,000 bytes a second, read at each step once the window is full
+  for (let step = 1; step <= 100; step++) {
+    clock.advance(100);
+    m.add(100);
+    // (within one add's 100 bytes over the 4 s or more the window spans)
+    if (step > 50) assert.ok(Math.abs(m.current - 1000) <= 25, `${m.current} at ${clock.now()} ms`);
+  }
+});
+
+test('rate meter of a young peer divides by its age, not by the whole window', () => {
+  const clock = new FakeClock(10_600);
+  const m = new RateMeter(clock, 5);
+  clock.advance(500);
+  m.add(2000);
+  assert.equal(m.current, 2000); // half a second old: counted as one second, never more than what came
+  clock.advance(1500);
+  m.add(2000);
+  assert.equal(m.current, 2000); // 4,000 bytes in its 2 s
 });
 
 test('an unlimited bucket never waits', async () => {
