@@ -110,9 +110,7 @@ async function firstOptimisticHandover<T>(
 ): Promise<T> {
   const swarm = new Swarm(scenario(groups, { superSeeding: false, seed }));
   swarm.start();
-  const seeder = swarm.peers[0]!;
-  await runUntil(swarm, () => seeder.session !== undefined, 1000);
-  const session = seeder.session!;
+  const session = await seederSession(swarm);
   const choking = session.choking;
   const seen: T[] = [];
   const onNotInterested = choking.onNotInterested.bind(choking);
@@ -147,9 +145,7 @@ function lacks(session: TorrentSession, peer: PeerConnection): number {
  */
 async function seederIdleAfterFirstPass(swarm: Swarm, whileAsked = false): Promise<number> {
   swarm.start();
-  const seeder = swarm.peers[0]!;
-  await runUntil(swarm, () => seeder.session !== undefined, 1000);
-  const session = seeder.session!;
+  const session = await seederSession(swarm);
   let passEnd: number | undefined;
   let lastSent = 0;
   let lastChange = 0;
@@ -203,6 +199,13 @@ function countPeers(session: TorrentSession, test: (c: PeerConnection) => boolea
 /** Starts the swarm and moves the clock until `cond` or `capMs`. */
 async function runUntil(swarm: Swarm, cond: () => boolean, capMs: number): Promise<void> {
   await swarm.advanceUntil(cond, capMs);
+}
+
+/** The seeder's session (the swarm's first peer), once it has joined. */
+async function seederSession(swarm: Swarm): Promise<TorrentSession> {
+  const seeder = swarm.peers[0]!;
+  await runUntil(swarm, () => seeder.session !== undefined, 1000);
+  return seeder.session!;
 }
 
 /**
@@ -259,9 +262,7 @@ function watchCopies(
 async function twiceEarly(sc: Scenario): Promise<number> {
   const swarm = new Swarm(sc);
   swarm.start();
-  const seeder = swarm.peers[0]!;
-  await runUntil(swarm, () => seeder.session !== undefined, 1000);
-  const session = seeder.session!;
+  const session = await seederSession(swarm);
   const early = new Set<number>();
   const copies = watchCopies(session, (_peer, index, toTaker) => {
     if (!toTaker && copies.out.size < session.pieceCount) early.add(index);
@@ -402,9 +403,7 @@ describe('session on the simulated network', () => {
     );
     const swarm = new Swarm(sc);
     swarm.start();
-    const seeder = swarm.peers[0]!;
-    await runUntil(swarm, () => seeder.session !== undefined, 1000);
-    const session = seeder.session!;
+    const session = await seederSession(swarm);
     const sent = new Set<string>();
     const twice: string[] = [];
     const served = session.choking.served.bind(session.choking);
@@ -470,9 +469,7 @@ describe('session on the simulated network', () => {
         ],
         { sizeMiB: 4, uplinks, seed: 2 },
       );
-      const seeder = swarm.peers[0]!;
-      await runUntil(swarm, () => seeder.session !== undefined, 1000);
-      const session = seeder.session!;
+      const session = await seederSession(swarm);
       let mostUnchoked = 0;
       /** When each leecher first announced a piece to the seeder. */
       const heldFrom = new Map<string, number>();
@@ -557,9 +554,7 @@ describe('session on the simulated network', () => {
     const swarm = new Swarm(benchShape16());
     ignoreSuggestions(swarm, 8);
     swarm.start();
-    const seeder = swarm.peers[0]!;
-    await runUntil(swarm, () => seeder.session !== undefined, 1000);
-    const session = seeder.session!;
+    const session = await seederSession(swarm);
     let seconds = 0;
     const unfair: string[] = [];
     const isFirst = (peer: string, index: number): boolean =>
@@ -1062,9 +1057,7 @@ describe('session on the simulated network', () => {
       // (seeds 1 to 8 all give each slot to the one that lacks the most, but most of them only two handovers).
       { sizeMiB: 2, superSeeding: false, seed: 3 },
     );
-    const seeder = swarm.peers[0]!;
-    await runUntil(swarm, () => seeder.session !== undefined, 1000);
-    const session = seeder.session!;
+    const session = await seederSession(swarm);
     const choking = session.choking;
     const missing = (p: PeerConnection) => lacks(session, p);
     const handovers: { got: number; most: number }[] = [];
@@ -1090,9 +1083,7 @@ describe('session on the simulated network', () => {
   it('a seeder moves its optimistic unchoke at every rechoke (10 s), not every third', async () => {
     // Nothing moves but the seeder's pieces.
     const swarm = slowSeederAndFreeRiders();
-    const seeder = swarm.peers[0]!;
-    await runUntil(swarm, () => seeder.session !== undefined, 1000);
-    const session = seeder.session!;
+    const session = await seederSession(swarm);
     const choking = session.choking;
     const after: { at: number; optimistic: string | undefined; candidates: number }[] = [];
     const rechoke = choking.rechoke.bind(choking);
