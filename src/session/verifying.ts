@@ -31,6 +31,7 @@ export class Verifying {
   async verify(index: number, piece: PendingPiece, from: string): Promise<void> {
     const s = this.s;
     this.#verifying.add(index);
+    let kept = false;
     try {
       const digest = await s.hasher.sha1(piece.data);
       const expected = s.metainfo.pieceHashes.subarray(index * 20, index * 20 + 20);
@@ -48,6 +49,7 @@ export class Verifying {
         return;
       }
       await s.storage.writePiece(index, piece.data);
+      kept = s.serving.keepVerified(index, piece.data);
       s.picker.pieceVerified(index);
       for (const p of s.peers.values()) {
         p.send({ type: 'have', index });
@@ -72,7 +74,7 @@ export class Verifying {
         s.events.emit('error', s.failure);
       }
     } finally {
-      s.buffers.give(piece.data);
+      if (!kept) s.buffers.give(piece.data);
       this.#verifying.delete(index);
       s.wake();
       s.requesting.fillAll();

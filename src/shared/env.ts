@@ -54,7 +54,7 @@ export interface Random {
   bytes(n: number): Buffer;
 }
 
-/** Piece-sized buffers lent and given back (see session/buffer-pool.ts). */
+/** Piece-sized buffers lent and given back (see storage/buffer-pool.ts). */
 export interface BufferPool {
   take(size: number): Buffer;
   give(buf: Buffer): void;

@@ -10,13 +10,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { pieceSize } from '../metainfo/index.js';
-import { PieceBufferPool } from '../session/buffer-pool.js';
 import { Client } from '../session/client.js';
 import type { TorrentSession } from '../session/session.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { type Clock, FakeClock, systemClock } from '../shared/clock.js';
 import { type Env, seededRandom } from '../shared/env.js';
 import { nodeNetwork } from '../shared/node-env.js';
+import { PieceBufferPool } from '../storage/buffer-pool.js';
 import { PieceHasher } from '../storage/hasher.js';
 import { MemoryStorage, type Storage } from '../storage/index.js';
 import { TrackerClient } from '../tracker/index.js';

@@ -18,6 +18,7 @@ import { ordered, type Storage, type VerifyOptions } from './storage.js';
  */
 export class ChunkFolderStorage implements Storage {
   readonly layout: TorrentLayout;
+  readonly readsFromDisk = true;
   readonly dir: string;
   readonly #held = new Set<number>();
   /** Chunks written while a verification runs: it may have looked before they landed. */

@@ -60,6 +60,7 @@ class ShortFileError extends ChunkswarmError {}
  */
 export class FileStorage implements Storage {
   readonly layout: TorrentLayout;
+  readonly readsFromDisk = true;
   readonly contentPath: string;
   readonly readOnly: boolean;
   readonly #paths: readonly string[];

@@ -13,6 +13,11 @@ export interface VerifyOptions {
 export interface Storage {
   readonly layout: TorrentLayout;
   /**
+   * Whether a read copies bytes out of files (the page cache at best): then serving a piece still in memory
+   * costs less than reading it back. Absent for storages that hand out what they hold in memory.
+   */
+  readonly readsFromDisk?: boolean;
+  /**
    * Bytes of a held piece (a block of it), in `into` when given (at least `length` bytes; the result is
    * its first `length`). Rejects ESTORAGE if the range is outside the piece.
    */

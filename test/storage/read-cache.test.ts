@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { PieceBufferPool } from '../../src/storage/buffer-pool.js';
 import { MemoryStorage, PieceReadCache } from '../../src/storage/index.js';
 import { buildLayout, piece } from './helpers.js';
 
@@ -94,5 +95,33 @@ describe('PieceReadCache', () => {
     assert.deepEqual(held.data, piece(built, 0).subarray(0, 16));
     held.release();
     assert.equal(offered.size, 1, 'one buffer, offered again and again');
+  });
+
+  it('serves a piece it adopted without reading it, and gives its buffer to the pool once it is out and free', async () => {
+    const { built, storage } = await stored();
+    const pool = new PieceBufferPool();
+    const cache = new PieceReadCache(storage, { pieces: 1, buffers: pool });
+    const verified = pool.take(4096);
+    piece(built, 3).copy(verified);
+    assert.equal(cache.adopt(3, verified), true);
+    const block = await cache.read(3, 100, 50);
+    assert.deepEqual(block.data, piece(built, 3).subarray(100, 150));
+    assert.equal(block.data.buffer, verified.buffer, 'a view of the adopted buffer');
+    assert.equal(cache.bytesRead, 0, 'nothing read back from storage');
+    // Piece 4 pushes piece 3 out while a block of it is still being sent: the buffer is not lent again.
+    (await cache.read(4, 0, 16)).release();
+    assert.notEqual(pool.take(4096).buffer, verified.buffer);
+    block.release();
+    assert.equal(pool.take(4096).buffer, verified.buffer, 'released and out: back in the pool');
+  });
+
+  it('adopts no piece it holds already, nor pieces too large to keep unasked', async () => {
+    const { built, storage } = await stored();
+    const cache = new PieceReadCache(storage, { pieces: 2 });
+    (await cache.read(1, 0, 16)).release();
+    assert.equal(cache.adopt(1, Buffer.from(piece(built, 1))), false, 'piece 1 is cached already');
+    // Two pieces of 4 KiB would pass a bound of 6 KiB.
+    const bounded = new PieceReadCache(storage, { pieces: 2, maxBytes: 6 * 1024 });
+    assert.equal(bounded.adopt(2, Buffer.from(piece(built, 2))), false);
   });
 });

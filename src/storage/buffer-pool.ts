@@ -1,8 +1,11 @@
+import type { BufferPool } from '../shared/env.js';
+
 /**
- * Piece assembly buffers, reused. They live in shared memory so the hashing worker reads them without a
- * copy, and reusing them keeps a fast download from churning the garbage collector (and the RSS up).
+ * Piece-sized buffers, reused: a session assembles its pieces in them and its read cache serves from them.
+ * They live in shared memory so the hashing worker reads them without a copy, and reusing them keeps a fast
+ * download from churning the garbage collector (and the RSS up), and from faulting in fresh memory.
  */
-export class PieceBufferPool {
+export class PieceBufferPool implements BufferPool {
   readonly #free = new Map<number, Buffer[]>();
   readonly #keep: number;
 
