@@ -13,7 +13,7 @@ import type { TorrentSession } from '../../src/session/session.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { MemoryStorage } from '../../src/storage/index.js';
 import { magnetOf } from '../magnet/helpers.js';
-import { torrentOf } from './torrents.js';
+import { completed, torrentOf } from './torrents.js';
 
 const clients: Client[] = [];
 after(async () => {
@@ -57,12 +57,6 @@ async function readAll(session: TorrentSession): Promise<Buffer> {
   for (let i = 0; i < session.pieceCount; i++)
     parts.push(await session.storage.read(i, 0, pieceSize(session.metainfo, i)));
   return Buffer.concat(parts);
-}
-
-function completed(session: TorrentSession): Promise<void> {
-  return session.complete
-    ? Promise.resolve()
-    : new Promise((r) => session.events.once('complete', () => r()));
 }
 
 describe('one peer stack', () => {

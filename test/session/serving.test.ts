@@ -10,7 +10,7 @@ import { Client } from '../../src/session/client.js';
 import type { TorrentSession } from '../../src/session/session.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { MemoryStorage } from '../../src/storage/index.js';
-import { torrentOf } from './torrents.js';
+import { completed, torrentOf } from './torrents.js';
 
 /** Stands for a storage on disk (where a read copies the bytes) and counts its reads. */
 class DiskLikeStorage extends MemoryStorage {
@@ -42,12 +42,6 @@ async function peer(
   await client.listen();
   const session = client.addSession({ metainfo, storage, have, mode: have.complete ? 'seed' : 'auto' });
   return { client, session };
-}
-
-function completed(session: TorrentSession): Promise<void> {
-  return session.complete
-    ? Promise.resolve()
-    : new Promise((r) => session.events.once('complete', () => r()));
 }
 
 describe('serving', () => {

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { buildInfoDict, metainfoFromInfoBytes } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
+import type { TorrentSession } from '../../src/session/session.js';
 
 /**
  * A single-file torrent of `data` in 16 KiB pieces, hashed; `private` adds BEP 27's flag; `files` (their
@@ -29,4 +30,11 @@ export function torrentOf(
   // `private` sorts last in the info dictionary: slip it in before the closing 'e'.
   if (opts.private) info = Buffer.concat([info.subarray(0, info.length - 1), Buffer.from('7:privatei1ee')]);
   return metainfoFromInfoBytes(info);
+}
+
+/** Resolves once `session` holds every piece. */
+export function completed(session: TorrentSession): Promise<void> {
+  return session.complete
+    ? Promise.resolve()
+    : new Promise((r) => session.events.once('complete', () => r()));
 }
