@@ -1,10 +1,8 @@
 import { describeError } from '../shared/errors.js';
-import {
-  type AnnounceEvent,
-  type ClientAnnounceParams,
-  encodeRatesParam,
-  type TrackerAnswer,
-} from '../tracker/index.js';
+// The tracker's client and protocol only: '../tracker/index.js' would also load the tracker server (its
+// sockets, cluster, metrics), which no peer process needs.
+import type { ClientAnnounceParams, TrackerAnswer } from '../tracker/client/index.js';
+import { type AnnounceEvent, encodeRatesParam } from '../tracker/protocol/index.js';
 import type { TorrentSession } from './session.js';
 
 /** What the session needs of its trackers: the TrackerClient in production, an in-memory tracker in tests. */

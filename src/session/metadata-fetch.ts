@@ -22,7 +22,7 @@ import { LIMITS } from '../shared/limits.js';
 import { nodeEnv } from '../shared/node-env.js';
 import { countOf } from '../shared/plural.js';
 import { formatAddress, normaliseIp } from '../shared/types.js';
-import { isSupportedTracker, TrackerClient } from '../tracker/index.js';
+import { isSupportedTracker, TrackerClient } from '../tracker/client/index.js';
 import {
   decodePex,
   type MetadataMessage,
