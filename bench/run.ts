@@ -14,7 +14,7 @@ import { type BenchOptions, type Figure, parseBenchArgs, USAGE, UsageError } fro
 import { BENCH_DIR, chunkswarmBin, libtorrentVersion, ROOT, SYSTEM_PYTHON } from './lib/clients.js';
 import type { FigureResult, Row, ScenarioContext } from './lib/context.js';
 import { parseGitStatus, quietCheckRefusal, roundLoad } from './lib/machine.js';
-import { Janitor, ProcessGroup } from './lib/procs.js';
+import { ENV_NOT_PASSED, Janitor, ProcessGroup } from './lib/procs.js';
 import { formatProfile, summariseProfileDir } from './lib/profile.js';
 import { formatTable, localDate, writeResults } from './lib/report.js';
 import { runDht } from './scenarios/dht.js';
@@ -202,7 +202,14 @@ async function main(): Promise<number> {
         'bench/results',
       ]);
   const dirty = tree.paths.some((p) => p.startsWith('src/'));
-  const measuredOn = { commit, srcDirty: dirty, treeDirty: tree.dirty, changedPaths: tree.paths };
+  const measuredOn = {
+    commit,
+    srcDirty: dirty,
+    treeDirty: tree.dirty,
+    changedPaths: tree.paths,
+    // set here but not given to the clients (see ENV_NOT_PASSED)
+    envNotPassed: ENV_NOT_PASSED.filter((name) => process.env[name] !== undefined),
+  };
 
   const rows: Row[] = [];
   const table: Record<string, Row[]> = {};

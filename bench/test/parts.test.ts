@@ -8,7 +8,7 @@ import { deflateRawSync } from 'node:zlib';
 import { FIGURES, parseBenchArgs, UsageError } from '../lib/args.js';
 import { keystream, sha1File, writeSeededFile } from '../lib/datafile.js';
 import { parseGitStatus, QUIET_LOAD_LIMIT, quietCheckRefusal, roundLoad } from '../lib/machine.js';
-import { parseListeningPorts, parseProcStatCpu, parseTimeReport } from '../lib/procs.js';
+import { clientEnv, parseListeningPorts, parseProcStatCpu, parseTimeReport } from '../lib/procs.js';
 import { type CpuProfile, summariseProfile } from '../lib/profile.js';
 import { commitsOf, formatTable, localDate, writeResults } from '../lib/report.js';
 import { max, mbPerSecond, median, ratio, round } from '../lib/stats.js';
@@ -515,4 +515,18 @@ test('pair CPU per GiB', () => {
   assert.equal(cpuPerGiB(3, 512 * 1024 * 1024), 6);
   assert.equal(cpuPerGiB(null, 1), null);
   assert.equal(cpuPerGiB(1, 0), null);
+});
+
+test('the clients a figure starts do not get the CA bundle a machine names for Node, and colours are off', () => {
+  const base = { PATH: '/usr/bin', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt', HOME: '/root' };
+  const env = clientEnv(base, { CHUNKSWARM_CODE_CACHE_DIR: '/tmp/c' });
+  assert.deepEqual(env, {
+    PATH: '/usr/bin',
+    HOME: '/root',
+    NO_COLOR: '1',
+    CHUNKSWARM_CODE_CACHE_DIR: '/tmp/c',
+  });
+  assert.equal(base.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt', 'the bench keeps its own');
+  // A figure that names it for a client on purpose still gives it.
+  assert.equal(clientEnv(base, { NODE_EXTRA_CA_CERTS: '/x.pem' }).NODE_EXTRA_CA_CERTS, '/x.pem');
 });
