@@ -6,9 +6,9 @@ import { Client } from '../session/client.js';
 import { type MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
 import { keepResumeData, openDownloadStorage, ResumeFile, writeStateFile } from '../session/resume.js';
 import type { TorrentSession } from '../session/session.js';
-import { torrentStatus } from '../session/status.js';
+import { torrentProgress } from '../session/status.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
-import type { TorrentStatus } from '../shared/status.js';
+import type { TorrentProgress } from '../shared/status.js';
 import { type FileStorage, partFilePath } from '../storage/index.js';
 import { dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
 import { countOf, formatBytes, formatDuration, formatRate, totalsLine } from './format.js';
@@ -274,7 +274,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     { reason: string | undefined; ticks: number; said: string | undefined }
   >();
   const timer = setInterval(() => {
-    const statuses = sessions.map((s) => torrentStatus(s));
+    const statuses = sessions.map((s) => torrentProgress(s));
     statuses.forEach((st, i) => {
       const s = sessions[i]!;
       board.update(st.infoHash, {
@@ -283,7 +283,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
         total: st.size,
         rate: st.downRate,
         upRate: st.upRate,
-        peers: st.peers.length,
+        peers: st.peerCount,
       });
       const stall = stalls.get(s) ?? { reason: undefined, ticks: 0, said: undefined };
       stall.ticks = stall.reason === st.waitingFor ? stall.ticks + 1 : 0;
@@ -343,7 +343,7 @@ function printTotals(sessions: TorrentSession[]): void {
 }
 
 /** The progress line a download prints into a log (no terminal) every few seconds. */
-export function statusLine(st: TorrentStatus): string {
+export function statusLine(st: TorrentProgress): string {
   const waiting = st.waitingFor ? ` (waiting: ${st.waitingFor})` : '';
-  return `${st.name}: ${st.have}/${st.pieceCount} chunks, ${formatRate(st.downRate)} down, ${formatRate(st.upRate)} up, ${countOf(st.peers.length, 'peer')}${waiting}`;
+  return `${st.name}: ${st.have}/${st.pieceCount} chunks, ${formatRate(st.downRate)} down, ${formatRate(st.upRate)} up, ${countOf(st.peerCount, 'peer')}${waiting}`;
 }

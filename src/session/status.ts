@@ -4,11 +4,17 @@
  * stalled download is waiting for.
  */
 import type { PeerConnection } from '../peer/connection.js';
-import type { PeerStatus, SessionMode, TorrentStatus, TrackerStatus } from '../shared/status.js';
+import type {
+  PeerStatus,
+  SessionMode,
+  TorrentProgress,
+  TorrentStatus,
+  TrackerStatus,
+} from '../shared/status.js';
 import { compareAddresses } from '../shared/types.js';
 import type { TorrentSession } from './session.js';
 
-export type { PeerStatus, TorrentStatus, TrackerStatus } from '../shared/status.js';
+export type { PeerStatus, TorrentProgress, TorrentStatus, TrackerStatus } from '../shared/status.js';
 
 export function peerStatus(s: TorrentSession, p: PeerConnection): PeerStatus {
   return {
@@ -34,20 +40,10 @@ export function peerStatus(s: TorrentSession, p: PeerConnection): PeerStatus {
 }
 
 export function torrentStatus(s: TorrentSession): TorrentStatus {
-  const a = s.announcing;
-  const tracker: TrackerStatus = {
-    state: !a.active ? 'off' : a.failures > 0 ? 'failing' : a.reachable ? 'ok' : 'waiting',
-    lastError: a.lastError,
-    nextAt: a.nextAt,
-    peers: a.last?.peers.length ?? 0,
-  };
+  const tracker = trackerStatus(s);
   const peers = [...s.peers.values()]
     .map((p) => peerStatus(s, p))
     .sort((x, y) => compareAddresses(x.address, y.address));
-  const missing: number[] = [];
-  for (let i = 0; i < s.pieceCount; i++)
-    if (!s.have.has(i) && s.picker.availability(i) === 0) missing.push(i);
-  const useful = [...s.peers.values()].filter((p) => s.picker.interesting(s.bitsOf(p)));
   return {
     infoHash: s.metainfo.infoHashHex,
     name: s.metainfo.name,
@@ -65,23 +61,61 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
     peers,
     tracker,
     notConnected: s.dialling.notConnected(),
-    waitingFor: waitingFor({
-      // Done with the files asked for: nothing to wait for.
-      complete: s.done,
-      mode: s.mode,
-      paused: s.paused,
-      failure: s.failure,
-      peers: s.peers.size,
-      hasTrackers: s.hasTrackers,
-      tracker,
-      now: s.clock.now(),
-      nobodyHas: missing,
-      usefulPeers: useful.length,
-      usefulUnchoking: useful.filter((p) => !p.peerChoking).length,
-      usefulSilent: useful.filter((p) => !p.peerChoking && s.requesting.isSilent(p)).length,
-      downRate: s.down.current,
-    }),
+    waitingFor: stallOf(s, tracker),
   };
+}
+
+/**
+ * The progress line's figures, without the peers' views and the peers not connected (a `download` of 24
+ * peers spent 1.7% of its CPU making the whole status twice a second for a line that counts its peers).
+ */
+export function torrentProgress(s: TorrentSession): TorrentProgress {
+  return {
+    infoHash: s.metainfo.infoHashHex,
+    name: s.metainfo.name,
+    size: s.metainfo.totalLength,
+    pieceCount: s.pieceCount,
+    have: s.have.count,
+    done: s.metainfo.totalLength - s.left,
+    downRate: s.down.current,
+    upRate: s.up.current,
+    peerCount: s.peers.size,
+    waitingFor: stallOf(s, trackerStatus(s)),
+  };
+}
+
+function trackerStatus(s: TorrentSession): TrackerStatus {
+  const a = s.announcing;
+  return {
+    state: !a.active ? 'off' : a.failures > 0 ? 'failing' : a.reachable ? 'ok' : 'waiting',
+    lastError: a.lastError,
+    nextAt: a.nextAt,
+    peers: a.last?.peers.length ?? 0,
+  };
+}
+
+/** What the session waits for (see waitingFor), from its pieces, its peers and its tracker. */
+function stallOf(s: TorrentSession, tracker: TrackerStatus): string | undefined {
+  const missing: number[] = [];
+  for (let i = 0; i < s.pieceCount; i++)
+    if (!s.have.has(i) && s.picker.availability(i) === 0) missing.push(i);
+  const useful = [...s.peers.values()].filter((p) => s.picker.interesting(s.bitsOf(p)));
+  return waitingFor({
+    // Done with the files asked for: nothing to wait for.
+    complete: s.done,
+    mode: s.mode,
+    paused: s.paused,
+    failure: s.failure,
+    peers: s.peers.size,
+    hasTrackers: s.hasTrackers,
+    tracker,
+    now: s.clock.now(),
+    nobodyHas: missing,
+    usefulPeers: useful.length,
+    usefulUnchoking: useful.filter((p) => !p.peerChoking).length,
+    usefulSilent: useful.filter((p) => !p.peerChoking && s.requesting.isSilent(p)).length,
+    downRate: s.down.current,
+  });
 }
 
 export interface StallInput {

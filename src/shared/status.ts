@@ -51,6 +51,24 @@ export interface TrackerStatus {
   readonly peers: number;
 }
 
+/**
+ * What a download's progress line shows, made twice a second: a torrent's figures and what it waits for,
+ * without each peer's view (the line only counts the peers).
+ */
+export interface TorrentProgress {
+  readonly infoHash: string;
+  readonly name: string;
+  readonly size: number;
+  readonly pieceCount: number;
+  readonly have: number;
+  readonly done: number;
+  readonly downRate: number;
+  readonly upRate: number;
+  readonly peerCount: number;
+  /** What the download waits for, when it is stuck; undefined while it moves (or is complete). */
+  readonly waitingFor: string | undefined;
+}
+
 export interface TorrentStatus {
   readonly infoHash: string;
   readonly name: string;

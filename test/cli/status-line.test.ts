@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { statusLine } from '../../src/cli/download.js';
 import { countOf } from '../../src/cli/format.js';
-import type { TorrentStatus } from '../../src/shared/status.js';
+import type { TorrentProgress } from '../../src/shared/status.js';
 
 test('a count says its noun in the singular for one only', () => {
   assert.deepEqual(
@@ -11,16 +11,19 @@ test('a count says its noun in the singular for one only', () => {
   );
 });
 
-function status(peers: number, waitingFor?: string): TorrentStatus {
+function status(peers: number, waitingFor?: string): TorrentProgress {
   return {
+    infoHash: '00'.repeat(20),
     name: 'big.bin',
+    size: 96 * 2 ** 20,
     have: 39,
+    done: 39 * 2 ** 20,
     pieceCount: 96,
     downRate: 5.5 * 2 ** 20,
     upRate: 0,
-    peers: Array.from({ length: peers }, () => ({})),
+    peerCount: peers,
     waitingFor,
-  } as unknown as TorrentStatus;
+  };
 }
 
 test("a download's log line: chunks, rates, peers, and what it waits for", () => {

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import type { PeerConnection } from '../../src/peer/connection.js';
 import { FIRST_PASS_SLOTS } from '../../src/session/choking.js';
 import type { TorrentSession } from '../../src/session/session.js';
-import { torrentStatus } from '../../src/session/status.js';
+import { torrentProgress, torrentStatus } from '../../src/session/status.js';
 import type { SimStream } from '../../src/sim/network.js';
 import { parseScenario, type Scenario } from '../../src/sim/scenario.js';
 import { type SimPeer, Swarm } from '../../src/sim/swarm.js';
@@ -1183,11 +1183,25 @@ describe('session on the simulated network', () => {
     const swarm = seederReplaced(3, 20);
     const leecher = byName(swarm, 'leecher-1');
     await runUntil(swarm, () => false, 18_000);
-    const waiting = torrentStatus(leecher.session!).waitingFor;
+    const status = torrentStatus(leecher.session!);
     assert.equal(
-      waiting,
+      status.waitingFor,
       'the one peer with chunks we lack stopped sending (waiting for it to resume or for another peer)',
     );
+    // The progress line's lighter snapshot says the same, peers counted.
+    const { infoHash, name, size, pieceCount, have, done, downRate, upRate, waitingFor } = status;
+    assert.deepEqual(torrentProgress(leecher.session!), {
+      infoHash,
+      name,
+      size,
+      pieceCount,
+      have,
+      done,
+      downRate,
+      upRate,
+      peerCount: status.peers.length,
+      waitingFor,
+    });
     const result = await swarm.run({ capMs: 120_000 });
     assert.equal(result.allComplete, true);
     await swarm.close();
