@@ -7,6 +7,7 @@ import type { PeerConnection } from '../peer/connection.js';
 import type {
   PeerStatus,
   SessionMode,
+  TorrentFigures,
   TorrentProgress,
   TorrentStatus,
   TrackerStatus,
@@ -45,23 +46,15 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
     .map((p) => peerStatus(s, p))
     .sort((x, y) => compareAddresses(x.address, y.address));
   return {
-    infoHash: s.metainfo.infoHashHex,
-    name: s.metainfo.name,
-    size: s.metainfo.totalLength,
-    pieceCount: s.pieceCount,
-    have: s.have.count,
-    done: s.metainfo.totalLength - s.left,
+    ...figures(s, tracker),
     complete: s.complete,
     paused: s.paused,
     mode: s.mode,
-    downRate: s.down.current,
-    upRate: s.up.current,
     downloaded: s.downloaded,
     uploaded: s.uploaded,
     peers,
     tracker,
     notConnected: s.dialling.notConnected(),
-    waitingFor: stallOf(s, tracker),
   };
 }
 
@@ -70,6 +63,10 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
  * peers spent 1.7% of its CPU making the whole status twice a second for a line that counts its peers).
  */
 export function torrentProgress(s: TorrentSession): TorrentProgress {
+  return { ...figures(s, trackerStatus(s)), peerCount: s.peers.size };
+}
+
+function figures(s: TorrentSession, tracker: TrackerStatus): TorrentFigures {
   return {
     infoHash: s.metainfo.infoHashHex,
     name: s.metainfo.name,
@@ -79,8 +76,7 @@ export function torrentProgress(s: TorrentSession): TorrentProgress {
     done: s.metainfo.totalLength - s.left,
     downRate: s.down.current,
     upRate: s.up.current,
-    peerCount: s.peers.size,
-    waitingFor: stallOf(s, trackerStatus(s)),
+    waitingFor: stallOf(s, tracker),
   };
 }
 

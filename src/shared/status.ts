@@ -51,11 +51,8 @@ export interface TrackerStatus {
   readonly peers: number;
 }
 
-/**
- * What a download's progress line shows, made twice a second: a torrent's figures and what it waits for,
- * without each peer's view (the line only counts the peers).
- */
-export interface TorrentProgress {
+/** A torrent's figures and what it waits for: what every view of it starts from. */
+export interface TorrentFigures {
   readonly infoHash: string;
   readonly name: string;
   readonly size: number;
@@ -64,31 +61,25 @@ export interface TorrentProgress {
   readonly done: number;
   readonly downRate: number;
   readonly upRate: number;
-  readonly peerCount: number;
   /** What the download waits for, when it is stuck; undefined while it moves (or is complete). */
   readonly waitingFor: string | undefined;
 }
 
-export interface TorrentStatus {
-  readonly infoHash: string;
-  readonly name: string;
-  readonly size: number;
-  readonly pieceCount: number;
-  readonly have: number;
-  readonly done: number;
+/** What a download's progress line shows, made twice a second: the figures, the peers only counted. */
+export interface TorrentProgress extends TorrentFigures {
+  readonly peerCount: number;
+}
+
+export interface TorrentStatus extends TorrentFigures {
   readonly complete: boolean;
   readonly paused: boolean;
   readonly mode: SessionMode;
-  readonly downRate: number;
-  readonly upRate: number;
   readonly downloaded: number;
   readonly uploaded: number;
   readonly peers: readonly PeerStatus[];
   readonly tracker: TrackerStatus;
   /** Peers we know of and are not connected to, and why. */
   readonly notConnected: readonly { readonly address: string; readonly why: string }[];
-  /** What the download waits for, when it is stuck; undefined while it moves (or is complete). */
-  readonly waitingFor: string | undefined;
 }
 
 /** One file of a torrent as the pages and the shell's `/select` show it. */
