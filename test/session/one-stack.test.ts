@@ -8,12 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { pieceSize } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
-import { Client } from '../../src/session/client.js';
+import type { Client } from '../../src/session/client.js';
 import type { TorrentSession } from '../../src/session/session.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { MemoryStorage } from '../../src/storage/index.js';
 import { magnetOf } from '../magnet/helpers.js';
-import { completed, torrentOf } from './torrents.js';
+import { completed, listeningClient, storedInMemory, torrentOf } from './torrents.js';
 
 const clients: Client[] = [];
 after(async () => {
@@ -24,26 +24,18 @@ async function seeder(
   metainfo: Metainfo,
   data: Buffer,
 ): Promise<{ client: Client; session: TorrentSession }> {
-  const client = new Client({ port: 0 });
-  clients.push(client);
-  await client.listen();
-  const storage = new MemoryStorage(metainfo);
-  for (let i = 0; i < metainfo.pieceCount; i++)
-    await storage.writePiece(i, data.subarray(i * metainfo.pieceLength, (i + 1) * metainfo.pieceLength));
+  const client = await listeningClient(clients);
   const session = client.addSession({
     metainfo,
-    storage,
+    storage: await storedInMemory(metainfo, data),
     have: Bitfield.full(metainfo.pieceCount),
     mode: 'seed',
   });
   return { client, session };
 }
 
-async function leecher(): Promise<Client> {
-  const client = new Client({ port: 0 });
-  clients.push(client);
-  await client.listen();
-  return client;
+function leecher(): Promise<Client> {
+  return listeningClient(clients);
 }
 
 const openInMemory = async (metainfo: Metainfo) => ({

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import type { TorrentLayout } from '../../src/metainfo/types.js';
-import { Client } from '../../src/session/client.js';
+import type { Client } from '../../src/session/client.js';
 import type { TorrentSession } from '../../src/session/session.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { MemoryStorage } from '../../src/storage/index.js';
-import { completed, torrentOf } from './torrents.js';
+import { completed, listeningClient, storedInMemory, torrentOf } from './torrents.js';
 
 /** Stands for a storage on disk (where a read copies the bytes) and counts its reads. */
 class DiskLikeStorage extends MemoryStorage {
@@ -37,9 +37,7 @@ async function peer(
   storage: MemoryStorage,
   have: Bitfield,
 ): Promise<{ client: Client; session: TorrentSession }> {
-  const client = new Client({ port: 0 });
-  clients.push(client);
-  await client.listen();
+  const client = await listeningClient(clients);
   const session = client.addSession({ metainfo, storage, have, mode: have.complete ? 'seed' : 'auto' });
   return { client, session };
 }
@@ -49,12 +47,7 @@ describe('serving', () => {
     // As many pieces as the read cache keeps at least: none leaves it before the last peer asks.
     const data = randomBytes(4 * 16 * 1024);
     const metainfo = torrentOf(data);
-    const seedStorage = new MemoryStorage(metainfo);
-    for (let i = 0; i < metainfo.pieceCount; i++)
-      await seedStorage.writePiece(
-        i,
-        data.subarray(i * metainfo.pieceLength, (i + 1) * metainfo.pieceLength),
-      );
+    const seedStorage = await storedInMemory(metainfo, data);
     const seeder = await peer(metainfo, seedStorage, Bitfield.full(metainfo.pieceCount));
     const relayStorage = new DiskLikeStorage(metainfo);
     const relay = await peer(metainfo, relayStorage, new Bitfield(metainfo.pieceCount));

@@ -2,7 +2,9 @@
 import { createHash } from 'node:crypto';
 import { buildInfoDict, metainfoFromInfoBytes } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
+import { Client } from '../../src/session/client.js';
 import type { TorrentSession } from '../../src/session/session.js';
+import { MemoryStorage } from '../../src/storage/index.js';
 
 /**
  * A single-file torrent of `data` in 16 KiB pieces, hashed; `private` adds BEP 27's flag; `files` (their
@@ -37,4 +39,20 @@ export function completed(session: TorrentSession): Promise<void> {
   return session.complete
     ? Promise.resolve()
     : new Promise((r) => session.events.once('complete', () => r()));
+}
+
+/** A Client listening on a free loopback port, added to `clients` for the test file to close. */
+export async function listeningClient(clients: Client[]): Promise<Client> {
+  const client = new Client({ port: 0 });
+  clients.push(client);
+  await client.listen();
+  return client;
+}
+
+/** A MemoryStorage holding every piece of `data`, the content of `metainfo`. */
+export async function storedInMemory(metainfo: Metainfo, data: Buffer): Promise<MemoryStorage> {
+  const storage = new MemoryStorage(metainfo);
+  for (let i = 0; i < metainfo.pieceCount; i++)
+    await storage.writePiece(i, data.subarray(i * metainfo.pieceLength, (i + 1) * metainfo.pieceLength));
+  return storage;
 }
