@@ -27,11 +27,10 @@ export class Serving {
   /**
    * Offers a piece just verified and stored (its assembly buffer, from the session's pool) to the read
    * cache, when a peer lacks it: the newest pieces are the rarest and asked for first. True when the cache
-   * took the buffer; false when it stays the caller's (nobody lacks the piece, or reading it back is as cheap).
+   * took the buffer; false when it stays the caller's (nobody lacks the piece, or the cache declined it).
    */
   keepVerified(index: number, data: Buffer): boolean {
     const s = this.s;
-    if (s.storage.readsFromDisk !== true) return false;
     for (const p of s.peers.values()) if (!s.bitsOf(p).has(index)) return this.#cache.adopt(index, data);
     return false;
   }

@@ -119,10 +119,12 @@ export class PieceReadCache {
    * Keeps `data`, the whole of piece `index` as just verified and stored, in a buffer of this cache's pool, as
    * if it had been read: a new piece is the one the peers that lack it ask for next, and reading it back
    * copied it from the file (a leecher of a 1 + 24 swarm read 30 of its 64 pieces back). The buffer is the cache's
-   * from then on. False, and the buffer stays the caller's, when the piece is cached already or a piece this
+   * from then on. False, and the buffer stays the caller's, when reading it back would cost no copy (a
+   * storage that hands out what it holds in memory), when the piece is cached already, or when a piece this
    * large is not kept unasked (the cache's least number of pieces would pass its byte bound).
    */
   adopt(index: number, data: Buffer): boolean {
+    if (this.#storage.readsFromDisk !== true) return false;
     if (this.#pieces.has(index) || data.length * this.#minPieces > this.#maxBytes) return false;
     this.#pieces.set(index, { buffer: data, read: Promise.resolve(data), users: 0, evicted: false });
     this.#evictOverCapacity();

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PieceBufferPool } from '../../src/storage/buffer-pool.js';
-import { MemoryStorage, PieceReadCache } from '../../src/storage/index.js';
+import { MemoryStorage, PieceReadCache, type Storage } from '../../src/storage/index.js';
 import { buildLayout, piece } from './helpers.js';
 
 async function stored() {
@@ -14,6 +14,15 @@ async function stored() {
   const storage = new MemoryStorage(built.layout);
   for (let i = 0; i < 8; i++) await storage.writePiece(i, piece(built, i));
   return { built, storage };
+}
+
+/** The same storage, saying its reads copy bytes out of files (as FileStorage does). */
+function onDisk(storage: MemoryStorage): Storage {
+  return {
+    layout: storage.layout,
+    readsFromDisk: true,
+    read: (index, begin, length, into) => storage.read(index, begin, length, into),
+  } as Pick<Storage, 'layout' | 'readsFromDisk' | 'read'> as Storage;
 }
 
 describe('PieceReadCache', () => {
@@ -100,7 +109,7 @@ describe('PieceReadCache', () => {
   it('serves a piece it adopted without reading it, and gives its buffer to the pool once it is out and free', async () => {
     const { built, storage } = await stored();
     const pool = new PieceBufferPool();
-    const cache = new PieceReadCache(storage, { pieces: 1, buffers: pool });
+    const cache = new PieceReadCache(onDisk(storage), { pieces: 1, buffers: pool });
     const verified = pool.take(4096);
     piece(built, 3).copy(verified);
     assert.equal(cache.adopt(3, verified), true);
@@ -115,13 +124,16 @@ describe('PieceReadCache', () => {
     assert.equal(pool.take(4096).buffer, verified.buffer, 'released and out: back in the pool');
   });
 
-  it('adopts no piece it holds already, nor pieces too large to keep unasked', async () => {
+  it('adopts no piece it holds already, nor pieces too large to keep unasked, nor any over memory', async () => {
     const { built, storage } = await stored();
-    const cache = new PieceReadCache(storage, { pieces: 2 });
+    const cache = new PieceReadCache(onDisk(storage), { pieces: 2 });
     (await cache.read(1, 0, 16)).release();
     assert.equal(cache.adopt(1, Buffer.from(piece(built, 1))), false, 'piece 1 is cached already');
     // Two pieces of 4 KiB would pass a bound of 6 KiB.
-    const bounded = new PieceReadCache(storage, { pieces: 2, maxBytes: 6 * 1024 });
+    const bounded = new PieceReadCache(onDisk(storage), { pieces: 2, maxBytes: 6 * 1024 });
     assert.equal(bounded.adopt(2, Buffer.from(piece(built, 2))), false);
+    // Reading a piece back from memory costs no copy: nothing to gain by keeping it.
+    const inMemory = new PieceReadCache(storage, { pieces: 2 });
+    assert.equal(inMemory.adopt(3, Buffer.from(piece(built, 3))), false);
   });
 });
