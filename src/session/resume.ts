@@ -214,8 +214,6 @@ async function placementOf(storage: StampedStorage): Promise<Placement | undefin
 
 /** A verified chunk is in the record at most this long after its verification (DESIGN: within a second). */
 export const SAVE_WITHIN_MS = 1000;
-/** Tries of one save to list exactly the chunks its stamps cover (see `keepResumeData`). */
-const SAVE_ATTEMPTS = 3;
 
 /** What `keepResumeData` watches: the session's verified chunks, its events and its clock. */
 export type ResumeSubject = Pick<TorrentSession, 'have' | 'infoHash' | 'complete' | 'events' | 'clock'>;
@@ -224,6 +222,10 @@ export type ResumeSubject = Pick<TorrentSession, 'have' | 'infoHash' | 'complete
  * Saves a session's resume data within a second of each verified chunk — while chunks keep coming, once a
  * second, not after they stop — at once when the torrent completes, and on `stop()`. Each save syncs the
  * data, then stamps the files, so the record never lists a chunk whose bytes are not on disk.
+ *
+ * A save starts as late as its oldest chunk allows, judging its length by the last one's: syncing is most
+ * of a save, and saving again as soon as a save ended (with a second look for the chunks that came during
+ * its sync) made a 3 s download of 1 GiB on loopback sync its file 35 times; now 6.
  */
 export function keepResumeData(
   session: ResumeSubject,
@@ -233,26 +235,32 @@ export function keepResumeData(
 ): { stop(): Promise<void> } {
   const clock = session.clock;
   let dirty = true;
+  /** When the oldest chunk that no save has listed yet was verified (the state found at start counts). */
+  let dirtySince: number | undefined = clock.now();
+  /** How long the last save took, from listing the chunks to the record written; a guess until one has. */
+  let lastSaveMs = SAVE_WITHIN_MS / 4;
   let saving: Promise<void> | undefined;
   let failed = false;
   let cancelTimer: (() => void) | undefined;
   const save = async (): Promise<void> => {
+    const started = clock.now();
     dirty = false;
-    let pieces: Bitfield;
-    let files: FileStamp[];
-    let placement: Placement | undefined;
-    // A chunk written while the data syncs is in the stamps but not in the list: a restart would trust the
-    // record and fetch that chunk again. So the list is taken again until none came meanwhile (a few tries;
-    // a list one chunk short is still never wrong).
-    for (let attempt = 1; ; attempt++) {
-      pieces = session.have.clone();
+    dirtySince = undefined;
+    // A chunk written while the data syncs is covered by the stamps but not listed: a restart within the
+    // second before the next save would fetch it again, which is never wrong.
+    const pieces = session.have.clone();
+    try {
       await storage.flush();
-      files = await stampFiles(storage.paths);
-      placement = await placementOf(storage);
-      if (session.have.count === pieces.count || attempt === SAVE_ATTEMPTS) break;
+      const files = await stampFiles(storage.paths);
+      const placement = await placementOf(storage);
+      await file.save({ infoHash: session.infoHash, pieces, files, placement });
+    } finally {
+      lastSaveMs = clock.now() - started;
     }
-    await file.save({ infoHash: session.infoHash, pieces, files, placement });
   };
+  /** Milliseconds until the next save must start for its oldest chunk to be in the record within its second. */
+  const dueIn = (): number =>
+    Math.max(0, (dirtySince ?? clock.now()) + SAVE_WITHIN_MS - lastSaveMs - clock.now());
   const saveOnce = (): Promise<void> => {
     saving ??= save()
       .catch((err: unknown) => {
@@ -263,7 +271,7 @@ export function keepResumeData(
       .finally(() => {
         saving = undefined;
         // Chunks verified while this save ran are saved next, still within their second.
-        if (dirty) schedule(0);
+        if (dirty) schedule(session.complete ? 0 : dueIn());
       });
     return saving;
   };
@@ -278,10 +286,11 @@ export function keepResumeData(
   };
   const off = session.events.on('piece-verified', () => {
     dirty = true;
-    if (!saving) schedule(session.complete ? 0 : SAVE_WITHIN_MS);
+    dirtySince ??= clock.now();
+    if (!saving) schedule(session.complete ? 0 : dueIn());
   });
   // The state found at start is worth a record too: a restart before anything arrives is then instant.
-  schedule(SAVE_WITHIN_MS);
+  schedule(dueIn());
   return {
     async stop() {
       off();

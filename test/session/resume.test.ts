@@ -143,7 +143,12 @@ describe('keepResumeData on the fake clock', () => {
    * the fake time they started and the chunks they held (no disk: the schedule is what is under test).
    */
   function harness(
-    opts: { duringFlush?: () => void; saveFails?: Error; onError?: (m: string) => void } = {},
+    opts: {
+      /** How long a sync of the data takes, on the fake clock. */
+      flushMs?: number;
+      saveFails?: Error;
+      onError?: (m: string) => void;
+    } = {},
   ) {
     const clock = new FakeClock(0);
     const have = new Bitfield(64);
@@ -155,10 +160,12 @@ describe('keepResumeData on the fake clock', () => {
         if (opts.saveFails) throw opts.saveFails;
       }
     }
+    let flushes = 0;
     const storage = {
       paths: [],
       flush: async () => {
-        opts.duringFlush?.();
+        flushes++;
+        if (opts.flushMs) await new Promise<void>((done) => clock.setTimeout(done, opts.flushMs!));
       },
     };
     const subject = {
@@ -182,7 +189,23 @@ describe('keepResumeData on the fake clock', () => {
       verified.push(clock.now());
       events.emit('piece-verified', i, undefined);
     };
-    return { clock, verify, saves, verified, keeper };
+    return { clock, verify, saves, verified, keeper, flushes: () => flushes };
+  }
+
+  /**
+   * Each chunk is in a record written at most a second after its verification; at `now`, those of the
+   * last second may still wait for theirs.
+   */
+  function eachInTheRecordWithinASecond(
+    h: { verified: number[]; saves: { at: number; count: number }[] },
+    now: number,
+  ): void {
+    h.verified.forEach((at, n) => {
+      const save = h.saves.find((s) => s.count >= n + 1);
+      if (save)
+        assert.ok(save.at - at <= 1000, `chunk ${n} verified at ${at} ms, in the record at ${save.at} ms`);
+      else assert.ok(at > now - 1000, `chunk ${n} verified at ${at} ms is in no record at ${now} ms`);
+    });
   }
 
   it('records each chunk within a second while chunks keep coming, not only once they stop', async () => {
@@ -192,31 +215,48 @@ describe('keepResumeData on the fake clock', () => {
       h.verify(i);
       await h.clock.advanceAsync(200);
     }
-    // The n-th verified chunk is in a save that started at most a second after it was verified.
-    h.verified.forEach((at, n) => {
-      const save = h.saves.find((s) => s.count >= n + 1);
-      assert.ok(save && save.at - at <= 1000, `chunk ${n} verified at ${at} ms, saved ${save?.at} ms`);
-    });
+    eachInTheRecordWithinASecond(h, 5000);
     // About once a second, not once per chunk.
     assert.ok(h.saves.length <= 7, `${h.saves.length} saves for 25 chunks in 5 s`);
     await h.keeper.stop();
     assert.equal(h.saves.at(-1)?.count, 25);
   });
 
-  it('lists the chunks verified while a save synced the data, which its stamps cover', async () => {
-    // Two chunks arrive during the first save's sync: without a second look, the record listed 0 chunks
-    // while the stamps covered both, and a restart trusting it fetched them again.
-    let arriving = [0, 1];
-    const h = harness({
-      duringFlush: () => {
-        const i = arriving.shift();
-        if (i !== undefined) h.verify(i);
-      },
-    });
+  it('lists the chunks verified while a save synced the data in the next save, within their second', async () => {
+    const h = harness({ flushMs: 100 });
+    // The first save starts at 750 ms and syncs until 850; two chunks come at 760 and 800.
+    await h.clock.advanceAsync(760);
+    h.verify(0);
+    await h.clock.advanceAsync(40);
+    h.verify(1);
+    await h.clock.advanceAsync(50);
+    // That save listed the chunks before its sync began.
+    assert.deepEqual(h.saves, [{ at: 850, count: 0 }]);
+    // The next starts as late as the chunk of 760 ms allows with a sync as long as the last: it is in the
+    // record at 1,760 ms, not at once, and not only once more chunks come.
     await h.clock.advanceAsync(1000);
-    arriving = [];
-    assert.deepEqual(h.saves[0], { at: 1000, count: 2 });
+    assert.deepEqual(h.saves, [
+      { at: 850, count: 0 },
+      { at: 1760, count: 2 },
+    ]);
     await h.keeper.stop();
+  });
+
+  it('syncs about once a second while chunks keep coming, each save begun early enough for its sync', async () => {
+    // A chunk every 100 ms for 6 s, and a sync that takes a fifth of a second: saving again as soon as a
+    // save ended synced the data back to back, 26 times here.
+    const h = harness({ flushMs: 200 });
+    for (let i = 0; i < 60; i++) {
+      h.verify(i);
+      await h.clock.advanceAsync(100);
+    }
+    eachInTheRecordWithinASecond(h, 6000);
+    assert.ok(h.flushes() <= 8, `${h.flushes()} syncs in 6 s`);
+    // The last save syncs on the fake clock too.
+    const stopped = h.keeper.stop();
+    await h.clock.advanceAsync(1000);
+    await stopped;
+    assert.equal(h.saves.at(-1)?.count, 60);
   });
 
   it('on a full disk says so once, in one line that names the file, and keeps trying each second', async () => {
@@ -236,6 +276,6 @@ describe('keepResumeData on the fake clock', () => {
   it('saves the state found at start once, and nothing more while nothing arrives', async () => {
     const h = harness();
     await h.clock.advanceAsync(10_000);
-    assert.deepEqual(h.saves, [{ at: 1000, count: 0 }]);
+    assert.deepEqual(h.saves, [{ at: 750, count: 0 }]);
   });
 });
