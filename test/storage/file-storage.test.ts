@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { TorrentLayout } from '../../src/metainfo/types.js';
@@ -18,6 +18,45 @@ async function writeAll(storage: FileStorage, built: ReturnType<typeof multiLayo
   for (const i of order ?? [...Array(built.layout.pieceCount).keys()])
     await storage.writePiece(i, piece(built, i));
 }
+
+describe('FileStorage, writes', () => {
+  it('issues one write at a time to a file, in the order asked, whatever arrives at once', async () => {
+    // Sixteen pieces of one file stored together: the kernel would take them one at a time anyway (the
+    // file's inode lock), with the pool's threads spinning on that lock meanwhile.
+    const built = buildLayout('one.bin', [{ path: ['one.bin'], length: 16 * 16_384 }], 16_384, false);
+    const root = join(dir, 'one.bin');
+    const s = new FileStorage(built.layout, root);
+    await s.prepare();
+    const probe = await open(join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
+    await probe.close();
+    const original = proto.write;
+    let inFlight = 0;
+    let most = 0;
+    const positions: unknown[] = [];
+    proto.write = async function (this: unknown, ...args: unknown[]) {
+      most = Math.max(most, ++inFlight);
+      positions.push(args[3]);
+      try {
+        return await original.apply(this, args);
+      } finally {
+        inFlight--;
+      }
+    };
+    try {
+      await Promise.all([...Array(16).keys()].map((i) => s.writePiece(i, piece(built, i))));
+    } finally {
+      proto.write = original;
+    }
+    assert.equal(most, 1);
+    assert.deepEqual(
+      positions,
+      [...Array(16).keys()].map((i) => i * 16_384),
+    );
+    await s.close();
+    assert.deepEqual(await readFile(root), built.content);
+  });
+});
 
 describe('FileStorage, multi-file', () => {
   it('writes pieces spanning three files in any order and reads back every block', async () => {
