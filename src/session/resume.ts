@@ -234,8 +234,10 @@ export function keepResumeData(
   onError: (message: string) => void,
 ): { stop(): Promise<void> } {
   const clock = session.clock;
-  let dirty = true;
-  /** When the oldest chunk that no save has listed yet was verified (the state found at start counts). */
+  /**
+   * When the oldest chunk that no save has listed yet was verified (the state found at start counts);
+   * undefined while every verified chunk is listed.
+   */
   let dirtySince: number | undefined = clock.now();
   /** How long the last save took, from listing the chunks to the record written; a guess until one has. */
   let lastSaveMs = SAVE_WITHIN_MS / 4;
@@ -244,7 +246,6 @@ export function keepResumeData(
   let cancelTimer: (() => void) | undefined;
   const save = async (): Promise<void> => {
     const started = clock.now();
-    dirty = false;
     dirtySince = undefined;
     // A chunk written while the data syncs is covered by the stamps but not listed: a restart within the
     // second before the next save would fetch it again, which is never wrong.
@@ -271,7 +272,7 @@ export function keepResumeData(
       .finally(() => {
         saving = undefined;
         // Chunks verified while this save ran are saved next, still within their second.
-        if (dirty) schedule(session.complete ? 0 : dueIn());
+        if (dirtySince !== undefined) schedule(session.complete ? 0 : dueIn());
       });
     return saving;
   };
@@ -285,7 +286,6 @@ export function keepResumeData(
     }, ms);
   };
   const off = session.events.on('piece-verified', () => {
-    dirty = true;
     dirtySince ??= clock.now();
     if (!saving) schedule(session.complete ? 0 : dueIn());
   });
@@ -296,7 +296,7 @@ export function keepResumeData(
       off();
       cancelTimer?.();
       await saving;
-      if (dirty) await saveOnce();
+      if (dirtySince !== undefined) await saveOnce();
     },
   };
 }
