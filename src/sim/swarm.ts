@@ -16,7 +16,7 @@ import { Bitfield } from '../shared/bitfield.js';
 import { type Clock, FakeClock, systemClock } from '../shared/clock.js';
 import { type Env, seededRandom } from '../shared/env.js';
 import { nodeNetwork } from '../shared/node-env.js';
-import { PieceBufferPool } from '../storage/buffer-pool.js';
+import { PieceBufferPool, plainSharedBuffer } from '../storage/buffer-pool.js';
 import { PieceHasher } from '../storage/hasher.js';
 import { MemoryStorage, type Storage } from '../storage/index.js';
 import { TrackerClient } from '../tracker/index.js';
@@ -121,8 +121,11 @@ export class Swarm {
   #origin = 0;
   #started = false;
   #realTracker: TrackerHandle | undefined;
-  /** One pool of piece buffers for every simulated session (see Env.pieceBuffers); idle ones are all kept. */
-  readonly #pieceBuffers = new PieceBufferPool(Number.POSITIVE_INFINITY);
+  /**
+   * One pool of piece buffers for every simulated session (see Env.pieceBuffers); idle ones are all kept.
+   * Nothing is written to a disk, so they need not be aligned for it.
+   */
+  readonly #pieceBuffers = new PieceBufferPool(Number.POSITIVE_INFINITY, plainSharedBuffer);
 
   constructor(scenario: Scenario, opts: { loopback?: boolean } = {}) {
     this.scenario = scenario;

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { TorrentLayout } from '../../src/metainfo/types.js';
 import { isChunkswarmError } from '../../src/shared/errors.js';
+import { alignedBuffer } from '../../src/storage/aligned.js';
 import { FileStorage, PieceHasher } from '../../src/storage/index.js';
+import { directIoIn } from './direct-io.js';
 import { buildLayout, multiLayout, piece, tempDir } from './helpers.js';
 
 let dir: string;
@@ -55,6 +57,49 @@ describe('FileStorage, writes', () => {
     );
     await s.close();
     assert.deepEqual(await readFile(root), built.content);
+  });
+});
+
+describe('FileStorage, O_DIRECT', () => {
+  /** The piece's bytes in a buffer from alignedBuffer, as a session's pool hands them to writePiece. */
+  const alignedPiece = (built: ReturnType<typeof buildLayout>, i: number): Buffer => {
+    const data = piece(built, i);
+    const out = alignedBuffer(data.length);
+    data.copy(out);
+    return out;
+  };
+
+  it('writes whole aligned pieces with O_DIRECT where the file system takes it, a short last piece through the cache', async () => {
+    const built = buildLayout('film.bin', [{ path: ['film.bin'], length: 8 * 65_536 + 1000 }], 65_536, false);
+    const root = join(dir, 'film.bin');
+    const s = new FileStorage(built.layout, root);
+    await s.prepare();
+    for (const i of [3, 0, 8, 7, 1, 2, 6, 5, 4]) await s.writePiece(i, alignedPiece(built, i));
+    assert.equal(s.directWrites, (await directIoIn(dir)) ? 8 : 0);
+    for (let i = 0; i < 9; i++) assert.deepEqual(await s.read(i, 0, piece(built, i).length), piece(built, i));
+    await s.close();
+    assert.deepEqual(await readFile(root), built.content);
+  });
+
+  it('goes through the page cache for buffers of other origin, spans at odd places, and when told to', async () => {
+    const one = buildLayout('film.bin', [{ path: ['film.bin'], length: 4 * 65_536 }], 65_536, false);
+    const plain = new FileStorage(one.layout, join(dir, 'plain.bin'));
+    const off = new FileStorage(one.layout, join(dir, 'off.bin'), { directIo: false });
+    for (let i = 0; i < 4; i++) {
+      await plain.writePiece(i, piece(one, i));
+      await off.writePiece(i, alignedPiece(one, i));
+    }
+    // Files of 10,000, 0, 3,000, 20,000 and 1,000 bytes: no span is whole 4 KiB blocks at a 4 KiB boundary.
+    const multi = multiLayout();
+    const spread = new FileStorage(multi.layout, join(dir, 'album'));
+    await spread.prepare();
+    for (let i = 0; i < multi.layout.pieceCount; i++) await spread.writePiece(i, alignedPiece(multi, i));
+    assert.deepEqual([plain.directWrites, off.directWrites, spread.directWrites], [0, 0, 0]);
+    for (const s of [plain, off, spread]) await s.close();
+    assert.deepEqual(await readFile(join(dir, 'plain.bin')), one.content);
+    assert.deepEqual(await readFile(join(dir, 'off.bin')), one.content);
+    for (const [k, f] of multi.layout.files.entries())
+      assert.deepEqual(await readFile(join(dir, 'album', ...f.path)), multi.fileData[k]);
   });
 });
 
