@@ -204,7 +204,11 @@ export class FileStorage implements Storage {
             this.#readFully(h, out, 0, s.length, file.offset + s.fileOffset),
           );
           await this.#withFile(f, true, 'write', (h) =>
-            writeInTurn(h, out, 0, s.length, s.fileOffset, () => this.directWrites++),
+            writeInTurn(
+              h,
+              { data: out, at: 0, length: s.length, position: s.fileOffset },
+              () => this.directWrites++,
+            ),
           );
         }
         this.#inFile[f] = 1;
@@ -295,7 +299,11 @@ export class FileStorage implements Storage {
       await Promise.all(
         this.#place(spans).map((s) =>
           this.#withFile(s.handle, true, 'write', (f) =>
-            writeInTurn(f, data, s.pieceOffset, s.length, s.position, () => this.directWrites++),
+            writeInTurn(
+              f,
+              { data, at: s.pieceOffset, length: s.length, position: s.position },
+              () => this.directWrites++,
+            ),
           ),
         ),
       );
@@ -629,37 +637,31 @@ export class FileStorage implements Storage {
   }
 }
 
+/** Bytes `at` to `at + length` of `data`, for the file at `position`. */
+interface SpanWrite {
+  readonly data: Buffer;
+  readonly at: number;
+  readonly length: number;
+  readonly position: number;
+}
+
 /**
  * Writes after the file's writes issued before it. The kernel lets one buffered write into a file at a
  * time (its inode lock): pieces written at once spun on that lock, 5% of a 1 GiB download's CPU samples,
  * and went no faster; one at a time they leave the pool's other threads free.
  */
-function writeInTurn(
-  f: OpenFile,
-  data: Buffer,
-  at: number,
-  length: number,
-  position: number,
-  wroteDirect: () => void,
-): Promise<void> {
-  const write = f.lastWrite.then(() => writeSpan(f, data, at, length, position, wroteDirect));
+function writeInTurn(f: OpenFile, span: SpanWrite, wroteDirect: () => void): Promise<void> {
+  const write = f.lastWrite.then(() => writeSpan(f, span, wroteDirect));
   f.lastWrite = write.catch(() => {});
   return write;
 }
 
 /** With O_DIRECT when the span allows it (see FileStorage.directWrites), through the page cache otherwise. */
-async function writeSpan(
-  f: OpenFile,
-  data: Buffer,
-  at: number,
-  length: number,
-  position: number,
-  wroteDirect: () => void,
-): Promise<void> {
+async function writeSpan(f: OpenFile, span: SpanWrite, wroteDirect: () => void): Promise<void> {
   const direct = f.direct;
-  if (direct && directWritable(data, at, length, position)) {
+  if (direct && directWritable(span.data, span.at, span.length, span.position)) {
     try {
-      await writeFully(direct, data, at, length, position);
+      await writeFully(direct, span);
       f.dirty = true;
       wroteDirect();
       return;
@@ -671,17 +673,11 @@ async function writeSpan(
       await direct.close().catch(() => {});
     }
   }
-  await writeFully(f.handle, data, at, length, position);
+  await writeFully(f.handle, span);
   f.dirty = true;
 }
 
-async function writeFully(
-  h: FileHandle,
-  data: Buffer,
-  at: number,
-  length: number,
-  position: number,
-): Promise<void> {
+async function writeFully(h: FileHandle, { data, at, length, position }: SpanWrite): Promise<void> {
   let done = 0;
   while (done < length) {
     const { bytesWritten } = await h.write(data, at + done, length - done, position + done);
