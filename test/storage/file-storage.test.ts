@@ -81,6 +81,34 @@ describe('FileStorage, O_DIRECT', () => {
     assert.deepEqual(await readFile(root), built.content);
   });
 
+  it('writes a piece again through the page cache when an O_DIRECT write is refused, and keeps that file there', async (t) => {
+    if (!(await directIoIn(dir))) {
+      t.diagnostic(`${dir} takes no O_DIRECT: every write goes through the page cache already`);
+      return;
+    }
+    const built = buildLayout('film.bin', [{ path: ['film.bin'], length: 4 * 65_536 }], 65_536, false);
+    const s = new FileStorage(built.layout, join(dir, 'film.bin'));
+    const probe = await open(join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
+    await probe.close();
+    const original = proto.write;
+    // The first handle written to is the O_DIRECT one: it refuses, as a device that wants more alignment would.
+    let refusing: number | undefined;
+    proto.write = async function (this: { fd: number }, ...args: unknown[]) {
+      refusing ??= this.fd;
+      if (this.fd === refusing) throw Object.assign(new Error('invalid argument'), { code: 'EINVAL' });
+      return original.apply(this, args);
+    };
+    try {
+      for (let i = 0; i < 4; i++) await s.writePiece(i, alignedPiece(built, i));
+    } finally {
+      proto.write = original;
+    }
+    assert.equal(s.directWrites, 0);
+    await s.close();
+    assert.deepEqual(await readFile(join(dir, 'film.bin')), built.content);
+  });
+
   it('goes through the page cache for buffers of other origin, spans at odd places, and when told to', async () => {
     const one = buildLayout('film.bin', [{ path: ['film.bin'], length: 4 * 65_536 }], 65_536, false);
     const plain = new FileStorage(one.layout, join(dir, 'plain.bin'));
