@@ -43,7 +43,7 @@ describe('alignedBuffer', () => {
 
   it('is memory the kernel takes for an O_DIRECT write, and the same memory 16 bytes on is not', async (t) => {
     if (!(await directIoIn(dir))) {
-      // Nothing to write with here (tmpfs, or not Linux): FileStorage's own tests cover the fallback.
+      // Nothing to write with here (tmpfs before Linux 6.6, or not Linux): FileStorage's own tests cover the fallback.
       t.diagnostic(`${dir} takes no O_DIRECT: only the alignment above is checked`);
       return;
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { alignedBuffer } from '../../src/storage/aligned.js';
 
 /**
- * Whether files in `dir` take O_DIRECT writes (Linux on most disk file systems; not tmpfs): a file opened
+ * Whether files in `dir` take O_DIRECT writes (Linux on most disk file systems, tmpfs since 6.6): a file opened
  * with it and one aligned block written, since some file systems accept the flag and refuse the write.
  */
 export async function directIoIn(dir: string): Promise<boolean> {
