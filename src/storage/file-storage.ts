@@ -559,7 +559,10 @@ export class FileStorage implements Storage {
     return entry;
   }
 
-  /** The file opened once more with O_DIRECT; undefined where that cannot be (tmpfs before Linux 6.6, some network and FUSE file systems). */
+  /**
+   * The file opened once more with O_DIRECT; undefined where that cannot be (tmpfs before Linux 6.6, some
+   * network and FUSE file systems).
+   */
   async #openDirect(path: string): Promise<FileHandle | undefined> {
     if (!this.#directIo || O_DIRECT === undefined) return undefined;
     try {
