@@ -533,8 +533,11 @@ export class FileStorage implements Storage {
         }
       }
     }
+    const direct = write ? await this.#openDirect(path) : undefined;
+    // Closed while the file was being opened: nothing after this check awaits, so no handle outlives close().
     if (this.#closed) {
       await handle.close().catch(() => {});
+      await direct?.close().catch(() => {});
       this.#checkOpen();
     }
     const old = this.#open.get(index);
@@ -543,7 +546,6 @@ export class FileStorage implements Storage {
       this.#open.delete(index);
       this.#retire(old);
     }
-    const direct = write ? await this.#openDirect(path) : undefined;
     const entry: OpenFile = {
       index,
       handle,
