@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { alignedBuffer, DIRECT_IO_ALIGN, directWritable } from '../../src/storage/aligned.js';
+import { PieceHasher } from '../../src/storage/hasher.js';
 import { directIoIn } from './direct-io.js';
 import { tempDir } from './helpers.js';
 
@@ -29,6 +31,18 @@ describe('alignedBuffer', () => {
         b.every((x) => x === i + 1),
         `buffer ${i} kept its bytes`,
       );
+  });
+
+  it('is shared memory the hashing workers read in place, at its offset in the slab', async () => {
+    const hasher = new PieceHasher({ threads: 2, inlineBelow: 0, inlineBelowRate: 0 });
+    try {
+      const pieces = [65_536, 65_536, 100_000].map((n, i) => alignedBuffer(n).fill(i + 1));
+      const hashes = await Promise.all(pieces.map((p) => hasher.sha1(p)));
+      hashes.forEach((h, i) => assert.deepEqual(h, createHash('sha1').update(pieces[i]!).digest()));
+      assert.ok(pieces.every((p) => p.buffer instanceof SharedArrayBuffer));
+    } finally {
+      await hasher.close();
+    }
   });
 
   it('tells which ranges may be written with O_DIRECT', () => {
