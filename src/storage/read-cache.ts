@@ -80,7 +80,9 @@ export class PieceReadCache {
       // piece-sized buffer anew.
       entry.read.then(
         (data) => {
-          if (data.buffer === buffer.buffer || failed.buffer !== buffer) return;
+          // Pool buffers may share one slab of memory: the same memory means the same buffer and offset.
+          const intoOurs = data.buffer === buffer.buffer && data.byteOffset === buffer.byteOffset;
+          if (intoOurs || failed.buffer !== buffer) return;
           failed.buffer = undefined;
           this.#buffers.give(buffer);
         },

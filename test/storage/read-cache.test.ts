@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { alignedBuffer } from '../../src/storage/aligned.js';
 import { PieceBufferPool } from '../../src/storage/buffer-pool.js';
 import { MemoryStorage, PieceReadCache, type Storage } from '../../src/storage/index.js';
 import { buildLayout, piece } from './helpers.js';
@@ -83,28 +84,34 @@ describe('PieceReadCache', () => {
     assert.equal(await turns(bounded), 24 * 4096, 'capped below the six peers, it cannot help');
   });
 
-  it('takes back at once a buffer the storage did not read into (a storage that hands out views)', async () => {
-    const { built, storage } = await stored();
-    // Serves views of what MemoryStorage holds, as the simulator's storage does, and notes the buffers it is offered.
-    const offered = new Set<Buffer>();
-    const views = {
-      layout: storage.layout,
-      read: async (index: number, begin: number, length: number, into?: Buffer) => {
-        if (into) offered.add(into);
-        return Buffer.from(await storage.read(index, begin, length));
-      },
-    } as unknown as typeof storage;
-    const cache = new PieceReadCache(views, { pieces: 2 });
-    const held = await cache.read(0, 0, 16);
-    for (const i of [1, 2, 3, 4, 5, 6, 7, 1, 3]) {
-      const b = await cache.read(i, 0, 4096);
-      assert.deepEqual(b.data, piece(built, i));
-      b.release();
-    }
-    assert.deepEqual(held.data, piece(built, 0).subarray(0, 16));
-    held.release();
-    assert.equal(offered.size, 1, 'one buffer, offered again and again');
-  });
+  for (const [kind, copyOf] of [
+    ['its own memory', (b: Buffer) => Buffer.from(b)],
+    // Views cut from the same slab as the pool's buffers: the same ArrayBuffer, not the same buffer.
+    ['slab memory, as the pool', alignedView],
+  ] as const) {
+    it(`takes back at once a buffer the storage did not read into (views of ${kind})`, async () => {
+      const { built, storage } = await stored();
+      // Serves views of what MemoryStorage holds, as the simulator's storage does, and notes the buffers it is offered.
+      const offered = new Set<Buffer>();
+      const views = {
+        layout: storage.layout,
+        read: async (index: number, begin: number, length: number, into?: Buffer) => {
+          if (into) offered.add(into);
+          return copyOf(await storage.read(index, begin, length));
+        },
+      } as unknown as typeof storage;
+      const cache = new PieceReadCache(views, { pieces: 2 });
+      const held = await cache.read(0, 0, 16);
+      for (const i of [1, 2, 3, 4, 5, 6, 7, 1, 3]) {
+        const b = await cache.read(i, 0, 4096);
+        assert.deepEqual(b.data, piece(built, i));
+        b.release();
+      }
+      assert.deepEqual(held.data, piece(built, 0).subarray(0, 16));
+      held.release();
+      assert.equal(offered.size, 1, 'one buffer, offered again and again');
+    });
+  }
 
   it('serves a piece it adopted without reading it, and gives its buffer to the pool once it is out and free', async () => {
     const { built, storage } = await stored();
@@ -141,4 +148,11 @@ describe('PieceReadCache', () => {
 /** Whether two buffers start at the same byte of the same memory (pool buffers may share one slab). */
 function sameMemory(a: Buffer, b: Buffer): boolean {
   return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+}
+
+/** A copy of `b` in a buffer from alignedBuffer (cut from the slab the pool's buffers come from). */
+function alignedView(b: Buffer): Buffer {
+  const out = alignedBuffer(b.length);
+  b.copy(out);
+  return out;
 }
