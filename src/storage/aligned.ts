@@ -66,3 +66,11 @@ export function directWritable(buf: Buffer, at: number, length: number, position
     length > 0
   );
 }
+
+/**
+ * Whether two buffers start at the same byte of the same memory. Buffers cut from one slab share their
+ * ArrayBuffer, so that alone no longer tells one pool buffer from another.
+ */
+export function sameMemory(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+}

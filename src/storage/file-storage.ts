@@ -204,11 +204,7 @@ export class FileStorage implements Storage {
             this.#readFully(h, out, 0, s.length, file.offset + s.fileOffset),
           );
           await this.#withFile(f, true, 'write', (h) =>
-            writeInTurn(
-              h,
-              { data: out, at: 0, length: s.length, position: s.fileOffset },
-              () => this.directWrites++,
-            ),
+            this.#write(h, { data: out, at: 0, length: s.length, position: s.fileOffset }),
           );
         }
         this.#inFile[f] = 1;
@@ -299,11 +295,7 @@ export class FileStorage implements Storage {
       await Promise.all(
         this.#place(spans).map((s) =>
           this.#withFile(s.handle, true, 'write', (f) =>
-            writeInTurn(
-              f,
-              { data, at: s.pieceOffset, length: s.length, position: s.position },
-              () => this.directWrites++,
-            ),
+            this.#write(f, { data, at: s.pieceOffset, length: s.length, position: s.position }),
           ),
         ),
       );
@@ -561,6 +553,11 @@ export class FileStorage implements Storage {
     return entry;
   }
 
+  /** Writes a span in its file's turn, counting it in directWrites when it went with O_DIRECT. */
+  async #write(f: OpenFile, span: SpanWrite): Promise<void> {
+    if (await writeInTurn(f, span)) this.directWrites++;
+  }
+
   /**
    * The file opened once more with O_DIRECT; undefined where that cannot be (tmpfs before Linux 6.6, some
    * network and FUSE file systems).
@@ -655,21 +652,26 @@ interface SpanWrite {
  * time (its inode lock): pieces written at once spun on that lock, 5% of a 1 GiB download's CPU samples,
  * and went no faster; one at a time they leave the pool's other threads free.
  */
-function writeInTurn(f: OpenFile, span: SpanWrite, wroteDirect: () => void): Promise<void> {
-  const write = f.lastWrite.then(() => writeSpan(f, span, wroteDirect));
-  f.lastWrite = write.catch(() => {});
+function writeInTurn(f: OpenFile, span: SpanWrite): Promise<boolean> {
+  const write = f.lastWrite.then(() => writeSpan(f, span));
+  f.lastWrite = write.then(
+    () => {},
+    () => {},
+  );
   return write;
 }
 
-/** With O_DIRECT when the span allows it (see FileStorage.directWrites), through the page cache otherwise. */
-async function writeSpan(f: OpenFile, span: SpanWrite, wroteDirect: () => void): Promise<void> {
+/**
+ * With O_DIRECT when the span allows it (see FileStorage.directWrites), through the page cache otherwise;
+ * true when it went with O_DIRECT.
+ */
+async function writeSpan(f: OpenFile, span: SpanWrite): Promise<boolean> {
   const direct = f.direct;
   if (direct && directWritable(span.data, span.at, span.length, span.position)) {
     try {
       await writeFully(direct, span);
       f.dirty = true;
-      wroteDirect();
-      return;
+      return true;
     } catch (err) {
       // A device that wants a larger alignment, or a file system that took the open but not the write:
       // this file goes through the page cache from now on, and this write is done again there, whole.
@@ -680,6 +682,7 @@ async function writeSpan(f: OpenFile, span: SpanWrite, wroteDirect: () => void):
   }
   await writeFully(f.handle, span);
   f.dirty = true;
+  return false;
 }
 
 async function writeFully(h: FileHandle, { data, at, length, position }: SpanWrite): Promise<void> {

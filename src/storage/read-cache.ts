@@ -1,5 +1,6 @@
 import { pieceSize } from '../metainfo/index.js';
 import type { BufferPool } from '../shared/env.js';
+import { sameMemory } from './aligned.js';
 import { PieceBufferPool } from './buffer-pool.js';
 import type { Storage } from './storage.js';
 
@@ -80,9 +81,7 @@ export class PieceReadCache {
       // piece-sized buffer anew.
       entry.read.then(
         (data) => {
-          // Pool buffers may share one slab of memory: the same memory means the same buffer and offset.
-          const intoOurs = data.buffer === buffer.buffer && data.byteOffset === buffer.byteOffset;
-          if (intoOurs || failed.buffer !== buffer) return;
+          if (sameMemory(data, buffer) || failed.buffer !== buffer) return;
           failed.buffer = undefined;
           this.#buffers.give(buffer);
         },
