@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { alignedBuffer, DIRECT_IO_ALIGN, directWritable } from '../../src/storage/aligned.js';
 import { PieceHasher } from '../../src/storage/hasher.js';
-import { directIoIn } from './direct-io.js';
-import { tempDir } from './helpers.js';
+import { directIoIn, tempDir } from './helpers.js';
 
 describe('alignedBuffer', () => {
   let dir: string;

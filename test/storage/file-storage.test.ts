@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdir, open, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { TorrentLayout } from '../../src/metainfo/types.js';
 import { isChunkswarmError } from '../../src/shared/errors.js';
-import { alignedBuffer } from '../../src/storage/aligned.js';
 import { FileStorage, PieceHasher } from '../../src/storage/index.js';
-import { directIoIn } from './direct-io.js';
-import { buildLayout, multiLayout, piece, tempDir } from './helpers.js';
+import {
+  alignedCopy,
+  buildLayout,
+  directIoIn,
+  multiLayout,
+  piece,
+  tempDir,
+  withFileHandleWrite,
+} from './helpers.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -29,27 +35,23 @@ describe('FileStorage, writes', () => {
     const root = join(dir, 'one.bin');
     const s = new FileStorage(built.layout, root);
     await s.prepare();
-    const probe = await open(join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
-    await probe.close();
-    const original = proto.write;
     let inFlight = 0;
     let most = 0;
     const positions: unknown[] = [];
-    proto.write = async function (this: unknown, ...args: unknown[]) {
-      most = Math.max(most, ++inFlight);
-      positions.push(args[3]);
-      try {
-        return await original.apply(this, args);
-      } finally {
-        inFlight--;
-      }
-    };
-    try {
-      await Promise.all([...Array(16).keys()].map((i) => s.writePiece(i, piece(built, i))));
-    } finally {
-      proto.write = original;
-    }
+    await withFileHandleWrite(
+      dir,
+      (original) =>
+        async function (this: unknown, ...args: unknown[]) {
+          most = Math.max(most, ++inFlight);
+          positions.push(args[3]);
+          try {
+            return await original.apply(this, args);
+          } finally {
+            inFlight--;
+          }
+        },
+      () => Promise.all([...Array(16).keys()].map((i) => s.writePiece(i, piece(built, i)))),
+    );
     assert.equal(most, 1);
     assert.deepEqual(
       positions,
@@ -61,20 +63,12 @@ describe('FileStorage, writes', () => {
 });
 
 describe('FileStorage, O_DIRECT', () => {
-  /** The piece's bytes in a buffer from alignedBuffer, as a session's pool hands them to writePiece. */
-  const alignedPiece = (built: ReturnType<typeof buildLayout>, i: number): Buffer => {
-    const data = piece(built, i);
-    const out = alignedBuffer(data.length);
-    data.copy(out);
-    return out;
-  };
-
   it('writes whole aligned pieces with O_DIRECT where the file system takes it, a short last piece through the cache', async () => {
     const built = buildLayout('film.bin', [{ path: ['film.bin'], length: 8 * 65_536 + 1000 }], 65_536, false);
     const root = join(dir, 'film.bin');
     const s = new FileStorage(built.layout, root);
     await s.prepare();
-    for (const i of [3, 0, 8, 7, 1, 2, 6, 5, 4]) await s.writePiece(i, alignedPiece(built, i));
+    for (const i of [3, 0, 8, 7, 1, 2, 6, 5, 4]) await s.writePiece(i, alignedCopy(piece(built, i)));
     assert.equal(s.directWrites, (await directIoIn(dir)) ? 8 : 0);
     for (let i = 0; i < 9; i++) assert.deepEqual(await s.read(i, 0, piece(built, i).length), piece(built, i));
     await s.close();
@@ -88,22 +82,20 @@ describe('FileStorage, O_DIRECT', () => {
     }
     const built = buildLayout('film.bin', [{ path: ['film.bin'], length: 4 * 65_536 }], 65_536, false);
     const s = new FileStorage(built.layout, join(dir, 'film.bin'));
-    const probe = await open(join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
-    await probe.close();
-    const original = proto.write;
     // The first handle written to is the O_DIRECT one: it refuses, as a device that wants more alignment would.
     let refusing: number | undefined;
-    proto.write = async function (this: { fd: number }, ...args: unknown[]) {
-      refusing ??= this.fd;
-      if (this.fd === refusing) throw Object.assign(new Error('invalid argument'), { code: 'EINVAL' });
-      return original.apply(this, args);
-    };
-    try {
-      for (let i = 0; i < 4; i++) await s.writePiece(i, alignedPiece(built, i));
-    } finally {
-      proto.write = original;
-    }
+    await withFileHandleWrite(
+      dir,
+      (original) =>
+        async function (this: { fd: number }, ...args: unknown[]) {
+          refusing ??= this.fd;
+          if (this.fd === refusing) throw Object.assign(new Error('invalid argument'), { code: 'EINVAL' });
+          return original.apply(this, args);
+        },
+      async () => {
+        for (let i = 0; i < 4; i++) await s.writePiece(i, alignedCopy(piece(built, i)));
+      },
+    );
     assert.equal(s.directWrites, 0);
     await s.close();
     assert.deepEqual(await readFile(join(dir, 'film.bin')), built.content);
@@ -115,13 +107,14 @@ describe('FileStorage, O_DIRECT', () => {
     const off = new FileStorage(one.layout, join(dir, 'off.bin'), { directIo: false });
     for (let i = 0; i < 4; i++) {
       await plain.writePiece(i, piece(one, i));
-      await off.writePiece(i, alignedPiece(one, i));
+      await off.writePiece(i, alignedCopy(piece(one, i)));
     }
     // Files of 10,000, 0, 3,000, 20,000 and 1,000 bytes: no span is whole 4 KiB blocks at a 4 KiB boundary.
     const multi = multiLayout();
     const spread = new FileStorage(multi.layout, join(dir, 'album'));
     await spread.prepare();
-    for (let i = 0; i < multi.layout.pieceCount; i++) await spread.writePiece(i, alignedPiece(multi, i));
+    for (let i = 0; i < multi.layout.pieceCount; i++)
+      await spread.writePiece(i, alignedCopy(piece(multi, i)));
     assert.deepEqual([plain.directWrites, off.directWrites, spread.directWrites], [0, 0, 0]);
     for (const s of [plain, off, spread]) await s.close();
     assert.deepEqual(await readFile(join(dir, 'plain.bin')), one.content);

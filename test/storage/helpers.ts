@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FileEntry, TorrentLayout } from '../../src/metainfo/types.js';
+import { alignedBuffer } from '../../src/storage/aligned.js';
 
 /** Deterministic bytes that differ at every offset and seed, so a misplaced span shows up. */
 export function bytes(length: number, seed: number): Buffer {
@@ -86,4 +88,58 @@ export function piece(built: Built, index: number): Buffer {
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'chunkswarm-storage-'));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A copy of `b` in a buffer from alignedBuffer, as a session's pool hands pieces to storage. */
+export function alignedCopy(b: Buffer): Buffer {
+  const out = alignedBuffer(b.length);
+  b.copy(out);
+  return out;
+}
+
+/**
+ * Whether files in `dir` take O_DIRECT writes (Linux on most disk file systems, tmpfs since 6.6): a file opened
+ * with it and one aligned block written, since some file systems accept the flag and refuse the write.
+ */
+export async function directIoIn(dir: string): Promise<boolean> {
+  const flag = (constants as { O_DIRECT?: number }).O_DIRECT;
+  if (flag === undefined) return false;
+  const path = join(dir, '.direct-io-probe');
+  try {
+    const h = await open(path, constants.O_WRONLY | constants.O_CREAT | flag, 0o600);
+    try {
+      await h.write(alignedBuffer(4096), 0, 4096, 0);
+    } finally {
+      await h.close();
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
+type Write = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * Runs `body` with every FileHandle's `write` replaced by `wrap(original)` (called with the handle as `this`),
+ * and puts the original back after. FileHandle is not exported, so its prototype is taken from a handle.
+ */
+export async function withFileHandleWrite<T>(
+  dir: string,
+  wrap: (original: Write) => Write,
+  body: () => Promise<T>,
+): Promise<T> {
+  const probe = await open(join(dir, '.write-probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as { write: Write };
+  await probe.close();
+  await rm(join(dir, '.write-probe'), { force: true });
+  const original = proto.write;
+  proto.write = wrap(original);
+  try {
+    return await body();
+  } finally {
+    proto.write = original;
+  }
 }

@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { alignedBuffer } from '../../src/storage/aligned.js';
+import { sameMemory } from '../../src/storage/aligned.js';
 import { PieceBufferPool } from '../../src/storage/buffer-pool.js';
 import { MemoryStorage, PieceReadCache, type Storage } from '../../src/storage/index.js';
-import { buildLayout, piece } from './helpers.js';
+import { alignedCopy, buildLayout, piece } from './helpers.js';
 
 async function stored() {
   // Eight pieces of 4 KiB, each with its own bytes.
@@ -87,7 +87,7 @@ describe('PieceReadCache', () => {
   for (const [kind, copyOf] of [
     ['its own memory', (b: Buffer) => Buffer.from(b)],
     // Views cut from the same slab as the pool's buffers: the same ArrayBuffer, not the same buffer.
-    ['slab memory, as the pool', alignedView],
+    ['slab memory, as the pool', alignedCopy],
   ] as const) {
     it(`takes back at once a buffer the storage did not read into (views of ${kind})`, async () => {
       const { built, storage } = await stored();
@@ -144,15 +144,3 @@ describe('PieceReadCache', () => {
     assert.equal(inMemory.adopt(3, Buffer.from(piece(built, 3))), false);
   });
 });
-
-/** Whether two buffers start at the same byte of the same memory (pool buffers may share one slab). */
-function sameMemory(a: Buffer, b: Buffer): boolean {
-  return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
-}
-
-/** A copy of `b` in a buffer from alignedBuffer (cut from the slab the pool's buffers come from). */
-function alignedView(b: Buffer): Buffer {
-  const out = alignedBuffer(b.length);
-  b.copy(out);
-  return out;
-}
