@@ -36,6 +36,11 @@ export interface ResumeRecord {
   readonly files: readonly FileStamp[];
   /** Absent: every file holds its own bytes (no selection, no part file). */
   readonly placement?: Placement | undefined;
+  /**
+   * Chunks not listed whose writes had begun when the files were stamped: their bytes may be on disk
+   * under the same stamps, so a start that trusts the record hashes these. Absent: none.
+   */
+  readonly unsure?: Bitfield | undefined;
 }
 
 const MAGIC = 'chunkswarm resume';
@@ -58,6 +63,7 @@ export function encodeResume(r: ResumeRecord): Buffer {
     d.set('in file', [...r.placement.inFile]);
     d.set('part', stampValue(r.placement.part));
   }
+  if (r.unsure && r.unsure.count > 0) d.set('unsure', Buffer.from(r.unsure.bytes));
   return encode(d);
 }
 
@@ -67,6 +73,10 @@ function readStamp(f: BValue): FileStamp | undefined {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < -1) return undefined;
   if (!Buffer.isBuffer(mtime) || !/^\d{1,25}$/.test(mtime.toString('latin1'))) return undefined;
   return { size, mtimeNs: BigInt(mtime.toString('latin1')) };
+}
+
+function bitsOf(raw: Buffer | undefined, pieceCount: number): Bitfield | undefined {
+  return raw?.length === Math.ceil(pieceCount / 8) ? new Bitfield(pieceCount, raw) : undefined;
 }
 
 /** The record, or undefined when the bytes are not a resume record of this torrent. Never throws. */
@@ -79,9 +89,11 @@ export function decodeResume(
     if (!isDict(d) || getInt(d, MAGIC, CODE) !== VERSION) return undefined;
     const infoHash = getBytes(d, 'info hash', CODE);
     if (!infoHash?.equals(expect.infoHash)) return undefined;
-    const raw = getBytes(d, 'pieces', CODE);
-    if (raw?.length !== Math.ceil(expect.pieceCount / 8)) return undefined;
-    const pieces = new Bitfield(expect.pieceCount, raw);
+    const pieces = bitsOf(getBytes(d, 'pieces', CODE), expect.pieceCount);
+    if (!pieces) return undefined;
+    const unsureBits = getBytes(d, 'unsure', CODE);
+    const unsure = unsureBits ? bitsOf(unsureBits, expect.pieceCount) : new Bitfield(expect.pieceCount);
+    if (!unsure) return undefined;
     const list = getList(d, 'files', CODE);
     if (list?.length !== expect.fileCount) return undefined;
     const files: FileStamp[] = [];
@@ -91,13 +103,13 @@ export function decodeResume(
       files.push(stamp);
     }
     const inFile = getList(d, 'in file', CODE);
-    if (inFile === undefined) return { infoHash, pieces, files };
+    if (inFile === undefined) return { infoHash, pieces, files, unsure };
     if (!inFile.every((i) => typeof i === 'number' && Number.isSafeInteger(i) && i >= 0 && i < list.length))
       return undefined;
     const part = d.get('part');
     const partStamp = part === undefined ? undefined : readStamp(part);
     if (!partStamp) return undefined;
-    return { infoHash, pieces, files, placement: { inFile: inFile as number[], part: partStamp } };
+    return { infoHash, pieces, files, unsure, placement: { inFile: inFile as number[], part: partStamp } };
   } catch {
     // A torn or foreign file is no record at all: the data gets checked in full.
     return undefined;
@@ -203,6 +215,8 @@ export interface StampedStorage {
   flush(): Promise<void>;
   readonly partPath?: string | undefined;
   isFileCreated?(fileIndex: number): boolean;
+  /** The pieces it has begun to write since it opened, finished or not. */
+  writesBegun?(): Bitfield;
 }
 
 async function placementOf(storage: StampedStorage): Promise<Placement | undefined> {
@@ -247,14 +261,16 @@ export function keepResumeData(
   const save = async (): Promise<void> => {
     const started = clock.now();
     dirtySince = undefined;
-    // A chunk written while the data syncs is covered by the stamps but not listed: a restart within the
-    // second before the next save would fetch it again, which is never wrong.
     const pieces = session.have.clone();
     try {
       await storage.flush();
       const files = await stampFiles(storage.paths);
       const placement = await placementOf(storage);
-      await file.save({ infoHash: session.infoHash, pieces, files, placement });
+      // A chunk written while the data synced, or still being written, is covered by the stamps but not
+      // listed (a file's time changes as its write begins): the next start hashes these few.
+      const unsure = storage.writesBegun?.();
+      if (unsure) for (const i of pieces.indexes()) unsure.clear(i);
+      await file.save({ infoHash: session.infoHash, pieces, files, placement, unsure });
     } finally {
       lastSaveMs = clock.now() - started;
     }
@@ -301,6 +317,20 @@ export function keepResumeData(
   };
 }
 
+/** The record's chunks, and those of its unsure ones whose bytes on disk hash right. */
+async function withUnsure(
+  record: ResumeRecord,
+  storage: FileStorage,
+  hasher: PieceHasher,
+): Promise<Bitfield> {
+  const have = record.pieces.clone();
+  if (record.unsure && record.unsure.count > 0) {
+    const found = await storage.verifyExisting({ hasher, only: record.unsure });
+    for (const i of found.indexes()) have.set(i);
+  }
+  return have;
+}
+
 /**
  * Opens a download's files where the last run left their bytes, and finds what of them is verified: from
  * the record when everything is as it stamped, else by hashing. A different selection this time is then
@@ -341,7 +371,9 @@ export async function openDownloadStorage(opts: {
     placed ? { selection: { files: placed, partPath: opts.partPath } } : {},
   );
   const trusted = record !== undefined && (await stillTrue(record, storage));
-  const have = trusted ? record.pieces : await storage.verifyExisting({ hasher: opts.hasher });
+  const have = trusted
+    ? await withUnsure(record, storage, opts.hasher)
+    : await storage.verifyExisting({ hasher: opts.hasher });
   if (placed) {
     try {
       await storage.setSelection(opts.files ?? new Set(all), have);

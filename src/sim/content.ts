@@ -17,7 +17,7 @@ import type { Metainfo, TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { seededRandom } from '../shared/env.js';
 import { ChunkswarmError } from '../shared/errors.js';
-import { PieceHasher, type Storage } from '../storage/index.js';
+import { PieceHasher, type Storage, type VerifyOptions } from '../storage/index.js';
 
 export const SIM_BLOCK = 16 * 1024;
 const MAGIC = 0x4353_494d; // "CSIM"
@@ -165,8 +165,10 @@ export class SyntheticStorage implements Storage {
     this.held.set(index);
   }
 
-  async verifyExisting(): Promise<Bitfield> {
-    return new Bitfield(this.layout.pieceCount, this.held.bytes);
+  async verifyExisting(opts: VerifyOptions = {}): Promise<Bitfield> {
+    const bits = new Bitfield(this.layout.pieceCount, this.held.bytes);
+    if (opts.only) for (const i of this.held.indexes()) if (!opts.only.has(i)) bits.clear(i);
+    return bits;
   }
 
   async flush(): Promise<void> {}
@@ -195,8 +197,8 @@ export class CorruptingStorage implements Storage {
     return this.#inner.writePiece(index, data);
   }
 
-  verifyExisting(): Promise<Bitfield> {
-    return this.#inner.verifyExisting();
+  verifyExisting(opts?: VerifyOptions): Promise<Bitfield> {
+    return this.#inner.verifyExisting(opts);
   }
 
   flush(): Promise<void> {

@@ -126,7 +126,7 @@ export class ChunkFolderStorage implements Storage {
       layout.pieceCount,
       hasher ? hasher.threads + 2 : 2,
       async (i) => {
-        if (!present.has(i)) return false;
+        if (!present.has(i) || (opts.only && !opts.only.has(i))) return false;
         const data = await this.#readChunk(i);
         if (typeof data === 'string') return false;
         const digest = hasher ? await hasher.sha1(data, { transfer: true }) : sha1(data);

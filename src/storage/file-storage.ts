@@ -106,6 +106,8 @@ export class FileStorage implements Storage {
   #gate: Promise<void> | undefined;
   /** Pieces written or found verified by this storage: setSelection moves their bytes even if the caller's `have` does not list them yet. */
   readonly #stored: Bitfield;
+  /** Pieces whose writes have begun since the storage opened: a resume record hashes those it does not list. */
+  readonly #begun: Bitfield;
 
   constructor(layout: TorrentLayout, contentPath: string, opts: FileStorageOptions = {}) {
     this.layout = layout;
@@ -126,6 +128,7 @@ export class FileStorage implements Storage {
     }
     this.#inFile = new Uint8Array(layout.files.length).fill(1);
     this.#stored = new Bitfield(layout.pieceCount);
+    this.#begun = new Bitfield(layout.pieceCount);
     const sel = opts.selection;
     if (sel) {
       this.#partPath = resolve(sel.partPath);
@@ -291,6 +294,7 @@ export class FileStorage implements Storage {
     }
     checkWholePiece(this.layout, index, data);
     const spans = spansOf(this.layout, index);
+    this.#begun.set(index);
     await this.#guarded(async () => {
       await Promise.all(
         this.#place(spans).map((s) =>
@@ -350,6 +354,11 @@ export class FileStorage implements Storage {
     return index === this.#paths.length ? this.#partPath! : this.#paths[index]!;
   }
 
+  /** A copy of the pieces whose writes have begun since the storage opened, finished or not. */
+  writesBegun(): Bitfield {
+    return this.#begun.clone();
+  }
+
   async verifyExisting(opts: VerifyOptions = {}): Promise<Bitfield> {
     this.#checkOpen();
     const { layout } = this;
@@ -373,6 +382,7 @@ export class FileStorage implements Storage {
       layout.pieceCount,
       window,
       async (i) => {
+        if (opts.only && !opts.only.has(i)) return false;
         const spans = this.#place(spansOf(layout, i));
         if (!spans.every((s) => sizes[s.handle]! >= s.position + s.length)) return false;
         // A piece with no byte in a selected file is not wanted: do not hash the part file's holes.

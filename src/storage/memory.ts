@@ -44,7 +44,7 @@ export class MemoryStorage implements Storage {
     this.#checkOpen();
     const bits = new Bitfield(this.layout.pieceCount);
     for (let i = 0; i < this.layout.pieceCount; i++) {
-      const piece = this.#pieces.get(i);
+      const piece = opts.only && !opts.only.has(i) ? undefined : this.#pieces.get(i);
       if (piece) {
         const digest = opts.hasher
           ? await opts.hasher.sha1(piece)

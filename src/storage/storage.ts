@@ -7,6 +7,8 @@ export interface VerifyOptions {
   onProgress?: (done: number, total: number) => void;
   /** Hash on these worker threads; without one, hashing runs on the calling thread. */
   hasher?: PieceHasher;
+  /** Check only these pieces; the others count as missing. */
+  only?: Bitfield;
 }
 
 /** Where a torrent's verified bytes live. Every method rejects with ChunkswarmError (ESTORAGE, ...). */

@@ -4,14 +4,17 @@
  * the caller check the data in full.
  */
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { buildInfoDict } from '../../src/metainfo/create.js';
+import { metainfoFromInfoBytes } from '../../src/metainfo/parse.js';
 import {
   decodeResume,
   encodeResume,
   keepResumeData,
+  openDownloadStorage,
   ResumeFile,
   sameStamps,
   stampFiles,
@@ -21,6 +24,8 @@ import type { SessionEvents } from '../../src/session/session.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { FakeClock } from '../../src/shared/clock.js';
 import { TypedEmitter } from '../../src/shared/events.js';
+import { FileStorage, PieceHasher } from '../../src/storage/index.js';
+import { buildLayout, piece } from '../storage/helpers.js';
 
 const infoHash = Buffer.alloc(20, 7);
 let dir = '';
@@ -56,6 +61,16 @@ describe('resume record', () => {
     // A file index the torrent does not have is no record.
     const bad = { ...record, placement: { inFile: [2], part: { size: 1, mtimeNs: 1n } } };
     assert.equal(decodeResume(encodeResume(bad), expect), undefined);
+  });
+
+  it('keeps the unsure chunks, and is no record when their bitfield has the wrong length', () => {
+    const unsure = Bitfield.fromString('0100100000');
+    const back = decodeResume(encodeResume({ ...record, unsure }), expect);
+    assert.equal(back?.unsure?.toString(), '0100100000');
+    // Written without any: none.
+    assert.equal(decodeResume(encodeResume(record), expect)?.unsure?.count, 0);
+    const long = encodeResume({ ...record, unsure: Bitfield.fromString('01001000001000000') });
+    assert.equal(decodeResume(long, expect), undefined);
   });
 
   it('is no record when written by version 1, which did not say where a selection kept its bytes', () => {
@@ -277,5 +292,57 @@ describe('keepResumeData on the fake clock', () => {
     const h = harness();
     await h.clock.advanceAsync(10_000);
     assert.deepEqual(h.saves, [{ at: 750, count: 0 }]);
+  });
+});
+
+describe('a record and the writes around it, on a real file', () => {
+  const hasher = new PieceHasher({ inlineBelow: Number.POSITIVE_INFINITY });
+  after(() => hasher.close());
+
+  it('lists the chunks written after the list as unsure; the next start hashes them, keeps the whole, drops the torn', async () => {
+    const built = buildLayout('rec.bin', [{ path: ['rec.bin'], length: 4 * 16_384 + 5 }], 16_384, false);
+    const m = metainfoFromInfoBytes(buildInfoDict(built.layout));
+    const folder = await mkdtemp(join(dir, 'unsure-'));
+    const contentPath = join(folder, 'rec.bin');
+    const resume = new ResumeFile(folder, m.infoHashHex);
+    const storage = new FileStorage(m, contentPath);
+    await storage.prepare();
+    // The session has verified chunk 0 when a save lists its chunks; chunks 1 to 3 are stored while the
+    // save syncs (their writes change the file's time before the stamp), chunk 3 only in part when the
+    // process dies.
+    const have = Bitfield.fromString('10000');
+    for (let i = 0; i < 4; i++) await storage.writePiece(i, piece(built, i));
+    const h = await open(contentPath, 'r+');
+    await h.write(Buffer.alloc(100), 0, 100, 3 * 16_384 + 50);
+    await h.close();
+    const subject = {
+      have,
+      infoHash: m.infoHash,
+      events: new TypedEmitter<SessionEvents>(),
+      clock: new FakeClock(0),
+      complete: false,
+    };
+    await keepResumeData(subject, storage, resume, (e) => assert.fail(e)).stop();
+    await storage.close();
+    const record = await resume.read({ infoHash: m.infoHash, pieceCount: m.pieceCount, fileCount: 1 });
+    assert.equal(record?.pieces.toString(), '10000');
+    assert.equal(record?.unsure?.toString(), '01110');
+
+    // The files are as stamped: the record is trusted, and its unsure chunks are hashed, not taken.
+    const opened = await openDownloadStorage({
+      metainfo: m,
+      contentPath,
+      partPath: join(folder, 'part'),
+      files: undefined,
+      resume,
+      hasher,
+    });
+    await opened.storage.close();
+    assert.equal(opened.recorded, true);
+    assert.equal(
+      opened.have.toString(),
+      '11100',
+      'whole chunks on disk that the record did not list are held',
+    );
   });
 });
