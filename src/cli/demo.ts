@@ -21,7 +21,7 @@ import { ChunkFolderStorage, FileStorage } from '../storage/index.js';
 import { createColors, formatBytes, formatDuration } from './format.js';
 import { ProgressBoard } from './progress.js';
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'main.cjs');
 const c = createColors(process.stdout.isTTY);
 const children: ChildProcess[] = [];
 

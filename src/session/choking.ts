@@ -300,7 +300,7 @@ export class Choking {
    * 1,000-peer flash crowd, where every leecher starts with nothing, 4 + 1 slots took 1.25 s of a 1 MiB/s
    * uplink to pass on a first 256 KiB piece, and the swarm's uploads reached full speed only at about 10 s.
    * In the simulator that run went from 87.8% to 89.1% of the fluid bound; a slow seeder without super-seeding
-   * before 16 faster leechers lost 1.7 points (docs/ARCHITECTURE.md, The simulator). A slot gained with a
+   * before 16 faster leechers lost 1.7 points (docs/MEASUREMENTS.md, The simulator). A slot gained with a
    * piece fills at the next INTERESTED (after our HAVE, a peer that wants the new piece) or at the rechoke:
    * filled at once from the peers already waiting, the small scenarios did worse.
    */
@@ -320,7 +320,7 @@ export class Choking {
    * Eight at a time, the first holders appear after eight piece-times and pass their pieces on while the
    * seeder serves the next eight: in the simulator a 1,000-peer flash crowd went from 86.2% to 87.8% of the
    * fluid bound, 300 peers from 89.6% to 90.6% and 20 leechers from 72.3% to 76.5% over three seeds; a slow
-   * seeder before 16 faster leechers lost 88.6% -> 86.8% (docs/ARCHITECTURE.md, The simulator).
+   * seeder before 16 faster leechers lost 88.6% -> 86.8% (docs/MEASUREMENTS.md, The simulator).
    */
   get #rotating(): boolean {
     return this.s.uploadBucket.rate <= 0;
@@ -333,7 +333,7 @@ export class Choking {
    * of a 1,000-peer flash crowd 9 leechers held pieces instead of 21, at 2 s 48 instead of 92, and the run went
    * from 89.1% to 90.2% of the fluid bound, 300 peers from 91.7% to 92.7%. With fewer leechers every one
    * gets its turn soon anyway, and shorter turns only moved the seeder's uplink between more connections
-   * (a slow seeder before 16 leechers: 86.8% -> 83.7% over 16 seeds; docs/ARCHITECTURE.md, The simulator).
+   * (a slow seeder before 16 leechers: 86.8% -> 83.7% over 16 seeds; docs/MEASUREMENTS.md, The simulator).
    * `leechers` is #leechers(), passed in where the caller has counted them already.
    */
   #onePerTurn(leechers: number): boolean {

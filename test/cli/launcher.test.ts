@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Harness, makeFile, requireBuild } from '../integration/harness.js';
+import { Harness, makeFile, ROOT, requireBuild } from '../integration/harness.js';
 
 const h = new Harness();
 let torrent = '';
@@ -52,4 +52,11 @@ test('a cache V8 refuses is replaced at exit, and the command still answers the 
   assert.equal(JSON.parse(out).files[0].path, 'notes.txt');
   const now = readFileSync(path);
   assert.ok(now.length > 10_000 && !now.equals(Buffer.alloc(good.length, 7)), 'the refused bytes are gone');
+});
+
+test('the bundle is ASCII, so the launcher hands V8 one byte a character without decoding UTF-8', () => {
+  const bundle = readFileSync(join(ROOT, 'dist', 'cli', 'app.cjs'));
+  assert.ok(bundle.length > 100_000, `the bundle holds the command line: ${bundle.length} bytes`);
+  const at = bundle.findIndex((b) => b > 0x7f);
+  assert.equal(at, -1, `a non-ASCII byte at ${at}: ${bundle.subarray(Math.max(0, at - 40), at + 10)}`);
 });

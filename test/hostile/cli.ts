@@ -1,6 +1,6 @@
 /**
  * Starting the chunkswarm CLI for hostile tests. CHUNKSWARM_BIN may name another build of
- * `dist/cli/main.js` (a private build, while the shared dist/ is being rebuilt by someone else).
+ * `dist/cli/main.cjs` (a private build, while the shared dist/ is being rebuilt by someone else).
  */
 import { BIN, type Harness, type Proc } from '../integration/harness.js';
 

@@ -1,5 +1,4 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { ChunkswarmError, describeError } from '../../shared/errors.js';
 
 export interface HttpGetOptions {
@@ -38,15 +37,25 @@ export async function httpGet(url: string, opts: HttpGetOptions = {}): Promise<B
 
 type Outcome = { kind: 'body'; body: Buffer } | { kind: 'redirect'; location: string };
 
-function getOnce(url: string, remainingMs: number, timeoutMs: number, maxBytes: number): Promise<Outcome> {
+async function getOnce(
+  url: string,
+  remainingMs: number,
+  timeoutMs: number,
+  maxBytes: number,
+): Promise<Outcome> {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     return Promise.reject(new ChunkswarmError('ETRACKER_UNREACHABLE', `not a valid URL: ${url}`));
   }
+  // https (with tls) is loaded on a first https tracker: a few ms of every start that most never need.
   const request =
-    parsed.protocol === 'http:' ? httpRequest : parsed.protocol === 'https:' ? httpsRequest : undefined;
+    parsed.protocol === 'http:'
+      ? httpRequest
+      : parsed.protocol === 'https:'
+        ? (await import('node:https')).request
+        : undefined;
   if (!request) {
     return Promise.reject(
       new ChunkswarmError(
