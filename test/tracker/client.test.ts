@@ -99,6 +99,14 @@ describe('httpGet', () => {
     );
     await assert.rejects(httpGet('nonsense'), isCode('ETRACKER_UNREACHABLE', /not a valid URL/));
   });
+
+  it('speaks https (loaded on the first https URL): refused, or a server that is not TLS, is a coded error', async () => {
+    await assert.rejects(
+      httpGet(`https://127.0.0.1:${await deadPort()}/x`),
+      isCode('ETRACKER_UNREACHABLE', /ECONNREFUSED/),
+    );
+    await assert.rejects(httpGet(`${base.replace('http:', 'https:')}/ok`), isChunkswarmError);
+  });
 });
 
 describe('TrackerClient', () => {
