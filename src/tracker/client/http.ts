@@ -47,7 +47,7 @@ async function getOnce(
   try {
     parsed = new URL(url);
   } catch {
-    return Promise.reject(new ChunkswarmError('ETRACKER_UNREACHABLE', `not a valid URL: ${url}`));
+    throw new ChunkswarmError('ETRACKER_UNREACHABLE', `not a valid URL: ${url}`);
   }
   // https (with tls) is loaded on a first https tracker: a few ms of every start that most never need.
   const request =
@@ -57,11 +57,9 @@ async function getOnce(
         ? (await import('node:https')).request
         : undefined;
   if (!request) {
-    return Promise.reject(
-      new ChunkswarmError(
-        'ETRACKER_UNREACHABLE',
-        `cannot fetch ${parsed.protocol}// URLs, only http and https`,
-      ),
+    throw new ChunkswarmError(
+      'ETRACKER_UNREACHABLE',
+      `cannot fetch ${parsed.protocol}// URLs, only http and https`,
     );
   }
   const where = origin(url);
