@@ -86,6 +86,13 @@ export async function seedCommand(
   );
   session.events.on('peer-disconnected', (address, why) => console.log(`peer left: ${address} (${why})`));
   session.events.on('peer-banned', (address, why) => console.log(`banned ${address}: ${why}`));
+  session.events.on('standing-aside', (aside) =>
+    console.log(
+      aside
+        ? 'every chunk is out and the leechers pass them on: standing aside, serving only peers that get nothing elsewhere'
+        : 'stepping back in: the swarm needs our upload again',
+    ),
+  );
 }
 
 const UPLOAD_LINE_MS = 5000;

@@ -115,3 +115,26 @@ export function pickOptimistic(
   }
   return undefined;
 }
+
+/** A seeder past its first pass stands aside while its upload could add less than this share (see below). */
+export const ASIDE_SHARE = 1 / 16;
+/** A peer that wants our pieces and has announced none for this long is served by a seeder standing aside. */
+export const STARVING_MS = 3_000;
+
+/**
+ * Whether a seeder past its first pass stands aside: what it could upload (`capacity`, bytes per second)
+ * would add less than ASIDE_SHARE to what its neighbours get from one another (`fromOthers`). Every piece
+ * is out by then and the leechers pass them on; the seeder's bytes would only race theirs. In the bench's
+ * 1 + 24 swarm (every uplink 4 MiB/s, so the seeder is 4% of the swarm's upload) it sent 0.13 copies of the
+ * file after its pass, and in the simulator the leechers finished at the same times without them. Where the
+ * seeder is a larger part of the swarm (a fast seeder, a few slow leechers) its bytes are what the swarm
+ * waits for, and it serves on: the simulator's scenarios other than that shape never stand aside.
+ */
+export function seederStandsAside(capacity: number, fromOthers: number): boolean {
+  return capacity > 0 && capacity < ASIDE_SHARE * (capacity + fromOthers);
+}
+
+/** A peer whose last piece (or connection, if it announced none) was STARVING_MS ago or more. */
+export function isStarving(lastPieceAt: number, now: number): boolean {
+  return now - lastPieceAt >= STARVING_MS;
+}

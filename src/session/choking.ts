@@ -1,7 +1,15 @@
 import { pieceSize } from '../metainfo/index.js';
 import type { PeerConnection } from '../peer/connection.js';
+import { RateMeter } from '../peer/rate.js';
 import type { BlockRef } from '../picker/index.js';
-import { type ChokerPeer, isNewcomer, pickOptimistic, rechoke } from './choker.js';
+import {
+  type ChokerPeer,
+  isNewcomer,
+  isStarving,
+  pickOptimistic,
+  rechoke,
+  seederStandsAside,
+} from './choker.js';
 import { SeedDistributor } from './distributor.js';
 import type { TorrentSession } from './session.js';
 
@@ -28,6 +36,14 @@ export class Choking {
   readonly #servedThisTurn = new Set<string>();
   /** What our extension handshakes last said of `steering`. */
   #steeringSaid: boolean | undefined;
+  /** The bytes of the pieces our peers announced (HAVE): what our neighbours are getting, from anyone. */
+  readonly #neighboursGot: RateMeter;
+  /** When each peer last announced a piece. */
+  readonly #lastHaveAt = new Map<string, number>();
+  /** Our upload's peak, as the ticks saw it: what a seeder without a limit could give. */
+  #peakUp = 0;
+  /** Past its first pass, the swarm relays well without us (see #standsAside). */
+  #aside = false;
 
   constructor(private readonly s: TorrentSession) {
     this.#seedFromStart = s.have.complete;
@@ -35,6 +51,59 @@ export class Choking {
       random: () => s.random.next(),
     });
     this.#steeringSaid = this.steering;
+    this.#neighboursGot = new RateMeter(s.clock);
+  }
+
+  /** Whether we stand aside as a seeder, serving only peers that get nothing elsewhere. */
+  get standingAside(): boolean {
+    return this.#aside;
+  }
+
+  /** Every second: stand aside or step back in (see #standsAside), and let starving peers in. */
+  tick(): void {
+    this.#peakUp = Math.max(this.#peakUp, this.s.up.current);
+    const aside = this.#standsAside();
+    if (aside !== this.#aside) {
+      this.#aside = aside;
+      this.rechoke();
+      this.s.events.emit('standing-aside', aside);
+    } else if (aside) this.#rechokeAside();
+  }
+
+  /**
+   * A seeder that held the torrent from the start, past its first pass, stands aside while the leechers relay
+   * well without it (`seederStandsAside`): what its neighbours get is read from their HAVEs, what it could
+   * give is its upload limit, or its peak rate without one. It steps back in when that changes (leechers
+   * finish, holders leave), and serves a peer that gets nothing elsewhere all along (#starving).
+   */
+  #standsAside(): boolean {
+    const s = this.s;
+    if (!s.complete || !this.#seedFromStart || !s.superSeed || s.mode === 'manual' || s.paused) return false;
+    if (this.#firstPass) return false;
+    const capacity = s.uploadBucket.rate > 0 ? s.uploadBucket.rate : this.#peakUp;
+    return seederStandsAside(capacity, Math.max(0, this.#neighboursGot.current - s.up.current));
+  }
+
+  /** A peer that wants our pieces and has announced none for a while (or none since it connected). */
+  #starving(p: PeerConnection): boolean {
+    return (
+      p.peerInterested &&
+      !p.isSeeder &&
+      isStarving(this.#lastHaveAt.get(p.address) ?? p.connectedAt, this.s.clock.now())
+    );
+  }
+
+  /** Standing aside: the starving peers keep (or get) the slots, up to our upload slots; the rest are choked. */
+  #rechokeAside(): void {
+    const s = this.s;
+    this.optimistic = undefined;
+    let slots = s.uploadSlots;
+    for (const p of s.peers.values()) {
+      if (this.#starving(p) && slots > 0) {
+        slots--;
+        if (p.amChoking) this.#unchoke(p);
+      } else if (!p.amChoking) this.#choke(p);
+    }
   }
 
   /**
@@ -58,6 +127,7 @@ export class Choking {
 
   forget(peer: PeerConnection): void {
     this.distributor.release(peer.address);
+    this.#lastHaveAt.delete(peer.address);
     this.#servedThisTurn.delete(peer.address);
     const wasOptimistic = this.optimistic === peer.address;
     if (wasOptimistic) this.optimistic = undefined;
@@ -96,6 +166,10 @@ export class Choking {
    * suggested the piece to someone else's share, that share moves on.
    */
   onHave(index: number, from?: PeerConnection): void {
+    if (from) {
+      this.#neighboursGot.add(pieceSize(this.s.metainfo, index));
+      this.#lastHaveAt.set(from.address, this.s.clock.now());
+    }
     if (from && this.#firstCopyTo.get(index) === from.address) {
       this.#firstCopyTo.delete(index);
       this.#moveOn(from);
@@ -202,6 +276,10 @@ export class Choking {
     // Also a change of mode (the shell's manual moves) or of the torrent ends or starts the first pass.
     this.#sayIfSteeringChanged();
     if (s.mode === 'manual' || s.paused) return;
+    if (this.#aside) {
+      this.#rechokeAside();
+      return;
+    }
     const decision = rechoke(
       [...s.peers.values()].map((p) => this.view(p)),
       {
@@ -233,6 +311,8 @@ export class Choking {
   /** Whether a regular slot is free for `peer` (the optimistic slot is filled by a draw, not first come). */
   #slotsFor(peer: PeerConnection): boolean {
     if (this.s.mode === 'manual') return true;
+    // Standing aside, the tick lets the starving in.
+    if (this.#aside) return false;
     // Only the choke and interest flags count here, and no view of each peer is made: on every INTERESTED
     // of a simulated swarm of hundreds of peers, that was one of its larger costs.
     let n = 0;
@@ -253,7 +333,7 @@ export class Choking {
    */
   #optimisticVacant(): boolean {
     const s = this.s;
-    if (s.mode === 'manual' || s.paused) return false;
+    if (s.mode === 'manual' || s.paused || this.#aside) return false;
     if (!s.complete && s.have.count < 2 && s.peers.size > 2 * FIRST_PASS_SLOTS) return false;
     return this.optimistic === undefined || !s.peers.has(this.optimistic);
   }
@@ -387,6 +467,7 @@ export class Choking {
    */
   #admitNext(asOptimistic = false): void {
     const s = this.s;
+    if (this.#aside) return;
     const waiting = [...s.peers.values()]
       .filter((p) => p.peerInterested && p.amChoking)
       .sort(s.complete ? (a, b) => this.#missing(b) - this.#missing(a) : (a, b) => b.down.rate - a.down.rate);

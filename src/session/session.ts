@@ -53,6 +53,11 @@ export type SessionEvents = {
   /** The session cannot go on downloading (storage failed); what was verified stays. */
   error: [message: string];
   paused: [paused: boolean];
+  /**
+   * A seeder past its first pass stood aside (true: its leechers relay well without it, and it serves only
+   * those that get nothing elsewhere) or stepped back in (false).
+   */
+  'standing-aside': [aside: boolean];
   /** The wanted pieces changed (a live file selection): see setPriorities. */
   wanted: [];
 };
@@ -727,6 +732,7 @@ export class TorrentSession implements PeerHost {
     if (this.done || useful) this.#usefulAt = this.clock.now();
     this.requesting.tick();
     this.exchanging.tick();
+    this.choking.tick();
     this.announcing.tick(this.done ? this.#interestedCount() > 0 : useful);
     this.#redialKnown();
     this.wake();

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  ASIDE_SHARE,
   type ChokerOptions,
   type ChokerPeer,
+  isStarving,
   pickOptimistic,
   rechoke,
+  STARVING_MS,
+  seederStandsAside,
   tradeScore,
 } from '../../src/session/choker.js';
 import { FakeClock } from '../../src/shared/clock.js';
@@ -174,4 +178,26 @@ test('a newcomer that holds nothing weighs three times as much again for the opt
     pickOptimistic([], now, () => 0.5),
     undefined,
   );
+});
+
+test('a seeder stands aside only while its upload would add less than ASIDE_SHARE to what its neighbours get', () => {
+  const MiB = 1024 * 1024;
+  // The bench's 1 + 24 swarm: 4 MiB/s against 23 leechers relaying 4 MiB/s each.
+  assert.equal(seederStandsAside(4 * MiB, 92 * MiB), true);
+  // A seeder at 1 MiB/s before 20 leechers at 512 KiB/s: a tenth of the swarm's upload, so it serves on.
+  assert.equal(seederStandsAside(MiB, 10 * MiB), false);
+  // A fast seeder before slow leechers, and one whose leechers get nothing from one another.
+  assert.equal(seederStandsAside(8 * MiB, 1.25 * MiB), false);
+  assert.equal(seederStandsAside(MiB, 0), false);
+  // At the edge: exactly the share is not less than it.
+  const others = (1 / ASIDE_SHARE - 1) * MiB;
+  assert.equal(seederStandsAside(MiB, others), false);
+  assert.equal(seederStandsAside(MiB, others + 1), true);
+  // Nothing known of what we could give (no limit, nothing sent yet): never aside.
+  assert.equal(seederStandsAside(0, 100 * MiB), false);
+});
+
+test('a peer starves once STARVING_MS have passed since its last piece', () => {
+  assert.equal(isStarving(10_000, 10_000 + STARVING_MS - 1), false);
+  assert.equal(isStarving(10_000, 10_000 + STARVING_MS), true);
 });
