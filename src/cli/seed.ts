@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Client } from '../session/client.js';
+import { standingAsideWords } from '../session/status.js';
 import { ChunkswarmError, osReason } from '../shared/errors.js';
 import { FileStorage } from '../storage/index.js';
 import { type DhtFlags, seedDhtStatePath, startPeerDht } from './dht-process.js';
@@ -86,13 +87,7 @@ export async function seedCommand(
   );
   session.events.on('peer-disconnected', (address, why) => console.log(`peer left: ${address} (${why})`));
   session.events.on('peer-banned', (address, why) => console.log(`banned ${address}: ${why}`));
-  session.events.on('standing-aside', (aside) =>
-    console.log(
-      aside
-        ? 'every chunk is out and the leechers pass them on: standing aside, serving only peers that get nothing elsewhere'
-        : 'stepping back in: the swarm needs our upload again',
-    ),
-  );
+  session.events.on('standing-aside', (aside) => console.log(standingAsideWords(aside)));
 }
 
 const UPLOAD_LINE_MS = 5000;

@@ -63,11 +63,15 @@ export class Choking {
   tick(): void {
     this.#peakUp = Math.max(this.#peakUp, this.s.up.current);
     const aside = this.#standsAside();
-    if (aside !== this.#aside) {
-      this.#aside = aside;
-      this.rechoke();
-      this.s.events.emit('standing-aside', aside);
-    } else if (aside) this.#rechokeAside();
+    if (aside === this.#aside) {
+      if (aside) this.#rechokeAside();
+      return;
+    }
+    // Nobody asks for anything once the leechers are done: nothing to step back in for until someone does.
+    if (!aside && ![...this.s.peers.values()].some((p) => p.peerInterested)) return;
+    this.#aside = aside;
+    this.rechoke();
+    this.s.events.emit('standing-aside', aside);
   }
 
   /**
@@ -166,7 +170,8 @@ export class Choking {
    * suggested the piece to someone else's share, that share moves on.
    */
   onHave(index: number, from?: PeerConnection): void {
-    if (from) {
+    // Only a seeder from the start may stand aside: a leecher keeps no count of its neighbours' pieces.
+    if (from && this.#seedFromStart) {
       this.#neighboursGot.add(pieceSize(this.s.metainfo, index));
       this.#lastHaveAt.set(from.address, this.s.clock.now());
     }

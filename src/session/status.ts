@@ -177,6 +177,13 @@ export function describeChunks(chunks: readonly number[]): string {
     : `chunks ${shown.slice(0, -1).join(', ')} and ${shown.at(-1)}`;
 }
 
+/** What a seeder's log says when it stands aside after its first pass, or steps back in (Choking). */
+export function standingAsideWords(aside: boolean): string {
+  return aside
+    ? 'every chunk is out and the leechers pass them on: standing aside, serving only peers that get nothing elsewhere'
+    : 'stepping back in: the swarm needs our upload again';
+}
+
 /** The tracker part of `/status`: connected, or why not and when it is tried again. */
 export function trackerWords(t: TrackerStatus, now: number): string {
   if (t.state === 'off') return 'not connected';
