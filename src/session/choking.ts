@@ -62,13 +62,19 @@ export class Choking {
   /** Every second: stand aside or step back in (see #standsAside), and let starving peers in. */
   tick(): void {
     this.#peakUp = Math.max(this.#peakUp, this.s.up.current);
+    this.#reconsiderAside();
+  }
+
+  /** Stands aside or steps back in as #standsAside says; standing aside, lets the starving in. */
+  #reconsiderAside(): void {
     const aside = this.#standsAside();
     if (aside === this.#aside) {
       if (aside) this.#rechokeAside();
       return;
     }
-    // Nobody asks for anything once the leechers are done: nothing to step back in for until someone does.
-    if (!aside && ![...this.s.peers.values()].some((p) => p.peerInterested)) return;
+    // With nobody asking for anything (the leechers are done) there is nothing to stand aside from, nor to
+    // step back in for, until someone asks.
+    if (![...this.s.peers.values()].some((p) => p.peerInterested)) return;
     this.#aside = aside;
     this.rechoke();
     this.s.events.emit('standing-aside', aside);
@@ -127,6 +133,8 @@ export class Choking {
     if (now === this.#steeringSaid) return;
     this.#steeringSaid = now;
     for (const p of this.s.peers.values()) p.sendExtensionHandshake();
+    // The pass just ended: whether to stand aside is known now, not at the next tick.
+    if (now === false) this.#reconsiderAside();
   }
 
   forget(peer: PeerConnection): void {
