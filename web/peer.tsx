@@ -122,6 +122,11 @@ function Torrent({ t }: { t: TorrentView }) {
           waiting: {t.waitingFor}
         </p>
       )}
+      {t.seeding && (
+        <p class="seeding" data-testid="seeding">
+          seeding: {t.seeding}
+        </p>
+      )}
       <div class="two">
         <div>
           <h3>

@@ -54,6 +54,7 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
     uploaded: s.uploaded,
     peers,
     tracker,
+    seeding: s.choking.seedingWords,
     notConnected: s.dialling.notConnected(),
   };
 }

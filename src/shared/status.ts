@@ -78,6 +78,11 @@ export interface TorrentStatus extends TorrentFigures {
   readonly uploaded: number;
   readonly peers: readonly PeerStatus[];
   readonly tracker: TrackerStatus;
+  /**
+   * A seeder that held the torrent from the start, in words: its first pass (every chunk sent once before any
+   * twice) or standing aside after it; undefined otherwise.
+   */
+  readonly seeding: string | undefined;
   /** Peers we know of and are not connected to, and why. */
   readonly notConnected: readonly { readonly address: string; readonly why: string }[];
 }

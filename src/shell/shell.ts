@@ -243,6 +243,7 @@ export class Shell {
         if (sources.size > 0)
           out.line(`peers from: ${[...sources].map(([source, n]) => `${n} ${source}`).join(', ')}`);
         if (st.waitingFor) out.line(`waiting: ${st.waitingFor}`);
+        if (st.seeding) out.line(`seeding: ${st.seeding}`);
         for (const n of st.notConnected.slice(0, 10)) out.line(`not connected to ${n.address}: ${n.why}`);
         return;
       }

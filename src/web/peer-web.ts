@@ -287,6 +287,7 @@ export class PeerWeb {
       trackerConnected: s.trackerConnected,
       tracker: trackerWords(st.tracker, s.clock.now()),
       waitingFor: st.waitingFor,
+      seeding: st.seeding,
       notConnected: st.notConnected.slice(0, 20),
       downRate: st.downRate,
       upRate: st.upRate,

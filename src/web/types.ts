@@ -147,6 +147,8 @@ export interface TorrentView {
   readonly tracker: string;
   /** What a stalled download waits for (undefined while it moves). */
   readonly waitingFor: string | undefined;
+  /** A seeder's first pass or standing aside, in words (TorrentStatus.seeding). */
+  readonly seeding: string | undefined;
   /** Peers known and not connected, and why (at most 20). */
   readonly notConnected: readonly { readonly address: string; readonly why: string }[];
   readonly downRate: number;

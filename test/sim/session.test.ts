@@ -712,8 +712,11 @@ describe('session on the simulated network', () => {
     const said: boolean[] = [];
     let passEnd: number | undefined;
     let sentAtPassEnd = 0;
+    // What its status says, as the shell's /status and the peer page show it.
+    const words = new Set<string | undefined>();
     session.events.on('standing-aside', (aside) => said.push(aside));
     swarm.clock.setInterval(() => {
+      words.add(torrentStatus(session).seeding?.replace(/\d+ of/, 'N of'));
       if (passEnd !== undefined || !session.choking.distributor.done) return;
       passEnd = swarm.clock.now();
       sentAtPassEnd = session.uploaded;
@@ -723,6 +726,12 @@ describe('session on the simulated network', () => {
     assert.equal(result.allComplete, true);
     assert.ok(passEnd !== undefined, 'the first pass ended');
     assert.equal(said[0], true, 'the seeder stood aside');
+    assert.deepEqual(
+      [...words].map((w) => w?.split(':')[0]),
+      ['first pass', 'standing aside'],
+      [...words].join(' | '),
+    );
+    assert.ok(words.has('first pass: N of 64 chunks sent once'), [...words].join(' | '));
     const F = 4 * 1024 * 1024;
     const after = (session.uploaded - sentAtPassEnd) / F;
     assert.ok(after < 0.05, `the seeder sent ${after.toFixed(2)} copies after its first pass`);
