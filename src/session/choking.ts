@@ -78,7 +78,7 @@ export class Choking {
   #reconsiderAside(): void {
     const aside = this.#standsAside();
     if (aside === this.#aside) {
-      if (aside) this.#rechokeAside();
+      if (aside) this.#admitStarving();
       return;
     }
     // With nobody asking for anything (the leechers are done) there is nothing to stand aside from, nor to
@@ -112,7 +112,7 @@ export class Choking {
     );
   }
 
-  /** Standing aside: the starving peers keep (or get) the slots, up to our upload slots; the rest are choked. */
+  /** Standing aside, at a rechoke: the starving peers keep (or get) the slots, up to our upload slots; the rest are choked. */
   #rechokeAside(): void {
     const s = this.s;
     this.optimistic = undefined;
@@ -122,6 +122,23 @@ export class Choking {
         slots--;
         if (p.amChoking) this.#unchoke(p);
       } else if (!p.amChoking) this.#choke(p);
+    }
+  }
+
+  /**
+   * Standing aside, between rechokes: starving peers get the free slots, and a peer let in keeps its slot
+   * until the next rechoke, though its first piece from us ends its starving. Choked again at the next tick,
+   * a peer that only we serve got a second of every four.
+   */
+  #admitStarving(): void {
+    let free = this.s.uploadSlots;
+    for (const p of this.s.peers.values()) if (!p.amChoking) free--;
+    for (const p of this.s.peers.values()) {
+      if (free <= 0) return;
+      if (p.amChoking && this.#starving(p)) {
+        free--;
+        this.#unchoke(p);
+      }
     }
   }
 
