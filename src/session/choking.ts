@@ -204,8 +204,10 @@ export class Choking {
    * suggested the piece to someone else's share, that share moves on.
    */
   onHave(index: number, from?: PeerConnection): void {
-    // Only a seeder from the start may stand aside: a leecher keeps no count of its neighbours' pieces.
-    if (from && this.#seedFromStart) {
+    // All that follows is a seeder's from the start (its first pass, standing aside): a leecher has none of
+    // it, and it was 2% of a simulated 150-peer crowd's time.
+    if (!this.#seedFromStart) return;
+    if (from) {
       this.#neighboursGot.add(pieceSize(this.s.metainfo, index));
       this.#lastHaveAt.set(from.address, this.s.clock.now());
     }
