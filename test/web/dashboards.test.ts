@@ -141,6 +141,8 @@ if (gate.fail) {
       '0',
       '--upload-limit',
       '160KiB',
+      '--web',
+      '127.0.0.1:0',
     ]);
     const seedSmall = h.cs([
       'seed',
@@ -167,6 +169,14 @@ if (gate.fail) {
       return n > 0 && n;
     });
     await until('progress rising', async () => (await have()) > first);
+    // The seeder's own page says where its first pass stands (each chunk sent once before any twice).
+    const seedUrl = (await seedBig.waitFor(/web page on (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    const seedPage = await openPage(browser!, seedUrl, errors);
+    const seeding = seedPage.locator(`[data-testid="torrent-${big.infoHash}"]`).getByTestId('seeding');
+    await until('the seeder page saying its first pass', async () =>
+      /^seeding: first pass: \d+ of 32 chunks sent once$/.test((await seeding.textContent()) ?? ''),
+    );
+    await seedPage.close();
     assert.equal(await card.getByTestId('torrent-name').textContent(), 'big.bin');
     assert.equal(
       (await card.getByTestId('rate-chart').locator('canvas').count()) > 0,
