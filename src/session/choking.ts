@@ -61,6 +61,7 @@ export class Choking {
 
   /** What a seeder that held the torrent from the start is doing, in words; undefined otherwise. */
   get seedingWords(): string | undefined {
+    if (this.s.mode === 'manual') return undefined;
     if (this.#firstPass)
       return `first pass: ${this.distributor.sentCount} of ${this.s.pieceCount} chunks sent once`;
     if (this.#aside)
@@ -76,6 +77,8 @@ export class Choking {
 
   /** Stands aside or steps back in as #standsAside says; standing aside, lets the starving in. */
   #reconsiderAside(): void {
+    // Paused, or in the shell's manual moves, these rules serve nobody: decided again after.
+    if (this.s.paused || this.s.mode === 'manual') return;
     const aside = this.#standsAside();
     if (aside === this.#aside) {
       if (aside) this.#admitStarving();
@@ -97,8 +100,7 @@ export class Choking {
    */
   #standsAside(): boolean {
     const s = this.s;
-    if (!s.complete || !this.#seedFromStart || !s.superSeed || s.mode === 'manual' || s.paused) return false;
-    if (this.#firstPass) return false;
+    if (!s.complete || !this.#seedFromStart || !s.superSeed || this.#firstPass) return false;
     const capacity = s.uploadBucket.rate > 0 ? s.uploadBucket.rate : this.#peakUp;
     return seederStandsAside(capacity, Math.max(0, this.#neighboursGot.current - s.up.current));
   }

@@ -768,6 +768,23 @@ describe('session on the simulated network', () => {
     );
   });
 
+  it('a seeder standing aside and paused does not step back in until it is resumed', async () => {
+    const swarm = oneAndTwentyFour();
+    swarm.start();
+    const session = await seederSession(swarm);
+    const said: boolean[] = [];
+    session.events.on('standing-aside', (aside) => said.push(aside));
+    await runUntil(swarm, () => said.length > 0, 60_000);
+    assert.deepEqual(said, [true]);
+    session.setPaused(true);
+    const until = swarm.clock.now() + 3_000;
+    await runUntil(swarm, () => swarm.clock.now() >= until, until + 1_000);
+    assert.ok(swarm.clock.now() >= until, 'three seconds went by');
+    assert.deepEqual(said, [true], 'nothing said while paused');
+    assert.match(torrentStatus(session).seeding ?? '', /^standing aside/);
+    await swarm.close();
+  });
+
   it('a seeder standing aside serves a leecher that gets nothing from the others while they trade on', async () => {
     // leecher-1 ignores every UNCHOKE but the seeder's: it can fetch from the seeder alone. Once the pass is
     // over the others relay fast among themselves, so the seeder stands aside, but leecher-1 has announced no
