@@ -344,7 +344,8 @@ export class Swarm {
   /**
    * Fires the clock's timers in order; after each virtual millisecond with work, lets the promise chains
    * it started settle (as real timers would), so the sessions' `await`s run in between. On loopback: waits
-   * in real time.
+   * in real time. `capMs` is a time on the swarm's clock (ms since its start), not a duration: a cap already
+   * past returns at once.
    */
   async advanceUntil(stop: () => boolean, capMs: number): Promise<void> {
     const clock = this.fake;
