@@ -59,16 +59,6 @@ export class Choking {
     return this.#aside;
   }
 
-  /** What a seeder that held the torrent from the start is doing, in words; undefined otherwise. */
-  get seedingWords(): string | undefined {
-    if (this.s.mode === 'manual') return undefined;
-    if (this.#firstPass)
-      return `first pass: ${this.distributor.sentCount} of ${this.s.pieceCount} chunks sent once`;
-    if (this.#aside)
-      return 'standing aside: the leechers pass every chunk on, so only peers that get nothing elsewhere are served';
-    return undefined;
-  }
-
   /** Every second: stand aside or step back in (see #standsAside), and let starving peers in. */
   tick(): void {
     this.#peakUp = Math.max(this.#peakUp, this.s.up.current);
@@ -212,10 +202,10 @@ export class Choking {
     if (from) {
       this.#neighboursGot.add(pieceSize(this.s.metainfo, index));
       this.#lastHaveAt.set(from.address, this.s.clock.now());
-    }
-    if (from && this.#firstCopyTo.get(index) === from.address) {
-      this.#firstCopyTo.delete(index);
-      this.#moveOn(from);
+      if (this.#firstCopyTo.get(index) === from.address) {
+        this.#firstCopyTo.delete(index);
+        this.#moveOn(from);
+      }
     }
     const freed = this.distributor.peerHas(index);
     this.#sayIfSteeringChanged();

@@ -54,7 +54,7 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
     uploaded: s.uploaded,
     peers,
     tracker,
-    seeding: s.choking.seedingWords,
+    seeding: seedingWords(s),
     notConnected: s.dialling.notConnected(),
   };
 }
@@ -176,6 +176,19 @@ export function describeChunks(chunks: readonly number[]): string {
   return rest > 0
     ? `chunks ${shown.join(', ')} and ${rest} more`
     : `chunks ${shown.slice(0, -1).join(', ')} and ${shown.at(-1)}`;
+}
+
+/**
+ * What a seeder that held the torrent from the start is doing, in words: its first pass (`steering` is true
+ * only then) or standing aside after it; nothing in the shell's manual moves.
+ */
+function seedingWords(s: TorrentSession): string | undefined {
+  if (s.mode === 'manual') return undefined;
+  if (s.choking.steering === true)
+    return `first pass: ${s.choking.distributor.sentCount} of ${s.pieceCount} chunks sent once`;
+  if (s.choking.standingAside)
+    return 'standing aside: the leechers pass every chunk on, so only peers that get nothing elsewhere are served';
+  return undefined;
 }
 
 /** What a seeder's log says when it stands aside after its first pass, or steps back in (Choking). */
