@@ -186,9 +186,15 @@ function seedingWords(s: TorrentSession): string | undefined {
   if (s.mode === 'manual') return undefined;
   if (s.choking.steering === true)
     return `first pass: ${s.choking.distributor.sentCount} of ${s.pieceCount} chunks sent once`;
-  if (s.choking.standingAside)
+  // Once every leecher is done nobody asks for anything: there is no one to stand aside from.
+  if (s.choking.standingAside && someoneInterested(s))
     return 'standing aside: the leechers pass every chunk on, so only peers that get nothing elsewhere are served';
   return undefined;
+}
+
+function someoneInterested(s: TorrentSession): boolean {
+  for (const p of s.peers.values()) if (p.peerInterested) return true;
+  return false;
 }
 
 /** What a seeder's log says when it stands aside after its first pass, or steps back in (Choking). */

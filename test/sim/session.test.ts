@@ -722,13 +722,17 @@ describe('session on the simulated network', () => {
       sentAtPassEnd = session.uploaded;
     }, 50);
     const result = await swarm.run({ capMs: 120_000 });
+    // Every leecher done, nobody asks the seeder for anything: it stands aside from no one.
+    await runUntil(swarm, () => false, swarm.now() + 2000);
+    const once = torrentStatus(session);
     await swarm.close();
     assert.equal(result.allComplete, true);
+    assert.equal(once.seeding, undefined, `with every leecher done it says ${once.seeding}`);
     assert.ok(passEnd !== undefined, 'the first pass ended');
     assert.equal(said[0], true, 'the seeder stood aside');
     assert.deepEqual(
       [...words].map((w) => w?.split(':')[0]),
-      ['first pass', 'standing aside'],
+      ['first pass', 'standing aside', undefined],
       [...words].join(' | '),
     );
     assert.ok(words.has('first pass: N of 64 chunks sent once'), [...words].join(' | '));
