@@ -38,8 +38,13 @@ export class Choking {
   #steeringSaid: boolean | undefined;
   /** The bytes of the pieces our peers announced (HAVE): what our neighbours are getting, from anyone. */
   readonly #neighboursGot: RateMeter;
-  /** When each peer last announced a piece. */
+  /** When each peer last announced a piece it got from someone else (see #sentAside). */
   readonly #lastHaveAt = new Map<string, number>();
+  /**
+   * Pieces we sent each peer while standing aside, until it announces them: its HAVE of one of them says it
+   * got it from us, not that the others feed it, so it stays starving and keeps its slot at the rechoke.
+   */
+  readonly #sentAside = new Map<string, Set<number>>();
   /** Our upload's peak, as the ticks saw it: what a seeder without a limit could give. */
   #peakUp = 0;
   /** Past its first pass, the swarm relays well without us (see #standsAside). */
@@ -119,8 +124,8 @@ export class Choking {
 
   /**
    * Standing aside, between rechokes: starving peers get the free slots, and a peer let in keeps its slot
-   * until the next rechoke, though its first piece from us ends its starving. Choked again at the next tick,
-   * a peer that only we serve got a second of every four.
+   * until the next rechoke, and past it while the pieces it announces are only those we sent it (see
+   * #sentAside). Choked again at the next tick, a peer that only we serve got a second of every four.
    */
   #admitStarving(): void {
     let free = this.s.uploadSlots;
@@ -158,6 +163,7 @@ export class Choking {
   forget(peer: PeerConnection): void {
     this.distributor.release(peer.address);
     this.#lastHaveAt.delete(peer.address);
+    this.#sentAside.delete(peer.address);
     this.#servedThisTurn.delete(peer.address);
     const wasOptimistic = this.optimistic === peer.address;
     if (wasOptimistic) this.optimistic = undefined;
@@ -201,7 +207,8 @@ export class Choking {
     if (!this.#seedFromStart) return;
     if (from) {
       this.#neighboursGot.add(pieceSize(this.s.metainfo, index));
-      this.#lastHaveAt.set(from.address, this.s.clock.now());
+      if (!this.#sentAside.get(from.address)?.delete(index))
+        this.#lastHaveAt.set(from.address, this.s.clock.now());
       if (this.#firstCopyTo.get(index) === from.address) {
         this.#firstCopyTo.delete(index);
         this.#moveOn(from);
@@ -251,6 +258,11 @@ export class Choking {
    * to any steered peer left without a suggestion (the share per peer shrinks as pieces go out).
    */
   served(peer: PeerConnection, index: number, begin: number, bytes: number): void {
+    if (this.#aside) {
+      let sent = this.#sentAside.get(peer.address);
+      if (!sent) this.#sentAside.set(peer.address, (sent = new Set()));
+      sent.add(index);
+    }
     if (!this.distributor.served(index, begin, bytes, peer.address)) return;
     this.#sayIfSteeringChanged();
     if (!this.#firstPass) return;
