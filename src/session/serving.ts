@@ -11,6 +11,18 @@ import type { TorrentSession } from './session.js';
 const SERVE_BATCH = 4;
 
 /**
+ * A piece that at most this many of our neighbours hold is served ahead of the others under an upload
+ * limit, while we download (see #rank): a piece just verified is the newest in the swarm, wanted by
+ * everyone, and the rank by completion alone kept it behind the pieces already half sent. In the
+ * simulator's 1 + 24 swarm (`bench-swarm-24.json`, seeds 1 to 5) a new piece's second holder came after
+ * 0.44 s instead of 0.63, and the swarm went from 88.0% to 88.8% of the fluid bound on average (87.4 to
+ * 88.4% -> 88.4 to 89.5%; 256 KiB pieces 95.1% -> 96.3%). Ranked by every piece's availability, the
+ * common pieces' requests waited so long that their requesters took us for silent. Seeders are left
+ * out: a seeder's first pass sends first copies only, one after another.
+ */
+const RARE_HOLDERS = 1;
+
+/**
  * Uploads: one serving loop per peer takes a few of its requests at a time, waits for the shared upload
  * budget, reads the blocks through a small cache of whole pieces, and writes them together.
  */
@@ -120,9 +132,13 @@ export class Serving {
   // Under an upload limit, the batch that completes its piece soonest goes first. Shared out evenly,
   // a seeder's budget across 24 peers took a whole piece-time per peer before any of them held a
   // piece to pass on (6 s for 1 MiB pieces at 4 MiB/s): the swarm idled while its pieces trickled.
+  // A downloading peer first serves the pieces that at most RARE_HOLDERS of its neighbours hold: only
+  // they can pass such a piece on, and its next holders start relaying it sooner (see RARE_HOLDERS).
   #rank(batch: readonly BlockRef[]): number {
     const first = batch[0]!;
-    return pieceSize(this.s.metainfo, first.index) - first.begin;
+    const s = this.s;
+    const rare = s.complete || s.picker.availability(first.index) <= RARE_HOLDERS;
+    return (rare ? 0 : s.metainfo.pieceLength + 1) + pieceSize(s.metainfo, first.index) - first.begin;
   }
 
   /** The blocks of `batch` still wanted (not cancelled, nor dropped by a choke meanwhile), read. */

@@ -1,14 +1,17 @@
 /**
  * A seeder's unchoke slots. While its first pass runs (every piece sent once, steered by SUGGESTs) it
  * unchokes every interested peer, so each leecher gets pieces of its own to relay; once every piece is
- * out in the swarm it goes back to tit-for-tat's 4 regular slots and 1 optimistic.
+ * out in the swarm it goes back to tit-for-tat's 4 regular slots and 1 optimistic. And, once its peers are
+ * unchoked, what a capped peer sends first.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Metainfo } from '../../src/metainfo/types.js';
-import type { Client } from '../../src/session/client.js';
+import { Client } from '../../src/session/client.js';
+import { Bitfield } from '../../src/shared/bitfield.js';
 import { closeAll, ScriptedPeer } from '../hostile/scripted-peer.js';
 import { makeTorrent, startSeeder } from '../magnet/helpers.js';
+import { storedInMemory } from './torrents.js';
 
 const clients: Client[] = [];
 after(async () => {
@@ -67,5 +70,47 @@ describe('a seeder unchokes', () => {
     await sleep(300);
     assert.equal(peers.filter(unchoked).length, 5);
     assert.ok(peers.every((p) => !p.messages().some((m) => m.type === 'suggest')));
+  });
+});
+
+describe('a capped downloading peer serves', () => {
+  it('a piece at most one neighbour holds before the common ones asked for earlier', async () => {
+    const metainfo = makeTorrent(8);
+    // 16 KiB/s: the bucket starts with one 16 KiB block of budget, so the second request already waits.
+    const client = new Client({ port: 0, uploadLimit: 16 * 1024 });
+    clients.push(client);
+    const { port } = await client.listen();
+    const have = new Bitfield(metainfo.pieceCount);
+    for (let i = 0; i < 6; i++) have.set(i);
+    const session = client.addSession({
+      metainfo,
+      // The pieces' bytes do not matter here: nobody checks what it serves.
+      storage: await storedInMemory(metainfo, Buffer.alloc(metainfo.totalLength)),
+      have,
+      mode: 'auto',
+    });
+    // Piece 1 is held by one neighbour, pieces 2 to 5 by two.
+    for (const held of [
+      [2, 3, 4, 5],
+      [1, 2, 3, 4, 5, 6, 7],
+    ]) {
+      const holder = await ScriptedPeer.dial(port, { pieceCount: metainfo.pieceCount });
+      holder.handshake({ infoHash: metainfo.infoHash, fast: true, extended: false });
+      await holder.waitHandshake();
+      holder.send({ type: 'have-none' });
+      for (const i of held) holder.send({ type: 'have', index: i });
+    }
+    await until(() => session.picker.availability(1) === 1 && session.picker.availability(2) === 2);
+    const common = await interestedPeer(port, metainfo);
+    const rare = await interestedPeer(port, metainfo);
+    await Promise.all([common, rare].map((p) => p.waitMessage((m) => m.type === 'unchoke', 'unchoke')));
+    const block = (index: number) => ({ type: 'request' as const, index, begin: 0, length: 16 * 1024 });
+    // The common pieces are asked for first: the first takes the budget there is, the next waits.
+    common.send(block(2), block(3), block(4));
+    await common.waitMessage((m) => m.type === 'piece' && m.index === 2, 'piece 2');
+    rare.send(block(1));
+    await rare.waitMessage((m) => m.type === 'piece' && m.index === 1, 'piece 1');
+    const commonGot = common.messages().flatMap((m) => (m.type === 'piece' ? [m.index] : []));
+    assert.deepEqual(commonGot, [2], 'the rare piece went ahead of the common ones asked for before it');
   });
 });
