@@ -259,9 +259,9 @@ export class Choking {
    */
   served(peer: PeerConnection, index: number, begin: number, bytes: number): void {
     if (this.#aside) {
-      let sent = this.#sentAside.get(peer.address);
-      if (!sent) this.#sentAside.set(peer.address, (sent = new Set()));
-      sent.add(index);
+      const sent = this.#sentAside.get(peer.address);
+      if (sent) sent.add(index);
+      else this.#sentAside.set(peer.address, new Set([index]));
     }
     if (!this.distributor.served(index, begin, bytes, peer.address)) return;
     this.#sayIfSteeringChanged();
