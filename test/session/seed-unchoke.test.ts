@@ -76,8 +76,9 @@ describe('a seeder unchokes', () => {
 describe('a capped downloading peer serves', () => {
   it('a piece at most one neighbour holds before the common ones asked for earlier', async () => {
     const metainfo = makeTorrent(8);
-    // 16 KiB/s: the bucket starts with one 16 KiB block of budget, so the second request already waits.
-    const client = new Client({ port: 0, uploadLimit: 16 * 1024 });
+    // 8 KiB/s: each 16 KiB block waits 2 s for its budget, time enough for the later request to arrive
+    // while the second common piece still waits, however busy the machine.
+    const client = new Client({ port: 0, uploadLimit: 8 * 1024 });
     clients.push(client);
     const { port } = await client.listen();
     const have = new Bitfield(metainfo.pieceCount);
@@ -105,7 +106,7 @@ describe('a capped downloading peer serves', () => {
     const rare = await interestedPeer(port, metainfo);
     await Promise.all([common, rare].map((p) => p.waitMessage((m) => m.type === 'unchoke', 'unchoke')));
     const block = (index: number) => ({ type: 'request' as const, index, begin: 0, length: 16 * 1024 });
-    // The common pieces are asked for first: the first takes the budget there is, the next waits.
+    // The common pieces are asked for first: the first goes once there is budget, the next waits behind it.
     common.send(block(2), block(3), block(4));
     await common.waitMessage((m) => m.type === 'piece' && m.index === 2, 'piece 2');
     rare.send(block(1));
