@@ -185,6 +185,58 @@ describe('FileStorage, multi-file', () => {
     await s.close();
   });
 
+  it('verifyExisting reads every piece into one of a few buffers, used again and again', async () => {
+    // A fresh buffer per piece faulted in new memory for every byte checked, costlier than the hashing.
+    const built = buildLayout('one.bin', [{ path: ['one.bin'], length: 32 * 16_384 }], 16_384, false);
+    const root = join(dir, 'one.bin');
+    const w = new FileStorage(built.layout, root);
+    await w.prepare();
+    await writeAll(w, built);
+    await w.close();
+    const into = new Set<Buffer | undefined>();
+    class Watched extends FileStorage {
+      override read(index: number, begin: number, length: number, buffer?: Buffer): Promise<Buffer> {
+        into.add(buffer);
+        return super.read(index, begin, length, buffer);
+      }
+    }
+    const s = new Watched(built.layout, root, { readOnly: true });
+    assert.equal((await s.verifyExisting()).count, 32);
+    await s.close();
+    assert.ok(!into.has(undefined), 'every piece read into a buffer of the check');
+    assert.ok(into.size <= 4, `${into.size} buffers for 32 pieces`);
+  });
+
+  it('verifyExisting hashes a small torrent here, and pieces over 1 MiB on the hasher workers', async () => {
+    // Workers cost about 0.1 CPU-s each to start: more than hashing a small torrent takes.
+    const hasher = new PieceHasher({ threads: 2, inlineBelow: 0, inlineBelowRate: 0 });
+    const check = async (name: string, pieceLength: number, pieces: number) => {
+      const built = buildLayout(name, [{ path: [name], length: pieces * pieceLength }], pieceLength, false);
+      const root = join(dir, name);
+      const w = new FileStorage(built.layout, root);
+      await w.prepare();
+      await writeAll(w, built);
+      await w.close();
+      const bytesOnDisk = await readFile(root);
+      bytesOnDisk[pieceLength + 5]! ^= 0xff;
+      await writeFile(root, bytesOnDisk);
+      const s = new FileStorage(built.layout, root, { readOnly: true });
+      try {
+        return (await s.verifyExisting({ hasher })).toString();
+      } finally {
+        await s.close();
+      }
+    };
+    try {
+      assert.equal(await check('small.bin', 64 * 1024, 4), '1011');
+      assert.equal(hasher.workersStarted, 0, 'no worker started for 256 KiB');
+      assert.equal(await check('large.bin', 2 * 1024 * 1024, 3), '101');
+      assert.ok(hasher.workersStarted > 0, 'pieces of 2 MiB hashed on workers');
+    } finally {
+      await hasher.close();
+    }
+  });
+
   it('verifyExisting treats missing, short and corrupt files as missing pieces', async () => {
     const built = multiLayout();
     const root = join(dir, 'album');
