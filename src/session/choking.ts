@@ -81,7 +81,7 @@ export class Choking {
     }
     // With nobody asking for anything (the leechers are done) there is nothing to stand aside from, nor to
     // step back in for, until someone asks.
-    if (![...this.s.peers.values()].some((p) => p.peerInterested)) return;
+    if (this.s.interestedCount() === 0) return;
     this.#aside = aside;
     this.rechoke();
     this.s.events.emit('standing-aside', aside);

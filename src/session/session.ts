@@ -733,7 +733,7 @@ export class TorrentSession implements PeerHost {
     this.requesting.tick();
     this.exchanging.tick();
     this.choking.tick();
-    this.announcing.tick(this.done ? this.#interestedCount() > 0 : useful);
+    this.announcing.tick(this.done ? this.interestedCount() > 0 : useful);
     this.#redialKnown();
     this.wake();
   }
@@ -775,7 +775,7 @@ export class TorrentSession implements PeerHost {
     const now = this.clock.now();
     if (this.mode === 'manual' || this.paused) return;
     if (this.complete) {
-      if (this.#interestedCount() >= this.uploadSlots) return;
+      if (this.interestedCount() >= this.uploadSlots) return;
     } else if (
       this.mode !== 'auto' ||
       now - this.#lastRedial < (this.peers.size === 0 ? REDIAL_ALONE_MS : REDIAL_KNOWN_MS)
@@ -785,7 +785,8 @@ export class TorrentSession implements PeerHost {
     this.dialling.dialNow(this.book.dialable(now, { seeding: this.complete }), 'tracker');
   }
 
-  #interestedCount(): number {
+  /** Peers that want something of ours. */
+  interestedCount(): number {
     let n = 0;
     for (const p of this.peers.values()) if (p.peerInterested) n++;
     return n;

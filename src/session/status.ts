@@ -187,14 +187,9 @@ function seedingWords(s: TorrentSession): string | undefined {
   if (s.choking.steering === true)
     return `first pass: ${s.choking.distributor.sentCount} of ${s.pieceCount} chunks sent once`;
   // Once every leecher is done nobody asks for anything: there is no one to stand aside from.
-  if (s.choking.standingAside && someoneInterested(s))
+  if (s.choking.standingAside && s.interestedCount() > 0)
     return 'standing aside: the leechers pass every chunk on, so only peers that get nothing elsewhere are served';
   return undefined;
-}
-
-function someoneInterested(s: TorrentSession): boolean {
-  for (const p of s.peers.values()) if (p.peerInterested) return true;
-  return false;
 }
 
 /** What a seeder's log says when it stands aside after its first pass, or steps back in (Choking). */
