@@ -6,7 +6,7 @@ import { Client } from '../session/client.js';
 import { type MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
 import { keepResumeData, openDownloadStorage, ResumeFile, writeStateFile } from '../session/resume.js';
 import type { TorrentSession } from '../session/session.js';
-import { standingAsideWords, torrentProgress } from '../session/status.js';
+import { ALL_SERVED_WORDS, standingAsideWords, torrentProgress } from '../session/status.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
 import type { TorrentProgress } from '../shared/status.js';
 import { type FileStorage, partFilePath } from '../storage/index.js';
@@ -164,6 +164,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     logTrackerState(s, (line) => board.log(line));
     s.events.on('peer-banned', (address, why) => board.log(`banned ${address}: ${why}`));
     s.events.on('standing-aside', (aside) => board.log(`${s.metainfo.name}: ${standingAsideWords(aside)}`));
+    s.events.on('all-served', () => board.log(`${s.metainfo.name}: ${ALL_SERVED_WORDS}`));
     s.events.on('error', (m) => {
       board.stop();
       console.error(`chunkswarm: ${s.metainfo.name}: ${m}`);

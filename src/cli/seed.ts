@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Client } from '../session/client.js';
-import { standingAsideWords } from '../session/status.js';
+import { ALL_SERVED_WORDS, standingAsideWords } from '../session/status.js';
 import { ChunkswarmError, osReason } from '../shared/errors.js';
 import { FileStorage } from '../storage/index.js';
 import { type DhtFlags, seedDhtStatePath, startPeerDht } from './dht-process.js';
@@ -88,6 +88,7 @@ export async function seedCommand(
   session.events.on('peer-disconnected', (address, why) => console.log(`peer left: ${address} (${why})`));
   session.events.on('peer-banned', (address, why) => console.log(`banned ${address}: ${why}`));
   session.events.on('standing-aside', (aside) => console.log(standingAsideWords(aside)));
+  session.events.on('all-served', () => console.log(ALL_SERVED_WORDS));
 }
 
 const UPLOAD_LINE_MS = 5000;

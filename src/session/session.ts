@@ -58,6 +58,11 @@ export type SessionEvents = {
    * those that get nothing elsewhere) or stepped back in (false).
    */
   'standing-aside': [aside: boolean];
+  /**
+   * Past `done`, the last peer that wanted a piece of ours stopped wanting any (it finished, or left): we have
+   * nothing to send until someone asks. Once for each time peers wanted something and then nobody did.
+   */
+  'all-served': [];
   /** The wanted pieces changed (a live file selection): see setPriorities. */
   wanted: [];
 };
@@ -733,13 +738,18 @@ export class TorrentSession implements PeerHost {
     this.requesting.tick();
     this.exchanging.tick();
     this.choking.tick();
-    this.announcing.tick(this.done ? this.interestedCount() > 0 : useful);
+    const wanted = this.done && this.interestedCount() > 0;
+    if (this.#wanted && !wanted && this.done) this.events.emit('all-served');
+    this.#wanted = wanted;
+    this.announcing.tick(this.done ? wanted : useful);
     this.#redialKnown();
     this.wake();
   }
 
   /** When we last had what we want or a connected peer with a piece we lack (see `starving`); set at the start. */
   #usefulAt: number;
+  /** Done, and some peer wanted a piece of ours at the last tick (see 'all-served'). */
+  #wanted = false;
 
   /**
    * Downloading, with no connected peer that has a piece we lack for PEERLESS_ASK_MS: then we dial up to

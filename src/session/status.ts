@@ -199,6 +199,10 @@ export function standingAsideWords(aside: boolean): string {
     : 'stepping back in: the swarm needs our upload again';
 }
 
+/** What a seeder's log says when the last peer that wanted a piece of ours has it all ('all-served'). */
+export const ALL_SERVED_WORDS =
+  'every connected peer has every chunk it wants: nothing to send until someone asks';
+
 /** The tracker part of `/status`: connected, or why not and when it is tried again. */
 export function trackerWords(t: TrackerStatus, now: number): string {
   if (t.state === 'off') return 'not connected';

@@ -47,6 +47,11 @@ test('a seeder at 64 KiB/s beside one at 2 MiB/s stands aside while four leecher
   for (const l of leechers) await l.waitFor(/^complete lecture\.bin /m, 60_000);
   for (let i = 0; i < LEECHERS; i++)
     assert.ok(await sameBytes(data, join(dir, `l${i}`, 'lecture.bin')), `leecher ${i}`);
+  // With every leecher done, its log's last word is not "standing aside" but that nobody asks for anything.
+  await slow.waitFor(
+    /^every connected peer has every chunk it wants: nothing to send until someone asks$/m,
+    10_000,
+  );
   slow.child.kill('SIGTERM');
   assert.equal(await slow.exited(), 0);
   const m = /^totals lecture\.bin: downloaded \d+ B, uploaded (\d+) B/m.exec(slow.output());

@@ -715,6 +715,8 @@ describe('session on the simulated network', () => {
     // What its status says, as the shell's /status and the peer page show it.
     const words = new Set<string | undefined>();
     session.events.on('standing-aside', (aside) => said.push(aside));
+    const servedAt: number[] = [];
+    session.events.on('all-served', () => servedAt.push(swarm.now()));
     swarm.clock.setInterval(() => {
       words.add(torrentStatus(session).seeding?.replace(/\d+ of/, 'N of'));
       if (passEnd !== undefined || !session.choking.distributor.done) return;
@@ -728,6 +730,15 @@ describe('session on the simulated network', () => {
     await swarm.close();
     assert.equal(result.allComplete, true);
     assert.equal(once.seeding, undefined, `with every leecher done it says ${once.seeding}`);
+    // And its log says so, once, within its next tick after the last leecher's NOT_INTERESTED.
+    const lastFinish = Math.max(
+      ...swarm.peers.slice(1).map((p) => p.completedAt ?? Number.POSITIVE_INFINITY),
+    );
+    assert.equal(servedAt.length, 1, `'all-served' at ${servedAt.join(', ')} ms`);
+    assert.ok(
+      (servedAt[0] ?? 0) >= lastFinish && (servedAt[0] ?? 0) <= lastFinish + 1100,
+      `'all-served' at ${servedAt[0]} ms, the last leecher done at ${lastFinish} ms`,
+    );
     assert.ok(passEnd !== undefined, 'the first pass ended');
     assert.equal(said[0], true, 'the seeder stood aside');
     assert.deepEqual(
