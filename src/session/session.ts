@@ -285,6 +285,14 @@ export class TorrentSession implements PeerHost {
     return left;
   }
 
+  /** Bytes of the wanted pieces not verified yet: what a download still has to write (`left` without a selection). */
+  get wantedLeft(): number {
+    let left = 0;
+    for (let i = 0; i < this.metainfo.pieceCount; i++)
+      if (!this.have.has(i) && this.picker.priority(i) > 0) left += pieceSize(this.metainfo, i);
+    return left;
+  }
+
   haveBits(): Bitfield {
     return this.have;
   }

@@ -134,6 +134,11 @@ test('a full disk: one error line, exit 1, the verified chunks kept; a later run
       lines[0]!,
       /^chunkswarm: big\.bin: cannot store chunk \d+: .*no space left on device \(ENOSPC\)$/,
     );
+    // It said so at the start, before fetching anything.
+    assert.match(
+      first.output(),
+      /^warning: big\.bin needs 4\.0 MiB more and \S+ has 2\.0 MiB free: the download stops when the disk is full/m,
+    );
     const kept = await onDisk(m, join(mount, 'big.bin'));
     assert.ok(kept > 0 && kept < m.pieceCount, `${kept} of ${m.pieceCount} chunks kept`);
 
