@@ -9,11 +9,12 @@ import type { TorrentSession } from '../session/session.js';
 import { ALL_SERVED_WORDS, standingAsideWords, torrentProgress } from '../session/status.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
 import type { TorrentProgress } from '../shared/status.js';
-import { type FileStorage, freeBytes, partFilePath } from '../storage/index.js';
+import { type FileStorage, partFilePath } from '../storage/index.js';
 import { dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
 import { countOf, formatBytes, formatDuration, formatRate, totalsLine } from './format.js';
 import { runOnComplete } from './on-complete.js';
 import { ProgressBoard } from './progress.js';
+import { warnIfShortOfSpace } from './room.js';
 import { onShutdown } from './signals.js';
 import { loadSource, type TorrentSource } from './torrent-file.js';
 import { logTrackerState } from './tracker-log.js';
@@ -314,25 +315,6 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
   await client.close();
   await dht?.close();
   process.exit(0);
-}
-
-/**
- * Says at the start when the disk under `--out` has less room than the chunks still to fetch: the download
- * would stop with "no space left" part way. Only a warning: the files may hold some of the room already, and
- * room may be made meanwhile.
- */
-async function warnIfShortOfSpace(
-  s: TorrentSession,
-  outDir: string,
-  log: (line: string) => void,
-): Promise<void> {
-  const needed = s.wantedLeft;
-  if (needed === 0) return;
-  const free = await freeBytes(resolve(outDir, s.metainfo.name));
-  if (free === undefined || free >= needed) return;
-  log(
-    `warning: ${s.metainfo.name} needs ${formatBytes(needed)} more and ${resolve(outDir)} has ${formatBytes(free)} free: the download stops when the disk is full (the chunks verified are kept)`,
-  );
 }
 
 /** The folder under `--out` that holds resume data and magnets' metadata. */

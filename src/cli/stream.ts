@@ -13,6 +13,7 @@ import { WebGuard } from '../web/guard.js';
 import { startStreamServer, torrentFileSource } from '../web/stream.js';
 import { type DhtFlags, dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
 import { countOf, formatBytes, parseWebAddress } from './format.js';
+import { warnIfShortOfSpace } from './room.js';
 import { onShutdown } from './signals.js';
 import { loadSource } from './torrent-file.js';
 import { logTrackerState } from './tracker-log.js';
@@ -95,4 +96,5 @@ export async function streamCommand(arg: string, opts: StreamOptions): Promise<v
   session.connectTracker().catch(() => {});
   console.log(`streaming ${name} (${formatBytes(m.files[fileIndex]!.length)}) at ${server.url}`);
   session.events.once('done', () => console.log(`complete ${name}: every chunk of it verified`));
+  await warnIfShortOfSpace(session, outDir, console.log);
 }
