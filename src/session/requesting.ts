@@ -1,6 +1,7 @@
 import { pieceSize } from '../metainfo/index.js';
 import type { BlockKey, PeerConnection } from '../peer/connection.js';
 import { LIMITS } from '../shared/limits.js';
+import { copyInto } from '../storage/buffer-pool.js';
 import type { PendingPiece, TorrentSession } from './session.js';
 
 /** A request unanswered this long is given back to the picker for others to take. */
@@ -226,7 +227,7 @@ export class Requesting {
       pending = { data: s.buffers.take(pieceSize(s.metainfo, index)), contributors: new Set() };
       this.pending.set(index, pending);
     }
-    block.copy(pending.data, begin);
+    copyInto(pending.data, block, begin);
     pending.contributors.add(peer.peerAddress);
     if (pieceDone) {
       this.pending.delete(index);
