@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError } from '../shared/errors.js';
+import { copyInto } from './buffer-pool.js';
 import { pieceHash } from './hasher.js';
 import { checkRange, checkWholePiece } from './spans.js';
 import type { Storage, VerifyOptions } from './storage.js';
@@ -27,7 +28,7 @@ export class MemoryStorage implements Storage {
     const piece = this.#pieces.get(index);
     if (!piece) throw new ChunkswarmError('ESTORAGE', `cannot read piece ${index}: it is not held`);
     if (into !== undefined && into.length >= length) {
-      piece.copy(into, 0, begin, begin + length);
+      copyInto(into, piece.subarray(begin, begin + length), 0);
       return into.subarray(0, length);
     }
     return Buffer.from(piece.subarray(begin, begin + length));
@@ -36,8 +37,10 @@ export class MemoryStorage implements Storage {
   async writePiece(index: number, data: Buffer): Promise<void> {
     this.#checkOpen();
     checkWholePiece(this.layout, index, data);
-    // A copy, so a caller reusing its buffer cannot change what we hold.
-    this.#pieces.set(index, Buffer.from(data));
+    // A copy, so a caller reusing its buffer cannot change what we hold (copyInto: `data` may be shared memory).
+    const own = Buffer.allocUnsafe(data.length);
+    copyInto(own, data, 0);
+    this.#pieces.set(index, own);
   }
 
   async verifyExisting(opts: VerifyOptions = {}): Promise<Bitfield> {
