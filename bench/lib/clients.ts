@@ -56,6 +56,11 @@ export interface RunningTracker {
   port: number;
 }
 
+/** `chunkswarm seed` of `torrent` with its data at `source`, listening on 127.0.0.1:`port`. */
+export function seedArgs(torrent: string, source: string, port: number, extra: string[] = []): string[] {
+  return ['seed', torrent, '--data', source, '--host', '127.0.0.1', '--port', String(port), ...extra];
+}
+
 /** `chunkswarm tracker --port 0`, resolved when it prints where it listens. */
 export async function startChunkswarmTracker(cs: Chunkswarm, extra: string[] = []): Promise<RunningTracker> {
   const proc = await startChunkswarm(cs, 'cs-tracker', [

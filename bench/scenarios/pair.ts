@@ -14,6 +14,7 @@ import { basename, join } from 'node:path';
 import {
   chunkswarmCreate,
   cpuProfileFlags,
+  seedArgs,
   startChunkswarm,
   startChunkswarmTracker,
   startLtPeer,
@@ -286,16 +287,7 @@ export async function chunkswarmRound(
     bin: ctx.bin,
     nodeArgs: profileDir ? cpuProfileFlags(profileDir, role) : [],
   });
-  const seeder = await startChunkswarm(cs('seeder'), `cs-seed-${r}`, [
-    'seed',
-    s.torrent,
-    '--data',
-    s.source,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(seedPort),
-  ]);
+  const seeder = await startChunkswarm(cs('seeder'), `cs-seed-${r}`, seedArgs(s.torrent, s.source, seedPort));
   try {
     await seeder.waitForLine(/^seeding /, 60_000);
     const cpu0 = seeder.cpuSeconds();

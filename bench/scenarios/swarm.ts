@@ -17,6 +17,7 @@ import {
   chunkswarmCreate,
   cpuProfileFlags,
   ltEvent,
+  seedArgs,
   startChunkswarm,
   startChunkswarmTracker,
   startLtPeer,
@@ -298,16 +299,11 @@ function verifyAll(s: Shape, dirs: string[], who: string): void {
 async function warmCodeCaches(s: Shape): Promise<void> {
   const { ctx } = s;
   const seedPort = await freePort();
-  const seeder = await startChunkswarm({ group: ctx.group, bin: ctx.bin }, 'cs-warm-seed', [
-    'seed',
-    s.torrent,
-    '--data',
-    s.source,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(seedPort),
-  ]);
+  const seeder = await startChunkswarm(
+    { group: ctx.group, bin: ctx.bin },
+    'cs-warm-seed',
+    seedArgs(s.torrent, s.source, seedPort),
+  );
   try {
     await waitListening(seedPort, 60_000);
     const leecher = await startChunkswarm({ group: ctx.group, bin: ctx.bin }, 'cs-warm-leecher', [
@@ -377,18 +373,7 @@ async function chunkswarmSwarm(s: Shape, tracker: Proc, profileDir: string | nul
     const seeder = await startChunkswarm(
       { group: ctx.group, bin: ctx.bin, nodeArgs: nodeArgs('seeder') },
       `${run}-seed`,
-      [
-        'seed',
-        s.torrent,
-        '--data',
-        s.source,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(seedPort),
-        '--upload-limit',
-        limit,
-      ],
+      seedArgs(s.torrent, s.source, seedPort, ['--upload-limit', limit]),
     );
     procs.push(seeder);
     const t0 = await waitListening(seedPort, 60_000);
