@@ -61,6 +61,11 @@ export function seedArgs(torrent: string, source: string, port: number, extra: s
   return ['seed', torrent, '--data', source, '--host', '127.0.0.1', '--port', String(port), ...extra];
 }
 
+/** `chunkswarm download` of `torrent` into `out`, listening on 127.0.0.1:`port` (0: any). */
+export function downloadArgs(torrent: string, out: string, port: number, extra: string[] = []): string[] {
+  return ['download', torrent, '--out', out, '--host', '127.0.0.1', '--port', String(port), ...extra];
+}
+
 /** `chunkswarm tracker --port 0`, resolved when it prints where it listens. */
 export async function startChunkswarmTracker(cs: Chunkswarm, extra: string[] = []): Promise<RunningTracker> {
   const proc = await startChunkswarm(cs, 'cs-tracker', [

@@ -14,6 +14,7 @@ import { basename, join } from 'node:path';
 import {
   chunkswarmCreate,
   cpuProfileFlags,
+  downloadArgs,
   seedArgs,
   startChunkswarm,
   startChunkswarmTracker,
@@ -294,17 +295,7 @@ export async function chunkswarmRound(
     const leecher = await startChunkswarm(
       cs('leecher'),
       `cs-leech-${r}`,
-      [
-        'download',
-        s.torrent,
-        '--out',
-        out,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(await freePort()),
-        ...(trace ? ['--trace', '--web', '127.0.0.1:0'] : []),
-      ],
+      downloadArgs(s.torrent, out, await freePort(), trace ? ['--trace', '--web', '127.0.0.1:0'] : []),
       true,
     );
     const client: Client = trace ? 'chunkswarm --trace' : 'chunkswarm';

@@ -16,6 +16,7 @@ import { basename, join } from 'node:path';
 import {
   chunkswarmCreate,
   cpuProfileFlags,
+  downloadArgs,
   ltEvent,
   seedArgs,
   startChunkswarm,
@@ -306,16 +307,11 @@ async function warmCodeCaches(s: Shape): Promise<void> {
   );
   try {
     await waitListening(seedPort, 60_000);
-    const leecher = await startChunkswarm({ group: ctx.group, bin: ctx.bin }, 'cs-warm-leecher', [
-      'download',
-      s.torrent,
-      '--out',
-      join(ctx.dir, 'cs-warm'),
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-    ]);
+    const leecher = await startChunkswarm(
+      { group: ctx.group, bin: ctx.bin },
+      'cs-warm-leecher',
+      downloadArgs(s.torrent, join(ctx.dir, 'cs-warm'), 0),
+    );
     const exit = await Promise.race([leecher.exited, sleep(s.capMs).then(() => null)]);
     if (exit === null) await leecher.stop();
     if (exit?.code !== 0)
@@ -343,19 +339,7 @@ async function chunkswarmSwarm(s: Shape, tracker: Proc, profileDir: string | nul
       const port = await freePort();
       const out = join(ctx.dir, run, `l${i}`);
       dirs.push(out);
-      const args = [
-        'download',
-        s.torrent,
-        '--out',
-        out,
-        '--seed',
-        '--upload-limit',
-        limit,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-      ];
+      const args = downloadArgs(s.torrent, out, port, ['--seed', '--upload-limit', limit]);
       // profile one leecher only: more would cost CPU the others need
       const p = await startChunkswarm(
         { group: ctx.group, bin: ctx.bin, nodeArgs: i === 1 ? nodeArgs('leecher1') : [] },
