@@ -32,8 +32,18 @@ export interface Chunkswarm {
   nodeArgs?: string[];
 }
 
+/**
+ * The node flags the bin's first line gives it (`#!/usr/bin/env -S node FLAGS`), so that a process the
+ * bench starts as `node [FLAGS] bin` runs as the bin does from a shell.
+ */
+export function binNodeFlags(bin: string): string[] {
+  const first = readFileSync(bin, 'latin1').split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env -S node((?: \S+)*)\s*$/.exec(first);
+  return m?.[1] ? m[1].trim().split(' ') : [];
+}
+
 function csArgv(cs: Chunkswarm, args: string[]): string[] {
-  return [...(cs.nodeArgs ?? []), cs.bin, ...args];
+  return [...binNodeFlags(cs.bin), ...(cs.nodeArgs ?? []), cs.bin, ...args];
 }
 
 /** Node flags that write a CPU profile of the process into dir when it exits. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
 import { FIGURES, parseBenchArgs, UsageError } from '../lib/args.js';
+import { binNodeFlags } from '../lib/clients.js';
 import { keystream, sha1File, writeSeededFile } from '../lib/datafile.js';
 import { parseGitStatus, QUIET_LOAD_LIMIT, quietCheckRefusal, roundLoad } from '../lib/machine.js';
 import { clientEnv, parseListeningPorts, parseProcStatCpu, parseTimeReport } from '../lib/procs.js';
@@ -529,4 +530,19 @@ test('the clients a figure starts do not get the CA bundle a machine names for N
   assert.equal(base.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt', 'the bench keeps its own');
   // A figure that names it for a client on purpose still gives it.
   assert.equal(clientEnv(base, { NODE_EXTRA_CA_CERTS: '/x.pem' }).NODE_EXTRA_CA_CERTS, '/x.pem');
+});
+
+test("the bench starts chunkswarm with the node flags of its bin's first line, as a shell would", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cs-bin-'));
+  try {
+    const bin = join(dir, 'main.cjs');
+    writeFileSync(bin, '#!/usr/bin/env -S node --max-semi-space-size=2 --stack-size=900\n"use strict";\n');
+    assert.deepEqual(binNodeFlags(bin), ['--max-semi-space-size=2', '--stack-size=900']);
+    writeFileSync(bin, '#!/usr/bin/env node\n"use strict";\n');
+    assert.deepEqual(binNodeFlags(bin), []);
+    writeFileSync(bin, '"use strict";\n');
+    assert.deepEqual(binNodeFlags(bin), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Harness, makeFile, ROOT, requireBuild } from '../integration/harness.js';
+import { BIN, Harness, makeFile, ROOT, requireBuild } from '../integration/harness.js';
 
 const h = new Harness();
 let torrent = '';
@@ -59,4 +59,16 @@ test('the bundle is ASCII, so the launcher hands V8 one byte a character without
   assert.ok(bundle.length > 100_000, `the bundle holds the command line: ${bundle.length} bytes`);
   const at = bundle.findIndex((b) => b > 0x7f);
   assert.equal(at, -1, `a non-ASCII byte at ${at}: ${bundle.subarray(Math.max(0, at - 40), at + 10)}`);
+});
+
+test('run as a program, the bin starts node with the young generation its first line asks for', async () => {
+  const first = readFileSync(BIN, 'latin1').split('\n', 1)[0];
+  assert.equal(first, '#!/usr/bin/env -S node --max-semi-space-size=2');
+  const p = h.spawn(BIN, ['tracker', '--host', '127.0.0.1', '--port', '0']);
+  await p.waitFor(/tracker listening on http:\/\/127\.0\.0\.1:\d+\/announce/);
+  const argv = readFileSync(`/proc/${p.child.pid}/cmdline`, 'latin1').split('\0');
+  assert.ok(argv.includes('--max-semi-space-size=2'), `node's arguments: ${argv.join(' ')}`);
+  assert.equal(argv.at(argv.indexOf(BIN) + 1), 'tracker');
+  p.child.kill('SIGINT');
+  await p.exited();
 });
