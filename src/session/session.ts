@@ -278,19 +278,22 @@ export class TorrentSession implements PeerHost {
     return this.have.complete || this.picker.wantedMissingCount() === 0;
   }
 
+  /** Bytes of every piece not verified yet: what a tracker is told is left, whatever the selection. */
   get left(): number {
-    let left = 0;
-    for (let i = 0; i < this.metainfo.pieceCount; i++)
-      if (!this.have.has(i)) left += pieceSize(this.metainfo, i);
-    return left;
+    return this.#unverifiedBytes(false);
   }
 
   /** Bytes of the wanted pieces not verified yet: what a download still has to write (`left` without a selection). */
   get wantedLeft(): number {
-    let left = 0;
+    return this.#unverifiedBytes(true);
+  }
+
+  #unverifiedBytes(wantedOnly: boolean): number {
+    let bytes = 0;
     for (let i = 0; i < this.metainfo.pieceCount; i++)
-      if (!this.have.has(i) && this.picker.priority(i) > 0) left += pieceSize(this.metainfo, i);
-    return left;
+      if (!this.have.has(i) && (!wantedOnly || this.picker.priority(i) > 0))
+        bytes += pieceSize(this.metainfo, i);
+    return bytes;
   }
 
   haveBits(): Bitfield {
