@@ -7,7 +7,7 @@ import { cryptoRandom } from '../shared/node-env.js';
 import type { PeerSource } from '../shared/status.js';
 import { formatAddress, normaliseIp } from '../shared/types.js';
 import {
-  type DecoderSink,
+  type DecoderEvent,
   decodeExtensionHandshake,
   decodeMetadataMessage,
   type ExtensionHandshake,
@@ -452,25 +452,25 @@ export class PeerConnection {
         if (!this.closed) this.stream.resume();
       });
     }
+    let events: DecoderEvent[];
     try {
-      this.#decoder.feed(chunk, reused, this.#sink);
+      events = this.#decoder.push(chunk, reused);
     } catch (err) {
       this.close(`protocol error: ${describeError(err)}`);
+      return;
+    }
+    for (const event of events) {
+      if (this.closed) return;
+      this.tracer?.('in', event);
+      try {
+        if (event.kind === 'handshake') this.#onHandshake(event.handshake);
+        else this.#onMessage(event.message);
+      } catch (err) {
+        this.close(`protocol error: ${describeError(err)}`);
+        return;
+      }
     }
   }
-
-  /** What the decoder hands each message to, as it decodes it; a message we cannot take closes the connection. */
-  readonly #sink: DecoderSink = {
-    handshake: (handshake) => {
-      this.tracer?.('in', { kind: 'handshake', handshake });
-      this.#onHandshake(handshake);
-    },
-    message: (message) => {
-      this.tracer?.('in', { kind: 'message', message });
-      this.#onMessage(message);
-    },
-    wantsMore: () => !this.closed,
-  };
 
   #onHandshake(h: Handshake): void {
     if (!this.host) {

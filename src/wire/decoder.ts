@@ -23,14 +23,6 @@ export type DecoderEvent =
   | { kind: 'handshake'; handshake: Handshake }
   | { kind: 'message'; message: WireMessage };
 
-/** Where `WireDecoder.feed` hands what it decodes. */
-export interface DecoderSink {
-  handshake(handshake: Handshake): void;
-  message(message: WireMessage): void;
-  /** False once the reader is done with this stream (it closed the connection): decoding stops. */
-  wantsMore(): boolean;
-}
-
 const DEFAULT_LIMITS: DecoderLimits = {
   pieceCount: 0,
   maxBlock: LIMITS.blockSize,
@@ -53,8 +45,6 @@ class ByteQueue {
   readonly #views: boolean;
   #chunks: Uint8Array[] = [];
   #head = 0;
-  /** End of the chunks in use: the list is reused, so its length may be larger. */
-  #tail = 0;
   /** Bytes of the head chunk already consumed. */
   #offset = 0;
   /** The reused chunk (always the last one pushed), until keepRest. */
@@ -68,7 +58,7 @@ class ByteQueue {
 
   push(chunk: Uint8Array, reused = false): void {
     if (chunk.length === 0) return;
-    this.#chunks[this.#tail++] = chunk;
+    this.#chunks.push(chunk);
     this.length += chunk.length;
     if (reused) this.#reused = chunk;
   }
@@ -78,7 +68,7 @@ class ByteQueue {
     const reused = this.#reused;
     if (reused === undefined) return;
     this.#reused = undefined;
-    const last = this.#tail - 1;
+    const last = this.#chunks.length - 1;
     if (last < this.#head || this.#chunks[last] !== reused) return;
     const from = last === this.#head ? this.#offset : 0;
     this.#chunks[last] = Uint8Array.prototype.slice.call(reused, from);
@@ -88,7 +78,7 @@ class ByteQueue {
   /** The byte `i` places from the front; only used for headers, so walking the list is cheap. */
   byteAt(i: number): number {
     let at = i + this.#offset;
-    for (let c = this.#head; c < this.#tail; c++) {
+    for (let c = this.#head; c < this.#chunks.length; c++) {
       const chunk = this.#chunks[c]!;
       if (at < chunk.length) return chunk[at]!;
       at -= chunk.length;
@@ -149,14 +139,11 @@ class ByteQueue {
       this.#chunks[this.#head] = EMPTY;
       this.#head++;
       this.#offset = 0;
-      if (this.#head === this.#tail) {
-        // Emptied (after nearly every read): start over in the same list (its slots are all EMPTY now)
-        // rather than a new one, which each next push would grow anew.
+      if (this.#head === this.#chunks.length) {
+        this.#chunks = [];
         this.#head = 0;
-        this.#tail = 0;
-      } else if (this.#head > 1024 && this.#head * 2 > this.#tail) {
-        this.#chunks = this.#chunks.slice(this.#head, this.#tail);
-        this.#tail -= this.#head;
+      } else if (this.#head > 1024 && this.#head * 2 > this.#chunks.length) {
+        this.#chunks = this.#chunks.slice(this.#head);
         this.#head = 0;
       }
     }
@@ -248,34 +235,20 @@ export class WireDecoder {
    * caller returns; every other payload is a copy.
    */
   push(chunk: Uint8Array, reused = false): DecoderEvent[] {
-    const events: DecoderEvent[] = [];
-    this.feed(chunk, reused, {
-      handshake: (handshake) => events.push({ kind: 'handshake', handshake }),
-      message: (message) => events.push({ kind: 'message', message }),
-      wantsMore: () => true,
-    });
-    return events;
-  }
-
-  /**
-   * As push, but hands each message to `sink` as soon as it is decoded, with no array or event object
-   * per message (a peer's hottest path), and stops once the sink wants no more. A bad message is thrown
-   * after the sink has had the good ones before it.
-   */
-  feed(chunk: Uint8Array, reused: boolean, sink: DecoderSink): void {
     if (this.#failure) throw this.#failure;
     this.#queue.push(chunk, reused);
+    const events: DecoderEvent[] = [];
     try {
       if (this.#inHandshake) {
         const handshake = this.#readHandshake();
-        if (!handshake) return;
+        if (!handshake) return events;
+        events.push({ kind: 'handshake', handshake });
         this.#inHandshake = false;
-        sink.handshake(handshake);
       }
-      while (sink.wantsMore()) {
+      for (;;) {
         const message = this.#readMessage();
-        if (!message) return;
-        sink.message(message);
+        if (!message) return events;
+        events.push({ kind: 'message', message });
       }
     } catch (err) {
       if (err instanceof ChunkswarmError) this.#failure = err;

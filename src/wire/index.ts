@@ -1,5 +1,5 @@
 export { allowedFastSet } from './allowed-fast.js';
-export { type DecoderEvent, type DecoderLimits, type DecoderSink, WireDecoder } from './decoder.js';
+export { type DecoderEvent, type DecoderLimits, WireDecoder } from './decoder.js';
 export {
   decodeExtensionHandshake,
   type ExtensionHandshake,

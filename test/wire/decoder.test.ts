@@ -132,60 +132,6 @@ describe('WireDecoder: any chunking gives the same events', () => {
     assert.equal(second.message.block.toString(), 'split in two');
   });
 
-  it('feed hands each message to the sink as it is decoded, and stops when the sink wants no more', () => {
-    const have = (index: number) => encodeMessage({ type: 'have', index });
-    const got: unknown[] = [];
-    let open = true;
-    const sink = {
-      handshake: () => assert.fail('no handshake expected'),
-      message: (m: unknown) => {
-        got.push(m);
-        if (got.length === 2) open = false;
-      },
-      wantsMore: () => open,
-    };
-    const decoder = messages({ pieceCount: PIECES });
-    decoder.feed(Buffer.concat([have(1), have(2), have(3)]), false, sink);
-    assert.deepEqual(got, [
-      { type: 'have', index: 1 },
-      { type: 'have', index: 2 },
-    ]);
-    // What was not decoded stays queued for the next call.
-    open = true;
-    decoder.feed(have(4), false, sink);
-    assert.deepEqual(got.slice(2), [
-      { type: 'have', index: 3 },
-      { type: 'have', index: 4 },
-    ]);
-  });
-
-  it('feed hands over the good messages before a bad one, then throws and keeps throwing', () => {
-    const got: unknown[] = [];
-    const sink = { handshake: () => {}, message: (m: unknown) => got.push(m), wantsMore: () => true };
-    const decoder = messages({ pieceCount: PIECES });
-    const bad = header(4, MessageId.have); // a HAVE is 5 bytes long, not 4
-    const chunk = Buffer.concat([encodeMessage({ type: 'interested' }), bad]);
-    assert.throws(() => decoder.feed(chunk, false, sink), isCode('EWIRE_LENGTH'));
-    assert.deepEqual(got, [{ type: 'interested' }]);
-    assert.throws(() => decoder.feed(encodeMessage({ type: 'choke' }), false, sink), isCode('EWIRE_LENGTH'));
-    assert.deepEqual(got, [{ type: 'interested' }]);
-  });
-
-  it('decodes the same after emptying and refilling its queue many times, whole and split', () => {
-    const decoder = messages({ pieceCount: PIECES });
-    for (let i = 0; i < 3000; i++) {
-      const bytes = encodeMessage({ type: 'have', index: i % PIECES });
-      // Every third message arrives in two chunks, so the queue holds one or two chunks by turns.
-      const parts = i % 3 === 0 ? [bytes.subarray(0, 6), bytes.subarray(6)] : [bytes];
-      const events = parts.flatMap((p) => decoder.push(p));
-      assert.deepEqual(
-        events,
-        [{ kind: 'message', message: { type: 'have', index: i % PIECES } }],
-        `message ${i}`,
-      );
-    }
-  });
-
   it('reads a length of 2^31 or more as a positive number (and refuses it)', () => {
     assert.throws(() => messages().push(header(0x8000_0001)), isCode('EWIRE_LENGTH'));
   });
