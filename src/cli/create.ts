@@ -48,6 +48,8 @@ export async function infoCommand(path: string, opts: { json?: boolean }): Promi
     name: m.name,
     infoHash: m.infoHashHex,
     size: m.totalLength,
+    // BEP 47 padding: inside `size` and the chunks, in no file.
+    padding: m.totalLength - m.files.reduce((n, f) => n + f.length, 0),
     pieceLength: m.pieceLength,
     pieces: m.pieceCount,
     private: m.private,
@@ -66,6 +68,10 @@ export async function infoCommand(path: string, opts: { json?: boolean }): Promi
   console.log(`name:        ${m.name}`);
   console.log(`infohash:    ${m.infoHashHex}`);
   console.log(`size:        ${formatBytes(m.totalLength)} (${m.totalLength} bytes)`);
+  if (summary.padding > 0)
+    console.log(
+      `padding:     ${formatBytes(summary.padding)} (${summary.padding} bytes of zeros between files, BEP 47: in the chunks, never stored)`,
+    );
   console.log(`chunks:      ${m.pieceCount} of ${formatBytes(m.pieceLength)}`);
   console.log(`trackers:    ${summary.trackers.map((t) => t.join(' ')).join(' | ') || '(none)'}`);
   console.log(`files:       ${m.files.length}`);

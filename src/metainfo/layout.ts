@@ -62,3 +62,13 @@ export function pieceSpans(layout: TorrentLayout, index: number, begin = 0, leng
   }
   return spans;
 }
+
+/** Bytes of BEP 47 padding within the torrent's bytes `start .. end`. */
+export function paddingIn(layout: TorrentLayout, start: number, end: number): number {
+  let n = 0;
+  for (const pad of layout.padding ?? []) {
+    if (pad.offset >= end) break;
+    n += Math.max(0, Math.min(end, pad.offset + pad.length) - Math.max(start, pad.offset));
+  }
+  return n;
+}

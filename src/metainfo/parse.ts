@@ -14,7 +14,7 @@ import { ChunkswarmError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { infoHashHex } from '../shared/types.js';
 import { checkSafePath, displayPath } from './paths.js';
-import type { FileEntry, Metainfo, TorrentLayout } from './types.js';
+import type { ByteRange, FileEntry, Metainfo, TorrentLayout } from './types.js';
 
 function bad(message: string): never {
   throw new ChunkswarmError('EMETAINFO', message);
@@ -50,12 +50,24 @@ function pathComponents(list: BValue[], where: string): string[] {
   });
 }
 
-function readFiles(files: BValue[]): FileEntry[] {
+/**
+ * A BEP 47 padding file: `attr` holds 'p'. BitComet's older convention, a name beginning with
+ * `_____padding_file_`, means the same, and other clients read it so too.
+ */
+function isPadding(entry: BDict, path: readonly string[]): boolean {
+  const attr = dictGet(entry, 'attr');
+  if (Buffer.isBuffer(attr) && attr.includes(0x70)) return true;
+  return path[path.length - 1]?.startsWith('_____padding_file_') ?? false;
+}
+
+/** The files of a multi-file torrent, its padding files apart, and the length of all of them together. */
+function readFiles(files: BValue[]): { files: FileEntry[]; padding: ByteRange[]; totalLength: number } {
   if (files.length === 0) bad("'files' is empty: a torrent must hold at least one file");
   if (files.length > LIMITS.maxFiles) {
     tooBig(`torrent lists ${files.length} files, more than the limit of ${LIMITS.maxFiles}`);
   }
   const out: FileEntry[] = [];
+  const padding: ByteRange[] = [];
   // Two entries writing the same file, or a file where another needs a folder, cannot both be
   // stored; refuse rather than let one overwrite the other.
   const taken = new Set<string>();
@@ -72,6 +84,13 @@ function readFiles(files: BValue[]): FileEntry[] {
     if (!Array.isArray(raw)) raw = getList(entry, 'path', 'EMETAINFO');
     if (raw === undefined) bad(`${where} has no 'path'`);
     const path = pathComponents(raw, where);
+    if (isPadding(entry, path)) {
+      // Zeros that no file holds: never written, so their path does not matter.
+      if (length > 0) padding.push({ offset, length });
+      offset += length;
+      if (offset > Number.MAX_SAFE_INTEGER) tooBig('torrent is larger than 2^53 bytes');
+      continue;
+    }
     checkSafePath(path);
     const key = path.join('/');
     if (taken.has(key) || folders.has(key)) bad(`two files in the torrent use the path ${displayPath(path)}`);
@@ -86,13 +105,14 @@ function readFiles(files: BValue[]): FileEntry[] {
     offset += length;
     if (offset > Number.MAX_SAFE_INTEGER) tooBig('torrent is larger than 2^53 bytes');
   }
-  return out;
+  if (out.length === 0) bad("'files' holds only padding files (BEP 47): the torrent has no data of its own");
+  return { files: out, padding, totalLength: offset };
 }
 
 /**
  * Checks an `info` dictionary (BEP 3) and returns the layout of the torrent's bytes. Multi-file
- * paths lie under `name`; BEP 47 padding files (attr 'p') stay in the layout as ordinary files,
- * so storage writes their zeros and every piece hashes as it does for other clients.
+ * paths lie under `name`. BEP 47 padding files (attr 'p') leave `files` for `padding`: their zeros
+ * are part of the pieces, so every piece hashes as it does for other clients, but no file holds them.
  */
 export function layoutFromInfo(info: BDict): TorrentLayout {
   const nameBytes = preferUtf8(info, 'name');
@@ -121,23 +141,25 @@ export function layoutFromInfo(info: BDict): TorrentLayout {
   const length = getInt(info, 'length', 'EMETAINFO');
   const fileList = getList(info, 'files', 'EMETAINFO');
   let files: FileEntry[];
+  let padding: ByteRange[] = [];
+  let totalLength: number;
   let multiFile: boolean;
   if (length !== undefined && fileList !== undefined) {
     bad("'info' has both 'length' and 'files': it must be one or the other");
   } else if (length !== undefined) {
     if (length < 0) bad(`'length' is negative (${length})`);
     files = [{ path: [name], length, offset: 0 }];
+    totalLength = length;
     multiFile = false;
   } else if (fileList !== undefined) {
-    files = readFiles(fileList);
+    ({ files, padding, totalLength } = readFiles(fileList));
     multiFile = true;
   } else {
     bad("'info' has neither 'length' nor 'files'");
   }
 
-  const last = files[files.length - 1]!;
-  const totalLength = last.offset + last.length;
   if (totalLength === 0) bad('torrent holds no data: its total length is 0');
+  if (files.every((f) => f.length === 0)) bad('torrent holds no data: its only bytes are padding (BEP 47)');
   const expected = Math.ceil(totalLength / pieceLength);
   if (expected !== pieceCount) {
     bad(
@@ -145,7 +167,16 @@ export function layoutFromInfo(info: BDict): TorrentLayout {
     );
   }
 
-  return { name, pieceLength, pieceCount, totalLength, files, multiFile, pieceHashes: pieces };
+  return {
+    name,
+    pieceLength,
+    pieceCount,
+    totalLength,
+    files,
+    multiFile,
+    pieceHashes: pieces,
+    ...(padding.length > 0 ? { padding } : {}),
+  };
 }
 
 /** BEP 12 tiers, keeping only string URLs; without a usable `announce-list`, one tier of `announce`. */

@@ -19,6 +19,18 @@ export interface TorrentLayout {
   readonly multiFile: boolean;
   /** 20 bytes per piece, concatenated, as in the `pieces` key. */
   readonly pieceHashes: Buffer;
+  /**
+   * BEP 47 padding files: runs of zeros that start the next file on a piece boundary. They are part of the
+   * pieces (and of `totalLength`) but stored nowhere and not in `files`, whose offsets skip them. Ascending;
+   * absent or empty when the torrent has none.
+   */
+  readonly padding?: readonly ByteRange[];
+}
+
+/** A run of the torrent's byte stream. */
+export interface ByteRange {
+  readonly offset: number;
+  readonly length: number;
 }
 
 export interface Metainfo extends TorrentLayout {

@@ -10,7 +10,7 @@ import { directWritable } from './aligned.js';
 import { PieceBufferPool, plainSharedBuffer } from './buffer-pool.js';
 import { errnoCode, safeJoin } from './fs-errors.js';
 import { checkInline, pieceHash } from './hasher.js';
-import { checkWholePiece, pieceLengthOf, spansOf } from './spans.js';
+import { checkWholePiece, pieceLengthOf, spansOf, zeroPadding } from './spans.js';
 import { ordered, type Storage, type VerifyOptions } from './storage.js';
 
 export interface FileStorageOptions {
@@ -270,9 +270,11 @@ export class FileStorage implements Storage {
 
   async read(index: number, begin: number, length: number, into?: Buffer): Promise<Buffer> {
     this.#checkOpen();
-    const spans = this.#place(spansOf(this.layout, index, begin, length));
+    const inFiles = spansOf(this.layout, index, begin, length);
+    const spans = this.#place(inFiles);
     const out =
       into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    zeroPadding(this.layout, out, inFiles, begin);
     await this.#guarded(() =>
       Promise.all(
         spans.map((s) =>

@@ -1,4 +1,4 @@
-import { pieceSpans } from '../metainfo/layout.js';
+import { paddingIn, pieceSpans } from '../metainfo/layout.js';
 import type { FileSpan, TorrentLayout } from '../metainfo/types.js';
 import { ChunkswarmError } from '../shared/errors.js';
 
@@ -49,19 +49,34 @@ export function checkRange(layout: TorrentLayout, index: number, begin: number, 
 /**
  * Where the bytes `begin .. begin + length` of piece `index` live on disk, as runs within single
  * files, in piece order (metainfo's `pieceSpans`, with storage's error codes and a check that the
- * file list really covers the range).
+ * file list, with the torrent's padding, really covers the range). Padding has no span: see zeroPadding.
  */
 export function spansOf(layout: TorrentLayout, index: number, begin = 0, length?: number): FileSpan[] {
   const len = length ?? pieceLengthOf(layout, index) - begin;
   checkRange(layout, index, begin, len);
   const spans = pieceSpans(layout, index, begin, len);
+  const start = index * layout.pieceLength + begin;
   const covered = spans.reduce((n, s) => n + s.length, 0);
-  if (covered !== len) {
-    const start = index * layout.pieceLength + begin;
+  if (covered !== len && covered + paddingIn(layout, start, start + len) !== len) {
     throw new ChunkswarmError(
       'ESTORAGE',
       `the torrent's file list does not cover bytes ${start}..${start + len} of its data (files and total length disagree)`,
     );
   }
   return spans;
+}
+
+/**
+ * Zeros the bytes of `out` (bytes `begin ..` of a piece, read through `spans`) that no span covers: the
+ * torrent's BEP 47 padding, which is all zeros and stored nowhere. Nothing to do for a torrent without it.
+ */
+export function zeroPadding(layout: TorrentLayout, out: Buffer, spans: readonly FileSpan[], begin: number): void {
+  if (!layout.padding?.length) return;
+  let at = 0;
+  for (const s of spans) {
+    const from = s.pieceOffset - begin;
+    if (from > at) out.fill(0, at, from);
+    at = from + s.length;
+  }
+  if (at < out.length) out.fill(0, at);
 }

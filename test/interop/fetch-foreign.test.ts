@@ -7,7 +7,16 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort, Harness, makeFile } from '../integration/harness.js';
-import { aria2Args, aria2TrackerFailure, assertSameTree, ltMake, scrape, startLt, until } from './clients.js';
+import {
+  aria2Args,
+  aria2TrackerFailure,
+  assertSameTree,
+  listFiles,
+  ltMake,
+  scrape,
+  startLt,
+  until,
+} from './clients.js';
 import { needPackages } from './gate.js';
 
 const KiB = 1024;
@@ -110,4 +119,6 @@ test('chunkswarm download fetches a torrent in libtorrent’s default form: hybr
   const code = await dl.exited(40_000);
   assert.equal(code, 0, `download exited ${code}:\n${dl.output()}\n--- libtorrent ---\n${lt.proc.output()}`);
   await assertSameTree(join(src, 'hy'), join(out, 'hy'), 'chunkswarm from libtorrent (hybrid)');
+  // The padding files (BEP 47) that align each file to a chunk are zeros held by no file: none on disk.
+  assert.deepEqual(await listFiles(join(out, 'hy')), ['a.bin', 'sub/b.bin']);
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort, Harness, makeFile, type Proc } from '../integration/harness.js';
-import { aria2Args, assertSameTree, csCreate, startLt } from './clients.js';
+import { aria2Args, assertSameTree, cs, csCreate, ltMake, startLt } from './clients.js';
 import { hasPackage, needPackages } from './gate.js';
 
 const MiB = 1024 * 1024;
@@ -71,4 +71,30 @@ test('aria2 downloads the same torrent from the chunkswarm seeder (it opens with
   assert.equal(code, 0, `aria2c exited ${code}:\n${aria.output()}\n--- seeder ---\n${seeder!.output()}`);
   await assertSameTree(data, join(dir, 'course'), 'aria2');
   assert.match(seeder!.output(), /peer connected: 127\.0\.0\.1:\d+ \(.*aria2.*\)/i);
+});
+
+test('a chunkswarm seeder serves libtorrent’s default torrent (hybrid v1+v2, pad files) from the original files', {
+  timeout: 90_000,
+}, async (t) => {
+  if (!needPackages(t, 'python3-libtorrent')) return;
+  // Three files whose ends fall inside chunks: libtorrent pads each to the next chunk (BEP 47). The
+  // seeder's folder holds the files alone, as the author's did; the padding's zeros are in no file.
+  const src = join(h.dir, 'hy-src');
+  await makeFile(join(src, 'hy', 'a.bin'), 700_000, 'hybrid a');
+  await makeFile(join(src, 'hy', 'b.bin'), 1_300_000, 'hybrid b');
+  await makeFile(join(src, 'hy', 'c.txt'), 5_000, 'hybrid c');
+  const { announce } = await h.tracker();
+  const hyTorrent = join(h.dir, 'hy.torrent');
+  await ltMake(join(src, 'hy'), hyTorrent, { pieceLength: 256 * 1024, trackers: [announce], hybrid: true });
+  const info = await cs(['info', hyTorrent]);
+  assert.match(info.stdout, /^padding: .*BEP 47/m, info.stdout);
+  assert.match(info.stdout, /^files: {7}3$/m, info.stdout);
+  const hySeeder = h.cs(['seed', hyTorrent, '--data', join(src, 'hy'), '--port', String(await freePort())]);
+  await hySeeder.waitFor(/^seeding hy on /m);
+  assert.doesNotMatch(hySeeder.output(), /warning: only/, 'every chunk verifies from the files alone');
+  const save = join(h.dir, 'lt-hy');
+  const lt = await startLt(h, 'leech', { torrent: hyTorrent, save, maxSeconds: 60 });
+  const res = await lt.result(70_000);
+  assert.ok(res.finished, `libtorrent did not finish:\n${lt.proc.output()}\n--- seeder ---\n${hySeeder.output()}`);
+  await assertSameTree(join(src, 'hy'), join(save, 'hy'), 'libtorrent from chunkswarm (hybrid)');
 });

@@ -33,13 +33,13 @@ export function singleInfo(overrides: Record<string, Encodable | undefined> = {}
 
 /** A multi-file info dict whose files have these lengths and paths. */
 export function multiInfo(
-  files: readonly { length: number; path: string[] }[],
+  files: readonly { length: number; path: string[]; attr?: string }[],
   overrides: Record<string, Encodable | undefined> = {},
 ) {
   const pieceLength = 16 * KiB;
   const total = files.reduce((s, f) => s + f.length, 0);
   return {
-    files: files.map((f) => ({ length: f.length, path: f.path })),
+    files: files.map((f) => ({ length: f.length, path: f.path, ...(f.attr ? { attr: f.attr } : {}) })),
     name: 'folder',
     'piece length': pieceLength,
     pieces: Buffer.alloc(Math.ceil(total / pieceLength) * 20, 0xcd),

@@ -162,22 +162,47 @@ describe('parseMetainfo: valid torrents', () => {
     assert.equal(m.creationDate, undefined);
   });
 
-  test('BEP 47 padding files stay in the layout as ordinary files', () => {
+  test('BEP 47 padding files leave the file list: their zeros are padding, the next file keeps its offset', () => {
     const info = multiInfo([
       { length: 10 * KiB, path: ['a.bin'] },
-      { length: 6 * KiB, path: ['.pad', '6144'] },
-      { length: 16 * KiB, path: ['b.bin'] },
+      { length: 6 * KiB, path: ['.pad', '6144'], attr: 'p' },
+      { length: 10 * KiB, path: ['b.bin'] },
+      { length: 6 * KiB, path: ['.pad', '6144'], attr: 'xp' },
     ]);
-    info.files[1] = { ...info.files[1]!, attr: 'p' } as (typeof info.files)[number];
     const m = parseMetainfo(torrentBytes(info));
     assert.deepEqual(
       m.files.map((f) => [f.path.join('/'), f.offset, f.length]),
       [
         ['a.bin', 0, 10 * KiB],
-        ['.pad/6144', 10 * KiB, 6 * KiB],
-        ['b.bin', 16 * KiB, 16 * KiB],
+        ['b.bin', 16 * KiB, 10 * KiB],
       ],
     );
+    assert.deepEqual(m.padding, [
+      { offset: 10 * KiB, length: 6 * KiB },
+      { offset: 26 * KiB, length: 6 * KiB },
+    ]);
+    // Two padding files of one path are no clash: neither is ever written.
+    assert.equal(m.totalLength, 32 * KiB);
+    assert.equal(m.pieceCount, 2);
+  });
+
+  test("BitComet's padding files (_____padding_file_...) are padding too; a torrent without any has no `padding`", () => {
+    const m = parseMetainfo(
+      torrentBytes(
+        multiInfo([
+          { length: 10 * KiB, path: ['a.bin'] },
+          { length: 6 * KiB, path: ['_____padding_file_0_if you see this file, please update to BitComet 0.85 or above____'] },
+          { length: 16 * KiB, path: ['b.bin'] },
+        ]),
+      ),
+    );
+    assert.deepEqual(
+      m.files.map((f) => f.path.join('/')),
+      ['a.bin', 'b.bin'],
+    );
+    assert.deepEqual(m.padding, [{ offset: 10 * KiB, length: 6 * KiB }]);
+    const plain = parseMetainfo(torrentBytes(multiInfo([{ length: 32 * KiB, path: ['a.bin'] }])));
+    assert.equal(plain.padding, undefined);
   });
 
   test('every allowed piece length: powers of two from 16 KiB to 16 MiB', () => {
@@ -288,6 +313,13 @@ describe('parseMetainfo: refusals', () => {
       'torrent holds no data: its total length is 0',
     );
     refused(torrentBytes(multiInfo([{ length: 0, path: ['a'] }])), 'EMETAINFO', /total length is 0/);
+    const onlyPadding = multiInfo([{ length: 16 * KiB, path: ['.pad', '0'], attr: 'p' }]);
+    refused(torrentBytes(onlyPadding), 'EMETAINFO', /only padding files/);
+    const emptyBeside = multiInfo([
+      { length: 0, path: ['a'] },
+      { length: 16 * KiB, path: ['.pad', '0'], attr: 'p' },
+    ]);
+    refused(torrentBytes(emptyBeside), 'EMETAINFO', /its only bytes are padding/);
   });
 
   test('files entries', () => {

@@ -365,6 +365,53 @@ describe('FileStorage, multi-file', () => {
   });
 });
 
+describe('FileStorage, BEP 47 padding', () => {
+  // 16 KiB pieces: a.bin, padding to the next piece, b.bin, padding again, c.bin (the last piece short).
+  const padded = () =>
+    buildLayout(
+      'padded',
+      [
+        { path: ['a.bin'], length: 10_000 },
+        { path: ['.pad', '6384'], length: 6_384, pad: true },
+        { path: ['b.bin'], length: 20_000 },
+        { path: ['.pad', '12768'], length: 12_768, pad: true },
+        { path: ['c.bin'], length: 1_000 },
+      ],
+      16 * 1024,
+    );
+
+  it('stores only the files, and reads the padding back as zeros', async () => {
+    const built = padded();
+    const root = join(dir, 'padded');
+    const s = new FileStorage(built.layout, root);
+    await s.prepare();
+    await writeAll(s, built);
+    assert.deepEqual((await readdir(root)).sort(), ['a.bin', 'b.bin', 'c.bin']);
+    for (const [i, p] of filePaths(root, built.layout).entries())
+      assert.ok((await readFile(p)).equals(built.fileData[i]!), `file ${i}`);
+    for (let i = 0; i < built.layout.pieceCount; i++) {
+      // A reused buffer full of other bytes: the padding must come back as zeros, not as what was there.
+      const into = Buffer.alloc(16 * 1024, 0xee);
+      assert.ok((await s.read(i, 0, piece(built, i).length, into)).equals(piece(built, i)), `piece ${i}`);
+    }
+    assert.ok((await s.read(0, 9_000, 3_000)).equals(built.content.subarray(9_000, 12_000)));
+    assert.ok((await s.read(2, 4_000, 8_000)).equals(Buffer.alloc(8_000)), 'a range of padding alone');
+    await s.close();
+  });
+
+  it('verifies every piece from the original files alone, as a seeder of a padded torrent must', async () => {
+    const built = padded();
+    const root = join(dir, 'padded');
+    for (const [i, p] of filePaths(root, built.layout).entries()) {
+      await mkdir(join(p, '..'), { recursive: true });
+      await writeFile(p, built.fileData[i]!);
+    }
+    const s = new FileStorage(built.layout, root);
+    assert.equal((await s.verifyExisting()).toString(), '1111');
+    await s.close();
+  });
+});
+
 describe('FileStorage, single file', () => {
   it('contentPath is the file itself; a short last piece is written and verified', async () => {
     const built = buildLayout('movie.bin', [{ path: ['movie.bin'], length: 50_000 }], 16_384, false);

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FileEntry, TorrentLayout } from '../../src/metainfo/types.js';
+import type { ByteRange, FileEntry, TorrentLayout } from '../../src/metainfo/types.js';
 import { alignedBuffer } from '../../src/storage/aligned.js';
 
 /** Deterministic bytes that differ at every offset and seed, so a misplaced span shows up. */
@@ -28,16 +28,19 @@ export interface Built {
 /** A layout over the given files, with piece hashes computed from their bytes. */
 export function buildLayout(
   name: string,
-  files: { path: string[]; length: number }[],
+  files: { path: string[]; length: number; pad?: boolean }[],
   pieceLength: number,
   multiFile = true,
 ): Built {
-  const fileData = files.map((f, i) => bytes(f.length, i + 1));
-  const content = Buffer.concat(fileData);
+  // A BEP 47 padding file (`pad`) is zeros in the content, and in `padding` rather than in the files.
+  const parts = files.map((f, i) => (f.pad ? Buffer.alloc(f.length) : bytes(f.length, i + 1)));
+  const content = Buffer.concat(parts);
   const entries: FileEntry[] = [];
+  const padding: ByteRange[] = [];
   let offset = 0;
   for (const f of files) {
-    entries.push({ path: f.path, length: f.length, offset });
+    if (f.pad) padding.push({ offset, length: f.length });
+    else entries.push({ path: f.path, length: f.length, offset });
     offset += f.length;
   }
   const pieceCount = Math.ceil(content.length / pieceLength);
@@ -57,8 +60,9 @@ export function buildLayout(
     files: entries,
     multiFile,
     pieceHashes: Buffer.concat(hashes),
+    ...(padding.length > 0 ? { padding } : {}),
   };
-  return { layout, content, fileData };
+  return { layout, content, fileData: parts.filter((_, i) => !files[i]!.pad) };
 }
 
 /**
