@@ -16,6 +16,8 @@ export interface PickerLayout {
   readonly pieceCount: number;
   readonly pieceLength: number;
   readonly totalLength: number;
+  /** BEP 47 padding (ascending runs of the torrent's bytes): blocks wholly inside it are never asked for. */
+  readonly padding?: readonly { readonly offset: number; readonly length: number }[];
 }
 
 export interface PickerOptions {
@@ -57,6 +59,8 @@ export interface BlockReceipt {
 interface PieceProgress {
   readonly blockCount: number;
   readonly received: Uint8Array;
+  /** Blocks wholly in BEP 47 padding: zeros, counted as received from the start (see #padBlocks). */
+  readonly padCount: number;
   receivedCount: number;
   /** Peers that have the block in flight; undefined when none. A received block has none. */
   readonly owners: (string[] | undefined)[];
@@ -131,6 +135,12 @@ export class PiecePicker {
   readonly #rarity: RarityOrder;
   readonly #peers = new Map<string, PeerState>();
   readonly #progress = new Map<number, PieceProgress>();
+  /**
+   * Per piece that has them, a flag per block wholly inside BEP 47 padding: zeros the caller fills in itself,
+   * never asked of a peer (other clients do not ask for them either). A piece of nothing but padding is asked
+   * for as usual, so that something still brings it to its hash check.
+   */
+  readonly #padBlocks = new Map<number, Uint8Array>();
   /** Blocks of wanted missing pieces that are neither received nor in flight: endgame when this reaches 0. */
   #freeBlocks = 0;
   /** Priority per piece; 0 = skip. */
@@ -197,7 +207,10 @@ export class PiecePicker {
     this.#endgameQueue = endgameQueue;
     this.have = opts.have ? opts.have.clone() : new Bitfield(pieceCount);
     this.#rarity = new RarityOrder(pieceCount, this.have, this.#random);
-    for (let i = 0; i < pieceCount; i++) if (!this.have.has(i)) this.#freeBlocks += this.#blockCount(i);
+    for (const pad of layout.padding ?? []) this.#markPadding(pad.offset, pad.length);
+    for (const [index, flags] of this.#padBlocks)
+      if (flags.every((f) => f === 1)) this.#padBlocks.delete(index);
+    for (let i = 0; i < pieceCount; i++) if (!this.have.has(i)) this.#freeBlocks += this.#toFetch(i);
     this.#priority = new Uint8Array(pieceCount).fill(PRIORITY_NORMAL);
     this.#wanted = Bitfield.full(pieceCount);
     this.#wantedMissing = pieceCount - this.have.count;
@@ -230,7 +243,7 @@ export class PiecePicker {
       else this.#high.delete(i);
       if (was > 0 === p > 0) continue;
       const prog = this.#progress.get(i);
-      const free = prog ? freeIn(prog) : this.#blockCount(i);
+      const free = prog ? freeIn(prog) : this.#toFetch(i);
       if (p > 0) {
         this.#wanted.set(i);
         this.#freeBlocks += free;
@@ -380,6 +393,7 @@ export class PiecePicker {
       if (only && !preferred.has(index)) return false;
       const prog = this.#start(index);
       for (let b = 0; b < prog.blockCount && room > 0; b++) {
+        if (prog.received[b]) continue;
         this.#request(peer, st, index, prog, b, out);
         room--;
       }
@@ -530,7 +544,7 @@ export class PiecePicker {
       if (this.#wanted.has(index)) this.#freeBlocks -= freeIn(prog);
       this.#progress.delete(index);
     } else if (this.#wanted.has(index)) {
-      this.#freeBlocks -= this.#blockCount(index);
+      this.#freeBlocks -= this.#toFetch(index);
     }
     if (this.#wanted.has(index)) this.#wantedMissing--;
     this.#high.delete(index);
@@ -543,12 +557,13 @@ export class PiecePicker {
     this.#checkIndex(index);
     const prog = this.#progress.get(index);
     if (!prog) return;
+    const pad = this.#padBlocks.get(index);
     for (let b = 0; b < prog.blockCount; b++) {
-      if (!prog.received[b]) continue;
+      if (!prog.received[b] || pad?.[b]) continue;
       prog.received[b] = 0;
       if (this.#wanted.has(index)) this.#freeBlocks++;
     }
-    prog.receivedCount = 0;
+    prog.receivedCount = prog.padCount;
     this.#dropIfIdle(index, prog);
   }
 
@@ -618,10 +633,13 @@ export class PiecePicker {
 
   #start(index: number): PieceProgress {
     const blockCount = this.#blockCount(index);
+    const pad = this.#padBlocks.get(index);
+    const padCount = pad ? pad.reduce((n, v) => n + v, 0) : 0;
     const prog: PieceProgress = {
       blockCount,
-      received: new Uint8Array(blockCount),
-      receivedCount: 0,
+      received: pad ? pad.slice() : new Uint8Array(blockCount),
+      padCount,
+      receivedCount: padCount,
       owners: new Array<string[] | undefined>(blockCount).fill(undefined),
       requestedCount: 0,
     };
@@ -666,7 +684,34 @@ export class PiecePicker {
 
   /** A piece with nothing received and nothing in flight is no longer started: rarest-first may choose it again. */
   #dropIfIdle(index: number, prog: PieceProgress): void {
-    if (prog.receivedCount === 0 && prog.requestedCount === 0) this.#progress.delete(index);
+    if (prog.receivedCount === prog.padCount && prog.requestedCount === 0) this.#progress.delete(index);
+  }
+
+  /** Flags the blocks wholly inside the padding `offset .. offset + length` (see #padBlocks). */
+  #markPadding(offset: number, length: number): void {
+    const end = Math.min(offset + length, this.#totalLength);
+    for (let at = offset; at < end; ) {
+      const index = Math.floor(at / this.#pieceLength);
+      const pieceStart = index * this.#pieceLength;
+      const upTo = Math.min(end, pieceStart + this.#pieceSize(index));
+      const count = this.#blockCount(index);
+      // Blocks from the first that starts at or after `at` to the last that ends by `upTo`.
+      const first = Math.ceil((at - pieceStart) / this.#blockSize);
+      let flags = this.#padBlocks.get(index);
+      for (let b = first; b < count; b++) {
+        if (pieceStart + b * this.#blockSize + this.#blockLength(index, b) > upTo) break;
+        flags ??= new Uint8Array(count);
+        flags[b] = 1;
+      }
+      if (flags) this.#padBlocks.set(index, flags);
+      at = upTo;
+    }
+  }
+
+  /** Blocks of piece `index` that must come from peers: all but those wholly in padding. */
+  #toFetch(index: number): number {
+    const pad = this.#padBlocks.get(index);
+    return this.#blockCount(index) - (pad ? pad.reduce((n, v) => n + v, 0) : 0);
   }
 
   /** The block number of a well-formed block of a piece we lack, else -1 (such blocks are never wanted). */

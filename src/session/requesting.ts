@@ -1,7 +1,8 @@
-import { pieceSize } from '../metainfo/index.js';
+import { pieceSize, pieceSpans } from '../metainfo/index.js';
 import type { BlockKey, PeerConnection } from '../peer/connection.js';
 import { LIMITS } from '../shared/limits.js';
 import { copyInto } from '../storage/buffer-pool.js';
+import { zeroPadding } from '../storage/spans.js';
 import type { PendingPiece, TorrentSession } from './session.js';
 
 /** A request unanswered this long is given back to the picker for others to take. */
@@ -225,6 +226,8 @@ export class Requesting {
     let pending = this.pending.get(index);
     if (!pending) {
       pending = { data: s.buffers.take(pieceSize(s.metainfo, index)), contributors: new Set() };
+      // Blocks wholly in BEP 47 padding are never asked for (see PiecePicker): their zeros are ours to write.
+      if (s.metainfo.padding) zeroPadding(s.metainfo, pending.data, pieceSpans(s.metainfo, index), 0);
       this.pending.set(index, pending);
     }
     copyInto(pending.data, block, begin);

@@ -70,7 +70,12 @@ export function spansOf(layout: TorrentLayout, index: number, begin = 0, length?
  * Zeros the bytes of `out` (bytes `begin ..` of a piece, read through `spans`) that no span covers: the
  * torrent's BEP 47 padding, which is all zeros and stored nowhere. Nothing to do for a torrent without it.
  */
-export function zeroPadding(layout: TorrentLayout, out: Buffer, spans: readonly FileSpan[], begin: number): void {
+export function zeroPadding(
+  layout: TorrentLayout,
+  out: Buffer,
+  spans: readonly FileSpan[],
+  begin: number,
+): void {
   if (!layout.padding?.length) return;
   let at = 0;
   for (const s of spans) {

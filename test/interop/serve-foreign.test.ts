@@ -95,6 +95,9 @@ test('a chunkswarm seeder serves libtorrent’s default torrent (hybrid v1+v2, p
   const save = join(h.dir, 'lt-hy');
   const lt = await startLt(h, 'leech', { torrent: hyTorrent, save, maxSeconds: 60 });
   const res = await lt.result(70_000);
-  assert.ok(res.finished, `libtorrent did not finish:\n${lt.proc.output()}\n--- seeder ---\n${hySeeder.output()}`);
+  assert.ok(
+    res.finished,
+    `libtorrent did not finish:\n${lt.proc.output()}\n--- seeder ---\n${hySeeder.output()}`,
+  );
   await assertSameTree(join(src, 'hy'), join(save, 'hy'), 'libtorrent from chunkswarm (hybrid)');
 });

@@ -191,7 +191,10 @@ describe('parseMetainfo: valid torrents', () => {
       torrentBytes(
         multiInfo([
           { length: 10 * KiB, path: ['a.bin'] },
-          { length: 6 * KiB, path: ['_____padding_file_0_if you see this file, please update to BitComet 0.85 or above____'] },
+          {
+            length: 6 * KiB,
+            path: ['_____padding_file_0_if you see this file, please update to BitComet 0.85 or above____'],
+          },
           { length: 16 * KiB, path: ['b.bin'] },
         ]),
       ),

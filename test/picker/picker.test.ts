@@ -81,6 +81,79 @@ describe('block geometry', () => {
   });
 });
 
+describe('BEP 47 padding', () => {
+  // Pieces of four blocks. Piece 0: a file's 1.5 blocks, then padding to the piece's end (blocks 2 and 3
+  // wholly padding, block 1 half). Piece 1: a file. Piece 2: nothing but padding.
+  const padded = () =>
+    new PiecePicker({
+      pieceCount: 3,
+      pieceLength: 4 * KiB16,
+      totalLength: 12 * KiB16,
+      padding: [
+        { offset: 1.5 * KiB16, length: 2.5 * KiB16 },
+        { offset: 8 * KiB16, length: 4 * KiB16 },
+      ],
+    });
+
+  it('never asks for a block wholly inside padding; a block partly in it is asked for', () => {
+    const picker = padded();
+    picker.addPeer('s', Bitfield.fromString('111'));
+    const asked = [0, 1].flatMap((i) => picker.pickPiece('s', i, 100));
+    assert.deepEqual(
+      asked.map((b) => [b.index, b.begin / KiB16]),
+      [
+        [0, 0],
+        [0, 1],
+        [1, 0],
+        [1, 1],
+        [1, 2],
+        [1, 3],
+      ],
+    );
+    // The piece is whole once the two blocks that hold data are in.
+    assert.equal(picker.blockReceived('s', block(0, 0)).pieceDone, false);
+    assert.equal(picker.blockReceived('s', block(0, 1)).pieceDone, true);
+  });
+
+  it('asks for a piece of nothing but padding as usual: something must bring it to its hash check', () => {
+    const picker = padded();
+    picker.addPeer('s', Bitfield.fromString('001'));
+    assert.equal(picker.pickPiece('s', 2, 100).length, 4);
+  });
+
+  it('rarest-first and endgame count only the blocks to fetch; a failed piece keeps its padding', () => {
+    const picker = padded();
+    picker.addPeer('s', Bitfield.fromString('100'));
+    const asked = picker.pick('s', 100);
+    assert.deepEqual(
+      asked.map((b) => [b.index, b.begin / KiB16]),
+      [
+        [0, 0],
+        [0, 1],
+      ],
+    );
+    // Pieces 1 and 2 are free elsewhere, so no endgame yet; once the only peer has them too, the rest goes.
+    assert.equal(picker.inEndgame, false);
+    picker.blockReceived('s', block(0, 0));
+    assert.equal(picker.blockReceived('s', block(0, 1)).pieceDone, true);
+    picker.pieceFailed(0);
+    assert.deepEqual(
+      picker.pick('s', 100).map((b) => [b.index, b.begin / KiB16]),
+      [
+        [0, 0],
+        [0, 1],
+      ],
+    );
+    picker.blockReceived('s', block(0, 0));
+    assert.equal(picker.blockReceived('s', block(0, 1)).pieceDone, true);
+    picker.pieceVerified(0);
+    picker.peerHave('s', 1);
+    picker.peerHave('s', 2);
+    assert.equal(picker.pick('s', 100).length, 8);
+    assert.equal(picker.inEndgame, true, 'every block to fetch is in flight');
+  });
+});
+
 describe('availability', () => {
   it('counts each peer once per piece, follows HAVE and forgets a peer that leaves', () => {
     const picker = swarm({ a: '1101', b: '0111', c: '0101', d: '0100' });

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { buildInfoDict, metainfoFromInfoBytes } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
-import { Client } from '../../src/session/client.js';
+import { Client, type ClientOptions } from '../../src/session/client.js';
 import type { TorrentSession } from '../../src/session/session.js';
 import { MemoryStorage } from '../../src/storage/index.js';
 
@@ -42,8 +42,8 @@ export function completed(session: TorrentSession): Promise<void> {
 }
 
 /** A Client listening on a free loopback port, added to `clients` for the test file to close. */
-export async function listeningClient(clients: Client[]): Promise<Client> {
-  const client = new Client({ port: 0 });
+export async function listeningClient(clients: Client[], opts: ClientOptions = {}): Promise<Client> {
+  const client = new Client({ port: 0, ...opts });
   clients.push(client);
   await client.listen();
   return client;
