@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { encode } from '../../src/codec/index.js';
 import { Harness, makeFile, requireBuild } from '../integration/harness.js';
 
 const h = new Harness();
@@ -43,4 +45,34 @@ test('info numbers the files as --select takes them, with the chunks each spans'
   assert.equal(await p.exited(), 0, p.output());
   assert.match(p.output(), /^ {2}0 +39\.1 KiB {2}a\.mkv$/m);
   assert.match(p.output(), /^ {2}2 +29\.3 KiB {2}extras\/c\.nfo$/m);
+});
+
+test('info of a torrent with BEP 47 padding lists the real files only and says how much is padding', async () => {
+  // Another client's torrent: a.bin padded to the next 16 KiB chunk, then b.bin.
+  const info = {
+    files: [
+      { length: 10_000, path: ['a.bin'] },
+      { attr: 'p', length: 6_384, path: ['.pad', '6384'] },
+      { length: 20_000, path: ['b.bin'] },
+    ],
+    name: 'padded',
+    'piece length': 16_384,
+    pieces: Buffer.alloc(3 * 20),
+  };
+  const padded = join(h.dir, 'padded.torrent');
+  await writeFile(padded, encode({ info }));
+  const j = h.cs(['info', padded, '--json']);
+  assert.equal(await j.exited(), 0, j.output());
+  const summary = JSON.parse(j.output()) as { size: number; padding: number; files: { path: string }[] };
+  assert.equal(summary.size, 36_384);
+  assert.equal(summary.padding, 6_384);
+  assert.deepEqual(
+    summary.files.map((f) => f.path),
+    ['a.bin', 'b.bin'],
+  );
+  const p = h.cs(['info', padded]);
+  assert.equal(await p.exited(), 0, p.output());
+  assert.match(p.output(), /^padding: +6\.2 KiB \(6384 bytes .*BEP 47/m);
+  assert.match(p.output(), /^files: +2$/m);
+  assert.match(p.output(), /^ {2}1 +19\.5 KiB {2}b\.bin$/m);
 });
