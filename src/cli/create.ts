@@ -70,7 +70,7 @@ export async function infoCommand(path: string, opts: { json?: boolean }): Promi
   console.log(`size:        ${formatBytes(m.totalLength)} (${m.totalLength} bytes)`);
   if (summary.padding > 0)
     console.log(
-      `padding:     ${formatBytes(summary.padding)} (${summary.padding} bytes of zeros between files, BEP 47: in the chunks, never stored)`,
+      `padding:     ${formatBytes(summary.padding)} (${summary.padding} bytes of zeros that align files to chunks, BEP 47: part of the chunks, stored nowhere)`,
     );
   console.log(`chunks:      ${m.pieceCount} of ${formatBytes(m.pieceLength)}`);
   console.log(`trackers:    ${summary.trackers.map((t) => t.join(' ')).join(' | ') || '(none)'}`);

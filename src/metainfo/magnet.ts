@@ -85,6 +85,7 @@ export function parseMagnet(uri: string): MagnetLink {
   const query = trimmed.slice('magnet:?'.length);
 
   let infoHash: Buffer | undefined;
+  let v2Only = false;
   let name: string | undefined;
   const trackers = new Set<string>();
   const peers = new Set<string>();
@@ -97,6 +98,7 @@ export function parseMagnet(uri: string): MagnetLink {
     if (key === 'xt' || /^xt\.\d+$/.test(key)) {
       const value = decodeComponent(raw, key);
       if (infoHash === undefined && /^urn:btih:/i.test(value)) infoHash = parseInfoHash(value.slice(9));
+      else if (/^urn:btmh:/i.test(value)) v2Only = true;
     } else if (key === 'dn') {
       // Some sites write spaces in the name as '+', as in a form submission.
       if (name === undefined) name = decodeComponent(raw.replace(/\+/g, ' '), key);
@@ -108,6 +110,10 @@ export function parseMagnet(uri: string): MagnetLink {
       if (isPeerAddress(peer) && peers.size < MAX_MAGNET_ENTRIES) peers.add(peer);
     }
   }
+  if (infoHash === undefined && v2Only)
+    bad(
+      'magnet link has only a BitTorrent v2 infohash (xt=urn:btmh:...); v2-only torrents (BEP 52) are not supported',
+    );
   if (infoHash === undefined) bad('magnet link has no BitTorrent infohash (xt=urn:btih:...)');
   return {
     infoHash,

@@ -98,7 +98,7 @@ describe('parseMagnet', () => {
     refused('', /must start with 'magnet:\?'/);
     refused('http://example.com/?xt=urn:btih:' + HEX);
     refused('magnet:?dn=x', /no BitTorrent infohash/);
-    refused(`magnet:?xt=urn:btmh:1220${'0'.repeat(64)}`, /no BitTorrent infohash/);
+    refused(`magnet:?xt=urn:btmh:1220${'0'.repeat(64)}`, /only a BitTorrent v2 infohash .*not supported/);
     refused(`magnet:?xt=urn:btih:${HEX.slice(1)}`, /neither 40 hex nor 32 base32/);
     refused(`magnet:?xt=urn:btih:${HEX}0`);
     refused(`magnet:?xt=urn:btih:${BASE32.slice(0, 31)}1`); // '1' is not base32
