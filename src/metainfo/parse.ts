@@ -55,9 +55,19 @@ function pathComponents(list: BValue[], where: string): string[] {
  * `_____padding_file_`, means the same, and other clients read it so too.
  */
 function isPadding(entry: BDict, path: readonly string[]): boolean {
-  const attr = dictGet(entry, 'attr');
-  if (Buffer.isBuffer(attr) && attr.includes(0x70)) return true;
+  if (hasAttr(entry, 'p')) return true;
   return path[path.length - 1]?.startsWith('_____padding_file_') ?? false;
+}
+
+/** Whether BEP 47's `attr` string holds `flag` (unknown flags are ignored, as the BEP says). */
+function hasAttr(entry: BDict, flag: 'p' | 'x'): boolean {
+  const attr = dictGet(entry, 'attr');
+  return Buffer.isBuffer(attr) && attr.includes(flag.charCodeAt(0));
+}
+
+/** A file entry, with `executable` only when BEP 47 says so. */
+function fileEntry(path: string[], length: number, offset: number, attrs: BDict): FileEntry {
+  return hasAttr(attrs, 'x') ? { path, length, offset, executable: true } : { path, length, offset };
 }
 
 /** The files of a multi-file torrent, its padding files apart, and the length of all of them together. */
@@ -101,7 +111,7 @@ function readFiles(files: BValue[]): { files: FileEntry[]; padding: ByteRange[];
       folders.add(folder);
     }
     taken.add(key);
-    out.push({ path, length, offset });
+    out.push(fileEntry(path, length, offset, entry));
     offset += length;
     if (offset > Number.MAX_SAFE_INTEGER) tooBig('torrent is larger than 2^53 bytes');
   }
@@ -148,7 +158,7 @@ export function layoutFromInfo(info: BDict): TorrentLayout {
     bad("'info' has both 'length' and 'files': it must be one or the other");
   } else if (length !== undefined) {
     if (length < 0) bad(`'length' is negative (${length})`);
-    files = [{ path: [name], length, offset: 0 }];
+    files = [fileEntry([name], length, 0, info)];
     totalLength = length;
     multiFile = false;
   } else if (fileList !== undefined) {

@@ -6,6 +6,8 @@ export interface FileEntry {
   readonly path: readonly string[];
   readonly length: number;
   readonly offset: number;
+  /** BEP 47 attribute 'x': made executable when it is created. */
+  readonly executable?: boolean;
 }
 
 /** What storage and the picker need to know about a torrent's bytes. */

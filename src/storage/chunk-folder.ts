@@ -5,7 +5,7 @@ import { wantedPieces } from '../metainfo/selection.js';
 import type { TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError, storageError } from '../shared/errors.js';
-import { syncDir } from './file-storage.js';
+import { modeOf, syncDir } from './file-storage.js';
 import { errnoCode, safeJoin } from './fs-errors.js';
 import { type PieceHasher, pieceHash } from './hasher.js';
 import { checkIndex, checkRange, checkWholePiece, pieceLengthOf, spansOf } from './spans.js';
@@ -202,7 +202,7 @@ export class ChunkFolderStorage implements Storage {
         touchedDirs.add(dirname(tmp));
         const first = await mkdir(dirname(tmp), { recursive: true });
         if (first !== undefined) madeDirs.push(first);
-        const h = await open(tmp, 'wx');
+        const h = await open(tmp, 'wx', modeOf(layout.files[fileIndex]));
         created.add(fileIndex);
         handles.set(fileIndex, h);
         return h;

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { filePieces } from '../metainfo/selection.js';
-import type { FileSpan, TorrentLayout } from '../metainfo/types.js';
+import type { FileEntry, FileSpan, TorrentLayout } from '../metainfo/types.js';
 import { Bitfield } from '../shared/bitfield.js';
 import { ChunkswarmError, storageError } from '../shared/errors.js';
 import { directWritable } from './aligned.js';
@@ -259,7 +259,7 @@ export class FileStorage implements Storage {
       const path = this.#paths[i]!;
       try {
         // O_CREAT without O_TRUNC: an existing file keeps its bytes.
-        const h = await open(path, constants.O_WRONLY | constants.O_CREAT, 0o666);
+        const h = await open(path, constants.O_WRONLY | constants.O_CREAT, modeOf(this.layout.files[i]));
         await h.close();
         this.#newEntriesIn.add(dirname(path));
       } catch (err) {
@@ -534,7 +534,7 @@ export class FileStorage implements Storage {
         if (errnoCode(err) !== 'ENOENT') throw storageError('write', path, err);
         try {
           await this.#mkdirs(dirname(path));
-          handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o666);
+          handle = await open(path, constants.O_RDWR | constants.O_CREAT, modeOf(this.layout.files[index]));
           this.#newEntriesIn.add(dirname(path));
         } catch (err2) {
           throw storageError('create', path, err2);
@@ -734,4 +734,9 @@ async function exists(path: string): Promise<boolean> {
     if (errnoCode(err) === 'ENOENT') return false;
     throw err;
   }
+}
+
+/** Permissions a new file is created with (less the umask): executable when the torrent says so (BEP 47 'x'). */
+export function modeOf(file: FileEntry | undefined): number {
+  return file?.executable ? 0o777 : 0o666;
 }

@@ -183,7 +183,27 @@ describe('parseMetainfo: valid torrents', () => {
     ]);
     // Two padding files of one path are no clash: neither is ever written.
     assert.equal(m.totalLength, 32 * KiB);
+    assert.equal(m.files[0]!.executable, undefined);
     assert.equal(m.pieceCount, 2);
+  });
+
+  test("BEP 47's 'x' marks a file executable, in a folder or alone; other flags are ignored", () => {
+    const m = parseMetainfo(
+      torrentBytes(
+        multiInfo([
+          { length: 10 * KiB, path: ['run.sh'], attr: 'xh' },
+          { length: 6 * KiB, path: ['notes.txt'], attr: 'hq' },
+        ]),
+      ),
+    );
+    assert.deepEqual(
+      m.files.map((f) => [f.path.join('/'), f.executable ?? false]),
+      [
+        ['run.sh', true],
+        ['notes.txt', false],
+      ],
+    );
+    assert.equal(parseMetainfo(torrentBytes(singleInfo({ attr: 'x' }))).files[0]!.executable, true);
   });
 
   test("BitComet's padding files (_____padding_file_...) are padding too; a torrent without any has no `padding`", () => {

@@ -177,6 +177,27 @@ describe('ChunkFolderStorage.merge', () => {
     await s.close();
   });
 
+  it('merges a torrent with BEP 47 padding into its files alone, an executable one made executable', async () => {
+    const built = buildLayout(
+      'tools',
+      [
+        { path: ['run.sh'], length: 9_000, executable: true },
+        { path: ['.pad', '7384'], length: 7_384, pad: true },
+        { path: ['data.bin'], length: 20_000 },
+      ],
+      16_384,
+    );
+    const s = await fill(built, join(dir, 'm'));
+    const out = join(dir, 'out', 'tools');
+    await s.merge(out);
+    assert.deepEqual((await readdir(out)).sort(), ['data.bin', 'run.sh']);
+    assert.deepEqual(await readFile(join(out, 'run.sh')), built.fileData[0]);
+    assert.deepEqual(await readFile(join(out, 'data.bin')), built.fileData[1]);
+    assert.notEqual((await stat(join(out, 'run.sh'))).mode & 0o100, 0);
+    assert.equal((await stat(join(out, 'data.bin'))).mode & 0o111, 0);
+    await s.close();
+  });
+
   it('merges a single-file torrent into the file itself', async () => {
     const built = buildLayout('film.mkv', [{ path: ['film.mkv'], length: 5 * 16_384 - 17 }], 16_384, false);
     const s = await fill(built, join(dir, 'm'));

@@ -373,7 +373,7 @@ describe('FileStorage, BEP 47 padding', () => {
       [
         { path: ['a.bin'], length: 10_000 },
         { path: ['.pad', '6384'], length: 6_384, pad: true },
-        { path: ['b.bin'], length: 20_000 },
+        { path: ['b.bin'], length: 20_000, executable: true },
         { path: ['.pad', '12768'], length: 12_768, pad: true },
         { path: ['c.bin'], length: 1_000 },
       ],
@@ -387,6 +387,9 @@ describe('FileStorage, BEP 47 padding', () => {
     await s.prepare();
     await writeAll(s, built);
     assert.deepEqual((await readdir(root)).sort(), ['a.bin', 'b.bin', 'c.bin']);
+    // BEP 47's 'x': b.bin is made executable (within the umask), the others are not.
+    assert.notEqual((await stat(join(root, 'b.bin'))).mode & 0o100, 0);
+    assert.equal((await stat(join(root, 'a.bin'))).mode & 0o111, 0);
     for (const [i, p] of filePaths(root, built.layout).entries())
       assert.ok((await readFile(p)).equals(built.fileData[i]!), `file ${i}`);
     for (let i = 0; i < built.layout.pieceCount; i++) {

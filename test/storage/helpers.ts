@@ -28,11 +28,12 @@ export interface Built {
 /** A layout over the given files, with piece hashes computed from their bytes. */
 export function buildLayout(
   name: string,
-  files: { path: string[]; length: number; pad?: boolean }[],
+  files: { path: string[]; length: number; pad?: boolean; executable?: boolean }[],
   pieceLength: number,
   multiFile = true,
 ): Built {
-  // A BEP 47 padding file (`pad`) is zeros in the content, and in `padding` rather than in the files.
+  // A BEP 47 padding file (`pad`) is zeros in the content, and in `padding` rather than in the files;
+  // `executable` is BEP 47's 'x'.
   const parts = files.map((f, i) => (f.pad ? Buffer.alloc(f.length) : bytes(f.length, i + 1)));
   const content = Buffer.concat(parts);
   const entries: FileEntry[] = [];
@@ -40,7 +41,8 @@ export function buildLayout(
   let offset = 0;
   for (const f of files) {
     if (f.pad) padding.push({ offset, length: f.length });
-    else entries.push({ path: f.path, length: f.length, offset });
+    else
+      entries.push({ path: f.path, length: f.length, offset, ...(f.executable ? { executable: true } : {}) });
     offset += f.length;
   }
   const pieceCount = Math.ceil(content.length / pieceLength);
