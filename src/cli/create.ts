@@ -59,6 +59,7 @@ export async function infoCommand(path: string, opts: { json?: boolean }): Promi
       return { index, path: f.path.join('/'), length: f.length, chunks: r ? [r.first, r.last] : null };
     }),
     trackers: m.announceList.map((tier) => [...tier]),
+    webSeeds: m.webSeeds,
     magnet: magnetUri(m),
   };
   if (opts.json) {
@@ -74,6 +75,10 @@ export async function infoCommand(path: string, opts: { json?: boolean }): Promi
     );
   console.log(`chunks:      ${m.pieceCount} of ${formatBytes(m.pieceLength)}`);
   console.log(`trackers:    ${summary.trackers.map((t) => t.join(' ')).join(' | ') || '(none)'}`);
+  if (m.webSeeds.length > 0)
+    console.log(
+      `web seeds:   ${m.webSeeds.join(' ')} (BEP 19: not used, chunkswarm fetches from peers only)`,
+    );
   console.log(`files:       ${m.files.length}`);
   const width = String(m.files.length - 1).length;
   for (const f of summary.files.slice(0, 50))

@@ -96,6 +96,10 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
       board.log(
         `${metainfo.name}: ${files.size} of ${countOf(metainfo.files.length, 'file')} selected (${[...files].sort((a, b) => a - b).join(', ')})`,
       );
+    if (metainfo.webSeeds.length > 0)
+      board.log(
+        `note: ${metainfo.name} also names ${countOf(metainfo.webSeeds.length, 'web seed')} (BEP 19, ${metainfo.webSeeds[0]}${metainfo.webSeeds.length > 1 ? ', ...' : ''}); chunkswarm fetches from BitTorrent peers only`,
+      );
     const resume = new ResumeFile(stateDir, metainfo.infoHashHex);
     const { storage, have, recorded } = await openDownloadStorage({
       metainfo,

@@ -229,6 +229,23 @@ function readNodes(root: BDict): { host: string; port: number }[] {
   return out;
 }
 
+/** Most `url-list` entries kept: plenty to name in a line, bounded against a torrent listing thousands. */
+const MAX_WEB_SEEDS = 32;
+
+/** BEP 19: `url-list` is one URL or a list of them; entries that are not http(s) URLs are skipped. */
+function readWebSeeds(root: BDict): string[] {
+  const raw = dictGet(root, 'url-list');
+  const list = Array.isArray(raw) ? raw : [raw];
+  const out: string[] = [];
+  for (const v of list) {
+    if (out.length >= MAX_WEB_SEEDS) break;
+    if (!Buffer.isBuffer(v)) continue;
+    const url = text(v);
+    if (/^https?:\/\/[^\s]+$/i.test(url) && !out.includes(url)) out.push(url);
+  }
+  return out;
+}
+
 function optionalText(d: BDict, key: string): string | undefined {
   // Optional descriptive keys: a wrong type is ignored rather than refusing a usable torrent.
   const utf8 = dictGet(d, `${key}.utf-8`);
@@ -258,6 +275,7 @@ function assemble(root: BDict, info: BDict, infoBytes: Buffer): Metainfo {
     // BEP 27: only the integer 1 makes a torrent private.
     private: dictGet(info, 'private') === 1,
     nodes: readNodes(root),
+    webSeeds: readWebSeeds(root),
     comment: optionalText(root, 'comment'),
     createdBy: optionalText(root, 'created by'),
     creationDate: typeof creationDate === 'number' ? creationDate : undefined,

@@ -46,6 +46,8 @@ export interface Metainfo extends TorrentLayout {
   readonly private: boolean;
   /** BEP 5 `nodes`: DHT nodes the torrent's author named, as host (name or address) and port. */
   readonly nodes: readonly { readonly host: string; readonly port: number }[];
+  /** BEP 19 `url-list`: HTTP(S) servers holding the files. Read so `info` and `download` can name them; not used to fetch. */
+  readonly webSeeds: readonly string[];
   readonly comment: string | undefined;
   readonly createdBy: string | undefined;
   readonly creationDate: number | undefined;

@@ -60,10 +60,16 @@ test('info of a torrent with BEP 47 padding lists the real files only and says h
     pieces: Buffer.alloc(3 * 20),
   };
   const padded = join(h.dir, 'padded.torrent');
-  await writeFile(padded, encode({ info }));
+  await writeFile(padded, encode({ info, 'url-list': ['http://127.0.0.1:1/pub/', 'ftp://not.http/'] }));
   const j = h.cs(['info', padded, '--json']);
   assert.equal(await j.exited(), 0, j.output());
-  const summary = JSON.parse(j.output()) as { size: number; padding: number; files: { path: string }[] };
+  const summary = JSON.parse(j.output()) as {
+    size: number;
+    padding: number;
+    files: { path: string }[];
+    webSeeds: string[];
+  };
+  assert.deepEqual(summary.webSeeds, ['http://127.0.0.1:1/pub/']);
   assert.equal(summary.size, 36_384);
   assert.equal(summary.padding, 6_384);
   assert.deepEqual(
@@ -74,5 +80,6 @@ test('info of a torrent with BEP 47 padding lists the real files only and says h
   assert.equal(await p.exited(), 0, p.output());
   assert.match(p.output(), /^padding: +6\.2 KiB \(6384 bytes .*BEP 47/m);
   assert.match(p.output(), /^files: +2$/m);
+  assert.match(p.output(), /^web seeds: +http:\/\/127\.0\.0\.1:1\/pub\/ \(BEP 19: not used/m);
   assert.match(p.output(), /^ {2}1 +19\.5 KiB {2}b\.bin$/m);
 });

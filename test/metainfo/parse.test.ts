@@ -187,6 +187,18 @@ describe('parseMetainfo: valid torrents', () => {
     assert.equal(m.pieceCount, 2);
   });
 
+  test('BEP 19 web seeds: one URL or a list, http(s) only, no repeats', () => {
+    const one = parseMetainfo(torrentBytes(singleInfo(), { 'url-list': 'https://example.org/file.bin' }));
+    assert.deepEqual(one.webSeeds, ['https://example.org/file.bin']);
+    const list = parseMetainfo(
+      torrentBytes(singleInfo(), {
+        'url-list': ['http://a.example/x', 'ftp://b.example/x', 5, 'http://a.example/x', 'HTTP://c.example/'],
+      }),
+    );
+    assert.deepEqual(list.webSeeds, ['http://a.example/x', 'HTTP://c.example/']);
+    assert.deepEqual(parseMetainfo(torrentBytes(singleInfo())).webSeeds, []);
+  });
+
   test("BEP 47's 'x' marks a file executable, in a folder or alone; other flags are ignored", () => {
     const m = parseMetainfo(
       torrentBytes(
