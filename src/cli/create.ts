@@ -9,7 +9,13 @@ import { isMagnet, loadTorrent, printMagnetInfo } from './torrent-file.js';
 
 export async function createCommand(
   path: string,
-  opts: { tracker?: string[] | false; pieceLength?: number; output?: string; comment?: string },
+  opts: {
+    tracker?: string[] | false;
+    webSeed?: string[];
+    pieceLength?: number;
+    output?: string;
+    comment?: string;
+  },
 ): Promise<void> {
   const pieceLength = opts.pieceLength ?? LIMITS.defaultPieceLength;
   // A trackerless torrent (--no-tracker) is found through the DHT (BEP 5) and peer exchange.
@@ -23,10 +29,16 @@ export async function createCommand(
     if (!/^(https?|udp):\/\/[^\s]+$/i.test(url))
       throw new ChunkswarmError('EUSAGE', `not a tracker URL: ${url}`);
   }
+  const webSeeds = opts.webSeed ?? [];
+  for (const url of webSeeds) {
+    if (!/^https?:\/\/[^\s]+$/i.test(url))
+      throw new ChunkswarmError('EUSAGE', `not a web seed URL (http or https): ${url}`);
+  }
   const progress = new ProgressLine(process.stderr, 'hashing');
   const { torrent, metainfo } = await createTorrent({
     path: resolve(path),
     trackers,
+    webSeeds,
     pieceLength,
     comment: opts.comment,
     onProgress: (done, total) => progress.update(done, total),

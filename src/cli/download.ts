@@ -11,7 +11,7 @@ import { describeError, isChunkswarmError } from '../shared/errors.js';
 import type { TorrentProgress } from '../shared/status.js';
 import { type FileStorage, partFilePath } from '../storage/index.js';
 import { dhtStatePath, startPeerDht, wantsDht } from './dht-process.js';
-import { countOf, formatBytes, formatDuration, formatRate, totalsLine } from './format.js';
+import { countOf, formatBytes, formatDuration, formatRate, sourcesText, totalsLine } from './format.js';
 import { runOnComplete } from './on-complete.js';
 import { ProgressBoard } from './progress.js';
 import { warnIfShortOfSpace } from './room.js';
@@ -97,9 +97,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
         `${metainfo.name}: ${files.size} of ${countOf(metainfo.files.length, 'file')} selected (${[...files].sort((a, b) => a - b).join(', ')})`,
       );
     if (metainfo.webSeeds.length > 0)
-      board.log(
-        `note: ${metainfo.name} also names ${countOf(metainfo.webSeeds.length, 'web seed')} (BEP 19, ${metainfo.webSeeds[0]}${metainfo.webSeeds.length > 1 ? ', ...' : ''}); chunkswarm fetches from BitTorrent peers only`,
-      );
+      board.log(`${metainfo.name}: web seeds (BEP 19): ${metainfo.webSeeds.join(' ')}`);
     const resume = new ResumeFile(stateDir, metainfo.infoHashHex);
     const { storage, have, recorded } = await openDownloadStorage({
       metainfo,
@@ -292,6 +290,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
         rate: st.downRate,
         upRate: st.upRate,
         peers: st.peerCount,
+        webSeeds: st.webSeedCount,
       });
       const stall = stalls.get(s) ?? { reason: undefined, ticks: 0, said: undefined };
       stall.ticks = stall.reason === st.waitingFor ? stall.ticks + 1 : 0;
@@ -353,5 +352,5 @@ function printTotals(sessions: TorrentSession[]): void {
 /** The progress line a download prints into a log (no terminal) every few seconds. */
 export function statusLine(st: TorrentProgress): string {
   const waiting = st.waitingFor ? ` (waiting: ${st.waitingFor})` : '';
-  return `${st.name}: ${st.have}/${st.pieceCount} chunks, ${formatRate(st.downRate)} down, ${formatRate(st.upRate)} up, ${countOf(st.peerCount, 'peer')}${waiting}`;
+  return `${st.name}: ${st.have}/${st.pieceCount} chunks, ${formatRate(st.downRate)} down, ${formatRate(st.upRate)} up, ${sourcesText(st.peerCount, st.webSeedCount)}${waiting}`;
 }

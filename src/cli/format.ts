@@ -32,7 +32,7 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
 }
 
-export { countOf } from '../shared/plural.js';
+export { countOf, sourcesText } from '../shared/plural.js';
 
 export function formatRate(bytesPerSecond: number): string {
   return `${formatBytes(Math.round(bytesPerSecond))}/s`;

@@ -81,6 +81,10 @@ program
   .description('make a .torrent of a file or folder')
   .option('--tracker <url...>', 'announce URL (repeat for more)')
   .option('--no-tracker', 'no tracker: peers find it through the DHT (BEP 5)')
+  .option(
+    '--web-seed <url...>',
+    'a web server holding the files, as a source beside peers (BEP 19; repeat for more)',
+  )
   .addOption(
     new Option('--piece-length <bytes>', 'piece (chunk) length, power of two').argParser((v) =>
       parsePositiveInt(v, '--piece-length'),

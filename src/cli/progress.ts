@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type CliProgress from 'cli-progress';
-import { countOf, formatBytes, formatDuration, formatRate } from './format.js';
+import { formatBytes, formatDuration, formatRate, sourcesText } from './format.js';
 
 /** One self-rewriting line on a TTY (hashing a file); silent into a pipe. */
 export class ProgressLine {
@@ -34,6 +34,7 @@ export interface TorrentProgress {
   rate: number;
   upRate: number;
   peers: number;
+  webSeeds?: number;
 }
 
 /**
@@ -76,7 +77,7 @@ export class ProgressBoard {
       name: p.name.slice(0, 24),
       rate: formatRate(p.rate),
       up: formatRate(p.upRate),
-      peers: countOf(p.peers, 'peer'),
+      peers: sourcesText(p.peers, p.webSeeds ?? 0),
       eta_text: formatDuration(eta),
     };
     if (this.#multi) {

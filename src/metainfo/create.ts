@@ -49,6 +49,8 @@ export function buildInfoDict(input: InfoDictInput): Buffer {
 
 export interface TorrentFileOptions {
   readonly trackers: readonly string[];
+  /** BEP 19 `url-list`: web servers holding the files. */
+  readonly webSeeds?: readonly string[] | undefined;
   readonly comment?: string | undefined;
   readonly createdBy?: string | undefined;
   readonly creationDate?: number | undefined;
@@ -68,12 +70,14 @@ export function buildTorrentFile(infoBytes: Uint8Array, opts: TorrentFileOptions
     'created by': opts.createdBy,
     'creation date': opts.creationDate,
   });
-  // Every outer key sorts before 'info' (BEP 3 order), so it goes last: drop the closing 'e',
-  // append the key and the raw bytes, close again.
+  // The other outer keys sort before 'info' and 'url-list' after it (BEP 3 order): drop the closing 'e',
+  // append the key and the raw info bytes, then `url-list`, and close again.
+  const webSeeds = [...new Set(opts.webSeeds ?? [])];
   return Buffer.concat([
     outer.subarray(0, outer.length - 1),
     Buffer.from('4:info'),
     infoBytes,
+    webSeeds.length > 0 ? Buffer.concat([Buffer.from('8:url-list'), encode(webSeeds)]) : Buffer.alloc(0),
     Buffer.from('e'),
   ]);
 }
@@ -193,6 +197,7 @@ export interface CreateTorrentOptions {
   /** A file (single-file torrent) or a folder (multi-file, every file below it). */
   path: string;
   trackers: string[];
+  webSeeds?: string[];
   pieceLength?: number;
   comment?: string;
   createdBy?: string;
@@ -258,6 +263,7 @@ export async function createTorrent(
   const infoBytes = buildInfoDict({ name, pieceLength, pieceHashes, files, multiFile });
   const torrent = buildTorrentFile(infoBytes, {
     trackers: opts.trackers,
+    webSeeds: opts.webSeeds,
     comment: opts.comment,
     createdBy: opts.createdBy ?? CREATED_BY,
     creationDate: opts.creationDate ?? Math.floor(Date.now() / 1000),

@@ -219,9 +219,20 @@ export class Requesting {
     }
     this.#silent.delete(peer);
     if (this.#warnedSilent.delete(peer)) s.events.emit('warning', `Peer[${peer.peerAddress}] answers again`);
-    if (s.have.has(index) || s.verifying.busy(index)) return;
-    const { wanted, pieceDone, cancel } = s.picker.blockReceived(peer.address, ref);
-    if (!wanted) return;
+    if (this.storeBlock(peer.address, peer.peerAddress, ref, block)) this.scheduleFill(peer);
+  }
+
+  /**
+   * A block that the picker's `source` (a connection, or a web seed) sent: into its piece, which goes to its
+   * hash check once whole. `contributor` is who answers for the bytes if the piece fails (a peer's address, a
+   * web seed's URL). False when the block was not wanted (already here, or not asked of this source).
+   */
+  storeBlock(source: string, contributor: string, ref: BlockKey, block: Buffer): boolean {
+    const s = this.s;
+    const { index, begin } = ref;
+    if (s.have.has(index) || s.verifying.busy(index)) return false;
+    const { wanted, pieceDone, cancel } = s.picker.blockReceived(source, ref);
+    if (!wanted) return false;
     for (const other of cancel) s.peers.get(other)?.cancel(ref);
     let pending = this.pending.get(index);
     if (!pending) {
@@ -231,12 +242,12 @@ export class Requesting {
       this.pending.set(index, pending);
     }
     copyInto(pending.data, block, begin);
-    pending.contributors.add(peer.peerAddress);
+    pending.contributors.add(contributor);
     if (pieceDone) {
       this.pending.delete(index);
-      void s.verifying.verify(index, pending, peer.peerAddress);
+      void s.verifying.verify(index, pending, contributor);
     }
-    this.scheduleFill(peer);
+    return true;
   }
 
   /** Once a second: requests past their time, and peers gone silent, are given back for others to take. */

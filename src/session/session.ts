@@ -26,6 +26,7 @@ import { PeerBook } from './peer-book.js';
 import { Requesting } from './requesting.js';
 import { Serving } from './serving.js';
 import { Verifying } from './verifying.js';
+import { WebSeeding } from './web-seeding.js';
 
 export type { SessionMode } from '../shared/status.js';
 
@@ -206,6 +207,7 @@ export class TorrentSession implements PeerHost {
   readonly choking: Choking;
   readonly manual: ManualMoves;
   readonly exchanging: Exchanging;
+  readonly webSeeding: WebSeeding;
 
   readonly #waiters = new Set<() => void>();
   readonly #onStop: (() => void)[] = [];
@@ -253,6 +255,7 @@ export class TorrentSession implements PeerHost {
     this.choking = new Choking(this);
     this.manual = new ManualMoves(this);
     this.exchanging = new Exchanging(this);
+    this.webSeeding = new WebSeeding(this);
     if (opts.have.complete) this.completedAt = this.startedAt;
     this.doneEmitted = this.done;
   }
@@ -326,6 +329,7 @@ export class TorrentSession implements PeerHost {
   start(): void {
     this.onStop(this.clock.setInterval(() => this.#tick(), 1000));
     this.onStop(this.clock.setInterval(() => this.choking.rechoke(), RECHOKE_MS));
+    this.webSeeding.start();
   }
 
   /** Runs `fn` when the session stops (a timer to cancel). */

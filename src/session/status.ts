@@ -11,6 +11,7 @@ import type {
   TorrentProgress,
   TorrentStatus,
   TrackerStatus,
+  WebSeedStatus,
 } from '../shared/status.js';
 import { compareAddresses } from '../shared/types.js';
 import type { TorrentSession } from './session.js';
@@ -56,6 +57,7 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
     tracker,
     seeding: seedingWords(s),
     notConnected: s.dialling.notConnected(),
+    webSeeds: s.webSeeding.status(),
   };
 }
 
@@ -64,7 +66,7 @@ export function torrentStatus(s: TorrentSession): TorrentStatus {
  * peers spent 1.7% of its CPU making the whole status twice a second for a line that counts its peers).
  */
 export function torrentProgress(s: TorrentSession): TorrentProgress {
-  return { ...figures(s, trackerStatus(s)), peerCount: s.peers.size };
+  return { ...figures(s, trackerStatus(s)), peerCount: s.peers.size, webSeedCount: s.webSeeding.inUse };
 }
 
 function figures(s: TorrentSession, tracker: TrackerStatus): TorrentFigures {
@@ -112,6 +114,7 @@ function stallOf(s: TorrentSession, tracker: TrackerStatus): string | undefined 
     usefulUnchoking: useful.filter((p) => !p.peerChoking).length,
     usefulSilent: useful.filter((p) => !p.peerChoking && s.requesting.isSilent(p)).length,
     downRate: s.down.current,
+    webSeeds: s.webSeeding.status(),
   });
 }
 
@@ -132,6 +135,8 @@ export interface StallInput {
   /** Of those that let us ask, the ones that stopped answering our requests. */
   readonly usefulSilent: number;
   readonly downRate: number;
+  /** The download's BEP 19 web seeds (none for most torrents). */
+  readonly webSeeds?: readonly WebSeedStatus[];
 }
 
 /** In one line, what a download that does not move is waiting for (pure: tested case by case). */
@@ -141,6 +146,15 @@ export function waitingFor(x: StallInput): string | undefined {
   if (x.paused) return 'paused';
   const next =
     x.tracker.nextAt === undefined ? '' : `, next try in ${secondsUntil(x.tracker.nextAt, x.now)} s`;
+  // Bytes coming in from no peer at all come from a web seed (BEP 19): nothing is stalled.
+  if (x.downRate > 0) return undefined;
+  const webSeeds = x.webSeeds ?? [];
+  if (x.peers === 0 && webSeeds.length > 0) {
+    if (webSeeds.some((w) => w.state === 'fetching' || w.state === 'idle')) return undefined;
+    const failing = webSeeds.find((w) => w.state === 'retrying');
+    if (failing)
+      return `no peers, and web seed ${failing.url} failed: ${failing.lastError}, next try in ${secondsUntil(failing.retryAt ?? x.now, x.now)} s`;
+  }
   if (x.peers === 0) {
     if (x.tracker.state === 'failing')
       return `no peers: ${x.tracker.lastError ?? 'the tracker did not answer'}${next}`;
@@ -151,7 +165,6 @@ export function waitingFor(x: StallInput): string | undefined {
     if (!x.hasTrackers) return 'no peers: the torrent names no tracker, and no peer has connected';
     return 'no peers connected';
   }
-  if (x.downRate > 0) return undefined;
   if (x.nobodyHas.length > 0 && x.usefulPeers === 0)
     return `no connected peer has ${describeChunks(x.nobodyHas)}`;
   if (x.usefulPeers === 0) return 'no connected peer has a chunk we lack';

@@ -70,7 +70,15 @@ export interface Env {
    * where a pool per session each kept its own peak's worth (fresh memory to fault in, and gigabytes held).
    */
   readonly pieceBuffers?: BufferPool;
+  /** HTTP range requests, for BEP 19 web seeds (absent: web seeds are not used, as in the simulator). */
+  readonly fetchRange?: RangeFetch;
 }
+
+/**
+ * Bytes `start .. start + length` of the resource at `url` (an HTTP Range request), exactly that many or a
+ * rejection with a one-line reason; `signal` aborts it.
+ */
+export type RangeFetch = (url: string, start: number, length: number, signal: AbortSignal) => Promise<Buffer>;
 
 /** A Random from a seed (see seededGenerator): the same seed, the same run. */
 export function seededRandom(seed: number): Random {

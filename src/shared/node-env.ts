@@ -4,6 +4,7 @@ import { createServer, connect as netConnect, type Server, Socket } from 'node:n
 import { systemClock } from './clock.js';
 import type { ByteStream, Env, Listener, Network, Random, StreamHandlers } from './env.js';
 import { describeError } from './errors.js';
+import { fetchRange } from './http-range.js';
 import { normaliseIp } from './types.js';
 
 /**
@@ -204,4 +205,4 @@ export const cryptoRandom: Random = {
   bytes: (n) => randomBytes(n),
 };
 
-export const nodeEnv: Env = { clock: systemClock, random: cryptoRandom, net: nodeNetwork };
+export const nodeEnv: Env = { clock: systemClock, random: cryptoRandom, net: nodeNetwork, fetchRange };

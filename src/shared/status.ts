@@ -66,8 +66,21 @@ export interface TorrentFigures {
 }
 
 /** What a download's progress line shows, made twice a second: the figures, the peers only counted. */
+/** A BEP 19 web seed of a download, as its status shows it. */
+export interface WebSeedStatus {
+  readonly url: string;
+  /** `fetching`, `idle` (nothing to ask of it now), `retrying` after a failure, or `banned` for bad data. */
+  readonly state: 'fetching' | 'idle' | 'retrying' | 'banned';
+  readonly downloaded: number;
+  readonly lastError: string | undefined;
+  /** While `retrying`: when it is asked again (ms on the session's clock). */
+  readonly retryAt: number | undefined;
+}
+
 export interface TorrentProgress extends TorrentFigures {
   readonly peerCount: number;
+  /** BEP 19 web seeds in use (not banned). */
+  readonly webSeedCount: number;
 }
 
 export interface TorrentStatus extends TorrentFigures {
@@ -85,6 +98,8 @@ export interface TorrentStatus extends TorrentFigures {
   readonly seeding: string | undefined;
   /** Peers we know of and are not connected to, and why. */
   readonly notConnected: readonly { readonly address: string; readonly why: string }[];
+  /** BEP 19 web seeds a download fetches from. */
+  readonly webSeeds: readonly WebSeedStatus[];
 }
 
 /** One file of a torrent as the pages and the shell's `/select` show it. */

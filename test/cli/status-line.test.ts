@@ -11,7 +11,7 @@ test('a count says its noun in the singular for one only', () => {
   );
 });
 
-function status(peers: number, waitingFor?: string): TorrentProgress {
+function status(peers: number, waitingFor?: string, webSeeds = 0): TorrentProgress {
   return {
     infoHash: '00'.repeat(20),
     name: 'big.bin',
@@ -22,6 +22,7 @@ function status(peers: number, waitingFor?: string): TorrentProgress {
     downRate: 5.5 * 2 ** 20,
     upRate: 0,
     peerCount: peers,
+    webSeedCount: webSeeds,
     waitingFor,
   };
 }
@@ -31,5 +32,9 @@ test("a download's log line: chunks, rates, peers, and what it waits for", () =>
   assert.equal(
     statusLine(status(0, 'no peers')),
     'big.bin: 39/96 chunks, 5.5 MiB/s down, 0 B/s up, 0 peers (waiting: no peers)',
+  );
+  assert.equal(
+    statusLine(status(0, undefined, 1)),
+    'big.bin: 39/96 chunks, 5.5 MiB/s down, 0 B/s up, 0 peers + 1 web seed',
   );
 });

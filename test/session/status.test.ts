@@ -22,6 +22,25 @@ const moving: StallInput = {
 describe('waitingFor', () => {
   it('says nothing while the download moves, or once it is complete, or in the shell', () => {
     assert.equal(waitingFor({ ...moving, downRate: 1000 }), undefined);
+    // With no peer at all, bytes still coming come from a web seed.
+    assert.equal(waitingFor({ ...moving, peers: 0, downRate: 1000 }), undefined);
+  });
+
+  it('with no peer, a web seed at work is no stall; a failing one is named, with its next try', () => {
+    const web = { url: 'http://127.0.0.1:8000/', downloaded: 0, lastError: undefined, retryAt: undefined };
+    const x = { ...moving, peers: 0, now: 1000, hasTrackers: false };
+    assert.equal(waitingFor({ ...x, webSeeds: [{ ...web, state: 'fetching' }] }), undefined);
+    assert.equal(
+      waitingFor({
+        ...x,
+        webSeeds: [{ ...web, state: 'retrying', lastError: 'HTTP 404 Not Found', retryAt: 9000 }],
+      }),
+      'no peers, and web seed http://127.0.0.1:8000/ failed: HTTP 404 Not Found, next try in 8 s',
+    );
+    assert.equal(
+      waitingFor({ ...x, webSeeds: [{ ...web, state: 'banned' }] }),
+      'no peers: the torrent names no tracker, and no peer has connected',
+    );
     assert.equal(waitingFor({ ...moving, complete: true, peers: 0 }), undefined);
     assert.equal(waitingFor({ ...moving, mode: 'manual', peers: 0 }), undefined);
   });

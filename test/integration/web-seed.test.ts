@@ -1,0 +1,68 @@
+/**
+ * BEP 19 web seeds with real processes: `create --web-seed` names a web server in the .torrent, and a
+ * `download` with no peer at all fetches the files from it (an HTTP server on loopback, in this process).
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { makeCourse, tree } from './course.js';
+import { Harness, sameBytes } from './harness.js';
+
+const h = new Harness();
+before(() => h.setup());
+after(() => h.teardown());
+
+test('a download fetches a torrent from its web seed alone (create --web-seed, no tracker, no peer)', async () => {
+  const root = join(h.dir, 'site', 'course');
+  await makeCourse(root, 'web');
+  // The web server holds the folder as it is on disk: /files/course/<path>, answering Range requests.
+  const requests: string[] = [];
+  const server = createServer(async (req, res) => {
+    requests.push(req.headers.range ?? 'no range');
+    const path = decodeURIComponent(req.url ?? '');
+    const body = path.startsWith('/files/')
+      ? await readFile(join(h.dir, 'site', path.slice('/files/'.length))).catch(() => undefined)
+      : undefined;
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    if (body === undefined || m === null) {
+      res.writeHead(body === undefined ? 404 : 400).end();
+      return;
+    }
+    const start = Number(m[1]);
+    const end = Math.min(Number(m[2]), body.length - 1);
+    res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}` });
+    res.end(body.subarray(start, end + 1));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  after(() => new Promise<void>((r) => server.close(() => r())));
+  const webSeed = `http://127.0.0.1:${(server.address() as { port: number }).port}/files/`;
+
+  const torrent = join(h.dir, 'course.torrent');
+  const create = h.cs([
+    'create',
+    root,
+    '--no-tracker',
+    '--web-seed',
+    webSeed,
+    '--piece-length',
+    '65536',
+    '-o',
+    torrent,
+  ]);
+  assert.equal(await create.exited(), 0, create.output());
+  const info = h.cs(['info', torrent]);
+  assert.equal(await info.exited(), 0, info.output());
+  assert.match(info.output(), new RegExp(`^web seeds: +${webSeed.replace(/[./]/g, '\\$&')} `, 'm'));
+
+  const out = join(h.dir, 'out');
+  const dl = h.cs(['download', torrent, '--out', out, '--port', '0', '--no-dht']);
+  assert.equal(await dl.exited(60_000), 0, dl.output());
+  assert.match(dl.output(), /^course: web seeds \(BEP 19\): http:\/\/127\.0\.0\.1:\d+\/files\/$/m);
+  assert.match(dl.output(), /^complete course\b/m);
+  assert.deepEqual(await tree(out), await tree(join(h.dir, 'site')));
+  for (const f of await tree(join(h.dir, 'site')))
+    assert.ok(await sameBytes(join(h.dir, 'site', f), join(out, f)), f);
+  assert.ok(requests.length > 0 && requests.every((r) => r.startsWith('bytes=')), 'every request a range');
+});

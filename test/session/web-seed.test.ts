@@ -1,0 +1,231 @@
+/**
+ * BEP 19 web seeds, against an HTTP server on loopback: a download fetches a torrent from a web seed alone
+ * (a multi-file one with padding, a single-file one), rides out a failing server, and bans one whose bytes
+ * fail the hash check.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { type Encodable, encode } from '../../src/codec/index.js';
+import { metainfoFromInfoBytes, parseMetainfo } from '../../src/metainfo/index.js';
+import type { Client } from '../../src/session/client.js';
+import type { TorrentSession } from '../../src/session/session.js';
+import { blockRuns, webSeedFileUrl } from '../../src/session/web-seeding.js';
+import { Bitfield } from '../../src/shared/bitfield.js';
+import { FileStorage } from '../../src/storage/index.js';
+import { completed, listeningClient } from './torrents.js';
+
+const PIECE = 64 * 1024;
+const clients: Client[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of clients) await c.close({ announce: false });
+  for (const f of cleanups) await f();
+});
+
+/** An HTTP server on 127.0.0.1 answering Range requests for `files` (URL path -> bytes). */
+async function webServer(
+  files: Map<string, Buffer>,
+  opts: { failFirst?: number; corrupt?: boolean; noRanges?: boolean } = {},
+): Promise<{ base: string; requests: string[] }> {
+  const requests: string[] = [];
+  let failures = opts.failFirst ?? 0;
+  const server: Server = createServer((req, res) => {
+    requests.push(`${req.url} ${req.headers.range ?? ''}`);
+    if (failures > 0) {
+      failures--;
+      res.writeHead(503, 'Busy').end();
+      return;
+    }
+    const body = files.get(decodeURIComponent(req.url ?? ''));
+    if (body !== undefined && opts.noRanges) {
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+      return;
+    }
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    if (body === undefined || m === null) {
+      res.writeHead(body === undefined ? 404 : 400).end();
+      return;
+    }
+    const start = Number(m[1]);
+    const end = Math.min(Number(m[2]), body.length - 1);
+    const part = Buffer.from(body.subarray(start, end + 1));
+    if (opts.corrupt) part[0]! ^= 0xff;
+    res.writeHead(206, {
+      'content-range': `bytes ${start}-${end}/${body.length}`,
+      'content-length': part.length,
+    });
+    res.end(part);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => server.close(() => r())));
+  const port = (server.address() as { port: number }).port;
+  return { base: `http://127.0.0.1:${port}`, requests };
+}
+
+/** A torrent of `files` (padding entries are zeros with attr 'p'), 64 KiB pieces, naming `webSeeds`. */
+function torrent(
+  name: string,
+  files: { path: string[]; data: Buffer; pad?: boolean }[],
+  webSeeds: string[],
+  multiFile = true,
+) {
+  const content = Buffer.concat(files.map((f) => f.data));
+  const pieces = Buffer.concat(
+    Array.from({ length: Math.ceil(content.length / PIECE) }, (_, i) =>
+      createHash('sha1')
+        .update(content.subarray(i * PIECE, (i + 1) * PIECE))
+        .digest(),
+    ),
+  );
+  const info: Record<string, Encodable> = multiFile
+    ? {
+        files: files.map((f) => ({ length: f.data.length, path: f.path, ...(f.pad ? { attr: 'p' } : {}) })),
+        name,
+        'piece length': PIECE,
+        pieces,
+      }
+    : { length: content.length, name, 'piece length': PIECE, pieces };
+  return parseMetainfo(encode({ info, 'url-list': webSeeds }));
+}
+
+async function leecher(
+  metainfo: ReturnType<typeof torrent>,
+): Promise<{ session: TorrentSession; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'chunkswarm-webseed-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const storage = new FileStorage(metainfo, join(dir, metainfo.name));
+  await storage.prepare();
+  const client = await listeningClient(clients);
+  const session = client.addSession({
+    metainfo,
+    storage,
+    have: new Bitfield(metainfo.pieceCount),
+    mode: 'auto',
+  });
+  return { session, dir };
+}
+
+describe('web seed URLs and runs (BEP 19)', () => {
+  it('maps each file to its URL: a folder URL gets the name and path, percent-encoded', () => {
+    const multi = metainfoFromInfoBytes(
+      encode({
+        files: [{ length: 1, path: ['sub dir', 'a#1.bin'] }],
+        name: 'my pack',
+        'piece length': PIECE,
+        pieces: Buffer.alloc(20),
+      }),
+    );
+    assert.equal(webSeedFileUrl('http://h/pub/', multi, 0), 'http://h/pub/my%20pack/sub%20dir/a%231.bin');
+    assert.equal(webSeedFileUrl('http://h/pub', multi, 0), 'http://h/pub/my%20pack/sub%20dir/a%231.bin');
+    const single = metainfoFromInfoBytes(
+      encode({ length: 1, name: 'film 1.mkv', 'piece length': PIECE, pieces: Buffer.alloc(20) }),
+    );
+    assert.equal(webSeedFileUrl('http://h/films/', single, 0), 'http://h/films/film%201.mkv');
+    assert.equal(webSeedFileUrl('http://h/x/other.mkv', single, 0), 'http://h/x/other.mkv');
+  });
+
+  it('cuts blocks into runs of consecutive blocks of one piece', () => {
+    const b = (index: number, begin: number) => ({ index, begin, length: 16_384 });
+    assert.deepEqual(
+      blockRuns([b(0, 0), b(0, 16_384), b(0, 49_152), b(1, 0), b(1, 16_384)]).map((r) => [
+        r.index,
+        r.begin,
+        r.length,
+        r.blocks.length,
+      ]),
+      [
+        [0, 0, 32_768, 2],
+        [0, 49_152, 16_384, 1],
+        [1, 0, 32_768, 2],
+      ],
+    );
+  });
+});
+
+describe('a download from web seeds (BEP 19) on loopback', () => {
+  it('fetches a multi-file torrent with padding from a web seed alone, asking for no padding', {
+    timeout: 20_000,
+  }, async () => {
+    const a = randomBytes(100_000);
+    const b = randomBytes(150_000);
+    const c = randomBytes(3_000);
+    const files = new Map([
+      ['/pub/pack/a.bin', a],
+      ['/pub/pack/sub/b.bin', b],
+      ['/pub/pack/c.txt', c],
+    ]);
+    const server = await webServer(files);
+    const m = torrent(
+      'pack',
+      [
+        { path: ['a.bin'], data: a },
+        { path: ['.pad', '31072'], data: Buffer.alloc(31_072), pad: true },
+        { path: ['sub', 'b.bin'], data: b },
+        { path: ['c.txt'], data: c },
+      ],
+      [`${server.base}/pub/`],
+    );
+    const { session, dir } = await leecher(m);
+    await completed(session);
+    assert.ok((await readFile(join(dir, 'pack', 'a.bin'))).equals(a));
+    assert.ok((await readFile(join(dir, 'pack', 'sub', 'b.bin'))).equals(b));
+    assert.ok((await readFile(join(dir, 'pack', 'c.txt'))).equals(c));
+    assert.equal(session.downloaded, a.length + b.length + c.length, 'every byte once, no padding');
+    assert.ok(server.requests.every((r) => !r.includes('.pad')));
+    assert.deepEqual(
+      session.webSeeding.status().map((w) => [w.url, w.downloaded]),
+      [[`${server.base}/pub/`, a.length + b.length + c.length]],
+    );
+  });
+
+  it('fetches a single-file torrent from a URL that names the file, after the server failed once', {
+    timeout: 20_000,
+  }, async () => {
+    const data = randomBytes(5 * PIECE + 1234);
+    const server = await webServer(new Map([['/files/film.mkv', data]]), { failFirst: 1 });
+    const m = torrent('film.mkv', [{ path: [], data }], [`${server.base}/files/film.mkv`], false);
+    const { session, dir } = await leecher(m);
+    const warnings: string[] = [];
+    session.events.on('warning', (w) => warnings.push(w));
+    await completed(session);
+    assert.ok((await readFile(join(dir, 'film.mkv'))).equals(data));
+    assert.match(
+      warnings[0] ?? '',
+      /^web seed http:\/\/127\.0\.0\.1:\d+\/files\/film\.mkv: HTTP 503 Busy; trying again in \d+ s$/,
+    );
+  });
+
+  it("fetches from a server that ignores Range (answering 200 with the whole file), as Python's http.server does", {
+    timeout: 20_000,
+  }, async () => {
+    const data = randomBytes(6 * PIECE + 77);
+    const server = await webServer(new Map([['/plain.bin', data]]), { noRanges: true });
+    const m = torrent('plain.bin', [{ path: [], data }], [`${server.base}/plain.bin`], false);
+    const { session, dir } = await leecher(m);
+    await completed(session);
+    assert.ok((await readFile(join(dir, 'plain.bin'))).equals(data));
+  });
+
+  it('bans a web seed whose bytes fail the hash check, and says so', { timeout: 20_000 }, async () => {
+    const data = randomBytes(8 * PIECE);
+    const server = await webServer(new Map([['/bad.bin', data]]), { corrupt: true });
+    const m = torrent('bad.bin', [{ path: [], data }], [`${server.base}/bad.bin`], false);
+    const { session } = await leecher(m);
+    const banned = new Promise<string>((resolve) =>
+      session.events.on('warning', (w) => {
+        if (w.includes('banned')) resolve(w);
+      }),
+    );
+    assert.match(
+      await banned,
+      /^web seed http:\/\/127\.0\.0\.1:\d+\/bad\.bin: banned \(sent data that failed its hash check\)$/,
+    );
+    assert.equal(session.have.count, 0);
+    assert.equal(session.webSeeding.status()[0]!.state, 'banned');
+  });
+});
