@@ -184,6 +184,9 @@ class WebSeed {
     zeroPadding(m, out, spans, run.begin);
     for (const span of spans) {
       const url = webSeedFileUrl(this.url, m, span.fileIndex);
+      // The process's download limit covers web seeds too: the budget is taken before the bytes are asked for.
+      await this.s.downloadBucket.take(span.length);
+      if (this.#stopped) throw new Error('stopped');
       const bytes = await this.#get(url, span.fileOffset, span.length);
       bytes.copy(out, span.pieceOffset - run.begin);
       // What came over HTTP: the files' bytes, not the padding between them.

@@ -95,12 +95,13 @@ function torrent(
 
 async function leecher(
   metainfo: ReturnType<typeof torrent>,
+  downloadLimit?: number,
 ): Promise<{ session: TorrentSession; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'chunkswarm-webseed-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const storage = new FileStorage(metainfo, join(dir, metainfo.name));
   await storage.prepare();
-  const client = await listeningClient(clients);
+  const client = await listeningClient(clients, downloadLimit ? { downloadLimit } : {});
   const session = client.addSession({
     metainfo,
     storage,
@@ -209,6 +210,17 @@ describe('a download from web seeds (BEP 19) on loopback', () => {
     const { session, dir } = await leecher(m);
     await completed(session);
     assert.ok((await readFile(join(dir, 'plain.bin'))).equals(data));
+  });
+
+  it('keeps to the download limit', { timeout: 20_000 }, async () => {
+    const data = randomBytes(6 * PIECE);
+    const server = await webServer(new Map([['/capped.bin', data]]));
+    const m = torrent('capped.bin', [{ path: [], data }], [`${server.base}/capped.bin`], false);
+    // 384 KiB at 128 KiB/s, a second's worth allowed at once: at least 2 s.
+    const started = Date.now();
+    const { session } = await leecher(m, 128 * 1024);
+    await completed(session);
+    assert.ok(Date.now() - started >= 1_900, `done in ${Date.now() - started} ms`);
   });
 
   it('bans a web seed whose bytes fail the hash check, and says so', { timeout: 20_000 }, async () => {
