@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { answerRange } from '../session/range-server.js';
 import { makeCourse, tree } from './course.js';
 import { Harness, sameBytes } from './harness.js';
 
@@ -25,15 +26,7 @@ test('a download fetches a torrent from its web seed alone (create --web-seed, n
     const body = path.startsWith('/files/')
       ? await readFile(join(h.dir, 'site', path.slice('/files/'.length))).catch(() => undefined)
       : undefined;
-    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    if (body === undefined || m === null) {
-      res.writeHead(body === undefined ? 404 : 400).end();
-      return;
-    }
-    const start = Number(m[1]);
-    const end = Math.min(Number(m[2]), body.length - 1);
-    res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}` });
-    res.end(body.subarray(start, end + 1));
+    answerRange(req, res, body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   after(() => new Promise<void>((r) => server.close(() => r())));

@@ -3,21 +3,18 @@
  * leecher asks for no block that is wholly padding, writes no padding file, and ends with the original files.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { encode } from '../../src/codec/index.js';
-import { metainfoFromInfoBytes } from '../../src/metainfo/index.js';
 import type { Client } from '../../src/session/client.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { nodeEnv } from '../../src/shared/node-env.js';
 import { FileStorage } from '../../src/storage/index.js';
-import { completed, listeningClient, storedInMemory } from './torrents.js';
+import { completed, filesTorrent, listeningClient, storedInMemory } from './torrents.js';
 
 const KiB16 = 16 * 1024;
-const PIECE = 4 * KiB16;
 
 const clients: Client[] = [];
 const dirs: string[] = [];
@@ -38,21 +35,8 @@ function paddedTorrent() {
     { path: ['.pad', '31072'], data: Buffer.alloc(31_072), pad: true },
     { path: ['c.bin'], data: randomBytes(5_000) },
   ];
-  const content = Buffer.concat(files.map((f) => f.data));
-  const pieces = Buffer.concat(
-    Array.from({ length: Math.ceil(content.length / PIECE) }, (_, i) =>
-      createHash('sha1')
-        .update(content.subarray(i * PIECE, (i + 1) * PIECE))
-        .digest(),
-    ),
-  );
-  const info = encode({
-    files: files.map((f) => ({ length: f.data.length, path: f.path, ...(f.pad ? { attr: 'p' } : {}) })),
-    name: 'padded',
-    'piece length': PIECE,
-    pieces,
-  });
-  return { metainfo: metainfoFromInfoBytes(info), content, files: files.filter((f) => !f.pad) };
+  const { metainfo, content } = filesTorrent('padded', files);
+  return { metainfo, content, files: files.filter((f) => !f.pad) };
 }
 
 describe('BEP 47 padding between two sessions', () => {

@@ -1,6 +1,7 @@
 /** Torrents of real bytes for session tests on loopback. */
 import { createHash } from 'node:crypto';
-import { buildInfoDict, metainfoFromInfoBytes } from '../../src/metainfo/index.js';
+import { encode } from '../../src/codec/index.js';
+import { buildInfoDict, metainfoFromInfoBytes, parseMetainfo } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
 import { Client, type ClientOptions } from '../../src/session/client.js';
 import type { TorrentSession } from '../../src/session/session.js';
@@ -32,6 +33,42 @@ export function torrentOf(
   // `private` sorts last in the info dictionary: slip it in before the closing 'e'.
   if (opts.private) info = Buffer.concat([info.subarray(0, info.length - 1), Buffer.from('7:privatei1ee')]);
   return metainfoFromInfoBytes(info);
+}
+
+/** One entry of `filesTorrent`: a file and its bytes, or (`pad`) a BEP 47 padding file of zeros. */
+export interface TorrentFile {
+  readonly path: string[];
+  readonly data: Buffer;
+  readonly pad?: boolean;
+}
+
+/**
+ * A torrent of `files` in 64 KiB pieces, hashed: multi-file (padding entries with attr 'p') or, with
+ * `single`, one file named `name`; `webSeeds` go in its `url-list` (BEP 19). Returns its content too.
+ */
+export function filesTorrent(
+  name: string,
+  files: readonly TorrentFile[],
+  opts: { webSeeds?: string[]; single?: boolean } = {},
+): { metainfo: Metainfo; content: Buffer } {
+  const pieceLength = 64 * 1024;
+  const content = Buffer.concat(files.map((f) => f.data));
+  const pieces = Buffer.concat(
+    Array.from({ length: Math.ceil(content.length / pieceLength) }, (_, i) =>
+      createHash('sha1')
+        .update(content.subarray(i * pieceLength, (i + 1) * pieceLength))
+        .digest(),
+    ),
+  );
+  const info = opts.single
+    ? { length: content.length, name, 'piece length': pieceLength, pieces }
+    : {
+        files: files.map((f) => ({ length: f.data.length, path: f.path, ...(f.pad ? { attr: 'p' } : {}) })),
+        name,
+        'piece length': pieceLength,
+        pieces,
+      };
+  return { metainfo: parseMetainfo(encode({ info, 'url-list': opts.webSeeds ?? [] })), content };
 }
 
 /** Resolves once `session` holds every piece. */

@@ -4,20 +4,22 @@
  * fail the hash check.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { type Encodable, encode } from '../../src/codec/index.js';
-import { metainfoFromInfoBytes, parseMetainfo } from '../../src/metainfo/index.js';
+import { encode } from '../../src/codec/index.js';
+import { metainfoFromInfoBytes } from '../../src/metainfo/index.js';
+import type { Metainfo } from '../../src/metainfo/types.js';
 import type { Client } from '../../src/session/client.js';
 import type { TorrentSession } from '../../src/session/session.js';
 import { blockRuns, webSeedFileUrl } from '../../src/session/web-seeding.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { FileStorage } from '../../src/storage/index.js';
-import { completed, listeningClient } from './torrents.js';
+import { answerRange } from './range-server.js';
+import { completed, filesTorrent, listeningClient, type TorrentFile } from './torrents.js';
 
 const PIECE = 64 * 1024;
 const clients: Client[] = [];
@@ -42,24 +44,8 @@ async function webServer(
       return;
     }
     const body = files.get(decodeURIComponent(req.url ?? ''));
-    if (body !== undefined && opts.noRanges) {
-      res.writeHead(200, { 'content-length': body.length }).end(body);
-      return;
-    }
-    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    if (body === undefined || m === null) {
-      res.writeHead(body === undefined ? 404 : 400).end();
-      return;
-    }
-    const start = Number(m[1]);
-    const end = Math.min(Number(m[2]), body.length - 1);
-    const part = Buffer.from(body.subarray(start, end + 1));
-    if (opts.corrupt) part[0]! ^= 0xff;
-    res.writeHead(206, {
-      'content-range': `bytes ${start}-${end}/${body.length}`,
-      'content-length': part.length,
-    });
-    res.end(part);
+    if (body !== undefined && opts.noRanges) res.writeHead(200, { 'content-length': body.length }).end(body);
+    else answerRange(req, res, body, opts);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanups.push(() => new Promise((r) => server.close(() => r())));
@@ -67,34 +53,13 @@ async function webServer(
   return { base: `http://127.0.0.1:${port}`, requests };
 }
 
-/** A torrent of `files` (padding entries are zeros with attr 'p'), 64 KiB pieces, naming `webSeeds`. */
-function torrent(
-  name: string,
-  files: { path: string[]; data: Buffer; pad?: boolean }[],
-  webSeeds: string[],
-  multiFile = true,
-) {
-  const content = Buffer.concat(files.map((f) => f.data));
-  const pieces = Buffer.concat(
-    Array.from({ length: Math.ceil(content.length / PIECE) }, (_, i) =>
-      createHash('sha1')
-        .update(content.subarray(i * PIECE, (i + 1) * PIECE))
-        .digest(),
-    ),
-  );
-  const info: Record<string, Encodable> = multiFile
-    ? {
-        files: files.map((f) => ({ length: f.data.length, path: f.path, ...(f.pad ? { attr: 'p' } : {}) })),
-        name,
-        'piece length': PIECE,
-        pieces,
-      }
-    : { length: content.length, name, 'piece length': PIECE, pieces };
-  return parseMetainfo(encode({ info, 'url-list': webSeeds }));
+/** A torrent of `files` naming `webSeeds`; a single-file one when `multiFile` is false. */
+function torrent(name: string, files: TorrentFile[], webSeeds: string[], multiFile = true): Metainfo {
+  return filesTorrent(name, files, { webSeeds, single: !multiFile }).metainfo;
 }
 
 async function leecher(
-  metainfo: ReturnType<typeof torrent>,
+  metainfo: Metainfo,
   downloadLimit?: number,
 ): Promise<{ session: TorrentSession; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'chunkswarm-webseed-'));

@@ -1349,6 +1349,7 @@ describe('session on the simulated network', () => {
       downRate,
       upRate,
       peerCount: status.peers.length,
+      webSeedCount: status.webSeeds.length,
       waitingFor,
     });
     const result = await swarm.run({ capMs: 120_000 });
