@@ -197,6 +197,16 @@ function Torrent({ t }: { t: TorrentView }) {
           </tbody>
         </table>
       )}
+      {t.webSeeds.length > 0 && (
+        <ul data-testid="web-seeds">
+          {t.webSeeds.map((w) => (
+            <li key={w.url}>
+              web seed <code>{w.url}</code>: {w.state}, {fmtBytes(w.downloaded)}
+              {w.state === 'retrying' && w.lastError ? ` (${w.lastError})` : ''}
+            </li>
+          ))}
+        </ul>
+      )}
       {t.notConnected.length > 0 && (
         <details>
           <summary>{t.notConnected.length} known peer(s) not connected</summary>

@@ -3,6 +3,7 @@
  * alive between requests). The one place web seeds touch the network; sessions get it through `Env`.
  */
 import type { RangeFetch } from './env.js';
+import { describeError } from './errors.js';
 
 /**
  * A server that ignores Range (Python's `http.server`, for one) answers 200 with the whole file: the bytes
@@ -12,11 +13,19 @@ import type { RangeFetch } from './env.js';
 const MAX_SKIPPED = 64 * 1024 * 1024;
 
 export const fetchRange: RangeFetch = async (url, start, length, signal) => {
-  const res = await fetch(url, {
-    headers: { range: `bytes=${start}-${start + length - 1}` },
-    redirect: 'follow',
-    signal,
-  });
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: { range: `bytes=${start}-${start + length - 1}` },
+      redirect: 'follow',
+      signal,
+    });
+  } catch (err) {
+    // fetch says only "fetch failed"; why is in its cause (refused, reset, no such host, a blocked port).
+    const cause = (err as Error).cause;
+    if (signal.aborted || cause === undefined) throw err;
+    throw new Error(`cannot reach ${new URL(url).host}: ${describeError(cause)}`);
+  }
   const whole = res.status === 200;
   if (res.status !== 206 && !(whole && start <= MAX_SKIPPED)) {
     await res.body?.cancel();

@@ -289,6 +289,7 @@ export class PeerWeb {
       waitingFor: st.waitingFor,
       seeding: st.seeding,
       notConnected: st.notConnected.slice(0, 20),
+      webSeeds: st.webSeeds,
       downRate: st.downRate,
       upRate: st.upRate,
       downloaded: st.downloaded,

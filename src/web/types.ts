@@ -4,7 +4,7 @@
  */
 import type { TracedConnectionView, TraceEntry } from '../peer/trace-view.js';
 
-import type { FileStatus, PeerStatus } from '../shared/status.js';
+import type { FileStatus, PeerStatus, WebSeedStatus } from '../shared/status.js';
 
 // ---- tracker page ----
 
@@ -151,6 +151,8 @@ export interface TorrentView {
   readonly seeding: string | undefined;
   /** Peers known and not connected, and why (at most 20). */
   readonly notConnected: readonly { readonly address: string; readonly why: string }[];
+  /** BEP 19 web seeds the download fetches from. */
+  readonly webSeeds: readonly WebSeedStatus[];
   readonly downRate: number;
   readonly upRate: number;
   readonly downloaded: number;

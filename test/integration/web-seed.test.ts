@@ -3,11 +3,9 @@
  * `download` with no peer at all fetches the files from it (an HTTP server on loopback, in this process).
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { answerRange } from '../session/range-server.js';
+import { serveFolder } from '../session/range-server.js';
 import { makeCourse, tree } from './course.js';
 import { Harness, sameBytes } from './harness.js';
 
@@ -19,18 +17,10 @@ test('a download fetches a torrent from its web seed alone (create --web-seed, n
   const root = join(h.dir, 'site', 'course');
   await makeCourse(root, 'web');
   // The web server holds the folder as it is on disk: /files/course/<path>, answering Range requests.
-  const requests: string[] = [];
-  const server = createServer(async (req, res) => {
-    requests.push(req.headers.range ?? 'no range');
-    const path = decodeURIComponent(req.url ?? '');
-    const body = path.startsWith('/files/')
-      ? await readFile(join(h.dir, 'site', path.slice('/files/'.length))).catch(() => undefined)
-      : undefined;
-    answerRange(req, res, body);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  after(() => new Promise<void>((r) => server.close(() => r())));
-  const webSeed = `http://127.0.0.1:${(server.address() as { port: number }).port}/files/`;
+  const server = await serveFolder(join(h.dir, 'site'));
+  after(() => server.close());
+  const webSeed = server.url;
+  const requests = server.requests;
 
   const torrent = join(h.dir, 'course.torrent');
   const create = h.cs([

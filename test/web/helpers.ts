@@ -75,7 +75,7 @@ export async function pageToken(port: number): Promise<string> {
 export function makeTorrent(
   name: string,
   data: Buffer,
-  opts: { pieceLength?: number; trackers?: string[] } = {},
+  opts: { pieceLength?: number; trackers?: string[]; webSeeds?: string[] } = {},
 ): { bytes: Buffer; meta: Metainfo } {
   const pieceLength = opts.pieceLength ?? 16 * 1024;
   const hashes: Buffer[] = [];
@@ -93,7 +93,10 @@ export function makeTorrent(
     files: [{ path: [name], length: data.length }],
     multiFile: false,
   });
-  const bytes = buildTorrentFile(info, { trackers: opts.trackers ?? ['http://127.0.0.1:1/announce'] });
+  const bytes = buildTorrentFile(info, {
+    trackers: opts.trackers ?? ['http://127.0.0.1:1/announce'],
+    webSeeds: opts.webSeeds,
+  });
   return { bytes, meta: parseMetainfo(bytes) };
 }
 

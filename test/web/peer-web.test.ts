@@ -147,6 +147,26 @@ test('adding a torrent opens it through the command; a duplicate, junk or oversi
   assert.equal(added.length, 1);
 });
 
+test("a torrent's web seeds (BEP 19) are on the page, a failing one with its reason", async () => {
+  const dead = await freePort();
+  const t = makeTorrent('web seeded.bin', Buffer.alloc(30_000, 4), {
+    webSeeds: [`http://127.0.0.1:${dead}/files/`],
+  });
+  const r = await pagePost(web.port, '/api/torrents', token, t.bytes, 'application/x-bittorrent');
+  assert.equal(r.status, 200, r.body.toString());
+  await until('the web seed to have failed once', async () => {
+    const view = (await state()).torrents.find((x) => x.infoHash === t.meta.infoHashHex);
+    const w = view?.webSeeds[0];
+    return w?.state === 'retrying' && /connection refused/.test(w.lastError ?? '');
+  });
+  const view = (await state()).torrents.find((x) => x.infoHash === t.meta.infoHashHex)!;
+  assert.equal(view.webSeeds[0]!.url, `http://127.0.0.1:${dead}/files/`);
+  assert.match(
+    view.waitingFor ?? '',
+    /^no peers, and web seed http:\/\/127\.0\.0\.1:\d+\/files\/ failed: cannot reach/,
+  );
+});
+
 /** Polls `check` until it holds (bounded, so a broken fetch fails the test instead of hanging it). */
 async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
   for (let i = 0; i < 200; i++) {
