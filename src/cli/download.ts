@@ -335,8 +335,12 @@ async function readSavedMetadata(path: string, link: MagnetLink): Promise<Metain
 }
 
 function saveMetadata(path: string, metainfo: Metainfo): Promise<void> {
-  // The magnet's trackers, each in its own tier as the magnet gave them, around the exact info bytes.
-  const bytes = buildTorrentFile(metainfo.infoBytes, { trackers: metainfo.announceList.flat() });
+  // The magnet's trackers, each in its own tier as the magnet gave them, and its web seeds, around the exact
+  // info bytes.
+  const bytes = buildTorrentFile(metainfo.infoBytes, {
+    trackers: metainfo.announceList.flat(),
+    webSeeds: metainfo.webSeeds,
+  });
   return writeStateFile(path, bytes);
 }
 

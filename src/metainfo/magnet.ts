@@ -25,6 +25,7 @@ function trackersOf(meta: Metainfo): string[] {
 export function magnetUri(meta: Metainfo): string {
   let uri = `magnet:?xt=urn:btih:${meta.infoHashHex}&dn=${encodeURIComponent(meta.name)}`;
   for (const url of trackersOf(meta)) uri += `&tr=${encodeURIComponent(url)}`;
+  for (const url of meta.webSeeds) uri += `&ws=${encodeURIComponent(url)}`;
   return uri;
 }
 
@@ -74,7 +75,7 @@ function isPeerAddress(s: string): boolean {
 
 /**
  * Reads a magnet link (BEP 9): the `urn:btih:` infohash (hex or base32), the display name,
- * trackers (`tr`, also numbered `tr.1` ...) and peer addresses (`x.pe`). Other parameters and
+ * trackers (`tr`, also numbered `tr.1` ...), peer addresses (`x.pe`) and web seeds (`ws`). Other parameters and
  * other `xt` kinds are ignored; a link without a v1 infohash is refused.
  */
 export function parseMagnet(uri: string): MagnetLink {
@@ -89,6 +90,7 @@ export function parseMagnet(uri: string): MagnetLink {
   let name: string | undefined;
   const trackers = new Set<string>();
   const peers = new Set<string>();
+  const webSeeds = new Set<string>();
   for (const part of query.split('&')) {
     if (part.length === 0) continue;
     const eq = part.indexOf('=');
@@ -105,6 +107,9 @@ export function parseMagnet(uri: string): MagnetLink {
     } else if (key === 'tr' || /^tr\.\d+$/.test(key)) {
       const url = decodeComponent(raw, key);
       if (url.length > 0 && trackers.size < MAX_MAGNET_ENTRIES) trackers.add(url);
+    } else if (key === 'ws' || /^ws\.\d+$/.test(key)) {
+      const url = decodeComponent(raw, key);
+      if (/^https?:\/\/\S+$/i.test(url) && webSeeds.size < MAX_MAGNET_ENTRIES) webSeeds.add(url);
     } else if (key === 'x.pe') {
       const peer = decodeComponent(raw, key);
       if (isPeerAddress(peer) && peers.size < MAX_MAGNET_ENTRIES) peers.add(peer);
@@ -121,5 +126,6 @@ export function parseMagnet(uri: string): MagnetLink {
     name,
     trackers: [...trackers],
     peers: [...peers],
+    webSeeds: [...webSeeds],
   };
 }

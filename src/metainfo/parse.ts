@@ -323,7 +323,12 @@ export function parseMetainfo(input: Uint8Array, opts?: { maxBytes?: number }): 
  */
 export function metainfoFromInfoBytes(
   infoBytes: Uint8Array,
-  opts?: { expectedHash?: Uint8Array; trackers?: readonly string[]; maxBytes?: number },
+  opts?: {
+    expectedHash?: Uint8Array;
+    trackers?: readonly string[];
+    webSeeds?: readonly string[];
+    maxBytes?: number;
+  },
 ): Metainfo {
   const maxBytes = opts?.maxBytes ?? LIMITS.metainfoBytes;
   if (infoBytes.length > maxBytes) {
@@ -344,5 +349,11 @@ export function metainfoFromInfoBytes(
       trackers.map((t) => [Buffer.from(t, 'utf8')]),
     );
   }
+  const webSeeds = [...new Set(opts?.webSeeds ?? [])];
+  if (webSeeds.length > 0)
+    root.set(
+      'url-list',
+      webSeeds.map((u) => Buffer.from(u, 'utf8')),
+    );
   return assemble(root, info, bytes);
 }

@@ -70,4 +70,6 @@ export interface MagnetLink {
   readonly trackers: readonly string[];
   /** `x.pe` peer addresses (BEP 9), as host:port strings. */
   readonly peers: readonly string[];
+  /** `ws` web seeds (BEP 19 servers, as WebTorrent's links carry them): http(s) URLs. */
+  readonly webSeeds: readonly string[];
 }

@@ -583,6 +583,7 @@ export class MetadataFetch implements PeerHost {
       metainfo = metainfoFromInfoBytes(bytes, {
         expectedHash: this.magnet.infoHash,
         trackers: this.magnet.trackers,
+        webSeeds: this.magnet.webSeeds,
         maxBytes: this.#maxBytes,
       });
     } catch (err) {

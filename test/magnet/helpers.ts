@@ -68,6 +68,7 @@ export function magnetOf(
     name: m.name,
     trackers,
     peers,
+    webSeeds: [],
   };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { magnetUri, parseMagnet, parseMetainfo } from '../../src/metainfo/index.js';
+import { magnetUri, metainfoFromInfoBytes, parseMagnet, parseMetainfo } from '../../src/metainfo/index.js';
 import { ChunkswarmError } from '../../src/shared/errors.js';
 import { singleInfo, torrentBytes } from './helpers.js';
 
@@ -88,6 +88,19 @@ describe('parseMagnet', () => {
     assert.equal(link.name, 'Ubuntu 22.04 desktop');
     assert.deepEqual(link.trackers, ['http://a/announce', 'udp://b:80']);
     assert.deepEqual(link.peers, ['127.0.0.1:6881', '[::1]:6882']);
+    assert.deepEqual(link.webSeeds, ['http://w/']);
+  });
+
+  test('web seeds (ws, as WebTorrent writes them) go into the metadata fetched and back into a magnet', () => {
+    const link = parseMagnet(
+      `magnet:?xt=urn:btih:${HEX}&ws=https%3A%2F%2Fw.example%2Fpub%2F&ws.1=ftp://no/&ws=https://w.example/pub/`,
+    );
+    assert.deepEqual(link.webSeeds, ['https://w.example/pub/']);
+    const info = torrentBytes(singleInfo());
+    const m = parseMetainfo(info);
+    const fetched = metainfoFromInfoBytes(m.infoBytes, { webSeeds: link.webSeeds });
+    assert.deepEqual(fetched.webSeeds, ['https://w.example/pub/']);
+    assert.match(magnetUri(fetched), /&ws=https%3A%2F%2Fw\.example%2Fpub%2F$/);
   });
 
   test('no name is fine', () => {
