@@ -4,16 +4,24 @@ import type { BlockRef } from '../picker/picker.js';
 import { Bitfield } from '../shared/bitfield.js';
 import type { RangeFetch } from '../shared/env.js';
 import { describeError } from '../shared/errors.js';
+import { LIMITS } from '../shared/limits.js';
 import type { WebSeedStatus } from '../shared/status.js';
 import { zeroPadding } from '../storage/spans.js';
 import type { TorrentSession } from './session.js';
 
-/** Blocks asked of a web seed in one go: up to 1 MiB, a piece or more per HTTP request. */
+/**
+ * Blocks asked of a web seed in one go: a piece's worth, up to 1 MiB. Not more than a piece: a lane that took
+ * several small pieces at once would hold them all behind one slow request while the other lane idled.
+ */
 const REQUEST_BLOCKS = 64;
 /** Requests in flight to one web seed at once: one waits on the server while the other's bytes arrive. */
 const LANES = 2;
-/** A request that has not finished in this long is given up and its blocks go back to the picker. */
+/**
+ * A request is given up, and its blocks go back to the picker, when it has not finished within this long plus
+ * its length at MIN_RATE: a server slower than that is no help.
+ */
 const REQUEST_TIMEOUT_MS = 30_000;
+const MIN_RATE = 16 * 1024;
 /** After a failure, the web seed waits this long, doubling with each failure in a row up to the cap. */
 const RETRY_FIRST_MS = 2_000;
 const RETRY_CAP_MS = 300_000;
@@ -141,7 +149,10 @@ class WebSeed {
       const blocks =
         s.paused || s.done || s.mode !== 'auto' || s.clock.now() < this.#retryAt
           ? []
-          : s.picker.pick(this.url, REQUEST_BLOCKS);
+          : s.picker.pick(
+              this.url,
+              Math.min(REQUEST_BLOCKS, Math.ceil(s.metainfo.pieceLength / LIMITS.blockSize)),
+            );
       if (blocks.length === 0) {
         await s.sleep(IDLE_MS);
         continue;
@@ -200,12 +211,13 @@ class WebSeed {
   async #get(url: string, start: number, length: number): Promise<Buffer> {
     const controller = new AbortController();
     this.#requests.add(controller);
-    const cancel = this.s.clock.setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+    const limit = REQUEST_TIMEOUT_MS + Math.ceil((length / MIN_RATE) * 1000);
+    const cancel = this.s.clock.setTimeout(() => controller.abort(), limit);
     try {
       return await this.fetchRange(url, start, length, controller.signal);
     } catch (err) {
       if (controller.signal.aborted && !this.#stopped)
-        throw new Error(`no answer in ${REQUEST_TIMEOUT_MS / 1000} s`, { cause: err });
+        throw new Error(`${length} bytes not sent in ${Math.round(limit / 1000)} s`, { cause: err });
       throw err;
     } finally {
       cancel();

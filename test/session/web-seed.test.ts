@@ -13,15 +13,23 @@ import { after, describe, it } from 'node:test';
 import { encode } from '../../src/codec/index.js';
 import { metainfoFromInfoBytes } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
+import { TokenBucket } from '../../src/peer/rate.js';
 import type { Client } from '../../src/session/client.js';
-import type { TorrentSession } from '../../src/session/session.js';
+import { TorrentSession } from '../../src/session/session.js';
 import { blockRuns, webSeedFileUrl } from '../../src/session/web-seeding.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
-import { FileStorage } from '../../src/storage/index.js';
+import { FakeClock } from '../../src/shared/clock.js';
+import { type Network, type RangeFetch, seededRandom } from '../../src/shared/env.js';
+import { FileStorage, MemoryStorage, PieceHasher } from '../../src/storage/index.js';
 import { answerRange } from './range-server.js';
 import { completed, filesTorrent, listeningClient, type TorrentFile } from './torrents.js';
 
 const PIECE = 64 * 1024;
+/** No peer answers on this network: the fake-clock test is about the web seed. */
+const deadNetwork: Network = {
+  dial: () => Promise.reject(new Error('connection refused')),
+  listen: () => Promise.reject(new Error('not here')),
+};
 const clients: Client[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -204,5 +212,53 @@ describe('a download from web seeds (BEP 19) on loopback', () => {
     );
     assert.equal(session.have.count, 0);
     assert.equal(session.webSeeding.status()[0]!.state, 'banned');
+  });
+});
+
+describe('a web seed that stops answering, on the fake clock', () => {
+  it('gives its request up, says so, asks again after 2 s, and the download completes', async () => {
+    const data = randomBytes(2 * PIECE);
+    const { metainfo } = filesTorrent('quiet.bin', [{ path: [], data }], {
+      webSeeds: ['http://127.0.0.1:9/quiet.bin'],
+      single: true,
+    });
+    const clock = new FakeClock(0);
+    const calls: number[] = [];
+    // The first request hangs until it is aborted; later ones answer.
+    const fetchRange: RangeFetch = (_url, start, length, signal) => {
+      calls.push(clock.now());
+      if (calls.length > 1) return Promise.resolve(Buffer.from(data.subarray(start, start + length)));
+      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+    };
+    const s = new TorrentSession({
+      metainfo,
+      storage: new MemoryStorage(metainfo),
+      have: new Bitfield(metainfo.pieceCount),
+      peerId: Buffer.alloc(20, 1),
+      listenPort: 6881,
+      mode: 'auto',
+      hasher: new PieceHasher({ inlineBelow: Number.POSITIVE_INFINITY }),
+      uploadBucket: new TokenBucket(0, clock),
+      downloadBucket: new TokenBucket(0, clock),
+      env: { clock, random: seededRandom(7), net: deadNetwork, fetchRange },
+      announcer: { announceEvery: () => new Promise(() => {}) },
+    });
+    const warnings: string[] = [];
+    s.events.on('warning', (w) => warnings.push(w));
+    s.start();
+    // Two lanes: one hangs with a piece (64 KiB: 30 s + 4 s at the slowest rate kept), the other fetches the
+    // other piece at once.
+    await clock.advanceAsync(33_000);
+    assert.equal(s.have.count, 1);
+    assert.deepEqual(warnings, []);
+    await clock.advanceAsync(1_500);
+    assert.deepEqual(warnings, [
+      'web seed http://127.0.0.1:9/quiet.bin: 65536 bytes not sent in 34 s; trying again in 2 s',
+    ]);
+    assert.equal(s.webSeeding.status()[0]!.state, 'retrying');
+    await clock.advanceAsync(3_000);
+    assert.equal(s.complete, true);
+    assert.ok(calls.at(-1)! >= 36_000, `asked again at ${calls.at(-1)} ms`);
+    await s.stop({ announce: false });
   });
 });
