@@ -22,7 +22,7 @@ import { FakeClock } from '../../src/shared/clock.js';
 import { type Network, type RangeFetch, seededRandom } from '../../src/shared/env.js';
 import { FileStorage, MemoryStorage, PieceHasher } from '../../src/storage/index.js';
 import { answerRange } from './range-server.js';
-import { completed, filesTorrent, listeningClient, type TorrentFile } from './torrents.js';
+import { completed, filesTorrent, listeningClient, storedInMemory, type TorrentFile } from './torrents.js';
 
 const PIECE = 64 * 1024;
 /** No peer answers on this network: the fake-clock test is about the web seed. */
@@ -183,6 +183,28 @@ describe('a download from web seeds (BEP 19) on loopback', () => {
     const { session, dir } = await leecher(m);
     await completed(session);
     assert.ok((await readFile(join(dir, 'plain.bin'))).equals(data));
+  });
+
+  it('shares a download with a peer: both send chunks, each chunk is checked once', {
+    timeout: 20_000,
+  }, async () => {
+    const data = randomBytes(16 * PIECE);
+    const server = await webServer(new Map([['/both.bin', data]]));
+    const m = torrent('both.bin', [{ path: [], data }], [`${server.base}/both.bin`], false);
+    // A seeder capped at 256 KiB/s: the web seed is not outrun before it answers.
+    const seederClient = await listeningClient(clients, { uploadLimit: 256 * 1024 });
+    const seeder = seederClient.addSession({
+      metainfo: m,
+      storage: await storedInMemory(m, data),
+      have: Bitfield.full(m.pieceCount),
+      mode: 'seed',
+    });
+    const { session } = await leecher(m);
+    await session.connect('127.0.0.1', seederClient.port);
+    await completed(session);
+    const fromWeb = session.webSeeding.status()[0]!.downloaded;
+    assert.ok(fromWeb > 0 && seeder.uploaded > 0, `web seed ${fromWeb} B, peer ${seeder.uploaded} B`);
+    assert.equal(session.hashFailures, 0);
   });
 
   it('keeps to the download limit', { timeout: 20_000 }, async () => {
