@@ -6,7 +6,7 @@ import { Client } from '../session/client.js';
 import { type MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
 import { keepResumeData, openDownloadStorage, ResumeFile, writeStateFile } from '../session/resume.js';
 import type { TorrentSession } from '../session/session.js';
-import { ALL_SERVED_WORDS, standingAsideWords, torrentProgress } from '../session/status.js';
+import { ALL_SERVED_WORDS, bytesInFiles, standingAsideWords, torrentProgress } from '../session/status.js';
 import { describeError, isChunkswarmError } from '../shared/errors.js';
 import type { TorrentProgress } from '../shared/status.js';
 import { type FileStorage, partFilePath } from '../storage/index.js';
@@ -148,7 +148,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
     const finish = (): void => {
       const seconds = ((s.completedAt ?? s.clock.now()) - s.startedAt) / 1000;
       // With --select, what was fetched is the chosen files (and the chunks they share with others).
-      const size = s.complete ? s.metainfo.totalLength : s.metainfo.totalLength - s.left;
+      const size = bytesInFiles(s).done;
       board.log(
         `complete ${s.metainfo.name} ${formatBytes(size)} in ${formatDuration(seconds)} (${formatRate(leftAtStart / Math.max(seconds, 0.001))})`,
       );

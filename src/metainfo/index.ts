@@ -7,7 +7,7 @@ export {
   type InfoDictInput,
   type TorrentFileOptions,
 } from './create.js';
-export { pieceSize, pieceSpans } from './layout.js';
+export { dataLength, paddingHeld, pieceSize, pieceSpans } from './layout.js';
 export { magnetUri, parseMagnet } from './magnet.js';
 export { isValidPieceLength, layoutFromInfo, metainfoFromInfoBytes, parseMetainfo } from './parse.js';
 export { checkSafePath } from './paths.js';

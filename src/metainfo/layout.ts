@@ -72,3 +72,22 @@ export function paddingIn(layout: TorrentLayout, start: number, end: number): nu
   }
   return n;
 }
+
+/** Bytes of the torrent's files: its total less the BEP 47 padding, which no file holds. */
+export function dataLength(layout: TorrentLayout): number {
+  return layout.totalLength - paddingIn(layout, 0, layout.totalLength);
+}
+
+/** Bytes of BEP 47 padding inside the pieces that `held` says we have. */
+export function paddingHeld(layout: TorrentLayout, held: (index: number) => boolean): number {
+  let n = 0;
+  for (const pad of layout.padding ?? []) {
+    const end = pad.offset + pad.length;
+    for (let i = Math.floor(pad.offset / layout.pieceLength); i * layout.pieceLength < end; i++) {
+      if (!held(i)) continue;
+      const start = i * layout.pieceLength;
+      n += Math.min(end, start + layout.pieceLength) - Math.max(pad.offset, start);
+    }
+  }
+  return n;
+}

@@ -3,6 +3,7 @@
  * page and `/status` over HTTP read this, never the live connections. It also says, in one line, what a
  * stalled download is waiting for.
  */
+import { dataLength, paddingHeld } from '../metainfo/index.js';
 import type { PeerConnection } from '../peer/connection.js';
 import type {
   PeerStatus,
@@ -73,14 +74,24 @@ function figures(s: TorrentSession, tracker: TrackerStatus): TorrentFigures {
   return {
     infoHash: s.metainfo.infoHashHex,
     name: s.metainfo.name,
-    size: s.metainfo.totalLength,
+    ...bytesInFiles(s),
     pieceCount: s.pieceCount,
     have: s.have.count,
-    done: s.metainfo.totalLength - s.left,
     downRate: s.down.current,
     upRate: s.up.current,
     waitingFor: stallOf(s, tracker),
   };
+}
+
+/**
+ * The torrent's size and the bytes verified, counted in its files: the zeros of BEP 47 padding are in the
+ * pieces but on nobody's disk, so a padded torrent shows what its files hold (as `info` does).
+ */
+export function bytesInFiles(s: TorrentSession): { size: number; done: number } {
+  const m = s.metainfo;
+  const held = m.totalLength - s.left;
+  if (!m.padding) return { size: m.totalLength, done: held };
+  return { size: dataLength(m), done: held - paddingHeld(m, (i) => s.have.has(i)) };
 }
 
 function trackerStatus(s: TorrentSession): TrackerStatus {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { pieceSize, pieceSpans } from '../../src/metainfo/index.js';
+import { dataLength, paddingHeld, pieceSize, pieceSpans } from '../../src/metainfo/index.js';
 import type { TorrentLayout } from '../../src/metainfo/types.js';
 import { ChunkswarmError } from '../../src/shared/errors.js';
 import { layoutFromPicture } from './helpers.js';
@@ -137,5 +137,47 @@ describe('pieceSpans: against a byte-by-byte model', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('BEP 47 padding: the bytes in files, and the padding in held pieces', () => {
+  // 10-byte pieces: a (7 bytes) and 3 of padding in piece 0, b (10) in piece 1, 6 of padding and c (4) in piece 2.
+  const layout: TorrentLayout = {
+    name: 't',
+    pieceLength: 10,
+    pieceCount: 3,
+    totalLength: 30,
+    files: [
+      { path: ['a'], length: 7, offset: 0 },
+      { path: ['b'], length: 10, offset: 10 },
+      { path: ['c'], length: 4, offset: 26 },
+    ],
+    multiFile: true,
+    pieceHashes: Buffer.alloc(60),
+    padding: [
+      { offset: 7, length: 3 },
+      { offset: 20, length: 6 },
+    ],
+  };
+
+  test('dataLength leaves the padding out; paddingHeld counts it in the pieces held', () => {
+    assert.equal(dataLength(layout), 21);
+    assert.equal(
+      paddingHeld(layout, () => true),
+      9,
+    );
+    assert.equal(
+      paddingHeld(layout, () => false),
+      0,
+    );
+    assert.equal(
+      paddingHeld(layout, (i) => i === 0),
+      3,
+    );
+    assert.equal(
+      paddingHeld(layout, (i) => i === 2),
+      6,
+    );
+    assert.equal(dataLength({ ...layout, padding: undefined }), 30);
   });
 });

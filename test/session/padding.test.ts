@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Client } from '../../src/session/client.js';
+import { torrentProgress } from '../../src/session/status.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { nodeEnv } from '../../src/shared/node-env.js';
 import { FileStorage } from '../../src/storage/index.js';
@@ -69,8 +70,11 @@ describe('BEP 47 padding between two sessions', () => {
       have: new Bitfield(metainfo.pieceCount),
       mode: 'auto',
     });
+    // Its progress counts the files' bytes, as `info` does, not the padding's zeros.
+    assert.deepEqual([torrentProgress(leecher).size, torrentProgress(leecher).done], [125_000, 0]);
     await leecher.connect('127.0.0.1', seederClient.port);
     await completed(leecher);
+    assert.deepEqual([torrentProgress(leecher).size, torrentProgress(leecher).done], [125_000, 125_000]);
 
     const wholePadBlocks = 3 * KiB16;
     assert.equal(seeder.uploaded, content.length - wholePadBlocks, 'no block of padding alone was asked for');
