@@ -1,6 +1,12 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { buildTorrentFile, parseMetainfo, piecePriorities, resolveSelection } from '../metainfo/index.js';
+import {
+  buildTorrentFile,
+  dataLength,
+  parseMetainfo,
+  piecePriorities,
+  resolveSelection,
+} from '../metainfo/index.js';
 import type { MagnetLink, Metainfo } from '../metainfo/types.js';
 import { Client } from '../session/client.js';
 import { type MetadataFetch, parseHostPort } from '../session/metadata-fetch.js';
@@ -238,7 +244,7 @@ export async function downloadCommand(paths: string[], opts: DownloadOptions): P
         },
         async (metainfo) => {
           board.log(
-            `metadata of ${metainfo.name}: ${formatBytes(metainfo.infoBytes.length)}, ${formatBytes(metainfo.totalLength)} in ${countOf(metainfo.files.length, 'file')}`,
+            `metadata of ${metainfo.name}: ${formatBytes(metainfo.infoBytes.length)}, ${formatBytes(dataLength(metainfo))} in ${countOf(metainfo.files.length, 'file')}`,
           );
           // Kept so that a restart of this magnet need not wait for peers to send it again.
           await saveMetadata(saved, metainfo).catch((err) =>

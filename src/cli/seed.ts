@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { dataLength } from '../metainfo/index.js';
 import { Client } from '../session/client.js';
 import { ALL_SERVED_WORDS, standingAsideWords } from '../session/status.js';
 import { ChunkswarmError, osReason } from '../shared/errors.js';
@@ -74,7 +75,7 @@ export async function seedCommand(
   logTrackerState(session, (line) => console.error(line), { first: true });
   await session.connectTracker().catch(() => {});
   console.log(
-    `seeding ${metainfo.name} on ${host}:${port} (${formatBytes(metainfo.totalLength)}, ${metainfo.pieceCount} chunks)`,
+    `seeding ${metainfo.name} on ${host}:${port} (${formatBytes(dataLength(metainfo))}, ${metainfo.pieceCount} chunks)`,
   );
   await startWebFlag(opts.web, opts.webToken, {
     client,

@@ -90,7 +90,8 @@ test('a chunkswarm seeder serves libtorrent’s default torrent (hybrid v1+v2, p
   assert.match(info.stdout, /^padding: .*BEP 47/m, info.stdout);
   assert.match(info.stdout, /^files: {7}3$/m, info.stdout);
   const hySeeder = h.cs(['seed', hyTorrent, '--data', join(src, 'hy'), '--port', String(await freePort())]);
-  await hySeeder.waitFor(/^seeding hy on /m);
+  // Its size is the files' 2,005,000 bytes, not the 2.25 MiB the chunks hold with their padding.
+  await hySeeder.waitFor(/^seeding hy on \S+ \(1\.9 MiB, 9 chunks\)/m);
   assert.doesNotMatch(hySeeder.output(), /warning: only/, 'every chunk verifies from the files alone');
   const save = join(h.dir, 'lt-hy');
   const lt = await startLt(h, 'leech', { torrent: hyTorrent, save, maxSeconds: 60 });
