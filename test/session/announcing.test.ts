@@ -5,22 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TokenBucket } from '../../src/peer/rate.js';
 import { RETRY_CAP_MS, retryDelay } from '../../src/session/announcing.js';
-import { TorrentSession } from '../../src/session/session.js';
+import type { TorrentSession } from '../../src/session/session.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { FakeClock } from '../../src/shared/clock.js';
-import { type Network, seededRandom } from '../../src/shared/env.js';
 import { ChunkswarmError } from '../../src/shared/errors.js';
-import { MemoryStorage, PieceHasher } from '../../src/storage/index.js';
 import type { ClientAnnounceParams, TrackerAnswer } from '../../src/tracker/index.js';
 import { makeTorrent } from '../magnet/helpers.js';
-
-/** No peer answers on this network: the test is about trackers. */
-const deadNetwork: Network = {
-  dial: () => Promise.reject(new Error('connection refused')),
-  listen: () => Promise.reject(new Error('not here')),
-};
+import { offlineSession } from './torrents.js';
 
 /** A tracker that is down until `upAt` (fake ms), then answers with `peers`. */
 class TrackerThatComesUp {
@@ -60,17 +52,8 @@ function session(
   const priorities = opts.firstHalfOnly
     ? Array.from({ length: metainfo.pieceCount }, (_, i) => (i < half ? 1 : 0))
     : undefined;
-  const s = new TorrentSession({
-    metainfo,
-    storage: new MemoryStorage(metainfo),
+  const s = offlineSession(clock, metainfo, {
     have,
-    peerId: Buffer.alloc(20, 1),
-    listenPort: 6881,
-    mode: 'auto',
-    hasher: new PieceHasher({ inlineBelow: Number.POSITIVE_INFINITY }),
-    uploadBucket: new TokenBucket(0, clock),
-    downloadBucket: new TokenBucket(0, clock),
-    env: { clock, random: seededRandom(7), net: deadNetwork },
     ...(priorities ? { priorities } : {}),
     ...(tracker ? { announcer: tracker } : {}),
   });

@@ -3,9 +3,14 @@ import { createHash } from 'node:crypto';
 import { encode } from '../../src/codec/index.js';
 import { buildInfoDict, metainfoFromInfoBytes, parseMetainfo } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
+import { TokenBucket } from '../../src/peer/rate.js';
+import type { Announcer } from '../../src/session/announcing.js';
 import { Client, type ClientOptions } from '../../src/session/client.js';
-import type { TorrentSession } from '../../src/session/session.js';
-import { MemoryStorage } from '../../src/storage/index.js';
+import { TorrentSession } from '../../src/session/session.js';
+import type { Bitfield } from '../../src/shared/bitfield.js';
+import type { FakeClock } from '../../src/shared/clock.js';
+import { type Network, type RangeFetch, seededRandom } from '../../src/shared/env.js';
+import { MemoryStorage, PieceHasher } from '../../src/storage/index.js';
 
 /**
  * A single-file torrent of `data` in 16 KiB pieces, hashed; `private` adds BEP 27's flag; `files` (their
@@ -92,4 +97,45 @@ export async function storedInMemory(metainfo: Metainfo, data: Buffer): Promise<
   for (let i = 0; i < metainfo.pieceCount; i++)
     await storage.writePiece(i, data.subarray(i * metainfo.pieceLength, (i + 1) * metainfo.pieceLength));
   return storage;
+}
+
+/** No peer answers on this network: for fake-clock tests about something else (trackers, web seeds). */
+export const deadNetwork: Network = {
+  dial: () => Promise.reject(new Error('connection refused')),
+  listen: () => Promise.reject(new Error('not here')),
+};
+
+/**
+ * A session of `metainfo` on `clock` that reaches no peer (`deadNetwork`), hashing inline, with no rate
+ * limits: what it does with its tracker (`announcer`) or its web seeds (`fetchRange`) is the test's.
+ */
+export function offlineSession(
+  clock: FakeClock,
+  metainfo: Metainfo,
+  opts: {
+    have: Bitfield;
+    priorities?: number[];
+    announcer?: Announcer;
+    fetchRange?: RangeFetch;
+  },
+): TorrentSession {
+  return new TorrentSession({
+    metainfo,
+    storage: new MemoryStorage(metainfo),
+    have: opts.have,
+    peerId: Buffer.alloc(20, 1),
+    listenPort: 6881,
+    mode: 'auto',
+    hasher: new PieceHasher({ inlineBelow: Number.POSITIVE_INFINITY }),
+    uploadBucket: new TokenBucket(0, clock),
+    downloadBucket: new TokenBucket(0, clock),
+    env: {
+      clock,
+      random: seededRandom(7),
+      net: deadNetwork,
+      ...(opts.fetchRange ? { fetchRange: opts.fetchRange } : {}),
+    },
+    ...(opts.priorities ? { priorities: opts.priorities } : {}),
+    ...(opts.announcer ? { announcer: opts.announcer } : {}),
+  });
 }

@@ -13,23 +13,24 @@ import { after, describe, it } from 'node:test';
 import { encode } from '../../src/codec/index.js';
 import { metainfoFromInfoBytes } from '../../src/metainfo/index.js';
 import type { Metainfo } from '../../src/metainfo/types.js';
-import { TokenBucket } from '../../src/peer/rate.js';
 import type { Client } from '../../src/session/client.js';
-import { TorrentSession } from '../../src/session/session.js';
+import type { TorrentSession } from '../../src/session/session.js';
 import { blockRuns, webSeedFileUrl } from '../../src/session/web-seeding.js';
 import { Bitfield } from '../../src/shared/bitfield.js';
 import { FakeClock } from '../../src/shared/clock.js';
-import { type Network, type RangeFetch, seededRandom } from '../../src/shared/env.js';
-import { FileStorage, MemoryStorage, PieceHasher } from '../../src/storage/index.js';
+import type { RangeFetch } from '../../src/shared/env.js';
+import { FileStorage } from '../../src/storage/index.js';
 import { answerRange } from './range-server.js';
-import { completed, filesTorrent, listeningClient, storedInMemory, type TorrentFile } from './torrents.js';
+import {
+  completed,
+  filesTorrent,
+  listeningClient,
+  offlineSession,
+  storedInMemory,
+  type TorrentFile,
+} from './torrents.js';
 
 const PIECE = 64 * 1024;
-/** No peer answers on this network: the fake-clock test is about the web seed. */
-const deadNetwork: Network = {
-  dial: () => Promise.reject(new Error('connection refused')),
-  listen: () => Promise.reject(new Error('not here')),
-};
 const clients: Client[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -252,18 +253,10 @@ describe('a web seed that stops answering, on the fake clock', () => {
       if (calls.length > 1) return Promise.resolve(Buffer.from(data.subarray(start, start + length)));
       return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
     };
-    const s = new TorrentSession({
-      metainfo,
-      storage: new MemoryStorage(metainfo),
+    const s = offlineSession(clock, metainfo, {
       have: new Bitfield(metainfo.pieceCount),
-      peerId: Buffer.alloc(20, 1),
-      listenPort: 6881,
-      mode: 'auto',
-      hasher: new PieceHasher({ inlineBelow: Number.POSITIVE_INFINITY }),
-      uploadBucket: new TokenBucket(0, clock),
-      downloadBucket: new TokenBucket(0, clock),
-      env: { clock, random: seededRandom(7), net: deadNetwork, fetchRange },
       announcer: { announceEvery: () => new Promise(() => {}) },
+      fetchRange,
     });
     const warnings: string[] = [];
     s.events.on('warning', (w) => warnings.push(w));
