@@ -38,15 +38,16 @@ after(async () => {
   for (const f of cleanups) await f();
 });
 
-/** An HTTP server on 127.0.0.1 answering Range requests for `files` (URL path -> bytes). */
+/** An HTTP server on 127.0.0.1 answering Range requests for `files` (URL path -> bytes), each `delayMs` late. */
 async function webServer(
   files: Map<string, Buffer>,
-  opts: { failFirst?: number; corrupt?: boolean; noRanges?: boolean } = {},
+  opts: { failFirst?: number; corrupt?: boolean; noRanges?: boolean; delayMs?: number } = {},
 ): Promise<{ base: string; requests: string[] }> {
   const requests: string[] = [];
   let failures = opts.failFirst ?? 0;
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(async (req, res) => {
     requests.push(`${req.url} ${req.headers.range ?? ''}`);
+    if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
     if (failures > 0) {
       failures--;
       res.writeHead(503, 'Busy').end();
@@ -190,7 +191,9 @@ describe('a download from web seeds (BEP 19) on loopback', () => {
     timeout: 20_000,
   }, async () => {
     const data = randomBytes(16 * PIECE);
-    const server = await webServer(new Map([['/both.bin', data]]));
+    // 100 ms an answer, a piece each, two at a time: the web seed alone would take 0.8 s, time enough for the
+    // peer to send its share whatever the machine's load.
+    const server = await webServer(new Map([['/both.bin', data]]), { delayMs: 100 });
     const m = torrent('both.bin', [{ path: [], data }], [`${server.base}/both.bin`], false);
     // A seeder capped at 256 KiB/s: the web seed is not outrun before it answers.
     const seederClient = await listeningClient(clients, { uploadLimit: 256 * 1024 });
