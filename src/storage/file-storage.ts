@@ -276,7 +276,7 @@ export class FileStorage implements Storage {
       into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     zeroPadding(this.layout, out, inFiles, begin);
     await this.#guarded(() =>
-      Promise.all(
+      settleAll(
         spans.map((s) =>
           this.#withFile(s.handle, false, 'read', async (f) => {
             await this.#readFully(f, out, s.pieceOffset - begin, s.length, s.position);
@@ -299,7 +299,7 @@ export class FileStorage implements Storage {
     const spans = spansOf(this.layout, index);
     this.#begun.set(index);
     await this.#guarded(async () => {
-      await Promise.all(
+      await settleAll(
         this.#place(spans).map((s) =>
           this.#withFile(s.handle, true, 'write', (f) =>
             this.#write(f, { data, at: s.pieceOffset, length: s.length, position: s.position }),
@@ -739,4 +739,14 @@ async function exists(path: string): Promise<boolean> {
 /** Permissions a new file is created with (less the umask): executable when the torrent says so (BEP 47 'x'). */
 export function modeOf(file: FileEntry | undefined): number {
   return file?.executable ? 0o777 : 0o666;
+}
+
+/**
+ * Waits for every one of `ops`, then throws the first failure, if any: a piece read or written in several
+ * files is not reported failed while its other parts are still being read or written (a caller that then
+ * closes the storage, or removes the folder, would race them).
+ */
+async function settleAll(ops: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(ops)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

@@ -343,6 +343,10 @@ describe('FileStorage, multi-file', () => {
         e.message.startsWith(`cannot write ${join(root, 'a.bin')}: `) &&
         /\(EISDIR\)$/.test(e.message),
     );
+    // Reported once the piece's other parts are written too, not while they still are: its bytes of
+    // sub/deeper/d.bin (the piece's last 3,384) are on disk when the rejection comes.
+    const d = await readFile(join(root, 'sub', 'deeper', 'd.bin'));
+    assert.ok(d.subarray(0, 3_384).equals(built.fileData[3]!.subarray(0, 3_384)));
     await s.close();
   });
 
