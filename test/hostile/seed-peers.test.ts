@@ -45,6 +45,18 @@ after(() => h.teardown());
 const dial = (localPort?: number): Promise<ScriptedPeer> =>
   ScriptedPeer.dial(seedPort, { pieceCount: m.pieceCount, localPort });
 
+/** `dial` from `localPort` again, a few times while the last connection from it is still closing. */
+async function redial(localPort: number): Promise<ScriptedPeer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await dial(localPort);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL' || attempt === 20) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 /** A scripted peer that has done a proper handshake (fast + extended) and seen the seed's answer. */
 async function handshaken(opts: { fast?: boolean; listenPort?: number } = {}): Promise<ScriptedPeer> {
   const p = await dial();
@@ -341,8 +353,10 @@ test('MSE bytes or an HTTP request are closed at once, and the same address then
     p.write(first);
     await dropped(p, `opened with ${JSON.stringify(first.subarray(0, 4).toString('latin1'))}`);
     count('not a BitTorrent handshake');
-    // aria2's way: right after the encrypted attempt fails, the same address tries a plain handshake.
-    const plain = await dial(localPort);
+    // aria2's way: right after the encrypted attempt fails, the same address tries a plain handshake. The
+    // kernel may hold that address a moment longer while the first connection finishes closing
+    // (EADDRNOTAVAIL): the retry waits for it, as a client's would.
+    const plain = await redial(localPort);
     assert.equal(plain.socket.localPort, localPort);
     plain.handshake({ infoHash: m.infoHash });
     await plain.waitHandshake();
