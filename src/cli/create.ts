@@ -89,7 +89,7 @@ export async function infoCommand(path: string, opts: { json?: boolean }): Promi
   console.log(`trackers:    ${summary.trackers.map((t) => t.join(' ')).join(' | ') || '(none)'}`);
   if (m.webSeeds.length > 0)
     console.log(
-      `web seeds:   ${m.webSeeds.join(' ')} (BEP 19: not used, chunkswarm fetches from peers only)`,
+      `web seeds:   ${m.webSeeds.join(' ')} (BEP 19: a download fetches from them beside its peers)`,
     );
   console.log(`files:       ${m.files.length}`);
   const width = String(m.files.length - 1).length;

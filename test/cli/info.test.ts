@@ -80,6 +80,9 @@ test('info of a torrent with BEP 47 padding lists the real files only and says h
   assert.equal(await p.exited(), 0, p.output());
   assert.match(p.output(), /^padding: +6\.2 KiB \(6384 bytes .*BEP 47/m);
   assert.match(p.output(), /^files: +2$/m);
-  assert.match(p.output(), /^web seeds: +http:\/\/127\.0\.0\.1:1\/pub\/ \(BEP 19: not used/m);
+  assert.match(
+    p.output(),
+    /^web seeds: +http:\/\/127\.0\.0\.1:1\/pub\/ \(BEP 19: a download fetches from them beside its peers\)$/m,
+  );
   assert.match(p.output(), /^ {2}1 +19\.5 KiB {2}b\.bin$/m);
 });
