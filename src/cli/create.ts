@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { createTorrent, filePieces, magnetUri } from '../metainfo/index.js';
+import { createTorrent, dataLength, filePieces, isWebSeedUrl, magnetUri } from '../metainfo/index.js';
 import { ChunkswarmError } from '../shared/errors.js';
 import { LIMITS } from '../shared/limits.js';
 import { countOf, formatBytes } from './format.js';
@@ -31,8 +31,7 @@ export async function createCommand(
   }
   const webSeeds = opts.webSeed ?? [];
   for (const url of webSeeds) {
-    if (!/^https?:\/\/[^\s]+$/i.test(url))
-      throw new ChunkswarmError('EUSAGE', `not a web seed URL (http or https): ${url}`);
+    if (!isWebSeedUrl(url)) throw new ChunkswarmError('EUSAGE', `not a web seed URL (http or https): ${url}`);
   }
   const progress = new ProgressLine(process.stderr, 'hashing');
   const { torrent, metainfo } = await createTorrent({
@@ -61,7 +60,7 @@ export async function infoCommand(path: string, opts: { json?: boolean }): Promi
     infoHash: m.infoHashHex,
     size: m.totalLength,
     // BEP 47 padding: inside `size` and the chunks, in no file.
-    padding: m.totalLength - m.files.reduce((n, f) => n + f.length, 0),
+    padding: m.totalLength - dataLength(m),
     pieceLength: m.pieceLength,
     pieces: m.pieceCount,
     private: m.private,

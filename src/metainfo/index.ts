@@ -9,7 +9,13 @@ export {
 } from './create.js';
 export { dataLength, paddingHeld, pieceSize, pieceSpans } from './layout.js';
 export { magnetUri, parseMagnet } from './magnet.js';
-export { isValidPieceLength, layoutFromInfo, metainfoFromInfoBytes, parseMetainfo } from './parse.js';
+export {
+  isValidPieceLength,
+  isWebSeedUrl,
+  layoutFromInfo,
+  metainfoFromInfoBytes,
+  parseMetainfo,
+} from './parse.js';
 export { checkSafePath } from './paths.js';
 export {
   boundaryPieces,

@@ -1,5 +1,6 @@
 import { ChunkswarmError } from '../shared/errors.js';
 import { infoHashHex } from '../shared/types.js';
+import { isWebSeedUrl } from './parse.js';
 import type { MagnetLink, Metainfo } from './types.js';
 
 /** Longest magnet link we read; real ones are a few hundred bytes. */
@@ -109,7 +110,7 @@ export function parseMagnet(uri: string): MagnetLink {
       if (url.length > 0 && trackers.size < MAX_MAGNET_ENTRIES) trackers.add(url);
     } else if (key === 'ws' || /^ws\.\d+$/.test(key)) {
       const url = decodeComponent(raw, key);
-      if (/^https?:\/\/\S+$/i.test(url) && webSeeds.size < MAX_MAGNET_ENTRIES) webSeeds.add(url);
+      if (isWebSeedUrl(url) && webSeeds.size < MAX_MAGNET_ENTRIES) webSeeds.add(url);
     } else if (key === 'x.pe') {
       const peer = decodeComponent(raw, key);
       if (isPeerAddress(peer) && peers.size < MAX_MAGNET_ENTRIES) peers.add(peer);

@@ -97,21 +97,20 @@ function readFiles(files: BValue[]): { files: FileEntry[]; padding: ByteRange[];
     if (isPadding(entry, path)) {
       // Zeros that no file holds: never written, so their path does not matter.
       if (length > 0) padding.push({ offset, length });
-      offset += length;
-      if (offset > Number.MAX_SAFE_INTEGER) tooBig('torrent is larger than 2^53 bytes');
-      continue;
+    } else {
+      checkSafePath(path);
+      const key = path.join('/');
+      if (taken.has(key) || folders.has(key))
+        bad(`two files in the torrent use the path ${displayPath(path)}`);
+      for (let n = 1; n < path.length; n++) {
+        const folder = path.slice(0, n).join('/');
+        if (taken.has(folder))
+          bad(`${displayPath(path.slice(0, n))} is both a file and a folder in the torrent`);
+        folders.add(folder);
+      }
+      taken.add(key);
+      out.push(fileEntry(path, length, offset, entry));
     }
-    checkSafePath(path);
-    const key = path.join('/');
-    if (taken.has(key) || folders.has(key)) bad(`two files in the torrent use the path ${displayPath(path)}`);
-    for (let n = 1; n < path.length; n++) {
-      const folder = path.slice(0, n).join('/');
-      if (taken.has(folder))
-        bad(`${displayPath(path.slice(0, n))} is both a file and a folder in the torrent`);
-      folders.add(folder);
-    }
-    taken.add(key);
-    out.push(fileEntry(path, length, offset, entry));
     offset += length;
     if (offset > Number.MAX_SAFE_INTEGER) tooBig('torrent is larger than 2^53 bytes');
   }
@@ -232,6 +231,11 @@ function readNodes(root: BDict): { host: string; port: number }[] {
 /** Most `url-list` entries kept: plenty to name in a line, bounded against a torrent listing thousands. */
 const MAX_WEB_SEEDS = 32;
 
+/** A web seed's URL (BEP 19): http or https, no whitespace. */
+export function isWebSeedUrl(url: string): boolean {
+  return /^https?:\/\/\S+$/i.test(url);
+}
+
 /** BEP 19: `url-list` is one URL or a list of them; entries that are not http(s) URLs are skipped. */
 function readWebSeeds(root: BDict): string[] {
   const raw = dictGet(root, 'url-list');
@@ -241,7 +245,7 @@ function readWebSeeds(root: BDict): string[] {
     if (out.length >= MAX_WEB_SEEDS) break;
     if (!Buffer.isBuffer(v)) continue;
     const url = text(v);
-    if (/^https?:\/\/[^\s]+$/i.test(url) && !out.includes(url)) out.push(url);
+    if (isWebSeedUrl(url) && !out.includes(url)) out.push(url);
   }
   return out;
 }

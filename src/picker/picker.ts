@@ -634,7 +634,7 @@ export class PiecePicker {
   #start(index: number): PieceProgress {
     const blockCount = this.#blockCount(index);
     const pad = this.#padBlocks.get(index);
-    const padCount = pad ? pad.reduce((n, v) => n + v, 0) : 0;
+    const padCount = this.#padCount(index);
     const prog: PieceProgress = {
       blockCount,
       received: pad ? pad.slice() : new Uint8Array(blockCount),
@@ -710,8 +710,12 @@ export class PiecePicker {
 
   /** Blocks of piece `index` that must come from peers: all but those wholly in padding. */
   #toFetch(index: number): number {
-    const pad = this.#padBlocks.get(index);
-    return this.#blockCount(index) - (pad ? pad.reduce((n, v) => n + v, 0) : 0);
+    return this.#blockCount(index) - this.#padCount(index);
+  }
+
+  /** Blocks of piece `index` wholly in padding (see #padBlocks). */
+  #padCount(index: number): number {
+    return this.#padBlocks.get(index)?.reduce((n, v) => n + v, 0) ?? 0;
   }
 
   /** The block number of a well-formed block of a piece we lack, else -1 (such blocks are never wanted). */
